@@ -1,0 +1,61 @@
+import type { Config } from './config/schema.js';
+import { startFlightServer, type FlightServer } from './flight/server.js';
+import { StorageManager } from './storage/manager.js';
+import { systemClock, type Clock } from './util/clock.js';
+import type { Logger } from './util/log.js';
+
+export interface App {
+  readonly manager: StorageManager;
+  readonly flight: FlightServer;
+  stop(): Promise<void>;
+}
+
+/**
+ * Features of DESIGN.md that this build does not implement yet. A config that uses one is
+ * refused at start with a clear message, rather than silently served without it.
+ */
+export function unsupportedFeatures(config: Config): string[] {
+  const out: string[] = [];
+  for (const name of ['disk_mapped', 'disk'] as const) {
+    if (config.storageTypes[name])
+      out.push(`storageTypes.${name}: only the memory storage type is available in this version`);
+  }
+  if (config.durableStores.length > 0) out.push('durableStores: durable stores are not available in this version');
+  config.storageClasses.forEach((c, i) => {
+    if (c.durability !== 'none') out.push(`storageClasses[${i}].durability: only "none" is available in this version`);
+    c.tiers.forEach((t, j) => {
+      if (t.moveAfter !== undefined || t.promoteAfter !== undefined) {
+        out.push(
+          `storageClasses[${i}].tiers[${j}]: moveAfter/promoteAfter need more than one tier, not available in this version`,
+        );
+      }
+    });
+  });
+  if (config.limitPolicies.length > 0) out.push('limitPolicies: limit policies are not available in this version');
+  if (config.server.maxBatchBytes !== undefined)
+    out.push('server.maxBatchBytes: batch splitting is not available in this version');
+  return out;
+}
+
+/** How often expired flights are swept (they are never served even between sweeps). */
+const SWEEP_INTERVAL_MS = 5_000;
+
+export async function startApp(config: Config, logger: Logger, clock: Clock = systemClock): Promise<App> {
+  const missing = unsupportedFeatures(config);
+  if (missing.length > 0) {
+    throw new Error(`this configuration uses features that are not implemented yet:\n  ${missing.join('\n  ')}`);
+  }
+  const manager = new StorageManager({ config, clock, logger });
+  const flight = await startFlightServer(config.server, manager, logger);
+  const sweeper = setInterval(() => manager.sweepExpired(), SWEEP_INTERVAL_MS);
+  sweeper.unref();
+  return {
+    manager,
+    flight,
+    stop: async () => {
+      clearInterval(sweeper);
+      await flight.stop(config.server.shutdownGrace);
+      logger.info('stopped');
+    },
+  };
+}

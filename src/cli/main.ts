@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { startApp } from '../app.js';
+import { ConfigError, loadConfigFile } from '../config/load.js';
+import { createLogger } from '../util/log.js';
+import { describeRoute } from './route.js';
+
+/** The embedded default config that `npm start` serves with. */
+export const DEFAULT_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../config/default.yaml');
+
+const program = new Command().name('tierflight').description('Tiered Arrow Flight storage server').showHelpAfterError();
+
+program
+  .command('serve', { isDefault: true })
+  .description('run the Flight server')
+  .option('-c, --config <file>', 'config file (default: $TIERFLIGHT_CONFIG or the embedded config/default.yaml)')
+  .option('--listen <host:port>', 'override server.listen')
+  .action(async (opts: { config?: string; listen?: string }) => {
+    const logger = createLogger();
+    const file = opts.config ?? process.env.TIERFLIGHT_CONFIG ?? DEFAULT_CONFIG;
+    let config;
+    try {
+      config = loadConfigFile(file).config;
+    } catch (err) {
+      fail(err);
+    }
+    if (opts.listen) config = { ...config, server: { ...config.server, listen: opts.listen } };
+    logger.info({ config: file }, 'starting');
+    let app;
+    try {
+      app = await startApp(config, logger);
+    } catch (err) {
+      logger.fatal({ err }, 'cannot start');
+      process.exit(1);
+    }
+    let stopping = false;
+    const shutdown = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      void app.stop().then(() => process.exit(0));
+    };
+    process.on('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+  });
+
+program
+  .command('validate')
+  .description('check a config file and report every problem with its line and column')
+  .argument('<file>')
+  .action((file: string) => {
+    try {
+      const { config } = loadConfigFile(file);
+      process.stdout.write(
+        `${file}: OK (${config.storageClasses.length} storage classes, ${config.limitPolicies.length} limit policies)\n`,
+      );
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
+  .command('route')
+  .description('show which class, tiers and limits apply to a flight path')
+  .argument('<file>')
+  .argument('<path>')
+  .action((file: string, flightPath: string) => {
+    try {
+      process.stdout.write(describeRoute(loadConfigFile(file).config, flightPath));
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+function fail(err: unknown): never {
+  process.stderr.write(`${err instanceof ConfigError ? err.message : `error: ${(err as Error).message}`}\n`);
+  process.exit(1);
+}
+
+await program.parseAsync();

@@ -1,0 +1,34 @@
+import type { Config } from '../config/schema.js';
+import { formatSize } from '../config/units.js';
+import { StorageManager } from '../storage/manager.js';
+import { ClassRouter } from '../routing/router.js';
+
+/** The text of `tierflight route FILE PATH`. */
+export function describeRoute(config: Config, flightPath: string): string {
+  const { path, segments } = StorageManager.parsePath([flightPath]);
+  const cls = new ClassRouter(config.storageClasses).route(path, segments);
+  const c = cls.config;
+  const lines = [
+    `path:        ${path}`,
+    `class:       ${c.name} (prefix "${cls.prefix}")`,
+    `durability:  ${c.durability}${c.durableStore ? ` → ${c.durableStore}:${c.durablePrefix}${path}` : ''}`,
+    `ttl:         ${c.ttl === undefined ? 'none' : `${c.ttl / 1000}s`}`,
+    'tiers:',
+    ...c.tiers.map((t, i) => {
+      const parts = [
+        `${i}: ${t.storage}`,
+        `maxFlightSize ${t.maxFlightSize === undefined ? 'unbounded' : formatSize(t.maxFlightSize)}`,
+        `uploadSpill ${t.uploadSpill}`,
+        `priority ${t.priority}`,
+      ];
+      if (t.evictionSpill) parts.push('evictionSpill');
+      if (t.moveAfter !== undefined) parts.push(`moveAfter ${t.moveAfter / 1000}s`);
+      if (t.promoteAfter) parts.push(`promoteAfter ${t.promoteAfter.accesses} in ${t.promoteAfter.within / 1000}s`);
+      return `  ${parts.join(', ')}`;
+    }),
+  ];
+  const policies = config.limitPolicies.filter((p) => p.classes.includes(c.name));
+  lines.push(policies.length === 0 ? 'limits:      none' : 'limits:');
+  for (const p of policies) lines.push(`  ${p.name} (${p.type}, scope ${p.scope}, onLimit ${p.onLimit})`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,277 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { normalizePrefix } from '../routing/path.js';
+import { configSchema, type Config } from './schema.js';
+
+/** One problem in a config file, located for the operator. */
+export interface ConfigIssue {
+  file: string;
+  line: number;
+  column: number;
+  /** Dotted key path, e.g. `storageClasses[0].tiers[1].storage`. */
+  key: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+  constructor(file: string, issues: ConfigIssue[]) {
+    super(
+      `${file}: ${issues.length} configuration error${issues.length === 1 ? '' : 's'}\n` +
+        issues.map(formatIssue).join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+export function formatIssue(issue: ConfigIssue): string {
+  return `  ${issue.file}:${issue.line}:${issue.column}: ${issue.key ? `${issue.key}: ` : ''}${issue.message}`;
+}
+
+export interface LoadedConfig {
+  file: string;
+  config: Config;
+}
+
+export function loadConfigFile(file: string): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [
+      { file, line: 0, column: 0, key: '', message: `cannot read file: ${(err as Error).message}` },
+    ]);
+  }
+  return { file, config: parseConfigText(text, file) };
+}
+
+type PathKey = string | number;
+
+/**
+ * Parses and validates a config text: YAML syntax, then the full schema, then the
+ * cross-references the schema cannot see. Every problem is reported at once, each
+ * with its line and column. Relative directories resolve against the file's folder.
+ */
+export function parseConfigText(text: string, file: string): Config {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const locate = (offset: number): { line: number; column: number } => {
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({ file, ...locate(e.pos[0]), key: '', message: e.message.split('\n')[0] ?? e.message })),
+    );
+  }
+  const issueAt = (keyPath: PathKey[], message: string, keyName?: string): ConfigIssue => ({
+    file,
+    ...locate(offsetOf(doc, keyPath, keyName)),
+    key: formatKeyPath(keyName === undefined ? keyPath : [...keyPath, keyName]),
+    message,
+  });
+
+  const parsed = configSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    throw new ConfigError(file, sortIssues(parsed.error.issues.flatMap((i) => zodIssueToConfigIssues(i, issueAt))));
+  }
+  const config = parsed.data;
+  const issues = crossCheck(config, issueAt);
+  if (issues.length > 0) throw new ConfigError(file, sortIssues(issues));
+  return resolvePaths(config, path.dirname(path.resolve(file)));
+}
+
+function zodIssueToConfigIssues(
+  issue: z.core.$ZodIssue,
+  issueAt: (p: PathKey[], m: string, k?: string) => ConfigIssue,
+): ConfigIssue[] {
+  const keyPath = issue.path.filter((k): k is PathKey => typeof k !== 'symbol');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((k) => issueAt(keyPath, 'unknown key', k));
+  }
+  if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
+    return [issueAt(keyPath, `unknown type; expected one of ${describeDiscriminator(issue)}`)];
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) {
+    return [issueAt(keyPath, 'required key is missing')];
+  }
+  return [issueAt(keyPath, issue.message)];
+}
+
+function describeDiscriminator(issue: z.core.$ZodIssue): string {
+  const options = 'options' in issue && Array.isArray(issue.options) ? issue.options : undefined;
+  return options ? options.join(', ') : 'the documented types';
+}
+
+/** Checks that need the whole file: names, references, overlaps. */
+function crossCheck(config: Config, issueAt: (p: PathKey[], m: string, k?: string) => ConfigIssue): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const storeIds = new Set<string>();
+  config.durableStores.forEach((store, i) => {
+    if (storeIds.has(store.id))
+      issues.push(issueAt(['durableStores', i, 'id'], `duplicate durable store id "${store.id}"`));
+    storeIds.add(store.id);
+  });
+
+  const classNames = new Set<string>();
+  const prefixes = new Map<string, string>();
+  config.storageClasses.forEach((cls, i) => {
+    const at = (...rest: PathKey[]): PathKey[] => ['storageClasses', i, ...rest];
+    if (classNames.has(cls.name)) issues.push(issueAt(at('name'), `duplicate class name "${cls.name}"`));
+    classNames.add(cls.name);
+    const prefix = normalizePrefix(cls.prefix);
+    if (!prefix.ok) {
+      issues.push(issueAt(at('prefix'), prefix.reason));
+    } else {
+      const other = prefixes.get(prefix.value);
+      if (other !== undefined) {
+        issues.push(issueAt(at('prefix'), `prefix "${prefix.value}" is already used by class "${other}"`));
+      }
+      prefixes.set(prefix.value, cls.name);
+    }
+    if (cls.durability !== 'none' && cls.durableStore === undefined) {
+      issues.push(issueAt(at('durability'), `durability "${cls.durability}" needs a durableStore`));
+    }
+    if (cls.durableStore !== undefined && !storeIds.has(cls.durableStore)) {
+      issues.push(issueAt(at('durableStore'), `no durable store has id "${cls.durableStore}"`));
+    }
+    const seen = new Set<string>();
+    cls.tiers.forEach((tier, t) => {
+      if (config.storageTypes[tier.storage] === undefined) {
+        issues.push(
+          issueAt(at('tiers', t, 'storage'), `storage type "${tier.storage}" is not defined in storageTypes`),
+        );
+      }
+      if (seen.has(tier.storage)) {
+        issues.push(issueAt(at('tiers', t, 'storage'), `storage type "${tier.storage}" appears twice in this class`));
+      }
+      seen.add(tier.storage);
+    });
+    const lastIndex = cls.tiers.length - 1;
+    const last = cls.tiers[lastIndex];
+    if (last !== undefined) {
+      if (last.uploadSpill === 'spill') {
+        issues.push(
+          issueAt(at('tiers', lastIndex, 'uploadSpill'), 'the last tier cannot spill: there is no next tier'),
+        );
+      }
+      if (last.evictionSpill) {
+        issues.push(
+          issueAt(at('tiers', lastIndex, 'evictionSpill'), 'the last tier cannot spill: there is no next tier'),
+        );
+      }
+      if (last.moveAfter !== undefined) {
+        issues.push(
+          issueAt(at('tiers', lastIndex, 'moveAfter'), 'the last tier cannot move flights: there is no next tier'),
+        );
+      }
+    }
+    if (cls.tiers[0]?.promoteAfter !== undefined) {
+      issues.push(issueAt(at('tiers', 0, 'promoteAfter'), 'the first tier cannot promote: there is no tier above it'));
+    }
+  });
+
+  const policyNames = new Set<string>();
+  config.limitPolicies.forEach((policy, i) => {
+    if (policyNames.has(policy.name))
+      issues.push(issueAt(['limitPolicies', i, 'name'], `duplicate policy name "${policy.name}"`));
+    policyNames.add(policy.name);
+    policy.classes.forEach((name, c) => {
+      if (!classNames.has(name))
+        issues.push(issueAt(['limitPolicies', i, 'classes', c], `no storage class is named "${name}"`));
+    });
+    if (policy.type === 'hierarchical') {
+      policy.levels.forEach((level, l) => {
+        for (const key of Object.keys(level.overrides)) {
+          const depth = key.split('/').length;
+          if (depth !== l + 1 || key.split('/').some((s) => s === '')) {
+            issues.push(
+              issueAt(
+                ['limitPolicies', i, 'levels', l, 'overrides'],
+                `override "${key}" must name ${l + 1} path segment(s) at level ${l + 1}`,
+                key,
+              ),
+            );
+          }
+        }
+      });
+    }
+  });
+
+  const dirs: { key: PathKey[]; dir: string }[] = [];
+  for (const name of ['disk_mapped', 'disk'] as const) {
+    const t = config.storageTypes[name];
+    if (t) dirs.push({ key: ['storageTypes', name, 'path'], dir: path.resolve(t.path) });
+  }
+  config.durableStores.forEach((s, i) => {
+    if (s.type === 'filesystem') dirs.push({ key: ['durableStores', i, 'path'], dir: path.resolve(s.path) });
+  });
+  for (let a = 0; a < dirs.length; a++) {
+    for (let b = a + 1; b < dirs.length; b++) {
+      const x = dirs[a];
+      const y = dirs[b];
+      if (x && y && overlaps(x.dir, y.dir)) {
+        issues.push(issueAt(y.key, `directory overlaps ${formatKeyPath(x.key)}; tier directories are wiped at start`));
+      }
+    }
+  }
+  const server = config.server;
+  if (server.maxBatchBytes !== undefined && server.maxBatchBytes > server.maxMessageSize) {
+    issues.push(issueAt(['server', 'maxBatchBytes'], 'maxBatchBytes cannot exceed maxMessageSize'));
+  }
+  return issues;
+}
+
+function overlaps(a: string, b: string): boolean {
+  const within = (x: string, y: string): boolean => x === y || x.startsWith(y.endsWith(path.sep) ? y : y + path.sep);
+  return within(a, b) || within(b, a);
+}
+
+function resolvePaths(config: Config, base: string): Config {
+  const abs = (p: string): string => path.resolve(base, p);
+  const st = config.storageTypes;
+  return {
+    ...config,
+    storageTypes: {
+      ...st,
+      ...(st.disk_mapped ? { disk_mapped: { ...st.disk_mapped, path: abs(st.disk_mapped.path) } } : {}),
+      ...(st.disk ? { disk: { ...st.disk, path: abs(st.disk.path) } } : {}),
+    },
+    durableStores: config.durableStores.map((s) => (s.type === 'filesystem' ? { ...s, path: abs(s.path) } : s)),
+  };
+}
+
+/** Finds the source offset of a key path, falling back to the nearest existing parent. */
+function offsetOf(doc: Document, keyPath: PathKey[], keyName?: string): number {
+  for (let len = keyPath.length; len >= 0; len--) {
+    const node = len === 0 ? doc.contents : doc.getIn(keyPath.slice(0, len), true);
+    if (!isNode(node)) continue;
+    if (len === keyPath.length && keyName !== undefined && isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === keyName);
+      if (pair && isScalar(pair.key) && pair.key.range) return pair.key.range[0];
+    }
+    if (len < keyPath.length && isMap(node)) {
+      // The key itself is missing or its value is null: point at the parent's key.
+      const child = keyPath[len];
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === child);
+      if (pair && isScalar(pair.key) && pair.key.range) return pair.key.range[0];
+    }
+    if (node.range) return node.range[0];
+  }
+  return 0;
+}
+
+function formatKeyPath(keyPath: PathKey[]): string {
+  return keyPath.reduce<string>(
+    (acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc === '' ? k : `${acc}.${k}`),
+    '',
+  );
+}
+
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  return [...issues].sort((a, b) => a.line - b.line || a.column - b.column);
+}

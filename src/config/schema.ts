@@ -1,0 +1,142 @@
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+
+/**
+ * The full schema of a Tierflight config file (DESIGN.md §5). The key names are fixed:
+ * operators and tests rely on them. Objects are strict so a misspelt key is an error,
+ * not a silently ignored setting.
+ */
+
+const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const parsed = parseSize(value);
+  if (parsed === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not a size; write bytes or a unit such as 512MiB, 2GiB, 64KiB`,
+    });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const parsed = parseDuration(value);
+  if (parsed === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${value}" is not a duration; write a number and a unit such as 250ms, 30s, 15m, 1h, 7d`,
+    });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8815');
+
+export const storageTypeNames = ['memory', 'disk_mapped', 'disk'] as const;
+export type StorageTypeName = (typeof storageTypeNames)[number];
+
+const serverSchema = z.strictObject({
+  listen: hostPort.default('127.0.0.1:8815'),
+  advertise: z
+    .string()
+    .regex(/^grpc(\+tcp|\+tls)?:\/\/.+:\d{1,5}$/, 'expected a Flight location such as grpc+tcp://host:8815')
+    .optional(),
+  metrics: hostPort.optional(),
+  /** Largest Flight message accepted or sent (one whole batch for pyarrow and Java). */
+  maxMessageSize: size.default(256 * 1024 * 1024),
+  /** When set, DoGet splits stored batches larger than this (Go and Rust refuse >4 MiB). */
+  maxBatchBytes: size.optional(),
+  /** How many `DoPut`/`DoGet` streams one connection may run at once. */
+  maxConcurrentStreams: z.number().int().positive().default(100),
+  /** How long shutdown waits for in-flight calls before cancelling them. */
+  shutdownGrace: duration.default(10_000),
+});
+
+const memoryTypeSchema = z.strictObject({ capacity: size });
+const diskTypeSchema = z.strictObject({ path: z.string().min(1), capacity: size });
+
+const storageTypesSchema = z.strictObject({
+  memory: memoryTypeSchema.optional(),
+  disk_mapped: diskTypeSchema.optional(),
+  disk: diskTypeSchema.optional(),
+});
+
+const durableStoreSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    id: z.string().min(1),
+    type: z.literal('filesystem'),
+    path: z.string().min(1),
+  }),
+  z.strictObject({
+    id: z.string().min(1),
+    type: z.literal('s3'),
+    bucket: z.string().min(1),
+    region: z.string().min(1).default('us-east-1'),
+    endpoint: z.url().optional(),
+    forcePathStyle: z.boolean().default(false),
+  }),
+]);
+
+const tierSchema = z.strictObject({
+  storage: z.enum(storageTypeNames),
+  maxFlightSize: size.optional(),
+  uploadSpill: z.enum(['reject', 'spill']).default('reject'),
+  priority: z.number().int().default(0),
+  evictionSpill: z.boolean().default(false),
+  moveAfter: duration.optional(),
+  promoteAfter: z.strictObject({ accesses: z.number().int().positive(), within: duration }).optional(),
+});
+
+const storageClassSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a class name uses letters, digits, _ . -'),
+  prefix: z.string(),
+  durability: z.enum(['none', 'weak', 'strong']).default('none'),
+  durableStore: z.string().optional(),
+  durablePrefix: z.string().default(''),
+  ttl: duration.optional(),
+  replicas: z.number().int().positive().default(1),
+  tiers: z.array(tierSchema).min(1, 'a class needs at least one tier'),
+});
+
+const limitCommon = {
+  name: z.string().min(1),
+  classes: z.array(z.string()).min(1),
+  scope: z.enum(['ephemeral', 'total']).default('ephemeral'),
+  onLimit: z.enum(['evict', 'reject']).default('reject'),
+};
+
+const limitPolicySchema = z.discriminatedUnion('type', [
+  z.strictObject({ ...limitCommon, type: z.literal('standard'), limit: size }),
+  z.strictObject({
+    ...limitCommon,
+    type: z.literal('segmented'),
+    depth: z.number().int().min(1).default(1),
+    limit: size,
+  }),
+  z.strictObject({
+    ...limitCommon,
+    type: z.literal('hierarchical'),
+    levels: z
+      .array(z.strictObject({ default: size.optional(), overrides: z.record(z.string(), size).default({}) }))
+      .min(1),
+  }),
+]);
+
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  server: serverSchema.prefault({}),
+  storageTypes: storageTypesSchema,
+  durableStores: z.array(durableStoreSchema).default([]),
+  storageClasses: z.array(storageClassSchema).min(1, 'define at least one storage class'),
+  limitPolicies: z.array(limitPolicySchema).default([]),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ServerConfig = Config['server'];
+export type StorageClassConfig = Config['storageClasses'][number];
+export type TierConfig = StorageClassConfig['tiers'][number];
+export type DurableStoreConfig = Config['durableStores'][number];
+export type LimitPolicyConfig = Config['limitPolicies'][number];

@@ -1,0 +1,80 @@
+import type { Http2Server, Http2Session } from 'node:http2';
+import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import type { ServerConfig } from '../config/schema.js';
+import type { StorageManager } from '../storage/manager.js';
+import type { Logger } from '../util/log.js';
+import { loadFlightService } from './proto.js';
+import { createFlightService } from './service.js';
+
+/**
+ * HTTP/2 flow-control window for each stream and for the connection. grpc-js leaves the
+ * server at 64 KiB; measured here, a DoPut stream moved 0.35 GB/s with that and 0.92 GB/s
+ * with 16 MiB windows.
+ */
+export const FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
+
+export interface FlightServer {
+  /** The port actually bound (useful with port 0). */
+  readonly port: number;
+  /** Stops accepting calls, waits up to `graceMs` for running ones, then cancels them. */
+  stop(graceMs: number): Promise<void>;
+}
+
+export async function startFlightServer(
+  server: ServerConfig,
+  manager: StorageManager,
+  logger: Logger,
+): Promise<FlightServer> {
+  const options: ChannelOptions = {
+    'grpc.max_receive_message_length': server.maxMessageSize,
+    'grpc.max_send_message_length': server.maxMessageSize,
+    'grpc.max_concurrent_streams': server.maxConcurrentStreams,
+  };
+  const grpcServer = new Server(options);
+  grpcServer.addService(
+    loadFlightService(),
+    createFlightService({ manager, logger, ...(server.advertise ? { advertise: server.advertise } : {}) }),
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    grpcServer.bindAsync(server.listen, ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
+  });
+  widenFlowControlWindows(grpcServer, logger);
+  logger.info({ listen: server.listen, port, advertise: server.advertise }, 'Flight server listening');
+  return {
+    port,
+    stop: (graceMs) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          logger.warn({ graceMs }, 'shutdown grace expired; cancelling running calls');
+          grpcServer.forceShutdown();
+          resolve();
+        }, graceMs);
+        timer.unref();
+        grpcServer.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
+
+/**
+ * grpc-js offers no server option for HTTP/2 windows, so we reach the http2 servers it
+ * created and raise them: the SETTINGS initial window for streams (what a client may
+ * send on one DoPut before we read) and each session's connection window.
+ */
+function widenFlowControlWindows(grpcServer: Server, logger: Logger): void {
+  const servers = (grpcServer as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
+  if (!(servers instanceof Map)) {
+    logger.warn('cannot reach grpc-js http2 servers; HTTP/2 windows stay at 64 KiB (DoPut will be slower)');
+    return;
+  }
+  for (const http2Server of servers.keys()) {
+    http2Server.updateSettings({ initialWindowSize: FLOW_CONTROL_WINDOW });
+    http2Server.on('session', (session: Http2Session) => {
+      session.setLocalWindowSize(FLOW_CONTROL_WINDOW);
+    });
+  }
+}

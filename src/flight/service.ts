@@ -1,0 +1,303 @@
+import {
+  type sendUnaryData,
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { InvalidArgumentError, UnimplementedError } from '../errors.js';
+import { InvalidMessageError, MessageType, readMessageHeader, encapsulateSchema } from '../ipc/message-header.js';
+import type { FlightVersion, StoredMessage } from '../storage/flight.js';
+import type { StorageManager } from '../storage/manager.js';
+import type { PutSession } from '../storage/put-session.js';
+import type { Logger } from '../util/log.js';
+import {
+  DescriptorType,
+  isDecodeError,
+  type DecodedFlightData,
+  type FlightDataFrame,
+  type OutgoingFlightData,
+} from './flight-data-codec.js';
+import { actionTypes, runAction } from './actions.js';
+import type { PbAction, PbDescriptor, PbFlightInfo, PbHandshake } from './proto.js';
+import { toServiceError } from './status.js';
+import { decodeTicket, encodeTicket } from './ticket.js';
+
+export const FLIGHT_SIZE_HEADER = 'x-tierflight-flight-size';
+
+export interface FlightServiceOptions {
+  manager: StorageManager;
+  logger: Logger;
+  /** Location put in endpoints; undefined means "this same server" (empty location list). */
+  advertise?: string;
+}
+
+const EMPTY: Buffer = Buffer.alloc(0);
+
+/**
+ * The Flight RPC surface (DESIGN.md §1). Deliberately thin: each handler validates the
+ * request's shape, calls the storage manager and maps errors to statuses.
+ */
+export function createFlightService(options: FlightServiceOptions): UntypedServiceImplementation {
+  const { manager, logger: log } = options;
+
+  const flightInfo = (version: FlightVersion): PbFlightInfo => ({
+    schema: encapsulateSchema(version.schemaHeader),
+    flight_descriptor: { type: 'PATH', cmd: EMPTY, path: version.path.split('/') },
+    endpoint: [
+      {
+        ticket: { ticket: encodeTicket({ path: version.path }) },
+        location: options.advertise ? [{ uri: options.advertise }] : [],
+        expiration_time: toTimestamp(version.expiresAt),
+        app_metadata: EMPTY,
+      },
+    ],
+    total_records: version.totalRecords,
+    total_bytes: version.totalBytes,
+    ordered: true,
+    app_metadata: EMPTY,
+  });
+
+  const unary =
+    <Req, Res>(method: string, fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Res) =>
+    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      try {
+        callback(null, fn(call.request, call));
+      } catch (err) {
+        callback(toServiceError(err, log, method));
+      }
+    };
+
+  return {
+    Handshake: (call: ServerDuplexStream<PbHandshake, PbHandshake>) => {
+      // No authentication configured: answer each request so clients that always
+      // handshake (pyarrow's authenticate_*) proceed.
+      call.on('data', (req: PbHandshake) => call.write({ protocol_version: req.protocol_version, payload: EMPTY }));
+      call.on('end', () => call.end());
+      call.on('error', () => undefined);
+    },
+
+    ListFlights: (call: ServerWritableStream<{ expression: Buffer }, PbFlightInfo>) => {
+      void streamOut(call, 'ListFlights', log, async (write) => {
+        const prefix = call.request.expression.toString('utf8');
+        for (const version of manager.list(prefix)) await write(flightInfo(version));
+      });
+    },
+
+    GetFlightInfo: unary('GetFlightInfo', (descriptor: PbDescriptor) => flightInfo(manager.lookup(pathOf(descriptor)))),
+
+    GetSchema: unary('GetSchema', (descriptor: PbDescriptor) => ({
+      schema: encapsulateSchema(manager.lookup(pathOf(descriptor)).schemaHeader),
+    })),
+
+    PollFlightInfo: unary('PollFlightInfo', () => {
+      throw new UnimplementedError(
+        'PollFlightInfo is not supported by Tierflight: flights are complete when visible; use GetFlightInfo',
+      );
+    }),
+
+    DoExchange: (call: ServerDuplexStream<DecodedFlightData, OutgoingFlightData>) => {
+      call.on('error', () => undefined);
+      call.emit(
+        'error',
+        toServiceError(
+          new UnimplementedError('DoExchange is not supported by Tierflight: use DoPut and DoGet'),
+          log,
+          'DoExchange',
+        ),
+      );
+    },
+
+    DoGet: (call: ServerWritableStream<{ ticket: Buffer }, OutgoingFlightData>) => {
+      void streamOut(call, 'DoGet', log, async (write) => {
+        const ticket = decodeTicket(call.request.ticket);
+        const lease = manager.open([ticket.path]);
+        try {
+          const version = lease.version;
+          await write({ header: version.schemaHeader, body: EMPTY });
+          for (const m of version.messagesFor(ticket.range)) {
+            if (call.cancelled) return;
+            await write(m.wire ?? m);
+          }
+        } finally {
+          lease.release();
+        }
+      });
+    },
+
+    DoPut: (call: ServerDuplexStream<DecodedFlightData, Buffer>) => {
+      void doPut(call, manager, log);
+    },
+
+    DoAction: (call: ServerWritableStream<PbAction, { body: Buffer }>) => {
+      void streamOut(call, 'DoAction', log, async (write) => {
+        for (const body of runAction(manager, call.request.type, call.request.body)) await write({ body });
+      });
+    },
+
+    ListActions: (call: ServerWritableStream<unknown, { type: string; description: string }>) => {
+      void streamOut(call, 'ListActions', log, async (write) => {
+        for (const action of actionTypes) await write(action);
+      });
+    },
+  };
+}
+
+/** Runs a server-streaming body with backpressure, ending the call or failing it with a status. */
+async function streamOut<Req, Res>(
+  call: ServerWritableStream<Req, Res>,
+  method: string,
+  log: Logger,
+  body: (write: (msg: Res) => Promise<void>) => Promise<void>,
+): Promise<void> {
+  const write = (msg: Res): Promise<void> => (call.write(msg) ? Promise.resolve() : drained(call));
+  try {
+    await body(write);
+    if (!call.cancelled) call.end();
+  } catch (err) {
+    if (!call.cancelled) call.emit('error', toServiceError(err, log, method));
+  }
+}
+
+/** Resolves when a writable call can take more, or when it is gone. */
+function drained(call: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('close', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('close', done);
+    call.on('cancelled', done);
+  });
+}
+
+async function doPut(
+  call: ServerDuplexStream<DecodedFlightData, Buffer>,
+  manager: StorageManager,
+  log: Logger,
+): Promise<void> {
+  let session: PutSession | undefined;
+  call.on('cancelled', () => session?.abort());
+  try {
+    // A plain `for await` destroys the stream when the loop ends, before grpc-js can send
+    // the status; keep the call alive and end it ourselves.
+    for await (const msg of call.iterator({ destroyOnReturn: false }) as AsyncIterable<DecodedFlightData>) {
+      if (isDecodeError(msg)) throw new InvalidArgumentError(msg.decodeError);
+      if (!session) {
+        session = startPut(call, manager, msg);
+        continue;
+      }
+      const stored = toStoredMessage(msg, session.path);
+      if (stored) session.append(stored);
+      // Echo app_metadata so clients that wait for each acknowledgement proceed.
+      // (DoPut's response serializer frames the bytes as a PutResult.)
+      if (msg.appMetadata.length > 0 && !call.write(msg.appMetadata)) await drained(call);
+    }
+    if (call.cancelled) {
+      session?.abort();
+      return;
+    }
+    if (!session)
+      throw new InvalidArgumentError('DoPut stream ended without any message: send a PATH descriptor with the schema');
+    session.commit();
+    call.end();
+  } catch (err) {
+    session?.abort();
+    if (!call.cancelled) call.emit('error', toServiceError(err, log, 'DoPut'));
+  }
+}
+
+function startPut(
+  call: ServerDuplexStream<DecodedFlightData, Buffer>,
+  manager: StorageManager,
+  first: FlightDataFrame,
+): PutSession {
+  const d = first.descriptor;
+  if (!d) throw new InvalidArgumentError('the first DoPut message must carry a FlightDescriptor with the schema');
+  if (d.type !== DescriptorType.PATH) {
+    throw new InvalidArgumentError(
+      `Tierflight stores flights under PATH descriptors; got descriptor type ${describeType(d.type)}`,
+    );
+  }
+  if (first.header.length === 0)
+    throw new InvalidArgumentError(`flight "${d.path.join('/')}": the first DoPut message carries no schema`);
+  const info = parseHeader(first.header, d.path.join('/'));
+  if (info.type !== MessageType.Schema) {
+    throw new InvalidArgumentError(
+      `flight "${d.path.join('/')}": the first DoPut message must be a Schema, got message type ${info.type}`,
+    );
+  }
+  const session = manager.beginPut(d.path, { sizeHint: sizeHint(call) });
+  try {
+    session.setSchema(first.header);
+  } catch (err) {
+    session.abort();
+    throw err;
+  }
+  return session;
+}
+
+function toStoredMessage(msg: FlightDataFrame, path: string): StoredMessage | undefined {
+  if (msg.header.length === 0) {
+    if (msg.body.length > 0)
+      throw new InvalidArgumentError(`flight "${path}": a message has a body but no data_header`);
+    return undefined; // metadata-only message: acknowledged, nothing to store
+  }
+  const info = parseHeader(msg.header, path);
+  if (info.type !== MessageType.RecordBatch && info.type !== MessageType.DictionaryBatch) {
+    throw new InvalidArgumentError(
+      `flight "${path}": expected a record or dictionary batch, got message type ${info.type}`,
+    );
+  }
+  if (msg.body.length < info.bodyLength) {
+    throw new InvalidArgumentError(
+      `flight "${path}": data_body has ${msg.body.length} bytes but the header declares bodyLength ${info.bodyLength}`,
+    );
+  }
+  return {
+    kind: info.type === MessageType.RecordBatch ? 'batch' : 'dictionary',
+    header: msg.header,
+    body: msg.body,
+    appMetadata: msg.appMetadata,
+    ...(msg.replayable ? { wire: msg.wire } : {}),
+    rows: info.type === MessageType.RecordBatch ? info.rows : 0,
+  };
+}
+
+function parseHeader(header: Buffer, path: string): ReturnType<typeof readMessageHeader> {
+  try {
+    return readMessageHeader(header);
+  } catch (err) {
+    if (err instanceof InvalidMessageError) throw new InvalidArgumentError(`flight "${path}": ${err.message}`);
+    throw err;
+  }
+}
+
+function sizeHint(call: ServerDuplexStream<unknown, unknown>): number | undefined {
+  const raw = call.metadata.get(FLIGHT_SIZE_HEADER)[0];
+  if (raw === undefined) return undefined;
+  const text = raw.toString();
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new InvalidArgumentError(`${FLIGHT_SIZE_HEADER} must be a byte count, got "${text}"`);
+  }
+  return Number(text);
+}
+
+function pathOf(descriptor: PbDescriptor): string[] {
+  if (descriptor.type !== 'PATH' && descriptor.type !== DescriptorType.PATH) {
+    throw new InvalidArgumentError(`Tierflight addresses flights by PATH descriptors; got ${descriptor.type}`);
+  }
+  return descriptor.path;
+}
+
+function describeType(type: number): string {
+  return type === DescriptorType.CMD ? 'CMD' : type === DescriptorType.UNKNOWN ? 'UNKNOWN' : String(type);
+}
+
+function toTimestamp(ms: number | undefined): { seconds: number; nanos: number } | null {
+  if (ms === undefined) return null;
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
+}

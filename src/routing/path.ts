@@ -1,0 +1,57 @@
+/**
+ * Flight paths: descriptor segments joined with `/`, so `["a","b"]` and `["a/b"]` name the
+ * same flight. Rejects what could escape a class root or confuse a file system or S3:
+ * empty segments, `.`/`..`, NUL and control characters, and paths over 1024 bytes.
+ */
+export const MAX_PATH_BYTES = 1024;
+
+export type PathResult = { ok: true; value: string; segments: string[] } | { ok: false; reason: string };
+
+// eslint-disable-next-line no-control-regex -- control characters are exactly what we refuse
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+export function normalizePath(parts: readonly string[]): PathResult {
+  if (parts.length === 0) return { ok: false, reason: 'the descriptor path is empty' };
+  const segments: string[] = [];
+  for (const part of parts) {
+    for (const segment of part.split('/')) {
+      const problem = segmentProblem(segment);
+      if (problem) return { ok: false, reason: `${problem} in path "${printable(parts.join('/'))}"` };
+      segments.push(segment);
+    }
+  }
+  const value = segments.join('/');
+  if (Buffer.byteLength(value, 'utf8') > MAX_PATH_BYTES) {
+    return { ok: false, reason: `path is longer than ${MAX_PATH_BYTES} bytes` };
+  }
+  return { ok: true, value, segments };
+}
+
+/** A class prefix: like a path, but may be empty (the root class). A trailing `/` is allowed. */
+export function normalizePrefix(prefix: string): PathResult {
+  const trimmed = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  if (trimmed === '') return { ok: true, value: '', segments: [] };
+  return normalizePath([trimmed]);
+}
+
+function segmentProblem(segment: string): string | undefined {
+  if (segment === '') return 'empty path segment';
+  if (segment === '.' || segment === '..') return `path segment "${segment}" is not allowed`;
+  if (CONTROL.test(segment)) return 'control character';
+  return undefined;
+}
+
+// eslint-disable-next-line no-control-regex -- show control characters in messages safely
+const CONTROL_ALL = /[\u0000-\u001f\u007f]/g;
+
+function printable(s: string): string {
+  return s
+    .replace(CONTROL_ALL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+    .slice(0, 200);
+}
+
+/** True when `path` equals `prefix` or lies below it on a whole-segment boundary. */
+export function isUnderPrefix(path: string, prefix: string): boolean {
+  if (prefix === '') return true;
+  return path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 47) /* '/' */;
+}
