@@ -1,0 +1,289 @@
+"""pyarrow.flight client used by Tierflight's end-to-end tests.
+
+Each subcommand talks to a running server and prints one JSON document on stdout, so the
+vitest side asserts on what a real pyarrow user would see.
+"""
+import argparse
+import datetime
+import decimal
+import json
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.flight as fl
+
+
+def with_nulls(values, typ):
+    """The values with a null in every third slot."""
+    return pa.array([None if i % 3 == 1 else v for i, v in enumerate(values)], type=typ)
+
+
+def type_cases():
+    """One table per Arrow type family, each with nulls."""
+    n = 7
+    ints = list(range(-3, n - 3))
+    cases = {}
+    for t in [pa.int8(), pa.int16(), pa.int32(), pa.int64()]:
+        cases[f"int/{t}"] = pa.table({"v": with_nulls(ints, t)})
+    for t in [pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64()]:
+        cases[f"uint/{t}"] = pa.table({"v": with_nulls(list(range(n)), t)})
+    cases["float/halffloat"] = pa.table({"v": pa.array(np.array([0.5, 1.5, -2.0, 0, 3, 4, 5], dtype=np.float16),
+                                                       mask=np.array([False, True, False, False, True, False, False]))})
+    cases["float/float32"] = pa.table({"v": with_nulls([1.5, -0.0, float("inf"), float("-inf"), 2, 3, 4], pa.float32())})
+    # NaN never equals itself, so this case is compared bit for bit only.
+    cases["float/nan"] = pa.table({"v": with_nulls([float("nan"), 1.0, -float("nan"), 2, 3, 4, 5], pa.float64())})
+    cases["float/float64"] = pa.table({"v": with_nulls([1e300, -1e-300, 0.1, 2, 3, 4, 5], pa.float64())})
+    cases["bool"] = pa.table({"v": with_nulls([True, False, True, True, False, False, True], pa.bool_())})
+    words = ["", "a", "héllo", "wörld" * 20, "x", "yy", "zzz"]
+    cases["string/utf8"] = pa.table({"v": with_nulls(words, pa.string())})
+    cases["string/large"] = pa.table({"v": with_nulls(words, pa.large_string())})
+    cases["string/view"] = pa.table({"v": with_nulls(words, pa.string_view())})
+    blobs = [b"", b"\x00\x01", b"abc" * 10, b"\xff", b"q", b"rr", b"s"]
+    cases["binary/binary"] = pa.table({"v": with_nulls(blobs, pa.binary())})
+    cases["binary/large"] = pa.table({"v": with_nulls(blobs, pa.large_binary())})
+    cases["binary/view"] = pa.table({"v": with_nulls(blobs, pa.binary_view())})
+    cases["binary/fixed"] = pa.table({"v": with_nulls([bytes([i] * 4) for i in range(n)], pa.binary(4))})
+    cases["decimal/128"] = pa.table({"v": with_nulls([decimal.Decimal(f"{i}.25") for i in ints], pa.decimal128(10, 2))})
+    cases["decimal/256"] = pa.table({"v": with_nulls([decimal.Decimal(f"1{i % 10}" * 15 + ".12345") for i in range(n)],
+                                                     pa.decimal256(40, 5))})
+    days = [datetime.date(2020, 1, 1) + datetime.timedelta(days=i * 400) for i in range(n)]
+    cases["temporal/date32"] = pa.table({"v": with_nulls(days, pa.date32())})
+    cases["temporal/date64"] = pa.table({"v": with_nulls(days, pa.date64())})
+    cases["temporal/times"] = pa.table({
+        "s": with_nulls(list(range(n)), pa.time32("s")),
+        "ms": with_nulls(list(range(n)), pa.time32("ms")),
+        "us": with_nulls(list(range(n)), pa.time64("us")),
+        "ns": with_nulls(list(range(n)), pa.time64("ns")),
+    })
+    stamps = [1_700_000_000 + i * 3600 for i in range(n)]
+    cases["temporal/timestamps"] = pa.table({
+        "naive_s": with_nulls(stamps, pa.timestamp("s")),
+        "utc_ms": with_nulls([s * 1000 for s in stamps], pa.timestamp("ms", tz="UTC")),
+        "ny_us": with_nulls([s * 10**6 for s in stamps], pa.timestamp("us", tz="America/New_York")),
+        "offset_ns": with_nulls([s * 10**9 for s in stamps], pa.timestamp("ns", tz="+05:30")),
+    })
+    cases["temporal/durations"] = pa.table({u: with_nulls(ints, pa.duration(u)) for u in ["s", "ms", "us", "ns"]})
+    cases["temporal/intervals"] = pa.table({
+        "mdn": with_nulls([pa.MonthDayNano([i, i * 2, i * 1000]) for i in range(n)], pa.month_day_nano_interval()),
+    })
+    lists = [[1, 2], [], None, [3], [4, None, 5], [6], [7, 8, 9]]
+    cases["nested/list"] = pa.table({"v": pa.array(lists, pa.list_(pa.int32()))})
+    cases["nested/large_list"] = pa.table({"v": pa.array([None if l is None else [str(x) for x in l] for l in lists],
+                                                         pa.large_list(pa.string()))})
+    cases["nested/fixed_size_list"] = pa.table({"v": with_nulls([[float(i), i + 0.5, -i] for i in range(n)],
+                                                                 pa.list_(pa.float32(), 3))})
+    cases["nested/list_view"] = pa.table({"v": pa.array(lists, pa.list_view(pa.int32()))})
+    st = pa.struct([("a", pa.int32()), ("b", pa.string()), ("c", pa.struct([("d", pa.bool_())]))])
+    cases["nested/struct"] = pa.table({"v": pa.array(
+        [None if i % 3 == 1 else {"a": i, "b": str(i) if i % 2 else None, "c": {"d": i % 2 == 0}} for i in range(n)], st)})
+    cases["nested/map"] = pa.table({"v": pa.array(
+        [None if i % 3 == 1 else [(f"k{j}", j if j % 2 else None) for j in range(i)] for i in range(n)],
+        pa.map_(pa.string(), pa.int64()))})
+    cases["union/sparse"] = pa.table({"v": pa.UnionArray.from_sparse(
+        pa.array([0, 1, 0, 1, 0, 1, 0], pa.int8()),
+        [with_nulls(ints, pa.int64()), with_nulls(words, pa.string())], ["i", "s"])})
+    cases["union/dense"] = pa.table({"v": pa.UnionArray.from_dense(
+        pa.array([0, 1, 0, 1, 0, 1, 0], pa.int8()), pa.array([0, 0, 1, 1, 2, 2, 3], pa.int32()),
+        [with_nulls([1, 2, 3, 4], pa.int64()), with_nulls(["a", "b", "c"], pa.string())], ["i", "s"])})
+    cases["dictionary/flat"] = pa.table({"v": with_nulls(["a", "b", "a", "c", "b", "a", "c"], pa.string()).dictionary_encode()})
+    cases["dictionary/int8_index"] = pa.table({"v": pa.DictionaryArray.from_arrays(
+        pa.array([0, 1, None, 2, 0, 1, 2], pa.int8()), pa.array(["x", "y", "z"]))})
+    dict_list = pa.ListArray.from_arrays(pa.array([0, 2, 2, 5, 7], pa.int32()),
+                                         with_nulls(["p", "q", "p", "r", "q", "p", "r"], pa.string()).dictionary_encode())
+    cases["dictionary/in_list"] = pa.table({"v": dict_list})
+    cases["dictionary/in_struct"] = pa.table({"v": pa.StructArray.from_arrays(
+        [with_nulls(["u", "v", "u", "w", "v", "u", "w"], pa.string()).dictionary_encode(), with_nulls(ints, pa.int16())],
+        ["d", "n"])})
+    cases["null"] = pa.table({"v": pa.nulls(n), "w": with_nulls(ints, pa.int32())})
+    cases["run_end_encoded"] = pa.table({"v": pa.RunEndEncodedArray.from_arrays(
+        pa.array([2, 5, 7], pa.int32()), pa.array(["a", None, "b"]))})
+    schema = pa.schema([pa.field("v", pa.int32(), metadata={"unit": "ms", "ü": "ß"}),
+                        pa.field("w", pa.string(), nullable=False)],
+                       metadata={"origin": "tierflight-test", "empty": ""})
+    cases["metadata"] = pa.table({"v": with_nulls(ints, pa.int32()), "w": pa.array(words)}, schema=schema)
+    return cases
+
+
+def split(table, parts=3):
+    """Several batches, so multi-batch replay and per-batch metadata are exercised."""
+    n = table.num_rows
+    step = max(1, -(-n // parts))
+    return [b for b in table.to_batches(max_chunksize=step)] or [pa.record_batch([], schema=table.schema)]
+
+
+def put(client, path, schema, batches, options=None):
+    writer, reader = client.do_put(fl.FlightDescriptor.for_path(*path.split("/")), schema, options=options)
+    acks = []
+    for i, batch in enumerate(batches):
+        meta = f"batch-{i}".encode()
+        writer.write_with_metadata(batch, meta)
+        buf = reader.read()
+        acks.append(buf.to_pybytes() if buf is not None else None)
+    writer.close()
+    return acks
+
+
+def fetch(client, location, path):
+    """GetFlightInfo, then DoGet from the returned endpoint (its location if it names one)."""
+    info = client.get_flight_info(fl.FlightDescriptor.for_path(*path.split("/")))
+    batches, metas = [], []
+    for endpoint in info.endpoints:
+        target = fl.connect(endpoint.locations[0]) if endpoint.locations else client
+        reader = target.do_get(endpoint.ticket)
+        schema = reader.schema
+        while True:
+            try:
+                chunk = reader.read_chunk()
+            except StopIteration:
+                break
+            batches.append(chunk.data)
+            metas.append(chunk.app_metadata.to_pybytes() if chunk.app_metadata is not None else None)
+    return info, schema, batches, metas
+
+
+def roundtrip(client, location, path, table, batches=None, options=None, bits_only=False):
+    batches = batches if batches is not None else split(table)
+    acks = put(client, path, table.schema, batches, options=options)
+    info, schema, got, metas = fetch(client, location, path)
+    problems = []
+    expected_meta = [f"batch-{i}".encode() for i in range(len(batches))]
+    if acks != expected_meta:
+        problems.append(f"PutResult acks {acks[:3]}... != sent metadata")
+    if not schema.equals(table.schema, check_metadata=True):
+        problems.append(f"schema differs: {schema} vs {table.schema}")
+    if not info.schema.equals(table.schema, check_metadata=True):
+        problems.append("FlightInfo schema differs")
+    if info.total_records != table.num_rows:
+        problems.append(f"total_records {info.total_records} != {table.num_rows}")
+    if len(got) != len(batches):
+        problems.append(f"{len(got)} batches back, {len(batches)} sent")
+    for i, (a, b) in enumerate(zip(batches, got)):
+        if not bits_only and not a.equals(b, check_metadata=True):
+            problems.append(f"batch {i} differs")
+            break
+        if a.serialize() != b.serialize():
+            problems.append(f"batch {i} is not bit-exact")
+            break
+    if metas != expected_meta:
+        problems.append(f"app_metadata back {metas[:3]}... != sent")
+    back = pa.Table.from_batches(got, schema=schema)
+    if not bits_only and not back.equals(table, check_metadata=True):
+        problems.append("table differs")
+    return {"ok": not problems, "problems": problems, "rows": table.num_rows, "batches": len(got),
+            "total_bytes": info.total_bytes}
+
+
+def cmd_types(client, args):
+    out = {}
+    for name, table in type_cases().items():
+        try:
+            out[name] = roundtrip(client, args.location, f"types/{name}", table, bits_only=name == "float/nan")
+        except Exception as e:  # report per case so one failure does not hide the others
+            out[name] = {"ok": False, "problems": [f"{type(e).__name__}: {e}"]}
+    return out
+
+
+def cmd_special(client, args):
+    out = {}
+    t = type_cases()["int/int64"]
+    out["zero_rows"] = roundtrip(client, args.location, "special/zero_rows", t.slice(0, 0),
+                                 batches=[pa.record_batch([pa.array([], pa.int64())], schema=t.schema)])
+    out["schema_only"] = roundtrip(client, args.location, "special/schema_only", t.slice(0, 0), batches=[])
+    words = pa.array(["a", "b", "c", "d", "e", "f"] * 3)
+    # Each batch adds dictionary entries, so the writer emits delta dictionaries.
+    delta_batches = []
+    for k in range(1, 4):
+        arr = pa.array([f"w{j}" for j in range(k * 3)]).dictionary_encode()
+        delta_batches.append(pa.record_batch([arr], names=["v"]))
+    opts = fl.FlightCallOptions(write_options=pa.ipc.IpcWriteOptions(emit_dictionary_deltas=True))
+    delta_table = pa.Table.from_batches(delta_batches)
+    out["delta_dictionary"] = roundtrip(client, args.location, "special/delta", delta_table, batches=delta_batches,
+                                        options=opts)
+    # Dictionaries that change between batches (replacement, not delta).
+    repl = [pa.record_batch([pa.array(v).dictionary_encode()], names=["v"]) for v in (["a", "b"], ["c", "d", "c"])]
+    out["dictionary_replacement"] = roundtrip(client, args.location, "special/replacement",
+                                              pa.Table.from_batches(repl), batches=repl)
+    del words
+    return out
+
+
+def cmd_many(client, args):
+    n = args.batches
+    schema = pa.schema([("i", pa.int32()), ("s", pa.string())])
+    batches = [pa.record_batch([pa.array([i], pa.int32()), pa.array([f"r{i}"])], schema=schema) for i in range(n)]
+    return roundtrip(client, args.location, "special/many", pa.Table.from_batches(batches), batches=batches)
+
+
+def cmd_large(client, args):
+    rows_per_batch = 1 << 20  # 8 MiB of int64 per batch
+    count = (args.mib << 20) // (8 * rows_per_batch)
+    batches = [pa.record_batch([pa.array(np.arange(i * rows_per_batch, (i + 1) * rows_per_batch, dtype=np.int64))],
+                               names=["v"]) for i in range(count)]
+    table = pa.Table.from_batches(batches)
+    start = time.time()
+    result = roundtrip(client, args.location, "special/large", table, batches=batches)
+    result["seconds"] = time.time() - start
+    result["bytes"] = table.nbytes
+    return result
+
+
+def cmd_bad_paths(client, args):
+    out = {}
+    schema = pa.schema([("v", pa.int32())])
+    for name, path in {"empty_segment": ["a", "", "b"], "dotdot": ["a", "..", "b"], "dot": ["."],
+                       "control": ["a\x01b"], "nul": ["a\x00b"], "too_long": ["x" * 1025],
+                       "trailing_slash": ["a/"]}.items():
+        try:
+            w, _ = client.do_put(fl.FlightDescriptor.for_path(*path), schema)
+            w.write_batch(pa.record_batch([pa.array([1], pa.int32())], schema=schema))
+            w.close()
+            out[name] = {"error": None}
+        except fl.FlightError as e:
+            out[name] = {"error": type(e).__name__, "message": str(e)}
+        except pa.ArrowException as e:
+            out[name] = {"error": type(e).__name__, "message": str(e)}
+    return out
+
+
+def cmd_put_then_die(client, args):
+    """Starts a put, sends some batches, then exits without closing (the test kills us)."""
+    schema = pa.schema([("v", pa.int64())])
+    w, _ = client.do_put(fl.FlightDescriptor.for_path(*args.path.split("/")), schema)
+    batch = pa.record_batch([pa.array(np.arange(1 << 16, dtype=np.int64))], schema=schema)
+    for _ in range(args.batches):
+        w.write_batch(batch)
+    print(json.dumps({"sent": args.batches}), flush=True)
+    time.sleep(600)
+
+
+def cmd_get_partial(client, args):
+    """Reads one chunk of a flight, then drops the stream."""
+    reader = client.do_get(fl.Ticket(args.path.encode()))
+    chunk = reader.read_chunk()
+    rows = chunk.data.num_rows
+    reader.cancel()
+    return {"rows": rows}
+
+
+def cmd_put_large_then_die(client, args):
+    return cmd_put_then_die(client, args)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("command")
+    p.add_argument("location")
+    p.add_argument("--batches", type=int, default=5000)
+    p.add_argument("--mib", type=int, default=1024)
+    p.add_argument("--path", default="x")
+    args = p.parse_args()
+    client = fl.connect(args.location)
+    handler = globals()["cmd_" + args.command.replace("-", "_")]
+    result = handler(client, args)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
