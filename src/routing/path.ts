@@ -45,13 +45,11 @@ function segmentProblem(segment: string): string | undefined {
 const CONTROL_ALL = /[\u0000-\u001f\u007f]/g;
 
 function printable(s: string): string {
-  return s
-    .replace(CONTROL_ALL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
-    .slice(0, 200);
+  return s.replace(CONTROL_ALL, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`).slice(0, 200);
 }
 
 /** True when `path` equals `prefix` or lies below it on a whole-segment boundary. */
 export function isUnderPrefix(path: string, prefix: string): boolean {
   if (prefix === '') return true;
-  return path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 47) /* '/' */;
+  return path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 47); /* '/' */
 }
