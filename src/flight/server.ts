@@ -13,6 +13,12 @@ import { createFlightService } from './service.js';
  */
 export const FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
 
+/**
+ * Largest HTTP/2 DATA frame we let clients send (the protocol default is 16 KiB): fewer,
+ * larger frames mean less per-frame work when a DoPut streams multi-MiB batches.
+ */
+export const MAX_FRAME_SIZE = 1024 * 1024;
+
 export interface FlightServer {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
@@ -72,7 +78,7 @@ function widenFlowControlWindows(grpcServer: Server, logger: Logger): void {
     return;
   }
   for (const http2Server of servers.keys()) {
-    http2Server.updateSettings({ initialWindowSize: FLOW_CONTROL_WINDOW });
+    http2Server.updateSettings({ initialWindowSize: FLOW_CONTROL_WINDOW, maxFrameSize: MAX_FRAME_SIZE });
     http2Server.on('session', (session: Http2Session) => {
       session.setLocalWindowSize(FLOW_CONTROL_WINDOW);
     });

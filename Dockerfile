@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# Tierflight: multi-stage build, runs as a non-root user.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+COPY proto ./proto
+COPY config ./config
+RUN mkdir -p /app/data && chown -R node:node /app/data
+USER node
+# Flight, and the metrics port used when server.metrics is set.
+EXPOSE 8815 9464
+# Inside a container, listen on all interfaces; mount a config with TIERFLIGHT_CONFIG.
+ENTRYPOINT ["node", "dist/cli/main.js"]
+CMD ["serve", "--listen", "0.0.0.0:8815"]

@@ -1,0 +1,71 @@
+"""The one pyarrow.flight client both servers are measured with. Prints JSON."""
+import json
+import sys
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.flight as fl
+
+
+def big_table(mib, rows_per_batch):
+    cols = 8  # 4 int64 + 4 float64: 64 bytes a row
+    rows = (mib << 20) // (8 * cols)
+    rng = np.random.default_rng(1)
+    data = {f"i{c}": rng.integers(0, 1 << 40, rows, dtype=np.int64) for c in range(4)}
+    data.update({f"f{c}": rng.random(rows) for c in range(4)})
+    return pa.table(data).combine_chunks(), rows_per_batch
+
+
+def put(client, path, table, rows_per_batch):
+    writer, _ = client.do_put(fl.FlightDescriptor.for_path(path), table.schema)
+    for batch in table.to_batches(max_chunksize=rows_per_batch):
+        writer.write_batch(batch)
+    writer.close()
+
+
+def get(client, path):
+    ticket = fl.Ticket(path.encode())
+    reader = client.do_get(ticket)
+    rows = 0
+    for chunk in reader:
+        rows += chunk.data.num_rows
+    return rows
+
+
+def best_of(n, fn):
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times), sorted(times)[len(times) // 2]
+
+
+def main():
+    location, mib, rounds, small_ops = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    client = fl.connect(location)
+    table, rpb = big_table(mib, 64 * 1024)
+    nbytes = table.nbytes
+    put_best, put_median = best_of(rounds, lambda: put(client, "bench/big", table, rpb))
+    get_best, get_median = best_of(rounds, lambda: get(client, "bench/big"))
+    assert get(client, "bench/big") == table.num_rows
+
+    small, _ = big_table(0, 0)
+    small = pa.table({c: table.column(c).slice(0, 160) for c in table.column_names})  # 10 KiB
+    start = time.perf_counter()
+    for i in range(small_ops):
+        path = f"bench/small/{i % 100}"
+        put(client, path, small, 1 << 20)
+        get(client, path)
+    small_seconds = time.perf_counter() - start
+    print(json.dumps({
+        "bytes": nbytes,
+        "put_gbps": nbytes / put_best / 1e9, "put_gbps_median": nbytes / put_median / 1e9,
+        "get_gbps": nbytes / get_best / 1e9, "get_gbps_median": nbytes / get_median / 1e9,
+        "small_ops_per_s": small_ops / small_seconds, "small_bytes": small.nbytes,
+    }))
+
+
+if __name__ == "__main__":
+    main()

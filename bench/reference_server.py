@@ -1,0 +1,40 @@
+"""The reference for Tierflight's benchmarks: pyarrow's own Flight server (C++ gRPC),
+keeping flights in memory as tables keyed by path. Written for this benchmark."""
+import sys
+import threading
+
+import pyarrow.flight as fl
+
+
+class InMemoryFlightServer(fl.FlightServerBase):
+    def __init__(self, location):
+        super().__init__(location)
+        self._flights = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(descriptor):
+        return "/".join(p.decode() if isinstance(p, bytes) else p for p in descriptor.path)
+
+    def do_put(self, context, descriptor, reader, writer):
+        table = reader.read_all()
+        with self._lock:
+            self._flights[self._key(descriptor)] = table
+
+    def do_get(self, context, ticket):
+        with self._lock:
+            table = self._flights[ticket.ticket.decode()]
+        return fl.RecordBatchStream(table)
+
+    def get_flight_info(self, context, descriptor):
+        key = self._key(descriptor)
+        with self._lock:
+            table = self._flights[key]
+        endpoint = fl.FlightEndpoint(key.encode(), [])
+        return fl.FlightInfo(table.schema, descriptor, [endpoint], table.num_rows, table.nbytes)
+
+
+if __name__ == "__main__":
+    server = InMemoryFlightServer(sys.argv[1])
+    print("ready", server.port, flush=True)
+    server.serve()
