@@ -32,6 +32,8 @@ export function unsupportedFeatures(config: Config): string[] {
     });
   });
   if (config.limitPolicies.length > 0) out.push('limitPolicies: limit policies are not available in this version');
+  if (config.server.metrics !== undefined)
+    out.push('server.metrics: the metrics endpoint is not available in this version');
   if (config.server.maxBatchBytes !== undefined)
     out.push('server.maxBatchBytes: batch splitting is not available in this version');
   return out;

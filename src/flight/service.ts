@@ -192,9 +192,11 @@ async function doPut(
       }
       const stored = toStoredMessage(msg, session.path);
       if (stored) session.append(stored);
-      // Echo app_metadata so clients that wait for each acknowledgement proceed.
-      // (DoPut's response serializer frames the bytes as a PutResult.)
-      if (msg.appMetadata.length > 0 && !call.write(msg.appMetadata)) await drained(call);
+      // Echo app_metadata so clients that wait for each acknowledgement proceed. (DoPut's
+      // response serializer frames the bytes as a PutResult.) Not waiting for 'drain': a
+      // client that never reads its acks must not stall the put, and an ack is tiny
+      // next to the batch it answers.
+      if (msg.appMetadata.length > 0) call.write(msg.appMetadata);
     }
     if (call.cancelled) {
       session?.abort();
