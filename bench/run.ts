@@ -37,10 +37,14 @@ function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> {
 }
 
 function measure(location: string): Result {
-  const out = execFileSync(PYTHON, [path.join(ROOT, 'bench/client.py'), location, String(MIB), String(ROUNDS), String(SMALL_OPS)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 20,
-  });
+  const out = execFileSync(
+    PYTHON,
+    [path.join(ROOT, 'bench/client.py'), location, String(MIB), String(ROUNDS), String(SMALL_OPS)],
+    {
+      encoding: 'utf8',
+      maxBuffer: 1 << 20,
+    },
+  );
   return JSON.parse(out) as Result;
 }
 
@@ -51,7 +55,14 @@ async function main(): Promise<void> {
   const refPort = await freePort();
   const tierflight = spawn(
     process.execPath,
-    [path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', path.join(ROOT, 'bench/bench.yaml'), '--listen', `127.0.0.1:${tfPort}`],
+    [
+      path.join(ROOT, 'dist/cli/main.js'),
+      'serve',
+      '--config',
+      path.join(ROOT, 'bench/bench.yaml'),
+      '--listen',
+      `127.0.0.1:${tfPort}`,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TIERFLIGHT_LOG_LEVEL: 'info' } },
   );
   const reference = spawn(PYTHON, [path.join(ROOT, 'bench/reference_server.py'), `grpc://127.0.0.1:${refPort}`], {
@@ -72,7 +83,10 @@ async function main(): Promise<void> {
     const lines = [
       `Tierflight vs pyarrow Flight server: ${MIB} MiB table in 64Ki-row batches, best/median of ${ROUNDS}; ${SMALL_OPS} small put+get pairs`,
       `${'metric'.padEnd(24)}${'tierflight'.padStart(12)}${'pyarrow'.padStart(12)}${'ratio'.padStart(8)}`,
-      ...rows.map(([name, a, b]) => `${name.padEnd(24)}${a.toFixed(3).padStart(12)}${b.toFixed(3).padStart(12)}${(a / b).toFixed(2).padStart(8)}`),
+      ...rows.map(
+        ([name, a, b]) =>
+          `${name.padEnd(24)}${a.toFixed(3).padStart(12)}${b.toFixed(3).padStart(12)}${(a / b).toFixed(2).padStart(8)}`,
+      ),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     const json = {
