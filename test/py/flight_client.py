@@ -271,6 +271,48 @@ def cmd_put_large_then_die(client, args):
     return cmd_put_then_die(client, args)
 
 
+def cmd_range(client, args):
+    """A batch-range ticket replays the dictionaries the range needs, then its batches."""
+    batches = [pa.record_batch([pa.array([f"w{j}" for j in range(k * 2)]).dictionary_encode(),
+                                pa.array(range(k * 2), pa.int32())], names=["d", "n"]) for k in range(1, 5)]
+    opts = fl.FlightCallOptions(write_options=pa.ipc.IpcWriteOptions(emit_dictionary_deltas=True))
+    put(client, "range/f", batches[0].schema, batches, options=opts)
+    out = {}
+    for lo, hi in [(0, 4), (1, 3), (3, 4), (2, 2)]:
+        ticket = fl.Ticket(json.dumps({"path": "range/f", "from": lo, "to": hi}).encode())
+        table = client.do_get(ticket).read_all()
+        want = pa.Table.from_batches(batches[lo:hi], schema=batches[0].schema)
+        out[f"{lo}-{hi}"] = {"rows": table.num_rows, "equal": table.equals(want)}
+    return out
+
+
+def cmd_actions(client, args):
+    schema = pa.schema([("v", pa.int32())])
+    for path in ["act/a/1", "act/a/2", "act/ab", "act/b"]:
+        put(client, path, schema, [pa.record_batch([pa.array([1, 2], pa.int32())], schema=schema)])
+    body = lambda r: json.loads(bytes(r.body.to_pybytes()))
+    listed = lambda prefix: sorted("/".join(p.decode() for p in f.descriptor.path)
+                                   for f in client.list_flights(prefix.encode()))
+    out = {"types": sorted(a.type for a in client.list_actions())}
+    out["list_act_a"] = listed("act/a")
+    out["stats_before"] = [body(r) for r in client.do_action(fl.Action("stats", b""))][0]["classes"]
+    out["delete"] = [body(r) for r in client.do_action(fl.Action("delete", b'{"path": "act/b"}'))]
+    out["delete_again"] = [body(r) for r in client.do_action(fl.Action("delete", b'{"path": "act/b"}'))]
+    out["delete_prefix"] = [body(r) for r in client.do_action(fl.Action("delete-prefix", b'{"prefix": "act/a"}'))]
+    out["left"] = listed("act")
+    try:
+        list(client.do_action(fl.Action("bogus", b"")))
+        out["bogus"] = None
+    except pa.ArrowException as e:
+        out["bogus"] = str(e)
+    try:
+        list(client.do_action(fl.Action("delete", b"not json")))
+        out["bad_body"] = None
+    except pa.ArrowException as e:
+        out["bad_body"] = str(e)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("command")

@@ -1,0 +1,37 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runPyClient } from '../helpers/python.js';
+import { MEMORY_ONLY, startTestServer, type TestServer } from '../helpers/server.js';
+
+describe('batch-range tickets and DoAction verbs (pyarrow client)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(MEMORY_ONLY('64MiB'));
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('serves any batch range with the dictionaries it depends on', async () => {
+    const out = await runPyClient<Record<string, { rows: number; equal: boolean }>>('range', server.location);
+    expect(out).toEqual({
+      '0-4': { rows: 20, equal: true },
+      '1-3': { rows: 10, equal: true },
+      '3-4': { rows: 8, equal: true },
+      '2-2': { rows: 0, equal: true },
+    });
+  });
+
+  it('lists, reports, deletes and refuses unknown verbs', async () => {
+    const out = await runPyClient<Record<string, unknown>>('actions', server.location);
+    expect(out.types).toEqual(['delete', 'delete-prefix', 'stats']);
+    expect(out.list_act_a).toEqual(['act/a/1', 'act/a/2']); // whole segments: not act/ab
+    expect(out.stats_before).toMatchObject({ default: { prefix: '' } });
+    expect(out.delete).toEqual([{ deleted: true }]);
+    expect(out.delete_again).toEqual([{ deleted: false }]);
+    expect(out.delete_prefix).toEqual([{ deleted: 2 }]);
+    expect(out.left).toEqual(['act/ab']);
+    expect(out.bogus).toMatch(/unknown action "bogus"; available: delete, delete-prefix, stats/);
+    expect(out.bad_body).toMatch(/action "delete": body must be JSON/);
+    server.app.manager.checkAccounting();
+  });
+});
