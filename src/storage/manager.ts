@@ -262,7 +262,9 @@ export class StorageManager implements PutHost {
   private evictFor(storage: StorageType, bytes: number): void {
     const order = this.lru.get(storage.name);
     if (!order) return;
-    for (const version of [...order.keys()]) {
+    // Iterating the live Map is safe while retire() deletes the current entry, and avoids
+    // copying the whole LRU order on every reservation made under pressure.
+    for (const version of order.keys()) {
       if (storage.used + bytes <= storage.capacity) return;
       if (version.pins > 0) continue;
       this.retire(version, 'evict');
