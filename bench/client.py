@@ -51,7 +51,6 @@ def main():
     get_best, get_median = best_of(rounds, lambda: get(client, "bench/big"))
     assert get(client, "bench/big") == table.num_rows
 
-    small, _ = big_table(0, 0)
     small = pa.table({c: table.column(c).slice(0, 160) for c in table.column_names})  # 10 KiB
     start = time.perf_counter()
     for i in range(small_ops):

@@ -41,12 +41,6 @@ export class ResourceExhaustedError extends TierflightError {
   }
 }
 
-export class CancelledError extends TierflightError {
-  constructor(message: string) {
-    super('CANCELLED', message);
-  }
-}
-
 export class UnimplementedError extends TierflightError {
   constructor(message: string) {
     super('UNIMPLEMENTED', message);

@@ -67,10 +67,6 @@ export class FlightVersion {
     this.lastAccess = createdAt;
   }
 
-  get batchCount(): number {
-    return this.batchIndex.length;
-  }
-
   isExpired(now: number): boolean {
     return this.expiresAt !== undefined && now >= this.expiresAt;
   }

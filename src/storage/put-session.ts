@@ -53,10 +53,6 @@ export class PutSession {
     return this.charged;
   }
 
-  get hasSchema(): boolean {
-    return this.schemaHeader !== undefined;
-  }
-
   setSchema(header: Buffer): void {
     this.assertOpen();
     if (this.schemaHeader) throw new InvalidArgumentError(`flight "${this.path}": schema sent twice`);

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { startApp, type App } from '../../src/app.js';
 import { parseConfigText } from '../../src/config/load.js';
-import { ManualClock, systemClock, type Clock } from '../../src/util/clock.js';
+import { systemClock, type Clock } from '../../src/util/clock.js';
 import { silentLogger } from '../../src/util/log.js';
 
 export interface TestServer {
@@ -46,5 +46,3 @@ storageClasses:
     tiers:
       - { storage: memory }
 `;
-
-export { ManualClock };

@@ -191,7 +191,6 @@ def cmd_special(client, args):
     out["zero_rows"] = roundtrip(client, args.location, "special/zero_rows", t.slice(0, 0),
                                  batches=[pa.record_batch([pa.array([], pa.int64())], schema=t.schema)])
     out["schema_only"] = roundtrip(client, args.location, "special/schema_only", t.slice(0, 0), batches=[])
-    words = pa.array(["a", "b", "c", "d", "e", "f"] * 3)
     # Each batch adds dictionary entries, so the writer emits delta dictionaries.
     delta_batches = []
     for k in range(1, 4):
@@ -205,7 +204,6 @@ def cmd_special(client, args):
     repl = [pa.record_batch([pa.array(v).dictionary_encode()], names=["v"]) for v in (["a", "b"], ["c", "d", "c"])]
     out["dictionary_replacement"] = roundtrip(client, args.location, "special/replacement",
                                               pa.Table.from_batches(repl), batches=repl)
-    del words
     return out
 
 
@@ -265,10 +263,6 @@ def cmd_get_partial(client, args):
     rows = chunk.data.num_rows
     reader.cancel()
     return {"rows": rows}
-
-
-def cmd_put_large_then_die(client, args):
-    return cmd_put_then_die(client, args)
 
 
 def cmd_range(client, args):
