@@ -16,20 +16,9 @@ export interface App {
  */
 export function unsupportedFeatures(config: Config): string[] {
   const out: string[] = [];
-  for (const name of ['disk_mapped', 'disk'] as const) {
-    if (config.storageTypes[name])
-      out.push(`storageTypes.${name}: only the memory storage type is available in this version`);
-  }
   if (config.durableStores.length > 0) out.push('durableStores: durable stores are not available in this version');
   config.storageClasses.forEach((c, i) => {
     if (c.durability !== 'none') out.push(`storageClasses[${i}].durability: only "none" is available in this version`);
-    c.tiers.forEach((t, j) => {
-      if (t.moveAfter !== undefined || t.promoteAfter !== undefined) {
-        out.push(
-          `storageClasses[${i}].tiers[${j}]: moveAfter/promoteAfter need more than one tier, not available in this version`,
-        );
-      }
-    });
   });
   if (config.limitPolicies.length > 0) out.push('limitPolicies: limit policies are not available in this version');
   if (config.server.metrics !== undefined)
@@ -39,7 +28,10 @@ export function unsupportedFeatures(config: Config): string[] {
   return out;
 }
 
-/** How often expired flights are swept (they are never served even between sweeps). */
+/**
+ * How often housekeeping runs: expiry (expired flights are never served even between
+ * sweeps) and moveAfter.
+ */
 const SWEEP_INTERVAL_MS = 5_000;
 
 export async function startApp(config: Config, logger: Logger, clock: Clock = systemClock): Promise<App> {
@@ -48,8 +40,9 @@ export async function startApp(config: Config, logger: Logger, clock: Clock = sy
     throw new Error(`this configuration uses features that are not implemented yet:\n  ${missing.join('\n  ')}`);
   }
   const manager = new StorageManager({ config, clock, logger });
+  await manager.init();
   const flight = await startFlightServer(config.server, manager, logger);
-  const sweeper = setInterval(() => manager.sweepExpired(), SWEEP_INTERVAL_MS);
+  const sweeper = setInterval(() => void manager.tick(), SWEEP_INTERVAL_MS);
   sweeper.unref();
   return {
     manager,

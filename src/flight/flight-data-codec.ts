@@ -228,3 +228,42 @@ export function decodePutResult(wire: Buffer): Buffer {
   }
   return meta;
 }
+
+/**
+ * A FlightData buffer with its tags, lengths and app_metadata written and room left for
+ * the header and body, so a disk tier reads both straight into place: the bytes read
+ * are the bytes sent, with no further copy.
+ */
+export function allocateFlightData(
+  headerLength: number,
+  appMetadata: Buffer,
+  bodyLength: number,
+): { wire: Buffer; header: Buffer; body: Buffer } {
+  const meta = appMetadata.length;
+  const size =
+    (headerLength > 0 ? 1 + varintSize(headerLength) + headerLength : 0) +
+    (meta > 0 ? 1 + varintSize(meta) + meta : 0) +
+    (bodyLength > 0 ? 2 + varintSize(bodyLength) + bodyLength : 0);
+  const wire = Buffer.allocUnsafe(size);
+  let pos = 0;
+  let header = EMPTY;
+  let body = EMPTY;
+  if (headerLength > 0) {
+    wire[pos++] = TAG_HEADER;
+    pos = writeVarint(wire, pos, headerLength);
+    header = wire.subarray(pos, pos + headerLength);
+    pos += headerLength;
+  }
+  if (meta > 0) {
+    wire[pos++] = TAG_METADATA;
+    pos = writeVarint(wire, pos, meta);
+    pos += appMetadata.copy(wire, pos);
+  }
+  if (bodyLength > 0) {
+    wire[pos++] = TAG_BODY[0];
+    wire[pos++] = TAG_BODY[1];
+    pos = writeVarint(wire, pos, bodyLength);
+    body = wire.subarray(pos, pos + bodyLength);
+  }
+  return { wire, header, body };
+}

@@ -7,7 +7,8 @@ import {
 } from '@grpc/grpc-js';
 import { InvalidArgumentError, UnimplementedError } from '../errors.js';
 import { InvalidMessageError, MessageType, readMessageHeader, encapsulateSchema } from '../ipc/message-header.js';
-import type { FlightVersion, StoredMessage } from '../storage/flight.js';
+import type { FlightVersion } from '../storage/flight.js';
+import type { Frame } from '../storage/storage-type.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { PutSession } from '../storage/put-session.js';
 import type { Logger } from '../util/log.js';
@@ -115,7 +116,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
         try {
           const version = lease.version;
           await write({ header: version.schemaHeader, body: EMPTY });
-          for (const m of version.messagesFor(ticket.range)) {
+          for await (const m of lease.placed.placement.read(version.messagesFor(ticket.range))) {
             if (call.cancelled) return;
             await write(m.wire ?? m);
           }
@@ -180,18 +181,18 @@ async function doPut(
   log: Logger,
 ): Promise<void> {
   let session: PutSession | undefined;
-  call.on('cancelled', () => session?.abort());
+  call.on('cancelled', () => void session?.abort());
   try {
     // A plain `for await` destroys the stream when the loop ends, before grpc-js can send
     // the status; keep the call alive and end it ourselves.
     for await (const msg of call.iterator({ destroyOnReturn: false }) as AsyncIterable<DecodedFlightData>) {
       if (isDecodeError(msg)) throw new InvalidArgumentError(msg.decodeError);
       if (!session) {
-        session = startPut(call, manager, msg);
+        session = await startPut(call, manager, msg);
         continue;
       }
-      const stored = toStoredMessage(msg, session.path);
-      if (stored) session.append(stored);
+      const stored = toFrame(msg, session.path);
+      if (stored) await session.append(stored);
       // Echo app_metadata so clients that wait for each acknowledgement proceed. (DoPut's
       // response serializer frames the bytes as a PutResult.) Not waiting for 'drain': a
       // client that never reads its acks must not stall the put, and an ack is tiny
@@ -199,24 +200,24 @@ async function doPut(
       if (msg.appMetadata.length > 0) call.write(msg.appMetadata);
     }
     if (call.cancelled) {
-      session?.abort();
+      await session?.abort();
       return;
     }
     if (!session)
       throw new InvalidArgumentError('DoPut stream ended without any message: send a PATH descriptor with the schema');
-    session.commit();
+    await session.commit();
     call.end();
   } catch (err) {
-    session?.abort();
+    await session?.abort();
     if (!call.cancelled) call.emit('error', toServiceError(err, log, 'DoPut'));
   }
 }
 
-function startPut(
+async function startPut(
   call: ServerDuplexStream<DecodedFlightData, Buffer>,
   manager: StorageManager,
   first: FlightDataFrame,
-): PutSession {
+): Promise<PutSession> {
   const d = first.descriptor;
   if (!d) throw new InvalidArgumentError('the first DoPut message must carry a FlightDescriptor with the schema');
   if (d.type !== DescriptorType.PATH) {
@@ -232,17 +233,17 @@ function startPut(
       `flight "${d.path.join('/')}": the first DoPut message must be a Schema, got message type ${info.type}`,
     );
   }
-  const session = manager.beginPut(d.path, { sizeHint: sizeHint(call) });
+  const session = await manager.beginPut(d.path, { sizeHint: sizeHint(call) });
   try {
-    session.setSchema(first.header);
+    await session.setSchema(first.header);
   } catch (err) {
-    session.abort();
+    await session.abort();
     throw err;
   }
   return session;
 }
 
-function toStoredMessage(msg: FlightDataFrame, path: string): StoredMessage | undefined {
+function toFrame(msg: FlightDataFrame, path: string): Frame | undefined {
   if (msg.header.length === 0) {
     if (msg.body.length > 0)
       throw new InvalidArgumentError(`flight "${path}": a message has a body but no data_header`);

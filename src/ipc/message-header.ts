@@ -144,6 +144,22 @@ function readBatch(r: FlatReader, table: number, bodyLength: number): number {
   return rows;
 }
 
+const MESSAGE_VERSION = 0;
+
+/**
+ * Where a Schema message's `Schema` table sits inside its flatbuffer, and the metadata
+ * version, so an IPC file footer can point at the table without re-encoding it.
+ */
+export function schemaTableOf(header: Buffer): { tablePosition: number; version: number } {
+  const info = readMessageHeader(header);
+  if (info.type !== MessageType.Schema) throw new InvalidMessageError(`expected a Schema message, got ${info.type}`);
+  const r = new FlatReader(header);
+  const msg = r.root();
+  const versionPos = r.field(msg, MESSAGE_VERSION);
+  const headerPos = r.field(msg, MESSAGE_HEADER) as number;
+  return { tablePosition: r.indirect(headerPos), version: versionPos === undefined ? 0 : r.u16(versionPos) };
+}
+
 const CONTINUATION = 0xffffffff;
 
 /**

@@ -1,28 +1,6 @@
-import type { RoutedClass } from '../routing/router.js';
 import type { StorageTypeName } from '../config/schema.js';
-
-/** One stored Arrow IPC message after the schema: a dictionary batch or a record batch. */
-export interface StoredMessage {
-  kind: 'dictionary' | 'batch';
-  /** The bare flatbuffer `Message`. */
-  header: Buffer;
-  /** The message body (8-byte aligned by the sender). */
-  body: Buffer;
-  appMetadata: Buffer;
-  /** The FlightData bytes it arrived in, replayed as they are when set. */
-  wire?: Buffer;
-  rows: number;
-}
-
-/** Bytes a message holds in memory: its received buffer when kept whole, else its parts. */
-export function heldBytes(m: { header: Buffer; body: Buffer; appMetadata: Buffer; wire?: Buffer }): number {
-  return m.wire ? m.wire.length : m.header.length + m.body.length + m.appMetadata.length;
-}
-
-/** Arrow IPC bytes of a message (header + body), as reported in `total_bytes`. */
-export function dataBytes(m: { header: Buffer; body: Buffer }): number {
-  return m.header.length + m.body.length;
-}
+import type { RoutedClass } from '../routing/router.js';
+import type { Frame, Placement } from './storage-type.js';
 
 /** A half-open range of record-batch indices. */
 export interface BatchRange {
@@ -31,44 +9,92 @@ export interface BatchRange {
 }
 
 /**
- * Why a flight version stopped being visible or left a tier. Every placement decision
- * carries one, for logs and metrics.
+ * Why a flight (or one copy of it) stopped being visible or left a tier. Every placement
+ * decision carries one, for logs and metrics.
  */
-export type RemovalReason = 'replace' | 'delete' | 'evict' | 'expire';
+export type RemovalReason = 'replace' | 'delete' | 'evict' | 'expire' | 'move' | 'promote' | 'spill';
 
 /**
- * One immutable version of a flight. A put to an existing path publishes a new
- * version; readers already streaming the old one hold a pin, so its bytes are freed
- * only when the last of them finishes.
+ * A version's bytes in one tier of its class. A reader pins the copy it streams from, so
+ * the copy outlives an eviction, move or replace until the last reader finishes.
+ */
+export class Placed {
+  pins = 0;
+  retired: RemovalReason | undefined;
+
+  constructor(
+    readonly version: FlightVersion,
+    readonly tierIndex: number,
+    readonly placement: Placement,
+  ) {}
+
+  get storage(): StorageTypeName {
+    return this.placement.storage;
+  }
+
+  get bytes(): number {
+    return this.placement.bytes;
+  }
+}
+
+/**
+ * One immutable version of a flight: its schema, message kinds and totals. Where its bytes
+ * live (`placed`) changes as it spills, moves and is promoted; a put to an existing path
+ * publishes a new version instead.
  */
 export class FlightVersion {
-  pins = 0;
-  /** Set once the version is no longer visible; its bytes go when `pins` reaches 0. */
+  placed: Placed | undefined;
+  /** Set once the version is no longer visible. */
   retired: RemovalReason | undefined;
   lastAccess: number;
+  /** Recent read times, for promoteAfter. */
+  accesses: number[] = [];
+  /** A copy to another tier is being written. */
+  relocating = false;
+  /** Message index of each record batch, in order. */
+  readonly batchIndex: readonly number[];
 
   constructor(
     readonly id: number,
     readonly path: string,
     readonly cls: RoutedClass,
-    readonly storage: StorageTypeName,
-    readonly tierIndex: number,
     readonly schemaHeader: Buffer,
-    readonly messages: readonly StoredMessage[],
-    /** Message index of each record batch, in order. */
-    readonly batchIndex: readonly number[],
+    readonly kinds: readonly Frame['kind'][],
     readonly totalRecords: number,
+    /** Arrow IPC bytes (headers and bodies), as reported in `total_bytes`. */
     readonly totalBytes: number,
-    /** Bytes charged to the storage type. */
-    readonly heldBytes: number,
     readonly createdAt: number,
     readonly expiresAt: number | undefined,
   ) {
     this.lastAccess = createdAt;
+    const batches: number[] = [];
+    kinds.forEach((k, i) => k === 'batch' && batches.push(i));
+    this.batchIndex = batches;
+  }
+
+  get tierIndex(): number | undefined {
+    return this.placed?.tierIndex;
+  }
+
+  get storage(): StorageTypeName | undefined {
+    return this.placed?.storage;
+  }
+
+  get heldBytes(): number {
+    return this.placed?.bytes ?? 0;
+  }
+
+  get batchCount(): number {
+    return this.batchIndex.length;
   }
 
   isExpired(now: number): boolean {
     return this.expiresAt !== undefined && now >= this.expiresAt;
+  }
+
+  /** Every message index, in order. */
+  allMessages(): number[] {
+    return this.kinds.map((_, i) => i);
   }
 
   /**
@@ -76,23 +102,21 @@ export class FlightVersion {
    * the first batch of the range (a reader needs the dictionaries' state), then the
    * range's batches with the dictionary deltas between them.
    */
-  *messagesFor(range?: BatchRange): Generator<StoredMessage> {
+  messagesFor(range?: BatchRange): number[] {
     const n = this.batchIndex.length;
-    const from = range ? Math.min(range.from, n) : 0;
-    const to = range ? Math.min(range.to, n) : n;
-    if (from >= to && range) {
+    if (!range) return this.allMessages();
+    const from = Math.min(range.from, n);
+    const to = Math.min(range.to, n);
+    const out: number[] = [];
+    if (from >= to) {
       // An empty range still replays the dictionaries so the stream is self-describing.
-      yield* this.messages.filter((m) => m.kind === 'dictionary');
-      return;
+      this.kinds.forEach((k, i) => k === 'dictionary' && out.push(i));
+      return out;
     }
     const start = from === 0 ? 0 : (this.batchIndex[from] as number);
-    const end = to === n ? this.messages.length : (this.batchIndex[to] as number);
-    if (from > 0) {
-      for (let i = 0; i < start; i++) {
-        const m = this.messages[i] as StoredMessage;
-        if (m.kind === 'dictionary') yield m;
-      }
-    }
-    for (let i = start; i < end; i++) yield this.messages[i] as StoredMessage;
+    const end = to === n ? this.kinds.length : (this.batchIndex[to] as number);
+    for (let i = 0; i < start; i++) if (this.kinds[i] === 'dictionary') out.push(i);
+    for (let i = start; i < end; i++) out.push(i);
+    return out;
   }
 }

@@ -1,73 +1,84 @@
-import type { Config, StorageTypeName } from '../config/schema.js';
+import type { Config, StorageTypeName, TierConfig } from '../config/schema.js';
 import { formatSize } from '../config/units.js';
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../errors.js';
 import { isUnderPrefix, normalizePath, normalizePrefix } from '../routing/path.js';
 import { ClassRouter, type RoutedClass } from '../routing/router.js';
 import type { Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { FlightVersion, type RemovalReason } from './flight.js';
-import { PutSession, type PutHost } from './put-session.js';
-import { ByteBudget, type StorageType } from './storage-type.js';
+import { EvictionOrder } from './eviction-order.js';
+import { FlightVersion, Placed, type RemovalReason } from './flight.js';
+import { PutSession, type Charge, type PutHost } from './put-session.js';
+import type { Placement, StorageType } from './storage-type.js';
+import { createStorageTypes } from './types/index.js';
+import { computeStats, type ManagerStats } from './stats.js';
+import type { PlacementEvent, PlacementObserver } from './events.js';
+
+export type { ManagerStats } from './stats.js';
 
 export interface ManagerOptions {
   config: Config;
   clock: Clock;
   logger?: Logger;
+  observer?: PlacementObserver;
 }
 
-/** A pinned version handed to a reader; `release` exactly once when done. */
+/** A pinned copy handed to a reader; `release` exactly once when done. */
 export interface FlightLease {
   readonly version: FlightVersion;
+  readonly placed: Placed;
   release(): void;
-}
-
-export interface StorageTypeStats {
-  capacity: number;
-  used: number;
-  flights: number;
-  /** Bytes of versions no longer visible but still being read. */
-  pinnedRetired: number;
-  /** Bytes charged to uploads in progress. */
-  reserved: number;
-}
-
-export interface ManagerStats {
-  storageTypes: Partial<Record<StorageTypeName, StorageTypeStats>>;
-  classes: Record<string, { prefix: string; flights: number; bytes: number }>;
-  flights: number;
-  putsInProgress: number;
 }
 
 /**
  * The one storage manager the Flight service talks to. It owns the catalog of visible
- * flights, each storage type's accounting, eviction and expiry; the service only
- * translates RPCs into these calls.
+ * flights and where each one lives, every storage type's accounting, and every placement
+ * decision: tier choice and spill on put, eviction (priority, then LRU, across classes),
+ * evictionSpill, moveAfter, promoteAfter and expiry. The service only translates RPCs
+ * into these calls.
  */
 export class StorageManager implements PutHost {
   private readonly router: ClassRouter;
-  private readonly types = new Map<StorageTypeName, StorageType>();
+  private readonly types: Map<StorageTypeName, StorageType>;
   private readonly catalog = new Map<string, FlightVersion>();
-  /** Visible versions per storage type, least recently used first (a Map keeps insertion order). */
-  private readonly lru = new Map<StorageTypeName, Map<FlightVersion, true>>();
-  /** Retired versions whose bytes wait for their last reader. */
-  private readonly draining = new Set<FlightVersion>();
+  private readonly order = new Map<StorageTypeName, EvictionOrder>();
+  /** Every copy whose bytes are still charged: current ones and retired ones being read. */
+  private readonly resident = new Set<Placed>();
+  /** Charges of writers that have not finished (puts, spills, moves). */
+  private readonly charges = new Set<Charge>();
   private readonly sessions = new Set<PutSession>();
+  /** Evictions that copy a flight to the next tier; a reservation may wait for them. */
+  private readonly leaving = new Map<StorageTypeName, Set<Promise<unknown>>>();
+  /** Moves and promotions started in the background. */
+  private readonly background = new Set<Promise<unknown>>();
   private readonly clock: Clock;
   private readonly log: Logger;
+  private readonly observer: PlacementObserver | undefined;
   private versionIds = 0;
 
   constructor(options: ManagerOptions) {
     this.clock = options.clock;
     this.log = options.logger ?? silentLogger;
+    this.observer = options.observer;
     const { config } = options;
     this.router = new ClassRouter(config.storageClasses);
-    for (const name of ['memory', 'disk_mapped', 'disk'] as const) {
-      const spec = config.storageTypes[name];
-      if (spec) {
-        this.types.set(name, new ByteBudget(name, spec.capacity));
-        this.lru.set(name, new Map());
-      }
+    this.types = createStorageTypes(config.storageTypes);
+    for (const name of this.types.keys()) {
+      this.order.set(name, new EvictionOrder());
+      this.leaving.set(name, new Set());
     }
+  }
+
+  /** Prepares the storage types (disk tiers start empty). */
+  async init(): Promise<void> {
+    for (const type of this.types.values()) await type.init();
+  }
+
+  get classes(): readonly RoutedClass[] {
+    return this.router.classes;
+  }
+
+  get storageTypes(): ReadonlyMap<StorageTypeName, StorageType> {
+    return this.types;
   }
 
   /** Normalises descriptor path segments or fails with INVALID_ARGUMENT. */
@@ -81,33 +92,32 @@ export class StorageManager implements PutHost {
     return this.router.route(path, segments);
   }
 
-  beginPut(parts: readonly string[], options: { sizeHint?: number } = {}): PutSession {
+  async beginPut(parts: readonly string[], options: { sizeHint?: number } = {}): Promise<PutSession> {
     const { path, segments } = StorageManager.parsePath(parts);
     const cls = this.router.route(path, segments);
-    const tierIndex = 0;
-    const tier = cls.config.tiers[tierIndex];
-    const storage = tier && this.types.get(tier.storage);
-    if (!tier || !storage) {
-      throw new InvalidArgumentError(`class "${cls.config.name}" has no usable tier for flight "${path}"`);
-    }
-    const session = new PutSession(this, path, cls, tierIndex, tier, storage, options.sizeHint);
+    const session = await PutSession.begin(this, path, cls, options.sizeHint);
     this.sessions.add(session);
     return session;
   }
 
-  /** Pins the current version of a flight for reading. NOT_FOUND when absent or expired. */
+  /** Pins the current copy of a flight for reading. NOT_FOUND when absent or expired. */
   open(parts: readonly string[]): FlightLease {
     const version = this.lookup(parts);
-    version.pins++;
-    version.lastAccess = this.clock.now();
-    this.touch(version);
+    const placed = version.placed as Placed;
+    placed.pins++;
+    const now = this.clock.now();
+    version.lastAccess = now;
+    this.order.get(placed.storage)?.touch(placed);
+    this.emit({ type: 'hit', version, storage: placed.storage, tier: placed.tierIndex });
+    this.considerPromotion(version, now);
     let released = false;
     return {
       version,
+      placed,
       release: () => {
         if (released) return;
         released = true;
-        this.unpin(version);
+        this.unpin(placed);
       },
     };
   }
@@ -116,9 +126,13 @@ export class StorageManager implements PutHost {
   lookup(parts: readonly string[]): FlightVersion {
     const { path } = StorageManager.parsePath(parts);
     const version = this.catalog.get(path);
-    if (!version) throw new NotFoundError(`flight "${path}" not found`);
+    if (!version) {
+      this.emit({ type: 'miss', path });
+      throw new NotFoundError(`flight "${path}" not found`);
+    }
     if (version.isExpired(this.clock.now())) {
       this.retire(version, 'expire');
+      this.emit({ type: 'miss', path });
       throw new NotFoundError(`flight "${path}" not found (expired)`);
     }
     return version;
@@ -161,7 +175,7 @@ export class StorageManager implements PutHost {
     return count;
   }
 
-  /** Retires every expired flight; the server calls it on a timer, tests call it directly. */
+  /** Retires every expired flight, from whichever tier holds it. */
   sweepExpired(): number {
     const now = this.clock.now();
     let count = 0;
@@ -174,74 +188,134 @@ export class StorageManager implements PutHost {
     return count;
   }
 
+  /**
+   * The periodic housekeeping the server runs on a timer and tests run with a manual
+   * clock: expiry, then moveAfter. Resolves when the moves it started are done.
+   */
+  async tick(): Promise<void> {
+    this.sweepExpired();
+    const now = this.clock.now();
+    for (const version of [...this.catalog.values()]) {
+      const placed = version.placed;
+      if (!placed || version.relocating) continue;
+      const tier = version.cls.config.tiers[placed.tierIndex];
+      const next = placed.tierIndex + 1;
+      if (tier?.moveAfter === undefined || next >= version.cls.config.tiers.length) continue;
+      if (now - version.lastAccess >= tier.moveAfter) this.inBackground(this.relocate(version, next, 'move'));
+    }
+    await this.idle();
+  }
+
+  /** Resolves when no move or promotion started in the background is still running. */
+  async idle(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  }
+
   stats(): ManagerStats {
-    const storageTypes: ManagerStats['storageTypes'] = {};
-    for (const [name, type] of this.types) {
-      storageTypes[name] = { capacity: type.capacity, used: type.used, flights: 0, pinnedRetired: 0, reserved: 0 };
-    }
-    const classes: ManagerStats['classes'] = {};
-    for (const cls of this.router.classes) classes[cls.config.name] = { prefix: cls.prefix, flights: 0, bytes: 0 };
-    for (const version of this.catalog.values()) {
-      const t = storageTypes[version.storage];
-      if (t) t.flights++;
-      const c = classes[version.cls.config.name];
-      if (c) {
-        c.flights++;
-        c.bytes += version.heldBytes;
-      }
-    }
-    for (const version of this.draining) {
-      const t = storageTypes[version.storage];
-      if (t) t.pinnedRetired += version.heldBytes;
-    }
-    for (const session of this.sessions) {
-      const t = storageTypes[session.storage.name];
-      if (t) t.reserved += session.reservedBytes;
-    }
-    return { storageTypes, classes, flights: this.catalog.size, putsInProgress: this.sessions.size };
+    return computeStats(
+      this.types,
+      this.router.classes,
+      this.catalog.values(),
+      this.resident,
+      this.charges,
+      this.sessions.size,
+    );
   }
 
   /**
-   * The accounting invariant, for tests: every storage type's used bytes equal what
-   * its visible versions, draining versions and open uploads hold, within capacity.
+   * The accounting invariant, for tests: every storage type's used bytes equal what its
+   * copies (current, or retired but still read) and unfinished writers hold, within capacity.
    */
   checkAccounting(): void {
-    for (const [name, s] of Object.entries(this.stats().storageTypes)) {
-      let visible = 0;
-      for (const v of this.catalog.values()) if (v.storage === name) visible += v.heldBytes;
-      const expected = visible + s.pinnedRetired + s.reserved;
-      if (s.used !== expected) throw new Error(`${name}: used ${s.used} != held ${expected}`);
-      if (s.used > s.capacity) throw new Error(`${name}: used ${s.used} > capacity ${s.capacity}`);
+    for (const [name, type] of this.types) {
+      let expected = 0;
+      for (const p of this.resident) if (p.storage === name) expected += p.bytes;
+      for (const c of this.charges) if (c.storage === type) expected += c.bytes;
+      if (type.used !== expected) throw new Error(`${name}: used ${type.used} != held ${expected}`);
+      if (type.used > type.capacity) throw new Error(`${name}: used ${type.used} > capacity ${type.capacity}`);
+    }
+    for (const v of this.catalog.values()) {
+      if (!v.placed || !this.resident.has(v.placed)) throw new Error(`flight "${v.path}" has no resident copy`);
     }
   }
 
   // ---- PutHost ----
 
-  reserve(storage: StorageType, bytes: number, forPath: string): void {
-    if (storage.tryReserve(bytes)) return;
-    this.evictFor(storage, bytes);
-    if (storage.tryReserve(bytes)) return;
-    const s = this.stats().storageTypes[storage.name];
-    throw new ResourceExhaustedError(
-      `flight "${forPath}": ${storage.name} is full: ${formatSize(bytes)} more do not fit in ${formatSize(storage.capacity)} ` +
-        `(${formatSize(storage.used)} used, of which ${formatSize((s?.pinnedRetired ?? 0) + (s?.reserved ?? 0))} ` +
-        `held by readers and uploads in progress)`,
-    );
+  storageType(tier: TierConfig): StorageType {
+    const type = this.types.get(tier.storage);
+    if (!type) throw new InvalidArgumentError(`storage type ${tier.storage} is not configured`);
+    return type;
   }
 
-  release(storage: StorageType, bytes: number): void {
-    storage.release(bytes);
+  openCharge(storage: StorageType): Charge {
+    const charge = { storage, bytes: 0 };
+    this.charges.add(charge);
+    return charge;
   }
 
-  publish(version: FlightVersion): void {
+  /** Ends a charge; whatever it still holds now belongs to a placement (or was released). */
+  closeCharge(charge: Charge): void {
+    charge.bytes = 0;
+    this.charges.delete(charge);
+  }
+
+  /**
+   * Charges bytes, evicting lower-priority then least-recently-used copies of the storage
+   * type until they fit. Copies being read are skipped: their bytes could not be freed now.
+   */
+  async reserve(charge: Charge, bytes: number, forPath: string, waitForSpills = true): Promise<void> {
+    const storage = charge.storage;
+    for (;;) {
+      if (storage.tryReserve(bytes)) {
+        charge.bytes += bytes;
+        return;
+      }
+      const victim = bytes <= storage.capacity ? this.pickVictim(storage.name) : undefined;
+      if (victim) {
+        await this.evict(victim);
+        continue;
+      }
+      const leaving = this.leaving.get(storage.name);
+      if (waitForSpills && leaving && leaving.size > 0) {
+        await Promise.race(leaving);
+        continue;
+      }
+      throw new ResourceExhaustedError(
+        `flight "${forPath}": ${storage.name} is full: ${formatSize(bytes)} more do not fit in ${formatSize(storage.capacity)} ` +
+          `(${formatSize(storage.used)} used, the rest held by readers and uploads in progress)`,
+      );
+    }
+  }
+
+  release(charge: Charge, bytes: number): void {
+    if (bytes === 0) return;
+    if (bytes < 0 || bytes > charge.bytes) throw new Error(`releasing ${bytes} of a ${charge.bytes}-byte charge`);
+    charge.bytes -= bytes;
+    charge.storage.release(bytes);
+  }
+
+  publish(version: FlightVersion, placement: Placement, tierIndex: number): void {
+    const placed = this.place(version, placement, tierIndex);
+    version.placed = placed;
     const old = this.catalog.get(version.path);
     this.catalog.set(version.path, version);
-    this.lru.get(version.storage)?.set(version, true);
+    this.emit({ type: 'put', version, storage: placed.storage, tier: tierIndex });
     this.log.debug(
-      { path: version.path, storage: version.storage, bytes: version.heldBytes, reason: 'put' },
+      { path: version.path, storage: placed.storage, tier: tierIndex, bytes: placed.bytes, reason: 'put' },
       'flight stored',
     );
     if (old) this.retire(old, 'replace');
+  }
+
+  spilled(session: PutSession, fromTier: number, toTier: number, reason: string): void {
+    const tiers = session.cls.config.tiers;
+    this.emit({
+      type: 'spill',
+      cls: session.cls,
+      from: (tiers[fromTier] as TierConfig).storage,
+      to: (tiers[toTier] as TierConfig).storage,
+    });
+    this.log.debug({ path: session.path, fromTier, toTier, reason }, 'upload spilled to the next tier');
   }
 
   nextVersionId(): number {
@@ -256,48 +330,168 @@ export class StorageManager implements PutHost {
     this.sessions.delete(session);
   }
 
-  // ---- internals ----
+  // ---- placement ----
 
-  /** Evicts least-recently-used, unpinned flights of a storage type until `bytes` fit. */
-  private evictFor(storage: StorageType, bytes: number): void {
-    const order = this.lru.get(storage.name);
-    if (!order) return;
-    // Iterating the live Map is safe while retire() deletes the current entry, and avoids
-    // copying the whole LRU order on every reservation made under pressure.
-    for (const version of order.keys()) {
-      if (storage.used + bytes <= storage.capacity) return;
-      if (version.pins > 0) continue;
-      this.retire(version, 'evict');
+  private place(version: FlightVersion, placement: Placement, tierIndex: number): Placed {
+    const placed = new Placed(version, tierIndex, placement);
+    this.resident.add(placed);
+    const tier = version.cls.config.tiers[tierIndex] as TierConfig;
+    this.order.get(placed.storage)?.add(placed, tier.priority);
+    return placed;
+  }
+
+  private pickVictim(storage: StorageTypeName): Placed | undefined {
+    for (const placed of this.order.get(storage)?.candidates() ?? []) {
+      if (placed.pins === 0 && !placed.version.relocating) return placed;
+    }
+    return undefined;
+  }
+
+  /** Evicts one copy: to the class's next tier when its tier says evictionSpill, else dropped. */
+  private async evict(placed: Placed): Promise<void> {
+    const version = placed.version;
+    const tiers = version.cls.config.tiers;
+    const tier = tiers[placed.tierIndex] as TierConfig;
+    if (tier.evictionSpill && placed.tierIndex + 1 < tiers.length) {
+      const leaving = this.leaving.get(placed.storage) as Set<Promise<unknown>>;
+      const move = this.relocate(version, placed.tierIndex + 1, 'evict');
+      leaving.add(move);
+      try {
+        if (await move) return;
+      } finally {
+        leaving.delete(move);
+      }
+      // The next tier could not take it: the room is needed, so drop it after all.
+      if (version.placed !== placed || version.retired) return;
+    }
+    this.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
+    this.retire(version, 'evict');
+  }
+
+  /**
+   * Copies a version to another tier of its class and switches readers to the copy. The
+   * old copy stays pinned (readable) throughout and is freed when its last reader is done.
+   * Returns false, leaving the version where it was, when the copy cannot be made.
+   */
+  private async relocate(
+    version: FlightVersion,
+    toTier: number,
+    reason: 'evict' | 'move' | 'promote',
+  ): Promise<boolean> {
+    const from = version.placed;
+    const tier = version.cls.config.tiers[toTier];
+    if (!from || !tier || version.relocating || version.retired) return false;
+    const storage = this.storageType(tier);
+    version.relocating = true;
+    from.pins++;
+    const writer = storage.createWriter();
+    const charge = this.openCharge(storage);
+    let written = 0;
+    const room = async (bytes: number): Promise<void> => {
+      written += bytes;
+      if (tier.maxFlightSize !== undefined && written > tier.maxFlightSize) {
+        throw new ResourceExhaustedError(`flight "${version.path}" exceeds maxFlightSize of tier ${toTier}`);
+      }
+      // A relocation never waits for other evictions to finish, so two of them cannot wait on each other.
+      await this.reserve(charge, bytes, version.path, false);
+    };
+    try {
+      await room(writer.schemaSize(version.schemaHeader));
+      await writer.writeSchema(version.schemaHeader);
+      for await (const frame of from.placement.read(version.allMessages())) {
+        if (version.retired) throw new Error('retired while being copied');
+        await room(writer.sizeOf(frame));
+        await writer.append(frame);
+      }
+      await room(writer.trailerSize());
+      const placement = await writer.finish();
+      this.release(charge, charge.bytes - placement.bytes);
+      this.closeCharge(charge);
+      if (version.retired) {
+        // Deleted or replaced meanwhile: the copy is not needed.
+        storage.release(placement.bytes);
+        await placement.destroy();
+        return false;
+      }
+      const placed = this.place(version, placement, toTier);
+      version.placed = placed;
+      version.accesses = [];
+      this.retirePlaced(from, reason);
+      this.emit(
+        reason === 'evict'
+          ? { type: 'evict', version, storage: from.storage, tier: from.tierIndex, outcome: 'spilled' }
+          : { type: reason, version, from: from.storage, to: placed.storage },
+      );
+      this.log.debug(
+        { path: version.path, from: from.storage, to: placed.storage, bytes: placed.bytes, reason },
+        'flight relocated',
+      );
+      return true;
+    } catch (err) {
+      await writer.abort().catch(() => undefined);
+      if (this.charges.has(charge)) {
+        this.release(charge, charge.bytes);
+        this.charges.delete(charge);
+      }
+      this.log.debug({ path: version.path, toTier, reason, err: (err as Error).message }, 'relocation not done');
+      return false;
+    } finally {
+      version.relocating = false;
+      this.unpin(from);
     }
   }
 
-  private touch(version: FlightVersion): void {
-    const order = this.lru.get(version.storage);
-    if (order?.delete(version)) order.set(version, true);
+  /** Records a read; enough reads within the window move the flight one tier up. */
+  private considerPromotion(version: FlightVersion, now: number): void {
+    const placed = version.placed as Placed;
+    const rule = version.cls.config.tiers[placed.tierIndex]?.promoteAfter;
+    if (!rule || placed.tierIndex === 0) return;
+    version.accesses.push(now);
+    if (version.accesses.length > rule.accesses) version.accesses.shift();
+    const first = version.accesses[0] as number;
+    if (version.accesses.length >= rule.accesses && now - first <= rule.within && !version.relocating) {
+      this.inBackground(this.relocate(version, placed.tierIndex - 1, 'promote'));
+    }
+  }
+
+  private inBackground(work: Promise<unknown>): void {
+    this.background.add(work);
+    void work.finally(() => this.background.delete(work));
   }
 
   private retire(version: FlightVersion, reason: RemovalReason): void {
     if (version.retired) return;
     version.retired = reason;
     if (this.catalog.get(version.path) === version) this.catalog.delete(version.path);
-    this.lru.get(version.storage)?.delete(version);
+    if (reason === 'expire') this.emit({ type: 'expire', version });
     this.log.debug(
       { path: version.path, storage: version.storage, bytes: version.heldBytes, reason },
       'flight removed',
     );
-    if (version.pins === 0) this.free(version);
-    else this.draining.add(version);
+    if (version.placed) this.retirePlaced(version.placed, reason);
   }
 
-  private unpin(version: FlightVersion): void {
-    version.pins--;
-    if (version.pins === 0 && version.retired) {
-      this.draining.delete(version);
-      this.free(version);
-    }
+  private retirePlaced(placed: Placed, reason: RemovalReason): void {
+    if (placed.retired) return;
+    placed.retired = reason;
+    this.order.get(placed.storage)?.remove(placed);
+    if (placed.pins === 0) this.free(placed);
   }
 
-  private free(version: FlightVersion): void {
-    this.types.get(version.storage)?.release(version.heldBytes);
+  private unpin(placed: Placed): void {
+    placed.pins--;
+    if (placed.pins === 0 && placed.retired) this.free(placed);
+  }
+
+  private free(placed: Placed): void {
+    if (!this.resident.delete(placed)) return;
+    this.types.get(placed.storage)?.release(placed.bytes);
+    placed.placement.destroy().catch((err: unknown) => {
+      this.log.warn({ storage: placed.storage, err: (err as Error).message }, 'could not remove a flight file');
+    });
+  }
+
+  private emit(event: PlacementEvent): void {
+    this.observer?.(event);
   }
 }

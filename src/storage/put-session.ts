@@ -2,146 +2,245 @@ import { InvalidArgumentError, ResourceExhaustedError, TierflightError } from '.
 import type { TierConfig } from '../config/schema.js';
 import { formatSize } from '../config/units.js';
 import type { RoutedClass } from '../routing/router.js';
-import { dataBytes, FlightVersion, heldBytes, type StoredMessage } from './flight.js';
-import type { StorageType } from './storage-type.js';
+import { FlightVersion } from './flight.js';
+import type { Frame, Placement, PlacementWriter, StorageType } from './storage-type.js';
+
+/** Bytes charged to a storage type by a writer that has not finished; the manager sums them. */
+export interface Charge {
+  storage: StorageType;
+  bytes: number;
+}
 
 /** What a put session needs from the manager that owns it. */
 export interface PutHost {
   /** Charges bytes to a storage type, evicting to make room; throws RESOURCE_EXHAUSTED. */
-  reserve(storage: StorageType, bytes: number, forPath: string): void;
-  release(storage: StorageType, bytes: number): void;
+  reserve(charge: Charge, bytes: number, forPath: string): Promise<void>;
+  /** Returns part of a charge. */
+  release(charge: Charge, bytes: number): void;
+  openCharge(storage: StorageType): Charge;
+  closeCharge(charge: Charge): void;
+  storageType(tier: TierConfig): StorageType;
   /** Makes a finished version visible, atomically replacing the path's current one. */
-  publish(version: FlightVersion): void;
+  publish(version: FlightVersion, placement: Placement, tierIndex: number): void;
+  spilled(session: PutSession, fromTier: number, toTier: number, reason: string): void;
   nextVersionId(): number;
   now(): number;
   sessionEnded(session: PutSession): void;
 }
 
 /**
- * One `DoPut` in progress. Bytes are charged to the tier as messages arrive (or up front
- * from the size hint); nothing is visible until `commit`, and `abort` returns every
- * charged byte, so a failed or cancelled put leaves no trace.
+ * One `DoPut` in progress. Bytes are charged to the tier before each write (or up front
+ * from the size hint); nothing is visible until `commit`. An upload that outgrows its
+ * tier spills: what was written is copied to the next tier and the put continues there,
+ * unseen by the client. `abort` returns every charged byte, so a failed or cancelled put
+ * leaves no trace.
  */
 export class PutSession {
   private schemaHeader: Buffer | undefined;
-  private readonly messages: StoredMessage[] = [];
-  private readonly batchIndex: number[] = [];
+  private readonly kinds: Frame['kind'][] = [];
   private records = 0;
   private data = 0;
-  /** Bytes the stored messages hold. */
-  private held = 0;
-  /** Bytes charged to the storage type (≥ held while open). */
-  private charged = 0;
+  /** Bytes written to the current tier. */
+  private written = 0;
+  private tierIndex: number;
+  private writer: PlacementWriter;
+  private charge: Charge;
   private state: 'open' | 'committed' | 'aborted' = 'open';
+  /** The operation in progress; abort waits for it before returning the charges. */
+  private busy: Promise<unknown> = Promise.resolve();
 
-  constructor(
+  private constructor(
     private readonly host: PutHost,
     readonly path: string,
     readonly cls: RoutedClass,
-    readonly tierIndex: number,
-    private readonly tier: TierConfig,
-    readonly storage: StorageType,
-    sizeHint: number | undefined,
+    tierIndex: number,
   ) {
-    if (sizeHint !== undefined) {
-      this.checkFits(sizeHint, 'the declared flight size');
-      this.charge(sizeHint);
+    this.tierIndex = tierIndex;
+    const storage = host.storageType(this.tier);
+    this.writer = storage.createWriter();
+    this.charge = host.openCharge(storage);
+  }
+
+  /**
+   * Starts a put in the class's first tier, or with a size hint in the first tier whose
+   * maxFlightSize and capacity admit it (reserving it there up front).
+   */
+  static async begin(host: PutHost, path: string, cls: RoutedClass, sizeHint?: number): Promise<PutSession> {
+    const tiers = cls.config.tiers;
+    if (sizeHint === undefined) return new PutSession(host, path, cls, 0);
+    let lastError: unknown;
+    for (let i = 0; i < tiers.length; i++) {
+      const tier = tiers[i] as TierConfig;
+      if (tier.maxFlightSize !== undefined && sizeHint > tier.maxFlightSize) continue;
+      if (sizeHint > host.storageType(tier).capacity) continue;
+      const session = new PutSession(host, path, cls, i);
+      try {
+        await host.reserve(session.charge, sizeHint, path);
+        return session;
+      } catch (err) {
+        await session.abort();
+        lastError = err;
+        if (tier.uploadSpill !== 'spill') throw err;
+      }
     }
+    if (lastError) throw lastError;
+    throw new ResourceExhaustedError(
+      `flight "${path}": the declared size ${formatSize(sizeHint)} fits no tier of class "${cls.config.name}"`,
+    );
+  }
+
+  get tier(): TierConfig {
+    return this.cls.config.tiers[this.tierIndex] as TierConfig;
+  }
+
+  get currentTier(): number {
+    return this.tierIndex;
+  }
+
+  get storage(): StorageType {
+    return this.charge.storage;
   }
 
   get reservedBytes(): number {
-    return this.charged;
+    return this.charge.bytes;
   }
 
-  setSchema(header: Buffer): void {
-    this.assertOpen();
-    if (this.schemaHeader) throw new InvalidArgumentError(`flight "${this.path}": schema sent twice`);
-    this.grow(header.length);
-    this.schemaHeader = header;
+  setSchema(header: Buffer): Promise<void> {
+    return this.run(async () => {
+      if (this.schemaHeader) throw new InvalidArgumentError(`flight "${this.path}": schema sent twice`);
+      await this.makeRoom(this.writer.schemaSize(header));
+      await this.writer.writeSchema(header);
+      this.schemaHeader = header;
+    });
   }
 
-  append(message: StoredMessage): void {
-    this.assertOpen();
-    if (!this.schemaHeader) throw new InvalidArgumentError(`flight "${this.path}": a batch arrived before the schema`);
-    this.grow(heldBytes(message));
-    if (message.kind === 'batch') {
-      this.batchIndex.push(this.messages.length);
-      this.records += message.rows;
-    }
-    this.messages.push(message);
-    this.data += dataBytes(message);
+  append(frame: Frame): Promise<void> {
+    return this.run(async () => {
+      if (!this.schemaHeader) {
+        throw new InvalidArgumentError(`flight "${this.path}": a batch arrived before the schema`);
+      }
+      await this.makeRoom(this.writer.sizeOf(frame));
+      await this.writer.append(frame);
+      this.kinds.push(frame.kind);
+      if (frame.kind === 'batch') this.records += frame.rows;
+      this.data += frame.header.length + frame.body.length;
+    });
   }
 
-  commit(): FlightVersion {
-    this.assertOpen();
-    if (!this.schemaHeader) throw new InvalidArgumentError(`flight "${this.path}": the put ended without a schema`);
-    // Give back what the size hint over-reserved; the version keeps exactly what it holds.
-    if (this.charged > this.held) {
-      this.host.release(this.storage, this.charged - this.held);
-      this.charged = this.held;
-    }
-    const now = this.host.now();
-    const ttl = this.cls.config.ttl;
-    const version = new FlightVersion(
-      this.host.nextVersionId(),
-      this.path,
-      this.cls,
-      this.storage.name,
-      this.tierIndex,
-      this.schemaHeader,
-      this.messages,
-      this.batchIndex,
-      this.records,
-      this.data,
-      this.held,
-      now,
-      ttl === undefined ? undefined : now + ttl,
-    );
-    this.state = 'committed';
-    this.host.publish(version);
-    this.host.sessionEnded(this);
-    return version;
+  commit(): Promise<FlightVersion> {
+    return this.run(async () => {
+      const schema = this.schemaHeader;
+      if (!schema) throw new InvalidArgumentError(`flight "${this.path}": the put ended without a schema`);
+      await this.makeRoom(this.writer.trailerSize());
+      const placement = await this.writer.finish();
+      if (this.state !== 'open') {
+        await placement.destroy();
+        throw this.cancelled();
+      }
+      // The version keeps exactly what its placement holds; a size hint's surplus goes back.
+      this.host.release(this.charge, this.charge.bytes - placement.bytes);
+      this.host.closeCharge(this.charge);
+      const now = this.host.now();
+      const ttl = this.cls.config.ttl;
+      const version = new FlightVersion(
+        this.host.nextVersionId(),
+        this.path,
+        this.cls,
+        schema,
+        this.kinds,
+        this.records,
+        this.data,
+        now,
+        ttl === undefined ? undefined : now + ttl,
+      );
+      this.state = 'committed';
+      this.host.publish(version, placement, this.tierIndex);
+      this.host.sessionEnded(this);
+      return version;
+    });
   }
 
-  /** Idempotent: returns every byte this put charged. */
-  abort(): void {
+  /** Idempotent: waits for the write in progress, then returns every byte this put charged. */
+  async abort(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'aborted';
-    if (this.charged > 0) this.host.release(this.storage, this.charged);
-    this.charged = 0;
-    this.messages.length = 0;
+    await this.busy;
+    await this.writer.abort().catch(() => undefined);
+    this.host.release(this.charge, this.charge.bytes);
+    this.host.closeCharge(this.charge);
     this.host.sessionEnded(this);
   }
 
-  private grow(bytes: number): void {
-    this.held += bytes;
-    this.checkFits(this.held, 'the flight');
-    if (this.held > this.charged) this.charge(this.held - this.charged);
+  private run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.state !== 'open') return Promise.reject(this.cancelled());
+    const p = this.busy.then(fn);
+    this.busy = p.catch(() => undefined);
+    return p;
   }
 
-  private charge(bytes: number): void {
-    this.host.reserve(this.storage, bytes, this.path);
-    this.charged += bytes;
+  /** Charges `bytes` to the current tier, spilling to the next one when it does not fit. */
+  private async makeRoom(bytes: number): Promise<void> {
+    for (;;) {
+      if (this.state !== 'open') throw this.cancelled();
+      const max = this.tier.maxFlightSize;
+      const after = this.written + bytes;
+      let reason: string | undefined;
+      if (max !== undefined && after > max) {
+        reason = `the flight (${formatSize(after)}) exceeds maxFlightSize ${formatSize(max)}`;
+      } else if (after > this.storage.capacity) {
+        reason = `the flight (${formatSize(after)}) exceeds the ${this.storage.name} capacity ${formatSize(this.storage.capacity)}`;
+      } else {
+        // A size hint may already cover the bytes.
+        const missing = after - this.charge.bytes;
+        try {
+          if (missing > 0) await this.host.reserve(this.charge, missing, this.path);
+          this.written = after;
+          return;
+        } catch (err) {
+          if (!(err instanceof ResourceExhaustedError)) throw err;
+          reason = err.message;
+        }
+      }
+      await this.spill(reason);
+    }
   }
 
-  private checkFits(bytes: number, what: string): void {
-    const max = this.tier.maxFlightSize;
-    if (max !== undefined && bytes > max) {
+  /** Moves what was written to the next tier and continues there, or rejects the put. */
+  private async spill(reason: string): Promise<void> {
+    const next = this.tierIndex + 1;
+    const tier = this.tier;
+    if (tier.uploadSpill !== 'spill' || next >= this.cls.config.tiers.length) {
       throw new ResourceExhaustedError(
-        `flight "${this.path}": ${what} (${formatSize(bytes)}) exceeds maxFlightSize ${formatSize(max)} of tier ${this.tierIndex} ` +
-          `(${this.storage.name}) of class "${this.cls.config.name}", and uploadSpill is "${this.tier.uploadSpill}"`,
+        `flight "${this.path}": ${reason} in tier ${this.tierIndex} (${this.storage.name}) of class ` +
+          `"${this.cls.config.name}", and ${tier.uploadSpill === 'spill' ? 'there is no next tier' : 'uploadSpill is "reject"'}`,
       );
     }
-    if (bytes > this.storage.capacity) {
-      throw new ResourceExhaustedError(
-        `flight "${this.path}": ${what} (${formatSize(bytes)}) exceeds the ${this.storage.name} capacity ` +
-          `${formatSize(this.storage.capacity)} (class "${this.cls.config.name}")`,
-      );
+    const from = this.tierIndex;
+    const oldWriter = this.writer;
+    const oldCharge = this.charge;
+    this.tierIndex = next;
+    this.writer = this.host.storageType(this.tier).createWriter();
+    this.charge = this.host.openCharge(this.host.storageType(this.tier));
+    this.written = 0;
+    try {
+      const schema = this.schemaHeader;
+      if (schema) {
+        await this.makeRoom(this.writer.schemaSize(schema));
+        await this.writer.writeSchema(schema);
+        for await (const frame of oldWriter.written()) {
+          await this.makeRoom(this.writer.sizeOf(frame));
+          await this.writer.append(frame);
+        }
+      }
+    } finally {
+      await oldWriter.abort().catch(() => undefined);
+      this.host.release(oldCharge, oldCharge.bytes);
+      this.host.closeCharge(oldCharge);
     }
+    this.host.spilled(this, from, next, reason);
   }
 
-  private assertOpen(): void {
-    if (this.state !== 'open')
-      throw new TierflightError('CANCELLED', `flight "${this.path}": the put has already ended`);
+  private cancelled(): TierflightError {
+    return new TierflightError('CANCELLED', `flight "${this.path}": the put has already ended`);
   }
 }

@@ -1,11 +1,58 @@
 import type { StorageTypeName } from '../config/schema.js';
 
+/** One Arrow IPC message after the schema: a dictionary batch or a record batch. */
+export interface Frame {
+  kind: 'dictionary' | 'batch';
+  /** The bare flatbuffer `Message`. */
+  header: Buffer;
+  /** The message body (8-byte aligned by the sender). */
+  body: Buffer;
+  appMetadata: Buffer;
+  /** FlightData bytes holding exactly header, app_metadata and body, sent as they are when set. */
+  wire?: Buffer;
+  rows: number;
+}
+
 /**
- * A node-wide storage resource shared by every class (DESIGN.md §3). It owns the byte
- * accounting of its capacity; the manager decides what to evict when a reservation
- * does not fit. Invariant: `used` equals the bytes of every version it holds (visible,
- * or retired but still pinned by a reader) plus uploads' reservations, and never
- * exceeds `capacity`.
+ * Where a flight's bytes live in one storage type. Immutable once written; the manager
+ * pins it while readers stream from it and destroys it when the last one is done.
+ */
+export interface Placement {
+  readonly storage: StorageTypeName;
+  /** Bytes charged to the storage type for this placement. */
+  readonly bytes: number;
+  /** The messages at the given indices (in the order given), ready to send. */
+  read(indices: readonly number[]): AsyncIterable<Frame>;
+  /** Frees what the placement holds (drops buffers, deletes the file). Called once. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * Writes one flight into a storage type. The caller charges `sizeOf`/`trailerSize`
+ * bytes to the storage type before each write, so accounting never trails the bytes held.
+ */
+export interface PlacementWriter {
+  readonly storage: StorageTypeName;
+  /** Bytes the schema message occupies. */
+  schemaSize(header: Buffer): number;
+  /** Bytes a message occupies. */
+  sizeOf(frame: Frame): number;
+  /** Bytes `finish` adds after the last message (footer, end-of-stream marker). */
+  trailerSize(): number;
+  writeSchema(header: Buffer): Promise<void>;
+  append(frame: Frame): Promise<void>;
+  /** Every message written so far, in order: used to spill a growing upload to another tier. */
+  written(): AsyncIterable<Frame>;
+  finish(): Promise<Placement>;
+  /** Discards everything written. Idempotent. */
+  abort(): Promise<void>;
+}
+
+/**
+ * A node-wide storage type (DESIGN.md §3): byte accounting of its capacity plus a way to
+ * write placements. The manager decides what to evict when a reservation does not fit.
+ * Invariant: `used` equals the bytes of every placement it holds plus writers' charges,
+ * and never exceeds `capacity`.
  */
 export interface StorageType {
   readonly name: StorageTypeName;
@@ -15,10 +62,13 @@ export interface StorageType {
   tryReserve(bytes: number): boolean;
   /** Returns bytes charged earlier. */
   release(bytes: number): void;
+  /** Prepares the type for use (disk tiers start empty). */
+  init(): Promise<void>;
+  createWriter(): PlacementWriter;
 }
 
 /** Byte accounting of one storage type. */
-export class ByteBudget implements StorageType {
+export class ByteBudget {
   private usedBytes = 0;
 
   constructor(

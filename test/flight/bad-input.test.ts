@@ -177,10 +177,10 @@ describe('bad input gets a clear error and loses nothing', () => {
     const stream = raw.doGetStream('bad/read');
     await new Promise<void>((resolve) => stream.once('data', () => resolve()));
     stream.pause();
-    expect(server.app.manager.lookup(['bad/read']).pins).toBe(1);
+    expect(server.app.manager.lookup(['bad/read']).placed?.pins).toBe(1);
     stream.on('error', () => undefined);
     stream.cancel();
-    await waitFor(() => server.app.manager.lookup(['bad/read']).pins === 0);
+    await waitFor(() => server.app.manager.lookup(['bad/read']).placed?.pins === 0);
     expect(server.app.manager.delete(['bad/read'])).toBe(true);
     expect(server.app.manager.stats().storageTypes.memory?.pinnedRetired).toBe(0);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
-import type { StoredMessage } from '../../src/storage/flight.js';
+import type { Frame } from '../../src/storage/storage-type.js';
 import { StorageManager } from '../../src/storage/manager.js';
 import { ManualClock } from '../../src/util/clock.js';
 
@@ -14,7 +14,7 @@ ${extraClass}`,
     'test.yaml',
   );
 
-const batch = (bytes: number, rows = 1): StoredMessage => ({
+const batch = (bytes: number, rows = 1): Frame => ({
   kind: 'batch',
   header: Buffer.alloc(8),
   body: Buffer.alloc(bytes - 8),
@@ -22,17 +22,22 @@ const batch = (bytes: number, rows = 1): StoredMessage => ({
   rows,
 });
 
-function put(m: StorageManager, path: string, batchBytes: number[], schemaBytes = 16) {
-  const s = m.beginPut([path]);
-  s.setSchema(Buffer.alloc(schemaBytes));
-  for (const b of batchBytes) s.append(batch(b));
-  return s.commit();
+async function put(m: StorageManager, path: string, batchBytes: number[], schemaBytes = 16) {
+  const s = await m.beginPut([path]);
+  try {
+    await s.setSchema(Buffer.alloc(schemaBytes));
+    for (const b of batchBytes) await s.append(batch(b));
+    return await s.commit();
+  } catch (err) {
+    await s.abort();
+    throw err;
+  }
 }
 
-describe('StorageManager accounting', () => {
-  it('charges exactly what a flight holds and returns it on delete', () => {
+describe('StorageManager accounting', async () => {
+  it('charges exactly what a flight holds and returns it on delete', async () => {
     const m = new StorageManager({ config: config(10_000), clock: new ManualClock() });
-    const v = put(m, 'a', [100, 200]);
+    const v = await put(m, 'a', [100, 200]);
     expect(v.heldBytes).toBe(316);
     expect(v.totalRecords).toBe(2);
     expect(m.stats().storageTypes.memory?.used).toBe(316);
@@ -42,35 +47,35 @@ describe('StorageManager accounting', () => {
     expect(m.stats().storageTypes.memory?.used).toBe(0);
   });
 
-  it('makes nothing visible before commit and frees everything on abort', () => {
+  it('makes nothing visible before commit and frees everything on abort', async () => {
     const m = new StorageManager({ config: config(10_000), clock: new ManualClock() });
-    const s = m.beginPut(['a']);
-    s.setSchema(Buffer.alloc(16));
-    s.append(batch(1000));
+    const s = await m.beginPut(['a']);
+    await s.setSchema(Buffer.alloc(16));
+    await s.append(batch(1000));
     expect(() => m.lookup(['a'])).toThrow(/not found/);
     expect(m.stats().storageTypes.memory?.reserved).toBe(1016);
-    s.abort();
-    s.abort();
+    await s.abort();
+    await s.abort();
     expect(m.stats().storageTypes.memory?.used).toBe(0);
     expect(m.stats().putsInProgress).toBe(0);
   });
 
-  it('reserves a size hint up front and returns the unused part at commit', () => {
+  it('reserves a size hint up front and returns the unused part at commit', async () => {
     const m = new StorageManager({ config: config(10_000), clock: new ManualClock() });
-    const s = m.beginPut(['a'], { sizeHint: 5000 });
+    const s = await m.beginPut(['a'], { sizeHint: 5000 });
     expect(m.stats().storageTypes.memory?.used).toBe(5000);
-    s.setSchema(Buffer.alloc(16));
-    s.append(batch(84));
-    s.commit();
+    await s.setSchema(Buffer.alloc(16));
+    await s.append(batch(84));
+    await s.commit();
     expect(m.stats().storageTypes.memory?.used).toBe(100);
     m.checkAccounting();
   });
 
-  it('replaces atomically while old readers keep their version', () => {
+  it('replaces atomically while old readers keep their version', async () => {
     const m = new StorageManager({ config: config(10_000), clock: new ManualClock() });
-    put(m, 'a', [100]);
+    await put(m, 'a', [100]);
     const lease = m.open(['a']);
-    put(m, 'a', [300]);
+    await put(m, 'a', [300]);
     expect(m.lookup(['a']).heldBytes).toBe(316);
     expect(lease.version.heldBytes).toBe(116);
     expect(lease.version.retired).toBe('replace');
@@ -81,45 +86,48 @@ describe('StorageManager accounting', () => {
     expect(m.stats().storageTypes.memory).toMatchObject({ used: 316, pinnedRetired: 0 });
   });
 
-  it('evicts least recently used flights, skipping pinned ones, never exceeding capacity', () => {
+  it('evicts least recently used flights, skipping pinned ones, never exceeding capacity', async () => {
     const m = new StorageManager({ config: config(1000), clock: new ManualClock() });
-    put(m, 'a', [284]); // 300 each
-    put(m, 'b', [284]);
-    put(m, 'c', [284]);
+    await put(m, 'a', [284]); // 300 each
+    await put(m, 'b', [284]);
+    await put(m, 'c', [284]);
     m.open(['a']).release(); // a is now the most recent
     const pinned = m.open(['b']); // b is pinned
-    put(m, 'd', [284]); // needs 300: c is the LRU unpinned
+    await put(m, 'd', [284]); // needs 300: c is the LRU unpinned
     expect(m.list().map((v) => v.path)).toEqual(['a', 'b', 'd']);
     pinned.release();
-    put(m, 'e', [584]); // needs 600: evicts b then a
+    await put(m, 'e', [584]); // needs 600: evicts b then a
     expect(m.list().map((v) => v.path)).toEqual(['d', 'e']);
     expect(m.stats().storageTypes.memory?.used).toBe(900);
     m.checkAccounting();
   });
 
-  it('fails with RESOURCE_EXHAUSTED when readers hold what would be evicted', () => {
+  it('fails with RESOURCE_EXHAUSTED when readers hold what would be evicted', async () => {
     const m = new StorageManager({ config: config(1000), clock: new ManualClock() });
-    put(m, 'a', [584]);
+    await put(m, 'a', [584]);
     const lease = m.open(['a']);
-    expect(() => put(m, 'b', [584])).toThrow(/flight "b": memory is full/);
-    expect(m.stats().putsInProgress).toBe(1); // the caller aborts on error
+    await expect(put(m, 'b', [584])).rejects.toThrow(/flight "b": memory is full/);
+    expect(m.stats().putsInProgress).toBe(0);
+    m.checkAccounting();
     lease.release();
   });
 
-  it('rejects a flight over its tier maxFlightSize naming the rule', () => {
+  it('rejects a flight over its tier maxFlightSize naming the rule', async () => {
     const m = new StorageManager({ config: config(10_000), clock: new ManualClock() });
-    const s = m.beginPut(['tmp/x']);
-    s.setSchema(Buffer.alloc(16));
-    expect(() => s.append(batch(600))).toThrow(/exceeds maxFlightSize 500B of tier 0 \(memory\) of class "short"/);
-    s.abort();
-    expect(() => m.beginPut(['tmp/x'], { sizeHint: 501 })).toThrow(/declared flight size/);
+    const s = await m.beginPut(['tmp/x']);
+    await s.setSchema(Buffer.alloc(16));
+    await expect(s.append(batch(600))).rejects.toThrow(
+      /exceeds maxFlightSize 500B in tier 0 \(memory\) of class "short", and uploadSpill is "reject"/,
+    );
+    await s.abort();
+    await expect(m.beginPut(['tmp/x'], { sizeHint: 501 })).rejects.toThrow(/declared size 501B fits no tier/);
     expect(m.stats().storageTypes.memory?.used).toBe(0);
   });
 
-  it('never serves an expired flight, even before the sweeper runs', () => {
+  it('never serves an expired flight, even before the sweeper runs', async () => {
     const clock = new ManualClock(1_000_000);
     const m = new StorageManager({ config: config(10_000), clock });
-    const v = put(m, 'tmp/x', [100]);
+    const v = await put(m, 'tmp/x', [100]);
     expect(v.expiresAt).toBe(1_010_000);
     clock.advance(9_999);
     expect(m.lookup(['tmp/x']).path).toBe('tmp/x');
@@ -127,15 +135,15 @@ describe('StorageManager accounting', () => {
     expect(m.list('tmp')).toEqual([]);
     expect(() => m.lookup(['tmp/x'])).toThrow(/expired|not found/);
     expect(m.stats().storageTypes.memory?.used).toBe(0);
-    put(m, 'tmp/y', [100]);
+    await put(m, 'tmp/y', [100]);
     clock.advance(10_000);
     expect(m.sweepExpired()).toBe(1);
     expect(m.stats().storageTypes.memory?.used).toBe(0);
   });
 
-  it('lists and deletes by whole-segment prefix', () => {
+  it('lists and deletes by whole-segment prefix', async () => {
     const m = new StorageManager({ config: config(10_000), clock: new ManualClock() });
-    for (const p of ['cache/raw/1', 'cache/raw/2', 'cache/rawdata', 'other']) put(m, p, [8]);
+    for (const p of ['cache/raw/1', 'cache/raw/2', 'cache/rawdata', 'other']) await put(m, p, [8]);
     expect(m.list('cache/raw').map((v) => v.path)).toEqual(['cache/raw/1', 'cache/raw/2']);
     expect(m.list('cache/raw/').length).toBe(2);
     expect(m.deletePrefix('cache/raw')).toBe(2);
@@ -143,7 +151,7 @@ describe('StorageManager accounting', () => {
     expect(() => m.list('a//b')).toThrow(/empty path segment/);
   });
 
-  it('keeps the invariant through a seeded random workload', () => {
+  it('keeps the invariant through a seeded random workload', async () => {
     let seed = 42;
     const rand = (n: number): number => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
@@ -157,15 +165,15 @@ describe('StorageManager accounting', () => {
       const op = rand(10);
       try {
         if (op < 4) {
-          const s = m.beginPut([path]);
-          s.setSchema(Buffer.alloc(16));
+          const s = await m.beginPut([path]);
+          await s.setSchema(Buffer.alloc(16));
           const n = rand(4);
           try {
-            for (let i = 0; i < n; i++) s.append(batch(8 + rand(3000)));
-            if (rand(5) === 0) s.abort();
-            else s.commit();
+            for (let i = 0; i < n; i++) await s.append(batch(8 + rand(3000)));
+            if (rand(5) === 0) await s.abort();
+            else await s.commit();
           } catch (err) {
-            s.abort();
+            await s.abort();
             throw err;
           }
         } else if (op < 6) leases.push(m.open([path]));

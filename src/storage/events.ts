@@ -1,0 +1,18 @@
+import type { StorageTypeName } from '../config/schema.js';
+import type { RoutedClass } from '../routing/router.js';
+import type { FlightVersion } from './flight.js';
+
+/**
+ * Every placement decision the manager makes, as an event: metrics count them, and tests
+ * can observe them. The manager never depends on who listens.
+ */
+export type PlacementEvent =
+  | { type: 'put'; version: FlightVersion; storage: StorageTypeName; tier: number }
+  | { type: 'hit'; version: FlightVersion; storage: StorageTypeName; tier: number }
+  | { type: 'miss'; path: string }
+  | { type: 'spill'; cls: RoutedClass; from: StorageTypeName; to: StorageTypeName }
+  | { type: 'evict'; version: FlightVersion; storage: StorageTypeName; tier: number; outcome: 'dropped' | 'spilled' }
+  | { type: 'move' | 'promote'; version: FlightVersion; from: StorageTypeName; to: StorageTypeName }
+  | { type: 'expire'; version: FlightVersion };
+
+export type PlacementObserver = (event: PlacementEvent) => void;

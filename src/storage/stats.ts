@@ -1,0 +1,86 @@
+import type { StorageTypeName } from '../config/schema.js';
+import type { RoutedClass } from '../routing/router.js';
+import type { FlightVersion, Placed } from './flight.js';
+import type { Charge } from './put-session.js';
+import type { StorageType } from './storage-type.js';
+
+export interface StorageTypeStats {
+  capacity: number;
+  used: number;
+  /** Visible flights whose current copy is here. */
+  flights: number;
+  /** Bytes of copies no longer current but still being read. */
+  pinnedRetired: number;
+  /** Bytes charged to writers in progress (uploads, spills, moves). */
+  reserved: number;
+}
+
+export interface TierStats {
+  storage: StorageTypeName;
+  flights: number;
+  bytes: number;
+}
+
+export interface ClassStats {
+  prefix: string;
+  flights: number;
+  bytes: number;
+  tiers: TierStats[];
+}
+
+export interface ManagerStats {
+  storageTypes: Partial<Record<StorageTypeName, StorageTypeStats>>;
+  classes: Record<string, ClassStats>;
+  flights: number;
+  putsInProgress: number;
+}
+
+export function computeStats(
+  types: ReadonlyMap<StorageTypeName, StorageType>,
+  classes: readonly RoutedClass[],
+  versions: Iterable<FlightVersion>,
+  resident: Iterable<Placed>,
+  charges: Iterable<Charge>,
+  putsInProgress: number,
+): ManagerStats {
+  const storageTypes: ManagerStats['storageTypes'] = {};
+  for (const [name, type] of types) {
+    storageTypes[name] = { capacity: type.capacity, used: type.used, flights: 0, pinnedRetired: 0, reserved: 0 };
+  }
+  const byClass: ManagerStats['classes'] = {};
+  for (const cls of classes) {
+    byClass[cls.config.name] = {
+      prefix: cls.prefix,
+      flights: 0,
+      bytes: 0,
+      tiers: cls.config.tiers.map((t) => ({ storage: t.storage, flights: 0, bytes: 0 })),
+    };
+  }
+  let flights = 0;
+  for (const version of versions) {
+    flights++;
+    const placed = version.placed;
+    if (!placed) continue;
+    const t = storageTypes[placed.storage];
+    if (t) t.flights++;
+    const c = byClass[version.cls.config.name];
+    if (c) {
+      c.flights++;
+      c.bytes += placed.bytes;
+      const tier = c.tiers[placed.tierIndex];
+      if (tier) {
+        tier.flights++;
+        tier.bytes += placed.bytes;
+      }
+    }
+  }
+  for (const placed of resident) {
+    const t = storageTypes[placed.storage];
+    if (t && placed.retired) t.pinnedRetired += placed.bytes;
+  }
+  for (const charge of charges) {
+    const t = storageTypes[charge.storage.name];
+    if (t) t.reserved += charge.bytes;
+  }
+  return { storageTypes, classes: byClass, flights, putsInProgress };
+}

@@ -1,0 +1,356 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { StorageTypeName } from '../../config/schema.js';
+import { ResourceExhaustedError } from '../../errors.js';
+import { allocateFlightData } from '../../flight/flight-data-codec.js';
+import {
+  buildFooter,
+  END_OF_STREAM,
+  FILE_MAGIC,
+  footerSize,
+  framedSize,
+  messagePrefix,
+  pad8,
+  paddingFor,
+  type Block,
+} from '../../ipc/file-layout.js';
+import { ByteBudget, type Frame, type Placement, type PlacementWriter, type StorageType } from '../storage-type.js';
+
+/**
+ * The disk storage types. `disk_mapped` writes the Arrow IPC *file* layout (footer with a
+ * batch index) and serves any message with positioned reads from the page cache; `disk`
+ * writes the *stream* layout and reads it sequentially. Both keep a small index in
+ * memory (offsets, kinds, app_metadata) so a batch range never loads the whole file.
+ *
+ * Files are named by a counter, never by flight path, so no path can reach outside the
+ * directory. Each is written as `*.tmp` and renamed when complete.
+ */
+export type FileLayout = 'file' | 'stream';
+
+const FILE_NAME = /^flight-\d+\.arrows?(\.tmp)?$/;
+/** Positioned reads kept in flight per reader, so the disk works while gRPC sends. */
+const READ_AHEAD = 4;
+/** Chunk size of sequential reads. */
+const STREAM_CHUNK = 1 << 20;
+
+interface IndexEntry {
+  kind: Frame['kind'];
+  rows: number;
+  appMetadata: Buffer;
+  /** Offset of the flatbuffer (after the 8-byte prefix). */
+  headerAt: number;
+  headerLength: number;
+  bodyAt: number;
+  bodyLength: number;
+}
+
+export class FileStorageType extends ByteBudget implements StorageType {
+  private files = 0;
+
+  constructor(
+    name: Exclude<StorageTypeName, 'memory'>,
+    readonly dir: string,
+    capacity: number,
+    readonly layout: FileLayout,
+  ) {
+    super(name, capacity);
+  }
+
+  /** Creates the directory and removes flight files a previous run left behind. */
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    for (const entry of await readdir(this.dir)) {
+      // Only our own file names: a misconfigured path never loses someone else's files.
+      if (FILE_NAME.test(entry)) await rm(path.join(this.dir, entry), { force: true });
+    }
+  }
+
+  createWriter(): PlacementWriter {
+    const ext = this.layout === 'file' ? 'arrow' : 'arrows';
+    return new FileWriter(
+      this.name as Exclude<StorageTypeName, 'memory'>,
+      path.join(this.dir, `flight-${++this.files}.${ext}`),
+      this.layout,
+    );
+  }
+}
+
+class FileWriter implements PlacementWriter {
+  private fh: FileHandle | undefined;
+  private pos = 0;
+  private schema: Buffer | undefined;
+  private readonly index: IndexEntry[] = [];
+  private state: 'open' | 'finished' | 'aborted' = 'open';
+
+  constructor(
+    readonly storage: Exclude<StorageTypeName, 'memory'>,
+    private readonly finalPath: string,
+    private readonly layout: FileLayout,
+  ) {}
+
+  private get tmpPath(): string {
+    return `${this.finalPath}.tmp`;
+  }
+
+  schemaSize(header: Buffer): number {
+    return (this.layout === 'file' ? FILE_MAGIC.length : 0) + framedSize(header.length, 0);
+  }
+
+  sizeOf(frame: Frame): number {
+    return framedSize(frame.header.length, frame.body.length);
+  }
+
+  trailerSize(): number {
+    if (!this.schema) return 0;
+    let dictionaries = 0;
+    for (const e of this.index) if (e.kind === 'dictionary') dictionaries++;
+    const eos = END_OF_STREAM.length;
+    return this.layout === 'file' ? eos + footerSize(this.schema, dictionaries, this.index.length - dictionaries) : eos;
+  }
+
+  async writeSchema(header: Buffer): Promise<void> {
+    this.fh = await open(this.tmpPath, 'wx');
+    if (this.state !== 'open') {
+      await this.abort();
+      return;
+    }
+    this.schema = header;
+    if (this.layout === 'file') await this.write([FILE_MAGIC]);
+    await this.writeMessage(header, Buffer.alloc(0));
+  }
+
+  async append(frame: Frame): Promise<void> {
+    const { headerAt, bodyAt } = await this.writeMessage(frame.header, frame.body);
+    this.index.push({
+      kind: frame.kind,
+      rows: frame.rows,
+      appMetadata: frame.appMetadata,
+      headerAt,
+      headerLength: frame.header.length,
+      bodyAt,
+      bodyLength: frame.body.length,
+    });
+  }
+
+  written(): AsyncIterable<Frame> {
+    return readPositioned(
+      this.tmpPath,
+      this.index,
+      this.index.map((_, i) => i),
+    );
+  }
+
+  async finish(): Promise<Placement> {
+    const fh = this.handle();
+    const trailer: Buffer[] = [END_OF_STREAM];
+    if (this.layout === 'file') {
+      const blocks = (kind: Frame['kind']): Block[] =>
+        this.index
+          .filter((e) => e.kind === kind)
+          .map((e) => ({
+            offset: e.headerAt - 8,
+            metaDataLength: e.bodyAt - e.headerAt + 8,
+            bodyLength: pad8(e.bodyLength),
+          }));
+      trailer.push(buildFooter(this.schema as Buffer, blocks('dictionary'), blocks('batch')));
+    }
+    await this.write(trailer);
+    await fh.close();
+    this.fh = undefined;
+    await rename(this.tmpPath, this.finalPath);
+    this.state = 'finished';
+    return new FilePlacement(this.storage, this.finalPath, this.layout, this.index, this.pos);
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'aborted') return;
+    this.state = 'aborted';
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close().catch(() => undefined);
+    await rm(this.tmpPath, { force: true });
+  }
+
+  private handle(): FileHandle {
+    if (!this.fh || this.state !== 'open') throw new Error(`${this.storage} writer for ${this.finalPath} is not open`);
+    return this.fh;
+  }
+
+  private async writeMessage(header: Buffer, body: Buffer): Promise<{ headerAt: number; bodyAt: number }> {
+    const headerAt = this.pos + 8;
+    const bodyAt = headerAt + pad8(header.length);
+    await this.write([messagePrefix(header.length), header, paddingFor(header.length), body, paddingFor(body.length)]);
+    return { headerAt, bodyAt };
+  }
+
+  private async write(buffers: Buffer[]): Promise<void> {
+    const fh = this.handle();
+    let expected = 0;
+    for (const b of buffers) expected += b.length;
+    try {
+      const { bytesWritten } = await fh.writev(buffers, this.pos);
+      if (bytesWritten !== expected) throw new Error(`short write: ${bytesWritten} of ${expected} bytes`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
+        throw new ResourceExhaustedError(`${this.storage}: the disk is full (${this.finalPath})`);
+      }
+      throw err;
+    }
+    this.pos += expected;
+  }
+}
+
+class FilePlacement implements Placement {
+  constructor(
+    readonly storage: Exclude<StorageTypeName, 'memory'>,
+    readonly file: string,
+    private readonly layout: FileLayout,
+    private readonly index: readonly IndexEntry[],
+    readonly bytes: number,
+  ) {}
+
+  read(indices: readonly number[]): AsyncIterable<Frame> {
+    return this.layout === 'file'
+      ? readPositioned(this.file, this.index, indices)
+      : readSequential(this.file, this.index, indices);
+  }
+
+  async destroy(): Promise<void> {
+    await rm(this.file, { force: true });
+  }
+}
+
+function entryAt(index: readonly IndexEntry[], i: number): IndexEntry {
+  const entry = index[i];
+  if (!entry) throw new Error(`no message ${i} in a ${index.length}-message file`);
+  return entry;
+}
+
+function frameFor(e: IndexEntry): Frame & { wire: Buffer } {
+  const { wire, header, body } = allocateFlightData(e.headerLength, e.appMetadata, e.bodyLength);
+  return { kind: e.kind, rows: e.rows, appMetadata: e.appMetadata, header, body, wire };
+}
+
+/** Reads messages with positioned reads, a few ahead of the consumer. */
+async function* readPositioned(
+  file: string,
+  index: readonly IndexEntry[],
+  indices: readonly number[],
+): AsyncGenerator<Frame> {
+  if (indices.length === 0) return;
+  const fh = await open(file, 'r');
+  const pending: Promise<Frame>[] = [];
+  let next = 0;
+  const readOne = async (e: IndexEntry): Promise<Frame> => {
+    const frame = frameFor(e);
+    await Promise.all([readFully(fh, frame.header, e.headerAt), readFully(fh, frame.body, e.bodyAt)]);
+    return frame;
+  };
+  const fill = (): void => {
+    while (pending.length < READ_AHEAD && next < indices.length) {
+      pending.push(readOne(entryAt(index, indices[next++] as number)));
+    }
+  };
+  try {
+    fill();
+    while (pending.length > 0) {
+      const frame = await (pending.shift() as Promise<Frame>);
+      fill();
+      yield frame;
+    }
+  } finally {
+    await Promise.allSettled(pending);
+    await fh.close();
+  }
+}
+
+async function readFully(fh: FileHandle, into: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < into.length) {
+    const { bytesRead } = await fh.read(into as Buffer<ArrayBuffer>, done, into.length - done, position + done);
+    if (bytesRead === 0) throw new Error(`unexpected end of file at ${position + done}`);
+    done += bytesRead;
+  }
+}
+
+/**
+ * Reads messages front to back in large chunks: one sequential pass per run of adjacent
+ * messages (the dictionaries a range needs may sit before it).
+ */
+async function* readSequential(
+  file: string,
+  index: readonly IndexEntry[],
+  indices: readonly number[],
+): AsyncGenerator<Frame> {
+  let i = 0;
+  while (i < indices.length) {
+    let j = i + 1;
+    while (j < indices.length && indices[j] === (indices[j - 1] as number) + 1) j++;
+    const first = entryAt(index, indices[i] as number);
+    const last = entryAt(index, indices[j - 1] as number);
+    const start = first.headerAt - 8;
+    const end = last.bodyAt + last.bodyLength;
+    const cursor = new ChunkCursor(createReadStream(file, { start, end: end - 1, highWaterMark: STREAM_CHUNK }), start);
+    try {
+      for (let k = i; k < j; k++) {
+        const e = entryAt(index, indices[k] as number);
+        const frame = frameFor(e);
+        await cursor.skipTo(e.headerAt);
+        await cursor.readInto(frame.header);
+        await cursor.skipTo(e.bodyAt);
+        await cursor.readInto(frame.body);
+        yield frame;
+      }
+    } finally {
+      cursor.close();
+    }
+    i = j;
+  }
+}
+
+/** Sequential reads over a file stream: copy out or skip bytes, in order. */
+class ChunkCursor {
+  private readonly chunks: AsyncIterator<Buffer>;
+  private chunk: Buffer = Buffer.alloc(0);
+  private at = 0;
+
+  constructor(
+    private readonly stream: NodeJS.ReadableStream & { destroy(): void },
+    private position: number,
+  ) {
+    this.chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  async skipTo(position: number): Promise<void> {
+    while (this.position < position) {
+      await this.ensure();
+      const n = Math.min(this.chunk.length - this.at, position - this.position);
+      this.at += n;
+      this.position += n;
+    }
+  }
+
+  async readInto(target: Buffer): Promise<void> {
+    let done = 0;
+    while (done < target.length) {
+      await this.ensure();
+      const n = this.chunk.copy(target, done, this.at, Math.min(this.chunk.length, this.at + target.length - done));
+      this.at += n;
+      this.position += n;
+      done += n;
+    }
+  }
+
+  close(): void {
+    this.stream.destroy();
+  }
+
+  private async ensure(): Promise<void> {
+    if (this.at < this.chunk.length) return;
+    const next = await this.chunks.next();
+    if (next.done) throw new Error(`unexpected end of file at ${this.position}`);
+    this.chunk = next.value;
+    this.at = 0;
+  }
+}
