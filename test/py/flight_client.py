@@ -307,6 +307,86 @@ def cmd_actions(client, args):
     return out
 
 
+def seeded_batches(seed, kib, batch_kib):
+    """A deterministic flight: int64 values and a dictionary column, in batches of about batch_kib."""
+    rng = np.random.default_rng(seed)
+    rows = max(1, (kib << 10) // 8)
+    per = max(1, (batch_kib << 10) // 8)
+    values = rng.integers(-(1 << 62), 1 << 62, size=rows, dtype=np.int64)
+    words = pa.array([f"w{seed % 7}-{i % 5}" for i in range(rows)]).dictionary_encode()
+    table = pa.table({"v": values, "d": words})
+    return table.to_batches(max_chunksize=per)
+
+
+def error_of(e):
+    return {"error": type(e).__name__, "message": str(e)}
+
+
+def run_op(client, op):
+    path = op.get("path", "")
+    kind = op["op"]
+    if kind == "put":
+        batches = seeded_batches(op["seed"], op["kib"], op.get("batch_kib", 64))
+        options = None
+        if op.get("hint"):
+            options = fl.FlightCallOptions(headers=[(b"x-tierflight-flight-size", str(op["hint"]).encode())])
+        put(client, path, batches[0].schema, batches, options=options)
+        return {"ok": True, "batches": len(batches)}
+    if kind == "check":
+        batches = seeded_batches(op["seed"], op["kib"], op.get("batch_kib", 64))
+        info, schema, got, metas = fetch(client, None, path)
+        problems = []
+        if len(got) != len(batches):
+            problems.append(f"{len(got)} batches back, {len(batches)} sent")
+        for i, (a, b) in enumerate(zip(batches, got)):
+            if a.serialize() != b.serialize():
+                problems.append(f"batch {i} is not bit-exact")
+                break
+        if metas != [f"batch-{i}".encode() for i in range(len(batches))]:
+            problems.append("app_metadata differs")
+        return {"ok": not problems, "problems": problems, "endpoints": len(info.endpoints),
+                "rows": sum(b.num_rows for b in got)}
+    if kind == "info":
+        info = client.get_flight_info(fl.FlightDescriptor.for_path(*path.split("/")))
+        return {"records": info.total_records, "bytes": info.total_bytes, "endpoints": len(info.endpoints)}
+    if kind == "list":
+        return sorted("/".join(p.decode() for p in f.descriptor.path)
+                      for f in client.list_flights(op.get("prefix", "").encode()))
+    if kind == "get":
+        return {"rows": client.do_get(fl.Ticket(path.encode())).read_all().num_rows}
+    if kind == "stats":
+        return [json.loads(bytes(r.body.to_pybytes())) for r in client.do_action(fl.Action("stats", b""))][0]
+    raise ValueError(f"unknown op {kind}")
+
+
+def cmd_ops(client, args):
+    """Runs a JSON list of operations in one process; each answers a result or its error."""
+    out = []
+    for op in json.loads(args.script):
+        try:
+            out.append(run_op(client, op))
+        except (fl.FlightError, pa.ArrowException) as e:
+            out.append(error_of(e))
+    return out
+
+
+def cmd_ipc_files(client, args):
+    """Opens tier files with pyarrow.ipc and compares them with the type case they hold."""
+    cases = type_cases()
+    out = {}
+    for name, (file, layout) in json.loads(args.script).items():
+        try:
+            with pa.OSFile(file, "rb") as f:
+                reader = pa.ipc.open_file(f) if layout == "file" else pa.ipc.open_stream(f)
+                table = reader.read_all()
+            want = cases[name]
+            same = table.equals(want, check_metadata=True) if name != "float/nan" else table.num_rows == want.num_rows
+            out[name] = {"ok": same, "rows": table.num_rows, "batches": len(table.to_batches())}
+        except Exception as e:
+            out[name] = {"ok": False, **error_of(e)}
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("command")
@@ -314,6 +394,7 @@ def main():
     p.add_argument("--batches", type=int, default=5000)
     p.add_argument("--mib", type=int, default=1024)
     p.add_argument("--path", default="x")
+    p.add_argument("--script", default="[]")
     args = p.parse_args()
     client = fl.connect(args.location)
     handler = globals()["cmd_" + args.command.replace("-", "_")]
