@@ -49,6 +49,8 @@ const serverSchema = z.strictObject({
   maxMessageSize: size.default(256 * 1024 * 1024),
   /** When set, DoGet splits stored batches larger than this (Go and Rust refuse >4 MiB). */
   maxBatchBytes: size.optional(),
+  /** GetFlightInfo splits a larger flight into endpoints (batch ranges) of at most this size. */
+  maxEndpointBytes: size.default(256 * 1024 * 1024),
   /** How many `DoPut`/`DoGet` streams one connection may run at once. */
   maxConcurrentStreams: z.number().int().positive().default(100),
   /** How long shutdown waits for in-flight calls before cancelling them. */

@@ -39,7 +39,12 @@ export async function startFlightServer(
   const grpcServer = new Server(options);
   grpcServer.addService(
     loadFlightService(),
-    createFlightService({ manager, logger, ...(server.advertise ? { advertise: server.advertise } : {}) }),
+    createFlightService({
+      manager,
+      logger,
+      maxEndpointBytes: server.maxEndpointBytes,
+      ...(server.advertise ? { advertise: server.advertise } : {}),
+    }),
   );
   const port = await new Promise<number>((resolve, reject) => {
     grpcServer.bindAsync(server.listen, ServerCredentials.createInsecure(), (err, bound) =>

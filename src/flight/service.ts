@@ -31,6 +31,8 @@ export interface FlightServiceOptions {
   logger: Logger;
   /** Location put in endpoints; undefined means "this same server" (empty location list). */
   advertise?: string;
+  /** Largest batch range one endpoint covers. */
+  maxEndpointBytes: number;
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -42,17 +44,20 @@ const EMPTY: Buffer = Buffer.alloc(0);
 export function createFlightService(options: FlightServiceOptions): UntypedServiceImplementation {
   const { manager, logger: log } = options;
 
+  const endpoints = (version: FlightVersion): PbFlightInfo['endpoint'] => {
+    const ranges = version.endpointRanges(options.maxEndpointBytes);
+    return ranges.map((range) => ({
+      ticket: { ticket: encodeTicket(ranges.length === 1 ? { path: version.path } : { path: version.path, range }) },
+      location: options.advertise ? [{ uri: options.advertise }] : [],
+      expiration_time: toTimestamp(version.expiresAt),
+      app_metadata: EMPTY,
+    }));
+  };
+
   const flightInfo = (version: FlightVersion): PbFlightInfo => ({
     schema: encapsulateSchema(version.schemaHeader),
     flight_descriptor: { type: 'PATH', cmd: EMPTY, path: version.path.split('/') },
-    endpoint: [
-      {
-        ticket: { ticket: encodeTicket({ path: version.path }) },
-        location: options.advertise ? [{ uri: options.advertise }] : [],
-        expiration_time: toTimestamp(version.expiresAt),
-        app_metadata: EMPTY,
-      },
-    ],
+    endpoint: endpoints(version),
     total_records: version.totalRecords,
     total_bytes: version.totalBytes,
     ordered: true,

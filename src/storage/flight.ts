@@ -60,6 +60,8 @@ export class FlightVersion {
     readonly cls: RoutedClass,
     readonly schemaHeader: Buffer,
     readonly kinds: readonly Frame['kind'][],
+    /** Arrow IPC bytes (header and body) of each message. */
+    readonly sizes: readonly number[],
     readonly totalRecords: number,
     /** Arrow IPC bytes (headers and bodies), as reported in `total_bytes`. */
     readonly totalBytes: number,
@@ -90,6 +92,29 @@ export class FlightVersion {
 
   isExpired(now: number): boolean {
     return this.expiresAt !== undefined && now >= this.expiresAt;
+  }
+
+  /**
+   * Batch ranges of at most `maxBytes` each (a larger batch gets a range of its own), so
+   * clients can fetch a large flight over several streams in parallel.
+   */
+  endpointRanges(maxBytes: number): BatchRange[] {
+    const n = this.batchIndex.length;
+    if (n === 0 || this.totalBytes <= maxBytes) return [{ from: 0, to: n }];
+    const ranges: BatchRange[] = [];
+    let from = 0;
+    let bytes = 0;
+    for (let b = 0; b < n; b++) {
+      const size = this.sizes[this.batchIndex[b] as number] as number;
+      if (b > from && bytes + size > maxBytes) {
+        ranges.push({ from, to: b });
+        from = b;
+        bytes = 0;
+      }
+      bytes += size;
+    }
+    ranges.push({ from, to: n });
+    return ranges;
   }
 
   /** Every message index, in order. */

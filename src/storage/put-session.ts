@@ -38,6 +38,7 @@ export interface PutHost {
 export class PutSession {
   private schemaHeader: Buffer | undefined;
   private readonly kinds: Frame['kind'][] = [];
+  private readonly sizes: number[] = [];
   private records = 0;
   private data = 0;
   /** Bytes written to the current tier. */
@@ -122,6 +123,7 @@ export class PutSession {
       await this.makeRoom(this.writer.sizeOf(frame));
       await this.writer.append(frame);
       this.kinds.push(frame.kind);
+      this.sizes.push(frame.header.length + frame.body.length);
       if (frame.kind === 'batch') this.records += frame.rows;
       this.data += frame.header.length + frame.body.length;
     });
@@ -148,6 +150,7 @@ export class PutSession {
         this.cls,
         schema,
         this.kinds,
+        this.sizes,
         this.records,
         this.data,
         now,
