@@ -109,7 +109,7 @@ export class PutSession {
   setSchema(header: Buffer): Promise<void> {
     return this.run(async () => {
       if (this.schemaHeader) throw new InvalidArgumentError(`flight "${this.path}": schema sent twice`);
-      await this.makeRoom(this.writer.schemaSize(header));
+      await this.makeRoom((w) => w.schemaSize(header));
       await this.writer.writeSchema(header);
       this.schemaHeader = header;
     });
@@ -120,7 +120,7 @@ export class PutSession {
       if (!this.schemaHeader) {
         throw new InvalidArgumentError(`flight "${this.path}": a batch arrived before the schema`);
       }
-      await this.makeRoom(this.writer.sizeOf(frame));
+      await this.makeRoom((w) => w.sizeOf(frame));
       await this.writer.append(frame);
       this.kinds.push(frame.kind);
       this.sizes.push(frame.header.length + frame.body.length);
@@ -133,7 +133,7 @@ export class PutSession {
     return this.run(async () => {
       const schema = this.schemaHeader;
       if (!schema) throw new InvalidArgumentError(`flight "${this.path}": the put ended without a schema`);
-      await this.makeRoom(this.writer.trailerSize());
+      await this.makeRoom((w) => w.trailerSize());
       const placement = await this.writer.finish();
       if (this.state !== 'open') {
         await placement.destroy();
@@ -181,10 +181,15 @@ export class PutSession {
     return p;
   }
 
-  /** Charges `bytes` to the current tier, spilling to the next one when it does not fit. */
-  private async makeRoom(bytes: number): Promise<void> {
+  /**
+   * Charges what the next write needs in the current tier, spilling to the next tier when
+   * it does not fit. The size is asked of the current writer each time round: tiers frame
+   * the same message differently.
+   */
+  private async makeRoom(size: (writer: PlacementWriter) => number): Promise<void> {
     for (;;) {
       if (this.state !== 'open') throw this.cancelled();
+      const bytes = size(this.writer);
       const max = this.tier.maxFlightSize;
       const after = this.written + bytes;
       let reason: string | undefined;
@@ -228,10 +233,10 @@ export class PutSession {
     try {
       const schema = this.schemaHeader;
       if (schema) {
-        await this.makeRoom(this.writer.schemaSize(schema));
+        await this.makeRoom((w) => w.schemaSize(schema));
         await this.writer.writeSchema(schema);
         for await (const frame of oldWriter.written()) {
-          await this.makeRoom(this.writer.sizeOf(frame));
+          await this.makeRoom((w) => w.sizeOf(frame));
           await this.writer.append(frame);
         }
       }
