@@ -1,5 +1,7 @@
 import type { Config } from './config/schema.js';
 import { startFlightServer, type FlightServer } from './flight/server.js';
+import { startMetricsServer, type MetricsServer } from './metrics/http-server.js';
+import { PlacementMetrics } from './metrics/placement-metrics.js';
 import { StorageManager } from './storage/manager.js';
 import { systemClock, type Clock } from './util/clock.js';
 import type { Logger } from './util/log.js';
@@ -7,6 +9,9 @@ import type { Logger } from './util/log.js';
 export interface App {
   readonly manager: StorageManager;
   readonly flight: FlightServer;
+  readonly metrics: PlacementMetrics;
+  /** The metrics HTTP server, when `server.metrics` is set. */
+  readonly metricsServer: MetricsServer | undefined;
   stop(): Promise<void>;
 }
 
@@ -21,8 +26,6 @@ export function unsupportedFeatures(config: Config): string[] {
     if (c.durability !== 'none') out.push(`storageClasses[${i}].durability: only "none" is available in this version`);
   });
   if (config.limitPolicies.length > 0) out.push('limitPolicies: limit policies are not available in this version');
-  if (config.server.metrics !== undefined)
-    out.push('server.metrics: the metrics endpoint is not available in this version');
   if (config.server.maxBatchBytes !== undefined)
     out.push('server.maxBatchBytes: batch splitting is not available in this version');
   return out;
@@ -39,17 +42,36 @@ export async function startApp(config: Config, logger: Logger, clock: Clock = sy
   if (missing.length > 0) {
     throw new Error(`this configuration uses features that are not implemented yet:\n  ${missing.join('\n  ')}`);
   }
-  const manager = new StorageManager({ config, clock, logger });
+  const metrics = new PlacementMetrics();
+  const manager = new StorageManager({ config, clock, logger, observer: metrics.observe });
+  metrics.bind(manager);
   await manager.init();
-  const flight = await startFlightServer(config.server, manager, logger);
+  let ready = false;
+  const metricsServer =
+    config.server.metrics === undefined
+      ? undefined
+      : await startMetricsServer(config.server.metrics, metrics.registry, () => ready, logger);
+  let flight: FlightServer;
+  try {
+    flight = await startFlightServer(config.server, manager, logger);
+  } catch (err) {
+    await metricsServer?.stop();
+    throw err;
+  }
+  ready = true;
   const sweeper = setInterval(() => void manager.tick(), SWEEP_INTERVAL_MS);
   sweeper.unref();
   return {
     manager,
     flight,
+    metrics,
+    metricsServer,
     stop: async () => {
+      ready = false;
       clearInterval(sweeper);
       await flight.stop(config.server.shutdownGrace);
+      await manager.idle();
+      await metricsServer?.stop();
       logger.info('stopped');
     },
   };

@@ -1,0 +1,158 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { PlacementEvent } from '../storage/events.js';
+import type { StorageManager } from '../storage/manager.js';
+
+/**
+ * Prometheus metrics of the storage engine (DESIGN.md §7). Counters follow the placement
+ * events the manager emits; gauges are read from the manager's stats at scrape time, so
+ * they are exact and cost nothing between scrapes. Label values are bounded: storage
+ * type names, configured class names and tier indices, never flight paths.
+ */
+export class PlacementMetrics {
+  readonly registry = new Registry();
+  private manager: StorageManager | undefined;
+
+  private readonly puts = this.counter('tierflight_puts_total', 'Flights stored by DoPut', ['class', 'storage']);
+  private readonly hits = this.counter('tierflight_hits_total', 'Reads served, by the storage type serving them', [
+    'class',
+    'storage',
+  ]);
+  private readonly misses = this.counter(
+    'tierflight_misses_total',
+    'Reads and lookups of flights that do not exist or have expired',
+    [],
+  );
+  private readonly evictions = this.counter(
+    'tierflight_evictions_total',
+    'Flights evicted from a storage type to make room; outcome is dropped or spilled (to the next tier)',
+    ['class', 'storage', 'outcome'],
+  );
+  private readonly spills = this.counter(
+    'tierflight_upload_spills_total',
+    'Uploads that outgrew their tier and continued in the next one',
+    ['class', 'from', 'to'],
+  );
+  private readonly moves = this.counter('tierflight_moves_total', 'Idle flights moved down a tier (moveAfter)', [
+    'class',
+    'from',
+    'to',
+  ]);
+  private readonly promotions = this.counter(
+    'tierflight_promotions_total',
+    'Frequently read flights moved up a tier (promoteAfter)',
+    ['class', 'from', 'to'],
+  );
+  private readonly expiries = this.counter('tierflight_expiries_total', 'Flights removed because their TTL passed', [
+    'class',
+  ]);
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    const stats = () => this.manager?.stats();
+    this.gauge('tierflight_storage_capacity_bytes', 'Configured capacity of each storage type', ['storage'], (set) => {
+      for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.capacity);
+    });
+    this.gauge(
+      'tierflight_storage_used_bytes',
+      'Bytes charged to each storage type: flights, copies still being read, uploads in progress',
+      ['storage'],
+      (set) => {
+        for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.used);
+      },
+    );
+    this.gauge(
+      'tierflight_storage_reserved_bytes',
+      'Bytes charged to writers in progress (uploads, spills, moves)',
+      ['storage'],
+      (set) => {
+        for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.reserved);
+      },
+    );
+    this.gauge(
+      'tierflight_storage_pinned_bytes',
+      'Bytes of replaced, evicted or moved copies that readers still hold',
+      ['storage'],
+      (set) => {
+        for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.pinnedRetired);
+      },
+    );
+    this.gauge(
+      'tierflight_storage_flights',
+      'Flights whose current copy is in each storage type',
+      ['storage'],
+      (set) => {
+        for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.flights);
+      },
+    );
+    this.gauge('tierflight_class_bytes', 'Bytes of each class per tier', ['class', 'tier', 'storage'], (set) => {
+      for (const [cls, c] of Object.entries(stats()?.classes ?? {})) {
+        c.tiers.forEach((t, i) => set({ class: cls, tier: String(i), storage: t.storage }, t.bytes));
+      }
+    });
+    this.gauge('tierflight_class_flights', 'Flights of each class per tier', ['class', 'tier', 'storage'], (set) => {
+      for (const [cls, c] of Object.entries(stats()?.classes ?? {})) {
+        c.tiers.forEach((t, i) => set({ class: cls, tier: String(i), storage: t.storage }, t.flights));
+      }
+    });
+    this.gauge('tierflight_uploads_in_progress', 'DoPut streams not yet finished', [], (set) => {
+      set({}, stats()?.putsInProgress ?? 0);
+    });
+  }
+
+  /** Reads gauges from this manager at scrape time. */
+  bind(manager: StorageManager): void {
+    this.manager = manager;
+  }
+
+  /** The manager's event observer. */
+  readonly observe = (e: PlacementEvent): void => {
+    switch (e.type) {
+      case 'put':
+        this.puts.inc({ class: e.version.cls.config.name, storage: e.storage });
+        return;
+      case 'hit':
+        this.hits.inc({ class: e.version.cls.config.name, storage: e.storage });
+        return;
+      case 'miss':
+        this.misses.inc();
+        return;
+      case 'evict':
+        this.evictions.inc({ class: e.version.cls.config.name, storage: e.storage, outcome: e.outcome });
+        return;
+      case 'spill':
+        this.spills.inc({ class: e.cls.config.name, from: e.from, to: e.to });
+        return;
+      case 'move':
+        this.moves.inc({ class: e.version.cls.config.name, from: e.from, to: e.to });
+        return;
+      case 'promote':
+        this.promotions.inc({ class: e.version.cls.config.name, from: e.from, to: e.to });
+        return;
+      case 'expire':
+        this.expiries.inc({ class: e.version.cls.config.name });
+        return;
+    }
+  };
+
+  private counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private gauge<L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    fill: (set: (labels: Partial<Record<L, string>>, value: number) => void) => void,
+  ): void {
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        fill((labels, value) => this.set(labels, value));
+      },
+    });
+  }
+}
