@@ -24,8 +24,10 @@ COPY proto ./proto
 COPY config ./config
 RUN mkdir -p /app/data && chown -R node:node /app/data
 USER node
-# Flight, and the metrics port used when server.metrics is set.
+# Flight, and the metrics/health port.
 EXPOSE 8815 9464
 # Inside a container, listen on all interfaces; mount a config with TIERFLIGHT_CONFIG.
+# The default config's disk tier lives in /app/data/disk (mount a volume there).
+VOLUME ["/app/data"]
 ENTRYPOINT ["node", "dist/cli/main.js"]
-CMD ["serve", "--listen", "0.0.0.0:8815"]
+CMD ["serve", "--listen", "0.0.0.0:8815", "--metrics", "0.0.0.0:9464"]

@@ -42,7 +42,44 @@ def best_of(n, fn):
     return min(times), sorted(times)[len(times) // 2]
 
 
+def tier_gets(location, mib, rounds, prefixes):
+    """DoGet GB/s of the same table stored under each prefix (one per storage type)."""
+    client = fl.connect(location)
+    table, rpb = big_table(mib, 64 * 1024)
+    out = {}
+    for prefix in prefixes:
+        path = f"{prefix}/big"
+        put(client, path, table, rpb)
+        assert get(client, path) == table.num_rows
+        best, median = best_of(rounds, lambda: get(client, path))
+        out[prefix] = {"get_gbps": table.nbytes / best / 1e9, "get_gbps_median": table.nbytes / median / 1e9}
+    return out
+
+
+def zipf(location, flights, mib_each, gets, s=1.1):
+    """Puts `flights` flights, then reads them with Zipf-skewed popularity (rank k with p ~ 1/k^s)."""
+    client = fl.connect(location)
+    table, rpb = big_table(mib_each, 16 * 1024)
+    for i in range(flights):
+        put(client, f"zipf/{i}", table, rpb)
+    weights = 1.0 / np.arange(1, flights + 1) ** s
+    rng = np.random.default_rng(7)
+    order = rng.choice(flights, size=gets, p=weights / weights.sum())
+    start = time.perf_counter()
+    for i in order:
+        assert get(client, f"zipf/{i}") == table.num_rows
+    seconds = time.perf_counter() - start
+    return {"gets": gets, "flights": flights, "flight_bytes": table.nbytes,
+            "gbps": gets * table.nbytes / seconds / 1e9, "gets_per_s": gets / seconds}
+
+
 def main():
+    if sys.argv[1] == "tiers":
+        print(json.dumps(tier_gets(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].split(","))))
+        return
+    if sys.argv[1] == "zipf":
+        print(json.dumps(zipf(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))))
+        return
     location, mib, rounds, small_ops = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     client = fl.connect(location)
     table, rpb = big_table(mib, 64 * 1024)

@@ -2,9 +2,15 @@
  * `npm run bench`: Tierflight against pyarrow's own Flight server, side by side in one
  * run, driven by the same pyarrow client. Prints Tierflight/reference ratios and writes
  * bench/results/latest.json. Needs the test virtualenv (`npm test` creates it).
+ *
+ * 1. DoPut/DoGet GB/s of a large table and small put+get ops/s (memory tier).
+ * 2. DoGet GB/s of the same table from each storage type (memory, disk_mapped, disk).
+ * 3. A Zipf-skewed read workload over a working set three times the memory capacity:
+ *    throughput and the share of reads each tier served.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../test/helpers/server.js';
 import { PYTHON, ROOT } from '../test/setup/python-env.js';
@@ -13,6 +19,8 @@ import setupPython from '../test/setup/python-env.js';
 const MIB = Number(process.env.BENCH_MIB ?? 512);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SMALL_OPS = Number(process.env.BENCH_SMALL_OPS ?? 2000);
+const ZIPF_FLIGHTS = Number(process.env.BENCH_ZIPF_FLIGHTS ?? 96); // × 8 MiB = 3 × the 256 MiB memory tier
+const ZIPF_GETS = Number(process.env.BENCH_ZIPF_GETS ?? 1500);
 
 interface Result {
   bytes: number;
@@ -22,6 +30,14 @@ interface Result {
   get_gbps_median: number;
   small_ops_per_s: number;
 }
+type TierResult = Record<string, { get_gbps: number; get_gbps_median: number }>;
+interface ZipfResult {
+  gbps: number;
+  gets_per_s: number;
+}
+
+const CLIENT = path.join(ROOT, 'bench/client.py');
+const data = mkdtempSync(path.join(os.tmpdir(), 'tierflight-bench-'));
 
 function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -36,71 +52,107 @@ function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> {
   });
 }
 
-function measure(location: string): Result {
-  const out = execFileSync(
-    PYTHON,
-    [path.join(ROOT, 'bench/client.py'), location, String(MIB), String(ROUNDS), String(SMALL_OPS)],
-    {
-      encoding: 'utf8',
-      maxBuffer: 1 << 20,
-    },
-  );
-  return JSON.parse(out) as Result;
+function py<T>(...args: (string | number)[]): T {
+  const out = execFileSync(PYTHON, [CLIENT, ...args.map(String)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  return JSON.parse(out) as T;
 }
+
+/** Starts Tierflight on a config template from bench/; returns its Flight and metrics addresses. */
+async function startTierflight(template: string): Promise<{ child: ChildProcess; location: string; metrics: string }> {
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const file = path.join(data, path.basename(template));
+  writeFileSync(
+    file,
+    readFileSync(path.join(ROOT, 'bench', template), 'utf8')
+      .replaceAll('$DATA', data)
+      .replaceAll('$METRICS', `127.0.0.1:${metricsPort}`),
+  );
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', file, '--listen', `127.0.0.1:${port}`],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TIERFLIGHT_LOG_LEVEL: 'info' } },
+  );
+  await waitForLine(child, /Flight server listening/);
+  return { child, location: `grpc://127.0.0.1:${port}`, metrics: `http://127.0.0.1:${metricsPort}/metrics` };
+}
+
+async function hitsByStorage(metricsUrl: string): Promise<Record<string, number>> {
+  const text = await (await fetch(metricsUrl)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^tierflight_hits_total\{[^}]*storage="([^"]+)"[^}]*\} (\S+)$/gm)) {
+    out[m[1] as string] = (out[m[1] as string] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
+
+const fmt = (name: string, a: number, b: number, digits = 3): string =>
+  `${name.padEnd(34)}${a.toFixed(digits).padStart(12)}${b.toFixed(digits).padStart(12)}${(a / b).toFixed(2).padStart(8)}`;
 
 async function main(): Promise<void> {
   setupPython();
   if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('run `npm run build` first');
-  const tfPort = await freePort();
   const refPort = await freePort();
-  const tierflight = spawn(
-    process.execPath,
-    [
-      path.join(ROOT, 'dist/cli/main.js'),
-      'serve',
-      '--config',
-      path.join(ROOT, 'bench/bench.yaml'),
-      '--listen',
-      `127.0.0.1:${tfPort}`,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TIERFLIGHT_LOG_LEVEL: 'info' } },
-  );
   const reference = spawn(PYTHON, [path.join(ROOT, 'bench/reference_server.py'), `grpc://127.0.0.1:${refPort}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const refLocation = `grpc://127.0.0.1:${refPort}`;
+  const children: ChildProcess[] = [reference];
   try {
-    await Promise.all([waitForLine(tierflight, /Flight server listening/), waitForLine(reference, /ready/)]);
-    // Alternate so neither server always runs on a warmer machine.
-    const tf = measure(`grpc://127.0.0.1:${tfPort}`);
-    const ref = measure(`grpc://127.0.0.1:${refPort}`);
+    const tf = await startTierflight('bench.yaml');
+    children.push(tf.child);
+    await waitForLine(reference, /ready/);
+    const main = py<Result>(tf.location, MIB, ROUNDS, SMALL_OPS);
+    const ref = py<Result>(refLocation, MIB, ROUNDS, SMALL_OPS);
+    const tiers = py<TierResult>('tiers', tf.location, MIB, ROUNDS, 'mem,tier/disk_mapped,tier/disk');
+    tf.child.kill('SIGTERM');
+
+    const zipfServer = await startTierflight('zipf.yaml');
+    children.push(zipfServer.child);
+    const zipf = py<ZipfResult>('zipf', zipfServer.location, ZIPF_FLIGHTS, 8, ZIPF_GETS);
+    const hits = await hitsByStorage(zipfServer.metrics);
+    const zipfRef = py<ZipfResult>('zipf', refLocation, ZIPF_FLIGHTS, 8, ZIPF_GETS);
+    const totalHits = Object.values(hits).reduce((a, b) => a + b, 0);
+    const hitRatio = Object.fromEntries(Object.entries(hits).map(([k, v]) => [k, v / totalHits]));
+
     const rows = [
-      ['DoPut GB/s (best)', tf.put_gbps, ref.put_gbps],
-      ['DoPut GB/s (median)', tf.put_gbps_median, ref.put_gbps_median],
-      ['DoGet GB/s (best)', tf.get_gbps, ref.get_gbps],
-      ['DoGet GB/s (median)', tf.get_gbps_median, ref.get_gbps_median],
-      ['10 KiB put+get ops/s', tf.small_ops_per_s, ref.small_ops_per_s],
+      ['DoPut GB/s (best)', main.put_gbps, ref.put_gbps],
+      ['DoPut GB/s (median)', main.put_gbps_median, ref.put_gbps_median],
+      ['DoGet GB/s (best)', main.get_gbps, ref.get_gbps],
+      ['DoGet GB/s (median)', main.get_gbps_median, ref.get_gbps_median],
+      ['10 KiB put+get ops/s', main.small_ops_per_s, ref.small_ops_per_s],
+      ['DoGet GB/s memory (best)', tiers.mem?.get_gbps ?? 0, ref.get_gbps],
+      ['DoGet GB/s disk_mapped (best)', tiers['tier/disk_mapped']?.get_gbps ?? 0, ref.get_gbps],
+      ['DoGet GB/s disk (best)', tiers['tier/disk']?.get_gbps ?? 0, ref.get_gbps],
+      ['Zipf DoGet GB/s (3x memory)', zipf.gbps, zipfRef.gbps],
     ] as const;
+    const memoryGet = tiers.mem?.get_gbps ?? 1;
     const lines = [
-      `Tierflight vs pyarrow Flight server: ${MIB} MiB table in 64Ki-row batches, best/median of ${ROUNDS}; ${SMALL_OPS} small put+get pairs`,
-      `${'metric'.padEnd(24)}${'tierflight'.padStart(12)}${'pyarrow'.padStart(12)}${'ratio'.padStart(8)}`,
-      ...rows.map(
-        ([name, a, b]) =>
-          `${name.padEnd(24)}${a.toFixed(3).padStart(12)}${b.toFixed(3).padStart(12)}${(a / b).toFixed(2).padStart(8)}`,
-      ),
+      `Tierflight vs pyarrow Flight server: ${MIB} MiB table in 64Ki-row batches, best/median of ${ROUNDS}; ` +
+        `${SMALL_OPS} small put+get pairs; Zipf: ${ZIPF_GETS} gets over ${ZIPF_FLIGHTS} x 8 MiB flights`,
+      `${'metric'.padEnd(34)}${'tierflight'.padStart(12)}${'pyarrow'.padStart(12)}${'ratio'.padStart(8)}`,
+      ...rows.map(([name, a, b]) => fmt(name, a, b)),
+      '',
+      `per-tier DoGet vs Tierflight memory: disk_mapped ${((tiers['tier/disk_mapped']?.get_gbps ?? 0) / memoryGet).toFixed(2)}, ` +
+        `disk ${((tiers['tier/disk']?.get_gbps ?? 0) / memoryGet).toFixed(2)}`,
+      `Zipf reads served by tier: ${Object.entries(hitRatio)
+        .map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`)
+        .join(', ')}`,
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     const json = {
       date: new Date().toISOString(),
       command: 'npm run bench',
-      params: { mib: MIB, rounds: ROUNDS, smallOps: SMALL_OPS },
-      tierflight: tf,
+      params: { mib: MIB, rounds: ROUNDS, smallOps: SMALL_OPS, zipfFlights: ZIPF_FLIGHTS, zipfGets: ZIPF_GETS },
+      tierflight: main,
       reference: ref,
+      tiers,
+      zipf: { tierflight: zipf, reference: zipfRef, hitRatioByStorage: hitRatio },
       ratios: Object.fromEntries(rows.map(([name, a, b]) => [name, a / b])),
     };
     writeFileSync(path.join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(json, null, 2)}\n`);
   } finally {
-    tierflight.kill('SIGTERM');
-    reference.kill('SIGKILL');
+    for (const child of children) child.kill('SIGKILL');
+    rmSync(data, { recursive: true, force: true });
   }
 }
 

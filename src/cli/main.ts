@@ -17,7 +17,8 @@ program
   .description('run the Flight server')
   .option('-c, --config <file>', 'config file (default: $TIERFLIGHT_CONFIG or the embedded config/default.yaml)')
   .option('--listen <host:port>', 'override server.listen')
-  .action(async (opts: { config?: string; listen?: string }) => {
+  .option('--metrics <host:port>', 'override server.metrics (the /metrics, /healthz, /readyz address)')
+  .action(async (opts: { config?: string; listen?: string; metrics?: string }) => {
     const logger = createLogger();
     const file = opts.config ?? process.env.TIERFLIGHT_CONFIG ?? DEFAULT_CONFIG;
     let config;
@@ -27,6 +28,7 @@ program
       fail(err);
     }
     if (opts.listen) config = { ...config, server: { ...config.server, listen: opts.listen } };
+    if (opts.metrics) config = { ...config, server: { ...config.server, metrics: opts.metrics } };
     logger.info({ config: file }, 'starting');
     let app;
     try {
