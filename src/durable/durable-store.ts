@@ -1,0 +1,84 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The durable store contract (DESIGN.md §2). Everything above it — write-through,
+ * restore, restart recovery, TTL in the store — talks to this interface only; `s3` and
+ * `filesystem` implement it, and `test/durable/conformance.ts` is the suite any new
+ * implementation must pass.
+ *
+ * Keys are `/`-separated strings built from a class's `durablePrefix` and a normalised
+ * flight path; an implementation must never read or write outside its root for any key.
+ *
+ * Errors: every failure is a `DurableStoreError` whose `kind` tells the caller what to do:
+ * - `not_found` — the object does not exist (never retried);
+ * - `transient` — the store is unreachable, slow, throttling or failing (retry with backoff);
+ * - `permanent` — retrying will not help (bad credentials, missing bucket, invalid key).
+ */
+export interface DurableStore {
+  readonly id: string;
+  /**
+   * Writes an object from a stream of chunks. The object becomes visible only when the
+   * promise resolves; if the body throws, the signal aborts or the store fails, the
+   * promise rejects and nothing is left behind (no partial object, no orphaned multipart
+   * upload). An existing object under the key is replaced atomically.
+   */
+  put(key: string, body: AsyncIterable<Buffer>, options?: PutOptions): Promise<ObjectInfo>;
+  /**
+   * Streams an object, or the byte range [start, end) of it. The caller must consume or
+   * destroy the returned stream.
+   */
+  get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
+  /** The object's size, or undefined when it does not exist. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Removes an object; removing an absent one is not an error. */
+  delete(key: string): Promise<void>;
+  /** Every object whose key starts with `prefix` (a plain string prefix), in key order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Releases connections. */
+  close(): void;
+}
+
+export interface PutOptions {
+  signal?: AbortSignal;
+}
+
+export interface ByteRange {
+  start: number;
+  /** Exclusive; omitted means to the end of the object. */
+  end?: number;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+}
+
+export type DurableErrorKind = 'not_found' | 'transient' | 'permanent';
+
+export class DurableStoreError extends Error {
+  constructor(
+    readonly kind: DurableErrorKind,
+    readonly store: string,
+    readonly key: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`durable store "${store}", key "${key}": ${message}`, options);
+    this.name = 'DurableStoreError';
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return err instanceof DurableStoreError && err.kind === 'not_found';
+}
+
+/** Refuses keys that could name something outside a store's root. */
+export function checkKey(store: string, key: string): void {
+  const bad =
+    key.length === 0 ||
+    key.startsWith('/') ||
+    key.split('/').some((s) => s === '' || s === '.' || s === '..') ||
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u001f\u007f]/.test(key);
+  if (bad) throw new DurableStoreError('permanent', store, key, 'invalid object key');
+}

@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  checkKey,
+  DurableStoreError,
+  type ByteRange,
+  type DurableStore,
+  type ObjectInfo,
+  type PutOptions,
+} from './durable-store.js';
+
+/** In-progress writes end with this; they are never listed or read. */
+const TMP = '.tierflight-tmp';
+
+/**
+ * A durable store in a local directory: each key is a file under the root. Writes go to a
+ * temporary file in the same directory and are renamed into place, so a reader or a
+ * restart never sees half an object.
+ */
+export class FilesystemStore implements DurableStore {
+  constructor(
+    readonly id: string,
+    readonly root: string,
+  ) {}
+
+  async put(key: string, body: AsyncIterable<Buffer>, options: PutOptions = {}): Promise<ObjectInfo> {
+    const file = this.file(key);
+    await mkdir(path.dirname(file), { recursive: true }).catch((err: unknown) => this.fail(key, err));
+    const tmp = `${file}.${randomBytes(6).toString('hex')}${TMP}`;
+    let size = 0;
+    try {
+      await pipeline(
+        body,
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            size += chunk.length;
+            yield chunk;
+          }
+        },
+        createWriteStream(tmp, { flags: 'wx' }),
+        options.signal ? { signal: options.signal } : {},
+      );
+      await rename(tmp, file);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      this.fail(key, err, 'transient');
+    }
+    return { key, size };
+  }
+
+  async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    const file = this.file(key);
+    const info = await this.head(key);
+    if (!info) throw new DurableStoreError('not_found', this.id, key, 'no such object');
+    if (range && range.end !== undefined && range.end <= range.start) {
+      throw new DurableStoreError('permanent', this.id, key, `empty byte range ${range.start}-${range.end}`);
+    }
+    return createReadStream(file, {
+      ...(range ? { start: range.start } : {}),
+      ...(range?.end !== undefined ? { end: range.end - 1 } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const s = await stat(this.file(key));
+      return s.isFile() ? { key, size: s.size } : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+        return undefined;
+      }
+      this.fail(key, err);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.file(key), { force: true }).catch((err: unknown) => this.fail(key, err));
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // Walk from the deepest directory the prefix names; filter by the plain string prefix.
+    const cut = prefix.lastIndexOf('/');
+    const start = cut < 0 ? this.root : path.join(this.root, prefix.slice(0, cut));
+    const found: ObjectInfo[] = [];
+    const walk = async (dir: string, keyPrefix: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR')
+          return;
+        throw err;
+      }
+      for (const e of entries) {
+        const key = keyPrefix + e.name;
+        if (e.isDirectory()) {
+          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(path.join(dir, e.name), `${key}/`);
+        } else if (e.isFile() && !e.name.endsWith(TMP) && key.startsWith(prefix)) {
+          const s = await stat(path.join(dir, e.name)).catch(() => undefined);
+          if (s) found.push({ key, size: s.size });
+        }
+      }
+    };
+    await walk(start, cut < 0 ? '' : `${prefix.slice(0, cut)}/`);
+    found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    yield* found;
+  }
+
+  close(): void {}
+
+  private file(key: string): string {
+    checkKey(this.id, key);
+    if (key.endsWith(TMP)) throw new DurableStoreError('permanent', this.id, key, 'invalid object key');
+    return path.join(this.root, ...key.split('/'));
+  }
+
+  private fail(key: string, err: unknown, missing: 'not_found' | 'transient' = 'not_found'): never {
+    if (err instanceof DurableStoreError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const kind = code === 'ENOENT' ? missing : code === 'EACCES' || code === 'EPERM' ? 'permanent' : 'transient';
+    throw new DurableStoreError(kind, this.id, key, (err as Error).message, { cause: err });
+  }
+}
