@@ -44,6 +44,9 @@ program
       logger.info({ signal }, 'shutting down');
       void app.stop().then(() => process.exit(0));
     };
+    // Writing past a file size limit (ulimit -f) must fail that write (EFBIG, reported to
+    // the client as a full disk), not kill the server with SIGXFSZ.
+    process.on('SIGXFSZ', () => undefined);
     process.on('SIGINT', () => shutdown('SIGINT'));
     process.on('SIGTERM', () => shutdown('SIGTERM'));
   });

@@ -186,18 +186,28 @@ class FileWriter implements PlacementWriter {
 
   private async write(buffers: Buffer[]): Promise<void> {
     const fh = this.handle();
-    let expected = 0;
-    for (const b of buffers) expected += b.length;
+    const pending = buffers.filter((b) => b.length > 0);
     try {
-      const { bytesWritten } = await fh.writev(buffers, this.pos);
-      if (bytesWritten !== expected) throw new Error(`short write: ${bytesWritten} of ${expected} bytes`);
+      // A short write on a regular file means the disk (or the file size limit) ran out;
+      // writing the rest then reports why.
+      while (pending.length > 0) {
+        let { bytesWritten } = await fh.writev(pending, this.pos);
+        if (bytesWritten === 0) throw Object.assign(new Error('no bytes written'), { code: 'ENOSPC' });
+        this.pos += bytesWritten;
+        while (pending.length > 0 && bytesWritten >= (pending[0] as Buffer).length) {
+          bytesWritten -= (pending.shift() as Buffer).length;
+        }
+        if (bytesWritten > 0) pending[0] = (pending[0] as Buffer).subarray(bytesWritten);
+      }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
-        throw new ResourceExhaustedError(`${this.storage}: the disk is full (${this.finalPath})`);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOSPC' || code === 'EFBIG' || code === 'EDQUOT') {
+        throw new ResourceExhaustedError(
+          `${this.storage}: cannot write ${path.basename(this.finalPath)}: the disk is full (${code})`,
+        );
       }
       throw err;
     }
-    this.pos += expected;
   }
 }
 
