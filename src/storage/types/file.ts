@@ -3,7 +3,6 @@ import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promi
 import path from 'node:path';
 import type { StorageTypeName } from '../../config/schema.js';
 import { ResourceExhaustedError } from '../../errors.js';
-import { allocateFlightData } from '../../flight/flight-data-codec.js';
 import {
   buildFooter,
   END_OF_STREAM,
@@ -15,6 +14,7 @@ import {
   paddingFor,
   type Block,
 } from '../../ipc/file-layout.js';
+import { entryAt, frameFor, readSequential, type IndexEntry } from '../stream-reader.js';
 import { ByteBudget, type Frame, type Placement, type PlacementWriter, type StorageType } from '../storage-type.js';
 
 /**
@@ -33,17 +33,6 @@ const FILE_NAME = /^flight-\d+\.arrows?(\.tmp)?$/;
 const READ_AHEAD = 4;
 /** Chunk size of sequential reads. */
 const STREAM_CHUNK = 1 << 20;
-
-interface IndexEntry {
-  kind: Frame['kind'];
-  rows: number;
-  appMetadata: Buffer;
-  /** Offset of the flatbuffer (after the 8-byte prefix). */
-  headerAt: number;
-  headerLength: number;
-  bodyAt: number;
-  bodyLength: number;
-}
 
 export class FileStorageType extends ByteBudget implements StorageType {
   private files = 0;
@@ -223,23 +212,16 @@ class FilePlacement implements Placement {
   read(indices: readonly number[]): AsyncIterable<Frame> {
     return this.layout === 'file'
       ? readPositioned(this.file, this.index, indices)
-      : readSequential(this.file, this.index, indices);
+      : readSequential(
+          (start, end) => createReadStream(this.file, { start, end: end - 1, highWaterMark: STREAM_CHUNK }),
+          this.index,
+          indices,
+        );
   }
 
   async destroy(): Promise<void> {
     await rm(this.file, { force: true });
   }
-}
-
-function entryAt(index: readonly IndexEntry[], i: number): IndexEntry {
-  const entry = index[i];
-  if (!entry) throw new Error(`no message ${i} in a ${index.length}-message file`);
-  return entry;
-}
-
-function frameFor(e: IndexEntry): Frame & { wire: Buffer } {
-  const { wire, header, body } = allocateFlightData(e.headerLength, e.appMetadata, e.bodyLength);
-  return { kind: e.kind, rows: e.rows, appMetadata: e.appMetadata, header, body, wire };
 }
 
 /** Reads messages with positioned reads, a few ahead of the consumer. */
@@ -281,86 +263,5 @@ async function readFully(fh: FileHandle, into: Buffer, position: number): Promis
     const { bytesRead } = await fh.read(into as Buffer<ArrayBuffer>, done, into.length - done, position + done);
     if (bytesRead === 0) throw new Error(`unexpected end of file at ${position + done}`);
     done += bytesRead;
-  }
-}
-
-/**
- * Reads messages front to back in large chunks: one sequential pass per run of adjacent
- * messages (the dictionaries a range needs may sit before it).
- */
-async function* readSequential(
-  file: string,
-  index: readonly IndexEntry[],
-  indices: readonly number[],
-): AsyncGenerator<Frame> {
-  let i = 0;
-  while (i < indices.length) {
-    let j = i + 1;
-    while (j < indices.length && indices[j] === (indices[j - 1] as number) + 1) j++;
-    const first = entryAt(index, indices[i] as number);
-    const last = entryAt(index, indices[j - 1] as number);
-    const start = first.headerAt - 8;
-    const end = last.bodyAt + last.bodyLength;
-    const cursor = new ChunkCursor(createReadStream(file, { start, end: end - 1, highWaterMark: STREAM_CHUNK }), start);
-    try {
-      for (let k = i; k < j; k++) {
-        const e = entryAt(index, indices[k] as number);
-        const frame = frameFor(e);
-        await cursor.skipTo(e.headerAt);
-        await cursor.readInto(frame.header);
-        await cursor.skipTo(e.bodyAt);
-        await cursor.readInto(frame.body);
-        yield frame;
-      }
-    } finally {
-      cursor.close();
-    }
-    i = j;
-  }
-}
-
-/** Sequential reads over a file stream: copy out or skip bytes, in order. */
-class ChunkCursor {
-  private readonly chunks: AsyncIterator<Buffer>;
-  private chunk: Buffer = Buffer.alloc(0);
-  private at = 0;
-
-  constructor(
-    private readonly stream: NodeJS.ReadableStream & { destroy(): void },
-    private position: number,
-  ) {
-    this.chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  }
-
-  async skipTo(position: number): Promise<void> {
-    while (this.position < position) {
-      await this.ensure();
-      const n = Math.min(this.chunk.length - this.at, position - this.position);
-      this.at += n;
-      this.position += n;
-    }
-  }
-
-  async readInto(target: Buffer): Promise<void> {
-    let done = 0;
-    while (done < target.length) {
-      await this.ensure();
-      const n = this.chunk.copy(target, done, this.at, Math.min(this.chunk.length, this.at + target.length - done));
-      this.at += n;
-      this.position += n;
-      done += n;
-    }
-  }
-
-  close(): void {
-    this.stream.destroy();
-  }
-
-  private async ensure(): Promise<void> {
-    if (this.at < this.chunk.length) return;
-    const next = await this.chunks.next();
-    if (next.done) throw new Error(`unexpected end of file at ${this.position}`);
-    this.chunk = next.value;
-    this.at = 0;
   }
 }

@@ -1,0 +1,186 @@
+import { END_OF_STREAM, messagePrefix, pad8, paddingFor } from '../ipc/file-layout.js';
+import { readSequential, type IndexEntry } from '../storage/stream-reader.js';
+import type { Frame } from '../storage/storage-type.js';
+import { DurableStoreError, type DurableStore } from './durable-store.js';
+
+/**
+ * A flight as one durable object: a standard Arrow IPC stream (schema, dictionaries and
+ * batches exactly as received, then the end-of-stream marker) that `pyarrow.ipc.open_stream`,
+ * DuckDB or any Arrow tool reads, followed by Tierflight's manifest, which stream readers
+ * never reach: the flight's path, creation and expiry times, totals, schema, and each
+ * message's kind, offsets and app_metadata. A restarted server reads the manifest from
+ * the object's tail, so data and metadata appear together, atomically.
+ *
+ * Tail layout: ... EOS | manifest JSON | u32 LE manifest length | "TFLIGHT1".
+ */
+export const OBJECT_MAGIC = Buffer.from('TFLIGHT1', 'latin1');
+const TRAILER = 4 + OBJECT_MAGIC.length;
+/** How much of the tail one read fetches, hoping the manifest fits in it. */
+const TAIL_GUESS = 64 * 1024;
+
+export interface FlightMeta {
+  path: string;
+  createdAt: number;
+  expiresAt: number | undefined;
+  totalRecords: number;
+  totalBytes: number;
+}
+
+interface Manifest {
+  format: 1;
+  path: string;
+  createdAt: number;
+  expiresAt: number | null;
+  totalRecords: number;
+  totalBytes: number;
+  schema: string;
+  /** [kind, rows, headerAt, headerLength, bodyAt, bodyLength, app_metadata (base64)] */
+  messages: ['d' | 'b', number, number, number, number, number, string][];
+}
+
+export interface FlightObject extends FlightMeta {
+  key: string;
+  schemaHeader: Buffer;
+  index: IndexEntry[];
+  size: number;
+}
+
+/** Frames a flight into object bytes incrementally; the buffers returned are written in order. */
+export class FlightObjectEncoder {
+  private pos = 0;
+  private readonly index: IndexEntry[] = [];
+  private schema: Buffer | undefined;
+
+  get bytes(): number {
+    return this.pos;
+  }
+
+  writeSchema(header: Buffer): Buffer[] {
+    this.schema = header;
+    return this.frame(header, Buffer.alloc(0)).buffers;
+  }
+
+  writeMessage(frame: Frame): Buffer[] {
+    const { buffers, headerAt, bodyAt } = this.frame(frame.header, frame.body);
+    this.index.push({
+      kind: frame.kind,
+      rows: frame.rows,
+      appMetadata: frame.appMetadata,
+      headerAt,
+      headerLength: frame.header.length,
+      bodyAt,
+      bodyLength: frame.body.length,
+    });
+    return buffers;
+  }
+
+  finish(meta: FlightMeta): Buffer[] {
+    if (!this.schema) throw new Error('a flight object needs its schema first');
+    const manifest: Manifest = {
+      format: 1,
+      path: meta.path,
+      createdAt: meta.createdAt,
+      expiresAt: meta.expiresAt ?? null,
+      totalRecords: meta.totalRecords,
+      totalBytes: meta.totalBytes,
+      schema: this.schema.toString('base64'),
+      messages: this.index.map((e) => [
+        e.kind === 'batch' ? 'b' : 'd',
+        e.rows,
+        e.headerAt,
+        e.headerLength,
+        e.bodyAt,
+        e.bodyLength,
+        e.appMetadata.toString('base64'),
+      ]),
+    };
+    const json = Buffer.from(JSON.stringify(manifest), 'utf8');
+    const trailer = Buffer.allocUnsafe(TRAILER);
+    trailer.writeUInt32LE(json.length, 0);
+    OBJECT_MAGIC.copy(trailer, 4);
+    this.pos += END_OF_STREAM.length + json.length + TRAILER;
+    return [END_OF_STREAM, json, trailer];
+  }
+
+  private frame(header: Buffer, body: Buffer): { buffers: Buffer[]; headerAt: number; bodyAt: number } {
+    const headerAt = this.pos + 8;
+    const bodyAt = headerAt + pad8(header.length);
+    this.pos = bodyAt + pad8(body.length);
+    return {
+      buffers: [messagePrefix(header.length), header, paddingFor(header.length), body, paddingFor(body.length)],
+      headerAt,
+      bodyAt,
+    };
+  }
+}
+
+/** The object bytes of a flight, as a stream for `DurableStore.put`. */
+export async function* encodeFlightObject(
+  meta: FlightMeta,
+  schemaHeader: Buffer,
+  frames: AsyncIterable<Frame>,
+): AsyncGenerator<Buffer> {
+  const encoder = new FlightObjectEncoder();
+  yield* encoder.writeSchema(schemaHeader);
+  for await (const frame of frames) yield* encoder.writeMessage(frame);
+  yield* encoder.finish(meta);
+}
+
+/** Reads a flight object's manifest from its tail; undefined when the object does not exist. */
+export async function readFlightObject(store: DurableStore, key: string): Promise<FlightObject | undefined> {
+  const info = await store.head(key);
+  if (!info) return undefined;
+  const bad = (why: string): never => {
+    throw new DurableStoreError('permanent', store.id, key, `not a Tierflight flight object: ${why}`);
+  };
+  if (info.size < TRAILER) bad('too short');
+  const tailStart = Math.max(0, info.size - TAIL_GUESS);
+  let tail = await readRange(store, key, tailStart, info.size);
+  if (!tail.subarray(tail.length - OBJECT_MAGIC.length).equals(OBJECT_MAGIC)) bad('no manifest trailer');
+  const length = tail.readUInt32LE(tail.length - TRAILER);
+  const manifestStart = info.size - TRAILER - length;
+  if (manifestStart < 0) bad('manifest length out of range');
+  if (manifestStart < tailStart) tail = await readRange(store, key, manifestStart, info.size);
+  const offset = tail.length - TRAILER - length;
+  let m: Manifest;
+  try {
+    m = JSON.parse(tail.subarray(offset, offset + length).toString('utf8')) as Manifest;
+  } catch {
+    return bad('manifest is not JSON');
+  }
+  if (m.format !== 1 || typeof m.path !== 'string' || !Array.isArray(m.messages)) bad('unknown manifest format');
+  return {
+    key,
+    size: info.size,
+    path: m.path,
+    createdAt: m.createdAt,
+    expiresAt: m.expiresAt ?? undefined,
+    totalRecords: m.totalRecords,
+    totalBytes: m.totalBytes,
+    schemaHeader: Buffer.from(m.schema, 'base64'),
+    index: m.messages.map(([kind, rows, headerAt, headerLength, bodyAt, bodyLength, meta]) => ({
+      kind: kind === 'b' ? 'batch' : 'dictionary',
+      rows,
+      headerAt,
+      headerLength,
+      bodyAt,
+      bodyLength,
+      appMetadata: Buffer.from(meta, 'base64'),
+    })),
+  };
+}
+
+/** Streams the given messages of a flight object, ranged reads only over what is needed. */
+export function readFlightObjectMessages(
+  store: DurableStore,
+  object: FlightObject,
+  indices: readonly number[],
+): AsyncIterable<Frame> {
+  return readSequential((start, end) => store.get(object.key, { start, end }), object.index, indices);
+}
+
+async function readRange(store: DurableStore, key: string, start: number, end: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.get(key, { start, end })) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,110 @@
+import type { Readable } from 'node:stream';
+import { allocateFlightData } from '../flight/flight-data-codec.js';
+import type { Frame } from './storage-type.js';
+
+/**
+ * Where each message of a stored flight sits in its bytes (a tier file or a durable
+ * object), kept in memory so any batch range is read without parsing the whole stream.
+ */
+export interface IndexEntry {
+  kind: Frame['kind'];
+  rows: number;
+  appMetadata: Buffer;
+  /** Offset of the flatbuffer (after the 8-byte prefix). */
+  headerAt: number;
+  headerLength: number;
+  bodyAt: number;
+  bodyLength: number;
+}
+
+export function entryAt(index: readonly IndexEntry[], i: number): IndexEntry {
+  const entry = index[i];
+  if (!entry) throw new Error(`no message ${i} in a ${index.length}-message file`);
+  return entry;
+}
+
+export function frameFor(e: IndexEntry): Frame & { wire: Buffer } {
+  const { wire, header, body } = allocateFlightData(e.headerLength, e.appMetadata, e.bodyLength);
+  return { kind: e.kind, rows: e.rows, appMetadata: e.appMetadata, header, body, wire };
+}
+
+/**
+ * Reads messages front to back in large chunks: one sequential pass per run of adjacent
+ * messages (the dictionaries a range needs may sit before it).
+ */
+export async function* readSequential(
+  open: (start: number, end: number) => Readable | Promise<Readable>,
+  index: readonly IndexEntry[],
+  indices: readonly number[],
+): AsyncGenerator<Frame> {
+  let i = 0;
+  while (i < indices.length) {
+    let j = i + 1;
+    while (j < indices.length && indices[j] === (indices[j - 1] as number) + 1) j++;
+    const first = entryAt(index, indices[i] as number);
+    const last = entryAt(index, indices[j - 1] as number);
+    const start = first.headerAt - 8;
+    const end = last.bodyAt + last.bodyLength;
+    const cursor = new ChunkCursor(await open(start, end), start);
+    try {
+      for (let k = i; k < j; k++) {
+        const e = entryAt(index, indices[k] as number);
+        const frame = frameFor(e);
+        await cursor.skipTo(e.headerAt);
+        await cursor.readInto(frame.header);
+        await cursor.skipTo(e.bodyAt);
+        await cursor.readInto(frame.body);
+        yield frame;
+      }
+    } finally {
+      cursor.close();
+    }
+    i = j;
+  }
+}
+
+/** Sequential reads over a file stream: copy out or skip bytes, in order. */
+class ChunkCursor {
+  private readonly chunks: AsyncIterator<Buffer>;
+  private chunk: Buffer = Buffer.alloc(0);
+  private at = 0;
+
+  constructor(
+    private readonly stream: Readable,
+    private position: number,
+  ) {
+    this.chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  async skipTo(position: number): Promise<void> {
+    while (this.position < position) {
+      await this.ensure();
+      const n = Math.min(this.chunk.length - this.at, position - this.position);
+      this.at += n;
+      this.position += n;
+    }
+  }
+
+  async readInto(target: Buffer): Promise<void> {
+    let done = 0;
+    while (done < target.length) {
+      await this.ensure();
+      const n = this.chunk.copy(target, done, this.at, Math.min(this.chunk.length, this.at + target.length - done));
+      this.at += n;
+      this.position += n;
+      done += n;
+    }
+  }
+
+  close(): void {
+    this.stream.destroy();
+  }
+
+  private async ensure(): Promise<void> {
+    if (this.at < this.chunk.length) return;
+    const next = await this.chunks.next();
+    if (next.done) throw new Error(`unexpected end of data at ${this.position}`);
+    this.chunk = next.value;
+    this.at = 0;
+  }
+}
