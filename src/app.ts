@@ -2,6 +2,7 @@ import type { Config } from './config/schema.js';
 import { startFlightServer, type FlightServer } from './flight/server.js';
 import { startMetricsServer, type MetricsServer } from './metrics/http-server.js';
 import { PlacementMetrics } from './metrics/placement-metrics.js';
+import { createDurableStore } from './durable/index.js';
 import { StorageManager } from './storage/manager.js';
 import { systemClock, type Clock } from './util/clock.js';
 import type { Logger } from './util/log.js';
@@ -21,9 +22,10 @@ export interface App {
  */
 export function unsupportedFeatures(config: Config): string[] {
   const out: string[] = [];
-  if (config.durableStores.length > 0) out.push('durableStores: durable stores are not available in this version');
   config.storageClasses.forEach((c, i) => {
-    if (c.durability !== 'none') out.push(`storageClasses[${i}].durability: only "none" is available in this version`);
+    if (c.durability === 'strong') {
+      out.push(`storageClasses[${i}].durability: "strong" is not available in this version (use "weak" or "none")`);
+    }
   });
   if (config.limitPolicies.length > 0) out.push('limitPolicies: limit policies are not available in this version');
   if (config.server.maxBatchBytes !== undefined)
@@ -43,7 +45,8 @@ export async function startApp(config: Config, logger: Logger, clock: Clock = sy
     throw new Error(`this configuration uses features that are not implemented yet:\n  ${missing.join('\n  ')}`);
   }
   const metrics = new PlacementMetrics();
-  const manager = new StorageManager({ config, clock, logger, observer: metrics.observe });
+  const durableStores = new Map(config.durableStores.map((s) => [s.id, createDurableStore(s)]));
+  const manager = new StorageManager({ config, clock, logger, observer: metrics.observe, durableStores });
   metrics.bind(manager);
   await manager.init();
   let ready = false;
@@ -70,7 +73,8 @@ export async function startApp(config: Config, logger: Logger, clock: Clock = sy
       ready = false;
       clearInterval(sweeper);
       await flight.stop(config.server.shutdownGrace);
-      await manager.idle();
+      // Weak uploads still queued get the same grace to reach the store.
+      await manager.close(config.server.shutdownGrace);
       await metricsServer?.stop();
       logger.info('stopped');
     },

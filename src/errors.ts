@@ -50,3 +50,10 @@ export class UnimplementedError extends TierflightError {
 export function isTierflightError(err: unknown): err is TierflightError {
   return err instanceof TierflightError;
 }
+
+/** The durable store cannot be reached (a strong put, a restore). */
+export class UnavailableError extends TierflightError {
+  constructor(message: string) {
+    super('UNAVAILABLE', message);
+  }
+}

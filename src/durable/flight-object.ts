@@ -55,6 +55,11 @@ export class FlightObjectEncoder {
     return this.pos;
   }
 
+  /** Where each message written so far sits in the object. */
+  get entries(): readonly IndexEntry[] {
+    return this.index;
+  }
+
   writeSchema(header: Buffer): Buffer[] {
     this.schema = header;
     return this.frame(header, Buffer.alloc(0)).buffers;

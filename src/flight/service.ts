@@ -117,7 +117,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
     DoGet: (call: ServerWritableStream<{ ticket: Buffer }, OutgoingFlightData>) => {
       void streamOut(call, 'DoGet', log, async (write) => {
         const ticket = decodeTicket(call.request.ticket);
-        const lease = manager.open([ticket.path]);
+        const lease = await manager.open([ticket.path]);
         try {
           const version = lease.version;
           await write({ header: version.schemaHeader, body: EMPTY });

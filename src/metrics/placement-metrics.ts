@@ -46,6 +46,12 @@ export class PlacementMetrics {
     'class',
   ]);
 
+  private readonly restores = this.counter(
+    'tierflight_restores_total',
+    'Flights read back from the durable store into a tier, by the storage type they landed in',
+    ['class', 'storage'],
+  );
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const stats = () => this.manager?.stats();
@@ -94,6 +100,27 @@ export class PlacementMetrics {
         c.tiers.forEach((t, i) => set({ class: cls, tier: String(i), storage: t.storage }, t.flights));
       }
     });
+    this.gauge('tierflight_durable_queue_depth', 'Weak-durability uploads waiting or running', [], (set) => {
+      set({}, this.manager?.durability.stats().queueDepth ?? 0);
+    });
+    this.gauge(
+      'tierflight_durable_queue_oldest_seconds',
+      'How long the oldest waiting weak-durability upload has waited',
+      [],
+      (set) => {
+        set({}, (this.manager?.durability.stats().oldestAgeMs ?? 0) / 1000);
+      },
+    );
+    this.gauge(
+      'tierflight_durable_uploads',
+      'Durable uploads completed and failed attempts since start',
+      ['outcome'],
+      (set) => {
+        const d = this.manager?.durability.stats();
+        set({ outcome: 'ok' }, d?.uploads ?? 0);
+        set({ outcome: 'failed_attempt' }, d?.uploadFailures ?? 0);
+      },
+    );
     this.gauge('tierflight_uploads_in_progress', 'DoPut streams not yet finished', [], (set) => {
       set({}, stats()?.putsInProgress ?? 0);
     });
@@ -130,6 +157,9 @@ export class PlacementMetrics {
         return;
       case 'expire':
         this.expiries.inc({ class: e.version.cls.config.name });
+        return;
+      case 'restore':
+        this.restores.inc({ class: e.version.cls.config.name, storage: e.storage });
         return;
     }
   };

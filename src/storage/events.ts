@@ -13,6 +13,7 @@ export type PlacementEvent =
   | { type: 'spill'; cls: RoutedClass; from: StorageTypeName; to: StorageTypeName }
   | { type: 'evict'; version: FlightVersion; storage: StorageTypeName; tier: number; outcome: 'dropped' | 'spilled' }
   | { type: 'move' | 'promote'; version: FlightVersion; from: StorageTypeName; to: StorageTypeName }
-  | { type: 'expire'; version: FlightVersion };
+  | { type: 'expire'; version: FlightVersion }
+  | { type: 'restore'; version: FlightVersion; storage: StorageTypeName; tier: number };
 
 export type PlacementObserver = (event: PlacementEvent) => void;

@@ -1,4 +1,6 @@
 import type { StorageTypeName } from '../config/schema.js';
+import type { DurableStore } from '../durable/durable-store.js';
+import type { FlightObject } from '../durable/flight-object.js';
 import type { RoutedClass } from '../routing/router.js';
 import type { Frame, Placement } from './storage-type.js';
 
@@ -37,13 +39,27 @@ export class Placed {
   }
 }
 
+/** A version's copy in its class's durable store. */
+export interface DurableCopy {
+  store: DurableStore;
+  key: string;
+  /** `pending` until a weak upload lands; `failed` after a permanent store error. */
+  state: 'pending' | 'stored' | 'failed';
+  /** The object's message index, once stored: what a restore reads by. */
+  object?: FlightObject;
+}
+
 /**
  * One immutable version of a flight: its schema, message kinds and totals. Where its bytes
  * live (`placed`) changes as it spills, moves and is promoted; a put to an existing path
  * publishes a new version instead.
  */
 export class FlightVersion {
+  /** The current ephemeral copy; undefined when only the durable copy is left. */
   placed: Placed | undefined;
+  durable: DurableCopy | undefined;
+  /** A restore from the durable store in progress, shared by concurrent readers. */
+  restoring: Promise<void> | undefined;
   /** Set once the version is no longer visible. */
   retired: RemovalReason | undefined;
   lastAccess: number;

@@ -1,6 +1,6 @@
 import type { Config, StorageTypeName, TierConfig } from '../config/schema.js';
 import { formatSize } from '../config/units.js';
-import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.js';
 import { isUnderPrefix, normalizePath, normalizePrefix } from '../routing/path.js';
 import { ClassRouter, type RoutedClass } from '../routing/router.js';
 import type { Clock } from '../util/clock.js';
@@ -8,10 +8,13 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { EvictionOrder } from './eviction-order.js';
 import { FlightVersion, Placed, type RemovalReason } from './flight.js';
 import { PutSession, type Charge, type PutHost } from './put-session.js';
-import type { Placement, StorageType } from './storage-type.js';
+import type { Frame, Placement, StorageType } from './storage-type.js';
 import { createStorageTypes } from './types/index.js';
 import { computeStats, type ManagerStats } from './stats.js';
 import type { PlacementEvent, PlacementObserver } from './events.js';
+import type { DurableStore } from '../durable/durable-store.js';
+import { readFlightObjectMessages } from '../durable/flight-object.js';
+import { Durability, type DurabilityHost } from './durability.js';
 
 export type { ManagerStats } from './stats.js';
 
@@ -20,6 +23,8 @@ export interface ManagerOptions {
   clock: Clock;
   logger?: Logger;
   observer?: PlacementObserver;
+  /** Durable stores by id (created from `durableStores` by the app). */
+  durableStores?: ReadonlyMap<string, DurableStore>;
 }
 
 /** A pinned copy handed to a reader; `release` exactly once when done. */
@@ -36,7 +41,7 @@ export interface FlightLease {
  * evictionSpill, moveAfter, promoteAfter and expiry. The service only translates RPCs
  * into these calls.
  */
-export class StorageManager implements PutHost {
+export class StorageManager implements PutHost, DurabilityHost {
   private readonly router: ClassRouter;
   private readonly types: Map<StorageTypeName, StorageType>;
   private readonly catalog = new Map<string, FlightVersion>();
@@ -54,6 +59,7 @@ export class StorageManager implements PutHost {
   private readonly log: Logger;
   private readonly observer: PlacementObserver | undefined;
   private versionIds = 0;
+  readonly durability: Durability;
 
   constructor(options: ManagerOptions) {
     this.clock = options.clock;
@@ -62,15 +68,51 @@ export class StorageManager implements PutHost {
     const { config } = options;
     this.router = new ClassRouter(config.storageClasses);
     this.types = createStorageTypes(config.storageTypes);
+    this.durability = new Durability(options.durableStores ?? new Map(), this, this.clock, this.log);
     for (const name of this.types.keys()) {
       this.order.set(name, new EvictionOrder());
       this.leaving.set(name, new Set());
     }
   }
 
-  /** Prepares the storage types (disk tiers start empty). */
+  /**
+   * Prepares the storage types (disk tiers start empty) and finds the flights of durable
+   * classes in their stores, so they are listed and served (restored on first read).
+   */
   async init(): Promise<void> {
     for (const type of this.types.values()) await type.init();
+    const now = this.clock.now();
+    for await (const { cls, object, store } of this.durability.scan(this.router.classes.map((c) => c.config))) {
+      const { path, segments } = StorageManager.parsePath([object.path]);
+      const routed = this.router.route(path, segments);
+      if (routed.config !== cls) continue; // another class's object under an overlapping prefix
+      const version = new FlightVersion(
+        this.nextVersionId(),
+        path,
+        routed,
+        object.schemaHeader,
+        object.index.map((e) => e.kind),
+        object.index.map((e) => e.headerLength + e.bodyLength),
+        object.totalRecords,
+        object.totalBytes,
+        object.createdAt,
+        object.expiresAt,
+      );
+      version.durable = { store, key: object.key, state: 'stored', object };
+      if (version.isExpired(now)) {
+        this.durability.remove(version);
+        continue;
+      }
+      const existing = this.catalog.get(path);
+      if (!existing || existing.createdAt < version.createdAt) this.catalog.set(path, version);
+    }
+  }
+
+  /** Stops background durable work: waits up to `deadlineMs` for queued uploads. */
+  async close(deadlineMs: number): Promise<void> {
+    await this.idle();
+    await this.durability.drain(deadlineMs);
+    this.durability.close();
   }
 
   get classes(): readonly RoutedClass[] {
@@ -100,10 +142,19 @@ export class StorageManager implements PutHost {
     return session;
   }
 
-  /** Pins the current copy of a flight for reading. NOT_FOUND when absent or expired. */
-  open(parts: readonly string[]): FlightLease {
-    const version = this.lookup(parts);
-    const placed = version.placed as Placed;
+  /**
+   * Pins the current copy of a flight for reading, restoring it from the durable store
+   * first when only that copy is left (concurrent readers share one restore). NOT_FOUND
+   * when absent or expired.
+   */
+  async open(parts: readonly string[]): Promise<FlightLease> {
+    let version = this.lookup(parts);
+    while (!version.placed) {
+      version.restoring ??= this.restore(version).finally(() => (version.restoring = undefined));
+      await version.restoring;
+      version = this.lookup(parts);
+    }
+    const placed = version.placed;
     placed.pins++;
     const now = this.clock.now();
     version.lastAccess = now;
@@ -235,7 +286,9 @@ export class StorageManager implements PutHost {
       if (type.used > type.capacity) throw new Error(`${name}: used ${type.used} > capacity ${type.capacity}`);
     }
     for (const v of this.catalog.values()) {
-      if (!v.placed || !this.resident.has(v.placed)) throw new Error(`flight "${v.path}" has no resident copy`);
+      if (v.placed ? !this.resident.has(v.placed) : v.durable?.state !== 'stored') {
+        throw new Error(`flight "${v.path}" has no copy`);
+      }
     }
   }
 
@@ -297,6 +350,7 @@ export class StorageManager implements PutHost {
   publish(version: FlightVersion, placement: Placement, tierIndex: number): void {
     const placed = this.place(version, placement, tierIndex);
     version.placed = placed;
+    version.durable = this.durability.copyFor(version.cls.config, version.path);
     const old = this.catalog.get(version.path);
     this.catalog.set(version.path, version);
     this.emit({ type: 'put', version, storage: placed.storage, tier: tierIndex });
@@ -305,6 +359,16 @@ export class StorageManager implements PutHost {
       'flight stored',
     );
     if (old) this.retire(old, 'replace');
+    if (version.durable) this.durability.upload(version);
+  }
+
+  // ---- DurabilityHost ----
+
+  readCurrent(version: FlightVersion): { frames: AsyncIterable<Frame>; done: () => void } | undefined {
+    const placed = version.placed;
+    if (!placed) return undefined;
+    placed.pins++;
+    return { frames: placed.placement.read(version.allMessages()), done: () => this.unpin(placed) };
   }
 
   spilled(session: PutSession, fromTier: number, toTier: number, reason: string): void {
@@ -342,7 +406,8 @@ export class StorageManager implements PutHost {
 
   private pickVictim(storage: StorageTypeName): Placed | undefined {
     for (const placed of this.order.get(storage)?.candidates() ?? []) {
-      if (placed.pins === 0 && !placed.version.relocating) return placed;
+      // A weak flight whose durable copy is not written yet is the only copy: keep it.
+      if (placed.pins === 0 && !placed.version.relocating && placed.version.durable?.state !== 'pending') return placed;
     }
     return undefined;
   }
@@ -365,7 +430,38 @@ export class StorageManager implements PutHost {
       if (version.placed !== placed || version.retired) return;
     }
     this.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
+    if (version.durable?.state === 'stored') {
+      // The durable copy remains: the flight stays visible and is restored on next read.
+      version.placed = undefined;
+      this.retirePlaced(placed, 'evict');
+      return;
+    }
     this.retire(version, 'evict');
+  }
+
+  /** Copies a durable-only version back into the first tier of its class that takes it. */
+  private async restore(version: FlightVersion): Promise<void> {
+    const object = version.durable?.object;
+    const store = version.durable?.store;
+    if (!object || !store) throw new NotFoundError(`flight "${version.path}" has no copy left`);
+    let lastError: unknown;
+    for (let tier = 0; tier < version.cls.config.tiers.length; tier++) {
+      try {
+        const placed = await this.copyTo(version, tier, readFlightObjectMessages(store, object, version.allMessages()));
+        if (placed) {
+          this.emit({ type: 'restore', version, storage: placed.storage, tier });
+          this.log.debug({ path: version.path, storage: placed.storage, tier, reason: 'restore' }, 'flight restored');
+        }
+        return;
+      } catch (err) {
+        lastError = err;
+        if (!(err instanceof ResourceExhaustedError)) break;
+      }
+    }
+    if (lastError instanceof ResourceExhaustedError) throw lastError;
+    throw new UnavailableError(
+      `flight "${version.path}": restoring from the durable store failed: ${(lastError as Error)?.message}`,
+    );
   }
 
   /**
@@ -379,43 +475,12 @@ export class StorageManager implements PutHost {
     reason: 'evict' | 'move' | 'promote',
   ): Promise<boolean> {
     const from = version.placed;
-    const tier = version.cls.config.tiers[toTier];
-    if (!from || !tier || version.relocating || version.retired) return false;
-    const storage = this.storageType(tier);
+    if (!from || !version.cls.config.tiers[toTier] || version.relocating || version.retired) return false;
     version.relocating = true;
     from.pins++;
-    const writer = storage.createWriter();
-    const charge = this.openCharge(storage);
-    let written = 0;
-    const room = async (bytes: number): Promise<void> => {
-      written += bytes;
-      if (tier.maxFlightSize !== undefined && written > tier.maxFlightSize) {
-        throw new ResourceExhaustedError(`flight "${version.path}" exceeds maxFlightSize of tier ${toTier}`);
-      }
-      // A relocation never waits for other evictions to finish, so two of them cannot wait on each other.
-      await this.reserve(charge, bytes, version.path, false);
-    };
     try {
-      await room(writer.schemaSize(version.schemaHeader));
-      await writer.writeSchema(version.schemaHeader);
-      for await (const frame of from.placement.read(version.allMessages())) {
-        if (version.retired) throw new Error('retired while being copied');
-        await room(writer.sizeOf(frame));
-        await writer.append(frame);
-      }
-      await room(writer.trailerSize());
-      const placement = await writer.finish();
-      this.release(charge, charge.bytes - placement.bytes);
-      this.closeCharge(charge);
-      if (version.retired) {
-        // Deleted or replaced meanwhile: the copy is not needed.
-        storage.release(placement.bytes);
-        await placement.destroy();
-        return false;
-      }
-      const placed = this.place(version, placement, toTier);
-      version.placed = placed;
-      version.accesses = [];
+      const placed = await this.copyTo(version, toTier, from.placement.read(version.allMessages()));
+      if (!placed) return false;
       this.retirePlaced(from, reason);
       this.emit(
         reason === 'evict'
@@ -428,16 +493,66 @@ export class StorageManager implements PutHost {
       );
       return true;
     } catch (err) {
-      await writer.abort().catch(() => undefined);
-      if (this.charges.has(charge)) {
-        this.release(charge, charge.bytes);
-        this.charges.delete(charge);
-      }
       this.log.debug({ path: version.path, toTier, reason, err: (err as Error).message }, 'relocation not done');
       return false;
     } finally {
       version.relocating = false;
       this.unpin(from);
+    }
+  }
+
+  /**
+   * Writes a version's messages into a tier of its class and makes that copy current.
+   * Returns undefined when the version was retired meanwhile (the copy is then dropped);
+   * throws, leaving nothing charged, when the tier cannot take it.
+   */
+  private async copyTo(
+    version: FlightVersion,
+    toTier: number,
+    frames: AsyncIterable<Frame>,
+  ): Promise<Placed | undefined> {
+    const tier = version.cls.config.tiers[toTier] as TierConfig;
+    const storage = this.storageType(tier);
+    const writer = storage.createWriter();
+    const charge = this.openCharge(storage);
+    let written = 0;
+    const room = async (bytes: number): Promise<void> => {
+      written += bytes;
+      if (tier.maxFlightSize !== undefined && written > tier.maxFlightSize) {
+        throw new ResourceExhaustedError(`flight "${version.path}" exceeds maxFlightSize of tier ${toTier}`);
+      }
+      // A copy never waits for other evictions to finish, so two of them cannot wait on each other.
+      await this.reserve(charge, bytes, version.path, false);
+    };
+    try {
+      await room(writer.schemaSize(version.schemaHeader));
+      await writer.writeSchema(version.schemaHeader);
+      for await (const frame of frames) {
+        if (version.retired) throw new Error('retired while being copied');
+        await room(writer.sizeOf(frame));
+        await writer.append(frame);
+      }
+      await room(writer.trailerSize());
+      const placement = await writer.finish();
+      this.release(charge, charge.bytes - placement.bytes);
+      this.closeCharge(charge);
+      if (version.retired) {
+        // Deleted or replaced meanwhile: the copy is not needed.
+        storage.release(placement.bytes);
+        await placement.destroy();
+        return undefined;
+      }
+      const placed = this.place(version, placement, toTier);
+      version.placed = placed;
+      version.accesses = [];
+      return placed;
+    } catch (err) {
+      await writer.abort().catch(() => undefined);
+      if (this.charges.has(charge)) {
+        this.release(charge, charge.bytes);
+        this.charges.delete(charge);
+      }
+      throw err;
     }
   }
 
@@ -464,6 +579,7 @@ export class StorageManager implements PutHost {
     version.retired = reason;
     if (this.catalog.get(version.path) === version) this.catalog.delete(version.path);
     if (reason === 'expire') this.emit({ type: 'expire', version });
+    if (reason === 'delete' || reason === 'expire') this.durability.remove(version);
     this.log.debug(
       { path: version.path, storage: version.storage, bytes: version.heldBytes, reason },
       'flight removed',

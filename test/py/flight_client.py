@@ -354,6 +354,9 @@ def run_op(client, op):
                       for f in client.list_flights(op.get("prefix", "").encode()))
     if kind == "get":
         return {"rows": client.do_get(fl.Ticket(path.encode())).read_all().num_rows}
+    if kind == "action":
+        body = json.dumps(op.get("body", {})).encode()
+        return [json.loads(bytes(r.body.to_pybytes())) for r in client.do_action(fl.Action(op["type"], body))]
     if kind == "stats":
         return [json.loads(bytes(r.body.to_pybytes())) for r in client.do_action(fl.Action("stats", b""))][0]
     raise ValueError(f"unknown op {kind}")
@@ -367,6 +370,15 @@ def cmd_ops(client, args):
             out.append(run_op(client, op))
         except (fl.FlightError, pa.ArrowException) as e:
             out.append(error_of(e))
+    return out
+
+
+def cmd_ipc_objects(client, args):
+    """Reads durable objects (Arrow IPC streams) with pyarrow.ipc.open_stream: rows of each."""
+    out = {}
+    for file in json.loads(args.script):
+        with pa.OSFile(file, "rb") as f:
+            out[file] = pa.ipc.open_stream(f).read_all().num_rows
     return out
 
 

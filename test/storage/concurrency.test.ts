@@ -59,7 +59,7 @@ describe('readers during placement changes', () => {
     const m = t.manager;
     const data = frames(1);
     await putFlight(m, 'a', data);
-    const reader = await partialRead(m.open(['a']), 2);
+    const reader = await partialRead(await m.open(['a']), 2);
     clock.advance(61_000);
     await m.tick();
     expect(m.lookup(['a']).storage).toBe('disk_mapped');
@@ -67,8 +67,8 @@ describe('readers during placement changes', () => {
     expect(m.stats().storageTypes.memory?.pinnedRetired).toBeGreaterThan(0);
     m.checkAccounting();
     // Two new reads promote it back to memory while a disk_mapped reader is mid-stream.
-    const onDisk = await partialRead(m.open(['a']), 1);
-    const second = m.open(['a']);
+    const onDisk = await partialRead(await m.open(['a']), 1);
+    const second = await m.open(['a']);
     await m.idle();
     expect(m.lookup(['a']).storage).toBe('memory');
     second.release();
@@ -84,13 +84,13 @@ describe('readers during placement changes', () => {
     const m = t.manager;
     const v1 = frames(2);
     await putFlight(m, 'a', v1);
-    const r1 = await partialRead(m.open(['a']), 3);
+    const r1 = await partialRead(await m.open(['a']), 3);
     const v2 = frames(3, 3);
     await putFlight(m, 'a', v2);
-    const r2 = await partialRead(m.open(['a']), 1);
+    const r2 = await partialRead(await m.open(['a']), 1);
     expect(m.delete(['a'])).toBe(true);
     await putFlight(m, 'b', frames(4));
-    const r3 = await partialRead(m.open(['b']), 1);
+    const r3 = await partialRead(await m.open(['b']), 1);
     clock.advance(3_600_000);
     expect(m.sweepExpired()).toBe(1);
     expect(await r1.rest()).toEqual(expected(v1));
@@ -111,11 +111,11 @@ describe('readers during placement changes', () => {
     const put = putFlight(m, 'c', frames(7, 6, 5000));
     await new Promise((r) => setImmediate(r));
     expect(m.lookup(['a']).relocating).toBe(true);
-    const reader = await partialRead(m.open(['a']), 1);
+    const reader = await partialRead(await m.open(['a']), 1);
     await put;
     expect(m.lookup(['a']).storage).toBe('disk_mapped');
     expect(await reader.rest()).toEqual(expected(data));
-    const again = m.open(['a']);
+    const again = await m.open(['a']);
     expect(again.placed.storage).toBe('disk_mapped');
     again.release();
     m.checkAccounting();
@@ -133,10 +133,10 @@ storageClasses: [{ name: d, prefix: "", tiers: [{ storage: memory }] }]
     const m = t.manager;
     await putFlight(m, 'a', frames(8, 3, 6000));
     await putFlight(m, 'b', frames(9, 3, 6000));
-    const lease = m.open(['a']);
+    const lease = await m.open(['a']);
     await putFlight(m, 'c', frames(10, 3, 6000)); // evicts b, not the pinned a
     expect(m.list().map((v) => v.path)).toEqual(['a', 'c']);
-    const lease2 = m.open(['c']);
+    const lease2 = await m.open(['c']);
     await expect(putFlight(m, 'd', frames(11, 3, 6000))).rejects.toThrow(/memory is full/);
     lease.release();
     lease2.release();

@@ -74,7 +74,7 @@ describe('StorageManager accounting', async () => {
   it('replaces atomically while old readers keep their version', async () => {
     const m = new StorageManager({ config: config(10_000), clock: new ManualClock() });
     await put(m, 'a', [100]);
-    const lease = m.open(['a']);
+    const lease = await m.open(['a']);
     await put(m, 'a', [300]);
     expect(m.lookup(['a']).heldBytes).toBe(316);
     expect(lease.version.heldBytes).toBe(116);
@@ -91,8 +91,8 @@ describe('StorageManager accounting', async () => {
     await put(m, 'a', [284]); // 300 each
     await put(m, 'b', [284]);
     await put(m, 'c', [284]);
-    m.open(['a']).release(); // a is now the most recent
-    const pinned = m.open(['b']); // b is pinned
+    (await m.open(['a'])).release(); // a is now the most recent
+    const pinned = await m.open(['b']); // b is pinned
     await put(m, 'd', [284]); // needs 300: c is the LRU unpinned
     expect(m.list().map((v) => v.path)).toEqual(['a', 'b', 'd']);
     pinned.release();
@@ -105,7 +105,7 @@ describe('StorageManager accounting', async () => {
   it('fails with RESOURCE_EXHAUSTED when readers hold what would be evicted', async () => {
     const m = new StorageManager({ config: config(1000), clock: new ManualClock() });
     await put(m, 'a', [584]);
-    const lease = m.open(['a']);
+    const lease = await m.open(['a']);
     await expect(put(m, 'b', [584])).rejects.toThrow(/flight "b": memory is full/);
     expect(m.stats().putsInProgress).toBe(0);
     m.checkAccounting();
@@ -159,7 +159,7 @@ describe('StorageManager accounting', async () => {
     };
     const clock = new ManualClock();
     const m = new StorageManager({ config: config(20_000), clock });
-    const leases: ReturnType<StorageManager['open']>[] = [];
+    const leases: Awaited<ReturnType<StorageManager['open']>>[] = [];
     for (let step = 0; step < 5000; step++) {
       const path = `p${rand(30)}`;
       const op = rand(10);
@@ -176,7 +176,7 @@ describe('StorageManager accounting', async () => {
             await s.abort();
             throw err;
           }
-        } else if (op < 6) leases.push(m.open([path]));
+        } else if (op < 6) leases.push(await m.open([path]));
         else if (op < 8 && leases.length > 0) leases.splice(rand(leases.length), 1)[0]?.release();
         else if (op < 9) m.delete([path]);
         else clock.advance(rand(5000));

@@ -109,7 +109,7 @@ describe('placement engine against a reference model', () => {
             absorb();
             const f = model.get(path);
             if (!f) continue;
-            const lease = m.open([path]);
+            const lease = await m.open([path]);
             try {
               expect(same(await readLease(lease), f.data), where(step, `read ${path}`)).toBe(true);
             } finally {
@@ -160,7 +160,7 @@ describe('placement engine against a reference model', () => {
           } else if (op < 13) {
             const f = model.get(path);
             if (f && (f.expiresAt === undefined || clock.now() < f.expiresAt)) {
-              const lease = m.open([path]);
+              const lease = await m.open([path]);
               const count = lease.version.batchCount;
               const from = rand(count + 1);
               const to = from + rand(count - from + 1);
@@ -169,7 +169,7 @@ describe('placement engine against a reference model', () => {
               expect(same(got, f.data.slice(from, to)), where(step, `range read ${path}`)).toBe(true);
               reads++;
             } else {
-              expect(() => m.open([path]), where(step, `open of absent ${path}`)).toThrow(/not found/);
+              await expect(m.open([path]), where(step, `open of absent ${path}`)).rejects.toThrow(/not found/);
             }
           } else if (op < 15) {
             expect(m.delete([path]), where(step, `delete ${path}`)).toBe(model.delete(path));

@@ -1,0 +1,207 @@
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/log.js';
+import type { StorageClassConfig } from '../config/schema.js';
+import { DurableStoreError, type DurableStore } from '../durable/durable-store.js';
+import { FlightObjectEncoder, readFlightObject, type FlightObject } from '../durable/flight-object.js';
+import type { DurableCopy, FlightVersion } from './flight.js';
+import type { Frame } from './storage-type.js';
+
+export interface DurabilityStats {
+  /** Weak uploads waiting or running. */
+  queueDepth: number;
+  /** Milliseconds the oldest of them has waited. */
+  oldestAgeMs: number;
+  uploads: number;
+  uploadFailures: number;
+  deletes: number;
+}
+
+/** What the write-through needs from the manager. */
+export interface DurabilityHost {
+  /** Pins the version's current copy and streams all its messages; `done` unpins. */
+  readCurrent(version: FlightVersion): { frames: AsyncIterable<Frame>; done: () => void } | undefined;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * The write-through to durable stores (DESIGN.md §2): weak uploads in the background with
+ * bounded concurrency and retries with backoff, deletions that reach the store, and the
+ * scan that finds durable flights after a restart. Work on one object key runs in order
+ * (an upload, then a delete, then the next upload), so a late upload never resurrects a
+ * deleted flight or overwrites a newer one.
+ */
+export class Durability {
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly waiting = new Map<FlightVersion, number>();
+  private running = 0;
+  private readonly slots: (() => void)[] = [];
+  private readonly counters = { uploads: 0, uploadFailures: 0, deletes: 0 };
+  private closed = false;
+
+  constructor(
+    private readonly stores: ReadonlyMap<string, DurableStore>,
+    private readonly host: DurabilityHost,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly concurrency = 4,
+  ) {}
+
+  /** The durable copy a new version of this class gets, or undefined for `durability: none`. */
+  copyFor(cls: StorageClassConfig, path: string): DurableCopy | undefined {
+    if (cls.durability === 'none' || cls.durableStore === undefined) return undefined;
+    const store = this.stores.get(cls.durableStore);
+    if (!store) throw new Error(`class "${cls.name}": durable store "${cls.durableStore}" is not configured`);
+    return { store, key: cls.durablePrefix + path, state: 'pending' };
+  }
+
+  /** Queues a weak upload of a published version. */
+  upload(version: FlightVersion): void {
+    const copy = version.durable;
+    if (!copy) return;
+    this.waiting.set(version, this.clock.now());
+    this.inOrder(copy.key, () => this.uploadWithRetries(version, copy)).finally(() => this.waiting.delete(version));
+  }
+
+  /** Removes a version's durable object (delete, delete-prefix, expiry), retrying while the store is down. */
+  remove(version: FlightVersion): void {
+    const copy = version.durable;
+    if (!copy) return;
+    void this.inOrder(copy.key, async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await copy.store.delete(copy.key);
+          this.counters.deletes++;
+          return;
+        } catch (err) {
+          if (this.closed || !isTransient(err) || attempt >= 20) {
+            this.log.error({ key: copy.key, err: (err as Error).message }, 'could not delete a durable object');
+            return;
+          }
+          await sleep(backoff(attempt));
+        }
+      }
+    });
+  }
+
+  /** Every flight object under the prefixes of the given durable classes. */
+  async *scan(
+    classes: readonly StorageClassConfig[],
+  ): AsyncGenerator<{ cls: StorageClassConfig; object: FlightObject; store: DurableStore }> {
+    for (const cls of classes) {
+      if (cls.durability === 'none' || cls.durableStore === undefined) continue;
+      const store = this.stores.get(cls.durableStore);
+      if (!store) continue;
+      for await (const info of store.list(cls.durablePrefix)) {
+        try {
+          const object = await readFlightObject(store, info.key);
+          if (object && info.key === cls.durablePrefix + object.path) yield { cls, object, store };
+        } catch (err) {
+          this.log.warn({ key: info.key, err: (err as Error).message }, 'skipping an object that is not a flight');
+        }
+      }
+    }
+  }
+
+  stats(): DurabilityStats {
+    const now = this.clock.now();
+    let oldest = now;
+    for (const t of this.waiting.values()) oldest = Math.min(oldest, t);
+    return { queueDepth: this.waiting.size, oldestAgeMs: now - oldest, ...this.counters };
+  }
+
+  /** Resolves when every queued upload and delete has finished, or after `deadlineMs`. */
+  async drain(deadlineMs: number): Promise<boolean> {
+    const all = Promise.allSettled([...this.chains.values()]).then(() => true);
+    const timeout = sleep(deadlineMs).then(() => false);
+    const done = await Promise.race([all, timeout]);
+    if (!done) this.log.warn({ pending: this.waiting.size }, 'durable uploads still pending at shutdown');
+    return done;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const store of this.stores.values()) store.close();
+  }
+
+  private async uploadWithRetries(version: FlightVersion, copy: DurableCopy): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      if (version.retired || this.closed) return; // replaced or deleted: nothing to make durable
+      const source = this.host.readCurrent(version);
+      if (!source) return;
+      await this.slot();
+      const encoder = new FlightObjectEncoder();
+      const started = this.clock.now();
+      try {
+        const body = (async function* () {
+          yield* encoder.writeSchema(version.schemaHeader);
+          for await (const frame of source.frames) yield* encoder.writeMessage(frame);
+          yield* encoder.finish(version);
+        })();
+        await copy.store.put(copy.key, body);
+        copy.object = {
+          key: copy.key,
+          size: encoder.bytes,
+          path: version.path,
+          createdAt: version.createdAt,
+          expiresAt: version.expiresAt,
+          totalRecords: version.totalRecords,
+          totalBytes: version.totalBytes,
+          schemaHeader: version.schemaHeader,
+          index: [...encoder.entries],
+        };
+        copy.state = 'stored';
+        this.counters.uploads++;
+        this.log.debug({ key: copy.key, bytes: encoder.bytes, ms: this.clock.now() - started }, 'durable copy written');
+        return;
+      } catch (err) {
+        this.counters.uploadFailures++;
+        if (!isTransient(err)) {
+          copy.state = 'failed';
+          this.log.error({ key: copy.key, err: (err as Error).message }, 'durable upload failed for good');
+          return;
+        }
+        this.log.warn({ key: copy.key, attempt, err: (err as Error).message }, 'durable upload failed; retrying');
+      } finally {
+        source.done();
+        this.release();
+      }
+      await sleep(backoff(attempt));
+    }
+  }
+
+  private inOrder(key: string, work: () => Promise<void>): Promise<void> {
+    const next = (this.chains.get(key) ?? Promise.resolve()).then(work, work);
+    this.chains.set(key, next);
+    void next.finally(() => {
+      if (this.chains.get(key) === next) this.chains.delete(key);
+    });
+    return next;
+  }
+
+  private async slot(): Promise<void> {
+    if (this.running < this.concurrency) {
+      this.running++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.slots.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.slots.shift();
+    if (next) next();
+    else this.running--;
+  }
+}
+
+function isTransient(err: unknown): boolean {
+  return !(err instanceof DurableStoreError) || err.kind === 'transient';
+}
+
+function backoff(attempt: number): number {
+  return Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
