@@ -22,11 +22,6 @@ export interface App {
  */
 export function unsupportedFeatures(config: Config): string[] {
   const out: string[] = [];
-  config.storageClasses.forEach((c, i) => {
-    if (c.durability === 'strong') {
-      out.push(`storageClasses[${i}].durability: "strong" is not available in this version (use "weak" or "none")`);
-    }
-  });
   if (config.limitPolicies.length > 0) out.push('limitPolicies: limit policies are not available in this version');
   if (config.server.maxBatchBytes !== undefined)
     out.push('server.maxBatchBytes: batch splitting is not available in this version');

@@ -6,7 +6,7 @@ import { ClassRouter, type RoutedClass } from '../routing/router.js';
 import type { Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { EvictionOrder } from './eviction-order.js';
-import { FlightVersion, Placed, type RemovalReason } from './flight.js';
+import { FlightVersion, Placed, type DurableCopy, type RemovalReason } from './flight.js';
 import { PutSession, type Charge, type PutHost } from './put-session.js';
 import type { Frame, Placement, StorageType } from './storage-type.js';
 import { createStorageTypes } from './types/index.js';
@@ -15,6 +15,7 @@ import type { PlacementEvent, PlacementObserver } from './events.js';
 import type { DurableStore } from '../durable/durable-store.js';
 import { readFlightObjectMessages } from '../durable/flight-object.js';
 import { Durability, type DurabilityHost } from './durability.js';
+import { DurableSink } from './durable-sink.js';
 
 export type { ManagerStats } from './stats.js';
 
@@ -347,10 +348,17 @@ export class StorageManager implements PutHost, DurabilityHost {
     charge.storage.release(bytes);
   }
 
-  publish(version: FlightVersion, placement: Placement, tierIndex: number): void {
+  durableSinkFor(cls: RoutedClass, path: string): DurableSink | undefined {
+    if (cls.config.durability !== 'strong') return undefined;
+    const copy = this.durability.copyFor(cls.config, path);
+    return copy && new DurableSink(copy.store, copy.key, path);
+  }
+
+  publish(version: FlightVersion, placement: Placement, tierIndex: number, durable?: DurableCopy): void {
     const placed = this.place(version, placement, tierIndex);
     version.placed = placed;
-    version.durable = this.durability.copyFor(version.cls.config, version.path);
+    // A strong put arrives with its durable copy confirmed; a weak one queues its upload below.
+    version.durable = durable ?? this.durability.copyFor(version.cls.config, version.path);
     const old = this.catalog.get(version.path);
     this.catalog.set(version.path, version);
     this.emit({ type: 'put', version, storage: placed.storage, tier: tierIndex });
@@ -359,7 +367,7 @@ export class StorageManager implements PutHost, DurabilityHost {
       'flight stored',
     );
     if (old) this.retire(old, 'replace');
-    if (version.durable) this.durability.upload(version);
+    if (version.durable?.state === 'pending') this.durability.upload(version);
   }
 
   // ---- DurabilityHost ----

@@ -4,6 +4,8 @@ import { formatSize } from '../config/units.js';
 import type { RoutedClass } from '../routing/router.js';
 import { FlightVersion } from './flight.js';
 import type { Frame, Placement, PlacementWriter, StorageType } from './storage-type.js';
+import type { DurableSink } from './durable-sink.js';
+import type { DurableCopy } from './flight.js';
 
 /** Bytes charged to a storage type by a writer that has not finished; the manager sums them. */
 export interface Charge {
@@ -21,7 +23,9 @@ export interface PutHost {
   closeCharge(charge: Charge): void;
   storageType(tier: TierConfig): StorageType;
   /** Makes a finished version visible, atomically replacing the path's current one. */
-  publish(version: FlightVersion, placement: Placement, tierIndex: number): void;
+  publish(version: FlightVersion, placement: Placement, tierIndex: number, durable?: DurableCopy): void;
+  /** The store upload of a strong put, or undefined for other classes. */
+  durableSinkFor(cls: RoutedClass, path: string): DurableSink | undefined;
   spilled(session: PutSession, fromTier: number, toTier: number, reason: string): void;
   nextVersionId(): number;
   now(): number;
@@ -49,6 +53,8 @@ export class PutSession {
   private state: 'open' | 'committed' | 'aborted' = 'open';
   /** The operation in progress; abort waits for it before returning the charges. */
   private busy: Promise<unknown> = Promise.resolve();
+  /** Strong durability: the object streaming to the store alongside the tier copy. */
+  private readonly sink: DurableSink | undefined;
 
   private constructor(
     private readonly host: PutHost,
@@ -60,6 +66,7 @@ export class PutSession {
     const storage = host.storageType(this.tier);
     this.writer = storage.createWriter();
     this.charge = host.openCharge(storage);
+    this.sink = host.durableSinkFor(cls, path);
   }
 
   /**
@@ -111,6 +118,7 @@ export class PutSession {
       if (this.schemaHeader) throw new InvalidArgumentError(`flight "${this.path}": schema sent twice`);
       await this.makeRoom((w) => w.schemaSize(header));
       await this.writer.writeSchema(header);
+      await this.sink?.writeSchema(header);
       this.schemaHeader = header;
     });
   }
@@ -122,6 +130,7 @@ export class PutSession {
       }
       await this.makeRoom((w) => w.sizeOf(frame));
       await this.writer.append(frame);
+      await this.sink?.writeMessage(frame);
       this.kinds.push(frame.kind);
       this.sizes.push(frame.header.length + frame.body.length);
       if (frame.kind === 'batch') this.records += frame.rows;
@@ -135,6 +144,22 @@ export class PutSession {
       if (!schema) throw new InvalidArgumentError(`flight "${this.path}": the put ended without a schema`);
       await this.makeRoom((w) => w.trailerSize());
       const placement = await this.writer.finish();
+      const now = this.host.now();
+      const ttl = this.cls.config.ttl;
+      const expiresAt = ttl === undefined ? undefined : now + ttl;
+      let durable: DurableCopy | undefined;
+      try {
+        // Strong durability: acknowledged only once the store confirms the whole object.
+        const meta = { path: this.path, createdAt: now, expiresAt, totalRecords: this.records, totalBytes: this.data };
+        if (this.sink) {
+          const object = await this.sink.finish(meta, schema);
+          durable = { store: this.sink.store, key: this.sink.key, state: 'stored', object };
+        }
+      } catch (err) {
+        // The tier copy goes too; abort() returns its charge.
+        await placement.destroy();
+        throw err;
+      }
       if (this.state !== 'open') {
         await placement.destroy();
         throw this.cancelled();
@@ -142,8 +167,6 @@ export class PutSession {
       // The version keeps exactly what its placement holds; a size hint's surplus goes back.
       this.host.release(this.charge, this.charge.bytes - placement.bytes);
       this.host.closeCharge(this.charge);
-      const now = this.host.now();
-      const ttl = this.cls.config.ttl;
       const version = new FlightVersion(
         this.host.nextVersionId(),
         this.path,
@@ -154,10 +177,10 @@ export class PutSession {
         this.records,
         this.data,
         now,
-        ttl === undefined ? undefined : now + ttl,
+        expiresAt,
       );
       this.state = 'committed';
-      this.host.publish(version, placement, this.tierIndex);
+      this.host.publish(version, placement, this.tierIndex, durable);
       this.host.sessionEnded(this);
       return version;
     });
@@ -167,6 +190,7 @@ export class PutSession {
   async abort(): Promise<void> {
     if (this.state !== 'open') return;
     this.state = 'aborted';
+    this.sink?.abort();
     await this.busy;
     await this.writer.abort().catch(() => undefined);
     this.host.release(this.charge, this.charge.bytes);

@@ -113,10 +113,12 @@ def split(table, parts=3):
     return [b for b in table.to_batches(max_chunksize=step)] or [pa.record_batch([], schema=table.schema)]
 
 
-def put(client, path, schema, batches, options=None):
+def put(client, path, schema, batches, options=None, sleep=0):
     writer, reader = client.do_put(fl.FlightDescriptor.for_path(*path.split("/")), schema, options=options)
     acks = []
     for i, batch in enumerate(batches):
+        if sleep:
+            time.sleep(sleep)
         meta = f"batch-{i}".encode()
         writer.write_with_metadata(batch, meta)
         buf = reader.read()
@@ -330,7 +332,7 @@ def run_op(client, op):
         options = None
         if op.get("hint"):
             options = fl.FlightCallOptions(headers=[(b"x-tierflight-flight-size", str(op["hint"]).encode())])
-        put(client, path, batches[0].schema, batches, options=options)
+        put(client, path, batches[0].schema, batches, options=options, sleep=op.get("sleep", 0))
         return {"ok": True, "batches": len(batches)}
     if kind == "check":
         batches = seeded_batches(op["seed"], op["kib"], op.get("batch_kib", 64))
@@ -371,6 +373,19 @@ def cmd_ops(client, args):
         except (fl.FlightError, pa.ArrowException) as e:
             out.append(error_of(e))
     return out
+
+
+def cmd_put_many(client, args):
+    """Puts flights one after another, printing a line per acknowledged put (the test kills
+    the server at some point; every printed flight must survive)."""
+    for op in json.loads(args.script):
+        try:
+            run_op(client, op)
+        except Exception as e:  # the server went away: stop, the test knows what was acked
+            print(json.dumps({"error": str(e)[:200]}), flush=True)
+            return {"done": False}
+        print(json.dumps({"acked": op["path"]}), flush=True)
+    return {"done": True}
 
 
 def cmd_ipc_objects(client, args):

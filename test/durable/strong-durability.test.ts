@@ -1,0 +1,184 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startMoto, type Moto } from '../helpers/moto.js';
+import { runPyClient } from '../helpers/python.js';
+import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { PYTHON, ROOT } from '../setup/python-env.js';
+
+// `durability: strong` end to end: a put is acknowledged only once the S3-compatible
+// store (moto, behind a TCP proxy the tests cut) has the whole object.
+
+type Op = Record<string, unknown>;
+const BUCKET = 'strong-durability';
+let moto: Moto;
+let proxy: TcpProxy;
+let dir: string;
+let server: TestServer | undefined;
+
+const config = (endpoint: string) => `durableStores:
+  - { id: s3main, type: s3, bucket: ${BUCKET}, region: us-east-1, endpoint: ${endpoint}, forcePathStyle: true }
+storageTypes:
+  memory: { capacity: 256MiB }
+storageClasses:
+  - name: strong
+    prefix: ""
+    durability: strong
+    durableStore: s3main
+    durablePrefix: s/
+    tiers:
+      - { storage: memory }
+`;
+
+const put = (p: string, kib: number, seed: number, extra: Op = {}): Op => ({ op: 'put', path: p, kib, seed, ...extra });
+const check = (p: string, kib: number, seed: number, extra: Op = {}): Op => ({
+  op: 'check',
+  path: p,
+  kib,
+  seed,
+  ...extra,
+});
+const ops = <T = Record<string, unknown>[]>(location: string, script: Op[]) =>
+  runPyClient<T>('ops', location, ['--script', JSON.stringify(script)]);
+
+async function objects(prefix: string): Promise<string[]> {
+  const out = await moto.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
+  return (out.Contents ?? []).map((o) => o.Key as string).sort();
+}
+
+const pendingUploads = async (): Promise<number> =>
+  (await moto.client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads?.length ?? 0;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-strong-'));
+  moto = await startMoto();
+  await moto.createBucket(BUCKET);
+  proxy = await startTcpProxy(moto.port);
+});
+afterEach(async () => {
+  await server?.stop();
+  server = undefined;
+  await proxy.up();
+});
+afterAll(async () => {
+  await proxy?.close();
+  await moto?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('durability: strong (pyarrow client, moto)', () => {
+  it('acknowledges a put only once the object is in the store', async () => {
+    server = await startTestServer(config(proxy.endpoint));
+    const out = await ops(server.location, [put('a/small', 20, 1), put('a/large', 20 * 1024, 2, { batch_kib: 1024 })]);
+    expect(out.map((o) => o.ok)).toEqual([true, true]);
+    // No waiting: the acknowledgement itself means durable.
+    expect(await objects('s/a/')).toEqual(['s/a/large', 's/a/small']);
+    expect(server.app.manager.durability.stats().queueDepth).toBe(0);
+    await server.stop();
+    server = await startTestServer(config(proxy.endpoint));
+    const back = await ops(server.location, [
+      check('a/small', 20, 1),
+      check('a/large', 20 * 1024, 2, { batch_kib: 1024 }),
+    ]);
+    expect(back.map((b) => b.problems)).toEqual([[], []]);
+  });
+
+  it('fails with UNAVAILABLE when the store goes away mid-upload: nothing visible, no multipart upload left', async () => {
+    server = await startTestServer(config(proxy.endpoint));
+    const s = server;
+    // 24 MiB in 48 batches, slowly, so the store is cut while parts are going out.
+    const putting = ops(s.location, [
+      put('b/big', 24 * 1024, 3, { batch_kib: 512, sleep: 0.02 }),
+      { op: 'list', prefix: 'b' },
+    ]);
+    await new Promise((r) => setTimeout(r, 500));
+    await proxy.down();
+    const [result, listed] = await putting;
+    expect(result).toMatchObject({ error: 'FlightUnavailableError' });
+    expect(String(result?.message)).toMatch(/flight "b\/big": the durable store "s3main" did not take the flight/);
+    expect(listed).toEqual([]);
+    expect(s.app.manager.stats().storageTypes.memory).toMatchObject({ used: 0, reserved: 0 });
+    await proxy.up();
+    const deadline = Date.now() + 30_000;
+    while ((await pendingUploads()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(await pendingUploads()).toBe(0);
+    expect(await objects('s/b/')).toEqual([]);
+    const again = await ops(s.location, [put('b/after', 10, 4)]);
+    expect(again[0]).toMatchObject({ ok: true });
+  });
+
+  it('keeps every acknowledged flight when the server is killed with SIGKILL mid-stream', async () => {
+    const file = path.join(dir, 'crash.yaml');
+    await writeFile(file, config(moto.endpoint));
+    const TOTAL = 400;
+    const KILL_AFTER = 300;
+    const script = Array.from({ length: TOTAL }, (_, i) => put(`crash/${i}`, 4 + (i % 5), 1000 + i));
+    let child = await serve(file);
+    const acked: string[] = [];
+    const client = spawn(
+      PYTHON,
+      [path.join(ROOT, 'test/py/flight_client.py'), 'put-many', child.location, '--script', JSON.stringify(script)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let buffered = '';
+    client.stdout.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        const line = JSON.parse(buffered.slice(0, nl)) as { acked?: string };
+        buffered = buffered.slice(nl + 1);
+        if (line.acked) acked.push(line.acked);
+        if (acked.length === KILL_AFTER) child.process.kill('SIGKILL');
+      }
+    });
+    await new Promise((resolve) => client.on('exit', resolve));
+    expect(acked.length).toBeGreaterThanOrEqual(KILL_AFTER);
+    expect(acked.length).toBeLessThan(TOTAL); // the kill landed mid-run
+    child = await serve(file);
+    try {
+      const checks = acked.map((p) => {
+        const i = Number(p.split('/')[1]);
+        return check(p, 4 + (i % 5), 1000 + i);
+      });
+      const back = await ops(child.location, checks);
+      expect(back.filter((b) => b.ok !== true)).toEqual([]);
+      expect(back.length).toBe(acked.length);
+    } finally {
+      child.process.kill('SIGKILL');
+    }
+  });
+});
+
+/** Runs `tierflight serve` as its own process, so it can be killed. */
+async function serve(config: string): Promise<{ process: ChildProcess; location: string }> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(ROOT, 'src/cli/main.ts'),
+      'serve',
+      '--config',
+      config,
+      '--listen',
+      `127.0.0.1:${port}`,
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Flight server listening')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
+  });
+  return { process: child, location: `grpc://127.0.0.1:${port}` };
+}
