@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PlacementEvent } from '../storage/events.js';
 import type { StorageManager } from '../storage/manager.js';
 
@@ -52,6 +52,34 @@ export class PlacementMetrics {
     ['class', 'storage'],
   );
 
+  private readonly durableWriteSeconds = new Histogram({
+    name: 'tierflight_durable_write_seconds',
+    help: "Time to write a durable copy: a weak background upload, or a strong put's object from first byte to confirmation",
+    labelNames: ['class', 'durability'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  private readonly durableWriteBytes = this.counter(
+    'tierflight_durable_write_bytes_total',
+    'Bytes written to durable stores',
+    ['class', 'durability'],
+  );
+  private readonly restoreSeconds = new Histogram({
+    name: 'tierflight_restore_seconds',
+    help: 'Time to restore a flight from the durable store into a tier',
+    labelNames: ['class'],
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  private readonly restoreBytes = this.counter('tierflight_restore_bytes_total', 'Bytes restored from durable stores', [
+    'class',
+  ]);
+  private readonly durableFailures = this.counter(
+    'tierflight_durable_failures_total',
+    'Failed durable store operations by kind: transient (retried), permanent, not_found',
+    ['class', 'operation', 'kind'],
+  );
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const stats = () => this.manager?.stats();
@@ -100,6 +128,22 @@ export class PlacementMetrics {
         c.tiers.forEach((t, i) => set({ class: cls, tier: String(i), storage: t.storage }, t.flights));
       }
     });
+    this.gauge(
+      'tierflight_class_durable_bytes',
+      "Bytes of each class's objects in its durable store",
+      ['class'],
+      (set) => {
+        for (const [cls, c] of Object.entries(stats()?.classes ?? {})) set({ class: cls }, c.durableBytes);
+      },
+    );
+    this.gauge(
+      'tierflight_class_durable_only_flights',
+      'Flights whose only copy is the durable one (evicted, or found after a restart)',
+      ['class'],
+      (set) => {
+        for (const [cls, c] of Object.entries(stats()?.classes ?? {})) set({ class: cls }, c.durableOnly);
+      },
+    );
     this.gauge('tierflight_durable_queue_depth', 'Weak-durability uploads waiting or running', [], (set) => {
       set({}, this.manager?.durability.stats().queueDepth ?? 0);
     });
@@ -160,6 +204,17 @@ export class PlacementMetrics {
         return;
       case 'restore':
         this.restores.inc({ class: e.version.cls.config.name, storage: e.storage });
+        this.restoreSeconds.observe({ class: e.version.cls.config.name }, e.seconds);
+        this.restoreBytes.inc({ class: e.version.cls.config.name }, e.bytes);
+        return;
+      case 'durable-write': {
+        const labels = { class: e.version.cls.config.name, durability: e.durability };
+        this.durableWriteSeconds.observe(labels, e.seconds);
+        this.durableWriteBytes.inc(labels, e.bytes);
+        return;
+      }
+      case 'durable-failure':
+        this.durableFailures.inc({ class: e.cls.config.name, operation: e.operation, kind: e.kind });
         return;
     }
   };

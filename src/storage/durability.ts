@@ -3,6 +3,7 @@ import type { Logger } from '../util/log.js';
 import type { StorageClassConfig } from '../config/schema.js';
 import { DurableStoreError, type DurableStore } from '../durable/durable-store.js';
 import { FlightObjectEncoder, readFlightObject, type FlightObject } from '../durable/flight-object.js';
+import type { PlacementEvent } from './events.js';
 import type { DurableCopy, FlightVersion } from './flight.js';
 import type { Frame } from './storage-type.js';
 
@@ -18,6 +19,8 @@ export interface DurabilityStats {
 
 /** What the write-through needs from the manager. */
 export interface DurabilityHost {
+  /** Reports uploads and failures (metrics, logs). */
+  emit(event: PlacementEvent): void;
   /** Pins the version's current copy and streams all its messages; `done` unpins. */
   readCurrent(version: FlightVersion): { frames: AsyncIterable<Frame>; done: () => void } | undefined;
 }
@@ -74,6 +77,7 @@ export class Durability {
           this.counters.deletes++;
           return;
         } catch (err) {
+          this.host.emit({ type: 'durable-failure', cls: version.cls, operation: 'delete', kind: kindOf(err) });
           if (this.closed || !isTransient(err) || attempt >= 20) {
             this.log.error({ key: copy.key, err: (err as Error).message }, 'could not delete a durable object');
             return;
@@ -131,7 +135,7 @@ export class Durability {
       if (!source) return;
       await this.slot();
       const encoder = new FlightObjectEncoder();
-      const started = this.clock.now();
+      const started = performance.now();
       try {
         const body = (async function* () {
           yield* encoder.writeSchema(version.schemaHeader);
@@ -152,10 +156,13 @@ export class Durability {
         };
         copy.state = 'stored';
         this.counters.uploads++;
-        this.log.debug({ key: copy.key, bytes: encoder.bytes, ms: this.clock.now() - started }, 'durable copy written');
+        const seconds = (performance.now() - started) / 1000;
+        this.host.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
+        this.log.debug({ key: copy.key, bytes: encoder.bytes, seconds }, 'durable copy written');
         return;
       } catch (err) {
         this.counters.uploadFailures++;
+        this.host.emit({ type: 'durable-failure', cls: version.cls, operation: 'upload', kind: kindOf(err) });
         if (!isTransient(err)) {
           copy.state = 'failed';
           this.log.error({ key: copy.key, err: (err as Error).message }, 'durable upload failed for good');
@@ -192,6 +199,10 @@ export class Durability {
     if (next) next();
     else this.running--;
   }
+}
+
+export function kindOf(err: unknown): 'not_found' | 'transient' | 'permanent' {
+  return err instanceof DurableStoreError ? err.kind : 'transient';
 }
 
 function isTransient(err: unknown): boolean {

@@ -22,6 +22,7 @@ export class DurableSink {
   private wakeReader: (() => void) | undefined;
   private wakeWriters: (() => void)[] = [];
   private readonly done: Promise<void>;
+  private readonly started = performance.now();
 
   constructor(
     readonly store: DurableStore,
@@ -46,6 +47,11 @@ export class DurableSink {
 
   writeMessage(frame: Frame): Promise<void> {
     return this.push(this.encoder.writeMessage(frame));
+  }
+
+  /** Seconds since the upload started. */
+  get seconds(): number {
+    return (performance.now() - this.started) / 1000;
   }
 
   /** Ends the object and waits for the store to confirm it. */

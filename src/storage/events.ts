@@ -14,6 +14,13 @@ export type PlacementEvent =
   | { type: 'evict'; version: FlightVersion; storage: StorageTypeName; tier: number; outcome: 'dropped' | 'spilled' }
   | { type: 'move' | 'promote'; version: FlightVersion; from: StorageTypeName; to: StorageTypeName }
   | { type: 'expire'; version: FlightVersion }
-  | { type: 'restore'; version: FlightVersion; storage: StorageTypeName; tier: number };
+  | { type: 'restore'; version: FlightVersion; storage: StorageTypeName; tier: number; bytes: number; seconds: number }
+  | { type: 'durable-write'; version: FlightVersion; durability: 'weak' | 'strong'; bytes: number; seconds: number }
+  | {
+      type: 'durable-failure';
+      cls: RoutedClass;
+      operation: 'upload' | 'restore' | 'delete';
+      kind: 'not_found' | 'transient' | 'permanent';
+    };
 
 export type PlacementObserver = (event: PlacementEvent) => void;

@@ -47,6 +47,8 @@ export interface DurableCopy {
   state: 'pending' | 'stored' | 'failed';
   /** The object's message index, once stored: what a restore reads by. */
   object?: FlightObject;
+  /** How long a strong put's object took to reach the store. */
+  seconds?: number;
 }
 
 /**

@@ -14,7 +14,7 @@ import { computeStats, type ManagerStats } from './stats.js';
 import type { PlacementEvent, PlacementObserver } from './events.js';
 import type { DurableStore } from '../durable/durable-store.js';
 import { readFlightObjectMessages } from '../durable/flight-object.js';
-import { Durability, type DurabilityHost } from './durability.js';
+import { Durability, kindOf, type DurabilityHost } from './durability.js';
 import { DurableSink } from './durable-sink.js';
 
 export type { ManagerStats } from './stats.js';
@@ -368,6 +368,16 @@ export class StorageManager implements PutHost, DurabilityHost {
     );
     if (old) this.retire(old, 'replace');
     if (version.durable?.state === 'pending') this.durability.upload(version);
+    const object = version.durable?.object;
+    if (object && durable) {
+      this.emit({
+        type: 'durable-write',
+        version,
+        durability: 'strong',
+        bytes: object.size,
+        seconds: durable.seconds ?? 0,
+      });
+    }
   }
 
   // ---- DurabilityHost ----
@@ -455,15 +465,20 @@ export class StorageManager implements PutHost, DurabilityHost {
     let lastError: unknown;
     for (let tier = 0; tier < version.cls.config.tiers.length; tier++) {
       try {
+        const started = performance.now();
         const placed = await this.copyTo(version, tier, readFlightObjectMessages(store, object, version.allMessages()));
         if (placed) {
-          this.emit({ type: 'restore', version, storage: placed.storage, tier });
+          const seconds = (performance.now() - started) / 1000;
+          this.emit({ type: 'restore', version, storage: placed.storage, tier, bytes: object.size, seconds });
           this.log.debug({ path: version.path, storage: placed.storage, tier, reason: 'restore' }, 'flight restored');
         }
         return;
       } catch (err) {
         lastError = err;
-        if (!(err instanceof ResourceExhaustedError)) break;
+        if (!(err instanceof ResourceExhaustedError)) {
+          this.emit({ type: 'durable-failure', cls: version.cls, operation: 'restore', kind: kindOf(err) });
+          break;
+        }
       }
     }
     if (lastError instanceof ResourceExhaustedError) throw lastError;
@@ -615,7 +630,7 @@ export class StorageManager implements PutHost, DurabilityHost {
     });
   }
 
-  private emit(event: PlacementEvent): void {
+  emit(event: PlacementEvent): void {
     this.observer?.(event);
   }
 }

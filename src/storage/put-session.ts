@@ -153,7 +153,7 @@ export class PutSession {
         const meta = { path: this.path, createdAt: now, expiresAt, totalRecords: this.records, totalBytes: this.data };
         if (this.sink) {
           const object = await this.sink.finish(meta, schema);
-          durable = { store: this.sink.store, key: this.sink.key, state: 'stored', object };
+          durable = { store: this.sink.store, key: this.sink.key, state: 'stored', object, seconds: this.sink.seconds };
         }
       } catch (err) {
         // The tier copy goes too; abort() returns its charge.

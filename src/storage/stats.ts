@@ -25,6 +25,10 @@ export interface ClassStats {
   prefix: string;
   flights: number;
   bytes: number;
+  /** Bytes of the class's objects in its durable store (known to this server). */
+  durableBytes: number;
+  /** Flights whose only copy is the durable one (evicted, or found after a restart). */
+  durableOnly: number;
   tiers: TierStats[];
 }
 
@@ -53,14 +57,24 @@ export function computeStats(
       prefix: cls.prefix,
       flights: 0,
       bytes: 0,
+      durableBytes: 0,
+      durableOnly: 0,
       tiers: cls.config.tiers.map((t) => ({ storage: t.storage, flights: 0, bytes: 0 })),
     };
   }
   let flights = 0;
   for (const version of versions) {
     flights++;
+    const c0 = byClass[version.cls.config.name];
+    if (c0 && version.durable?.object) c0.durableBytes += version.durable.object.size;
     const placed = version.placed;
-    if (!placed) continue;
+    if (!placed) {
+      if (c0) {
+        c0.flights++;
+        c0.durableOnly++;
+      }
+      continue;
+    }
     const t = storageTypes[placed.storage];
     if (t) t.flights++;
     const c = byClass[version.cls.config.name];

@@ -78,6 +78,8 @@ describe('durability: strong (pyarrow client, moto)', () => {
     // No waiting: the acknowledgement itself means durable.
     expect(await objects('s/a/')).toEqual(['s/a/large', 's/a/small']);
     expect(server.app.manager.durability.stats().queueDepth).toBe(0);
+    const text = await server.app.metrics.registry.metrics();
+    expect(text).toMatch(/^tierflight_durable_write_seconds_count\{class="strong",durability="strong"\} 2$/m);
     await server.stop();
     server = await startTestServer(config(proxy.endpoint));
     const back = await ops(server.location, [

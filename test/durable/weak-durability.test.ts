@@ -53,6 +53,12 @@ async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 60
   }
 }
 
+/** One sample's value from Prometheus text, or NaN. */
+function metric(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : NaN;
+}
+
 const drained = (s: TestServer) =>
   until('the upload queue to drain', () => s.app.manager.durability.stats().queueDepth === 0);
 
@@ -111,6 +117,13 @@ describe('durability: weak (pyarrow client, moto)', () => {
     const out = await ops(s, [check('e/a', 300, 1)]);
     expect(out[0]).toMatchObject({ ok: true });
     s.app.manager.checkAccounting();
+    const text = await s.app.metrics.registry.metrics();
+    expect(metric(text, 'tierflight_restore_bytes_total{class="weak"}')).toBeGreaterThan(300 * 1024);
+    expect(metric(text, 'tierflight_restore_seconds_count{class="weak"}')).toBe(1);
+    expect(metric(text, 'tierflight_durable_write_bytes_total{class="weak",durability="weak"}')).toBeGreaterThan(
+      900 * 1024,
+    );
+    expect(metric(text, 'tierflight_class_durable_bytes{class="weak"}')).toBeGreaterThan(900 * 1024);
   });
 
   it('finds durable flights after a restart and serves them bit-exact', async () => {
@@ -141,6 +154,11 @@ describe('durability: weak (pyarrow client, moto)', () => {
     const stats = server.app.manager.durability.stats();
     expect(stats.queueDepth).toBe(20);
     expect(stats.uploadFailures).toBeGreaterThan(0);
+    const failures = metric(
+      await server.app.metrics.registry.metrics(),
+      'tierflight_durable_failures_total{class="weak",operation="upload",kind="transient"}',
+    );
+    expect(failures).toBeGreaterThan(0);
     await proxy.up();
     await drained(server);
     expect(await objects('tf/down/')).toEqual(script.map((o) => `tf/${o.path as string}`).sort());
