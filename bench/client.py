@@ -73,7 +73,32 @@ def zipf(location, flights, mib_each, gets, s=1.1):
             "gbps": gets * table.nbytes / seconds / 1e9, "gets_per_s": gets / seconds}
 
 
+def durable_puts(location, mib, rounds):
+    """Put time of the same table into a memory-only, a weak and a strong class."""
+    client = fl.connect(location)
+    table, rpb = big_table(mib, 64 * 1024)
+    out = {"bytes": table.nbytes}
+    for prefix in ("mem", "weak", "strong"):
+        best, median = best_of(rounds, lambda: put(client, f"{prefix}/x", table, rpb))
+        out[prefix] = {"put_s": best, "put_s_median": median}
+    return out
+
+
+def durable_get(location, path):
+    """DoGet time of a flight that is only in the durable store (restore, then serve)."""
+    client = fl.connect(location)
+    start = time.perf_counter()
+    rows = get(client, path)
+    return {"get_s": time.perf_counter() - start, "rows": rows}
+
+
 def main():
+    if sys.argv[1] == "durable-puts":
+        print(json.dumps(durable_puts(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
+        return
+    if sys.argv[1] == "durable-get":
+        print(json.dumps(durable_get(sys.argv[2], sys.argv[3])))
+        return
     if sys.argv[1] == "tiers":
         print(json.dumps(tier_gets(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].split(","))))
         return

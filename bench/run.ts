@@ -12,6 +12,9 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { startMoto } from '../test/helpers/moto.js';
 import { freePort } from '../test/helpers/server.js';
 import { PYTHON, ROOT } from '../test/setup/python-env.js';
 import setupPython from '../test/setup/python-env.js';
@@ -21,6 +24,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SMALL_OPS = Number(process.env.BENCH_SMALL_OPS ?? 2000);
 const ZIPF_FLIGHTS = Number(process.env.BENCH_ZIPF_FLIGHTS ?? 96); // × 8 MiB = 3 × the 256 MiB memory tier
 const ZIPF_GETS = Number(process.env.BENCH_ZIPF_GETS ?? 1500);
+const DURABLE_MIB = Number(process.env.BENCH_DURABLE_MIB ?? 256);
+const DURABLE_ROUNDS = Number(process.env.BENCH_DURABLE_ROUNDS ?? 2);
 
 interface Result {
   bytes: number;
@@ -58,15 +63,17 @@ function py<T>(...args: (string | number)[]): T {
 }
 
 /** Starts Tierflight on a config template from bench/; returns its Flight and metrics addresses. */
-async function startTierflight(template: string): Promise<{ child: ChildProcess; location: string; metrics: string }> {
+async function startTierflight(
+  template: string,
+  vars: Record<string, string> = {},
+): Promise<{ child: ChildProcess; location: string; metrics: string }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const file = path.join(data, path.basename(template));
-  writeFileSync(
-    file,
-    readFileSync(path.join(ROOT, 'bench', template), 'utf8')
-      .replaceAll('$DATA', data)
-      .replaceAll('$METRICS', `127.0.0.1:${metricsPort}`),
-  );
+  let text = readFileSync(path.join(ROOT, 'bench', template), 'utf8')
+    .replaceAll('$DATA', data)
+    .replaceAll('$METRICS', `127.0.0.1:${metricsPort}`);
+  for (const [k, v] of Object.entries(vars)) text = text.replaceAll(`$${k}`, v);
+  writeFileSync(file, text);
   const child = spawn(
     process.execPath,
     [path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', file, '--listen', `127.0.0.1:${port}`],
@@ -87,6 +94,66 @@ async function hitsByStorage(metricsUrl: string): Promise<Record<string, number>
 
 const fmt = (name: string, a: number, b: number, digits = 3): string =>
   `${name.padEnd(34)}${a.toFixed(digits).padStart(12)}${b.toFixed(digits).padStart(12)}${(a / b).toFixed(2).padStart(8)}`;
+
+/**
+ * Strong put against a raw lib-storage Upload of the same bytes to the same server, weak put
+ * against a memory-only put, and a restore DoGet against a raw GetObject of the object.
+ */
+async function benchDurability() {
+  const moto = await startMoto();
+  const bucket = 'tierflight-bench';
+  await moto.createBucket(bucket);
+  const vars = { ENDPOINT: moto.endpoint };
+  let server = await startTierflight('durable.yaml', vars);
+  try {
+    const puts = py<{ bytes: number } & Record<'mem' | 'weak' | 'strong', { put_s: number }>>(
+      'durable-puts',
+      server.location,
+      DURABLE_MIB,
+      DURABLE_ROUNDS,
+    );
+    // Let the weak uploads land, then restart: the flights are only in the store.
+    for (let i = 0; i < 600; i++) {
+      const text = await (await fetch(server.metrics)).text();
+      if (/^tierflight_durable_queue_depth 0$/m.test(text)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    server.child.kill('SIGTERM');
+    await new Promise((r) => server.child.once('exit', r));
+    server = await startTierflight('durable.yaml', vars);
+    const restored = py<{ get_s: number }>('durable-get', server.location, 'strong/x');
+
+    // The baselines: the same object bytes straight through the SDK.
+    let start = performance.now();
+    const got = await moto.client.send(new GetObjectCommand({ Bucket: bucket, Key: 'b/strong/x' }));
+    const bytes = Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+    const rawGet = (performance.now() - start) / 1000;
+    let rawUpload = Infinity;
+    for (let r = 0; r < DURABLE_ROUNDS; r++) {
+      start = performance.now();
+      await new Upload({
+        client: moto.client,
+        params: { Bucket: bucket, Key: 'raw/x', Body: bytes },
+        partSize: 8 * 1024 * 1024,
+        queueSize: 4,
+      }).done();
+      rawUpload = Math.min(rawUpload, (performance.now() - start) / 1000);
+    }
+    return {
+      bytes: puts.bytes,
+      objectBytes: bytes.length,
+      memPut: puts.mem.put_s,
+      weakPut: puts.weak.put_s,
+      strongPut: puts.strong.put_s,
+      rawUpload,
+      restoreGbps: puts.bytes / restored.get_s / 1e9,
+      rawGetGbps: bytes.length / rawGet / 1e9,
+    };
+  } finally {
+    server.child.kill('SIGKILL');
+    await moto.stop();
+  }
+}
 
 async function main(): Promise<void> {
   setupPython();
@@ -114,6 +181,10 @@ async function main(): Promise<void> {
     const totalHits = Object.values(hits).reduce((a, b) => a + b, 0);
     const hitRatio = Object.fromEntries(Object.entries(hits).map(([k, v]) => [k, v / totalHits]));
 
+    zipfServer.child.kill('SIGTERM');
+
+    const durable = await benchDurability();
+
     const rows = [
       ['DoPut GB/s (best)', main.put_gbps, ref.put_gbps],
       ['DoPut GB/s (median)', main.put_gbps_median, ref.put_gbps_median],
@@ -137,6 +208,12 @@ async function main(): Promise<void> {
       `Zipf reads served by tier: ${Object.entries(hitRatio)
         .map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`)
         .join(', ')}`,
+      '',
+      `Durability (${DURABLE_MIB} MiB flight, moto_server on loopback, best of ${DURABLE_ROUNDS}):`,
+      `${'metric'.padEnd(34)}${'tierflight'.padStart(12)}${'baseline'.padStart(12)}${'ratio'.padStart(8)}`,
+      fmt('strong put s vs raw Upload s', durable.strongPut, durable.rawUpload),
+      fmt('weak put s vs memory-only put s', durable.weakPut, durable.memPut),
+      fmt('restore DoGet GB/s vs GetObject', durable.restoreGbps, durable.rawGetGbps),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     const json = {
@@ -147,6 +224,7 @@ async function main(): Promise<void> {
       reference: ref,
       tiers,
       zipf: { tierflight: zipf, reference: zipfRef, hitRatioByStorage: hitRatio },
+      durable,
       ratios: Object.fromEntries(rows.map(([name, a, b]) => [name, a / b])),
     };
     writeFileSync(path.join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(json, null, 2)}\n`);
