@@ -126,7 +126,9 @@ async function benchDurability() {
     // The baselines: the same object bytes straight through the SDK.
     let start = performance.now();
     const got = await moto.client.send(new GetObjectCommand({ Bucket: bucket, Key: 'b/strong/x' }));
-    const bytes = Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+    const bytes = Buffer.from(
+      await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+    );
     const rawGet = (performance.now() - start) / 1000;
     let rawUpload = Infinity;
     for (let r = 0; r < DURABLE_ROUNDS; r++) {

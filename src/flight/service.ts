@@ -121,7 +121,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
         try {
           const version = lease.version;
           await write({ header: version.schemaHeader, body: EMPTY });
-          for await (const m of lease.placed.placement.read(version.messagesFor(ticket.range))) {
+          for await (const m of lease.read(version.messagesFor(ticket.range))) {
             if (call.cancelled) return;
             await write(m.wire ?? m);
           }

@@ -1,4 +1,5 @@
 import type { StorageTypeName } from '../config/schema.js';
+import type { CopyLocation } from './storage-type.js';
 import type { RoutedClass } from '../routing/router.js';
 import type { FlightVersion } from './flight.js';
 
@@ -7,8 +8,8 @@ import type { FlightVersion } from './flight.js';
  * can observe them. The manager never depends on who listens.
  */
 export type PlacementEvent =
-  | { type: 'put'; version: FlightVersion; storage: StorageTypeName; tier: number }
-  | { type: 'hit'; version: FlightVersion; storage: StorageTypeName; tier: number }
+  | { type: 'put'; version: FlightVersion; storage: CopyLocation; tier: number }
+  | { type: 'hit'; version: FlightVersion; storage: CopyLocation; tier: number }
   | { type: 'miss'; path: string }
   | { type: 'spill'; cls: RoutedClass; from: StorageTypeName; to: StorageTypeName }
   | { type: 'evict'; version: FlightVersion; storage: StorageTypeName; tier: number; outcome: 'dropped' | 'spilled' }

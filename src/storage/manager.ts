@@ -8,7 +8,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { EvictionOrder } from './eviction-order.js';
 import { FlightVersion, Placed, type DurableCopy, type RemovalReason } from './flight.js';
 import { PutSession, type Charge, type PutHost } from './put-session.js';
-import type { Frame, Placement, StorageType } from './storage-type.js';
+import type { CopyLocation, Frame, Placement, StorageType } from './storage-type.js';
 import { createStorageTypes } from './types/index.js';
 import { computeStats, type ManagerStats } from './stats.js';
 import type { PlacementEvent, PlacementObserver } from './events.js';
@@ -31,7 +31,11 @@ export interface ManagerOptions {
 /** A pinned copy handed to a reader; `release` exactly once when done. */
 export interface FlightLease {
   readonly version: FlightVersion;
-  readonly placed: Placed;
+  /** The tier copy being read; undefined when the flight is served from its durable store. */
+  readonly placed: Placed | undefined;
+  readonly storage: CopyLocation;
+  /** The messages at the given indices, ready to send. */
+  read(indices: readonly number[]): AsyncIterable<Frame>;
   release(): void;
 }
 
@@ -151,6 +155,8 @@ export class StorageManager implements PutHost, DurabilityHost {
   async open(parts: readonly string[]): Promise<FlightLease> {
     let version = this.lookup(parts);
     while (!version.placed) {
+      const object = version.durable?.object;
+      if (object && !this.fitsSomeTier(version, object.size)) return this.serveFromStore(version);
       version.restoring ??= this.restore(version).finally(() => (version.restoring = undefined));
       await version.restoring;
       version = this.lookup(parts);
@@ -166,12 +172,35 @@ export class StorageManager implements PutHost, DurabilityHost {
     return {
       version,
       placed,
+      storage: placed.storage,
+      read: (indices) => placed.placement.read(indices),
       release: () => {
         if (released) return;
         released = true;
         this.unpin(placed);
       },
     };
+  }
+
+  /** A flight larger than every tier of its class is read straight from its durable object. */
+  private serveFromStore(version: FlightVersion): FlightLease {
+    const { store, object } = version.durable as Required<DurableCopy>;
+    version.lastAccess = this.clock.now();
+    this.emit({ type: 'hit', version, storage: 'durable', tier: -1 });
+    return {
+      version,
+      placed: undefined,
+      storage: 'durable',
+      read: (indices) => readFlightObjectMessages(store, object, indices),
+      release: () => undefined,
+    };
+  }
+
+  /** Whether a flight of `bytes` could be placed in some tier of its class (sizes, not room). */
+  private fitsSomeTier(version: FlightVersion, bytes: number): boolean {
+    return version.cls.config.tiers.some(
+      (t) => (t.maxFlightSize === undefined || bytes <= t.maxFlightSize) && bytes <= this.storageType(t).capacity,
+    );
   }
 
   /** The current version without pinning it (for metadata calls). */
@@ -348,23 +377,24 @@ export class StorageManager implements PutHost, DurabilityHost {
     charge.storage.release(bytes);
   }
 
-  durableSinkFor(cls: RoutedClass, path: string): DurableSink | undefined {
-    if (cls.config.durability !== 'strong') return undefined;
+  durableSinkFor(cls: RoutedClass, path: string, evenIfWeak = false): DurableSink | undefined {
+    if (cls.config.durability !== 'strong' && !(evenIfWeak && cls.config.durability === 'weak')) return undefined;
     const copy = this.durability.copyFor(cls.config, path);
     return copy && new DurableSink(copy.store, copy.key, path);
   }
 
-  publish(version: FlightVersion, placement: Placement, tierIndex: number, durable?: DurableCopy): void {
-    const placed = this.place(version, placement, tierIndex);
+  publish(version: FlightVersion, placement: Placement | undefined, tierIndex: number, durable?: DurableCopy): void {
+    const placed = placement && this.place(version, placement, tierIndex);
     version.placed = placed;
     // A strong put arrives with its durable copy confirmed; a weak one queues its upload below.
     version.durable = durable ?? this.durability.copyFor(version.cls.config, version.path);
     const old = this.catalog.get(version.path);
     this.catalog.set(version.path, version);
-    this.emit({ type: 'put', version, storage: placed.storage, tier: tierIndex });
+    const storage = placed?.storage ?? 'durable';
+    this.emit({ type: 'put', version, storage, tier: tierIndex });
     this.log.debug(
-      { path: version.path, storage: placed.storage, tier: tierIndex, bytes: placed.bytes, reason: 'put' },
-      'flight stored',
+      { path: version.path, storage, tier: tierIndex, bytes: placed?.bytes ?? durable?.object?.size, reason: 'put' },
+      placed ? 'flight stored' : 'flight stored in the durable store only: it fits no tier',
     );
     if (old) this.retire(old, 'replace');
     if (version.durable?.state === 'pending') this.durability.upload(version);
@@ -398,6 +428,10 @@ export class StorageManager implements PutHost, DurabilityHost {
       to: (tiers[toTier] as TierConfig).storage,
     });
     this.log.debug({ path: session.path, fromTier, toTier, reason }, 'upload spilled to the next tier');
+  }
+
+  storeOnly(session: PutSession, reason: string): void {
+    this.log.debug({ path: session.path, reason }, 'flight fits no tier: writing it to the durable store only');
   }
 
   nextVersionId(): number {

@@ -23,10 +23,12 @@ export interface PutHost {
   closeCharge(charge: Charge): void;
   storageType(tier: TierConfig): StorageType;
   /** Makes a finished version visible, atomically replacing the path's current one. */
-  publish(version: FlightVersion, placement: Placement, tierIndex: number, durable?: DurableCopy): void;
+  publish(version: FlightVersion, placement: Placement | undefined, tierIndex: number, durable?: DurableCopy): void;
   /** The store upload of a strong put, or undefined for other classes. */
-  durableSinkFor(cls: RoutedClass, path: string): DurableSink | undefined;
+  durableSinkFor(cls: RoutedClass, path: string, evenIfWeak?: boolean): DurableSink | undefined;
   spilled(session: PutSession, fromTier: number, toTier: number, reason: string): void;
+  /** A durable flight that fits no tier now goes to the durable store only. */
+  storeOnly(session: PutSession, reason: string): void;
   nextVersionId(): number;
   now(): number;
   sessionEnded(session: PutSession): void;
@@ -54,7 +56,9 @@ export class PutSession {
   /** The operation in progress; abort waits for it before returning the charges. */
   private busy: Promise<unknown> = Promise.resolve();
   /** Strong durability: the object streaming to the store alongside the tier copy. */
-  private readonly sink: DurableSink | undefined;
+  private sink: DurableSink | undefined;
+  /** The flight fits no tier: it goes to the durable store only (durable classes). */
+  private storeOnly = false;
 
   private constructor(
     private readonly host: PutHost,
@@ -91,6 +95,12 @@ export class PutSession {
         if (tier.uploadSpill !== 'spill') throw err;
       }
     }
+    if (cls.config.durability !== 'none') {
+      // Larger than every tier: straight to the durable store, served from there.
+      const session = new PutSession(host, path, cls, 0);
+      await session.toStoreOnly(`the declared size ${formatSize(sizeHint)} fits no tier`);
+      return session;
+    }
     if (lastError) throw lastError;
     throw new ResourceExhaustedError(
       `flight "${path}": the declared size ${formatSize(sizeHint)} fits no tier of class "${cls.config.name}"`,
@@ -116,10 +126,10 @@ export class PutSession {
   setSchema(header: Buffer): Promise<void> {
     return this.run(async () => {
       if (this.schemaHeader) throw new InvalidArgumentError(`flight "${this.path}": schema sent twice`);
-      await this.makeRoom((w) => w.schemaSize(header));
-      await this.writer.writeSchema(header);
-      await this.sink?.writeSchema(header);
       this.schemaHeader = header;
+      await this.makeRoom((w) => w.schemaSize(header));
+      if (!this.storeOnly) await this.writer.writeSchema(header);
+      await this.sink?.writeSchema(header);
     });
   }
 
@@ -129,7 +139,7 @@ export class PutSession {
         throw new InvalidArgumentError(`flight "${this.path}": a batch arrived before the schema`);
       }
       await this.makeRoom((w) => w.sizeOf(frame));
-      await this.writer.append(frame);
+      if (!this.storeOnly) await this.writer.append(frame);
       await this.sink?.writeMessage(frame);
       this.kinds.push(frame.kind);
       this.sizes.push(frame.header.length + frame.body.length);
@@ -143,7 +153,7 @@ export class PutSession {
       const schema = this.schemaHeader;
       if (!schema) throw new InvalidArgumentError(`flight "${this.path}": the put ended without a schema`);
       await this.makeRoom((w) => w.trailerSize());
-      const placement = await this.writer.finish();
+      const placement = this.storeOnly ? undefined : await this.writer.finish();
       const now = this.host.now();
       const ttl = this.cls.config.ttl;
       const expiresAt = ttl === undefined ? undefined : now + ttl;
@@ -157,15 +167,15 @@ export class PutSession {
         }
       } catch (err) {
         // The tier copy goes too; abort() returns its charge.
-        await placement.destroy();
+        await placement?.destroy();
         throw err;
       }
       if (this.state !== 'open') {
-        await placement.destroy();
+        await placement?.destroy();
         throw this.cancelled();
       }
       // The version keeps exactly what its placement holds; a size hint's surplus goes back.
-      this.host.release(this.charge, this.charge.bytes - placement.bytes);
+      this.host.release(this.charge, this.charge.bytes - (placement?.bytes ?? 0));
       this.host.closeCharge(this.charge);
       const version = new FlightVersion(
         this.host.nextVersionId(),
@@ -213,6 +223,7 @@ export class PutSession {
   private async makeRoom(size: (writer: PlacementWriter) => number): Promise<void> {
     for (;;) {
       if (this.state !== 'open') throw this.cancelled();
+      if (this.storeOnly) return;
       const bytes = size(this.writer);
       const max = this.tier.maxFlightSize;
       const after = this.written + bytes;
@@ -237,11 +248,37 @@ export class PutSession {
     }
   }
 
+  /**
+   * A durable class's flight that fits no tier continues to the durable store only: what
+   * the tier holds is dropped (a strong put's sink already has it; a weak put starts one
+   * and replays it), and the put is acknowledged once the store has the object.
+   */
+  private async toStoreOnly(reason: string): Promise<void> {
+    if (!this.sink) {
+      const sink = this.host.durableSinkFor(this.cls, this.path, true);
+      if (!sink) throw new Error(`class "${this.cls.config.name}" has no durable store`);
+      this.sink = sink;
+      if (this.schemaHeader) {
+        await sink.writeSchema(this.schemaHeader);
+        for await (const frame of this.writer.written()) await sink.writeMessage(frame);
+      }
+    }
+    this.storeOnly = true;
+    await this.writer.abort().catch(() => undefined);
+    this.host.release(this.charge, this.charge.bytes);
+    this.host.storeOnly(this, reason);
+  }
+
   /** Moves what was written to the next tier and continues there, or rejects the put. */
   private async spill(reason: string): Promise<void> {
     const next = this.tierIndex + 1;
     const tier = this.tier;
-    if (tier.uploadSpill !== 'spill' || next >= this.cls.config.tiers.length) {
+    const last = next >= this.cls.config.tiers.length;
+    if (this.cls.config.durability !== 'none' && last) {
+      await this.toStoreOnly(reason);
+      return;
+    }
+    if (tier.uploadSpill !== 'spill' || last) {
       throw new ResourceExhaustedError(
         `flight "${this.path}": ${reason} in tier ${this.tierIndex} (${this.storage.name}) of class ` +
           `"${this.cls.config.name}", and ${tier.uploadSpill === 'spill' ? 'there is no next tier' : 'uploadSpill is "reject"'}`,

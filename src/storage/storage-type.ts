@@ -13,6 +13,9 @@ export interface Frame {
   rows: number;
 }
 
+/** Where a copy lives: a storage type, or the durable store itself (served from there). */
+export type CopyLocation = StorageTypeName | 'durable';
+
 /**
  * Where a flight's bytes live in one storage type. Immutable once written; the manager
  * pins it while readers stream from it and destroys it when the last one is done.

@@ -113,6 +113,44 @@ describe('durability: strong (pyarrow client, moto)', () => {
     expect(again[0]).toMatchObject({ ok: true });
   });
 
+  it('streams a flight that fits no tier straight to the store and serves it from there (weak and strong)', async () => {
+    const yaml =
+      config(proxy.endpoint).replace(
+        '    tiers:\n      - { storage: memory }\n',
+        '    tiers:\n      - { storage: memory, maxFlightSize: 1MiB }\n',
+      ) +
+      `  - name: weakbig
+    prefix: weakbig
+    durability: weak
+    durableStore: s3main
+    durablePrefix: s/
+    tiers:
+      - { storage: memory, maxFlightSize: 1MiB }
+`;
+    server = await startTestServer(yaml);
+    const out = await ops(server.location, [
+      put('big/strong', 4096, 5),
+      put('weakbig/x', 4096, 6),
+      put('big/hinted', 4096, 7, { hint: 5 * 1024 * 1024 }),
+      put('big/small', 100, 8),
+      check('big/strong', 4096, 5),
+      check('weakbig/x', 4096, 6),
+      check('big/hinted', 4096, 7),
+      check('big/small', 100, 8),
+    ]);
+    expect(out.map((o) => o.ok)).toEqual(Array(8).fill(true));
+    // Acknowledged means in the store, also for the weak class when no tier could hold it.
+    expect(await objects('s/')).toEqual(expect.arrayContaining(['s/big/strong', 's/weakbig/x', 's/big/hinted']));
+    expect(server.app.manager.lookup(['big/strong']).placed).toBeUndefined();
+    expect(server.app.manager.lookup(['weakbig/x']).placed).toBeUndefined();
+    expect(server.app.manager.lookup(['big/small']).storage).toBe('memory');
+    const text = await server.app.metrics.registry.metrics();
+    expect(text).toMatch(/^tierflight_hits_total\{class="strong",storage="durable"\} 2$/m);
+    expect(text).toMatch(/^tierflight_puts_total\{class="weakbig",storage="durable"\} 1$/m);
+    server.app.manager.checkAccounting();
+    expect(server.app.manager.stats().storageTypes.memory).toMatchObject({ reserved: 0 });
+  });
+
   it('keeps every acknowledged flight when the server is killed with SIGKILL mid-stream', async () => {
     const file = path.join(dir, 'crash.yaml');
     await writeFile(file, config(moto.endpoint));

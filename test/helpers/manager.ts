@@ -37,8 +37,7 @@ export async function putFlight(m: StorageManager, path: string, frames: Frame[]
 /** Reads every message of a leased copy: header, body and app_metadata of each. */
 export async function readLease(lease: FlightLease, indices = lease.version.allMessages()): Promise<Buffer[]> {
   const out: Buffer[] = [];
-  for await (const f of lease.placed.placement.read(indices))
-    out.push(Buffer.concat([f.header, f.body, f.appMetadata]));
+  for await (const f of lease.read(indices)) out.push(Buffer.concat([f.header, f.body, f.appMetadata]));
   return out;
 }
 

@@ -34,7 +34,7 @@ async function partialRead(
   lease: FlightLease,
   first: number,
 ): Promise<{ got: Buffer[]; rest: () => Promise<Buffer[]> }> {
-  const it = lease.placed.placement.read(lease.version.allMessages())[Symbol.asyncIterator]();
+  const it = lease.read(lease.version.allMessages())[Symbol.asyncIterator]();
   const got: Buffer[] = [];
   for (let i = 0; i < first; i++) {
     const r = await it.next();
@@ -116,7 +116,7 @@ describe('readers during placement changes', () => {
     expect(m.lookup(['a']).storage).toBe('disk_mapped');
     expect(await reader.rest()).toEqual(expected(data));
     const again = await m.open(['a']);
-    expect(again.placed.storage).toBe('disk_mapped');
+    expect(again.storage).toBe('disk_mapped');
     again.release();
     m.checkAccounting();
     expect(m.list().map((v) => v.path)).toEqual(['a', 'b', 'c']);
