@@ -4,7 +4,8 @@ import type { StorageClassConfig } from '../config/schema.js';
 import { DurableStoreError, type DurableStore } from '../durable/durable-store.js';
 import { FlightObjectEncoder, readFlightObject, type FlightObject } from '../durable/flight-object.js';
 import type { PlacementEvent } from './events.js';
-import type { DurableCopy, FlightVersion } from './flight.js';
+import { FlightVersion, type DurableCopy } from './flight.js';
+import type { RoutedClass } from '../routing/router.js';
 import type { Frame } from './storage-type.js';
 
 export interface DurabilityStats {
@@ -86,6 +87,40 @@ export class Durability {
         }
       }
     });
+  }
+
+  /**
+   * The durable flights a restarted server serves: every flight object under the prefixes
+   * of the durable classes whose path still routes to that class. Expired ones are removed
+   * from the store instead (never served, even before a sweeper would reach them).
+   */
+  async recover(
+    classes: readonly RoutedClass[],
+    route: (path: string) => RoutedClass,
+    nextVersionId: () => number,
+  ): Promise<FlightVersion[]> {
+    const now = this.clock.now();
+    const out: FlightVersion[] = [];
+    for await (const { cls, object, store } of this.scan(classes.map((c) => c.config))) {
+      const routed = route(object.path);
+      if (routed.config !== cls) continue; // another class's object under an overlapping prefix
+      const version = new FlightVersion(
+        nextVersionId(),
+        object.path,
+        routed,
+        object.schemaHeader,
+        object.index.map((e) => e.kind),
+        object.index.map((e) => e.headerLength + e.bodyLength),
+        object.totalRecords,
+        object.totalBytes,
+        object.createdAt,
+        object.expiresAt,
+      );
+      version.durable = { store, key: object.key, state: 'stored', object };
+      if (version.isExpired(now)) this.remove(version);
+      else out.push(version);
+    }
+    return out;
   }
 
   /** Every flight object under the prefixes of the given durable classes. */

@@ -10,7 +10,7 @@ import { FlightVersion, Placed, type DurableCopy, type RemovalReason } from './f
 import { PutSession, type Charge, type PutHost } from './put-session.js';
 import type { CopyLocation, Frame, Placement, StorageType } from './storage-type.js';
 import { createStorageTypes } from './types/index.js';
-import { computeStats, type ManagerStats } from './stats.js';
+import { checkAccounting, computeStats, type ManagerStats } from './stats.js';
 import type { PlacementEvent, PlacementObserver } from './events.js';
 import type { DurableStore } from '../durable/durable-store.js';
 import { readFlightObjectMessages } from '../durable/flight-object.js';
@@ -86,30 +86,14 @@ export class StorageManager implements PutHost, DurabilityHost {
    */
   async init(): Promise<void> {
     for (const type of this.types.values()) await type.init();
-    const now = this.clock.now();
-    for await (const { cls, object, store } of this.durability.scan(this.router.classes.map((c) => c.config))) {
-      const { path, segments } = StorageManager.parsePath([object.path]);
-      const routed = this.router.route(path, segments);
-      if (routed.config !== cls) continue; // another class's object under an overlapping prefix
-      const version = new FlightVersion(
-        this.nextVersionId(),
-        path,
-        routed,
-        object.schemaHeader,
-        object.index.map((e) => e.kind),
-        object.index.map((e) => e.headerLength + e.bodyLength),
-        object.totalRecords,
-        object.totalBytes,
-        object.createdAt,
-        object.expiresAt,
-      );
-      version.durable = { store, key: object.key, state: 'stored', object };
-      if (version.isExpired(now)) {
-        this.durability.remove(version);
-        continue;
-      }
-      const existing = this.catalog.get(path);
-      if (!existing || existing.createdAt < version.createdAt) this.catalog.set(path, version);
+    const route = (path: string): RoutedClass => {
+      const parsed = StorageManager.parsePath([path]);
+      if (parsed.path !== path) throw new InvalidArgumentError(`"${path}" is not a normalised flight path`);
+      return this.router.route(parsed.path, parsed.segments);
+    };
+    for (const version of await this.durability.recover(this.router.classes, route, () => this.nextVersionId())) {
+      const existing = this.catalog.get(version.path);
+      if (!existing || existing.createdAt < version.createdAt) this.catalog.set(version.path, version);
     }
   }
 
@@ -308,18 +292,7 @@ export class StorageManager implements PutHost, DurabilityHost {
    * copies (current, or retired but still read) and unfinished writers hold, within capacity.
    */
   checkAccounting(): void {
-    for (const [name, type] of this.types) {
-      let expected = 0;
-      for (const p of this.resident) if (p.storage === name) expected += p.bytes;
-      for (const c of this.charges) if (c.storage === type) expected += c.bytes;
-      if (type.used !== expected) throw new Error(`${name}: used ${type.used} != held ${expected}`);
-      if (type.used > type.capacity) throw new Error(`${name}: used ${type.used} > capacity ${type.capacity}`);
-    }
-    for (const v of this.catalog.values()) {
-      if (v.placed ? !this.resident.has(v.placed) : v.durable?.state !== 'stored') {
-        throw new Error(`flight "${v.path}" has no copy`);
-      }
-    }
+    checkAccounting(this.types, this.resident, this.charges, this.catalog.values());
   }
 
   // ---- PutHost ----

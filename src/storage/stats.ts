@@ -98,3 +98,29 @@ export function computeStats(
   }
   return { storageTypes, classes: byClass, flights, putsInProgress };
 }
+
+/**
+ * The accounting invariant, for tests: every storage type's used bytes equal what its
+ * copies (current, or retired but still read) and unfinished writers hold, within
+ * capacity; every visible flight has a copy somewhere.
+ */
+export function checkAccounting(
+  types: ReadonlyMap<StorageTypeName, StorageType>,
+  resident: Iterable<Placed>,
+  charges: Iterable<Charge>,
+  versions: Iterable<FlightVersion>,
+): void {
+  const residentSet = new Set(resident);
+  for (const [name, type] of types) {
+    let expected = 0;
+    for (const p of residentSet) if (p.storage === name) expected += p.bytes;
+    for (const c of charges) if (c.storage === type) expected += c.bytes;
+    if (type.used !== expected) throw new Error(`${name}: used ${type.used} != held ${expected}`);
+    if (type.used > type.capacity) throw new Error(`${name}: used ${type.used} > capacity ${type.capacity}`);
+  }
+  for (const v of versions) {
+    if (v.placed ? !residentSet.has(v.placed) : v.durable?.state !== 'stored') {
+      throw new Error(`flight "${v.path}" has no copy`);
+    }
+  }
+}

@@ -172,6 +172,27 @@ describe('durability: weak (pyarrow client, moto)', () => {
     expect(back.filter((b) => b.ok !== true)).toEqual([]);
   });
 
+  it('drains queued uploads on shutdown, and stops within the grace period when the store is down', async () => {
+    server = await startTestServer(config());
+    await proxy.down();
+    await ops(server, [put('grace/a', 50, 1), put('grace/b', 50, 2)]);
+    expect(server.app.manager.durability.stats().queueDepth).toBe(2);
+    // The store comes back while the server shuts down: the queue drains before it exits.
+    setTimeout(() => void proxy.up(), 300);
+    await server.stop();
+    server = undefined;
+    expect(await objects('tf/grace/')).toEqual(['tf/grace/a', 'tf/grace/b']);
+
+    // With the store gone for good, shutdown gives up after its grace (2 s in tests).
+    server = await startTestServer(config());
+    await proxy.down();
+    await ops(server, [put('grace/c', 50, 3)]);
+    const started = Date.now();
+    await server.stop();
+    server = undefined;
+    expect(Date.now() - started).toBeLessThan(6_000);
+  });
+
   it('deletes durable copies with delete and delete-prefix', async () => {
     server = await startTestServer(config());
     await ops(server, [put('d/x/1', 10, 1), put('d/x/2', 10, 2), put('d/y', 10, 3)]);
