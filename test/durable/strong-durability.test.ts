@@ -89,6 +89,19 @@ describe('durability: strong (pyarrow client, moto)', () => {
     expect(back.map((b) => b.problems)).toEqual([[], []]);
   });
 
+  it('restores an evicted strong flight from the store on the next read', async () => {
+    server = await startTestServer(config(proxy.endpoint).replace('capacity: 256MiB', 'capacity: 1MiB'));
+    const out = await ops(server.location, [put('ev/a', 300, 11), put('ev/b', 300, 12), put('ev/c', 300, 13)]);
+    expect(out.map((o) => o.ok)).toEqual([true, true, true]);
+    // A strong flight is durable when acknowledged, so eviction may drop its memory copy at once.
+    expect(server.app.manager.lookup(['ev/a']).placed).toBeUndefined();
+    const back = await ops(server.location, [{ op: 'list', prefix: 'ev' }, check('ev/a', 300, 11)]);
+    expect(back[0]).toEqual(['ev/a', 'ev/b', 'ev/c']);
+    expect(back[1]).toMatchObject({ ok: true });
+    expect(server.app.manager.lookup(['ev/a']).storage).toBe('memory');
+    server.app.manager.checkAccounting();
+  });
+
   it('fails with UNAVAILABLE when the store goes away mid-upload: nothing visible, no multipart upload left', async () => {
     server = await startTestServer(config(proxy.endpoint));
     const s = server;
