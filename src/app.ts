@@ -1,7 +1,7 @@
 import type { Config } from './config/schema.js';
 import { startFlightServer, type FlightServer } from './flight/server.js';
 import { startMetricsServer, type MetricsServer } from './metrics/http-server.js';
-import { PlacementMetrics } from './metrics/placement-metrics.js';
+import { TierflightMetrics } from './metrics/tierflight-metrics.js';
 import { createDurableStore } from './durable/index.js';
 import { StorageManager } from './storage/manager.js';
 import { systemClock, type Clock } from './util/clock.js';
@@ -10,7 +10,7 @@ import type { Logger } from './util/log.js';
 export interface App {
   readonly manager: StorageManager;
   readonly flight: FlightServer;
-  readonly metrics: PlacementMetrics;
+  readonly metrics: TierflightMetrics;
   /** The metrics HTTP server, when `server.metrics` is set. */
   readonly metricsServer: MetricsServer | undefined;
   stop(): Promise<void>;
@@ -39,7 +39,7 @@ export async function startApp(config: Config, logger: Logger, clock: Clock = sy
   if (missing.length > 0) {
     throw new Error(`this configuration uses features that are not implemented yet:\n  ${missing.join('\n  ')}`);
   }
-  const metrics = new PlacementMetrics();
+  const metrics = new TierflightMetrics();
   const durableStores = new Map(config.durableStores.map((s) => [s.id, createDurableStore(s)]));
   const manager = new StorageManager({ config, clock, logger, observer: metrics.observe, durableStores });
   metrics.bind(manager);
@@ -51,7 +51,7 @@ export async function startApp(config: Config, logger: Logger, clock: Clock = sy
       : await startMetricsServer(config.server.metrics, metrics.registry, () => ready, logger);
   let flight: FlightServer;
   try {
-    flight = await startFlightServer(config.server, manager, logger);
+    flight = await startFlightServer(config.server, manager, logger, metrics.observeRpc);
   } catch (err) {
     await metricsServer?.stop();
     throw err;

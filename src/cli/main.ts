@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { startApp } from '../app.js';
+import { configJsonSchema } from '../config/json-schema.js';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import { createLogger } from '../util/log.js';
 import { describeRoute } from './route.js';
@@ -77,6 +78,13 @@ program
     } catch (err) {
       fail(err);
     }
+  });
+
+program
+  .command('schema')
+  .description('print the JSON Schema of the config file (for editors; config/tierflight.schema.json)')
+  .action(() => {
+    process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
   });
 
 function fail(err: unknown): never {

@@ -7,29 +7,35 @@ import { parseDuration, parseSize } from './units.js';
  * not a silently ignored setting.
  */
 
-const size = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const parsed = parseSize(value);
-  if (parsed === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `"${value}" is not a size; write bytes or a unit such as 512MiB, 2GiB, 64KiB`,
-    });
-    return z.NEVER;
-  }
-  return parsed;
-});
+const size = z
+  .union([z.string(), z.number()])
+  .meta({ description: 'A size: bytes, or a number and a unit such as 64KiB, 512MiB, 2GiB, 5GB' })
+  .transform((value, ctx) => {
+    const parsed = parseSize(value);
+    if (parsed === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${value}" is not a size; write bytes or a unit such as 512MiB, 2GiB, 64KiB`,
+      });
+      return z.NEVER;
+    }
+    return parsed;
+  });
 
-const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
-  const parsed = parseDuration(value);
-  if (parsed === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `"${value}" is not a duration; write a number and a unit such as 250ms, 30s, 15m, 1h, 7d`,
-    });
-    return z.NEVER;
-  }
-  return parsed;
-});
+const duration = z
+  .union([z.string(), z.number()])
+  .meta({ description: 'A duration: milliseconds, or a number and a unit such as 250ms, 30s, 15m, 1h, 7d' })
+  .transform((value, ctx) => {
+    const parsed = parseDuration(value);
+    if (parsed === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${value}" is not a duration; write a number and a unit such as 250ms, 30s, 15m, 1h, 7d`,
+      });
+      return z.NEVER;
+    }
+    return parsed;
+  });
 
 const hostPort = z
   .string()

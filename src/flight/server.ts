@@ -4,7 +4,7 @@ import type { ServerConfig } from '../config/schema.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { Logger } from '../util/log.js';
 import { loadFlightService } from './proto.js';
-import { createFlightService } from './service.js';
+import { createFlightService, type RpcObserver } from './service.js';
 
 /**
  * HTTP/2 flow-control window for each stream and for the connection. grpc-js leaves the
@@ -30,6 +30,7 @@ export async function startFlightServer(
   server: ServerConfig,
   manager: StorageManager,
   logger: Logger,
+  observeRpc?: RpcObserver,
 ): Promise<FlightServer> {
   const options: ChannelOptions = {
     'grpc.max_receive_message_length': server.maxMessageSize,
@@ -43,6 +44,7 @@ export async function startFlightServer(
       manager,
       logger,
       maxEndpointBytes: server.maxEndpointBytes,
+      ...(observeRpc ? { observeRpc } : {}),
       ...(server.advertise ? { advertise: server.advertise } : {}),
     }),
   );

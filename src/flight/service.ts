@@ -1,4 +1,5 @@
 import {
+  status,
   type sendUnaryData,
   type ServerDuplexStream,
   type ServerUnaryCall,
@@ -33,6 +34,17 @@ export interface FlightServiceOptions {
   advertise?: string;
   /** Largest batch range one endpoint covers. */
   maxEndpointBytes: number;
+  /** Records each call's duration and final status (RPC latency metrics). */
+  observeRpc?: RpcObserver;
+}
+
+/** Called once per finished call with its gRPC status name (OK, NOT_FOUND, CANCELLED, ...). */
+export type RpcObserver = (method: string, code: string, seconds: number) => void;
+
+const STATUS_NAMES = new Map(Object.entries(status).map(([name, value]) => [value as number, name]));
+
+function statusName(code: number | undefined): string {
+  return STATUS_NAMES.get(code ?? status.UNKNOWN) ?? 'UNKNOWN';
 }
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -43,6 +55,7 @@ const EMPTY: Buffer = Buffer.alloc(0);
  */
 export function createFlightService(options: FlightServiceOptions): UntypedServiceImplementation {
   const { manager, logger: log } = options;
+  const observe: RpcObserver = options.observeRpc ?? (() => undefined);
 
   const endpoints = (version: FlightVersion): PbFlightInfo['endpoint'] => {
     const ranges = version.endpointRanges(options.maxEndpointBytes);
@@ -67,10 +80,14 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
   const unary =
     <Req, Res>(method: string, fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Res) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      const started = performance.now();
       try {
         callback(null, fn(call.request, call));
+        observe(method, 'OK', (performance.now() - started) / 1000);
       } catch (err) {
-        callback(toServiceError(err, log, method));
+        const e = toServiceError(err, log, method);
+        callback(e);
+        observe(method, statusName(e.code), (performance.now() - started) / 1000);
       }
     };
 
@@ -84,7 +101,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
     },
 
     ListFlights: (call: ServerWritableStream<{ expression: Buffer }, PbFlightInfo>) => {
-      void streamOut(call, 'ListFlights', log, async (write) => {
+      void streamOut(call, 'ListFlights', log, observe, async (write) => {
         const prefix = call.request.expression.toString('utf8');
         for (const version of manager.list(prefix)) await write(flightInfo(version));
       });
@@ -115,7 +132,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
     },
 
     DoGet: (call: ServerWritableStream<{ ticket: Buffer }, OutgoingFlightData>) => {
-      void streamOut(call, 'DoGet', log, async (write) => {
+      void streamOut(call, 'DoGet', log, observe, async (write) => {
         const ticket = decodeTicket(call.request.ticket);
         const lease = await manager.open([ticket.path]);
         try {
@@ -132,17 +149,18 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
     },
 
     DoPut: (call: ServerDuplexStream<DecodedFlightData, Buffer>) => {
-      void doPut(call, manager, log);
+      const started = performance.now();
+      void doPut(call, manager, log).then((code) => observe('DoPut', code, (performance.now() - started) / 1000));
     },
 
     DoAction: (call: ServerWritableStream<PbAction, { body: Buffer }>) => {
-      void streamOut(call, 'DoAction', log, async (write) => {
+      void streamOut(call, 'DoAction', log, observe, async (write) => {
         for (const body of runAction(manager, call.request.type, call.request.body)) await write({ body });
       });
     },
 
     ListActions: (call: ServerWritableStream<unknown, { type: string; description: string }>) => {
-      void streamOut(call, 'ListActions', log, async (write) => {
+      void streamOut(call, 'ListActions', log, observe, async (write) => {
         for (const action of actionTypes) await write(action);
       });
     },
@@ -154,15 +172,21 @@ async function streamOut<Req, Res>(
   call: ServerWritableStream<Req, Res>,
   method: string,
   log: Logger,
+  observe: RpcObserver,
   body: (write: (msg: Res) => Promise<void>) => Promise<void>,
 ): Promise<void> {
+  const started = performance.now();
   const write = (msg: Res): Promise<void> => (call.write(msg) ? Promise.resolve() : drained(call));
+  let code = 'OK';
   try {
     await body(write);
     if (!call.cancelled) call.end();
   } catch (err) {
-    if (!call.cancelled) call.emit('error', toServiceError(err, log, method));
+    const e = toServiceError(err, log, method);
+    code = statusName(e.code);
+    if (!call.cancelled) call.emit('error', e);
   }
+  observe(method, call.cancelled ? 'CANCELLED' : code, (performance.now() - started) / 1000);
 }
 
 /** Resolves when a writable call can take more, or when it is gone. */
@@ -180,11 +204,12 @@ function drained(call: NodeJS.EventEmitter): Promise<void> {
   });
 }
 
+/** Runs one DoPut; resolves with its final status name. */
 async function doPut(
   call: ServerDuplexStream<DecodedFlightData, Buffer>,
   manager: StorageManager,
   log: Logger,
-): Promise<void> {
+): Promise<string> {
   let session: PutSession | undefined;
   call.on('cancelled', () => void session?.abort());
   try {
@@ -206,15 +231,19 @@ async function doPut(
     }
     if (call.cancelled) {
       await session?.abort();
-      return;
+      return 'CANCELLED';
     }
     if (!session)
       throw new InvalidArgumentError('DoPut stream ended without any message: send a PATH descriptor with the schema');
     await session.commit();
     call.end();
+    return 'OK';
   } catch (err) {
     await session?.abort();
-    if (!call.cancelled) call.emit('error', toServiceError(err, log, 'DoPut'));
+    if (call.cancelled) return 'CANCELLED';
+    const e = toServiceError(err, log, 'DoPut');
+    call.emit('error', e);
+    return statusName(e.code);
   }
 }
 

@@ -89,5 +89,10 @@ storageClasses:
       m.get('tierflight_storage_flights{storage="memory"}')! + m.get('tierflight_storage_flights{storage="disk"}')!,
     ).toBe(4);
     expect(m.has('process_resident_memory_bytes')).toBe(true);
+    // RPC latency by method and final status.
+    expect(m.get('tierflight_rpc_duration_seconds_count{method="DoPut",code="OK"}')).toBe(4);
+    expect(m.get('tierflight_rpc_duration_seconds_count{method="DoGet",code="OK"}')).toBe(2);
+    expect(m.get('tierflight_rpc_duration_seconds_count{method="DoGet",code="NOT_FOUND"}')).toBe(1);
+    expect(m.get('tierflight_rpc_duration_seconds_count{method="GetFlightInfo",code="OK"}')).toBe(2);
   });
 });

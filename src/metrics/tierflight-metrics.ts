@@ -3,12 +3,12 @@ import type { PlacementEvent } from '../storage/events.js';
 import type { StorageManager } from '../storage/manager.js';
 
 /**
- * Prometheus metrics of the storage engine (DESIGN.md §7). Counters follow the placement
+ * Prometheus metrics (DESIGN.md §7): the storage engine, durability and Flight calls. Counters follow the placement
  * events the manager emits; gauges are read from the manager's stats at scrape time, so
  * they are exact and cost nothing between scrapes. Label values are bounded: storage
  * type names, configured class names and tier indices, never flight paths.
  */
-export class PlacementMetrics {
+export class TierflightMetrics {
   readonly registry = new Registry();
   private manager: StorageManager | undefined;
 
@@ -79,6 +79,19 @@ export class PlacementMetrics {
     'Failed durable store operations by kind: transient (retried), permanent, not_found',
     ['class', 'operation', 'kind'],
   );
+
+  private readonly rpcSeconds = new Histogram({
+    name: 'tierflight_rpc_duration_seconds',
+    help: 'Duration of Flight calls by method and final gRPC status',
+    labelNames: ['method', 'code'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  /** The Flight service's per-call observer. */
+  readonly observeRpc = (method: string, code: string, seconds: number): void => {
+    this.rpcSeconds.observe({ method, code }, seconds);
+  };
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });

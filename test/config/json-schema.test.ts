@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { configJsonSchema } from '../../src/config/json-schema.js';
+import { ROOT } from '../setup/python-env.js';
+
+describe('the published JSON Schema of the config file', () => {
+  it('is config/tierflight.schema.json, generated from the schema the server validates with', () => {
+    const committed = JSON.parse(readFileSync(path.join(ROOT, 'config/tierflight.schema.json'), 'utf8')) as unknown;
+    // If this fails, regenerate: node dist/cli/main.js schema > config/tierflight.schema.json
+    expect(committed).toEqual(configJsonSchema());
+  });
+
+  it('names every DESIGN.md key and refuses unknown ones', () => {
+    const schema = configJsonSchema() as {
+      properties: Record<string, { properties?: Record<string, unknown>; additionalProperties?: boolean }>;
+      additionalProperties: boolean;
+    };
+    expect(Object.keys(schema.properties).sort()).toEqual(
+      ['$schema', 'durableStores', 'limitPolicies', 'server', 'storageClasses', 'storageTypes'].sort(),
+    );
+    expect(schema.additionalProperties).toBe(false);
+    expect(Object.keys(schema.properties.server?.properties ?? {})).toEqual(
+      expect.arrayContaining(['listen', 'advertise', 'metrics', 'maxBatchBytes']),
+    );
+    expect(Object.keys(schema.properties.storageTypes?.properties ?? {}).sort()).toEqual([
+      'disk',
+      'disk_mapped',
+      'memory',
+    ]);
+  });
+
+  it('is referenced from the default config for editors', () => {
+    expect(readFileSync(path.join(ROOT, 'config/default.yaml'), 'utf8')).toMatch(
+      /^# yaml-language-server: \$schema=\.\/tierflight\.schema\.json$/m,
+    );
+  });
+});
