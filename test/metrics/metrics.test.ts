@@ -1,9 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPyClient } from '../helpers/python.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
+import { ROOT } from '../setup/python-env.js';
 
 /** Parses Prometheus text into `name{labels}` → value. */
 function parse(text: string): Map<string, number> {
@@ -94,5 +95,23 @@ storageClasses:
     expect(m.get('tierflight_rpc_duration_seconds_count{method="DoGet",code="OK"}')).toBe(2);
     expect(m.get('tierflight_rpc_duration_seconds_count{method="DoGet",code="NOT_FOUND"}')).toBe(1);
     expect(m.get('tierflight_rpc_duration_seconds_count{method="GetFlightInfo",code="OK"}')).toBe(2);
+  });
+
+  it('has every metric the Grafana dashboard queries', async () => {
+    const dashboard = JSON.parse(
+      await readFile(path.join(ROOT, 'config/grafana/tierflight-dashboard.json'), 'utf8'),
+    ) as {
+      panels: { targets?: { expr: string }[] }[];
+    };
+    const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+    expect(exprs.length).toBeGreaterThan(30);
+    const queried = new Set(exprs.flatMap((e) => e.match(/\b(?:tierflight|process|nodejs)_[a-z0-9_]+/g) ?? []));
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const exposed = new Set([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1] as string));
+    const missing = [...queried].filter((name) => {
+      const base = name.replace(/_(bucket|sum|count)$/, '');
+      return !exposed.has(name) && !exposed.has(base);
+    });
+    expect(missing).toEqual([]);
   });
 });
