@@ -22,7 +22,6 @@ export interface App {
  */
 export function unsupportedFeatures(config: Config): string[] {
   const out: string[] = [];
-  if (config.limitPolicies.length > 0) out.push('limitPolicies: limit policies are not available in this version');
   if (config.server.maxBatchBytes !== undefined)
     out.push('server.maxBatchBytes: batch splitting is not available in this version');
   return out;

@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import { formatSize } from '../config/units.js';
 import { StorageManager } from '../storage/manager.js';
 import { ClassRouter } from '../routing/router.js';
+import { specsFor } from '../limits/limit-tree.js';
 
 /** The text of `tierflight route FILE PATH`. */
 export function describeRoute(config: Config, flightPath: string): string {
@@ -29,6 +30,19 @@ export function describeRoute(config: Config, flightPath: string): string {
   ];
   const policies = config.limitPolicies.filter((p) => p.classes.includes(c.name));
   lines.push(policies.length === 0 ? 'limits:      none' : 'limits:');
-  for (const p of policies) lines.push(`  ${p.name} (${p.type}, scope ${p.scope}, onLimit ${p.onLimit})`);
+  const skip = cls.prefix === '' ? 0 : cls.prefix.split('/').length;
+  const relative = segments.slice(skip);
+  for (const p of policies) {
+    lines.push(`  ${p.name} (${p.type}, scope ${p.scope}, onLimit ${p.onLimit}; shared by ${p.classes.join(', ')})`);
+    const nodes = specsFor(p, relative);
+    if (nodes.length === 0) lines.push('    no node applies at this depth');
+    for (const n of nodes) {
+      const where =
+        n.key === ''
+          ? `everything under ${p.classes.length > 1 ? 'these classes' : `"${cls.prefix}"`}`
+          : `subtree "${n.key}"`;
+      lines.push(`    ${where}: ${formatSize(n.limit)} (${n.source})`);
+    }
+  }
   return `${lines.join('\n')}\n`;
 }

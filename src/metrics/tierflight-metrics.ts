@@ -2,6 +2,9 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { PlacementEvent } from '../storage/events.js';
 import type { StorageManager } from '../storage/manager.js';
 
+/** Default-limit nodes (segmented, hierarchical defaults) exported per policy, largest first. */
+const TOP_LIMIT_NODES = 20;
+
 /**
  * Prometheus metrics (DESIGN.md §7): the storage engine, durability and Flight calls. Counters follow the placement
  * events the manager emits; gauges are read from the manager's stats at scrape time, so
@@ -80,6 +83,16 @@ export class TierflightMetrics {
     ['class', 'operation', 'kind'],
   );
 
+  private readonly limitRejections = this.counter(
+    'tierflight_limit_rejections_total',
+    'Puts refused with RESOURCE_EXHAUSTED by a limit policy (onLimit: reject, or a flight larger than its limit)',
+    ['policy'],
+  );
+  private readonly limitEvictions = this.counter(
+    'tierflight_limit_evictions_total',
+    'Flights (or their tier copies) evicted to keep a limit policy (onLimit: evict)',
+    ['policy'],
+  );
   private readonly rpcSeconds = new Histogram({
     name: 'tierflight_rpc_duration_seconds',
     help: 'Duration of Flight calls by method and final gRPC status',
@@ -166,6 +179,30 @@ export class TierflightMetrics {
         for (const [cls, c] of Object.entries(stats()?.classes ?? {})) set({ class: cls }, c.durableOnly);
       },
     );
+    // Limit nodes: configured limits and overrides always, plus the largest consumers of
+    // segmented and hierarchical defaults, so the number of series stays bounded.
+    const limitNodes = () => {
+      const nodes = [...(this.manager?.limits.tree.all() ?? [])];
+      const fixed = nodes.filter((n) => n.source !== 'default' && n.policy.type !== 'segmented');
+      const rest = nodes.filter((n) => !fixed.includes(n)).sort((a, b) => b.used - a.used);
+      return [...fixed, ...rest.slice(0, TOP_LIMIT_NODES)];
+    };
+    this.gauge(
+      'tierflight_limit_bytes',
+      'The limit of each limit node (policy and subtree)',
+      ['policy', 'node'],
+      (set) => {
+        for (const n of limitNodes()) set({ policy: n.policy.name, node: n.key || '/' }, n.limit);
+      },
+    );
+    this.gauge(
+      'tierflight_limit_used_bytes',
+      'Bytes counted against each limit node (policy and subtree)',
+      ['policy', 'node'],
+      (set) => {
+        for (const n of limitNodes()) set({ policy: n.policy.name, node: n.key || '/' }, n.used);
+      },
+    );
     this.gauge('tierflight_durable_queue_depth', 'Weak-durability uploads waiting or running', [], (set) => {
       set({}, this.manager?.durability.stats().queueDepth ?? 0);
     });
@@ -235,6 +272,12 @@ export class TierflightMetrics {
         this.durableWriteBytes.inc(labels, e.bytes);
         return;
       }
+      case 'limit-reject':
+        this.limitRejections.inc({ policy: e.policy });
+        return;
+      case 'limit-evict':
+        this.limitEvictions.inc({ policy: e.policy });
+        return;
       case 'durable-failure':
         this.durableFailures.inc({ class: e.cls.config.name, operation: e.operation, kind: e.kind });
         return;

@@ -17,6 +17,7 @@ export type PlacementEvent =
   | { type: 'expire'; version: FlightVersion }
   | { type: 'restore'; version: FlightVersion; storage: StorageTypeName; tier: number; bytes: number; seconds: number }
   | { type: 'durable-write'; version: FlightVersion; durability: 'weak' | 'strong'; bytes: number; seconds: number }
+  | { type: 'limit-reject' | 'limit-evict'; policy: string }
   | {
       type: 'durable-failure';
       cls: RoutedClass;

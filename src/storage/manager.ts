@@ -16,6 +16,8 @@ import type { DurableStore } from '../durable/durable-store.js';
 import { readFlightObjectMessages } from '../durable/flight-object.js';
 import { Durability, kindOf, type DurabilityHost } from './durability.js';
 import { DurableSink } from './durable-sink.js';
+import { LimitEnforcer, type LimitHost } from '../limits/limit-enforcer.js';
+import type { LimitPolicyConfig } from '../config/schema.js';
 
 export type { ManagerStats } from './stats.js';
 
@@ -46,7 +48,7 @@ export interface FlightLease {
  * evictionSpill, moveAfter, promoteAfter and expiry. The service only translates RPCs
  * into these calls.
  */
-export class StorageManager implements PutHost, DurabilityHost {
+export class StorageManager implements PutHost, DurabilityHost, LimitHost {
   private readonly router: ClassRouter;
   private readonly types: Map<StorageTypeName, StorageType>;
   private readonly catalog = new Map<string, FlightVersion>();
@@ -65,6 +67,7 @@ export class StorageManager implements PutHost, DurabilityHost {
   private readonly observer: PlacementObserver | undefined;
   private versionIds = 0;
   readonly durability: Durability;
+  readonly limits: LimitEnforcer;
 
   constructor(options: ManagerOptions) {
     this.clock = options.clock;
@@ -74,6 +77,7 @@ export class StorageManager implements PutHost, DurabilityHost {
     this.router = new ClassRouter(config.storageClasses);
     this.types = createStorageTypes(config.storageTypes);
     this.durability = new Durability(options.durableStores ?? new Map(), this, this.clock, this.log);
+    this.limits = new LimitEnforcer(config.limitPolicies, this);
     for (const name of this.types.keys()) {
       this.order.set(name, new EvictionOrder());
       this.leaving.set(name, new Set());
@@ -93,7 +97,10 @@ export class StorageManager implements PutHost, DurabilityHost {
     };
     for (const version of await this.durability.recover(this.router.classes, route, () => this.nextVersionId())) {
       const existing = this.catalog.get(version.path);
-      if (!existing || existing.createdAt < version.createdAt) this.catalog.set(version.path, version);
+      if (existing && existing.createdAt >= version.createdAt) continue;
+      if (existing) this.limits.remove(existing);
+      this.catalog.set(version.path, version);
+      this.limits.add(version, relativeSegments(version.cls, version.path), false);
     }
   }
 
@@ -126,6 +133,9 @@ export class StorageManager implements PutHost, DurabilityHost {
   async beginPut(parts: readonly string[], options: { sizeHint?: number } = {}): Promise<PutSession> {
     const { path, segments } = StorageManager.parsePath(parts);
     const cls = this.router.route(path, segments);
+    if (options.sizeHint !== undefined) {
+      this.limits.checkDeclaredSize(cls.config.name, path, relativeSegments(cls, path), options.sizeHint);
+    }
     const session = await PutSession.begin(this, path, cls, options.sizeHint);
     this.sessions.add(session);
     return session;
@@ -141,6 +151,14 @@ export class StorageManager implements PutHost, DurabilityHost {
     while (!version.placed) {
       const object = version.durable?.object;
       if (object && !this.fitsSomeTier(version, object.size)) return this.serveFromStore(version);
+      // A full `reject` limit on tier copies: read it from the store rather than restore it.
+      if (
+        object &&
+        !version.restoring &&
+        !this.limits.admitTierCopy(version, relativeSegments(version.cls, version.path))
+      ) {
+        return this.serveFromStore(version);
+      }
       version.restoring ??= this.restore(version).finally(() => (version.restoring = undefined));
       await version.restoring;
       version = this.lookup(parts);
@@ -363,6 +381,7 @@ export class StorageManager implements PutHost, DurabilityHost {
     version.durable = durable ?? this.durability.copyFor(version.cls.config, version.path);
     const old = this.catalog.get(version.path);
     this.catalog.set(version.path, version);
+    this.limits.add(version, relativeSegments(version.cls, version.path), placed !== undefined);
     const storage = placed?.storage ?? 'durable';
     this.emit({ type: 'put', version, storage, tier: tierIndex });
     this.log.debug(
@@ -417,6 +436,39 @@ export class StorageManager implements PutHost, DurabilityHost {
 
   sessionEnded(session: PutSession): void {
     this.sessions.delete(session);
+    this.limits.release(session);
+  }
+
+  admit(session: PutSession, bytes: number): void {
+    const segments = relativeSegments(session.cls, session.path);
+    this.limits.admit(session, session.cls.config.name, session.path, segments, bytes, this.catalog.get(session.path));
+  }
+
+  // ---- LimitHost ----
+
+  evictForLimit(version: FlightVersion, policy: LimitPolicyConfig): boolean {
+    const scope = policy.scope;
+    const placed = version.placed;
+    if (version.retired || (placed && placed.pins > 0) || version.durable?.state === 'pending') return false;
+    this.emit({ type: 'limit-evict', policy: policy.name });
+    if (scope === 'ephemeral' && version.durable?.state === 'stored') {
+      if (!placed) return false;
+      version.placed = undefined;
+      this.retirePlaced(placed, 'evict');
+      this.limits.dropTierCopy(version);
+      this.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
+      return true;
+    }
+    if (placed)
+      this.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
+    this.retire(version, 'evict');
+    // A total-scope limit counts durable copies too: freeing room means removing it there.
+    if (scope === 'total') this.durability.remove(version);
+    return true;
+  }
+
+  rejected(policy: LimitPolicyConfig): void {
+    this.emit({ type: 'limit-reject', policy: policy.name });
   }
 
   // ---- placement ----
@@ -459,6 +511,7 @@ export class StorageManager implements PutHost, DurabilityHost {
       // The durable copy remains: the flight stays visible and is restored on next read.
       version.placed = undefined;
       this.retirePlaced(placed, 'evict');
+      this.limits.dropTierCopy(version);
       return;
     }
     this.retire(version, 'evict');
@@ -488,6 +541,7 @@ export class StorageManager implements PutHost, DurabilityHost {
         }
       }
     }
+    this.limits.dropTierCopy(version);
     if (lastError instanceof ResourceExhaustedError) throw lastError;
     throw new UnavailableError(
       `flight "${version.path}": restoring from the durable store failed: ${(lastError as Error)?.message}`,
@@ -608,6 +662,7 @@ export class StorageManager implements PutHost, DurabilityHost {
     if (version.retired) return;
     version.retired = reason;
     if (this.catalog.get(version.path) === version) this.catalog.delete(version.path);
+    this.limits.remove(version);
     if (reason === 'expire') this.emit({ type: 'expire', version });
     if (reason === 'delete' || reason === 'expire') this.durability.remove(version);
     this.log.debug(
@@ -640,4 +695,10 @@ export class StorageManager implements PutHost, DurabilityHost {
   emit(event: PlacementEvent): void {
     this.observer?.(event);
   }
+}
+
+/** A flight path's segments below its class prefix: what limit nodes are keyed by. */
+function relativeSegments(cls: RoutedClass, path: string): string[] {
+  const skip = cls.prefix === '' ? 0 : cls.prefix.split('/').length;
+  return path.split('/').slice(skip);
 }

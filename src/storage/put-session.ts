@@ -15,6 +15,8 @@ export interface Charge {
 
 /** What a put session needs from the manager that owns it. */
 export interface PutHost {
+  /** Admits more flight bytes under the limit policies that govern the put; throws RESOURCE_EXHAUSTED. */
+  admit(session: PutSession, bytes: number): void;
   /** Charges bytes to a storage type, evicting to make room; throws RESOURCE_EXHAUSTED. */
   reserve(charge: Charge, bytes: number, forPath: string): Promise<void>;
   /** Returns part of a charge. */
@@ -138,6 +140,7 @@ export class PutSession {
       if (!this.schemaHeader) {
         throw new InvalidArgumentError(`flight "${this.path}": a batch arrived before the schema`);
       }
+      this.host.admit(this, frame.header.length + frame.body.length);
       await this.makeRoom((w) => w.sizeOf(frame));
       if (!this.storeOnly) await this.writer.append(frame);
       await this.sink?.writeMessage(frame);

@@ -53,13 +53,25 @@ storageClasses:
     tiers: [{ storage: memory, maxFlightSize: 64MiB, priority: 10 }]
 limitPolicies:
   - { name: cap, type: standard, classes: [reports], limit: 512MiB }
+  - name: tenants
+    type: hierarchical
+    classes: [reports]
+    onLimit: evict
+    levels:
+      - { default: 5GiB, overrides: { tenant1: 10GiB } }
+      - { overrides: { tenant1/dataSource1: 6GiB } }
 `,
     );
     const out = cli('route', file, 'cache/reports/tenant1/q.arrow');
     expect(out.status).toBe(0);
     expect(out.stdout).toContain('class:       reports (prefix "cache/reports")');
     expect(out.stdout).toContain('0: memory, maxFlightSize 64MiB, uploadSpill reject, priority 10');
-    expect(out.stdout).toContain('cap (standard, scope ephemeral, onLimit reject)');
+    expect(out.stdout).toContain('cap (standard, scope ephemeral, onLimit reject; shared by reports)');
+    expect(out.stdout).toContain('everything under "cache/reports": 512MiB (limit)');
+    expect(out.stdout).toContain('subtree "tenant1": 10GiB (override)');
+    const ds1 = cli('route', file, 'cache/reports/tenant1/dataSource1/x').stdout;
+    expect(ds1).toContain('subtree "tenant1/dataSource1": 6GiB (override)');
+    expect(cli('route', file, 'cache/reports/tenant7/x').stdout).toContain('subtree "tenant7": 5GiB (default)');
     expect(cli('route', file, 'cache/reportsX').stdout).toContain('class:       root');
     const bad = cli('route', file, 'a/../b');
     expect(bad.status).toBe(1);

@@ -1,0 +1,198 @@
+import { ResourceExhaustedError } from '../errors.js';
+import { formatSize } from '../config/units.js';
+import type { FlightVersion } from '../storage/flight.js';
+import type { LimitPolicyConfig } from '../config/schema.js';
+import { describeNode, LimitTree, type LimitNode } from './limit-tree.js';
+
+/** A flight's charges: the nodes its bytes count in, per scope. */
+interface Charged {
+  bytes: number;
+  total: LimitNode[];
+  ephemeral: LimitNode[] | undefined;
+}
+
+/** A put in progress: the nodes it reserved bytes in. */
+interface Reservation {
+  nodes: LimitNode[];
+  bytes: number;
+}
+
+/** What limit enforcement needs from the storage manager. */
+export interface LimitHost {
+  /** Frees a flight's ephemeral copy (scope: ephemeral) or the whole flight (scope: total). */
+  evictForLimit(version: FlightVersion, policy: LimitPolicyConfig): boolean;
+  rejected(policy: LimitPolicyConfig): void;
+}
+
+/**
+ * Limit policies (DESIGN.md §4) applied to the storage manager's flights. A flight's bytes
+ * (its Arrow IPC bytes, the same in every tier) count in every node of every policy that
+ * governs it: `scope: total` while it is visible, `scope: ephemeral` while it has a tier
+ * copy. Puts reserve as their bytes arrive, so concurrent puts cannot jointly overshoot;
+ * at a limit, `onLimit: evict` frees least-recently-used flights inside that node's
+ * subtree and `reject` fails the put with RESOURCE_EXHAUSTED naming the policy and subtree.
+ */
+export class LimitEnforcer {
+  readonly tree: LimitTree;
+  private readonly charged = new Map<FlightVersion, Charged>();
+  private readonly reservations = new Map<object, Reservation>();
+
+  constructor(
+    policies: readonly LimitPolicyConfig[],
+    private readonly host: LimitHost,
+  ) {
+    this.tree = new LimitTree(policies);
+  }
+
+  get active(): boolean {
+    return this.tree.policies.length > 0;
+  }
+
+  /**
+   * Admits `bytes` more for a put in progress (`owner`), evicting or rejecting at a limit.
+   * `replacing` is the version the put will replace: its bytes leave when the put lands.
+   */
+  admit(
+    owner: object,
+    className: string,
+    path: string,
+    segments: readonly string[],
+    bytes: number,
+    replacing?: FlightVersion,
+  ): void {
+    if (!this.active) return;
+    let r = this.reservations.get(owner);
+    if (!r) {
+      r = { nodes: this.tree.nodesFor(className, segments), bytes: 0 };
+      this.reservations.set(owner, r);
+    }
+    const credit = replacing ? this.charged.get(replacing) : undefined;
+    for (const node of r.nodes) {
+      const total = r.bytes + bytes;
+      if (total > node.limit) this.reject(node, path, `the flight (${formatSize(total)}) is larger than the limit`);
+      const back = credit && (credit.total.includes(node) || credit.ephemeral?.includes(node)) ? credit.bytes : 0;
+      const over = (): number => node.used + node.reserved + bytes - back - node.limit;
+      if (over() > 0 && node.policy.onLimit === 'evict') this.evictIn(node, over, replacing);
+      if (over() > 0) {
+        this.reject(
+          node,
+          path,
+          `${formatSize(node.used)} used and ${formatSize(node.reserved)} being written, ${formatSize(bytes)} more do not fit`,
+        );
+      }
+    }
+    for (const node of r.nodes) node.reserved += bytes;
+    r.bytes += bytes;
+  }
+
+  /** Refuses up front a put whose declared size is larger than a limit that governs it. */
+  checkDeclaredSize(className: string, path: string, segments: readonly string[], bytes: number): void {
+    if (!this.active) return;
+    for (const node of this.tree.nodesFor(className, segments)) {
+      if (bytes > node.limit)
+        this.reject(node, path, `the declared size (${formatSize(bytes)}) is larger than the limit`);
+    }
+  }
+
+  /** Ends a put's reservation (it landed, and its flight was charged, or it failed). */
+  release(owner: object): void {
+    const r = this.reservations.get(owner);
+    if (!r) return;
+    this.reservations.delete(owner);
+    for (const node of r.nodes) {
+      node.reserved -= r.bytes;
+      this.tree.prune(node);
+    }
+  }
+
+  /** Counts a newly visible flight (and its tier copy, if it has one). */
+  add(version: FlightVersion, segments: readonly string[], hasTierCopy: boolean): void {
+    if (!this.active) return;
+    const name = version.cls.config.name;
+    const c: Charged = {
+      bytes: version.totalBytes,
+      total: this.tree.nodesFor(name, segments, 'total'),
+      ephemeral: hasTierCopy ? this.tree.nodesFor(name, segments, 'ephemeral') : undefined,
+    };
+    for (const node of [...c.total, ...(c.ephemeral ?? [])]) node.used += c.bytes;
+    this.charged.set(version, c);
+  }
+
+  /** The flight is gone (deleted, replaced, expired, evicted). */
+  remove(version: FlightVersion): void {
+    const c = this.charged.get(version);
+    if (!c) return;
+    this.charged.delete(version);
+    this.uncharge(c.total, c.bytes);
+    if (c.ephemeral) this.uncharge(c.ephemeral, c.bytes);
+  }
+
+  /** The flight lost its tier copy but stays visible (durable only). */
+  dropTierCopy(version: FlightVersion): void {
+    const c = this.charged.get(version);
+    if (!c?.ephemeral) return;
+    this.uncharge(c.ephemeral, c.bytes);
+    c.ephemeral = undefined;
+  }
+
+  /**
+   * Admits a restore into a tier (ephemeral scope), evicting at `evict` limits; false when a
+   * `reject` limit is full (the flight is then served from its durable store instead).
+   */
+  admitTierCopy(version: FlightVersion, segments: readonly string[]): boolean {
+    const c = this.charged.get(version);
+    if (!c || c.ephemeral) return true;
+    const nodes = this.tree.nodesFor(version.cls.config.name, segments, 'ephemeral');
+    for (const node of nodes) {
+      const over = (): number => node.used + node.reserved + c.bytes - node.limit;
+      if (over() > 0 && node.policy.onLimit === 'evict') this.evictIn(node, over, version);
+      if (over() > 0) return false;
+    }
+    for (const node of nodes) node.used += c.bytes;
+    c.ephemeral = nodes;
+    return true;
+  }
+
+  /** For tests: every node's used bytes equal the sum of its flights, and none is over its limit. */
+  check(): void {
+    const expected = new Map<LimitNode, number>();
+    for (const c of this.charged.values()) {
+      for (const node of [...c.total, ...(c.ephemeral ?? [])]) expected.set(node, (expected.get(node) ?? 0) + c.bytes);
+    }
+    for (const node of this.tree.all()) {
+      const want = expected.get(node) ?? 0;
+      if (node.used !== want) throw new Error(`${describeNode(node)}: used ${node.used} != ${want}`);
+      if (node.used > node.limit) throw new Error(`${describeNode(node)}: used ${node.used} > limit ${node.limit}`);
+    }
+  }
+
+  private uncharge(nodes: LimitNode[], bytes: number): void {
+    for (const node of nodes) {
+      node.used -= bytes;
+      this.tree.prune(node);
+    }
+  }
+
+  /** Evicts least-recently-used flights counted in `node` until it is no longer over. */
+  private evictIn(node: LimitNode, over: () => number, keep?: FlightVersion): void {
+    const scope = node.policy.scope;
+    const candidates = [...this.charged.entries()]
+      .filter(
+        ([v, c]) =>
+          v !== keep && v.path !== keep?.path && (scope === 'total' ? c.total : (c.ephemeral ?? [])).includes(node),
+      )
+      .map(([v]) => v)
+      .sort((a, b) => a.lastAccess - b.lastAccess);
+    for (const v of candidates) {
+      if (over() <= 0) return;
+      this.host.evictForLimit(v, node.policy);
+    }
+  }
+
+  private reject(node: LimitNode, path: string, why: string): never {
+    this.host.rejected(node.policy);
+    throw new ResourceExhaustedError(
+      `flight "${path}": limit ${describeNode(node)} reached: ${why} (onLimit ${node.policy.onLimit})`,
+    );
+  }
+}
