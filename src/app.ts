@@ -1,3 +1,6 @@
+import { watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, loadConfigFile } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { startFlightServer, type FlightServer } from './flight/server.js';
 import { startMetricsServer, type MetricsServer } from './metrics/http-server.js';
@@ -13,8 +16,33 @@ export interface App {
   readonly metrics: TierflightMetrics;
   /** The metrics HTTP server, when `server.metrics` is set. */
   readonly metricsServer: MetricsServer | undefined;
+  /** Re-reads the config file and applies it, or keeps the running config; true when applied. */
+  reload(): boolean;
   stop(): Promise<void>;
 }
+
+/** Reloads when the config file changes (watching its folder: editors replace files by rename). */
+function watchFile(file: string, reload: () => boolean, logger: Logger): FSWatcher | undefined {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const watcher = watch(path.dirname(file), (_event, name) => {
+      if (name !== path.basename(file)) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        logger.info({ config: file }, 'config file changed; reloading');
+        reload();
+      }, RELOAD_DEBOUNCE_MS);
+    });
+    watcher.unref();
+    return watcher;
+  } catch (err) {
+    logger.warn({ config: file, err: (err as Error).message }, 'cannot watch the config file; reload with SIGHUP');
+    return undefined;
+  }
+}
+
+/** Editors write a file in several steps; reload once they are done. */
+const RELOAD_DEBOUNCE_MS = 200;
 
 /**
  * Features of DESIGN.md that this build does not implement yet. A config that uses one is
@@ -33,7 +61,19 @@ export function unsupportedFeatures(config: Config): string[] {
  */
 const SWEEP_INTERVAL_MS = 5_000;
 
-export async function startApp(config: Config, logger: Logger, clock: Clock = systemClock): Promise<App> {
+export interface AppOptions {
+  /** The file the config came from: reloaded on SIGHUP (via `reload`) and when it changes. */
+  configFile?: string;
+  /** Command-line overrides, applied to every reloaded file as they were to the first. */
+  overrides?: (config: Config) => Config;
+}
+
+export async function startApp(
+  config: Config,
+  logger: Logger,
+  clock: Clock = systemClock,
+  options: AppOptions = {},
+): Promise<App> {
   const missing = unsupportedFeatures(config);
   if (missing.length > 0) {
     throw new Error(`this configuration uses features that are not implemented yet:\n  ${missing.join('\n  ')}`);
@@ -58,14 +98,37 @@ export async function startApp(config: Config, logger: Logger, clock: Clock = sy
   ready = true;
   const sweeper = setInterval(() => void manager.tick(), SWEEP_INTERVAL_MS);
   sweeper.unref();
+  let running = config;
+  const reload = (): boolean => {
+    const file = options.configFile;
+    if (!file) return false;
+    try {
+      const loaded = loadConfigFile(file).config;
+      const next = options.overrides ? options.overrides(loaded) : loaded;
+      const unbuilt = unsupportedFeatures(next);
+      if (unbuilt.length > 0) throw new Error(`uses features that are not implemented yet: ${unbuilt.join('; ')}`);
+      manager.reconfigure(next, running);
+      running = next;
+      metrics.configReloaded('applied');
+      return true;
+    } catch (err) {
+      // A bad file never replaces a good config: log why, count it, keep serving.
+      metrics.configReloaded(err instanceof ConfigError ? 'invalid' : 'refused');
+      logger.error({ config: file, err: (err as Error).message }, 'config reload failed; the running config is kept');
+      return false;
+    }
+  };
+  const watcher = options.configFile ? watchFile(options.configFile, reload, logger) : undefined;
   return {
     manager,
     flight,
     metrics,
     metricsServer,
+    reload,
     stop: async () => {
       ready = false;
       clearInterval(sweeper);
+      watcher?.close();
       await flight.stop(config.server.shutdownGrace);
       // Weak uploads still queued get the same grace to reach the store.
       await manager.close(config.server.shutdownGrace);

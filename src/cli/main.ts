@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { startApp } from '../app.js';
 import { configJsonSchema } from '../config/json-schema.js';
 import { ConfigError, loadConfigFile } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { createLogger } from '../util/log.js';
 import { describeRoute } from './route.js';
 
@@ -28,12 +29,19 @@ program
     } catch (err) {
       fail(err);
     }
-    if (opts.listen) config = { ...config, server: { ...config.server, listen: opts.listen } };
-    if (opts.metrics) config = { ...config, server: { ...config.server, metrics: opts.metrics } };
+    const overrides = (c: Config): Config => ({
+      ...c,
+      server: {
+        ...c.server,
+        ...(opts.listen ? { listen: opts.listen } : {}),
+        ...(opts.metrics ? { metrics: opts.metrics } : {}),
+      },
+    });
+    config = overrides(config);
     logger.info({ config: file }, 'starting');
     let app;
     try {
-      app = await startApp(config, logger);
+      app = await startApp(config, logger, undefined, { configFile: file, overrides });
     } catch (err) {
       logger.fatal({ err }, 'cannot start');
       process.exit(1);
@@ -48,6 +56,10 @@ program
     // Writing past a file size limit (ulimit -f) must fail that write (EFBIG, reported to
     // the client as a full disk), not kill the server with SIGXFSZ.
     process.on('SIGXFSZ', () => undefined);
+    process.on('SIGHUP', () => {
+      logger.info({ config: file }, 'SIGHUP: reloading the config');
+      app.reload();
+    });
     process.on('SIGINT', () => shutdown('SIGINT'));
     process.on('SIGTERM', () => shutdown('SIGTERM'));
   });

@@ -153,6 +153,13 @@ export class LimitEnforcer {
     return true;
   }
 
+  /** After a reload: brings every node of an `evict` policy back under its limit. */
+  enforceAll(): void {
+    for (const node of [...this.tree.all()]) {
+      if (node.policy.onLimit === 'evict' && node.used > node.limit) this.evictIn(node, () => node.used - node.limit);
+    }
+  }
+
   /** For tests: every node's used bytes equal the sum of its flights, and none is over its limit. */
   check(): void {
     const expected = new Map<LimitNode, number>();

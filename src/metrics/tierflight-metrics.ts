@@ -93,6 +93,11 @@ export class TierflightMetrics {
     'Flights (or their tier copies) evicted to keep a limit policy (onLimit: evict)',
     ['policy'],
   );
+  private readonly reloads = this.counter(
+    'tierflight_config_reloads_total',
+    'Config reloads by outcome: applied, invalid (the file has errors), refused (needs a restart)',
+    ['outcome'],
+  );
   private readonly rpcSeconds = new Histogram({
     name: 'tierflight_rpc_duration_seconds',
     help: 'Duration of Flight calls by method and final gRPC status',
@@ -100,6 +105,10 @@ export class TierflightMetrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [this.registry],
   });
+
+  configReloaded(outcome: 'applied' | 'invalid' | 'refused'): void {
+    this.reloads.inc({ outcome });
+  }
 
   /** The Flight service's per-call observer. */
   readonly observeRpc = (method: string, code: string, seconds: number): void => {

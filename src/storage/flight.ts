@@ -26,7 +26,8 @@ export class Placed {
 
   constructor(
     readonly version: FlightVersion,
-    readonly tierIndex: number,
+    /** Its tier in the class; a config reload may renumber it. */
+    public tierIndex: number,
     readonly placement: Placement,
   ) {}
 
@@ -75,7 +76,8 @@ export class FlightVersion {
   constructor(
     readonly id: number,
     readonly path: string,
-    readonly cls: RoutedClass,
+    /** Its storage class; a config reload may route it to the new version of it. */
+    public cls: RoutedClass,
     readonly schemaHeader: Buffer,
     readonly kinds: readonly Frame['kind'][],
     /** Arrow IPC bytes (header and body) of each message. */

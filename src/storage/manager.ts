@@ -49,7 +49,7 @@ export interface FlightLease {
  * into these calls.
  */
 export class StorageManager implements PutHost, DurabilityHost, LimitHost {
-  private readonly router: ClassRouter;
+  private router: ClassRouter;
   private readonly types: Map<StorageTypeName, StorageType>;
   private readonly catalog = new Map<string, FlightVersion>();
   private readonly order = new Map<StorageTypeName, EvictionOrder>();
@@ -67,7 +67,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
   private readonly observer: PlacementObserver | undefined;
   private versionIds = 0;
   readonly durability: Durability;
-  readonly limits: LimitEnforcer;
+  limits: LimitEnforcer;
 
   constructor(options: ManagerOptions) {
     this.clock = options.clock;
@@ -102,6 +102,48 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
       this.catalog.set(version.path, version);
       this.limits.add(version, relativeSegments(version.cls, version.path), false);
     }
+  }
+
+  /**
+   * Applies a reloaded config: new storage classes (routing, tiers) and limit policies, at
+   * once. Every flight is routed again and counted against the new limits; nodes over an
+   * `evict` limit are evicted down to it. Storage types, durable stores and server
+   * settings need a restart: a reload that changes them is refused and nothing changes.
+   */
+  reconfigure(config: Config, current: Config): void {
+    const restartOnly = (['storageTypes', 'durableStores', 'server'] as const).filter(
+      (key) => JSON.stringify(config[key]) !== JSON.stringify(current[key]),
+    );
+    if (restartOnly.length > 0) {
+      throw new InvalidArgumentError(`changing ${restartOnly.join(', ')} needs a restart; the running config is kept`);
+    }
+    const router = new ClassRouter(config.storageClasses);
+    const moves: [FlightVersion, RoutedClass][] = [];
+    for (const version of this.catalog.values()) {
+      moves.push([version, router.route(version.path, version.path.split('/'))]);
+    }
+    // Nothing above can fail half-way; from here on the swap is synchronous, so no
+    // request sees a mix of old and new classes.
+    this.router = router;
+    for (const [version, cls] of moves) this.reclass(version, cls);
+    this.limits = new LimitEnforcer(config.limitPolicies, this);
+    for (const version of this.catalog.values()) {
+      this.limits.add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
+    }
+    this.limits.enforceAll();
+    this.log.info({ classes: config.storageClasses.length, policies: config.limitPolicies.length }, 'config reloaded');
+  }
+
+  /** Moves a flight to its class's new definition, keeping its copy in the tier of the same storage type. */
+  private reclass(version: FlightVersion, cls: RoutedClass): void {
+    version.cls = cls;
+    const placed = version.placed;
+    if (!placed) return;
+    const tier = cls.config.tiers.findIndex((t) => t.storage === placed.storage);
+    const order = this.order.get(placed.storage);
+    order?.remove(placed);
+    placed.tierIndex = tier >= 0 ? tier : placed.tierIndex;
+    order?.add(placed, cls.config.tiers[placed.tierIndex]?.priority ?? 0);
   }
 
   /** Stops background durable work: waits up to `deadlineMs` for queued uploads. */
