@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { formatSize } from '../config/units.js';
+import { formatDuration, formatSize } from '../config/units.js';
 import { StorageManager } from '../storage/manager.js';
 import { ClassRouter } from '../routing/router.js';
 import { specsFor } from '../limits/limit-tree.js';
@@ -13,7 +13,7 @@ export function describeRoute(config: Config, flightPath: string): string {
     `path:        ${path}`,
     `class:       ${c.name} (prefix "${cls.prefix}")`,
     `durability:  ${c.durability}${c.durableStore ? ` → ${c.durableStore}:${c.durablePrefix}${path}` : ''}`,
-    `ttl:         ${c.ttl === undefined ? 'none' : `${c.ttl / 1000}s`}`,
+    `ttl:         ${c.ttl === undefined ? 'none' : formatDuration(c.ttl)}`,
     'tiers:',
     ...c.tiers.map((t, i) => {
       const parts = [
@@ -23,8 +23,9 @@ export function describeRoute(config: Config, flightPath: string): string {
         `priority ${t.priority}`,
       ];
       if (t.evictionSpill) parts.push('evictionSpill');
-      if (t.moveAfter !== undefined) parts.push(`moveAfter ${t.moveAfter / 1000}s`);
-      if (t.promoteAfter) parts.push(`promoteAfter ${t.promoteAfter.accesses} in ${t.promoteAfter.within / 1000}s`);
+      if (t.moveAfter !== undefined) parts.push(`moveAfter ${formatDuration(t.moveAfter)}`);
+      if (t.promoteAfter)
+        parts.push(`promoteAfter ${t.promoteAfter.accesses} reads in ${formatDuration(t.promoteAfter.within)}`);
       return `  ${parts.join(', ')}`;
     }),
   ];

@@ -30,3 +30,8 @@ export function parseDuration(value: string | number): number | undefined {
 export function formatSize(bytes: number): string {
   return bytesIec.format(bytes, { mode: 'binary', unitSeparator: '' }) ?? `${bytes}B`;
 }
+
+/** `604800000` → `7d`, for messages and the `route` command. */
+export function formatDuration(msValue: number): string {
+  return ms(msValue);
+}

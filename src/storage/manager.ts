@@ -493,6 +493,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
     const placed = version.placed;
     if (version.retired || (placed && placed.pins > 0) || version.durable?.state === 'pending') return false;
     this.emit({ type: 'limit-evict', policy: policy.name });
+    this.log.debug({ path: version.path, policy: policy.name, scope, reason: 'limit' }, 'evicting to keep a limit');
     if (scope === 'ephemeral' && version.durable?.state === 'stored') {
       if (!placed) return false;
       version.placed = undefined;

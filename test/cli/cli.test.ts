@@ -20,6 +20,13 @@ const write = (name: string, text: string): string => {
 };
 
 describe('tierflight CLI', () => {
+  it('validate accepts the example config, and route shows its limit nodes', () => {
+    expect(cli('validate', 'config/example.yaml').stdout).toMatch(/OK \(3 storage classes, 3 limit policies\)/);
+    const out = cli('route', 'config/example.yaml', 'cache/db/postgres/orders').stdout;
+    expect(out).toContain('per-database (segmented, scope ephemeral, onLimit evict; shared by databases)');
+    expect(out).toContain('subtree "postgres": 1GiB (limit)');
+  });
+
   it('validate accepts the default config', () => {
     const out = cli('validate', 'config/default.yaml');
     expect(out.stderr).toBe('');
