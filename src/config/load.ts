@@ -3,7 +3,16 @@ import path from 'node:path';
 import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { normalizePrefix } from '../routing/path.js';
-import { configSchema, type Config } from './schema.js';
+import {
+  configSchema,
+  diskTypeSchema,
+  durableStoreSchema,
+  limitPolicySchema,
+  memoryTypeSchema,
+  serverSchema,
+  storageClassSchema,
+  type Config,
+} from './schema.js';
 
 /** One problem in a config file, located for the operator. */
 export interface ConfigIssue {
@@ -75,9 +84,16 @@ export function parseConfigText(text: string, file: string): Config {
     message,
   });
 
-  const parsed = configSchema.safeParse(doc.toJS() ?? {});
+  const raw: unknown = doc.toJS() ?? {};
+  const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(file, sortIssues(parsed.error.issues.flatMap((i) => zodIssueToConfigIssues(i, issueAt))));
+    // Report every error at once: the schema's, and the cross-reference checks over the
+    // parts of the file that are well formed (names of broken entries still count).
+    const schemaIssues = parsed.error.issues.flatMap((i) => zodIssueToConfigIssues(i, issueAt));
+    const { config: partial, known } = partialConfig(raw);
+    const seen = new Set(schemaIssues.map((i) => `${i.line}:${i.column}:${i.key}`));
+    const cross = crossCheck(partial, issueAt, known).filter((i) => !seen.has(`${i.line}:${i.column}:${i.key}`));
+    throw new ConfigError(file, sortIssues([...schemaIssues, ...cross]));
   }
   const config = parsed.data;
   const issues = crossCheck(config, issueAt);
@@ -107,8 +123,70 @@ function describeDiscriminator(issue: z.core.$ZodIssue): string {
   return options ? options.join(', ') : 'the documented types';
 }
 
+/** Names of entries that failed the schema: references to them are not reported again. */
+interface KnownNames {
+  types: Set<string>;
+  stores: Set<string>;
+  classes: Set<string>;
+}
+
+/**
+ * The well-formed parts of a file that failed the schema, each entry parsed on its own and
+ * kept at its index (arrays may have holes), so cross-reference checks still run on them.
+ */
+function partialConfig(raw: unknown): { config: Config; known: KnownNames } {
+  const known: KnownNames = { types: new Set(), stores: new Set(), classes: new Set() };
+  const doc = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
+  const nameOf = (v: unknown, key: string): string | undefined => {
+    const n = (v as Record<string, unknown> | null)?.[key];
+    return typeof n === 'string' ? n : undefined;
+  };
+  const sparse = <T>(value: unknown, schema: z.ZodType<T>, onFail: (v: unknown) => void): T[] => {
+    const out: T[] = [];
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => {
+        const r = schema.safeParse(v);
+        if (r.success) out[i] = r.data;
+        else onFail(v);
+      });
+    }
+    return out;
+  };
+  const types = (doc.storageTypes && typeof doc.storageTypes === 'object' ? doc.storageTypes : {}) as Record<
+    string,
+    unknown
+  >;
+  const storageTypes: Config['storageTypes'] = {};
+  const memory = memoryTypeSchema.safeParse(types.memory);
+  if (memory.success) storageTypes.memory = memory.data;
+  for (const name of ['disk_mapped', 'disk'] as const) {
+    const r = diskTypeSchema.safeParse(types[name]);
+    if (r.success) storageTypes[name] = r.data;
+  }
+  for (const name of Object.keys(types)) if (!(name in storageTypes)) known.types.add(name);
+  const server = serverSchema.safeParse(doc.server ?? {});
+  const config: Config = {
+    server: server.success ? server.data : serverSchema.parse({}),
+    storageTypes,
+    durableStores: sparse(doc.durableStores, durableStoreSchema, (v) => {
+      const id = nameOf(v, 'id');
+      if (id) known.stores.add(id);
+    }),
+    storageClasses: sparse(doc.storageClasses, storageClassSchema, (v) => {
+      const name = nameOf(v, 'name');
+      if (name) known.classes.add(name);
+    }),
+    limitPolicies: sparse(doc.limitPolicies, limitPolicySchema, () => undefined),
+  };
+  return { config, known };
+}
+
 /** Checks that need the whole file: names, references, overlaps. */
-function crossCheck(config: Config, issueAt: (p: PathKey[], m: string, k?: string) => ConfigIssue): ConfigIssue[] {
+function crossCheck(
+  config: Config,
+  issueAt: (p: PathKey[], m: string, k?: string) => ConfigIssue,
+  known: KnownNames = { types: new Set(), stores: new Set(), classes: new Set() },
+): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const storeIds = new Set<string>();
   config.durableStores.forEach((store, i) => {
@@ -136,12 +214,12 @@ function crossCheck(config: Config, issueAt: (p: PathKey[], m: string, k?: strin
     if (cls.durability !== 'none' && cls.durableStore === undefined) {
       issues.push(issueAt(at('durability'), `durability "${cls.durability}" needs a durableStore`));
     }
-    if (cls.durableStore !== undefined && !storeIds.has(cls.durableStore)) {
+    if (cls.durableStore !== undefined && !storeIds.has(cls.durableStore) && !known.stores.has(cls.durableStore)) {
       issues.push(issueAt(at('durableStore'), `no durable store has id "${cls.durableStore}"`));
     }
     const seen = new Set<string>();
     cls.tiers.forEach((tier, t) => {
-      if (config.storageTypes[tier.storage] === undefined) {
+      if (config.storageTypes[tier.storage] === undefined && !known.types.has(tier.storage)) {
         issues.push(
           issueAt(at('tiers', t, 'storage'), `storage type "${tier.storage}" is not defined in storageTypes`),
         );
@@ -181,7 +259,7 @@ function crossCheck(config: Config, issueAt: (p: PathKey[], m: string, k?: strin
       issues.push(issueAt(['limitPolicies', i, 'name'], `duplicate policy name "${policy.name}"`));
     policyNames.add(policy.name);
     policy.classes.forEach((name, c) => {
-      if (!classNames.has(name))
+      if (!classNames.has(name) && !known.classes.has(name))
         issues.push(issueAt(['limitPolicies', i, 'classes', c], `no storage class is named "${name}"`));
     });
     if (policy.type === 'hierarchical') {

@@ -44,7 +44,7 @@ const hostPort = z
 export const storageTypeNames = ['memory', 'disk_mapped', 'disk'] as const;
 export type StorageTypeName = (typeof storageTypeNames)[number];
 
-const serverSchema = z.strictObject({
+export const serverSchema = z.strictObject({
   listen: hostPort.default('127.0.0.1:8815'),
   advertise: z
     .string()
@@ -63,8 +63,8 @@ const serverSchema = z.strictObject({
   shutdownGrace: duration.default(10_000),
 });
 
-const memoryTypeSchema = z.strictObject({ capacity: size });
-const diskTypeSchema = z.strictObject({ path: z.string().min(1), capacity: size });
+export const memoryTypeSchema = z.strictObject({ capacity: size });
+export const diskTypeSchema = z.strictObject({ path: z.string().min(1), capacity: size });
 
 const storageTypesSchema = z.strictObject({
   memory: memoryTypeSchema.optional(),
@@ -72,7 +72,7 @@ const storageTypesSchema = z.strictObject({
   disk: diskTypeSchema.optional(),
 });
 
-const durableStoreSchema = z.discriminatedUnion('type', [
+export const durableStoreSchema = z.discriminatedUnion('type', [
   z.strictObject({
     id: z.string().min(1),
     type: z.literal('filesystem'),
@@ -98,7 +98,7 @@ const tierSchema = z.strictObject({
   promoteAfter: z.strictObject({ accesses: z.number().int().positive(), within: duration }).optional(),
 });
 
-const storageClassSchema = z.strictObject({
+export const storageClassSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a class name uses letters, digits, _ . -'),
   prefix: z.string(),
   durability: z.enum(['none', 'weak', 'strong']).default('none'),
@@ -116,7 +116,7 @@ const limitCommon = {
   onLimit: z.enum(['evict', 'reject']).default('reject'),
 };
 
-const limitPolicySchema = z.discriminatedUnion('type', [
+export const limitPolicySchema = z.discriminatedUnion('type', [
   z.strictObject({ ...limitCommon, type: z.literal('standard'), limit: size }),
   z.strictObject({
     ...limitCommon,

@@ -135,6 +135,40 @@ limitPolicies:
     );
   });
 
+  it('reports schema and cross-reference problems in one pass', () => {
+    const issues = issuesOf(`storageTypes:
+  memory: { capacity: lots }
+durableStores:
+  - { id: broken, type: filesystem }
+storageClasses:
+  - { name: a, prefix: x, durableStore: nowhere, durability: weak, tiers: [{ storage: disk }] }
+  - { name: b, prefix: x, tiers: [{ storage: memory }] }
+  - { name: c, prefix: y, durableStore: broken, tiers: [{ storage: memory, priority: high }] }
+limitPolicies:
+  - { name: p, type: standard, classes: [a, c, ghost], limit: 1GiB }
+`);
+    const text = issues.map((i) => `${i.line}:${i.column} ${i.key}: ${i.message}`);
+    // Schema errors...
+    expect(text).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^2:\d+ storageTypes\.memory\.capacity: "lots" is not a size/),
+        expect.stringMatching(/^4:\d+ durableStores\[0\]\.path: required key is missing/),
+        expect.stringMatching(/^8:\d+ storageClasses\[2\]\.tiers\[0\]\.priority:/),
+      ]),
+    );
+    // ...and, in the same report, the cross-reference ones among the well-formed parts.
+    expect(text).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^6:\d+ storageClasses\[0\]\.durableStore: no durable store has id "nowhere"/),
+        expect.stringMatching(/^6:\d+ storageClasses\[0\]\.tiers\[0\]\.storage: storage type "disk" is not defined/),
+        expect.stringMatching(/^7:\d+ storageClasses\[1\]\.prefix: prefix "x" is already used by class "a"/),
+        expect.stringMatching(/^10:\d+ limitPolicies\[0\]\.classes\[2\]: no storage class is named "ghost"/),
+      ]),
+    );
+    // Names of broken entries still count: no noise about "broken", class "c" or memory.
+    expect(text.join('\n')).not.toMatch(/"broken"|named "c"|"memory" is not defined/);
+  });
+
   it('reports YAML syntax errors with their position', () => {
     const issues = issuesOf('storageTypes:\n  memory: { capacity: 1GiB\nstorageClasses: []\n');
     expect(issues[0]?.line).toBeGreaterThan(1);
