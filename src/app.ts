@@ -45,17 +45,6 @@ function watchFile(file: string, reload: () => boolean, logger: Logger): FSWatch
 const RELOAD_DEBOUNCE_MS = 200;
 
 /**
- * Features of DESIGN.md that this build does not implement yet. A config that uses one is
- * refused at start with a clear message, rather than silently served without it.
- */
-export function unsupportedFeatures(config: Config): string[] {
-  const out: string[] = [];
-  if (config.server.maxBatchBytes !== undefined)
-    out.push('server.maxBatchBytes: batch splitting is not available in this version');
-  return out;
-}
-
-/**
  * How often housekeeping runs: expiry (expired flights are never served even between
  * sweeps) and moveAfter.
  */
@@ -74,10 +63,6 @@ export async function startApp(
   clock: Clock = systemClock,
   options: AppOptions = {},
 ): Promise<App> {
-  const missing = unsupportedFeatures(config);
-  if (missing.length > 0) {
-    throw new Error(`this configuration uses features that are not implemented yet:\n  ${missing.join('\n  ')}`);
-  }
   const metrics = new TierflightMetrics();
   const durableStores = new Map(config.durableStores.map((s) => [s.id, createDurableStore(s)]));
   const manager = new StorageManager({ config, clock, logger, observer: metrics.observe, durableStores });
@@ -105,8 +90,6 @@ export async function startApp(
     try {
       const loaded = loadConfigFile(file).config;
       const next = options.overrides ? options.overrides(loaded) : loaded;
-      const unbuilt = unsupportedFeatures(next);
-      if (unbuilt.length > 0) throw new Error(`uses features that are not implemented yet: ${unbuilt.join('; ')}`);
       manager.reconfigure(next, running);
       running = next;
       metrics.configReloaded('applied');

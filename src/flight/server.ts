@@ -44,6 +44,7 @@ export async function startFlightServer(
       manager,
       logger,
       maxEndpointBytes: server.maxEndpointBytes,
+      ...(server.maxBatchBytes !== undefined ? { maxBatchBytes: server.maxBatchBytes } : {}),
       ...(observeRpc ? { observeRpc } : {}),
       ...(server.advertise ? { advertise: server.advertise } : {}),
     }),

@@ -21,6 +21,7 @@ import {
   type OutgoingFlightData,
 } from './flight-data-codec.js';
 import { actionTypes, runAction } from './actions.js';
+import { BatchSplitter } from './batch-splitter.js';
 import type { PbAction, PbDescriptor, PbFlightInfo, PbHandshake } from './proto.js';
 import { toServiceError } from './status.js';
 import { decodeTicket, encodeTicket } from './ticket.js';
@@ -34,6 +35,8 @@ export interface FlightServiceOptions {
   advertise?: string;
   /** Largest batch range one endpoint covers. */
   maxEndpointBytes: number;
+  /** When set, DoGet splits stored batches larger than this (Go and Rust clients refuse >4 MiB). */
+  maxBatchBytes?: number;
   /** Records each call's duration and final status (RPC latency metrics). */
   observeRpc?: RpcObserver;
 }
@@ -56,6 +59,7 @@ const EMPTY: Buffer = Buffer.alloc(0);
 export function createFlightService(options: FlightServiceOptions): UntypedServiceImplementation {
   const { manager, logger: log } = options;
   const observe: RpcObserver = options.observeRpc ?? (() => undefined);
+  const splitter = options.maxBatchBytes === undefined ? undefined : new BatchSplitter(options.maxBatchBytes, log);
 
   const endpoints = (version: FlightVersion): PbFlightInfo['endpoint'] => {
     const ranges = version.endpointRanges(options.maxEndpointBytes);
@@ -138,8 +142,17 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
         try {
           const version = lease.version;
           await write({ header: version.schemaHeader, body: EMPTY });
+          const dictionaries: Frame[] = [];
           for await (const m of lease.read(version.messagesFor(ticket.range))) {
             if (call.cancelled) return;
+            if (splitter) {
+              if (m.kind === 'dictionary') dictionaries.push(m);
+              const parts = splitter.needsSplit(m) ? splitter.split(version.schemaHeader, dictionaries, m) : undefined;
+              if (parts) {
+                for (const p of parts) await write(p);
+                continue;
+              }
+            }
             await write(m.wire ?? m);
           }
         } finally {

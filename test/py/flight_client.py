@@ -324,7 +324,7 @@ def error_of(e):
     return {"error": type(e).__name__, "message": str(e)}
 
 
-def run_op(client, op):
+def run_op(client, op, location=None):
     path = op.get("path", "")
     kind = op["op"]
     if kind == "put":
@@ -356,6 +356,21 @@ def run_op(client, op):
                       for f in client.list_flights(op.get("prefix", "").encode()))
     if kind == "get":
         return {"rows": client.do_get(fl.Ticket(path.encode())).read_all().num_rows}
+    if kind == "get-limited":
+        # Like a Go or Rust client: refuse any message over 4 MiB.
+        limited = fl.connect(location, generic_options=[("grpc.max_receive_message_length", 4 << 20)])
+        reader = limited.do_get(fl.Ticket(path.encode()))
+        chunks = []
+        while True:
+            try:
+                chunks.append(reader.read_chunk())
+            except StopIteration:
+                break
+        table = pa.Table.from_batches([c.data for c in chunks])
+        want = pa.Table.from_batches(seeded_batches(op["seed"], op["kib"], op.get("batch_kib", 64)))
+        return {"equal": table.equals(want), "rows": table.num_rows, "batches": len(chunks),
+                "metas": [c.app_metadata.to_pybytes().decode() if c.app_metadata is not None else None
+                          for c in chunks][:3]}
     if kind == "action":
         body = json.dumps(op.get("body", {})).encode()
         return [json.loads(bytes(r.body.to_pybytes())) for r in client.do_action(fl.Action(op["type"], body))]
@@ -369,7 +384,7 @@ def cmd_ops(client, args):
     out = []
     for op in json.loads(args.script):
         try:
-            out.append(run_op(client, op))
+            out.append(run_op(client, op, args.location))
         except (fl.FlightError, pa.ArrowException) as e:
             out.append(error_of(e))
     return out

@@ -1,0 +1,89 @@
+import { RecordBatchReader, RecordBatchStreamWriter } from 'apache-arrow';
+import { encapsulateSchema, MessageType, readMessageHeader } from '../ipc/message-header.js';
+import { END_OF_STREAM, messagePrefix, paddingFor } from '../ipc/file-layout.js';
+import type { Frame } from '../storage/storage-type.js';
+import type { Logger } from '../util/log.js';
+
+/**
+ * `server.maxBatchBytes`: Go and Rust Flight clients refuse messages over 4 MiB by default,
+ * while pyarrow and Java send whole batches in one message. A stored batch larger than the
+ * limit is decoded (with the dictionaries before it), sliced by rows and re-encoded as
+ * several smaller batches. This is the one place Tierflight re-encodes data, and only when
+ * the operator asks for it; a batch arrow-js cannot decode is sent whole, with a warning.
+ */
+export class BatchSplitter {
+  private warned = false;
+
+  constructor(
+    readonly maxBytes: number,
+    private readonly log: Logger,
+  ) {}
+
+  needsSplit(frame: Frame): boolean {
+    return frame.kind === 'batch' && frame.header.length + frame.body.length > this.maxBytes && frame.rows > 1;
+  }
+
+  /** The batch as smaller record batches (app_metadata on the first), or undefined to send it whole. */
+  split(schemaHeader: Buffer, dictionaries: readonly Frame[], batch: Frame): Frame[] | undefined {
+    try {
+      const stream = Buffer.concat([
+        encapsulateSchema(schemaHeader),
+        ...dictionaries.flatMap((d) => encapsulate(d)),
+        ...encapsulate(batch),
+        END_OF_STREAM,
+      ]);
+      const decoded = [...RecordBatchReader.from(stream)].at(-1);
+      if (!decoded || decoded.numRows !== batch.rows) return this.giveUp('the batch did not decode');
+      // Aim a little under the limit: slices of equal rows are not of equal bytes.
+      const perRow = Math.max(1, batch.body.length / batch.rows);
+      const rowsPer = Math.max(1, Math.floor((this.maxBytes * 0.8) / perRow));
+      const out: Frame[] = [];
+      for (let from = 0; from < decoded.numRows; from += rowsPer) {
+        const slice = decoded.slice(from, Math.min(decoded.numRows, from + rowsPer));
+        const bytes = RecordBatchStreamWriter.writeAll([slice]).toUint8Array(true);
+        for (const m of messages(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) {
+          const info = readMessageHeader(m.header);
+          if (info.type !== MessageType.RecordBatch) continue;
+          out.push({
+            kind: 'batch',
+            header: m.header,
+            body: m.body,
+            appMetadata: out.length === 0 ? batch.appMetadata : Buffer.alloc(0),
+            rows: info.rows,
+          });
+        }
+      }
+      return out;
+    } catch (err) {
+      return this.giveUp((err as Error).message);
+    }
+  }
+
+  private giveUp(why: string): undefined {
+    if (!this.warned) {
+      this.warned = true;
+      this.log.warn({ maxBatchBytes: this.maxBytes, why }, 'cannot split a stored batch; sending it whole');
+    }
+    return undefined;
+  }
+}
+
+function encapsulate(m: { header: Buffer; body: Buffer }): Buffer[] {
+  return [messagePrefix(m.header.length), m.header, paddingFor(m.header.length), m.body, paddingFor(m.body.length)];
+}
+
+/** The messages of an IPC stream arrow-js wrote (header without padding, body). */
+function* messages(buf: Buffer): Generator<{ header: Buffer; body: Buffer }> {
+  let pos = 0;
+  while (pos + 8 <= buf.length) {
+    const continuation = buf.readUInt32LE(pos);
+    const offset = continuation === 0xffffffff ? 4 : 0;
+    const len = buf.readInt32LE(pos + offset);
+    if (len === 0) return;
+    const start = pos + offset + 4;
+    const header = buf.subarray(start, start + len);
+    const { bodyLength } = readMessageHeader(header);
+    yield { header, body: buf.subarray(start + len, start + len + bodyLength) };
+    pos = start + len + bodyLength;
+  }
+}
