@@ -77,6 +77,41 @@ describe('limit policies (pyarrow client)', () => {
     expect(metrics).toMatch(/^tierflight_limit_evictions_total\{policy="tenants"\} [1-9]/m);
   });
 
+  it('holds every Longbow limit after each put of a seeded random workload', async () => {
+    server = await startTestServer(LONGBOW);
+    const m = server.app.manager;
+    // Check the limits at every placement the server makes, not only at the end.
+    const violations: string[] = [];
+    const emit = m.emit.bind(m);
+    m.emit = (e) => {
+      emit(e);
+      if (e.type !== 'put') return;
+      try {
+        m.limits.check();
+      } catch (err) {
+        violations.push((err as Error).message);
+      }
+    };
+    let seed = 2026;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const subtrees = ['tenant1/dataSource1', 'tenant1/other', 'tenant2', 'tenant3', 'tenant4/deep/er'];
+    const script: Op[] = Array.from({ length: 60 }, (_, i) =>
+      put(`cache/reports/${subtrees[rand(subtrees.length)] as string}/f${i}`, i, 20 + rand(120)),
+    );
+    const out = await ops(server, script);
+    expect(out.filter((o) => o.ok !== true)).toEqual([]); // evict never refuses a flight under its limits
+    expect(violations).toEqual([]);
+    m.limits.check();
+    const used = new Map([...m.limits.tree.all()].map((n) => [n.key, n.used]));
+    expect(used.get('tenant1')).toBeLessThanOrEqual(1000 * 1024);
+    expect(used.get('tenant1/dataSource1') ?? 0).toBeLessThanOrEqual(600 * 1024);
+    for (const t of ['tenant2', 'tenant3', 'tenant4']) expect(used.get(t) ?? 0).toBeLessThanOrEqual(500 * 1024);
+    expect(server.app.manager.stats().storageTypes.memory?.reserved).toBe(0);
+  });
+
   it('applies a segmented limit to a segment that did not exist at load, rejects without changing anything, and enforces two policies on one class', async () => {
     server = await startTestServer(`storageTypes:
   memory: { capacity: 64MiB }
