@@ -1,11 +1,11 @@
 import type { Config, StorageTypeName, TierConfig } from '../config/schema.js';
-import { formatSize } from '../config/units.js';
-import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError } from '../errors.js';
 import { isUnderPrefix, normalizePath, normalizePrefix } from '../routing/path.js';
 import { ClassRouter, type RoutedClass } from '../routing/router.js';
 import type { Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { EvictionOrder } from './eviction-order.js';
+import { TierMover } from './tier-mover.js';
 import { FlightVersion, Placed, type DurableCopy, type RemovalReason } from './flight.js';
 import { PutSession, type Charge, type PutHost } from './put-session.js';
 import type { CopyLocation, Frame, Placement, StorageType } from './storage-type.js';
@@ -14,7 +14,7 @@ import { checkAccounting, computeStats, type ManagerStats } from './stats.js';
 import type { PlacementEvent, PlacementObserver } from './events.js';
 import type { DurableStore } from '../durable/durable-store.js';
 import { readFlightObjectMessages } from '../durable/flight-object.js';
-import { Durability, kindOf, type DurabilityHost } from './durability.js';
+import { Durability, type DurabilityHost } from './durability.js';
 import { DurableSink } from './durable-sink.js';
 import { LimitEnforcer, type LimitHost } from '../limits/limit-enforcer.js';
 import type { LimitPolicyConfig } from '../config/schema.js';
@@ -58,14 +58,13 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
   /** Charges of writers that have not finished (puts, spills, moves). */
   private readonly charges = new Set<Charge>();
   private readonly sessions = new Set<PutSession>();
-  /** Evictions that copy a flight to the next tier; a reservation may wait for them. */
-  private readonly leaving = new Map<StorageTypeName, Set<Promise<unknown>>>();
   /** Moves and promotions started in the background. */
   private readonly background = new Set<Promise<unknown>>();
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly observer: PlacementObserver | undefined;
   private versionIds = 0;
+  private readonly mover: TierMover;
   readonly durability: Durability;
   limits: LimitEnforcer;
 
@@ -78,10 +77,27 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
     this.types = createStorageTypes(config.storageTypes);
     this.durability = new Durability(options.durableStores ?? new Map(), this, this.clock, this.log);
     this.limits = new LimitEnforcer(config.limitPolicies, this);
-    for (const name of this.types.keys()) {
-      this.order.set(name, new EvictionOrder());
-      this.leaving.set(name, new Set());
-    }
+    this.mover = new TierMover({
+      log: this.log,
+      order: (storage) => this.order.get(storage),
+      storageType: (tier) => this.storageType(tier),
+      openCharge: (storage) => this.openCharge(storage),
+      closeCharge: (charge) => this.closeCharge(charge),
+      release: (charge, bytes) => this.release(charge, bytes),
+      abandonCharge: (charge) => {
+        if (!this.charges.has(charge)) return;
+        this.release(charge, charge.bytes);
+        this.charges.delete(charge);
+      },
+      place: (version, placement, tier) => this.place(version, placement, tier),
+      retire: (version, reason) => this.retire(version, reason),
+      retirePlaced: (placed, reason) => this.retirePlaced(placed, reason),
+      unpin: (placed) => this.unpin(placed),
+      inBackground: (work) => this.inBackground(work),
+      limits: () => this.limits,
+      emit: (event) => this.emit(event),
+    });
+    for (const name of this.types.keys()) this.order.set(name, new EvictionOrder());
   }
 
   /**
@@ -201,7 +217,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
       ) {
         return this.serveFromStore(version);
       }
-      version.restoring ??= this.restore(version).finally(() => (version.restoring = undefined));
+      version.restoring ??= this.mover.restore(version).finally(() => (version.restoring = undefined));
       await version.restoring;
       version = this.lookup(parts);
     }
@@ -211,7 +227,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
     version.lastAccess = now;
     this.order.get(placed.storage)?.touch(placed);
     this.emit({ type: 'hit', version, storage: placed.storage, tier: placed.tierIndex });
-    this.considerPromotion(version, now);
+    this.mover.considerPromotion(version, now);
     let released = false;
     return {
       version,
@@ -326,7 +342,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
       const tier = version.cls.config.tiers[placed.tierIndex];
       const next = placed.tierIndex + 1;
       if (tier?.moveAfter === undefined || next >= version.cls.config.tiers.length) continue;
-      if (now - version.lastAccess >= tier.moveAfter) this.inBackground(this.relocate(version, next, 'move'));
+      if (now - version.lastAccess >= tier.moveAfter) this.inBackground(this.mover.relocate(version, next, 'move'));
     }
     await this.idle();
   }
@@ -377,30 +393,10 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
 
   /**
    * Charges bytes, evicting lower-priority then least-recently-used copies of the storage
-   * type until they fit. Copies being read are skipped: their bytes could not be freed now.
+   * type until they fit (see TierMover).
    */
-  async reserve(charge: Charge, bytes: number, forPath: string, waitForSpills = true): Promise<void> {
-    const storage = charge.storage;
-    for (;;) {
-      if (storage.tryReserve(bytes)) {
-        charge.bytes += bytes;
-        return;
-      }
-      const victim = bytes <= storage.capacity ? this.pickVictim(storage.name) : undefined;
-      if (victim) {
-        await this.evict(victim);
-        continue;
-      }
-      const leaving = this.leaving.get(storage.name);
-      if (waitForSpills && leaving && leaving.size > 0) {
-        await Promise.race(leaving);
-        continue;
-      }
-      throw new ResourceExhaustedError(
-        `flight "${forPath}": ${storage.name} is full: ${formatSize(bytes)} more do not fit in ${formatSize(storage.capacity)} ` +
-          `(${formatSize(storage.used)} used, the rest held by readers and uploads in progress)`,
-      );
-    }
+  reserve(charge: Charge, bytes: number, forPath: string): Promise<void> {
+    return this.mover.reserve(charge, bytes, forPath);
   }
 
   release(charge: Charge, bytes: number): void {
@@ -522,178 +518,6 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
     const tier = version.cls.config.tiers[tierIndex] as TierConfig;
     this.order.get(placed.storage)?.add(placed, tier.priority);
     return placed;
-  }
-
-  private pickVictim(storage: StorageTypeName): Placed | undefined {
-    for (const placed of this.order.get(storage)?.candidates() ?? []) {
-      // A weak flight whose durable copy is not written yet is the only copy: keep it.
-      if (placed.pins === 0 && !placed.version.relocating && placed.version.durable?.state !== 'pending') return placed;
-    }
-    return undefined;
-  }
-
-  /** Evicts one copy: to the class's next tier when its tier says evictionSpill, else dropped. */
-  private async evict(placed: Placed): Promise<void> {
-    const version = placed.version;
-    const tiers = version.cls.config.tiers;
-    const tier = tiers[placed.tierIndex] as TierConfig;
-    if (tier.evictionSpill && placed.tierIndex + 1 < tiers.length) {
-      const leaving = this.leaving.get(placed.storage) as Set<Promise<unknown>>;
-      const move = this.relocate(version, placed.tierIndex + 1, 'evict');
-      leaving.add(move);
-      try {
-        if (await move) return;
-      } finally {
-        leaving.delete(move);
-      }
-      // The next tier could not take it: the room is needed, so drop it after all.
-      if (version.placed !== placed || version.retired) return;
-    }
-    this.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
-    if (version.durable?.state === 'stored') {
-      // The durable copy remains: the flight stays visible and is restored on next read.
-      version.placed = undefined;
-      this.retirePlaced(placed, 'evict');
-      this.limits.dropTierCopy(version);
-      return;
-    }
-    this.retire(version, 'evict');
-  }
-
-  /** Copies a durable-only version back into the first tier of its class that takes it. */
-  private async restore(version: FlightVersion): Promise<void> {
-    const object = version.durable?.object;
-    const store = version.durable?.store;
-    if (!object || !store) throw new NotFoundError(`flight "${version.path}" has no copy left`);
-    let lastError: unknown;
-    for (let tier = 0; tier < version.cls.config.tiers.length; tier++) {
-      try {
-        const started = performance.now();
-        const placed = await this.copyTo(version, tier, readFlightObjectMessages(store, object, version.allMessages()));
-        if (placed) {
-          const seconds = (performance.now() - started) / 1000;
-          this.emit({ type: 'restore', version, storage: placed.storage, tier, bytes: object.size, seconds });
-          this.log.debug({ path: version.path, storage: placed.storage, tier, reason: 'restore' }, 'flight restored');
-        }
-        return;
-      } catch (err) {
-        lastError = err;
-        if (!(err instanceof ResourceExhaustedError)) {
-          this.emit({ type: 'durable-failure', cls: version.cls, operation: 'restore', kind: kindOf(err) });
-          break;
-        }
-      }
-    }
-    this.limits.dropTierCopy(version);
-    if (lastError instanceof ResourceExhaustedError) throw lastError;
-    throw new UnavailableError(
-      `flight "${version.path}": restoring from the durable store failed: ${(lastError as Error)?.message}`,
-    );
-  }
-
-  /**
-   * Copies a version to another tier of its class and switches readers to the copy. The
-   * old copy stays pinned (readable) throughout and is freed when its last reader is done.
-   * Returns false, leaving the version where it was, when the copy cannot be made.
-   */
-  private async relocate(
-    version: FlightVersion,
-    toTier: number,
-    reason: 'evict' | 'move' | 'promote',
-  ): Promise<boolean> {
-    const from = version.placed;
-    if (!from || !version.cls.config.tiers[toTier] || version.relocating || version.retired) return false;
-    version.relocating = true;
-    from.pins++;
-    try {
-      const placed = await this.copyTo(version, toTier, from.placement.read(version.allMessages()));
-      if (!placed) return false;
-      this.retirePlaced(from, reason);
-      this.emit(
-        reason === 'evict'
-          ? { type: 'evict', version, storage: from.storage, tier: from.tierIndex, outcome: 'spilled' }
-          : { type: reason, version, from: from.storage, to: placed.storage },
-      );
-      this.log.debug(
-        { path: version.path, from: from.storage, to: placed.storage, bytes: placed.bytes, reason },
-        'flight relocated',
-      );
-      return true;
-    } catch (err) {
-      this.log.debug({ path: version.path, toTier, reason, err: (err as Error).message }, 'relocation not done');
-      return false;
-    } finally {
-      version.relocating = false;
-      this.unpin(from);
-    }
-  }
-
-  /**
-   * Writes a version's messages into a tier of its class and makes that copy current.
-   * Returns undefined when the version was retired meanwhile (the copy is then dropped);
-   * throws, leaving nothing charged, when the tier cannot take it.
-   */
-  private async copyTo(
-    version: FlightVersion,
-    toTier: number,
-    frames: AsyncIterable<Frame>,
-  ): Promise<Placed | undefined> {
-    const tier = version.cls.config.tiers[toTier] as TierConfig;
-    const storage = this.storageType(tier);
-    const writer = storage.createWriter();
-    const charge = this.openCharge(storage);
-    let written = 0;
-    const room = async (bytes: number): Promise<void> => {
-      written += bytes;
-      if (tier.maxFlightSize !== undefined && written > tier.maxFlightSize) {
-        throw new ResourceExhaustedError(`flight "${version.path}" exceeds maxFlightSize of tier ${toTier}`);
-      }
-      // A copy never waits for other evictions to finish, so two of them cannot wait on each other.
-      await this.reserve(charge, bytes, version.path, false);
-    };
-    try {
-      await room(writer.schemaSize(version.schemaHeader));
-      await writer.writeSchema(version.schemaHeader);
-      for await (const frame of frames) {
-        if (version.retired) throw new Error('retired while being copied');
-        await room(writer.sizeOf(frame));
-        await writer.append(frame);
-      }
-      await room(writer.trailerSize());
-      const placement = await writer.finish();
-      this.release(charge, charge.bytes - placement.bytes);
-      this.closeCharge(charge);
-      if (version.retired) {
-        // Deleted or replaced meanwhile: the copy is not needed.
-        storage.release(placement.bytes);
-        await placement.destroy();
-        return undefined;
-      }
-      const placed = this.place(version, placement, toTier);
-      version.placed = placed;
-      version.accesses = [];
-      return placed;
-    } catch (err) {
-      await writer.abort().catch(() => undefined);
-      if (this.charges.has(charge)) {
-        this.release(charge, charge.bytes);
-        this.charges.delete(charge);
-      }
-      throw err;
-    }
-  }
-
-  /** Records a read; enough reads within the window move the flight one tier up. */
-  private considerPromotion(version: FlightVersion, now: number): void {
-    const placed = version.placed as Placed;
-    const rule = version.cls.config.tiers[placed.tierIndex]?.promoteAfter;
-    if (!rule || placed.tierIndex === 0) return;
-    version.accesses.push(now);
-    if (version.accesses.length > rule.accesses) version.accesses.shift();
-    const first = version.accesses[0] as number;
-    if (version.accesses.length >= rule.accesses && now - first <= rule.within && !version.relocating) {
-      this.inBackground(this.relocate(version, placed.tierIndex - 1, 'promote'));
-    }
   }
 
   private inBackground(work: Promise<unknown>): void {

@@ -1,0 +1,241 @@
+import type { StorageTypeName, TierConfig } from '../config/schema.js';
+import { formatSize } from '../config/units.js';
+import { readFlightObjectMessages } from '../durable/flight-object.js';
+import { NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.js';
+import type { LimitEnforcer } from '../limits/limit-enforcer.js';
+import type { Logger } from '../util/log.js';
+import { kindOf } from './durability.js';
+import type { EvictionOrder } from './eviction-order.js';
+import type { PlacementEvent } from './events.js';
+import type { FlightVersion, Placed, RemovalReason } from './flight.js';
+import type { Charge } from './put-session.js';
+import type { Frame, Placement, StorageType } from './storage-type.js';
+
+/** What the tier mover needs from the storage manager that owns the catalog and accounting. */
+export interface MoverHost {
+  readonly log: Logger;
+  order(storage: StorageTypeName): EvictionOrder | undefined;
+  storageType(tier: TierConfig): StorageType;
+  openCharge(storage: StorageType): Charge;
+  closeCharge(charge: Charge): void;
+  release(charge: Charge, bytes: number): void;
+  /** Returns whatever a failed writer's charge still holds and forgets it. */
+  abandonCharge(charge: Charge): void;
+  place(version: FlightVersion, placement: Placement, tierIndex: number): Placed;
+  retire(version: FlightVersion, reason: RemovalReason): void;
+  retirePlaced(placed: Placed, reason: RemovalReason): void;
+  unpin(placed: Placed): void;
+  inBackground(work: Promise<unknown>): void;
+  limits(): LimitEnforcer;
+  emit(event: PlacementEvent): void;
+}
+
+/**
+ * Where flights go when room is needed or they cool down or heat up: reservations with
+ * eviction (priority, then LRU, across classes; evictionSpill to the next tier), moves,
+ * promotions and restores from the durable store. A copy to another tier is written while
+ * the old one stays pinned and readable; only then are readers switched to it.
+ */
+export class TierMover {
+  /** Evictions that copy a flight to the next tier; a reservation may wait for them. */
+  private readonly leaving = new Map<StorageTypeName, Set<Promise<unknown>>>();
+
+  constructor(private readonly h: MoverHost) {}
+
+  /**
+   * Charges bytes, evicting lower-priority then least-recently-used copies of the storage
+   * type until they fit. Copies being read are skipped: their bytes could not be freed now.
+   */
+  async reserve(charge: Charge, bytes: number, forPath: string, waitForSpills = true): Promise<void> {
+    const storage = charge.storage;
+    for (;;) {
+      if (storage.tryReserve(bytes)) {
+        charge.bytes += bytes;
+        return;
+      }
+      const victim = bytes <= storage.capacity ? this.pickVictim(storage.name) : undefined;
+      if (victim) {
+        await this.evict(victim);
+        continue;
+      }
+      const leaving = this.leaving.get(storage.name);
+      if (waitForSpills && leaving && leaving.size > 0) {
+        await Promise.race(leaving);
+        continue;
+      }
+      throw new ResourceExhaustedError(
+        `flight "${forPath}": ${storage.name} is full: ${formatSize(bytes)} more do not fit in ${formatSize(storage.capacity)} ` +
+          `(${formatSize(storage.used)} used, the rest held by readers and uploads in progress)`,
+      );
+    }
+  }
+
+  private pickVictim(storage: StorageTypeName): Placed | undefined {
+    for (const placed of this.h.order(storage)?.candidates() ?? []) {
+      // A weak flight whose durable copy is not written yet is the only copy: keep it.
+      if (placed.pins === 0 && !placed.version.relocating && placed.version.durable?.state !== 'pending') return placed;
+    }
+    return undefined;
+  }
+
+  /** Evicts one copy: to the class's next tier when its tier says evictionSpill, else dropped. */
+  async evict(placed: Placed): Promise<void> {
+    const version = placed.version;
+    const tiers = version.cls.config.tiers;
+    const tier = tiers[placed.tierIndex] as TierConfig;
+    if (tier.evictionSpill && placed.tierIndex + 1 < tiers.length) {
+      let leaving = this.leaving.get(placed.storage);
+      if (!leaving) {
+        leaving = new Set();
+        this.leaving.set(placed.storage, leaving);
+      }
+      const move = this.relocate(version, placed.tierIndex + 1, 'evict');
+      leaving.add(move);
+      try {
+        if (await move) return;
+      } finally {
+        leaving.delete(move);
+      }
+      // The next tier could not take it: the room is needed, so drop it after all.
+      if (version.placed !== placed || version.retired) return;
+    }
+    this.h.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
+    if (version.durable?.state === 'stored') {
+      // The durable copy remains: the flight stays visible and is restored on next read.
+      version.placed = undefined;
+      this.h.retirePlaced(placed, 'evict');
+      this.h.limits().dropTierCopy(version);
+      return;
+    }
+    this.h.retire(version, 'evict');
+  }
+
+  /** Copies a durable-only version back into the first tier of its class that takes it. */
+  async restore(version: FlightVersion): Promise<void> {
+    const object = version.durable?.object;
+    const store = version.durable?.store;
+    if (!object || !store) throw new NotFoundError(`flight "${version.path}" has no copy left`);
+    let lastError: unknown;
+    for (let tier = 0; tier < version.cls.config.tiers.length; tier++) {
+      try {
+        const started = performance.now();
+        const placed = await this.copyTo(version, tier, readFlightObjectMessages(store, object, version.allMessages()));
+        if (placed) {
+          const seconds = (performance.now() - started) / 1000;
+          this.h.emit({ type: 'restore', version, storage: placed.storage, tier, bytes: object.size, seconds });
+          this.h.log.debug({ path: version.path, storage: placed.storage, tier, reason: 'restore' }, 'flight restored');
+        }
+        return;
+      } catch (err) {
+        lastError = err;
+        if (!(err instanceof ResourceExhaustedError)) {
+          this.h.emit({ type: 'durable-failure', cls: version.cls, operation: 'restore', kind: kindOf(err) });
+          break;
+        }
+      }
+    }
+    this.h.limits().dropTierCopy(version);
+    if (lastError instanceof ResourceExhaustedError) throw lastError;
+    throw new UnavailableError(
+      `flight "${version.path}": restoring from the durable store failed: ${(lastError as Error)?.message}`,
+    );
+  }
+
+  /**
+   * Copies a version to another tier of its class and switches readers to the copy. The
+   * old copy stays pinned (readable) throughout and is freed when its last reader is done.
+   * Returns false, leaving the version where it was, when the copy cannot be made.
+   */
+  async relocate(version: FlightVersion, toTier: number, reason: 'evict' | 'move' | 'promote'): Promise<boolean> {
+    const from = version.placed;
+    if (!from || !version.cls.config.tiers[toTier] || version.relocating || version.retired) return false;
+    version.relocating = true;
+    from.pins++;
+    try {
+      const placed = await this.copyTo(version, toTier, from.placement.read(version.allMessages()));
+      if (!placed) return false;
+      this.h.retirePlaced(from, reason);
+      this.h.emit(
+        reason === 'evict'
+          ? { type: 'evict', version, storage: from.storage, tier: from.tierIndex, outcome: 'spilled' }
+          : { type: reason, version, from: from.storage, to: placed.storage },
+      );
+      this.h.log.debug(
+        { path: version.path, from: from.storage, to: placed.storage, bytes: placed.bytes, reason },
+        'flight relocated',
+      );
+      return true;
+    } catch (err) {
+      this.h.log.debug({ path: version.path, toTier, reason, err: (err as Error).message }, 'relocation not done');
+      return false;
+    } finally {
+      version.relocating = false;
+      this.h.unpin(from);
+    }
+  }
+
+  /**
+   * Writes a version's messages into a tier of its class and makes that copy current.
+   * Returns undefined when the version was retired meanwhile (the copy is then dropped);
+   * throws, leaving nothing charged, when the tier cannot take it.
+   */
+  private async copyTo(
+    version: FlightVersion,
+    toTier: number,
+    frames: AsyncIterable<Frame>,
+  ): Promise<Placed | undefined> {
+    const tier = version.cls.config.tiers[toTier] as TierConfig;
+    const storage = this.h.storageType(tier);
+    const writer = storage.createWriter();
+    const charge = this.h.openCharge(storage);
+    let written = 0;
+    const room = async (bytes: number): Promise<void> => {
+      written += bytes;
+      if (tier.maxFlightSize !== undefined && written > tier.maxFlightSize) {
+        throw new ResourceExhaustedError(`flight "${version.path}" exceeds maxFlightSize of tier ${toTier}`);
+      }
+      // A copy never waits for other evictions to finish, so two of them cannot wait on each other.
+      await this.reserve(charge, bytes, version.path, false);
+    };
+    try {
+      await room(writer.schemaSize(version.schemaHeader));
+      await writer.writeSchema(version.schemaHeader);
+      for await (const frame of frames) {
+        if (version.retired) throw new Error('retired while being copied');
+        await room(writer.sizeOf(frame));
+        await writer.append(frame);
+      }
+      await room(writer.trailerSize());
+      const placement = await writer.finish();
+      this.h.release(charge, charge.bytes - placement.bytes);
+      this.h.closeCharge(charge);
+      if (version.retired) {
+        // Deleted or replaced meanwhile: the copy is not needed.
+        storage.release(placement.bytes);
+        await placement.destroy();
+        return undefined;
+      }
+      const placed = this.h.place(version, placement, toTier);
+      version.placed = placed;
+      version.accesses = [];
+      return placed;
+    } catch (err) {
+      await writer.abort().catch(() => undefined);
+      this.h.abandonCharge(charge);
+      throw err;
+    }
+  }
+
+  /** Records a read; enough reads within the window move the flight one tier up. */
+  considerPromotion(version: FlightVersion, now: number): void {
+    const placed = version.placed as Placed;
+    const rule = version.cls.config.tiers[placed.tierIndex]?.promoteAfter;
+    if (!rule || placed.tierIndex === 0) return;
+    version.accesses.push(now);
+    if (version.accesses.length > rule.accesses) version.accesses.shift();
+    const first = version.accesses[0] as number;
+    if (version.accesses.length >= rule.accesses && now - first <= rule.within && !version.relocating) {
+      this.h.inBackground(this.relocate(version, placed.tierIndex - 1, 'promote'));
+    }
+  }
+}
