@@ -1,4 +1,5 @@
-import { END_OF_STREAM, messagePrefix, pad8, paddingFor } from '../ipc/file-layout.js';
+import { END_OF_STREAM } from '../ipc/file-layout.js';
+import { IpcFramer } from '../storage/ipc-framer.js';
 import { readSequential, type IndexEntry } from '../storage/stream-reader.js';
 import type { Frame } from '../storage/storage-type.js';
 import { DurableStoreError, type DurableStore } from './durable-store.js';
@@ -47,36 +48,25 @@ export interface FlightObject extends FlightMeta {
 
 /** Frames a flight into object bytes incrementally; the buffers returned are written in order. */
 export class FlightObjectEncoder {
-  private pos = 0;
-  private readonly index: IndexEntry[] = [];
+  private readonly framer = new IpcFramer();
   private schema: Buffer | undefined;
 
   get bytes(): number {
-    return this.pos;
+    return this.framer.bytes;
   }
 
   /** Where each message written so far sits in the object. */
   get entries(): readonly IndexEntry[] {
-    return this.index;
+    return this.framer.index;
   }
 
   writeSchema(header: Buffer): Buffer[] {
     this.schema = header;
-    return this.frame(header, Buffer.alloc(0)).buffers;
+    return this.framer.schema(header).buffers;
   }
 
   writeMessage(frame: Frame): Buffer[] {
-    const { buffers, headerAt, bodyAt } = this.frame(frame.header, frame.body);
-    this.index.push({
-      kind: frame.kind,
-      rows: frame.rows,
-      appMetadata: frame.appMetadata,
-      headerAt,
-      headerLength: frame.header.length,
-      bodyAt,
-      bodyLength: frame.body.length,
-    });
-    return buffers;
+    return this.framer.message(frame).buffers;
   }
 
   finish(meta: FlightMeta): Buffer[] {
@@ -89,7 +79,7 @@ export class FlightObjectEncoder {
       totalRecords: meta.totalRecords,
       totalBytes: meta.totalBytes,
       schema: this.schema.toString('base64'),
-      messages: this.index.map((e) => [
+      messages: this.framer.index.map((e) => [
         e.kind === 'batch' ? 'b' : 'd',
         e.rows,
         e.headerAt,
@@ -103,19 +93,7 @@ export class FlightObjectEncoder {
     const trailer = Buffer.allocUnsafe(TRAILER);
     trailer.writeUInt32LE(json.length, 0);
     OBJECT_MAGIC.copy(trailer, 4);
-    this.pos += END_OF_STREAM.length + json.length + TRAILER;
-    return [END_OF_STREAM, json, trailer];
-  }
-
-  private frame(header: Buffer, body: Buffer): { buffers: Buffer[]; headerAt: number; bodyAt: number } {
-    const headerAt = this.pos + 8;
-    const bodyAt = headerAt + pad8(header.length);
-    this.pos = bodyAt + pad8(body.length);
-    return {
-      buffers: [messagePrefix(header.length), header, paddingFor(header.length), body, paddingFor(body.length)],
-      headerAt,
-      bodyAt,
-    };
+    return this.framer.raw([END_OF_STREAM, json, trailer]).buffers;
   }
 }
 

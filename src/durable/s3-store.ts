@@ -21,6 +21,7 @@ import {
   type ObjectInfo,
   type PutOptions,
 } from './durable-store.js';
+import { sleep } from '../util/sleep.js';
 
 export interface S3StoreOptions {
   id: string;
@@ -262,10 +263,6 @@ export class S3Store implements DurableStore {
     if (err instanceof DurableStoreError) return err;
     return new DurableStoreError(classify(err), this.id, key, describe(err), { cause: err });
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
 }
 
 function classify(err: unknown): DurableErrorKind {

@@ -182,31 +182,10 @@ function writeVarint(out: Buffer, pos: number, n: number): number {
 /** grpc-js serializer for outgoing FlightData. */
 export function encodeFlightData(msg: OutgoingFlightData): Buffer {
   if (Buffer.isBuffer(msg)) return msg;
-  const { header, body } = msg;
-  const meta = msg.appMetadata ?? EMPTY;
-  const size =
-    (header.length > 0 ? 1 + varintSize(header.length) + header.length : 0) +
-    (meta.length > 0 ? 1 + varintSize(meta.length) + meta.length : 0) +
-    (body.length > 0 ? 2 + varintSize(body.length) + body.length : 0);
-  const out = Buffer.allocUnsafe(size);
-  let pos = 0;
-  if (header.length > 0) {
-    out[pos++] = TAG_HEADER;
-    pos = writeVarint(out, pos, header.length);
-    pos += header.copy(out, pos);
-  }
-  if (meta.length > 0) {
-    out[pos++] = TAG_METADATA;
-    pos = writeVarint(out, pos, meta.length);
-    pos += meta.copy(out, pos);
-  }
-  if (body.length > 0) {
-    out[pos++] = TAG_BODY[0];
-    out[pos++] = TAG_BODY[1];
-    pos = writeVarint(out, pos, body.length);
-    body.copy(out, pos);
-  }
-  return out;
+  const out = allocateFlightData(msg.header.length, msg.appMetadata ?? EMPTY, msg.body.length);
+  msg.header.copy(out.header);
+  msg.body.copy(out.body);
+  return out.wire;
 }
 
 /** PutResult { bytes app_metadata = 1; } */

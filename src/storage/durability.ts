@@ -7,6 +7,7 @@ import type { PlacementEvent } from './events.js';
 import { FlightVersion, type DurableCopy } from './flight.js';
 import type { RoutedClass } from '../routing/router.js';
 import type { Frame } from './storage-type.js';
+import { sleep } from '../util/sleep.js';
 
 export interface DurabilityStats {
   /** Weak uploads waiting or running. */
@@ -246,8 +247,4 @@ function isTransient(err: unknown): boolean {
 
 function backoff(attempt: number): number {
   return Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
 }

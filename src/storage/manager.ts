@@ -478,6 +478,8 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
   }
 
   admit(session: PutSession, bytes: number): void {
+    // Called for every message of every put: nothing to do without limit policies.
+    if (!this.limits.active) return;
     const segments = relativeSegments(session.cls, session.path);
     this.limits.admit(session, session.cls.config.name, session.path, segments, bytes, this.catalog.get(session.path));
   }

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,7 +6,7 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/clie
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { runPyClient } from '../helpers/python.js';
-import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
+import { spawnServer, startTestServer, type TestServer } from '../helpers/server.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { PYTHON, ROOT } from '../setup/python-env.js';
 
@@ -171,7 +171,7 @@ describe('durability: strong (pyarrow client, moto)', () => {
     const TOTAL = 400;
     const KILL_AFTER = 300;
     const script = Array.from({ length: TOTAL }, (_, i) => put(`crash/${i}`, 4 + (i % 5), 1000 + i));
-    let child = await serve(file);
+    let child = await spawnServer(file);
     const acked: string[] = [];
     const client = spawn(
       PYTHON,
@@ -194,7 +194,7 @@ describe('durability: strong (pyarrow client, moto)', () => {
     await new Promise((resolve) => client.on('exit', resolve));
     expect(acked.length).toBeGreaterThanOrEqual(KILL_AFTER);
     expect(acked.length).toBeLessThan(TOTAL); // the kill landed mid-run
-    child = await serve(file);
+    child = await spawnServer(file);
     try {
       const checks = acked.map((p) => {
         const i = Number(p.split('/')[1]);
@@ -208,31 +208,3 @@ describe('durability: strong (pyarrow client, moto)', () => {
     }
   });
 });
-
-/** Runs `tierflight serve` as its own process, so it can be killed. */
-async function serve(config: string): Promise<{ process: ChildProcess; location: string }> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(ROOT, 'src/cli/main.ts'),
-      'serve',
-      '--config',
-      config,
-      '--listen',
-      `127.0.0.1:${port}`,
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('Flight server listening')) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
-  });
-  return { process: child, location: `grpc://127.0.0.1:${port}` };
-}

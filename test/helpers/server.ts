@@ -1,8 +1,11 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import path from 'node:path';
 import { startApp, type App } from '../../src/app.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { systemClock, type Clock } from '../../src/util/clock.js';
 import { silentLogger } from '../../src/util/log.js';
+import { ROOT } from '../setup/python-env.js';
 
 export interface TestServer {
   app: App;
@@ -46,3 +49,46 @@ storageClasses:
     tiers:
       - { storage: memory }
 `;
+
+export interface ServerProcess {
+  process: ChildProcess;
+  location: string;
+}
+
+/**
+ * Runs `tierflight serve --config FILE` as its own process (so a test can kill it), on a
+ * free port, and resolves once it listens. `fileSizeBlocks` runs it under `ulimit -f`
+ * (POSIX sh counts 512-byte blocks), so its file writes fail the way a full disk makes them.
+ */
+export async function spawnServer(
+  configFile: string,
+  options: { fileSizeBlocks?: number } = {},
+): Promise<ServerProcess> {
+  const port = await freePort();
+  const args = [
+    '--import',
+    'tsx',
+    path.join(ROOT, 'src/cli/main.ts'),
+    'serve',
+    '--config',
+    configFile,
+    '--listen',
+    `127.0.0.1:${port}`,
+  ];
+  const child =
+    options.fileSizeBlocks === undefined
+      ? spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('sh', ['-c', `ulimit -f ${options.fileSizeBlocks} && exec "$0" "$@"`, process.execPath, ...args], {
+          cwd: ROOT,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Flight server listening')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
+  });
+  return { process: child, location: `grpc://127.0.0.1:${port}` };
+}

@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPyClient } from '../helpers/python.js';
-import { freePort } from '../helpers/server.js';
-import { ROOT } from '../setup/python-env.js';
+import { spawnServer } from '../helpers/server.js';
 
 // A disk tier that runs out of space fails the put cleanly. The server runs under a file
 // size limit (`ulimit -f`), so its writes past 2 MiB fail the way a full disk makes them
@@ -18,8 +17,6 @@ describe('a full disk tier (server under ulimit -f)', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-full-'));
-    const port = await freePort();
-    location = `grpc://127.0.0.1:${port}`;
     const config = path.join(dir, 'config.yaml');
     await writeFile(
       config,
@@ -29,20 +26,10 @@ storageClasses:
   - { name: default, prefix: "", tiers: [{ storage: disk }] }
 `,
     );
-    const cli = [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts')].join(' ');
-    // POSIX sh counts ulimit -f in 512-byte blocks: 4096 blocks = 2 MiB per file.
-    child = spawn('sh', ['-c', `ulimit -f 4096 && exec ${cli} serve --config ${config} --listen 127.0.0.1:${port}`], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      child.stdout?.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (out.includes('Flight server listening')) resolve();
-      });
-      child.on('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
-    });
+    // 4096 blocks of 512 bytes: the server cannot write a file over 2 MiB.
+    const server = await spawnServer(config, { fileSizeBlocks: 4096 });
+    child = server.process;
+    location = server.location;
   });
   afterAll(async () => {
     child?.kill('SIGKILL');

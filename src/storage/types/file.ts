@@ -9,11 +9,10 @@ import {
   FILE_MAGIC,
   footerSize,
   framedSize,
-  messagePrefix,
   pad8,
-  paddingFor,
   type Block,
 } from '../../ipc/file-layout.js';
+import { IpcFramer, type Framed } from '../ipc-framer.js';
 import { entryAt, frameFor, readSequential, type IndexEntry } from '../stream-reader.js';
 import { ByteBudget, type Frame, type Placement, type PlacementWriter, type StorageType } from '../storage-type.js';
 
@@ -67,9 +66,8 @@ export class FileStorageType extends ByteBudget implements StorageType {
 
 class FileWriter implements PlacementWriter {
   private fh: FileHandle | undefined;
-  private pos = 0;
   private schema: Buffer | undefined;
-  private readonly index: IndexEntry[] = [];
+  private readonly framer = new IpcFramer();
   private state: 'open' | 'finished' | 'aborted' = 'open';
 
   constructor(
@@ -93,9 +91,10 @@ class FileWriter implements PlacementWriter {
   trailerSize(): number {
     if (!this.schema) return 0;
     let dictionaries = 0;
-    for (const e of this.index) if (e.kind === 'dictionary') dictionaries++;
+    const index = this.framer.index;
+    for (const e of index) if (e.kind === 'dictionary') dictionaries++;
     const eos = END_OF_STREAM.length;
-    return this.layout === 'file' ? eos + footerSize(this.schema, dictionaries, this.index.length - dictionaries) : eos;
+    return this.layout === 'file' ? eos + footerSize(this.schema, dictionaries, index.length - dictionaries) : eos;
   }
 
   async writeSchema(header: Buffer): Promise<void> {
@@ -105,28 +104,20 @@ class FileWriter implements PlacementWriter {
       return;
     }
     this.schema = header;
-    if (this.layout === 'file') await this.write([FILE_MAGIC]);
-    await this.writeMessage(header, Buffer.alloc(0));
+    if (this.layout === 'file') await this.write(this.framer.raw([FILE_MAGIC]));
+    await this.write(this.framer.schema(header));
   }
 
   async append(frame: Frame): Promise<void> {
-    const { headerAt, bodyAt } = await this.writeMessage(frame.header, frame.body);
-    this.index.push({
-      kind: frame.kind,
-      rows: frame.rows,
-      appMetadata: frame.appMetadata,
-      headerAt,
-      headerLength: frame.header.length,
-      bodyAt,
-      bodyLength: frame.body.length,
-    });
+    await this.write(this.framer.message(frame));
   }
 
   written(): AsyncIterable<Frame> {
+    const index = this.framer.index;
     return readPositioned(
       this.tmpPath,
-      this.index,
-      this.index.map((_, i) => i),
+      index,
+      index.map((_, i) => i),
     );
   }
 
@@ -135,7 +126,7 @@ class FileWriter implements PlacementWriter {
     const trailer: Buffer[] = [END_OF_STREAM];
     if (this.layout === 'file') {
       const blocks = (kind: Frame['kind']): Block[] =>
-        this.index
+        this.framer.index
           .filter((e) => e.kind === kind)
           .map((e) => ({
             offset: e.headerAt - 8,
@@ -144,12 +135,12 @@ class FileWriter implements PlacementWriter {
           }));
       trailer.push(buildFooter(this.schema as Buffer, blocks('dictionary'), blocks('batch')));
     }
-    await this.write(trailer);
+    await this.write(this.framer.raw(trailer));
     await fh.close();
     this.fh = undefined;
     await rename(this.tmpPath, this.finalPath);
     this.state = 'finished';
-    return new FilePlacement(this.storage, this.finalPath, this.layout, this.index, this.pos);
+    return new FilePlacement(this.storage, this.finalPath, this.layout, this.framer.index, this.framer.bytes);
   }
 
   async abort(): Promise<void> {
@@ -166,23 +157,17 @@ class FileWriter implements PlacementWriter {
     return this.fh;
   }
 
-  private async writeMessage(header: Buffer, body: Buffer): Promise<{ headerAt: number; bodyAt: number }> {
-    const headerAt = this.pos + 8;
-    const bodyAt = headerAt + pad8(header.length);
-    await this.write([messagePrefix(header.length), header, paddingFor(header.length), body, paddingFor(body.length)]);
-    return { headerAt, bodyAt };
-  }
-
-  private async write(buffers: Buffer[]): Promise<void> {
+  private async write({ buffers, at }: Framed): Promise<void> {
     const fh = this.handle();
     const pending = buffers.filter((b) => b.length > 0);
+    let position = at;
     try {
       // A short write on a regular file means the disk (or the file size limit) ran out;
       // writing the rest then reports why.
       while (pending.length > 0) {
-        let { bytesWritten } = await fh.writev(pending, this.pos);
+        let { bytesWritten } = await fh.writev(pending, position);
         if (bytesWritten === 0) throw Object.assign(new Error('no bytes written'), { code: 'ENOSPC' });
-        this.pos += bytesWritten;
+        position += bytesWritten;
         while (pending.length > 0 && bytesWritten >= (pending[0] as Buffer).length) {
           bytesWritten -= (pending.shift() as Buffer).length;
         }
