@@ -3,7 +3,8 @@
  * never pass through protobuf objects. grpc-js hands the deserializer one Buffer per
  * message (it concatenated the frames once); `data_header`, `data_body` and
  * `app_metadata` are slices of it, never copies. On the way out, a stored message whose
- * received bytes held only those three fields is sent as those same bytes.
+ * received bytes held only those three fields is sent as those same bytes, behind the
+ * gRPC prefix it arrived with (see prefixed-send.ts).
  *
  * Field numbers (Flight.proto): descriptor = 1, data_header = 2, app_metadata = 3,
  * data_body = 1000. FlightDescriptor: type = 1 (enum), cmd = 2, path = 3 (repeated).
@@ -26,6 +27,8 @@ export interface FlightDataFrame {
   wire: Buffer;
   /** True when `wire` holds only header, metadata and body, so it can be replayed as is. */
   replayable: boolean;
+  /** `wire` with the gRPC message prefix grpc-js received it with, when that is at hand. */
+  prefixed?: Buffer;
 }
 
 /** What the deserializer returns for bytes that are not a FlightData message. */
@@ -148,14 +151,46 @@ export function decodeFlightData(wire: Buffer): DecodedFlightData {
         frame.replayable = false;
       }
     }
+    if (frame.replayable) {
+      const prefixed = receivedPrefixed(wire);
+      if (prefixed) frame.prefixed = prefixed;
+    }
     return frame;
   } catch (err) {
     return { decodeError: `malformed FlightData: ${(err as Error).message}` };
   }
 }
 
-/** A message to send: raw bytes to pass through, or parts to frame. */
-export type OutgoingFlightData = Buffer | { header: Buffer; body: Buffer; appMetadata?: Buffer };
+/** Bytes of the gRPC message prefix: a compressed flag (0) and the message length (uint32 BE). */
+export const GRPC_PREFIX_BYTES = 5;
+
+/**
+ * A FlightData message preceded by its 5-byte gRPC prefix: exactly the bytes of one gRPC
+ * message on the wire. With `installPrefixedSend` in place grpc-js sends these bytes as
+ * they are instead of copying the message into a newly allocated frame.
+ */
+export class PrefixedFlightData {
+  constructor(readonly bytes: Buffer) {}
+}
+
+/** A message to send: raw bytes to pass through, prefixed bytes, or parts to frame. */
+export type OutgoingFlightData = Buffer | PrefixedFlightData | { header: Buffer; body: Buffer; appMetadata?: Buffer };
+
+function writePrefix(out: Buffer, messageLength: number): void {
+  out[0] = 0;
+  out.writeUInt32BE(messageLength, 1);
+}
+
+/**
+ * grpc-js hands the deserializer a view that starts 5 bytes into the buffer it assembled
+ * the message in, right after the message's uncompressed gRPC prefix. When those 5 bytes
+ * are there and say exactly that, returns the view that includes them.
+ */
+function receivedPrefixed(wire: Buffer): Buffer | undefined {
+  if (wire.byteOffset < GRPC_PREFIX_BYTES) return undefined;
+  const prefixed = Buffer.from(wire.buffer, wire.byteOffset - GRPC_PREFIX_BYTES, wire.length + GRPC_PREFIX_BYTES);
+  return prefixed[0] === 0 && prefixed.readUInt32BE(1) === wire.length ? prefixed : undefined;
+}
 
 const TAG_HEADER = 0x12;
 const TAG_METADATA = 0x1a;
@@ -182,6 +217,7 @@ function writeVarint(out: Buffer, pos: number, n: number): number {
 /** grpc-js serializer for outgoing FlightData. */
 export function encodeFlightData(msg: OutgoingFlightData): Buffer {
   if (Buffer.isBuffer(msg)) return msg;
+  if (msg instanceof PrefixedFlightData) return msg.bytes.subarray(GRPC_PREFIX_BYTES);
   const out = allocateFlightData(msg.header.length, msg.appMetadata ?? EMPTY, msg.body.length);
   msg.header.copy(out.header);
   msg.body.copy(out.body);
@@ -209,21 +245,23 @@ export function decodePutResult(wire: Buffer): Buffer {
 }
 
 /**
- * A FlightData buffer with its tags, lengths and app_metadata written and room left for
- * the header and body, so a disk tier reads both straight into place: the bytes read
- * are the bytes sent, with no further copy.
+ * A FlightData buffer, behind its gRPC prefix, with its tags, lengths and app_metadata
+ * written and room left for the header and body, so a disk tier reads both straight into
+ * place: the bytes read are the bytes sent, with no further copy.
  */
 export function allocateFlightData(
   headerLength: number,
   appMetadata: Buffer,
   bodyLength: number,
-): { wire: Buffer; header: Buffer; body: Buffer } {
+): { prefixed: Buffer; wire: Buffer; header: Buffer; body: Buffer } {
   const meta = appMetadata.length;
   const size =
     (headerLength > 0 ? 1 + varintSize(headerLength) + headerLength : 0) +
     (meta > 0 ? 1 + varintSize(meta) + meta : 0) +
     (bodyLength > 0 ? 2 + varintSize(bodyLength) + bodyLength : 0);
-  const wire = Buffer.allocUnsafe(size);
+  const prefixed = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + size);
+  writePrefix(prefixed, size);
+  const wire = prefixed.subarray(GRPC_PREFIX_BYTES);
   let pos = 0;
   let header = EMPTY;
   let body = EMPTY;
@@ -244,5 +282,5 @@ export function allocateFlightData(
     pos = writeVarint(wire, pos, bodyLength);
     body = wire.subarray(pos, pos + bodyLength);
   }
-  return { wire, header, body };
+  return { prefixed, wire, header, body };
 }

@@ -4,6 +4,7 @@ import type { ServerConfig } from '../config/schema.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { Logger } from '../util/log.js';
 import { loadFlightService } from './proto.js';
+import { installPrefixedSend } from './prefixed-send.js';
 import { createFlightService, type RpcObserver } from './service.js';
 
 /**
@@ -37,6 +38,9 @@ export async function startFlightServer(
     'grpc.max_send_message_length': server.maxMessageSize,
     'grpc.max_concurrent_streams': server.maxConcurrentStreams,
   };
+  if (!installPrefixedSend()) {
+    logger.warn('this grpc-js cannot send stored messages as they are; DoGet copies each batch (slower)');
+  }
   const grpcServer = new Server(options);
   grpcServer.addService(
     loadFlightService(),

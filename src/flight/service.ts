@@ -16,6 +16,7 @@ import type { Logger } from '../util/log.js';
 import {
   DescriptorType,
   isDecodeError,
+  PrefixedFlightData,
   type DecodedFlightData,
   type FlightDataFrame,
   type OutgoingFlightData,
@@ -153,7 +154,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
                 continue;
               }
             }
-            await write(m.wire ?? m);
+            await write(m.prefixed ? new PrefixedFlightData(m.prefixed) : m);
           }
         } finally {
           lease.release();
@@ -312,7 +313,7 @@ function toFrame(msg: FlightDataFrame, path: string): Frame | undefined {
     header: msg.header,
     body: msg.body,
     appMetadata: msg.appMetadata,
-    ...(msg.replayable ? { wire: msg.wire } : {}),
+    ...(msg.prefixed ? { prefixed: msg.prefixed } : {}),
     rows: info.type === MessageType.RecordBatch ? info.rows : 0,
   };
 }

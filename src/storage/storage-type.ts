@@ -8,8 +8,11 @@ export interface Frame {
   /** The message body (8-byte aligned by the sender). */
   body: Buffer;
   appMetadata: Buffer;
-  /** FlightData bytes holding exactly header, app_metadata and body, sent as they are when set. */
-  wire?: Buffer;
+  /**
+   * The 5-byte gRPC message prefix, then FlightData bytes holding exactly header,
+   * app_metadata and body: sent as they are when set (see flight/prefixed-send.ts).
+   */
+  prefixed?: Buffer;
   rows: number;
 }
 

@@ -23,9 +23,9 @@ export function entryAt(index: readonly IndexEntry[], i: number): IndexEntry {
   return entry;
 }
 
-export function frameFor(e: IndexEntry): Frame & { wire: Buffer } {
-  const { wire, header, body } = allocateFlightData(e.headerLength, e.appMetadata, e.bodyLength);
-  return { kind: e.kind, rows: e.rows, appMetadata: e.appMetadata, header, body, wire };
+export function frameFor(e: IndexEntry): Frame & { prefixed: Buffer } {
+  const { prefixed, header, body } = allocateFlightData(e.headerLength, e.appMetadata, e.bodyLength);
+  return { kind: e.kind, rows: e.rows, appMetadata: e.appMetadata, header, body, prefixed };
 }
 
 /**

@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
+  allocateFlightData,
   decodeFlightData,
   decodePutResult,
   encodeFlightData,
   encodePutResult,
   isDecodeError,
+  PrefixedFlightData,
   type FlightDataFrame,
 } from '../../src/flight/flight-data-codec.js';
+import { installPrefixedSend } from '../../src/flight/prefixed-send.js';
 import { flightData } from '../helpers/raw-client.js';
 
 const frame = (wire: Buffer): FlightDataFrame => {
@@ -66,6 +69,53 @@ describe('FlightData codec', () => {
   ])('reports %s as a decode error instead of throwing', (_name, wire) => {
     const decoded = decodeFlightData(Buffer.from(wire));
     expect(isDecodeError(decoded)).toBe(true);
+  });
+
+  /** A message laid out the way grpc-js hands it to the deserializer: after its 5-byte prefix. */
+  const received = (wire: Buffer, prefix = [0, ...u32(wire.length)]): Buffer =>
+    Buffer.concat([Buffer.from(prefix), wire]).subarray(5);
+  const u32 = (n: number): number[] => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+
+  it('keeps the gRPC prefix a replayable message was received behind, and only a true one', () => {
+    const wire = encodeFlightData({ header, body, appMetadata: meta });
+    const f = frame(received(wire));
+    expect(f.prefixed).toEqual(Buffer.from([0, ...u32(wire.length), ...wire]));
+    expect(f.prefixed?.buffer).toBe(f.wire.buffer); // a view, not a copy
+    expect(frame(received(wire, [1, ...u32(wire.length)])).prefixed).toBeUndefined(); // compressed flag
+    expect(frame(received(wire, [0, ...u32(wire.length + 1)])).prefixed).toBeUndefined(); // other length
+    const alone = Buffer.alloc(wire.length); // its own allocation: nothing before it
+    wire.copy(alone);
+    expect(frame(alone).prefixed).toBeUndefined();
+    const withDescriptor = flightData({ descriptor: { type: 'PATH', path: ['a'] }, header, body });
+    expect(frame(received(withDescriptor)).prefixed).toBeUndefined(); // not replayable
+  });
+
+  it('allocates FlightData behind a correct gRPC prefix for disk reads', () => {
+    const out = allocateFlightData(header.length, meta, body.length);
+    header.copy(out.header);
+    body.copy(out.body);
+    expect(out.wire).toEqual(encodeFlightData({ header, body, appMetadata: meta }));
+    expect(out.prefixed.subarray(0, 5)).toEqual(Buffer.from([0, ...u32(out.wire.length)]));
+    expect(out.prefixed.subarray(5)).toEqual(out.wire);
+    expect(encodeFlightData(new PrefixedFlightData(out.prefixed))).toEqual(out.wire);
+  });
+
+  it('has grpc-js send prefixed messages as they are, and frame everything else itself', async () => {
+    expect(installPrefixedSend()).toBe(true);
+    const { BaseServerInterceptingCall } =
+      (await import('@grpc/grpc-js/build/src/server-interceptors.js')) as unknown as {
+        BaseServerInterceptingCall: { prototype: { serializeMessage(v: unknown): Buffer } };
+      };
+    const call = Object.create(BaseServerInterceptingCall.prototype) as {
+      handler: { serialize(v: unknown): Buffer };
+      serializeMessage(v: unknown): Buffer;
+    };
+    call.handler = { serialize: encodeFlightData as (v: unknown) => Buffer };
+    const wire = encodeFlightData({ header, body });
+    const prefixed = Buffer.from([0, ...u32(wire.length), ...wire]);
+    expect(call.serializeMessage(new PrefixedFlightData(prefixed))).toBe(prefixed); // no copy
+    const framed = call.serializeMessage({ header, body });
+    expect(framed).toEqual(prefixed); // the same bytes grpc-js's own framing produces
   });
 
   it('frames PutResult', () => {

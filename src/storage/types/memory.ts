@@ -1,8 +1,8 @@
 import { ByteBudget, type Frame, type Placement, type PlacementWriter, type StorageType } from '../storage-type.js';
 
 /** Bytes a message holds in memory: its received buffer when kept whole, else its parts. */
-export function heldBytes(m: { header: Buffer; body: Buffer; appMetadata: Buffer; wire?: Buffer }): number {
-  return m.wire ? m.wire.length : m.header.length + m.body.length + m.appMetadata.length;
+export function heldBytes(m: { header: Buffer; body: Buffer; appMetadata: Buffer; prefixed?: Buffer }): number {
+  return m.prefixed ? m.prefixed.length : m.header.length + m.body.length + m.appMetadata.length;
 }
 
 /**
