@@ -253,13 +253,14 @@ export function allocateFlightData(
   headerLength: number,
   appMetadata: Buffer,
   bodyLength: number,
+  allocate: (size: number) => Buffer = Buffer.allocUnsafe,
 ): { prefixed: Buffer; wire: Buffer; header: Buffer; body: Buffer } {
   const meta = appMetadata.length;
   const size =
     (headerLength > 0 ? 1 + varintSize(headerLength) + headerLength : 0) +
     (meta > 0 ? 1 + varintSize(meta) + meta : 0) +
     (bodyLength > 0 ? 2 + varintSize(bodyLength) + bodyLength : 0);
-  const prefixed = Buffer.allocUnsafe(GRPC_PREFIX_BYTES + size);
+  const prefixed = allocate(GRPC_PREFIX_BYTES + size);
   writePrefix(prefixed, size);
   const wire = prefixed.subarray(GRPC_PREFIX_BYTES);
   let pos = 0;

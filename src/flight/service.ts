@@ -23,6 +23,7 @@ import {
 } from './flight-data-codec.js';
 import { actionTypes, runAction } from './actions.js';
 import { BatchSplitter } from './batch-splitter.js';
+import { BufferPool } from '../util/buffer-pool.js';
 import type { PbAction, PbDescriptor, PbFlightInfo, PbHandshake } from './proto.js';
 import { toServiceError } from './status.js';
 import { decodeTicket, encodeTicket } from './ticket.js';
@@ -54,6 +55,12 @@ function statusName(code: number | undefined): string {
 const EMPTY: Buffer = Buffer.alloc(0);
 
 /**
+ * Read buffers kept for reuse between DoGets from the disk tiers (see BufferPool): enough
+ * for a few streams' worth of batches in flight.
+ */
+const READ_POOL_IDLE_BYTES = 64 * 1024 * 1024;
+
+/**
  * The Flight RPC surface (DESIGN.md §1). Deliberately thin: each handler validates the
  * request's shape, calls the storage manager and maps errors to statuses.
  */
@@ -61,6 +68,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
   const { manager, logger: log } = options;
   const observe: RpcObserver = options.observeRpc ?? (() => undefined);
   const splitter = options.maxBatchBytes === undefined ? undefined : new BatchSplitter(options.maxBatchBytes, log);
+  const readPool = new BufferPool(READ_POOL_IDLE_BYTES);
 
   const endpoints = (version: FlightVersion): PbFlightInfo['endpoint'] => {
     const ranges = version.endpointRanges(options.maxEndpointBytes);
@@ -144,7 +152,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
           const version = lease.version;
           await write({ header: version.schemaHeader, body: EMPTY });
           const dictionaries: Frame[] = [];
-          for await (const m of lease.read(version.messagesFor(ticket.range))) {
+          for await (const m of lease.read(version.messagesFor(ticket.range), readPool)) {
             if (call.cancelled) return;
             if (splitter) {
               if (m.kind === 'dictionary') dictionaries.push(m);
@@ -154,7 +162,10 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
                 continue;
               }
             }
-            await write(m.prefixed ? new PrefixedFlightData(m.prefixed) : m);
+            const { prefixed } = m;
+            if (!prefixed) await write(m);
+            // Once the bytes are on the socket, a buffer read for this call goes back to the pool.
+            else await write(new PrefixedFlightData(prefixed), (err) => err || readPool.release(prefixed));
           }
         } finally {
           lease.release();
@@ -187,10 +198,11 @@ async function streamOut<Req, Res>(
   method: string,
   log: Logger,
   observe: RpcObserver,
-  body: (write: (msg: Res) => Promise<void>) => Promise<void>,
+  body: (write: (msg: Res, onSent?: (err?: Error | null) => void) => Promise<void>) => Promise<void>,
 ): Promise<void> {
   const started = performance.now();
-  const write = (msg: Res): Promise<void> => (call.write(msg) ? Promise.resolve() : drained(call));
+  const write = (msg: Res, onSent?: (err?: Error | null) => void): Promise<void> =>
+    call.write(msg, onSent) ? Promise.resolve() : drained(call);
   let code = 'OK';
   try {
     await body(write);

@@ -18,6 +18,7 @@ import { Durability, type DurabilityHost } from './durability.js';
 import { DurableSink } from './durable-sink.js';
 import { LimitEnforcer, type LimitHost } from '../limits/limit-enforcer.js';
 import type { LimitPolicyConfig } from '../config/schema.js';
+import type { BufferPool } from '../util/buffer-pool.js';
 
 export type { ManagerStats } from './stats.js';
 
@@ -36,8 +37,8 @@ export interface FlightLease {
   /** The tier copy being read; undefined when the flight is served from its durable store. */
   readonly placed: Placed | undefined;
   readonly storage: CopyLocation;
-  /** The messages at the given indices, ready to send. */
-  read(indices: readonly number[]): AsyncIterable<Frame>;
+  /** The messages at the given indices, ready to send (see Placement.read for `pool`). */
+  read(indices: readonly number[], pool?: BufferPool): AsyncIterable<Frame>;
   release(): void;
 }
 
@@ -233,7 +234,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
       version,
       placed,
       storage: placed.storage,
-      read: (indices) => placed.placement.read(indices),
+      read: (indices, pool) => placed.placement.read(indices, pool),
       release: () => {
         if (released) return;
         released = true;

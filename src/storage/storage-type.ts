@@ -1,4 +1,5 @@
 import type { StorageTypeName } from '../config/schema.js';
+import type { BufferPool } from '../util/buffer-pool.js';
 
 /** One Arrow IPC message after the schema: a dictionary batch or a record batch. */
 export interface Frame {
@@ -27,8 +28,12 @@ export interface Placement {
   readonly storage: StorageTypeName;
   /** Bytes charged to the storage type for this placement. */
   readonly bytes: number;
-  /** The messages at the given indices (in the order given), ready to send. */
-  read(indices: readonly number[]): AsyncIterable<Frame>;
+  /**
+   * The messages at the given indices (in the order given), ready to send. Buffers a
+   * placement allocates for them come from `pool` when given; the reader gives each back
+   * (`pool.release(frame.prefixed)`) once sent. Stored buffers are never from the pool.
+   */
+  read(indices: readonly number[], pool?: BufferPool): AsyncIterable<Frame>;
   /** Frees what the placement holds (drops buffers, deletes the file). Called once. */
   destroy(): Promise<void>;
 }

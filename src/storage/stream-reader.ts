@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { allocateFlightData } from '../flight/flight-data-codec.js';
+import type { BufferPool } from '../util/buffer-pool.js';
 import type { Frame } from './storage-type.js';
 
 /**
@@ -23,8 +24,10 @@ export function entryAt(index: readonly IndexEntry[], i: number): IndexEntry {
   return entry;
 }
 
-export function frameFor(e: IndexEntry): Frame & { prefixed: Buffer } {
-  const { prefixed, header, body } = allocateFlightData(e.headerLength, e.appMetadata, e.bodyLength);
+/** A frame with room for a message's header and body, read into in place. */
+export function frameFor(e: IndexEntry, pool?: BufferPool): Frame & { prefixed: Buffer } {
+  const allocate = pool ? (size: number) => pool.acquire(size) : undefined;
+  const { prefixed, header, body } = allocateFlightData(e.headerLength, e.appMetadata, e.bodyLength, allocate);
   return { kind: e.kind, rows: e.rows, appMetadata: e.appMetadata, header, body, prefixed };
 }
 

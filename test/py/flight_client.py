@@ -320,6 +320,35 @@ def seeded_batches(seed, kib, batch_kib):
     return table.to_batches(max_chunksize=per)
 
 
+def cmd_concurrent_reads(client, args):
+    """Several flights of different batch sizes, read at once by several threads, each
+    result compared with what was put (catches a read buffer reused while still sent)."""
+    import threading
+    flights = {f"{args.path}/{i}": seeded_batches(100 + i, 16 << 10, kib)
+               for i, kib in enumerate((700, 1000, 1300, 2100))}
+    for path, batches in flights.items():
+        put(client, path, batches[0].schema, batches)
+    problems = []
+    gets = [0]
+
+    def reader(seed):
+        c = fl.connect(args.location)
+        rng = np.random.default_rng(seed)
+        for _ in range(args.batches):
+            path = list(flights)[rng.integers(len(flights))]
+            got = c.do_get(fl.Ticket(path.encode())).read_all()
+            gets[0] += 1
+            if not got.equals(pa.Table.from_batches(flights[path])):
+                problems.append(f"{path} came back different")
+
+    threads = [threading.Thread(target=reader, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {"gets": gets[0], "problems": problems}
+
+
 def error_of(e):
     return {"error": type(e).__name__, "message": str(e)}
 

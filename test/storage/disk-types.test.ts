@@ -56,6 +56,13 @@ storageClasses:
     expect(many.problems).toEqual([]);
   });
 
+  it('serves concurrent readers of different flights exactly while reusing read buffers', async () => {
+    const r = await runPyClient<{ gets: number; problems: string[] }>('concurrent-reads', server.location, [
+      '--path', 'concurrent', '--batches', '6',
+    ]); // prettier-ignore
+    expect(r).toEqual({ gets: 24, problems: [] });
+  });
+
   it(`writes files that pyarrow.ipc opens (${layout} layout), one per flight, under its directory`, async () => {
     const files: Record<string, [string, string]> = {};
     for (const name of FILE_CASES) {

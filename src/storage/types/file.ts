@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { StorageTypeName } from '../../config/schema.js';
@@ -13,13 +12,15 @@ import {
   type Block,
 } from '../../ipc/file-layout.js';
 import { IpcFramer, type Framed } from '../ipc-framer.js';
-import { entryAt, frameFor, readSequential, type IndexEntry } from '../stream-reader.js';
+import type { BufferPool } from '../../util/buffer-pool.js';
+import { entryAt, frameFor, type IndexEntry } from '../stream-reader.js';
 import { ByteBudget, type Frame, type Placement, type PlacementWriter, type StorageType } from '../storage-type.js';
 
 /**
  * The disk storage types. `disk_mapped` writes the Arrow IPC *file* layout (footer with a
- * batch index) and serves any message with positioned reads from the page cache; `disk`
- * writes the *stream* layout and reads it sequentially. Both keep a small index in
+ * batch index) and serves any message with positioned reads from the page cache, several
+ * at once; `disk` writes the *stream* layout and reads it sequentially, one message after
+ * the other, each straight into the buffer it is sent from. Both keep a small index in
  * memory (offsets, kinds, app_metadata) so a batch range never loads the whole file.
  *
  * Files are named by a counter, never by flight path, so no path can reach outside the
@@ -28,10 +29,8 @@ import { ByteBudget, type Frame, type Placement, type PlacementWriter, type Stor
 export type FileLayout = 'file' | 'stream';
 
 const FILE_NAME = /^flight-\d+\.arrows?(\.tmp)?$/;
-/** Positioned reads kept in flight per reader, so the disk works while gRPC sends. */
+/** Messages `disk_mapped` reads ahead of the consumer, so the disk works while gRPC sends. */
 const READ_AHEAD = 4;
-/** Chunk size of sequential reads. */
-const STREAM_CHUNK = 1 << 20;
 
 export class FileStorageType extends ByteBudget implements StorageType {
   private files = 0;
@@ -114,10 +113,12 @@ class FileWriter implements PlacementWriter {
 
   written(): AsyncIterable<Frame> {
     const index = this.framer.index;
-    return readPositioned(
+    return readAhead(
       this.tmpPath,
       index,
       index.map((_, i) => i),
+      READ_AHEAD,
+      undefined,
     );
   }
 
@@ -194,14 +195,10 @@ class FilePlacement implements Placement {
     readonly bytes: number,
   ) {}
 
-  read(indices: readonly number[]): AsyncIterable<Frame> {
+  read(indices: readonly number[], pool?: BufferPool): AsyncIterable<Frame> {
     return this.layout === 'file'
-      ? readPositioned(this.file, this.index, indices)
-      : readSequential(
-          (start, end) => createReadStream(this.file, { start, end: end - 1, highWaterMark: STREAM_CHUNK }),
-          this.index,
-          indices,
-        );
+      ? readAhead(this.file, this.index, indices, READ_AHEAD, pool)
+      : readAhead(this.file, this.index, indices, 1, pool);
   }
 
   async destroy(): Promise<void> {
@@ -209,23 +206,30 @@ class FilePlacement implements Placement {
   }
 }
 
-/** Reads messages with positioned reads, a few ahead of the consumer. */
-async function* readPositioned(
+/**
+ * Reads messages header then body straight into the buffers they are sent from, `ahead`
+ * messages ahead of the consumer: several at once for `disk_mapped`, one after the other
+ * (the next while the current is sent) for `disk`.
+ */
+async function* readAhead(
   file: string,
   index: readonly IndexEntry[],
   indices: readonly number[],
+  ahead: number,
+  pool: BufferPool | undefined,
 ): AsyncGenerator<Frame> {
   if (indices.length === 0) return;
   const fh = await open(file, 'r');
   const pending: Promise<Frame>[] = [];
   let next = 0;
   const readOne = async (e: IndexEntry): Promise<Frame> => {
-    const frame = frameFor(e);
-    await Promise.all([readFully(fh, frame.header, e.headerAt), readFully(fh, frame.body, e.bodyAt)]);
+    const frame = frameFor(e, pool);
+    await readFully(fh, frame.header, e.headerAt);
+    await readFully(fh, frame.body, e.bodyAt);
     return frame;
   };
   const fill = (): void => {
-    while (pending.length < READ_AHEAD && next < indices.length) {
+    while (pending.length < ahead && next < indices.length) {
       pending.push(readOne(entryAt(index, indices[next++] as number)));
     }
   };
