@@ -64,7 +64,9 @@ export async function startApp(
   options: AppOptions = {},
 ): Promise<App> {
   const metrics = new TierflightMetrics();
-  const durableStores = new Map(config.durableStores.map((s) => [s.id, createDurableStore(s)]));
+  const durableStores = new Map(
+    await Promise.all(config.durableStores.map(async (s) => [s.id, await createDurableStore(s)] as const)),
+  );
   const manager = new StorageManager({ config, clock, logger, observer: metrics.observe, durableStores });
   metrics.bind(manager);
   await manager.init();

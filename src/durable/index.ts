@@ -1,14 +1,18 @@
 import type { DurableStoreConfig } from '../config/schema.js';
 import type { DurableStore } from './durable-store.js';
 import { FilesystemStore } from './filesystem-store.js';
-import { S3Store } from './s3-store.js';
 
-/** Creates one durable store from its config entry (DESIGN.md §5). */
-export function createDurableStore(config: DurableStoreConfig): DurableStore {
+/**
+ * Creates one durable store from its config entry (DESIGN.md §5). The AWS SDK is loaded
+ * only for an `s3` store: it is the largest thing on the heap otherwise, and every major
+ * GC marks the heap again.
+ */
+export async function createDurableStore(config: DurableStoreConfig): Promise<DurableStore> {
   switch (config.type) {
     case 'filesystem':
       return new FilesystemStore(config.id, config.path);
-    case 's3':
+    case 's3': {
+      const { S3Store } = await import('./s3-store.js');
       return new S3Store({
         id: config.id,
         bucket: config.bucket,
@@ -16,5 +20,6 @@ export function createDurableStore(config: DurableStoreConfig): DurableStore {
         forcePathStyle: config.forcePathStyle,
         ...(config.endpoint ? { endpoint: config.endpoint } : {}),
       });
+    }
   }
 }

@@ -1,4 +1,3 @@
-import { RecordBatchReader, RecordBatchStreamWriter } from 'apache-arrow';
 import { encapsulateSchema, MessageType, readMessageHeader } from '../ipc/message-header.js';
 import { END_OF_STREAM, messagePrefix, paddingFor } from '../ipc/file-layout.js';
 import type { Frame } from '../storage/storage-type.js';
@@ -10,14 +9,21 @@ import type { Logger } from '../util/log.js';
  * limit is decoded (with the dictionaries before it), sliced by rows and re-encoded as
  * several smaller batches. This is the one place Tierflight re-encodes data, and only when
  * the operator asks for it; a batch arrow-js cannot decode is sent whole, with a warning.
+ * arrow-js is loaded only then (`create`): every module on the heap is marked again at
+ * each major GC, and a busy server runs several a second.
  */
 export class BatchSplitter {
   private warned = false;
 
-  constructor(
+  private constructor(
     readonly maxBytes: number,
     private readonly log: Logger,
+    private readonly arrow: typeof import('apache-arrow'),
   ) {}
+
+  static async create(maxBytes: number, log: Logger): Promise<BatchSplitter> {
+    return new BatchSplitter(maxBytes, log, await import('apache-arrow'));
+  }
 
   needsSplit(frame: Frame): boolean {
     return frame.kind === 'batch' && frame.header.length + frame.body.length > this.maxBytes && frame.rows > 1;
@@ -32,6 +38,7 @@ export class BatchSplitter {
         ...encapsulate(batch),
         END_OF_STREAM,
       ]);
+      const { RecordBatchReader, RecordBatchStreamWriter } = this.arrow;
       const decoded = [...RecordBatchReader.from(stream)].at(-1);
       if (!decoded || decoded.numRows !== batch.rows) return this.giveUp('the batch did not decode');
       // Aim a little under the limit: slices of equal rows are not of equal bytes.

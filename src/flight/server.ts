@@ -4,6 +4,7 @@ import type { ServerConfig } from '../config/schema.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { Logger } from '../util/log.js';
 import { loadFlightService } from './proto.js';
+import { BatchSplitter } from './batch-splitter.js';
 import { installPrefixedSend } from './prefixed-send.js';
 import { createFlightService, type RpcObserver } from './service.js';
 
@@ -48,7 +49,9 @@ export async function startFlightServer(
       manager,
       logger,
       maxEndpointBytes: server.maxEndpointBytes,
-      ...(server.maxBatchBytes !== undefined ? { maxBatchBytes: server.maxBatchBytes } : {}),
+      ...(server.maxBatchBytes !== undefined
+        ? { splitter: await BatchSplitter.create(server.maxBatchBytes, logger) }
+        : {}),
       ...(observeRpc ? { observeRpc } : {}),
       ...(server.advertise ? { advertise: server.advertise } : {}),
     }),

@@ -22,7 +22,7 @@ import {
   type OutgoingFlightData,
 } from './flight-data-codec.js';
 import { actionTypes, runAction } from './actions.js';
-import { BatchSplitter } from './batch-splitter.js';
+import type { BatchSplitter } from './batch-splitter.js';
 import { BufferPool } from '../util/buffer-pool.js';
 import type { PbAction, PbDescriptor, PbFlightInfo, PbHandshake } from './proto.js';
 import { toServiceError } from './status.js';
@@ -37,8 +37,8 @@ export interface FlightServiceOptions {
   advertise?: string;
   /** Largest batch range one endpoint covers. */
   maxEndpointBytes: number;
-  /** When set, DoGet splits stored batches larger than this (Go and Rust clients refuse >4 MiB). */
-  maxBatchBytes?: number;
+  /** With `server.maxBatchBytes`: DoGet splits larger stored batches (Go and Rust clients refuse >4 MiB). */
+  splitter?: BatchSplitter;
   /** Records each call's duration and final status (RPC latency metrics). */
   observeRpc?: RpcObserver;
 }
@@ -67,7 +67,7 @@ const READ_POOL_IDLE_BYTES = 64 * 1024 * 1024;
 export function createFlightService(options: FlightServiceOptions): UntypedServiceImplementation {
   const { manager, logger: log } = options;
   const observe: RpcObserver = options.observeRpc ?? (() => undefined);
-  const splitter = options.maxBatchBytes === undefined ? undefined : new BatchSplitter(options.maxBatchBytes, log);
+  const { splitter } = options;
   const readPool = new BufferPool(READ_POOL_IDLE_BYTES);
 
   const endpoints = (version: FlightVersion): PbFlightInfo['endpoint'] => {
