@@ -29,5 +29,5 @@ EXPOSE 8815 9464
 # Inside a container, listen on all interfaces; mount a config with TIERFLIGHT_CONFIG.
 # The default config's disk tier lives in /app/data/disk (mount a volume there).
 VOLUME ["/app/data"]
-ENTRYPOINT ["node", "dist/cli/main.js"]
+ENTRYPOINT ["node", "--initial-old-space-size=256", "dist/cli/main.js"]
 CMD ["serve", "--listen", "0.0.0.0:8815", "--metrics", "0.0.0.0:9464"]

@@ -42,6 +42,8 @@ interface ZipfResult {
 }
 
 const CLIENT = path.join(ROOT, 'bench/client.py');
+/** As `npm start` runs the server (see README, "Running it"). */
+const NODE_FLAG = '--initial-old-space-size=256';
 const data = mkdtempSync(path.join(os.tmpdir(), 'tierflight-bench-'));
 
 function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> {
@@ -76,7 +78,7 @@ async function startTierflight(
   writeFileSync(file, text);
   const child = spawn(
     process.execPath,
-    [path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', file, '--listen', `127.0.0.1:${port}`],
+    [NODE_FLAG, path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', file, '--listen', `127.0.0.1:${port}`],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TIERFLIGHT_LOG_LEVEL: 'info' } },
   );
   await waitForLine(child, /Flight server listening/);

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=256
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
