@@ -8,6 +8,7 @@ import { systemClock } from '../../src/util/clock.js';
 import { silentLogger } from '../../src/util/log.js';
 import { runPyClient } from '../helpers/python.js';
 import { freePort } from '../helpers/server.js';
+import { until } from '../helpers/until.js';
 
 // Hot reload: a changed config file is applied atomically (classes, tiers, limits; flights
 // re-evaluated against the new limits), an invalid one changes nothing and is counted.
@@ -38,13 +39,6 @@ describe('config reload (file change and SIGHUP)', () => {
     const m = text.match(new RegExp(`^tierflight_config_reloads_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm'));
     return m ? Number(m[1]) : 0;
   };
-  const until = async (what: string, fn: () => Promise<boolean>) => {
-    const deadline = Date.now() + 10_000;
-    while (!(await fn())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
   /** Writes the file the way editors do: a temporary file renamed over it. */
   const replaceFile = async (text: string) => {
     await writeFile(`${file}.tmp`, text);
@@ -71,7 +65,7 @@ describe('config reload (file change and SIGHUP)', () => {
     ]);
     expect(await list('reports')).toEqual(['reports/t2/f1', 'reports/t2/f2', 'reports/t2/f3', 'reports/t2/f4']);
     await replaceFile(config(port, '350KiB'));
-    await until('the reload', async () => (await reloads('applied')) === 1);
+    await until('the reload', async () => (await reloads('applied')) === 1, 10_000);
     expect(await list('reports')).toEqual(['reports/t2/f3', 'reports/t2/f4']);
     app.manager.limits.check();
     app.manager.checkAccounting();
@@ -79,7 +73,7 @@ describe('config reload (file change and SIGHUP)', () => {
 
   it('keeps the running config when the new file is invalid, and counts it', async () => {
     await replaceFile('storageTypes: [\n');
-    await until('the failed reload', async () => (await reloads('invalid')) === 1);
+    await until('the failed reload', async () => (await reloads('invalid')) === 1, 10_000);
     // Still the 350 KiB limit: a third flight evicts the oldest.
     await runPyClient('ops', location, [
       '--script',
@@ -90,7 +84,7 @@ describe('config reload (file change and SIGHUP)', () => {
 
   it('refuses, on SIGHUP, a change that needs a restart, and applies new classes atomically', async () => {
     await writeFile(file, config(port, '350KiB').replace('capacity: 64MiB', 'capacity: 128MiB'));
-    await until('the refused reload', async () => (await reloads('refused')) >= 1);
+    await until('the refused reload', async () => (await reloads('refused')) >= 1, 10_000);
     expect(app.reload()).toBe(false);
     expect(app.manager.stats().storageTypes.memory?.capacity).toBe(64 * 1024 * 1024);
     // A new class for reports/t2/archive: its flights route there from now on.
@@ -101,7 +95,7 @@ describe('config reload (file change and SIGHUP)', () => {
         '  - { name: archive, prefix: reports/t2/archive, tiers: [{ storage: memory }] }\n  - { name: other,',
       ),
     );
-    await until('the reload', async () => (await reloads('applied')) === 2);
+    await until('the reload', async () => (await reloads('applied')) === 2, 10_000);
     expect(app.reload()).toBe(true); // SIGHUP runs this: the same file again is fine
     await runPyClient('ops', location, [
       '--script',

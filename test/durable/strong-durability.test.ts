@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { runPyClient } from '../helpers/python.js';
@@ -45,10 +45,7 @@ const check = (p: string, kib: number, seed: number, extra: Op = {}): Op => ({
 const ops = <T = Record<string, unknown>[]>(location: string, script: Op[]) =>
   runPyClient<T>('ops', location, ['--script', JSON.stringify(script)]);
 
-async function objects(prefix: string): Promise<string[]> {
-  const out = await moto.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
-  return (out.Contents ?? []).map((o) => o.Key as string).sort();
-}
+const objects = (prefix: string): Promise<string[]> => moto.keys(BUCKET, prefix);
 
 const pendingUploads = async (): Promise<number> =>
   (await moto.client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads?.length ?? 0;

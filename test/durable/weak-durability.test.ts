@@ -1,13 +1,14 @@
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/util/clock.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { runPyClient } from '../helpers/python.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { until } from '../helpers/until.js';
 
 // `durability: weak` end to end: pyarrow puts, Tierflight acknowledges once the memory
 // copy is complete and writes the durable copy to a real S3-compatible server (moto) in
@@ -40,18 +41,7 @@ const check = (p: string, kib: number, seed: number): Op => ({ op: 'check', path
 const ops = <T = Record<string, unknown>[]>(s: TestServer, script: Op[]) =>
   runPyClient<T>('ops', s.location, ['--script', JSON.stringify(script)]);
 
-async function objects(prefix = 'tf/'): Promise<string[]> {
-  const out = await moto.client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
-  return (out.Contents ?? []).map((o) => o.Key as string).sort();
-}
-
-async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const objects = (prefix = 'tf/'): Promise<string[]> => moto.keys(BUCKET, prefix);
 
 /** One sample's value from Prometheus text, or NaN. */
 function metric(text: string, series: string): number {

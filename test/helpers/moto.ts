@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { VENV } from '../setup/python-env.js';
 import { freePort } from './server.js';
 
@@ -16,6 +16,8 @@ export interface Moto {
   /** An SDK client for inspecting the bucket from tests. */
   readonly client: S3Client;
   createBucket(name: string): Promise<void>;
+  /** The keys under `prefix`, sorted. */
+  keys(bucket: string, prefix?: string): Promise<string[]>;
   pause(): void;
   resume(): void;
   stop(): Promise<void>;
@@ -42,6 +44,10 @@ export async function startMoto(): Promise<Moto> {
     client,
     createBucket: async (name) => {
       await client.send(new CreateBucketCommand({ Bucket: name }));
+    },
+    keys: async (bucket, prefix = '') => {
+      const out = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+      return (out.Contents ?? []).map((o) => o.Key as string).sort();
     },
     pause: () => child.kill('SIGSTOP'),
     resume: () => child.kill('SIGCONT'),

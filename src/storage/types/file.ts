@@ -196,9 +196,7 @@ class FilePlacement implements Placement {
   ) {}
 
   read(indices: readonly number[], pool?: BufferPool): AsyncIterable<Frame> {
-    return this.layout === 'file'
-      ? readAhead(this.file, this.index, indices, READ_AHEAD, pool)
-      : readAhead(this.file, this.index, indices, 1, pool);
+    return readAhead(this.file, this.index, indices, this.layout === 'file' ? READ_AHEAD : 1, pool);
   }
 
   async destroy(): Promise<void> {
