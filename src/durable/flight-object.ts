@@ -25,6 +25,8 @@ export interface FlightMeta {
   expiresAt: number | undefined;
   totalRecords: number;
   totalBytes: number;
+  /** The version tag tickets name (see FlightVersion.tag). */
+  tag: string;
 }
 
 interface Manifest {
@@ -34,6 +36,8 @@ interface Manifest {
   expiresAt: number | null;
   totalRecords: number;
   totalBytes: number;
+  /** Absent in objects written before tickets named versions. */
+  tag?: string;
   schema: string;
   /** [kind, rows, headerAt, headerLength, bodyAt, bodyLength, app_metadata (base64)] */
   messages: ['d' | 'b', number, number, number, number, number, string][];
@@ -78,6 +82,7 @@ export class FlightObjectEncoder {
       expiresAt: meta.expiresAt ?? null,
       totalRecords: meta.totalRecords,
       totalBytes: meta.totalBytes,
+      tag: meta.tag,
       schema: this.schema.toString('base64'),
       messages: this.framer.index.map((e) => [
         e.kind === 'batch' ? 'b' : 'd',
@@ -140,6 +145,7 @@ export async function readFlightObject(store: DurableStore, key: string): Promis
     expiresAt: m.expiresAt ?? undefined,
     totalRecords: m.totalRecords,
     totalBytes: m.totalBytes,
+    tag: m.tag ?? `c${m.createdAt}`,
     schemaHeader: Buffer.from(m.schema, 'base64'),
     index: m.messages.map(([kind, rows, headerAt, headerLength, bodyAt, bodyLength, meta]) => ({
       kind: kind === 'b' ? 'batch' : 'dictionary',

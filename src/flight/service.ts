@@ -7,10 +7,11 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { InvalidArgumentError, UnimplementedError } from '../errors.js';
-import { InvalidMessageError, MessageType, readMessageHeader, encapsulateSchema } from '../ipc/message-header.js';
+import { MessageType, encapsulateSchema } from '../ipc/message-header.js';
+import { IpcStreamValidator, IpcValidationError } from '../ipc/stream-validator.js';
 import type { FlightVersion } from '../storage/flight.js';
 import type { Frame } from '../storage/storage-type.js';
-import type { StorageManager } from '../storage/manager.js';
+import { StorageManager } from '../storage/manager.js';
 import type { PutSession } from '../storage/put-session.js';
 import type { Logger } from '../util/log.js';
 import {
@@ -73,7 +74,9 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
   const endpoints = (version: FlightVersion): PbFlightInfo['endpoint'] => {
     const ranges = version.endpointRanges(options.maxEndpointBytes);
     return ranges.map((range) => ({
-      ticket: { ticket: encodeTicket(ranges.length === 1 ? { path: version.path } : { path: version.path, range }) },
+      ticket: {
+        ticket: encodeTicket({ path: version.path, version: version.tag, ...(ranges.length > 1 ? { range } : {}) }),
+      },
       location: options.advertise ? [{ uri: options.advertise }] : [],
       expiration_time: toTimestamp(version.expiresAt),
       app_metadata: EMPTY,
@@ -147,12 +150,13 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
     DoGet: (call: ServerWritableStream<{ ticket: Buffer }, OutgoingFlightData>) => {
       void streamOut(call, 'DoGet', log, observe, async (write) => {
         const ticket = decodeTicket(call.request.ticket);
-        const lease = await manager.open([ticket.path]);
+        const lease = await manager.open([ticket.path], ticket.version);
         try {
           const version = lease.version;
+          const messages = version.messagesFor(ticket.range);
           await write({ header: version.schemaHeader, body: EMPTY });
           const dictionaries: Frame[] = [];
-          for await (const m of lease.read(version.messagesFor(ticket.range), readPool)) {
+          for await (const m of lease.read(messages, readPool)) {
             if (call.cancelled) return;
             if (splitter) {
               if (m.kind === 'dictionary') dictionaries.push(m);
@@ -238,22 +242,27 @@ async function doPut(
 ): Promise<string> {
   let session: PutSession | undefined;
   call.on('cancelled', () => void session?.abort());
+  // Every message is validated before it is stored, so nothing an Arrow reader cannot read is kept.
+  const validator = new IpcStreamValidator();
+  let index = 0;
   try {
     // A plain `for await` destroys the stream when the loop ends, before grpc-js can send
     // the status; keep the call alive and end it ourselves.
     for await (const msg of call.iterator({ destroyOnReturn: false }) as AsyncIterable<DecodedFlightData>) {
-      if (isDecodeError(msg)) throw new InvalidArgumentError(msg.decodeError);
+      if (isDecodeError(msg)) throw new InvalidArgumentError(`message ${index}: ${msg.decodeError}`);
+      const at = index++;
       if (!session) {
-        session = await startPut(call, manager, msg);
+        session = await startPut(call, manager, msg, validator);
         continue;
       }
-      const stored = toFrame(msg, session.path);
+      const stored = toFrame(msg, session.path, validator, at);
       if (stored) await session.append(stored);
-      // Echo app_metadata so clients that wait for each acknowledgement proceed. (DoPut's
-      // response serializer frames the bytes as a PutResult.) Not waiting for 'drain': a
-      // client that never reads its acks must not stall the put, and an ack is tiny
-      // next to the batch it answers.
-      if (msg.appMetadata.length > 0) call.write(msg.appMetadata);
+      // Exactly one PutResult per record batch (and per metadata-only message), echoing its
+      // app_metadata so clients that count acknowledgements stay in step. Dictionary
+      // messages are not answered, even when a client (arrow-go) puts the batch's metadata
+      // on them too. Not waiting for 'drain': a client that never reads its acks must not
+      // stall the put, and an ack is tiny next to the batch it answers.
+      if (msg.appMetadata.length > 0 && stored?.kind !== 'dictionary') call.write(msg.appMetadata);
     }
     if (call.cancelled) {
       await session?.abort();
@@ -261,6 +270,7 @@ async function doPut(
     }
     if (!session)
       throw new InvalidArgumentError('DoPut stream ended without any message: send a PATH descriptor with the schema');
+    checkIpc(session.path, () => validator.finish(index));
     await session.commit();
     call.end();
     return 'OK';
@@ -277,6 +287,7 @@ async function startPut(
   call: ServerDuplexStream<DecodedFlightData, Buffer>,
   manager: StorageManager,
   first: FlightDataFrame,
+  validator: IpcStreamValidator,
 ): Promise<PutSession> {
   const d = first.descriptor;
   if (!d) throw new InvalidArgumentError('the first DoPut message must carry a FlightDescriptor with the schema');
@@ -285,12 +296,13 @@ async function startPut(
       `Tierflight stores flights under PATH descriptors; got descriptor type ${describeType(d.type)}`,
     );
   }
+  const { path } = StorageManager.parsePath(d.path);
   if (first.header.length === 0)
-    throw new InvalidArgumentError(`flight "${d.path.join('/')}": the first DoPut message carries no schema`);
-  const info = parseHeader(first.header, d.path.join('/'));
+    throw new InvalidArgumentError(`flight "${path}": the first DoPut message carries no schema`);
+  const info = checkIpc(path, () => validator.message(0, first.header, first.body));
   if (info.type !== MessageType.Schema) {
     throw new InvalidArgumentError(
-      `flight "${d.path.join('/')}": the first DoPut message must be a Schema, got message type ${info.type}`,
+      `flight "${path}": message 0 breaks the IPC rule "schema-first": the first DoPut message must be a Schema, got message type ${info.type}`,
     );
   }
   const session = await manager.beginPut(d.path, { sizeHint: sizeHint(call) });
@@ -303,38 +315,29 @@ async function startPut(
   return session;
 }
 
-function toFrame(msg: FlightDataFrame, path: string): Frame | undefined {
+function toFrame(msg: FlightDataFrame, path: string, validator: IpcStreamValidator, index: number): Frame | undefined {
   if (msg.header.length === 0) {
     if (msg.body.length > 0)
-      throw new InvalidArgumentError(`flight "${path}": a message has a body but no data_header`);
+      throw new InvalidArgumentError(`flight "${path}": message ${index} has a body but no data_header`);
     return undefined; // metadata-only message: acknowledged, nothing to store
   }
-  const info = parseHeader(msg.header, path);
-  if (info.type !== MessageType.RecordBatch && info.type !== MessageType.DictionaryBatch) {
-    throw new InvalidArgumentError(
-      `flight "${path}": expected a record or dictionary batch, got message type ${info.type}`,
-    );
-  }
-  if (msg.body.length < info.bodyLength) {
-    throw new InvalidArgumentError(
-      `flight "${path}": data_body has ${msg.body.length} bytes but the header declares bodyLength ${info.bodyLength}`,
-    );
-  }
+  const info = checkIpc(path, () => validator.message(index, msg.header, msg.body));
   return {
     kind: info.type === MessageType.RecordBatch ? 'batch' : 'dictionary',
     header: msg.header,
     body: msg.body,
     appMetadata: msg.appMetadata,
     ...(msg.prefixed ? { prefixed: msg.prefixed } : {}),
-    rows: info.type === MessageType.RecordBatch ? info.rows : 0,
+    rows: info.rows,
   };
 }
 
-function parseHeader(header: Buffer, path: string): ReturnType<typeof readMessageHeader> {
+/** Runs a validation step, turning a broken IPC rule into INVALID_ARGUMENT naming the flight. */
+function checkIpc<T>(path: string, step: () => T): T {
   try {
-    return readMessageHeader(header);
+    return step();
   } catch (err) {
-    if (err instanceof InvalidMessageError) throw new InvalidArgumentError(`flight "${path}": ${err.message}`);
+    if (err instanceof IpcValidationError) throw new InvalidArgumentError(`flight "${path}": ${err.message}`);
     throw err;
   }
 }

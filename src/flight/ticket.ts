@@ -2,17 +2,22 @@ import { InvalidArgumentError } from '../errors.js';
 import type { BatchRange } from '../storage/flight.js';
 
 /**
- * Tickets are small JSON documents: `{"path":"a/b"}`, optionally with a batch range
- * `{"path":"a/b","from":0,"to":64}`. As a convenience for hand-written clients, a ticket
- * that is not such a document is read as a flight path (`Ticket(b"a/b")`).
+ * Tickets are small JSON documents: `{"path":"a/b","v":"<version tag>"}`, optionally with
+ * a batch range `{"path":"a/b","v":"…","from":0,"to":64}`. The version tag makes every
+ * endpoint of one GetFlightInfo read the version it described, never a newer one. As a
+ * convenience for hand-written clients, a ticket without `v` reads the current version,
+ * and a ticket that is not a JSON document is read as a flight path (`Ticket(b"a/b")`).
  */
 export interface TicketContent {
   path: string;
+  /** The version tag the ticket was issued for. */
+  version?: string;
   range?: BatchRange;
 }
 
 export function encodeTicket(content: TicketContent): Buffer {
   const doc: Record<string, unknown> = { path: content.path };
+  if (content.version !== undefined) doc.v = content.version;
   if (content.range) {
     doc.from = content.range.from;
     doc.to = content.range.to;
@@ -33,12 +38,15 @@ export function decodeTicket(raw: Buffer): TicketContent {
     if (typeof doc !== 'object' || doc === null || typeof (doc as { path?: unknown }).path !== 'string') {
       throw new InvalidArgumentError('ticket JSON needs a "path" string');
     }
-    const { path, from, to } = doc as { path: string; from?: unknown; to?: unknown };
-    if (from === undefined && to === undefined) return { path };
+    const { path, v, from, to } = doc as { path: string; v?: unknown; from?: unknown; to?: unknown };
+    if (v !== undefined && typeof v !== 'string')
+      throw new InvalidArgumentError(`ticket for "${path}": "v" must be a string`);
+    const version = v === undefined ? {} : { version: v };
+    if (from === undefined && to === undefined) return { path, ...version };
     if (!isIndex(from) || !isIndex(to) || from > to) {
       throw new InvalidArgumentError(`ticket for "${path}": "from" and "to" must be batch indices with from <= to`);
     }
-    return { path, range: { from, to } };
+    return { path, ...version, range: { from, to } };
   }
   return { path: text };
 }

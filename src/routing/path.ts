@@ -1,7 +1,9 @@
 /**
  * Flight paths: descriptor segments joined with `/`, so `["a","b"]` and `["a/b"]` name the
- * same flight. Rejects what could escape a class root or confuse a file system or S3:
- * empty segments, `.`/`..`, NUL and control characters, and paths over 1024 bytes.
+ * same flight. A leading `/` is ignored (`["/data/x.json"]` is `data/x.json`: Arrow's
+ * integration clients name flights by absolute file paths). Rejects what could escape a
+ * class root or confuse a file system or S3: other empty segments, `.`/`..`, NUL and
+ * control characters, and paths over 1024 bytes.
  */
 export const MAX_PATH_BYTES = 1024;
 
@@ -13,8 +15,8 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 export function normalizePath(parts: readonly string[]): PathResult {
   if (parts.length === 0) return { ok: false, reason: 'the descriptor path is empty' };
   const segments: string[] = [];
-  for (const part of parts) {
-    for (const segment of part.split('/')) {
+  for (const [i, part] of parts.entries()) {
+    for (const segment of (i === 0 && part.startsWith('/') ? part.slice(1) : part).split('/')) {
       const problem = segmentProblem(segment);
       if (problem) return { ok: false, reason: `${problem} in path "${printable(parts.join('/'))}"` };
       segments.push(segment);

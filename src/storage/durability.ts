@@ -105,18 +105,19 @@ export class Durability {
     for await (const { cls, object, store } of this.scan(classes.map((c) => c.config))) {
       const routed = route(object.path);
       if (routed.config !== cls) continue; // another class's object under an overlapping prefix
-      const version = new FlightVersion(
-        nextVersionId(),
-        object.path,
-        routed,
-        object.schemaHeader,
-        object.index.map((e) => e.kind),
-        object.index.map((e) => e.headerLength + e.bodyLength),
-        object.totalRecords,
-        object.totalBytes,
-        object.createdAt,
-        object.expiresAt,
-      );
+      const version = new FlightVersion({
+        id: nextVersionId(),
+        path: object.path,
+        cls: routed,
+        schemaHeader: object.schemaHeader,
+        kinds: object.index.map((e) => e.kind),
+        sizes: object.index.map((e) => e.headerLength + e.bodyLength),
+        totalRecords: object.totalRecords,
+        totalBytes: object.totalBytes,
+        createdAt: object.createdAt,
+        expiresAt: object.expiresAt,
+        tag: object.tag,
+      });
       version.durable = { store, key: object.key, state: 'stored', object };
       if (version.isExpired(now)) this.remove(version);
       else out.push(version);
@@ -187,6 +188,7 @@ export class Durability {
           expiresAt: version.expiresAt,
           totalRecords: version.totalRecords,
           totalBytes: version.totalBytes,
+          tag: version.tag,
           schemaHeader: version.schemaHeader,
           index: [...encoder.entries],
         };

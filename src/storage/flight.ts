@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import type { StorageTypeName } from '../config/schema.js';
+import { InvalidArgumentError } from '../errors.js';
 import type { DurableStore } from '../durable/durable-store.js';
 import type { FlightObject } from '../durable/flight-object.js';
 import type { RoutedClass } from '../routing/router.js';
@@ -52,6 +54,26 @@ export interface DurableCopy {
   seconds?: number;
 }
 
+export type FlightVersionInit = Pick<
+  FlightVersion,
+  | 'id'
+  | 'path'
+  | 'cls'
+  | 'schemaHeader'
+  | 'kinds'
+  | 'sizes'
+  | 'totalRecords'
+  | 'totalBytes'
+  | 'createdAt'
+  | 'expiresAt'
+  | 'tag'
+>;
+
+/** A fresh version tag: 48 random bits, short enough for every ticket. */
+export function newVersionTag(): string {
+  return randomBytes(6).toString('base64url');
+}
+
 /**
  * One immutable version of a flight: its schema, message kinds and totals. Where its bytes
  * live (`placed`) changes as it spills, moves and is promoted; a put to an existing path
@@ -73,24 +95,40 @@ export class FlightVersion {
   /** Message index of each record batch, in order. */
   readonly batchIndex: readonly number[];
 
-  constructor(
-    readonly id: number,
-    readonly path: string,
-    /** Its storage class; a config reload may route it to the new version of it. */
-    public cls: RoutedClass,
-    readonly schemaHeader: Buffer,
-    readonly kinds: readonly Frame['kind'][],
-    /** Arrow IPC bytes (header and body) of each message. */
-    readonly sizes: readonly number[],
-    readonly totalRecords: number,
-    /** Arrow IPC bytes (headers and bodies), as reported in `total_bytes`. */
-    readonly totalBytes: number,
-    readonly createdAt: number,
-    readonly expiresAt: number | undefined,
-  ) {
-    this.lastAccess = createdAt;
+  readonly id: number;
+  readonly path: string;
+  /** Its storage class; a config reload may route it to the new version of it. */
+  cls: RoutedClass;
+  readonly schemaHeader: Buffer;
+  readonly kinds: readonly Frame['kind'][];
+  /** Arrow IPC bytes (header and body) of each message. */
+  readonly sizes: readonly number[];
+  readonly totalRecords: number;
+  /** Arrow IPC bytes (headers and bodies), as reported in `total_bytes`. */
+  readonly totalBytes: number;
+  readonly createdAt: number;
+  readonly expiresAt: number | undefined;
+  /**
+   * Names this version in tickets, so a ticket never reads another version of its path.
+   * Kept in the durable object, so tickets outlive a restart.
+   */
+  readonly tag: string;
+
+  constructor(init: FlightVersionInit) {
+    this.id = init.id;
+    this.path = init.path;
+    this.cls = init.cls;
+    this.schemaHeader = init.schemaHeader;
+    this.kinds = init.kinds;
+    this.sizes = init.sizes;
+    this.totalRecords = init.totalRecords;
+    this.totalBytes = init.totalBytes;
+    this.createdAt = init.createdAt;
+    this.expiresAt = init.expiresAt;
+    this.tag = init.tag;
+    this.lastAccess = init.createdAt;
     const batches: number[] = [];
-    kinds.forEach((k, i) => k === 'batch' && batches.push(i));
+    init.kinds.forEach((k, i) => k === 'batch' && batches.push(i));
     this.batchIndex = batches;
   }
 
@@ -150,10 +188,14 @@ export class FlightVersion {
   messagesFor(range?: BatchRange): number[] {
     const n = this.batchIndex.length;
     if (!range) return this.allMessages();
-    const from = Math.min(range.from, n);
-    const to = Math.min(range.to, n);
+    const { from, to } = range;
+    if (from > to || to > n) {
+      throw new InvalidArgumentError(
+        `flight "${this.path}": batches ${from}..${to} are outside this version's ${n} batches`,
+      );
+    }
     const out: number[] = [];
-    if (from >= to) {
+    if (from === to) {
       // An empty range still replays the dictionaries so the stream is self-describing.
       this.kinds.forEach((k, i) => k === 'dictionary' && out.push(i));
       return out;

@@ -205,8 +205,8 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
    * first when only that copy is left (concurrent readers share one restore). NOT_FOUND
    * when absent or expired.
    */
-  async open(parts: readonly string[]): Promise<FlightLease> {
-    let version = this.lookup(parts);
+  async open(parts: readonly string[], tag?: string): Promise<FlightLease> {
+    let version = this.lookup(parts, tag);
     while (!version.placed) {
       const object = version.durable?.object;
       if (object && !this.fitsSomeTier(version, object.size)) return this.serveFromStore(version);
@@ -220,7 +220,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
       }
       version.restoring ??= this.mover.restore(version).finally(() => (version.restoring = undefined));
       await version.restoring;
-      version = this.lookup(parts);
+      version = this.lookup(parts, tag);
     }
     const placed = version.placed;
     placed.pins++;
@@ -264,8 +264,12 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
     );
   }
 
-  /** The current version without pinning it (for metadata calls). */
-  lookup(parts: readonly string[]): FlightVersion {
+  /**
+   * The current version without pinning it (for metadata calls). With `tag` (from a
+   * ticket), NOT_FOUND unless the current version is that one: a ticket never reads
+   * another version than the one GetFlightInfo described.
+   */
+  lookup(parts: readonly string[], tag?: string): FlightVersion {
     const { path } = StorageManager.parsePath(parts);
     const version = this.catalog.get(path);
     if (!version) {
@@ -276,6 +280,12 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
       this.retire(version, 'expire');
       this.emit({ type: 'miss', path });
       throw new NotFoundError(`flight "${path}" not found (expired)`);
+    }
+    if (tag !== undefined && version.tag !== tag) {
+      throw new NotFoundError(
+        `flight "${path}" was replaced after this ticket was issued (ticket version ${tag}, ` +
+          `current version ${version.tag}): call GetFlightInfo again for new tickets`,
+      );
     }
     return version;
   }

@@ -2,7 +2,7 @@ import { InvalidArgumentError, ResourceExhaustedError, TierflightError } from '.
 import type { TierConfig } from '../config/schema.js';
 import { formatSize } from '../config/units.js';
 import type { RoutedClass } from '../routing/router.js';
-import { FlightVersion } from './flight.js';
+import { FlightVersion, newVersionTag } from './flight.js';
 import type { Frame, Placement, PlacementWriter, StorageType } from './storage-type.js';
 import type { DurableSink } from './durable-sink.js';
 import type { DurableCopy } from './flight.js';
@@ -160,10 +160,18 @@ export class PutSession {
       const now = this.host.now();
       const ttl = this.cls.config.ttl;
       const expiresAt = ttl === undefined ? undefined : now + ttl;
+      const tag = newVersionTag();
       let durable: DurableCopy | undefined;
       try {
         // Strong durability: acknowledged only once the store confirms the whole object.
-        const meta = { path: this.path, createdAt: now, expiresAt, totalRecords: this.records, totalBytes: this.data };
+        const meta = {
+          path: this.path,
+          createdAt: now,
+          expiresAt,
+          totalRecords: this.records,
+          totalBytes: this.data,
+          tag,
+        };
         if (this.sink) {
           const object = await this.sink.finish(meta, schema);
           durable = { store: this.sink.store, key: this.sink.key, state: 'stored', object, seconds: this.sink.seconds };
@@ -180,18 +188,19 @@ export class PutSession {
       // The version keeps exactly what its placement holds; a size hint's surplus goes back.
       this.host.release(this.charge, this.charge.bytes - (placement?.bytes ?? 0));
       this.host.closeCharge(this.charge);
-      const version = new FlightVersion(
-        this.host.nextVersionId(),
-        this.path,
-        this.cls,
-        schema,
-        this.kinds,
-        this.sizes,
-        this.records,
-        this.data,
-        now,
+      const version = new FlightVersion({
+        id: this.host.nextVersionId(),
+        path: this.path,
+        cls: this.cls,
+        schemaHeader: schema,
+        kinds: this.kinds,
+        sizes: this.sizes,
+        totalRecords: this.records,
+        totalBytes: this.data,
+        createdAt: now,
         expiresAt,
-      );
+        tag,
+      });
       this.state = 'committed';
       this.host.publish(version, placement, this.tierIndex, durable);
       this.host.sessionEnded(this);

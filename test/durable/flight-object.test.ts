@@ -45,7 +45,14 @@ async function* iterate<T>(items: T[]): AsyncGenerator<T> {
   yield* items;
 }
 
-const META: FlightMeta = { path: 'a/b', createdAt: 1_000, expiresAt: 61_000, totalRecords: 14, totalBytes: 1234 };
+const META: FlightMeta = {
+  path: 'a/b',
+  createdAt: 1_000,
+  expiresAt: 61_000,
+  totalRecords: 14,
+  totalBytes: 1234,
+  tag: 'v1',
+};
 
 let moto: Moto;
 let dir: string;

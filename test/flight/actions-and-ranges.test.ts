@@ -5,7 +5,7 @@ import { MEMORY_ONLY, startTestServer, type TestServer } from '../helpers/server
 describe('batch-range tickets and DoAction verbs (pyarrow client)', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer(MEMORY_ONLY('64MiB'));
+    server = await startTestServer(MEMORY_ONLY('64MiB'), { server: '  maxEndpointBytes: 1MiB\n' });
   });
   afterAll(async () => {
     await server?.stop();
@@ -19,6 +19,29 @@ describe('batch-range tickets and DoAction verbs (pyarrow client)', () => {
       '3-4': { rows: 8, equal: true },
       '2-2': { rows: 0, equal: true },
     });
+  });
+
+  it('never mixes versions: tickets of a replaced flight fail with NOT_FOUND, ranges are never clamped', async () => {
+    const out = await runPyClient<{
+      endpoints: number;
+      first_version: number[];
+      rest: { error: string; message: string }[];
+      fresh: { rows: number; versions: number[] };
+      past_end: { error: string; message: string };
+      inverted: { error: string; message: string };
+    }>('replaced', server.location);
+    expect(out.endpoints).toBe(6);
+    expect(out.first_version).toEqual([1]);
+    expect(out.rest).toHaveLength(5);
+    for (const r of out.rest) {
+      expect(r.error).toBe('ArrowKeyError'); // how pyarrow surfaces NOT_FOUND
+      expect(r.message).toMatch(/flight "rep\/f" was replaced after this ticket was issued.*call GetFlightInfo again/);
+    }
+    expect(out.fresh).toEqual({ rows: 6 * 65536, versions: [2] });
+    expect(out.past_end.error).toBe('ArrowInvalid');
+    expect(out.past_end.message).toMatch(/batches 5\.\.9 are outside this version's 6 batches/);
+    expect(out.inverted.message).toMatch(/"from" and "to" must be batch indices with from <= to/);
+    server.app.manager.checkAccounting();
   });
 
   it('lists, reports, deletes and refuses unknown verbs', async () => {

@@ -35,6 +35,20 @@ export function flightData(fields: {
   });
 }
 
+/** Request messages encoded by protobufjs (Ticket, FlightDescriptor, Action). */
+export const encodeRequest = {
+  ticket: (ticket: Buffer): Buffer => method('DoGet').requestSerialize({ ticket }),
+  descriptor: (d: { type: 'PATH' | 'CMD'; path?: string[]; cmd?: Buffer }): Buffer =>
+    method('GetFlightInfo').requestSerialize(d),
+  action: (type: string, body: Buffer): Buffer => method('DoAction').requestSerialize({ type, body }),
+};
+
+/** A DoGet response message decoded by protobufjs. */
+export function decodeFlightData(b: Buffer): { header: Buffer; body: Buffer; appMetadata: Buffer } {
+  const m = method('DoGet').responseDeserialize(b) as { data_header: Buffer; data_body: Buffer; app_metadata: Buffer };
+  return { header: m.data_header, body: m.data_body, appMetadata: m.app_metadata };
+}
+
 /** Splits an Arrow IPC stream into (header, body) pairs. */
 export function ipcMessages(stream: Uint8Array): { header: Buffer; body: Buffer }[] {
   const buf = Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength);
@@ -97,6 +111,42 @@ export class RawFlightClient {
       });
       for (const f of frames) call.write(f);
       call.end();
+    });
+  }
+
+  /** Any unary call with raw request bytes; resolves with its status and the response bytes. */
+  unary(name: string, request: Buffer, metadata = new Metadata()): Promise<CallOutcome> {
+    return new Promise((resolve) => {
+      this.client.makeUnaryRequest(
+        `/arrow.flight.protocol.FlightService/${name}`,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        request,
+        metadata,
+        (err: ServiceError | null, res?: Buffer) =>
+          resolve(
+            err ? { code: err.code, details: err.details, results: [] } : { code: 0, details: '', results: [res!] },
+          ),
+      );
+    });
+  }
+
+  /** Any server-streaming call with raw request bytes; resolves with its status and every message. */
+  serverStream(name: string, request: Buffer, metadata = new Metadata()): Promise<CallOutcome> {
+    const call = this.client.makeServerStreamRequest(
+      `/arrow.flight.protocol.FlightService/${name}`,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      request,
+      metadata,
+    );
+    const results: Buffer[] = [];
+    return new Promise((resolve) => {
+      call.on('data', (b: Buffer) => results.push(b));
+      call.on('error', (err: ServiceError) => resolve({ code: err.code, details: err.details, results }));
+      call.on('status', (s: { code: number; details: string }) => {
+        if (s.code === 0) resolve({ code: 0, details: s.details, results });
+      });
     });
   }
 

@@ -282,6 +282,41 @@ def cmd_range(client, args):
     return out
 
 
+def cmd_replaced(client, args):
+    """Reads the first endpoint of a multi-endpoint flight, replaces the flight, then reads
+    the other endpoints of the old FlightInfo: they must not return the new version."""
+    def version(k):
+        schema = pa.schema([("v", pa.int64()), ("k", pa.int64())])
+        return [pa.record_batch([pa.array(np.arange(b * 65536, (b + 1) * 65536) + k * 10**9),
+                                 pa.array(np.full(65536, k))], schema=schema) for b in range(6)]
+    put(client, "rep/f", version(1)[0].schema, version(1))
+    info = client.get_flight_info(fl.FlightDescriptor.for_path("rep/f"))
+    out = {"endpoints": len(info.endpoints)}
+    first = client.do_get(info.endpoints[0].ticket).read_all()
+    out["first_version"] = sorted(set(first.column("k").to_pylist()))
+    put(client, "rep/f", version(2)[0].schema, version(2))
+    rest = []
+    for endpoint in info.endpoints[1:]:
+        try:
+            t = client.do_get(endpoint.ticket).read_all()
+            rest.append({"rows": t.num_rows, "versions": sorted(set(t.column("k").to_pylist()))})
+        except Exception as e:
+            rest.append(error_of(e))
+    out["rest"] = rest
+    fresh = client.get_flight_info(fl.FlightDescriptor.for_path("rep/f"))
+    tables = [client.do_get(e.ticket).read_all() for e in fresh.endpoints]
+    out["fresh"] = {"rows": sum(t.num_rows for t in tables),
+                    "versions": sorted({k for t in tables for k in t.column("k").to_pylist()})}
+    ticket = json.loads(fresh.endpoints[0].ticket.ticket)
+    for name, lo, hi in [("past_end", 5, 9), ("inverted", 3, 2)]:
+        try:
+            client.do_get(fl.Ticket(json.dumps({**ticket, "from": lo, "to": hi}).encode())).read_all()
+            out[name] = "read"
+        except Exception as e:
+            out[name] = error_of(e)
+    return out
+
+
 def cmd_actions(client, args):
     schema = pa.schema([("v", pa.int32())])
     for path in ["act/a/1", "act/a/2", "act/ab", "act/b"]:
@@ -456,6 +491,25 @@ def cmd_ipc_files(client, args):
         except Exception as e:
             out[name] = {"ok": False, **error_of(e)}
     return out
+
+
+def cmd_read_back(client, args):
+    """Reads every flight named in the file `--script` (a JSON list of paths) and checks
+    that pyarrow can read and validate it; reports the ones it cannot."""
+    with open(args.script) as f:
+        paths = json.load(f)
+    failures = {}
+    rows = 0
+    for path in paths:
+        try:
+            info = client.get_flight_info(fl.FlightDescriptor.for_path(path))
+            for endpoint in info.endpoints:
+                table = client.do_get(endpoint.ticket).read_all()
+                table.validate()
+                rows += table.num_rows
+        except Exception as e:
+            failures[path] = error_of(e)
+    return {"read": len(paths), "rows": rows, "failures": failures}
 
 
 def main():

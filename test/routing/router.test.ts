@@ -21,7 +21,9 @@ describe('normalizePath', () => {
   it.each([
     [[], /empty/],
     [['a', ''], /empty path segment/],
-    [['/a'], /empty path segment/],
+    [['//a'], /empty path segment/],
+    [['/'], /empty path segment/],
+    [['a', '/b'], /empty path segment/],
     [['a/'], /empty path segment/],
     [['a/./b'], /"\."/],
     [['..'], /"\.\."/],
@@ -33,6 +35,15 @@ describe('normalizePath', () => {
     const result = normalizePath(parts as string[]);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.reason).toMatch(reason);
+  });
+
+  it('ignores a leading "/", as Arrow integration clients send absolute file paths', () => {
+    expect(normalizePath(['/data/gold/generated_primitive.json'])).toMatchObject({
+      ok: true,
+      value: 'data/gold/generated_primitive.json',
+      segments: ['data', 'gold', 'generated_primitive.json'],
+    });
+    expect(normalizePath(['/a', 'b'])).toEqual(normalizePath(['a', 'b']));
   });
 
   it('accepts unicode and 1024 bytes exactly', () => {
