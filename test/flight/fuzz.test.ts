@@ -87,11 +87,13 @@ class Fuzzer {
         return { messages: ms, what: `set header ${i} byte ${at}` };
       }
       case 2: {
+        if (h.length < 4) return { messages: ms, what: 'no-op' };
         const at = this.int(h.length >> 2) * 4;
         h.writeUInt32LE(this.interestingU32(h.length), at);
         return { messages: ms, what: `set header ${i} word ${at}` };
       }
       case 3: {
+        if (h.length < 8) return { messages: ms, what: 'no-op' };
         const at = this.int(h.length >> 3) * 8;
         const v = this.pick([0n, 1n, -1n, 8n, 2n ** 62n, -(2n ** 63n), BigInt(this.int(4096))]);
         h.writeBigInt64LE(v, at);
