@@ -5,7 +5,7 @@ import type { StorageManager } from '../storage/manager.js';
 import type { Logger } from '../util/log.js';
 import { loadFlightService } from './proto.js';
 import { BatchSplitter } from './batch-splitter.js';
-import { installPrefixedSend } from './prefixed-send.js';
+import { installNoMessageAfterStatus, installPrefixedSend } from './grpc-js-patches.js';
 import { createFlightService, type RpcObserver } from './service.js';
 
 /**
@@ -41,6 +41,9 @@ export async function startFlightServer(
   };
   if (!installPrefixedSend()) {
     logger.warn('this grpc-js cannot send stored messages as they are; DoGet copies each batch (slower)');
+  }
+  if (!installNoMessageAfterStatus()) {
+    logger.warn('this grpc-js cannot be kept from writing after a status; a DoPut over maxMessageSize may end late');
   }
   const grpcServer = new Server(options);
   grpcServer.addService(

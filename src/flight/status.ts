@@ -1,6 +1,13 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { isTierflightError, type ErrorCode } from '../errors.js';
+import { DurableStoreError } from '../durable/durable-store.js';
 import type { Logger } from '../util/log.js';
+
+/** An error from the operating system (ENOENT, EIO, EMFILE...), as Node reports it. */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
+}
 
 const CODES: Record<ErrorCode, status> = {
   NOT_FOUND: status.NOT_FOUND,
@@ -15,12 +22,28 @@ const CODES: Record<ErrorCode, status> = {
 };
 
 /**
- * The one place where Tierflight errors become gRPC statuses. Anything that is not a
- * TierflightError is a bug: it is logged in full and reported as INTERNAL.
+ * The one place where errors become gRPC statuses. Tierflight's own errors carry their
+ * code. A durable store that fails is UNAVAILABLE (an object that vanished, NOT_FOUND),
+ * and so is a storage I/O error (a tier file that cannot be read or written): the client
+ * may retry, and the log says what failed. Anything else is a bug: logged in full and
+ * reported as INTERNAL.
  */
 export function toServiceError(err: unknown, log: Logger, method: string): Partial<ServiceError> {
   if (isTierflightError(err)) {
     return { code: CODES[err.code], details: err.message, metadata: new Metadata() };
+  }
+  if (err instanceof DurableStoreError) {
+    log.warn({ err: err.message, method, kind: err.kind }, 'durable store failure');
+    const code = err.kind === 'not_found' ? status.NOT_FOUND : status.UNAVAILABLE;
+    return { code, details: `${method}: ${err.message}`, metadata: new Metadata() };
+  }
+  if (isSystemError(err)) {
+    log.error({ err, method }, 'storage I/O failure');
+    return {
+      code: status.UNAVAILABLE,
+      details: `${method}: storage I/O failed: ${err.message}`,
+      metadata: new Metadata(),
+    };
   }
   log.error({ err, method }, 'internal error');
   return {

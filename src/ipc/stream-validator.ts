@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { parseSchema, SchemaRuleError, type FieldModel, type SchemaModel } from './arrow-schema.js';
 import { checkCompressedFrame } from './compression-frames.js';
 import { FlatBuffer, FlatbufferError, type Table } from './flatbuffer-verifier.js';
@@ -325,6 +326,25 @@ class BatchWalker {
     return { size: b.size, last };
   }
 
+  /** Where the next buffer starts in the body (uncompressed bodies). */
+  private nextBufferAt(): number {
+    if (this.buffer >= this.buffers.length) return 0;
+    return Number(this.header.readBigInt64LE(this.buffers.start + 16 * this.buffer));
+  }
+
+  /** Every string is valid UTF-8 (dictionaries only: readers check concatenated deltas in full). */
+  private utf8(field: FieldModel, node: Node, offsetsAt: number, dataAt: number, width: 4 | 8): void {
+    const read = (i: number): number =>
+      width === 4 ? this.body.readInt32LE(offsetsAt + 4 * i) : Number(this.body.readBigInt64LE(offsetsAt + 8 * i));
+    for (let i = 0, start = read(0); i < node.length; i++) {
+      const end = read(i + 1);
+      if (!isUtf8(this.body.subarray(dataAt + start, dataAt + end))) {
+        throw new Broken('utf8', `field "${field.name}" value ${i} is not valid UTF-8`);
+      }
+      start = end;
+    }
+  }
+
   /** Checks one field (and its children); returns its length. */
   field(field: FieldModel): number {
     const node = this.nextNode(field);
@@ -338,9 +358,13 @@ class BatchWalker {
         break;
       case 'binary': {
         this.validity(field, node);
+        const offsets = this.nextBufferAt();
         const { last } = this.offsets(field, node, layout.offsetBytes);
         const data = this.nextBuffer(field);
         if (last !== undefined && data.raw) this.need(field, 'data', data.size, last);
+        if (this.allOffsets && field.type.endsWith('utf8') && last !== undefined && data.raw) {
+          this.utf8(field, node, offsets, data.offset, layout.offsetBytes);
+        }
         break;
       }
       case 'view': {
@@ -392,8 +416,14 @@ class BatchWalker {
         }
         break;
       case 'run-end': {
-        const runEnds = this.field(field.children[0] as FieldModel);
+        const runEndsField = field.children[0] as FieldModel;
+        const runEndsData = this.buffer + 1; // after the run ends' validity bitmap
+        const runEnds = this.field(runEndsField);
         const values = this.field(field.children[1] as FieldModel);
+        const last = runEnds > 0 ? this.lastRunEnd(runEndsField, runEndsData, runEnds) : undefined;
+        if (last !== undefined && last < node.length) {
+          throw new Broken('lengths', `field "${field.name}" runs end at ${last}, short of its ${node.length} values`);
+        }
         if (runEnds > values)
           throw new Broken('lengths', `field "${field.name}" has ${runEnds} run ends for ${values} values`);
         if (node.length > 0 && runEnds === 0) throw new Broken('lengths', `field "${field.name}" has no run ends`);
@@ -401,6 +431,17 @@ class BatchWalker {
       }
     }
     return node.length;
+  }
+
+  /** The last run end (when the body is not compressed), which must reach the array's length. */
+  private lastRunEnd(field: FieldModel, bufferIndex: number, count: number): number | undefined {
+    if (this.codec !== undefined) return undefined;
+    const at = this.buffers.start + 16 * bufferIndex;
+    const bytes = field.layout.kind === 'fixed' ? field.layout.bits / 8 : 0;
+    const pos = Number(this.header.readBigInt64LE(at)) + (count - 1) * bytes;
+    if (bytes === 2) return this.body.readInt16LE(pos);
+    if (bytes === 4) return this.body.readInt32LE(pos);
+    return Number(this.body.readBigInt64LE(pos));
   }
 
   private childAtLeast(field: FieldModel, child: number, needed: number): void {

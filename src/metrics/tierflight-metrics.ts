@@ -82,6 +82,11 @@ export class TierflightMetrics {
     'Failed durable store operations by kind: transient (retried), permanent, not_found',
     ['class', 'operation', 'kind'],
   );
+  private readonly relocationFailures = this.counter(
+    'tierflight_relocation_failures_total',
+    'Copies to another tier (evict spill, move, promote, restore) that did not happen; the flight stays where it was. cause: no-room or error',
+    ['class', 'operation', 'cause'],
+  );
 
   private readonly limitRejections = this.counter(
     'tierflight_limit_rejections_total',
@@ -289,6 +294,9 @@ export class TierflightMetrics {
         return;
       case 'durable-failure':
         this.durableFailures.inc({ class: e.cls.config.name, operation: e.operation, kind: e.kind });
+        return;
+      case 'relocation-failed':
+        this.relocationFailures.inc({ class: e.version.cls.config.name, operation: e.operation, cause: e.cause });
         return;
     }
   };

@@ -18,6 +18,13 @@ export type PlacementEvent =
   | { type: 'restore'; version: FlightVersion; storage: StorageTypeName; tier: number; bytes: number; seconds: number }
   | { type: 'durable-write'; version: FlightVersion; durability: 'weak' | 'strong'; bytes: number; seconds: number }
   | { type: 'limit-reject' | 'limit-evict'; policy: string }
+  /** A copy to another tier failed: the flight stays where it was (or readable from its durable copy). */
+  | {
+      type: 'relocation-failed';
+      version: FlightVersion;
+      operation: 'evict' | 'move' | 'promote' | 'restore';
+      cause: 'no-room' | 'error';
+    }
   | {
       type: 'durable-failure';
       cls: RoutedClass;

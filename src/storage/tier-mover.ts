@@ -11,6 +11,9 @@ import type { FlightVersion, Placed, RemovalReason } from './flight.js';
 import type { Charge } from './put-session.js';
 import type { Frame, Placement, StorageType } from './storage-type.js';
 
+/** How a relocation ended; see TierMover.relocate. */
+export type RelocateOutcome = 'done' | 'skipped' | 'no-room' | 'error';
+
 /** What the tier mover needs from the storage manager that owns the catalog and accounting. */
 export interface MoverHost {
   readonly log: Logger;
@@ -48,14 +51,16 @@ export class TierMover {
    */
   async reserve(charge: Charge, bytes: number, forPath: string, waitForSpills = true): Promise<void> {
     const storage = charge.storage;
+    const kept = new Set<Placed>();
     for (;;) {
       if (storage.tryReserve(bytes)) {
         charge.bytes += bytes;
         return;
       }
-      const victim = bytes <= storage.capacity ? this.pickVictim(storage.name) : undefined;
+      const victim = bytes <= storage.capacity ? this.pickVictim(storage.name, kept) : undefined;
       if (victim) {
-        await this.evict(victim);
+        // A victim whose spill failed stays readable where it is; this reservation looks further.
+        if (!(await this.evict(victim))) kept.add(victim);
         continue;
       }
       const leaving = this.leaving.get(storage.name);
@@ -70,16 +75,22 @@ export class TierMover {
     }
   }
 
-  private pickVictim(storage: StorageTypeName): Placed | undefined {
+  private pickVictim(storage: StorageTypeName, kept: ReadonlySet<Placed>): Placed | undefined {
     for (const placed of this.h.order(storage)?.candidates() ?? []) {
+      if (kept.has(placed)) continue;
       // A weak flight whose durable copy is not written yet is the only copy: keep it.
       if (placed.pins === 0 && !placed.version.relocating && placed.version.durable?.state !== 'pending') return placed;
     }
     return undefined;
   }
 
-  /** Evicts one copy: to the class's next tier when its tier says evictionSpill, else dropped. */
-  async evict(placed: Placed): Promise<void> {
+  /**
+   * Evicts one copy: to the class's next tier when its tier says evictionSpill, else
+   * dropped. Returns false when the copy stays: its spill failed with an error (not for
+   * lack of room) and it has no durable copy to fall back on, so dropping it would lose an
+   * acknowledged flight.
+   */
+  async evict(placed: Placed): Promise<boolean> {
     const version = placed.version;
     const tiers = version.cls.config.tiers;
     const tier = tiers[placed.tierIndex] as TierConfig;
@@ -91,13 +102,16 @@ export class TierMover {
       }
       const move = this.relocate(version, placed.tierIndex + 1, 'evict');
       leaving.add(move);
+      let outcome: RelocateOutcome;
       try {
-        if (await move) return;
+        outcome = await move;
       } finally {
         leaving.delete(move);
       }
-      // The next tier could not take it: the room is needed, so drop it after all.
-      if (version.placed !== placed || version.retired) return;
+      if (outcome === 'done' || version.placed !== placed || version.retired) return true;
+      // The copy failed with an error: keep the only copy, unless the durable one serves.
+      if (outcome === 'error' && version.durable?.state !== 'stored') return false;
+      // The next tier has no room: the room is needed here, so the flight is dropped.
     }
     this.h.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
     if (version.durable?.state === 'stored') {
@@ -105,9 +119,10 @@ export class TierMover {
       version.placed = undefined;
       this.h.retirePlaced(placed, 'evict');
       this.h.limits().dropTierCopy(version);
-      return;
+      return true;
     }
     this.h.retire(version, 'evict');
+    return true;
   }
 
   /** Copies a durable-only version back into the first tier of its class that takes it. */
@@ -130,10 +145,12 @@ export class TierMover {
         lastError = err;
         if (!(err instanceof ResourceExhaustedError)) {
           this.h.emit({ type: 'durable-failure', cls: version.cls, operation: 'restore', kind: kindOf(err) });
+          this.failed(version, 'restore', 'error', tier, err);
           break;
         }
       }
     }
+    if (lastError instanceof ResourceExhaustedError) this.failed(version, 'restore', 'no-room', undefined, lastError);
     this.h.limits().dropTierCopy(version);
     if (lastError instanceof ResourceExhaustedError) throw lastError;
     throw new UnavailableError(
@@ -144,16 +161,21 @@ export class TierMover {
   /**
    * Copies a version to another tier of its class and switches readers to the copy. The
    * old copy stays pinned (readable) throughout and is freed when its last reader is done.
-   * Returns false, leaving the version where it was, when the copy cannot be made.
+   * When the copy cannot be made the version stays where it was: 'no-room' when the tier
+   * could not take it, 'error' when writing or reading failed (logged and counted).
    */
-  async relocate(version: FlightVersion, toTier: number, reason: 'evict' | 'move' | 'promote'): Promise<boolean> {
+  async relocate(
+    version: FlightVersion,
+    toTier: number,
+    reason: 'evict' | 'move' | 'promote',
+  ): Promise<RelocateOutcome> {
     const from = version.placed;
-    if (!from || !version.cls.config.tiers[toTier] || version.relocating || version.retired) return false;
+    if (!from || !version.cls.config.tiers[toTier] || version.relocating || version.retired) return 'skipped';
     version.relocating = true;
     from.pins++;
     try {
       const placed = await this.copyTo(version, toTier, from.placement.read(version.allMessages()));
-      if (!placed) return false;
+      if (!placed) return 'skipped';
       this.h.retirePlaced(from, reason);
       this.h.emit(
         reason === 'evict'
@@ -164,10 +186,11 @@ export class TierMover {
         { path: version.path, from: from.storage, to: placed.storage, bytes: placed.bytes, reason },
         'flight relocated',
       );
-      return true;
+      return 'done';
     } catch (err) {
-      this.h.log.debug({ path: version.path, toTier, reason, err: (err as Error).message }, 'relocation not done');
-      return false;
+      const cause = err instanceof ResourceExhaustedError ? 'no-room' : 'error';
+      this.failed(version, reason, cause, toTier, err);
+      return cause;
     } finally {
       version.relocating = false;
       this.h.unpin(from);
@@ -224,6 +247,20 @@ export class TierMover {
       this.h.abandonCharge(charge);
       throw err;
     }
+  }
+
+  /** A relocation that did not happen: counted, and logged (a warning unless the tier was just full). */
+  private failed(
+    version: FlightVersion,
+    operation: 'evict' | 'move' | 'promote' | 'restore',
+    cause: 'no-room' | 'error',
+    toTier: number | undefined,
+    err: unknown,
+  ): void {
+    this.h.emit({ type: 'relocation-failed', version, operation, cause });
+    const fields = { path: version.path, operation, toTier, from: version.storage, err: (err as Error)?.message };
+    if (cause === 'no-room') this.h.log.debug(fields, 'relocation not done: the tier has no room');
+    else this.h.log.warn(fields, 'relocation failed; the flight stays where it was');
   }
 
   /** Records a read; enough reads within the window move the flight one tier up. */

@@ -131,6 +131,20 @@ describe('bad input gets a clear error and loses nothing', () => {
     expect(again.code).toBe(status.OK);
   });
 
+  it('ends a put over maxMessageSize with its status at once, also for a client that reads no acks (pyarrow)', async () => {
+    const out = await runPyClient<Record<string, number>>('oversize-no-acks', server.location, [
+      '--path',
+      'bad/oversize',
+      '--batches',
+      '30',
+    ]);
+    // pyarrow surfaces RESOURCE_EXHAUSTED as ArrowInvalid; a put left without a status would end in a timeout.
+    expect(Object.entries(out)).toEqual([
+      [expect.stringMatching(/^ArrowInvalid: .*resource exhausted.*larger than max \(2400150 vs 1048576\)/), 30],
+    ]);
+    expectNothingStored('bad/oversize/0');
+  });
+
   it('rejects malformed paths with INVALID_ARGUMENT naming the rule (pyarrow client)', async () => {
     const out = await runPyClient<Record<string, { error: string | null; message: string }>>(
       'bad-paths',

@@ -9,7 +9,7 @@ import {
   PrefixedFlightData,
   type FlightDataFrame,
 } from '../../src/flight/flight-data-codec.js';
-import { installPrefixedSend } from '../../src/flight/prefixed-send.js';
+import { installNoMessageAfterStatus, installPrefixedSend } from '../../src/flight/grpc-js-patches.js';
 import { flightData } from '../helpers/raw-client.js';
 
 const frame = (wire: Buffer): FlightDataFrame => {
@@ -116,6 +116,30 @@ describe('FlightData codec', () => {
     expect(call.serializeMessage(new PrefixedFlightData(prefixed))).toBe(prefixed); // no copy
     const framed = call.serializeMessage({ header, body });
     expect(framed).toEqual(prefixed); // the same bytes grpc-js's own framing produces
+  });
+
+  it('has grpc-js drop a message written once the status is on its way', async () => {
+    expect(installNoMessageAfterStatus()).toBe(true);
+    const { BaseServerInterceptingCall } =
+      (await import('@grpc/grpc-js/build/src/server-interceptors.js')) as unknown as {
+        BaseServerInterceptingCall: { prototype: { sendMessage(m: unknown, cb?: () => void): void } };
+      };
+    const sent: unknown[] = [];
+    const call = Object.create(BaseServerInterceptingCall.prototype) as {
+      wantTrailers: boolean;
+      checkCancelled(): boolean;
+      sendMessage(m: unknown, cb?: () => void): void;
+    };
+    call.checkCancelled = () => {
+      sent.push('reached grpc-js');
+      return true;
+    };
+    call.wantTrailers = true;
+    call.sendMessage('late ack');
+    expect(sent).toEqual([]);
+    call.wantTrailers = false;
+    call.sendMessage('ack');
+    expect(sent).toEqual(['reached grpc-js']);
   });
 
   it('frames PutResult', () => {

@@ -95,16 +95,22 @@ export class RawFlightClient {
   }
 
   /** DoPut with raw frames; resolves with the final status and the PutResults. */
-  doPut(frames: Buffer[], metadata = new Metadata()): Promise<CallOutcome> {
+  doPut(
+    frames: Buffer[],
+    metadata = new Metadata(),
+    options: { deadlineMs?: number; readAcks?: boolean } = {},
+  ): Promise<CallOutcome> {
     const call = this.client.makeBidiStreamRequest(
       '/arrow.flight.protocol.FlightService/DoPut',
       (b: Buffer) => b,
       (b: Buffer) => b,
       metadata,
+      options.deadlineMs === undefined ? {} : { deadline: Date.now() + options.deadlineMs },
     );
     const results: Buffer[] = [];
     return new Promise((resolve) => {
-      call.on('data', (b: Buffer) => results.push(b));
+      // A client that never reads its acknowledgements leaves the stream paused.
+      if (options.readAcks !== false) call.on('data', (b: Buffer) => results.push(b));
       call.on('error', (err: ServiceError) => resolve({ code: err.code, details: err.details, results }));
       call.on('status', (s: { code: number; details: string }) => {
         if (s.code === 0) resolve({ code: 0, details: s.details, results });

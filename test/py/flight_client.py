@@ -282,6 +282,30 @@ def cmd_range(client, args):
     return out
 
 
+def cmd_oversize_no_acks(client, args):
+    """Puts batches with app_metadata without reading the acknowledgements, then one batch
+    over the server's message size limit, then more; counts the errors each put ends with
+    (a put the server never answers ends with the 10 s deadline)."""
+    small = pa.record_batch([pa.array(range(1000), pa.int32())], names=["v"])
+    big = pa.record_batch([pa.array(range(600_000), pa.int32())], names=["v"])
+    outcomes = {}
+    for i in range(args.batches):
+        try:
+            w, _ = client.do_put(fl.FlightDescriptor.for_path(f"{args.path}/{i}"), small.schema,
+                                 options=fl.FlightCallOptions(timeout=10))
+            for k in range(3):
+                w.write_with_metadata(small, f"m{k}".encode())
+            w.write_with_metadata(big, b"big")
+            for k in range(3):
+                w.write_with_metadata(small, f"n{k}".encode())
+            w.close()
+            key = "ok"
+        except Exception as e:
+            key = f"{type(e).__name__}: {str(e)[:120]}"
+        outcomes[key] = outcomes.get(key, 0) + 1
+    return outcomes
+
+
 def cmd_replaced(client, args):
     """Reads the first endpoint of a multi-endpoint flight, replaces the flight, then reads
     the other endpoints of the old FlightInfo: they must not return the new version."""

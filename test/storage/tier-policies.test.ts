@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -144,6 +144,46 @@ storageClasses:
     expect((out[4] as Check).problems).toEqual([]);
     expect(whereIs(s, 'a')).toBe('disk_mapped');
     expect(whereIs(s, 'c')).toBe('memory');
+    s.app.manager.checkAccounting();
+  });
+
+  it('a spill or move that fails keeps the flight readable where it was, and says so', async () => {
+    const clock = new ManualClock(1_700_000_000_000);
+    const s = await start(
+      `storageTypes:
+  memory: { capacity: 500KiB }
+  disk_mapped: { path: $DIR/broken, capacity: 64MiB }
+storageClasses:
+  - name: default
+    prefix: ""
+    tiers:
+      - { storage: memory, evictionSpill: true, moveAfter: 10m }
+      - { storage: disk_mapped }
+`,
+      clock,
+    );
+    await ops(s, [put('a', 200, 1)]);
+    // The next tier's directory vanishes: every copy into it fails with an I/O error.
+    await rm(path.join(dir, 'broken'), { recursive: true });
+    const out = await ops<[{ error: string; message: string }, Check]>(s, [put('b', 200, 2), check('a', 200, 1)]);
+    expect(out[0].error).toBe('ArrowInvalid'); // pyarrow's RESOURCE_EXHAUSTED: no room without dropping "a"
+    expect(out[0].message).toMatch(/memory is full/);
+    expect(out[1].problems).toEqual([]);
+    expect(whereIs(s, 'a')).toBe('memory');
+    clock.advance(11 * MIN);
+    await s.app.manager.tick(); // moveAfter: the move fails too
+    expect(whereIs(s, 'a')).toBe('memory');
+    const metrics = await s.app.metrics.registry.metrics();
+    expect(metrics).toContain(
+      'tierflight_relocation_failures_total{class="default",operation="evict",cause="error"} 1',
+    );
+    expect(metrics).toContain('tierflight_relocation_failures_total{class="default",operation="move",cause="error"} 1');
+    // Once the directory is back, the same eviction spills.
+    await mkdir(path.join(dir, 'broken'));
+    const after = await ops<[{ ok: boolean }, Check]>(s, [put('b', 200, 2), check('a', 200, 1)]);
+    expect(after[0].ok).toBe(true);
+    expect(after[1].problems).toEqual([]);
+    expect(whereIs(s, 'a')).toBe('disk_mapped');
     s.app.manager.checkAccounting();
   });
 
