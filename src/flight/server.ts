@@ -59,6 +59,7 @@ export async function startFlightServer(
       ...(server.advertise ? { advertise: server.advertise } : {}),
     }),
   );
+  allowHonestCancels(grpcServer, logger);
   const port = await new Promise<number>((resolve, reject) => {
     grpcServer.bindAsync(server.listen, ServerCredentials.createInsecure(), (err, bound) =>
       err ? reject(err) : resolve(bound),
@@ -82,6 +83,33 @@ export async function startFlightServer(
         });
       }),
   };
+}
+
+/**
+ * HTTP/2 "rapid reset" protection (CVE-2023-44487): nghttp2 ends a session with GOAWAY
+ * once its client has reset more than `streamResetBurst` streams and then more than
+ * `streamResetRate` a second. Node's defaults (1,000, then 33/s) cut off an honest client
+ * that cancels many reads, such as one that reads the first batch of many flights:
+ * 3,000 cancelled DoGets on one connection got 2 GOAWAYs, and the calls in flight on it
+ * failed. A burst of 10,000 and 1,000 a second lets such a client keep its connection
+ * while a flood is still cut off within a second or so; each reset costs the server one
+ * stream setup, and grpc.max_concurrent_streams bounds the streams open at once. grpc-js
+ * has no option for these, so they go into the options it creates its http2 server with
+ * (Node 24 honours them; Node 20 ignored them and always cut at about 1,000).
+ */
+const STREAM_RESET_BURST = 10_000;
+const STREAM_RESET_RATE = 1_000;
+
+function allowHonestCancels(grpcServer: Server, logger: Logger): void {
+  const options = (grpcServer as unknown as { commonServerOptions?: Record<string, unknown> }).commonServerOptions;
+  if (typeof options !== 'object' || options === null) {
+    logger.warn(
+      "cannot reach grpc-js's http2 server options; a client cancelling over 1,000 calls may be disconnected",
+    );
+    return;
+  }
+  options.streamResetBurst = STREAM_RESET_BURST;
+  options.streamResetRate = STREAM_RESET_RATE;
 }
 
 /**

@@ -157,7 +157,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
           await write({ header: version.schemaHeader, body: EMPTY });
           const dictionaries: Frame[] = [];
           for await (const m of lease.read(messages, readPool)) {
-            if (call.cancelled) return;
+            if (gone(call)) return;
             if (splitter) {
               if (m.kind === 'dictionary') dictionaries.push(m);
               const parts = splitter.needsSplit(m) ? splitter.split(version.schemaHeader, dictionaries, m) : undefined;
@@ -205,8 +205,10 @@ async function streamOut<Req, Res>(
   body: (write: (msg: Res, onSent?: (err?: Error | null) => void) => Promise<void>) => Promise<void>,
 ): Promise<void> {
   const started = performance.now();
+  // A call reset while the body was still getting ready (opening a flight) is already
+  // destroyed: writing to it returns false and no 'drain' follows, so never wait on it.
   const write = (msg: Res, onSent?: (err?: Error | null) => void): Promise<void> =>
-    call.write(msg, onSent) ? Promise.resolve() : drained(call);
+    gone(call) || call.write(msg, onSent) ? Promise.resolve() : drained(call);
   let code = 'OK';
   try {
     await body(write);
@@ -219,9 +221,18 @@ async function streamOut<Req, Res>(
   observe(method, call.cancelled ? 'CANCELLED' : code, (performance.now() - started) / 1000);
 }
 
+/** True once the client is gone: cancelled, or its stream destroyed. */
+function gone(call: { cancelled: boolean; destroyed: boolean }): boolean {
+  return call.cancelled || call.destroyed;
+}
+
 /** Resolves when a writable call can take more, or when it is gone. */
-function drained(call: NodeJS.EventEmitter): Promise<void> {
+function drained(call: NodeJS.EventEmitter & { cancelled: boolean; destroyed: boolean }): Promise<void> {
   return new Promise((resolve) => {
+    if (gone(call)) {
+      resolve();
+      return;
+    }
     const done = (): void => {
       call.off('drain', done);
       call.off('close', done);

@@ -404,10 +404,8 @@ class BatchWalker {
         for (const c of field.children) this.childAtLeast(field, this.field(c), node.length);
         break;
       case 'union':
-        if (this.version < METADATA_V5) {
-          this.nextBuffer(field); // V4 unions had a validity bitmap, always empty
-          if (node.nulls > 0) throw new Broken('lengths', `V4 union field "${field.name}" with nulls`);
-        }
+        if (this.version < METADATA_V5) this.nextBuffer(field); // V4 unions had a validity bitmap, always empty
+        this.noNulls(field, node);
         this.need(field, 'type ids', this.nextBuffer(field).size, node.length);
         if (layout.dense) this.need(field, 'offsets', this.nextBuffer(field).size, node.length * 4);
         for (const c of field.children) {
@@ -416,6 +414,7 @@ class BatchWalker {
         }
         break;
       case 'run-end': {
+        this.noNulls(field, node);
         const runEndsField = field.children[0] as FieldModel;
         const runEndsData = this.buffer + 1; // after the run ends' validity bitmap
         const runEnds = this.field(runEndsField);
@@ -442,6 +441,12 @@ class BatchWalker {
     if (bytes === 2) return this.body.readInt16LE(pos);
     if (bytes === 4) return this.body.readInt32LE(pos);
     return Number(this.body.readBigInt64LE(pos));
+  }
+
+  /** Unions and run-end encoded arrays have no validity bitmap of their own. */
+  private noNulls(field: FieldModel, node: Node): void {
+    if (node.nulls > 0)
+      throw new Broken('lengths', `${field.type} field "${field.name}" with ${node.nulls} nulls of its own`);
   }
 
   private childAtLeast(field: FieldModel, child: number, needed: number): void {
