@@ -17,6 +17,40 @@ def big_table(mib, rows_per_batch):
     return pa.table(data).combine_chunks(), rows_per_batch
 
 
+def strings_table(mib, rows_per_batch):
+    """Variable-width and dictionary columns: what the validator's offset checks look at."""
+    rows = (mib << 20) // 32
+    rng = np.random.default_rng(2)
+    words = np.array([f"word-{i:06d}" for i in range(20_000)])
+    data = {
+        "s": pa.array(words[rng.integers(0, len(words), rows)]),
+        "d": pa.array(words[rng.integers(0, 1000, rows)]).dictionary_encode(),
+        "i": pa.array(rng.integers(0, 1 << 40, rows, dtype=np.int64)),
+    }
+    return pa.table(data).combine_chunks(), rows_per_batch
+
+
+TABLES = {"numeric": big_table, "strings": strings_table}
+
+
+def puts(location, mib, rounds, kind):
+    """DoPut GB/s (best and median) of a table of the given kind."""
+    client = fl.connect(location)
+    table, rpb = TABLES[kind](mib, 64 * 1024)
+    put(client, f"v/{kind}", table, rpb)  # warm-up
+    best, median = best_of(rounds, lambda: put(client, f"v/{kind}", table, rpb))
+    return {"bytes": table.nbytes, "put_gbps": table.nbytes / best / 1e9, "put_gbps_median": table.nbytes / median / 1e9}
+
+
+def write_ipc(file, mib, kind):
+    """The table as an Arrow IPC stream file, the messages DoPut would receive."""
+    table, rpb = TABLES[kind](mib, 64 * 1024)
+    with pa.OSFile(file, "wb") as f, pa.ipc.new_stream(f, table.schema) as w:
+        for batch in table.to_batches(max_chunksize=rpb):
+            w.write_batch(batch)
+    return {"bytes": table.nbytes}
+
+
 def put(client, path, table, rows_per_batch):
     writer, _ = client.do_put(fl.FlightDescriptor.for_path(path), table.schema)
     for batch in table.to_batches(max_chunksize=rows_per_batch):
@@ -93,6 +127,12 @@ def durable_get(location, path):
 
 
 def main():
+    if sys.argv[1] == "puts":
+        print(json.dumps(puts(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])))
+        return
+    if sys.argv[1] == "write-ipc":
+        print(json.dumps(write_ipc(sys.argv[2], int(sys.argv[3]), sys.argv[4])))
+        return
     if sys.argv[1] == "durable-puts":
         print(json.dumps(durable_puts(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
         return

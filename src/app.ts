@@ -55,6 +55,8 @@ export interface AppOptions {
   configFile?: string;
   /** Command-line overrides, applied to every reloaded file as they were to the first. */
   overrides?: (config: Config) => Config;
+  /** False only to measure the IPC validator's cost (bench/validator.ts). */
+  validateIpc?: boolean;
 }
 
 export async function startApp(
@@ -77,7 +79,7 @@ export async function startApp(
       : await startMetricsServer(config.server.metrics, metrics.registry, () => ready, logger);
   let flight: FlightServer;
   try {
-    flight = await startFlightServer(config.server, manager, logger, metrics.observeRpc);
+    flight = await startFlightServer(config.server, manager, logger, metrics.observeRpc, options.validateIpc);
   } catch (err) {
     await metricsServer?.stop();
     throw err;

@@ -33,6 +33,8 @@ export async function startFlightServer(
   manager: StorageManager,
   logger: Logger,
   observeRpc?: RpcObserver,
+  /** See FlightServiceOptions.validateIpc. */
+  validateIpc = true,
 ): Promise<FlightServer> {
   const options: ChannelOptions = {
     'grpc.max_receive_message_length': server.maxMessageSize,
@@ -56,6 +58,7 @@ export async function startFlightServer(
         ? { splitter: await BatchSplitter.create(server.maxBatchBytes, logger) }
         : {}),
       ...(observeRpc ? { observeRpc } : {}),
+      validateIpc,
       ...(server.advertise ? { advertise: server.advertise } : {}),
     }),
   );

@@ -8,7 +8,12 @@ import {
 } from '@grpc/grpc-js';
 import { InvalidArgumentError, UnimplementedError } from '../errors.js';
 import { MessageType, encapsulateSchema } from '../ipc/message-header.js';
-import { IpcStreamValidator, IpcValidationError } from '../ipc/stream-validator.js';
+import {
+  HeaderOnlyReader,
+  IpcStreamValidator,
+  IpcValidationError,
+  type MessageChecker,
+} from '../ipc/stream-validator.js';
 import type { FlightVersion } from '../storage/flight.js';
 import type { Frame } from '../storage/storage-type.js';
 import { StorageManager } from '../storage/manager.js';
@@ -42,6 +47,11 @@ export interface FlightServiceOptions {
   splitter?: BatchSplitter;
   /** Records each call's duration and final status (RPC latency metrics). */
   observeRpc?: RpcObserver;
+  /**
+   * False skips IPC validation on DoPut, reading only the header fields storage needs:
+   * for measuring the validator's cost (bench/validator.ts), never for serving.
+   */
+  validateIpc?: boolean;
 }
 
 /** Called once per finished call with its gRPC status name (OK, NOT_FOUND, CANCELLED, ...). */
@@ -179,7 +189,8 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
 
     DoPut: (call: ServerDuplexStream<DecodedFlightData, Buffer>) => {
       const started = performance.now();
-      void doPut(call, manager, log).then((code) => observe('DoPut', code, (performance.now() - started) / 1000));
+      const validator = options.validateIpc === false ? new HeaderOnlyReader() : new IpcStreamValidator();
+      void doPut(call, manager, log, validator).then((code) => observe('DoPut', code, (performance.now() - started) / 1000));
     },
 
     DoAction: (call: ServerWritableStream<PbAction, { body: Buffer }>) => {
@@ -250,11 +261,11 @@ async function doPut(
   call: ServerDuplexStream<DecodedFlightData, Buffer>,
   manager: StorageManager,
   log: Logger,
+  // Every message is validated before it is stored, so nothing an Arrow reader cannot read is kept.
+  validator: MessageChecker,
 ): Promise<string> {
   let session: PutSession | undefined;
   call.on('cancelled', () => void session?.abort());
-  // Every message is validated before it is stored, so nothing an Arrow reader cannot read is kept.
-  const validator = new IpcStreamValidator();
   let index = 0;
   try {
     // A plain `for await` destroys the stream when the loop ends, before grpc-js can send
@@ -298,7 +309,7 @@ async function startPut(
   call: ServerDuplexStream<DecodedFlightData, Buffer>,
   manager: StorageManager,
   first: FlightDataFrame,
-  validator: IpcStreamValidator,
+  validator: MessageChecker,
 ): Promise<PutSession> {
   const d = first.descriptor;
   if (!d) throw new InvalidArgumentError('the first DoPut message must carry a FlightDescriptor with the schema');
@@ -326,7 +337,7 @@ async function startPut(
   return session;
 }
 
-function toFrame(msg: FlightDataFrame, path: string, validator: IpcStreamValidator, index: number): Frame | undefined {
+function toFrame(msg: FlightDataFrame, path: string, validator: MessageChecker, index: number): Frame | undefined {
   if (msg.header.length === 0) {
     if (msg.body.length > 0)
       throw new InvalidArgumentError(`flight "${path}": message ${index} has a body but no data_header`);

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { parseSchema, SchemaRuleError, type FieldModel, type SchemaModel } from './arrow-schema.js';
 import { checkCompressedFrame } from './compression-frames.js';
 import { FlatBuffer, FlatbufferError, type Table } from './flatbuffer-verifier.js';
-import { MessageType } from './message-header.js';
+import { InvalidMessageError, MessageType, readMessageHeader } from './message-header.js';
 
 /**
  * Validation of an incoming Arrow IPC stream, message by message, before anything is
@@ -63,7 +63,36 @@ class Broken extends Error {
   }
 }
 
-export class IpcStreamValidator {
+/** What DoPut asks of each incoming message (see IpcStreamValidator). */
+export interface MessageChecker {
+  message(index: number, header: Buffer, body: Buffer): ValidatedMessage;
+  finish(index: number): void;
+}
+
+/**
+ * Reads only what storage needs (type, body length, rows), with bounds checks: the DoPut
+ * path without validation, kept to measure the validator's cost (bench/validator.ts).
+ */
+export class HeaderOnlyReader implements MessageChecker {
+  message(index: number, header: Buffer, body: Buffer): ValidatedMessage {
+    try {
+      const info = readMessageHeader(header);
+      const { type } = info;
+      if (type !== MessageType.Schema && type !== MessageType.RecordBatch && type !== MessageType.DictionaryBatch) {
+        throw new InvalidMessageError(`message type ${type}`);
+      }
+      if (body.length !== info.bodyLength) throw new InvalidMessageError('body length differs from the header');
+      return { type, bodyLength: info.bodyLength, rows: info.rows };
+    } catch (err) {
+      if (err instanceof InvalidMessageError) throw new IpcValidationError(index, 'header', err.message);
+      throw err;
+    }
+  }
+
+  finish(): void {}
+}
+
+export class IpcStreamValidator implements MessageChecker {
   private schema: SchemaModel | undefined;
   /** Dictionaries sent so far (their base, so deltas may follow). */
   private readonly loaded = new Set<number>();
