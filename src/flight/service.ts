@@ -190,7 +190,9 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
     DoPut: (call: ServerDuplexStream<DecodedFlightData, Buffer>) => {
       const started = performance.now();
       const validator = options.validateIpc === false ? new HeaderOnlyReader() : new IpcStreamValidator();
-      void doPut(call, manager, log, validator).then((code) => observe('DoPut', code, (performance.now() - started) / 1000));
+      void doPut(call, manager, log, validator).then((code) =>
+        observe('DoPut', code, (performance.now() - started) / 1000),
+      );
     },
 
     DoAction: (call: ServerWritableStream<PbAction, { body: Buffer }>) => {
