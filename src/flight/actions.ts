@@ -1,5 +1,14 @@
 import { InvalidArgumentError } from '../errors.js';
+import { normalizePrefix } from '../routing/path.js';
 import type { StorageManager } from '../storage/manager.js';
+import type { Logger } from '../util/log.js';
+
+/** Who asked, for the log of destructive actions. */
+export interface ActionContext {
+  log: Logger;
+  /** The client's address as grpc-js reports it. */
+  peer: string;
+}
 
 /** DoAction verbs (DESIGN.md §6), each listed by ListActions with a description. */
 export const actionTypes = [
@@ -10,21 +19,33 @@ export const actionTypes = [
   {
     type: 'delete-prefix',
     description:
-      'Remove every flight under a path prefix (whole segments). Body: {"prefix": "a"}. Result: {"deleted": N}.',
+      'Remove every flight under a path prefix (whole segments), durable copies included. Body: {"prefix": "a"}; ' +
+      'an empty prefix (every flight) needs {"prefix": "", "all": true}. Result: {"deleted": N}.',
   },
   { type: 'stats', description: 'Storage types, classes and uploads in progress as JSON. Body: empty.' },
 ] as const;
 
-/** Runs an action and returns its result bodies. */
-export function runAction(manager: StorageManager, type: string, body: Buffer): Buffer[] {
+/** Runs an action and returns its result bodies. Destructive ones are logged at info with who asked. */
+export function runAction(manager: StorageManager, type: string, body: Buffer, context: ActionContext): Buffer[] {
   switch (type) {
     case 'delete': {
       const { path } = parseBody(type, body, ['path']);
-      return [json({ deleted: manager.delete([path]) })];
+      const deleted = manager.delete([path]);
+      context.log.info({ action: type, path, deleted, peer: context.peer }, 'delete');
+      return [json({ deleted })];
     }
     case 'delete-prefix': {
       const { prefix } = parseBody(type, body, ['prefix']);
-      return [json({ deleted: manager.deletePrefix(prefix) })];
+      const norm = normalizePrefix(prefix);
+      if (norm.ok && norm.value === '' && !isTrue(body, 'all')) {
+        throw new InvalidArgumentError(
+          'action "delete-prefix": an empty prefix deletes every flight, durable copies included; ' +
+            'send {"prefix": "", "all": true} to mean that',
+        );
+      }
+      const deleted = manager.deletePrefix(prefix);
+      context.log.info({ action: type, prefix, deleted, peer: context.peer }, 'delete-prefix');
+      return [json({ deleted })];
     }
     case 'stats':
       return [json(manager.stats())];
@@ -33,6 +54,11 @@ export function runAction(manager: StorageManager, type: string, body: Buffer): 
         `unknown action "${type}"; available: ${actionTypes.map((a) => a.type).join(', ')}`,
       );
   }
+}
+
+/** Whether the body's JSON has `key: true` (the body already parsed as JSON once). */
+function isTrue(body: Buffer, key: string): boolean {
+  return (JSON.parse(body.toString('utf8')) as Record<string, unknown>)[key] === true;
 }
 
 function parseBody<K extends string>(action: string, body: Buffer, keys: readonly K[]): Record<K, string> {

@@ -197,7 +197,8 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
 
     DoAction: (call: ServerWritableStream<PbAction, { body: Buffer }>) => {
       void streamOut(call, 'DoAction', log, observe, async (write) => {
-        for (const body of runAction(manager, call.request.type, call.request.body)) await write({ body });
+        const context = { log, peer: call.getPeer() };
+        for (const body of runAction(manager, call.request.type, call.request.body, context)) await write({ body });
       });
     },
 

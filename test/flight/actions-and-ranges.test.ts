@@ -53,6 +53,9 @@ describe('batch-range tickets and DoAction verbs (pyarrow client)', () => {
     expect(out.delete_again).toEqual([{ deleted: false }]);
     expect(out.delete_prefix).toEqual([{ deleted: 2 }]);
     expect(out.left).toEqual(['act/ab']);
+    for (const refused of [out.everything_refused, out.slash_refused]) {
+      expect(refused).toMatch(/an empty prefix deletes every flight.*\{"prefix": "", "all": true\}/);
+    }
     expect(out.bogus).toMatch(/unknown action "bogus"; available: delete, delete-prefix, stats/);
     expect(out.bad_body).toMatch(/action "delete": body must be JSON/);
     server.app.manager.checkAccounting();

@@ -163,8 +163,9 @@ class Fuzzer {
 
   action(): { type: string; body: Buffer } {
     const type = this.pick(['delete', 'delete-prefix', 'stats', 'nope', '', 'DELETE']);
-    // Under junk/ only: `delete-prefix ""` deletes everything until issue 11's refusal lands.
-    const value = this.pick<unknown>([`junk/${this.junkPath().join('/')}`, 5, null, ['junk'], { a: 1 }, 'junk/x']);
+    // Under junk/, so no action deletes the accepted flights (fz/...); an empty prefix
+    // would, but it is refused without {"all": true}, which this never sends.
+    const value = this.pick<unknown>([`junk/${this.junkPath().join('/')}`, 5, null, ['junk'], { a: 1 }, '', '/']);
     const body = this.pick([
       this.bytes(this.int(40)),
       Buffer.from(JSON.stringify({ path: value, prefix: value })),

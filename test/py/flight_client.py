@@ -354,6 +354,12 @@ def cmd_actions(client, args):
     out["delete"] = [body(r) for r in client.do_action(fl.Action("delete", b'{"path": "act/b"}'))]
     out["delete_again"] = [body(r) for r in client.do_action(fl.Action("delete", b'{"path": "act/b"}'))]
     out["delete_prefix"] = [body(r) for r in client.do_action(fl.Action("delete-prefix", b'{"prefix": "act/a"}'))]
+    for name, raw in [("everything_refused", b'{"prefix": ""}'), ("slash_refused", b'{"prefix": "/"}')]:
+        try:
+            list(client.do_action(fl.Action("delete-prefix", raw)))
+            out[name] = "deleted"
+        except pa.ArrowException as e:
+            out[name] = str(e)
     out["left"] = listed("act")
     try:
         list(client.do_action(fl.Action("bogus", b"")))
