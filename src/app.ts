@@ -8,6 +8,7 @@ import { TierflightMetrics } from './metrics/tierflight-metrics.js';
 import { createDurableStore } from './durable/index.js';
 import { StorageManager } from './storage/manager.js';
 import { systemClock, type Clock } from './util/clock.js';
+import { lockDirectories } from './util/directory-lock.js';
 import type { Logger } from './util/log.js';
 
 export interface App {
@@ -59,29 +60,49 @@ export interface AppOptions {
   validateIpc?: boolean;
 }
 
+/** The directories this server must own alone: every tier directory. */
+function ownedDirectories(config: Config): string[] {
+  const types = config.storageTypes;
+  return [types.disk_mapped?.path, types.disk?.path].filter((d): d is string => d !== undefined);
+}
+
+/**
+ * Starts in the order that keeps another server's data safe: lock every directory this one
+ * owns (a second server refuses here, before touching anything), bind the Flight and
+ * metrics ports (an address in use stops it here, still before anything was wiped), then
+ * wipe the tier directories and recover durable flights, and only then answer calls.
+ */
 export async function startApp(
   config: Config,
   logger: Logger,
   clock: Clock = systemClock,
   options: AppOptions = {},
 ): Promise<App> {
+  const locks = lockDirectories(ownedDirectories(config));
   const metrics = new TierflightMetrics();
-  const durableStores = new Map(
-    await Promise.all(config.durableStores.map(async (s) => [s.id, await createDurableStore(s)] as const)),
-  );
-  const manager = new StorageManager({ config, clock, logger, observer: metrics.observe, durableStores });
-  metrics.bind(manager);
-  await manager.init();
   let ready = false;
-  const metricsServer =
-    config.server.metrics === undefined
-      ? undefined
-      : await startMetricsServer(config.server.metrics, metrics.registry, () => ready, logger);
-  let flight: FlightServer;
+  let metricsServer: MetricsServer | undefined;
+  let flight: FlightServer | undefined;
+  let manager: StorageManager;
   try {
-    flight = await startFlightServer(config.server, manager, logger, metrics.observeRpc, options.validateIpc);
+    const durableStores = new Map(
+      await Promise.all(config.durableStores.map(async (s) => [s.id, await createDurableStore(s)] as const)),
+    );
+    manager = new StorageManager({ config, clock, logger, observer: metrics.observe, durableStores });
+    metrics.bind(manager);
+    if (config.server.metrics !== undefined) {
+      metricsServer = await startMetricsServer(config.server.metrics, metrics.registry, () => ready, logger);
+    }
+    flight = await startFlightServer(config.server, manager, logger, {
+      observeRpc: metrics.observeRpc,
+      ready: () => ready,
+      ...(options.validateIpc === undefined ? {} : { validateIpc: options.validateIpc }),
+    });
+    await manager.init();
   } catch (err) {
+    await flight?.stop(0);
     await metricsServer?.stop();
+    for (const lock of locks) lock.release();
     throw err;
   }
   ready = true;
@@ -108,7 +129,7 @@ export async function startApp(
   const watcher = options.configFile ? watchFile(options.configFile, reload, logger) : undefined;
   return {
     manager,
-    flight,
+    flight: flight as FlightServer,
     metrics,
     metricsServer,
     reload,
@@ -120,6 +141,7 @@ export async function startApp(
       // Weak uploads still queued get the same grace to reach the store.
       await manager.close(config.server.shutdownGrace);
       await metricsServer?.stop();
+      for (const lock of locks) lock.release();
       logger.info('stopped');
     },
   };

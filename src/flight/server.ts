@@ -28,15 +28,22 @@ export interface FlightServer {
   stop(graceMs: number): Promise<void>;
 }
 
+export interface FlightServerOptions {
+  observeRpc?: RpcObserver;
+  /** False until the server may answer calls; until then every call gets UNAVAILABLE. */
+  ready?: () => boolean;
+  /** See FlightServiceOptions.validateIpc. */
+  validateIpc?: boolean;
+}
+
 export async function startFlightServer(
   server: ServerConfig,
   manager: StorageManager,
   logger: Logger,
-  observeRpc?: RpcObserver,
-  /** See FlightServiceOptions.validateIpc. */
-  validateIpc = true,
+  options: FlightServerOptions = {},
 ): Promise<FlightServer> {
-  const options: ChannelOptions = {
+  const { observeRpc } = options;
+  const channelOptions: ChannelOptions = {
     'grpc.max_receive_message_length': server.maxMessageSize,
     'grpc.max_send_message_length': server.maxMessageSize,
     'grpc.max_concurrent_streams': server.maxConcurrentStreams,
@@ -47,7 +54,7 @@ export async function startFlightServer(
   if (!installNoMessageAfterStatus()) {
     logger.warn('this grpc-js cannot be kept from writing after a status; a DoPut over maxMessageSize may end late');
   }
-  const grpcServer = new Server(options);
+  const grpcServer = new Server(channelOptions);
   grpcServer.addService(
     loadFlightService(),
     createFlightService({
@@ -58,7 +65,8 @@ export async function startFlightServer(
         ? { splitter: await BatchSplitter.create(server.maxBatchBytes, logger) }
         : {}),
       ...(observeRpc ? { observeRpc } : {}),
-      validateIpc,
+      ...(options.ready ? { ready: options.ready } : {}),
+      ...(options.validateIpc === undefined ? {} : { validateIpc: options.validateIpc }),
       ...(server.advertise ? { advertise: server.advertise } : {}),
     }),
   );

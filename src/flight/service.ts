@@ -1,4 +1,5 @@
 import {
+  Metadata,
   status,
   type sendUnaryData,
   type ServerDuplexStream,
@@ -52,6 +53,8 @@ export interface FlightServiceOptions {
    * for measuring the validator's cost (bench/validator.ts), never for serving.
    */
   validateIpc?: boolean;
+  /** False while the server starts (tiers wiped, flights recovered): calls get UNAVAILABLE. */
+  ready?: () => boolean;
 }
 
 /** Called once per finished call with its gRPC status name (OK, NOT_FOUND, CANCELLED, ...). */
@@ -117,7 +120,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
       }
     };
 
-  return {
+  return gateUntilReady(options.ready, {
     Handshake: (call: ServerDuplexStream<PbHandshake, PbHandshake>) => {
       // No authentication configured: answer each request so clients that always
       // handshake (pyarrow's authenticate_*) proceed.
@@ -207,7 +210,33 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
         for (const action of actionTypes) await write(action);
       });
     },
-  };
+  });
+}
+
+type AnyHandler = (call: { emit(event: 'error', err: unknown): boolean }, callback?: sendUnaryData<unknown>) => void;
+
+/** Until `ready()`, every call is answered UNAVAILABLE: the server is still starting. */
+function gateUntilReady(
+  ready: (() => boolean) | undefined,
+  handlers: UntypedServiceImplementation,
+): UntypedServiceImplementation {
+  if (!ready) return handlers;
+  const gated: UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(handlers)) {
+    const h = handler as unknown as AnyHandler;
+    const wrapped: AnyHandler = (call, callback) => {
+      if (ready()) return h(call, callback);
+      const err = {
+        code: status.UNAVAILABLE,
+        details: 'Tierflight is starting (recovering flights); try again shortly',
+        metadata: new Metadata(),
+      };
+      if (callback) callback(err);
+      else call.emit('error', err);
+    };
+    gated[name] = wrapped as unknown as UntypedServiceImplementation[string];
+  }
+  return gated;
 }
 
 /** Runs a server-streaming body with backpressure, ending the call or failing it with a status. */

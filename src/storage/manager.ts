@@ -222,7 +222,9 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
       await version.restoring;
       version = this.lookup(parts, tag);
     }
+    if (!(await this.intact(version))) return this.open(parts, tag);
     const placed = version.placed;
+    if (!placed) return this.open(parts, tag); // evicted while checking
     placed.pins++;
     const now = this.clock.now();
     version.lastAccess = now;
@@ -241,6 +243,32 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
         this.unpin(placed);
       },
     };
+  }
+
+  /**
+   * Whether the current tier copy is still there. One that vanished (its file deleted
+   * behind the server's back) is dropped with an error log: the flight then lives on in its
+   * durable copy, if it has one, and is gone from the catalog otherwise.
+   */
+  private async intact(version: FlightVersion): Promise<boolean> {
+    const placed = version.placed;
+    if (!placed?.placement.intact || (await placed.placement.intact())) return true;
+    if (version.placed !== placed || version.retired) return false; // changed meanwhile: look again
+    const durable = version.durable?.state === 'stored';
+    this.log.error(
+      { path: version.path, storage: placed.storage, durable },
+      durable
+        ? 'a tier copy vanished from under the server; serving the flight from its durable copy'
+        : 'a tier copy vanished from under the server and there is no durable copy; the flight is lost',
+    );
+    if (durable) {
+      version.placed = undefined;
+      this.retirePlaced(placed, 'evict');
+      this.limits.dropTierCopy(version);
+    } else {
+      this.retire(version, 'evict');
+    }
+    return false;
   }
 
   /** A flight larger than every tier of its class is read straight from its durable object. */

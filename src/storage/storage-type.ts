@@ -34,6 +34,11 @@ export interface Placement {
    * (`pool.release(frame.prefixed)`) once sent. Stored buffers are never from the pool.
    */
   read(indices: readonly number[], pool?: BufferPool): AsyncIterable<Frame>;
+  /**
+   * False when the bytes are gone from under the placement (a tier file deleted by
+   * someone else): checked before a read, so the flight can fall back to its durable copy.
+   */
+  intact?(): Promise<boolean>;
   /** Frees what the placement holds (drops buffers, deletes the file). Called once. */
   destroy(): Promise<void>;
 }

@@ -62,9 +62,9 @@ export interface ServerProcess {
  */
 export async function spawnServer(
   configFile: string,
-  options: { fileSizeBlocks?: number } = {},
+  options: { fileSizeBlocks?: number; port?: number } = {},
 ): Promise<ServerProcess> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const args = [
     '--import',
     'tsx',

@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { StorageTypeName } from '../../config/schema.js';
 import { ResourceExhaustedError } from '../../errors.js';
@@ -197,6 +197,15 @@ class FilePlacement implements Placement {
 
   read(indices: readonly number[], pool?: BufferPool): AsyncIterable<Frame> {
     return readAhead(this.file, this.index, indices, this.layout === 'file' ? READ_AHEAD : 1, pool);
+  }
+
+  async intact(): Promise<boolean> {
+    try {
+      await access(this.file);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async destroy(): Promise<void> {
