@@ -82,7 +82,7 @@ async function startTierflight(
     [NODE_FLAG, path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', file, '--listen', `127.0.0.1:${port}`],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TIERFLIGHT_LOG_LEVEL: 'info' } },
   );
-  await waitForLine(child, /Flight server listening/);
+  await waitForLine(child, /"msg":"Tierflight ready"/);
   return { child, location: `grpc://127.0.0.1:${port}`, metrics: `http://127.0.0.1:${metricsPort}/metrics` };
 }
 

@@ -91,7 +91,8 @@ export async function startApp(
     manager = new StorageManager({ config, clock, logger, observer: metrics.observe, durableStores });
     metrics.bind(manager);
     if (config.server.metrics !== undefined) {
-      metricsServer = await startMetricsServer(config.server.metrics, metrics.registry, () => ready, logger);
+      const readiness = () => ({ ready, degraded: manager.degradedStores });
+      metricsServer = await startMetricsServer(config.server.metrics, metrics.registry, readiness, logger);
     }
     flight = await startFlightServer(config.server, manager, logger, {
       observeRpc: metrics.observeRpc,

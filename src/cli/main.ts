@@ -7,12 +7,17 @@ import { configJsonSchema } from '../config/json-schema.js';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../util/log.js';
+import { VERSION } from '../version.js';
 import { describeRoute } from './route.js';
 
 /** The embedded default config that `npm start` serves with. */
 export const DEFAULT_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../config/default.yaml');
 
-const program = new Command().name('tierflight').description('Tiered Arrow Flight storage server').showHelpAfterError();
+const program = new Command()
+  .name('tierflight')
+  .description('Tiered Arrow Flight storage server')
+  .version(VERSION)
+  .showHelpAfterError();
 
 program
   .command('serve', { isDefault: true })
@@ -46,6 +51,20 @@ program
       logger.fatal({ err }, 'cannot start');
       process.exit(1);
     }
+    const stats = app.manager.stats();
+    logger.info(
+      {
+        version: VERSION,
+        node: process.version,
+        config: file,
+        listen: config.server.listen,
+        metrics: config.server.metrics,
+        classes: config.storageClasses.map((c) => c.name),
+        flights: stats.flights,
+        degradedStores: app.manager.degradedStores,
+      },
+      'Tierflight ready',
+    );
     let stopping = false;
     const shutdown = (signal: string): void => {
       if (stopping) return;

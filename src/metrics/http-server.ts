@@ -7,15 +7,23 @@ export interface MetricsServer {
   stop(): Promise<void>;
 }
 
+/** What `/readyz` reports. */
+export interface Readiness {
+  ready: boolean;
+  /** Durable stores the server serves without for now (their flights not recovered yet). */
+  degraded: readonly string[];
+}
+
 /**
  * The operator's HTTP port: `/metrics` (Prometheus text format), `/healthz` (the process
  * is alive) and `/readyz` (the Flight server accepts calls; 503 before that and while
- * shutting down, so a load balancer drains it first).
+ * shutting down, so a load balancer drains it first). A server that serves without a
+ * durable store is ready (its other classes serve), and `/readyz` names the store.
  */
 export async function startMetricsServer(
   address: string,
   registry: Registry,
-  ready: () => boolean,
+  readiness: () => Readiness,
   logger: Logger,
 ): Promise<MetricsServer> {
   const server = http.createServer((req, res) => {
@@ -35,8 +43,11 @@ export async function startMetricsServer(
     } else if (url === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     } else if (url === '/readyz') {
-      const ok = ready();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : 'not ready\n');
+      const { ready, degraded } = readiness();
+      const lines = [ready ? 'ready' : 'not ready'];
+      for (const store of degraded)
+        lines.push(`degraded: durable store "${store}" unreachable, recovering its flights`);
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${lines.join('\n')}\n`);
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
     }

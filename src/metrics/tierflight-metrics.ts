@@ -217,6 +217,18 @@ export class TierflightMetrics {
         for (const n of limitNodes()) set({ policy: n.policy.name, node: n.key || '/' }, n.used);
       },
     );
+    this.gauge(
+      'tierflight_durable_store_degraded',
+      '1 while a durable store could not be reached to recover its flights (the server serves without them), else 0',
+      ['store'],
+      (set) => {
+        const degraded = new Set(this.manager?.degradedStores ?? []);
+        for (const cls of this.manager?.classes ?? []) {
+          const store = cls.config.durableStore;
+          if (store !== undefined) set({ store }, degraded.has(store) ? 1 : 0);
+        }
+      },
+    );
     this.gauge('tierflight_durable_queue_depth', 'Weak-durability uploads waiting or running', [], (set) => {
       set({}, this.manager?.durability.stats().queueDepth ?? 0);
     });

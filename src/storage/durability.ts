@@ -102,7 +102,10 @@ export class Durability {
   ): Promise<FlightVersion[]> {
     const now = this.clock.now();
     const out: FlightVersion[] = [];
-    for await (const { cls, object, store } of this.scan(classes.map((c) => c.config))) {
+    // Scanned into a list first: a store that fails half-way recovers nothing, and is retried.
+    const found = [];
+    for await (const entry of this.scan(classes.map((c) => c.config))) found.push(entry);
+    for (const { cls, object, store } of found) {
       const routed = route(object.path);
       if (routed.config !== cls) continue; // another class's object under an overlapping prefix
       const version = new FlightVersion({
@@ -138,6 +141,7 @@ export class Durability {
           const object = await readFlightObject(store, info.key);
           if (object && info.key === cls.durablePrefix + object.path) yield { cls, object, store };
         } catch (err) {
+          if (err instanceof DurableStoreError && err.kind === 'transient') throw err; // the store, not the object
           this.log.warn({ key: info.key, err: (err as Error).message }, 'skipping an object that is not a flight');
         }
       }
@@ -247,6 +251,6 @@ function isTransient(err: unknown): boolean {
   return !(err instanceof DurableStoreError) || err.kind === 'transient';
 }
 
-function backoff(attempt: number): number {
+export function backoff(attempt: number): number {
   return Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
 }

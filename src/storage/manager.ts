@@ -1,5 +1,5 @@
 import type { Config, StorageTypeName, TierConfig } from '../config/schema.js';
-import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../errors.js';
 import { isUnderPrefix, normalizePath, normalizePrefix } from '../routing/path.js';
 import { ClassRouter, type RoutedClass } from '../routing/router.js';
 import type { Clock } from '../util/clock.js';
@@ -14,13 +14,21 @@ import { checkAccounting, computeStats, type ManagerStats } from './stats.js';
 import type { PlacementEvent, PlacementObserver } from './events.js';
 import type { DurableStore } from '../durable/durable-store.js';
 import { readFlightObjectMessages } from '../durable/flight-object.js';
-import { Durability, type DurabilityHost } from './durability.js';
+import { backoff, Durability, type DurabilityHost } from './durability.js';
 import { DurableSink } from './durable-sink.js';
 import { LimitEnforcer, type LimitHost } from '../limits/limit-enforcer.js';
 import type { LimitPolicyConfig } from '../config/schema.js';
 import type { BufferPool } from '../util/buffer-pool.js';
+import { sleep } from '../util/sleep.js';
 
 export type { ManagerStats } from './stats.js';
+
+/**
+ * How long a start waits for durable stores to list their flights before serving without
+ * them: a store that answers is recovered before the first call, one that refuses (down,
+ * bad credentials) fails at once, and one that hangs holds the start up this long at most.
+ */
+const INITIAL_RECOVERY_WAIT_MS = 30_000;
 
 export interface ManagerOptions {
   config: Config;
@@ -65,6 +73,10 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
   private readonly log: Logger;
   private readonly observer: PlacementObserver | undefined;
   private versionIds = 0;
+  /** Durable stores whose flights are still to be recovered, and the timers retrying them. */
+  private readonly unrecovered = new Set<string>();
+  private readonly retries = new Set<NodeJS.Timeout>();
+  private closed = false;
   private readonly mover: TierMover;
   readonly durability: Durability;
   limits: LimitEnforcer;
@@ -103,22 +115,65 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
 
   /**
    * Prepares the storage types (disk tiers start empty) and finds the flights of durable
-   * classes in their stores, so they are listed and served (restored on first read).
+   * classes in their stores, so they are listed and served (restored on first read). A
+   * store that cannot be reached does not stop the start: its classes' flights are found
+   * in the background, with backoff, once it answers (see `degradedStores`).
    */
   async init(): Promise<void> {
     for (const type of this.types.values()) await type.init();
+    const stores = new Set(this.router.classes.map((c) => c.config.durableStore).filter((s) => s !== undefined));
+    for (const store of stores) this.unrecovered.add(store);
+    // A store that hangs rather than refuses must not hold the start up either.
+    const recovering = Promise.all([...stores].map((store) => this.recoverStore(store, 0)));
+    await Promise.race([recovering, sleep(INITIAL_RECOVERY_WAIT_MS)]);
+  }
+
+  /** The durable store of the class a path routes to, if any. */
+  private durableStoreOf(path: string): string | undefined {
+    try {
+      return this.router.route(path, path.split('/')).config.durableStore;
+    } catch {
+      return undefined; // routes to no class: not found, as before
+    }
+  }
+
+  /** Durable stores whose flights have not been recovered yet: they could not be reached. */
+  get degradedStores(): string[] {
+    return [...this.unrecovered];
+  }
+
+  private async recoverStore(store: string, attempt: number): Promise<void> {
+    if (this.closed) return;
     const route = (path: string): RoutedClass => {
       const parsed = StorageManager.parsePath([path]);
       if (parsed.path !== path) throw new InvalidArgumentError(`"${path}" is not a normalised flight path`);
       return this.router.route(parsed.path, parsed.segments);
     };
-    for (const version of await this.durability.recover(this.router.classes, route, () => this.nextVersionId())) {
+    const classes = this.router.classes.filter((c) => c.config.durableStore === store);
+    let versions: FlightVersion[];
+    try {
+      versions = await this.durability.recover(classes, route, () => this.nextVersionId());
+    } catch (err) {
+      this.unrecovered.add(store);
+      const retryMs = backoff(attempt);
+      this.log.warn(
+        { store, attempt, retryMs: Math.round(retryMs), err: (err as Error).message },
+        'durable store unreachable: serving without its flights, recovering them in the background',
+      );
+      const timer = setTimeout(() => void this.recoverStore(store, attempt + 1), retryMs);
+      timer.unref();
+      this.retries.add(timer);
+      return;
+    }
+    for (const version of versions) {
       const existing = this.catalog.get(version.path);
-      if (existing && existing.createdAt >= version.createdAt) continue;
-      if (existing) this.limits.remove(existing);
+      if (existing && existing.createdAt >= version.createdAt) continue; // put while the store was down
+      if (existing) this.retire(existing, 'replace');
       this.catalog.set(version.path, version);
       this.limits.add(version, relativeSegments(version.cls, version.path), false);
     }
+    this.unrecovered.delete(store);
+    this.log.info({ store, flights: versions.length, attempt }, 'durable flights recovered');
   }
 
   /**
@@ -165,6 +220,8 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
 
   /** Stops background durable work: waits up to `deadlineMs` for queued uploads. */
   async close(deadlineMs: number): Promise<void> {
+    this.closed = true;
+    for (const timer of this.retries) clearTimeout(timer);
     await this.idle();
     await this.durability.drain(deadlineMs);
     this.durability.close();
@@ -301,6 +358,12 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
     const { path } = StorageManager.parsePath(parts);
     const version = this.catalog.get(path);
     if (!version) {
+      const store = this.unrecovered.size > 0 ? this.durableStoreOf(path) : undefined;
+      if (store !== undefined && this.unrecovered.has(store)) {
+        throw new UnavailableError(
+          `flight "${path}" is not in the tiers, and durable store "${store}" cannot be reached yet to look for it`,
+        );
+      }
       this.emit({ type: 'miss', path });
       throw new NotFoundError(`flight "${path}" not found`);
     }

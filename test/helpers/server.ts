@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { startApp, type App } from '../../src/app.js';
@@ -39,6 +40,11 @@ export async function startTestServer(
   const config = parseConfigText(yaml, 'test.yaml');
   const app = await startApp(config, silentLogger, options.clock ?? systemClock);
   return { app, port, location: `grpc://127.0.0.1:${port}`, stop: () => app.stop() };
+}
+
+/** The flight files in a tier directory (not the directory lock's files). */
+export async function flightFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => f.startsWith('flight-'));
 }
 
 export const MEMORY_ONLY = (capacity = '64MiB'): string => `storageTypes:
@@ -86,7 +92,7 @@ export async function spawnServer(
     let out = '';
     child.stdout?.on('data', (d: Buffer) => {
       out += d.toString();
-      if (out.includes('Flight server listening')) resolve();
+      if (out.includes('"msg":"Tierflight ready"')) resolve();
     });
     child.on('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
   });

@@ -1,10 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPyClient } from '../helpers/python.js';
-import { spawnServer } from '../helpers/server.js';
+import { flightFiles, spawnServer } from '../helpers/server.js';
 
 // A disk tier that runs out of space fails the put cleanly. The server runs under a file
 // size limit (`ulimit -f`), so its writes past 2 MiB fail the way a full disk makes them
@@ -60,7 +60,7 @@ storageClasses:
     };
     expect(stats.storageTypes.disk.reserved).toBe(0);
     expect(stats.storageTypes.disk.used).toBe(stats.classes.default.bytes);
-    expect(await readdir(path.join(dir, 'disk'))).toEqual(['flight-2.arrows']);
+    expect(await flightFiles(path.join(dir, 'disk'))).toEqual(['flight-2.arrows']);
     expect(child.exitCode).toBeNull();
   });
 });

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPyClient } from '../helpers/python.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { flightFiles, startTestServer, type TestServer } from '../helpers/server.js';
 
 interface RoundTrip {
   ok: boolean;
@@ -86,7 +86,7 @@ storageClasses:
     expect(stats.storageTypes[storage]?.used).toBe(stats.classes.default?.bytes);
     expect(server.app.manager.deletePrefix('')).toBeGreaterThan(40);
     await new Promise((r) => setTimeout(r, 100));
-    expect(await readdir(dir)).toEqual([]);
+    expect(await flightFiles(dir)).toEqual([]);
     expect(server.app.manager.stats().storageTypes[storage]?.used).toBe(0);
   });
 });

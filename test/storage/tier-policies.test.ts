@@ -1,10 +1,10 @@
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/util/clock.js';
 import { runPyClient } from '../helpers/python.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { flightFiles, startTestServer, type TestServer } from '../helpers/server.js';
 
 // One test per tier policy of DESIGN.md §3, each seen through the pyarrow client: where
 // a flight lands, what ListFlights shows, and that the bytes come back exact.
@@ -262,7 +262,7 @@ storageClasses:
     expect(after[2]).toEqual([]);
     await s.app.manager.tick();
     await new Promise((r) => setTimeout(r, 50));
-    expect(await readdir(path.join(dir, 'ttl'))).toEqual([]);
+    expect(await flightFiles(path.join(dir, 'ttl'))).toEqual([]);
     expect(s.app.manager.stats().storageTypes.disk?.used).toBe(0);
   });
 
