@@ -1,11 +1,13 @@
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { ConfigError, loadConfigFile } from './config/load.js';
+import { ConfigError, loadConfigFile, spoolDirectory } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { startFlightServer, type FlightServer } from './flight/server.js';
 import { startMetricsServer, type MetricsServer } from './metrics/http-server.js';
 import { TierflightMetrics } from './metrics/tierflight-metrics.js';
 import { createDurableStore } from './durable/index.js';
+import { FilesystemStore } from './durable/filesystem-store.js';
+import type { DurableStore } from './durable/durable-store.js';
 import { StorageManager } from './storage/manager.js';
 import { systemClock, type Clock } from './util/clock.js';
 import { lockDirectories } from './util/directory-lock.js';
@@ -60,10 +62,41 @@ export interface AppOptions {
   validateIpc?: boolean;
 }
 
-/** The directories this server must own alone: every tier directory. */
+/** How old a temporary file in a shared filesystem store must be to count as abandoned. */
+const STALE_TEMPORARY_MS = 60 * 60 * 1000;
+
+/**
+ * Removes what puts killed mid-write left: every temporary file in the spool (this server
+ * owns it), and those older than an hour in filesystem stores (which servers may share).
+ */
+function removeStaleTemporaries(
+  stores: ReadonlyMap<string, DurableStore>,
+  spool: FilesystemStore | undefined,
+  logger: Logger,
+): void {
+  const jobs: [FilesystemStore, number][] = [...stores.values()]
+    .filter((s): s is FilesystemStore => s instanceof FilesystemStore)
+    .map((s) => [s, STALE_TEMPORARY_MS]);
+  if (spool) jobs.push([spool, 0]);
+  for (const [store, age] of jobs) {
+    store.removeStaleTemporaries(age).then(
+      (removed) =>
+        removed > 0 && logger.info({ store: store.id, removed }, 'removed temporary files of unfinished writes'),
+      (err: unknown) =>
+        logger.warn({ store: store.id, err: (err as Error).message }, 'could not clean temporary files'),
+    );
+  }
+}
+
+/** The spool, when some class is weak (the only durability that can have uploads pending). */
+function spoolOf(config: Config): string | undefined {
+  return config.storageClasses.some((c) => c.durability === 'weak') ? spoolDirectory(config) : undefined;
+}
+
+/** The directories this server must own alone: every tier directory, and the spool. */
 function ownedDirectories(config: Config): string[] {
   const types = config.storageTypes;
-  return [types.disk_mapped?.path, types.disk?.path].filter((d): d is string => d !== undefined);
+  return [types.disk_mapped?.path, types.disk?.path, spoolOf(config)].filter((d): d is string => d !== undefined);
 }
 
 /**
@@ -84,11 +117,21 @@ export async function startApp(
   let metricsServer: MetricsServer | undefined;
   let flight: FlightServer | undefined;
   let manager: StorageManager;
+  let spool: FilesystemStore | undefined;
   try {
     const durableStores = new Map(
       await Promise.all(config.durableStores.map(async (s) => [s.id, await createDurableStore(s)] as const)),
     );
-    manager = new StorageManager({ config, clock, logger, observer: metrics.observe, durableStores });
+    const spoolDir = spoolOf(config);
+    spool = spoolDir ? new FilesystemStore('spool', spoolDir) : undefined;
+    manager = new StorageManager({
+      config,
+      clock,
+      logger,
+      observer: metrics.observe,
+      durableStores,
+      ...(spool ? { spool } : {}),
+    });
     metrics.bind(manager);
     if (config.server.metrics !== undefined) {
       const readiness = () => ({ ready, degraded: manager.degradedStores });
@@ -100,6 +143,7 @@ export async function startApp(
       ...(options.validateIpc === undefined ? {} : { validateIpc: options.validateIpc }),
     });
     await manager.init();
+    removeStaleTemporaries(durableStores, spool, logger);
   } catch (err) {
     await flight?.stop(0);
     await metricsServer?.stop();

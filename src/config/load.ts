@@ -288,6 +288,8 @@ function crossCheck(
   config.durableStores.forEach((s, i) => {
     if (s.type === 'filesystem') dirs.push({ key: ['durableStores', i, 'path'], dir: path.resolve(s.path) });
   });
+  if (config.server.spool !== undefined)
+    dirs.push({ key: ['server', 'spool'], dir: path.resolve(config.server.spool) });
   for (let a = 0; a < dirs.length; a++) {
     for (let b = a + 1; b < dirs.length; b++) {
       const x = dirs[a];
@@ -320,7 +322,21 @@ function resolvePaths(config: Config, base: string): Config {
       ...(st.disk ? { disk: { ...st.disk, path: abs(st.disk.path) } } : {}),
     },
     durableStores: config.durableStores.map((s) => (s.type === 'filesystem' ? { ...s, path: abs(s.path) } : s)),
+    server: { ...config.server, ...(config.server.spool !== undefined ? { spool: abs(config.server.spool) } : {}) },
   };
+}
+
+/**
+ * The spool directory: `server.spool`, or `spool` beside the first tier or filesystem-store
+ * directory, or none when the config has no local directory at all.
+ */
+export function spoolDirectory(config: Config): string | undefined {
+  if (config.server.spool !== undefined) return config.server.spool;
+  const first =
+    config.storageTypes.disk_mapped?.path ??
+    config.storageTypes.disk?.path ??
+    config.durableStores.find((s) => s.type === 'filesystem')?.path;
+  return first === undefined ? undefined : path.join(path.dirname(path.resolve(first)), 'spool');
 }
 
 /** Finds the source offset of a key path, falling back to the nearest existing parent. */

@@ -61,6 +61,12 @@ export const serverSchema = z.strictObject({
   maxConcurrentStreams: z.number().int().positive().default(100),
   /** How long shutdown waits for in-flight calls before cancelling them. */
   shutdownGrace: duration.default(10_000),
+  /**
+   * Where weak flights whose upload did not finish within shutdownGrace are kept until the
+   * next start uploads them. Default: `spool` beside the first tier or filesystem-store
+   * directory; a config with neither has no spool unless this is set.
+   */
+  spool: z.string().min(1).optional(),
 });
 
 export const memoryTypeSchema = z.strictObject({ capacity: size });

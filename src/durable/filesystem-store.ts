@@ -82,6 +82,29 @@ export class FilesystemStore implements DurableStore {
     await rm(this.file(key), { force: true }).catch((err: unknown) => this.fail(key, err));
   }
 
+  /**
+   * Removes temporary files of writes that never finished (a process killed mid-put), older
+   * than `olderThanMs`: another server sharing the directory may be writing the newer ones.
+   * Returns how many went.
+   */
+  async removeStaleTemporaries(olderThanMs: number): Promise<number> {
+    const cutoff = Date.now() - olderThanMs;
+    let removed = 0;
+    const walk = async (dir: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const e of entries) {
+        const file = path.join(dir, e.name);
+        if (e.isDirectory()) await walk(file);
+        else if (e.name.endsWith(TMP) && ((await stat(file).catch(() => undefined))?.mtimeMs ?? Infinity) <= cutoff) {
+          await rm(file, { force: true });
+          removed++;
+        }
+      }
+    };
+    await walk(this.root);
+    return removed;
+  }
+
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     // Walk from the deepest directory the prefix names; filter by the plain string prefix.
     const cut = prefix.lastIndexOf('/');

@@ -2,7 +2,12 @@ import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import type { StorageClassConfig } from '../config/schema.js';
 import { DurableStoreError, type DurableStore } from '../durable/durable-store.js';
-import { FlightObjectEncoder, readFlightObject, type FlightObject } from '../durable/flight-object.js';
+import {
+  FlightObjectEncoder,
+  readFlightObject,
+  readFlightObjectMessages,
+  type FlightObject,
+} from '../durable/flight-object.js';
 import type { PlacementEvent } from './events.js';
 import { FlightVersion, type DurableCopy } from './flight.js';
 import type { RoutedClass } from '../routing/router.js';
@@ -44,11 +49,16 @@ export class Durability {
   private readonly counters = { uploads: 0, uploadFailures: 0, deletes: 0 };
   private closed = false;
 
+  /** Spooled versions: where their object belongs (the spool copy is `version.durable`). */
+  private readonly spooled = new Map<FlightVersion, DurableCopy>();
+
   constructor(
     private readonly stores: ReadonlyMap<string, DurableStore>,
     private readonly host: DurabilityHost,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** Where weak flights still not uploaded at shutdown wait for the next start. */
+    private readonly spool?: DurableStore,
     private readonly concurrency = 4,
   ) {}
 
@@ -65,13 +75,23 @@ export class Durability {
     const copy = version.durable;
     if (!copy) return;
     this.waiting.set(version, this.clock.now());
-    this.inOrder(copy.key, () => this.uploadWithRetries(version, copy)).finally(() => this.waiting.delete(version));
+    this.inOrder(copy.key, () => this.uploadWithRetries(version, copy, () => this.host.readCurrent(version))).finally(
+      () => this.waiting.delete(version),
+    );
   }
 
   /** Removes a version's durable object (delete, delete-prefix, expiry), retrying while the store is down. */
   remove(version: FlightVersion): void {
-    const copy = version.durable;
-    if (!copy) return;
+    const target = this.spooled.get(version);
+    if (target) {
+      // A spooled flight: its object in the store (an older version, perhaps) goes too.
+      this.spooled.delete(version);
+      this.removeCopy(version, target);
+    }
+    if (version.durable) this.removeCopy(version, version.durable);
+  }
+
+  private removeCopy(version: FlightVersion, copy: DurableCopy): void {
     void this.inOrder(copy.key, async () => {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -108,19 +128,7 @@ export class Durability {
     for (const { cls, object, store } of found) {
       const routed = route(object.path);
       if (routed.config !== cls) continue; // another class's object under an overlapping prefix
-      const version = new FlightVersion({
-        id: nextVersionId(),
-        path: object.path,
-        cls: routed,
-        schemaHeader: object.schemaHeader,
-        kinds: object.index.map((e) => e.kind),
-        sizes: object.index.map((e) => e.headerLength + e.bodyLength),
-        totalRecords: object.totalRecords,
-        totalBytes: object.totalBytes,
-        createdAt: object.createdAt,
-        expiresAt: object.expiresAt,
-        tag: object.tag,
-      });
+      const version = versionOf(object, routed, nextVersionId());
       version.durable = { store, key: object.key, state: 'stored', object };
       if (version.isExpired(now)) this.remove(version);
       else out.push(version);
@@ -148,6 +156,104 @@ export class Durability {
     }
   }
 
+  /**
+   * Writes every weak flight whose upload has not finished to the spool, as the object its
+   * store would have got, keyed by store id and object key; returns how many. Called at
+   * shutdown once the grace is over: the next start serves them from the spool and uploads
+   * them (`recoverSpool`), so a graceful stop loses no weak flight.
+   */
+  async spoolPending(): Promise<number> {
+    const spool = this.spool;
+    if (!spool) return 0;
+    let count = 0;
+    for (const version of [...this.waiting.keys()]) {
+      const copy = version.durable;
+      const source = this.host.readCurrent(version);
+      if (!copy || copy.state === 'stored' || version.retired || !source) {
+        source?.done();
+        continue;
+      }
+      const encoder = new FlightObjectEncoder();
+      try {
+        await spool.put(
+          spoolKey(copy),
+          (async function* () {
+            yield* encoder.writeSchema(version.schemaHeader);
+            for await (const frame of source.frames) yield* encoder.writeMessage(frame);
+            yield* encoder.finish(version);
+          })(),
+        );
+        count++;
+      } catch (err) {
+        this.log.error(
+          { path: version.path, err: (err as Error).message },
+          'could not spool a weak flight; it is lost',
+        );
+      } finally {
+        source.done();
+      }
+    }
+    return count;
+  }
+
+  /**
+   * The flights a previous run spooled at shutdown: served from the spool until their upload
+   * (queued here) lands in their store. Expired ones are dropped, and so are those whose
+   * store or class is gone from the config (logged).
+   */
+  async recoverSpool(route: (path: string) => RoutedClass, nextVersionId: () => number): Promise<FlightVersion[]> {
+    const spool = this.spool;
+    if (!spool) return [];
+    const out: FlightVersion[] = [];
+    for await (const info of spool.list('')) {
+      const slash = info.key.indexOf('/');
+      if (slash <= 0) continue; // the directory lock's own files
+      const storeId = decodeURIComponent(info.key.slice(0, slash));
+      const key = info.key.slice(slash + 1);
+      const store = this.stores.get(storeId);
+      const object = await readFlightObject(spool, info.key).catch(() => undefined);
+      let cls: RoutedClass | undefined;
+      try {
+        cls = object && route(object.path);
+      } catch {
+        cls = undefined;
+      }
+      if (!store || !object || !cls || cls.config.durableStore !== storeId) {
+        this.log.error(
+          { spooled: info.key },
+          'a spooled flight no longer belongs to a durable class; left in the spool',
+        );
+        continue;
+      }
+      const version = versionOf(object, cls, nextVersionId());
+      if (version.isExpired(this.clock.now())) {
+        await spool.delete(info.key);
+        continue;
+      }
+      version.durable = { store: spool, key: info.key, state: 'stored', object };
+      const target: DurableCopy = { store, key, state: 'pending' };
+      this.spooled.set(version, target);
+      out.push(version);
+    }
+    return out;
+  }
+
+  /** Queues the upload of a spooled version to its store (after recoverSpool). */
+  uploadSpooled(version: FlightVersion): void {
+    const target = this.spooled.get(version);
+    const spooled = version.durable;
+    if (!target || !spooled?.object) return;
+    const object = spooled.object;
+    const read = () => ({
+      frames: readFlightObjectMessages(spooled.store, object, version.allMessages()),
+      done: () => undefined,
+    });
+    this.waiting.set(version, this.clock.now());
+    void this.inOrder(target.key, () => this.uploadWithRetries(version, target, read)).finally(() =>
+      this.waiting.delete(version),
+    );
+  }
+
   stats(): DurabilityStats {
     const now = this.clock.now();
     let oldest = now;
@@ -169,10 +275,14 @@ export class Durability {
     for (const store of this.stores.values()) store.close();
   }
 
-  private async uploadWithRetries(version: FlightVersion, copy: DurableCopy): Promise<void> {
+  private async uploadWithRetries(
+    version: FlightVersion,
+    copy: DurableCopy,
+    read: () => { frames: AsyncIterable<Frame>; done: () => void } | undefined,
+  ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       if (version.retired || this.closed) return; // replaced or deleted: nothing to make durable
-      const source = this.host.readCurrent(version);
+      const source = read();
       if (!source) return;
       await this.slot();
       const encoder = new FlightObjectEncoder();
@@ -198,6 +308,13 @@ export class Durability {
         };
         copy.state = 'stored';
         this.counters.uploads++;
+        const spooled = version.durable;
+        if (spooled && spooled !== copy) {
+          // Uploaded from the spool: the store's copy is the flight's now.
+          version.durable = copy;
+          this.spooled.delete(version);
+          void spooled.store.delete(spooled.key).catch(() => undefined);
+        }
         const seconds = (performance.now() - started) / 1000;
         this.host.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
         this.log.debug({ key: copy.key, bytes: encoder.bytes, seconds }, 'durable copy written');
@@ -241,6 +358,28 @@ export class Durability {
     if (next) next();
     else this.running--;
   }
+}
+
+/** The version a flight object describes. */
+function versionOf(object: FlightObject, cls: RoutedClass, id: number): FlightVersion {
+  return new FlightVersion({
+    id,
+    path: object.path,
+    cls,
+    schemaHeader: object.schemaHeader,
+    kinds: object.index.map((e) => e.kind),
+    sizes: object.index.map((e) => e.headerLength + e.bodyLength),
+    totalRecords: object.totalRecords,
+    totalBytes: object.totalBytes,
+    createdAt: object.createdAt,
+    expiresAt: object.expiresAt,
+    tag: object.tag,
+  });
+}
+
+/** A spooled object's key: its store's id, then its key in that store. */
+function spoolKey(copy: DurableCopy): string {
+  return `${encodeURIComponent(copy.store.id)}/${copy.key}`;
 }
 
 export function kindOf(err: unknown): 'not_found' | 'transient' | 'permanent' {

@@ -37,6 +37,8 @@ export interface ManagerOptions {
   observer?: PlacementObserver;
   /** Durable stores by id (created from `durableStores` by the app). */
   durableStores?: ReadonlyMap<string, DurableStore>;
+  /** Where weak flights not uploaded by shutdown wait for the next start (`server.spool`). */
+  spool?: DurableStore;
 }
 
 /** A pinned copy handed to a reader; `release` exactly once when done. */
@@ -88,7 +90,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
     const { config } = options;
     this.router = new ClassRouter(config.storageClasses);
     this.types = createStorageTypes(config.storageTypes);
-    this.durability = new Durability(options.durableStores ?? new Map(), this, this.clock, this.log);
+    this.durability = new Durability(options.durableStores ?? new Map(), this, this.clock, this.log, options.spool);
     this.limits = new LimitEnforcer(config.limitPolicies, this);
     this.mover = new TierMover({
       log: this.log,
@@ -121,11 +123,30 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
    */
   async init(): Promise<void> {
     for (const type of this.types.values()) await type.init();
+    // Spooled flights first: they are newer than any copy their store may still have.
+    const spooled = await this.durability.recoverSpool(
+      (path) => this.routeNormalised(path),
+      () => this.nextVersionId(),
+    );
+    for (const version of spooled) {
+      this.catalog.set(version.path, version);
+      this.limits.add(version, relativeSegments(version.cls, version.path), false);
+      this.durability.uploadSpooled(version);
+    }
+    if (spooled.length > 0)
+      this.log.info({ flights: spooled.length }, 'uploading weak flights spooled at the last shutdown');
     const stores = new Set(this.router.classes.map((c) => c.config.durableStore).filter((s) => s !== undefined));
     for (const store of stores) this.unrecovered.add(store);
     // A store that hangs rather than refuses must not hold the start up either.
     const recovering = Promise.all([...stores].map((store) => this.recoverStore(store, 0)));
     await Promise.race([recovering, sleep(INITIAL_RECOVERY_WAIT_MS)]);
+  }
+
+  /** The class of a path read back from a store or the spool, which must be normalised. */
+  private routeNormalised(path: string): RoutedClass {
+    const parsed = StorageManager.parsePath([path]);
+    if (parsed.path !== path) throw new InvalidArgumentError(`"${path}" is not a normalised flight path`);
+    return this.router.route(parsed.path, parsed.segments);
   }
 
   /** The durable store of the class a path routes to, if any. */
@@ -144,15 +165,14 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
 
   private async recoverStore(store: string, attempt: number): Promise<void> {
     if (this.closed) return;
-    const route = (path: string): RoutedClass => {
-      const parsed = StorageManager.parsePath([path]);
-      if (parsed.path !== path) throw new InvalidArgumentError(`"${path}" is not a normalised flight path`);
-      return this.router.route(parsed.path, parsed.segments);
-    };
     const classes = this.router.classes.filter((c) => c.config.durableStore === store);
     let versions: FlightVersion[];
     try {
-      versions = await this.durability.recover(classes, route, () => this.nextVersionId());
+      versions = await this.durability.recover(
+        classes,
+        (path) => this.routeNormalised(path),
+        () => this.nextVersionId(),
+      );
     } catch (err) {
       this.unrecovered.add(store);
       const retryMs = backoff(attempt);
@@ -223,7 +243,10 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
     this.closed = true;
     for (const timer of this.retries) clearTimeout(timer);
     await this.idle();
-    await this.durability.drain(deadlineMs);
+    if (!(await this.durability.drain(deadlineMs))) {
+      const spooled = await this.durability.spoolPending();
+      if (spooled > 0) this.log.info({ flights: spooled }, 'weak flights spooled; the next start uploads them');
+    }
     this.durability.close();
   }
 

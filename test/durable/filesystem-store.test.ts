@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
@@ -29,5 +29,23 @@ it('keeps every object under its root directory', async () => {
   );
   expect(await readdir(path.join(dir, 'store', 'a', 'b'))).toEqual(['c']);
   expect(await readdir(dir)).toEqual(['store']);
+  await rm(dir, { recursive: true, force: true });
+});
+
+it('removes temporary files that unfinished writes left, once they are older than given', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-fs-tmp-'));
+  const store = new FilesystemStore('local', dir);
+  await mkdir(path.join(dir, 'a'), { recursive: true });
+  const old = path.join(dir, 'a', 'x.0123456789ab.tierflight-tmp');
+  const fresh = path.join(dir, 'a', 'y.ba9876543210.tierflight-tmp');
+  await writeFile(old, 'half an object');
+  await writeFile(fresh, 'a write in progress');
+  await writeFile(path.join(dir, 'a', 'z'), 'an object');
+  const twoHoursAgo = new Date(Date.now() - 2 * 3600_000);
+  await utimes(old, twoHoursAgo, twoHoursAgo);
+  expect(await store.removeStaleTemporaries(3600_000)).toBe(1);
+  expect((await readdir(path.join(dir, 'a'))).sort()).toEqual(['y.ba9876543210.tierflight-tmp', 'z']);
+  expect(await store.removeStaleTemporaries(0)).toBe(1);
+  expect(await readdir(path.join(dir, 'a'))).toEqual(['z']);
   await rm(dir, { recursive: true, force: true });
 });
