@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js';
-import { formatDuration, formatSize } from '../config/units.js';
+import { formatExactDuration as formatDuration, formatExactSize as formatSize } from '../config/units.js';
 import { StorageManager } from '../storage/manager.js';
 import { ClassRouter } from '../routing/router.js';
 import { specsFor } from '../limits/limit-tree.js';

@@ -37,7 +37,8 @@ export class ConfigError extends Error {
 }
 
 export function formatIssue(issue: ConfigIssue): string {
-  return `  ${issue.file}:${issue.line}:${issue.column}: ${issue.key ? `${issue.key}: ` : ''}${issue.message}`;
+  const where = issue.line > 0 ? `${issue.file}:${issue.line}:${issue.column}` : issue.file;
+  return `  ${where}: ${issue.key ? `${issue.key}: ` : ''}${issue.message}`;
 }
 
 export interface LoadedConfig {
@@ -50,8 +51,10 @@ export function loadConfigFile(file: string): LoadedConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'a directory, not a file' : e.message;
     throw new ConfigError(file, [
-      { file, line: 0, column: 0, key: '', message: `cannot read file: ${(err as Error).message}` },
+      { file, line: 0, column: 0, key: '', message: `cannot read the config file: ${why}` },
     ]);
   }
   return { file, config: parseConfigText(text, file) };

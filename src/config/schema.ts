@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration, parseSize } from './units.js';
+import { DURATION_PATTERN, parseDuration, parseSize, SIZE_PATTERN } from './units.js';
 
 /**
  * The full schema of a Tierflight config file (DESIGN.md §5). The key names are fixed:
@@ -8,7 +8,8 @@ import { parseDuration, parseSize } from './units.js';
  */
 
 const size = z
-  .union([z.string(), z.number()])
+  // The pattern is for editors (JSON Schema); the transform checks it with a message naming the value.
+  .union([z.string().meta({ pattern: SIZE_PATTERN }), z.number().int().min(0)])
   .meta({ description: 'A size: bytes, or a number and a unit such as 64KiB, 512MiB, 2GiB, 5GB' })
   .transform((value, ctx) => {
     const parsed = parseSize(value);
@@ -23,7 +24,7 @@ const size = z
   });
 
 const duration = z
-  .union([z.string(), z.number()])
+  .union([z.string().meta({ pattern: DURATION_PATTERN }), z.number().min(0)])
   .meta({ description: 'A duration: milliseconds, or a number and a unit such as 250ms, 30s, 15m, 1h, 7d' })
   .transform((value, ctx) => {
     const parsed = parseDuration(value);
@@ -39,7 +40,8 @@ const duration = z
 
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8815');
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8815')
+  .refine((v) => Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'the port must be between 0 and 65535');
 
 export const storageTypeNames = ['memory', 'disk_mapped', 'disk'] as const;
 export type StorageTypeName = (typeof storageTypeNames)[number];
@@ -110,7 +112,7 @@ export const storageClassSchema = z.strictObject({
   durability: z.enum(['none', 'weak', 'strong']).default('none'),
   durableStore: z.string().optional(),
   durablePrefix: z.string().default(''),
-  ttl: duration.optional(),
+  ttl: duration.refine((v) => v > 0, 'ttl must be longer than 0 (omit it to keep flights until evicted)').optional(),
   replicas: z.number().int().positive().default(1),
   tiers: z.array(tierSchema).min(1, 'a class needs at least one tier'),
 });

@@ -1,6 +1,11 @@
 import bytesIec from 'bytes-iec';
 import ms from 'ms';
 
+/** What a size looks like (also the JSON Schema's `pattern`, which has no flags). */
+export const SIZE_PATTERN = '^\\d+(\\.\\d+)?\\s*([KkMmGgTtPpEe][Ii]?[Bb]|[Bb])?$';
+/** What a duration looks like (also the JSON Schema's `pattern`). */
+export const DURATION_PATTERN = '^\\d+(\\.\\d+)?\\s*(ms|s|m|h|d|w)$';
+
 /**
  * Sizes read as `512MiB`, `2GiB`, `64KiB` (IEC, base 1024) or `5GB` (base 1000), or a
  * plain number of bytes. Returns undefined for anything else so the caller can report it.
@@ -10,7 +15,7 @@ export function parseSize(value: string | number): number | undefined {
     return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
   }
   const trimmed = value.trim();
-  if (!/^\d+(\.\d+)?\s*([KMGTPE]i?B|B)?$/i.test(trimmed)) return undefined;
+  if (!new RegExp(SIZE_PATTERN).test(trimmed)) return undefined;
   const parsed = bytesIec.parse(trimmed);
   return parsed !== null && Number.isFinite(parsed) && parsed >= 0 ? Math.floor(parsed) : undefined;
 }
@@ -21,7 +26,7 @@ export function parseDuration(value: string | number): number | undefined {
     return Number.isFinite(value) && value >= 0 ? value : undefined;
   }
   const trimmed = value.trim();
-  if (!/^\d+(\.\d+)?\s*(ms|s|m|h|d|w)$/.test(trimmed)) return undefined;
+  if (!new RegExp(DURATION_PATTERN).test(trimmed)) return undefined;
   const parsed = ms(trimmed as ms.StringValue);
   return typeof parsed === 'number' && Number.isFinite(parsed) && parsed >= 0 ? parsed : undefined;
 }
@@ -34,4 +39,30 @@ export function formatSize(bytes: number): string {
 /** `604800000` → `7d`, for messages and the `route` command. */
 export function formatDuration(msValue: number): string {
   return ms(msValue);
+}
+
+const SIZE_UNITS: [string, number][] = [
+  ['PiB', 2 ** 50],
+  ['TiB', 2 ** 40],
+  ['GiB', 2 ** 30],
+  ['MiB', 2 ** 20],
+  ['KiB', 2 ** 10],
+];
+const DURATION_UNITS: [string, number][] = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+];
+
+/** A size exactly, in the largest unit that divides it (`1500KiB`, not `1.46MiB`). */
+export function formatExactSize(bytes: number): string {
+  for (const [unit, n] of SIZE_UNITS) if (bytes >= n && bytes % n === 0) return `${bytes / n}${unit}`;
+  return `${bytes}B`;
+}
+
+/** A duration exactly, in the largest unit that divides it (`36h`, not `2d`). */
+export function formatExactDuration(msValue: number): string {
+  for (const [unit, n] of DURATION_UNITS) if (msValue >= n && msValue % n === 0) return `${msValue / n}${unit}`;
+  return `${msValue}ms`;
 }

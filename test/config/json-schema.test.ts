@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { configJsonSchema } from '../../src/config/json-schema.js';
 import { ROOT } from '../setup/python-env.js';
 
@@ -28,6 +31,25 @@ describe('the published JSON Schema of the config file', () => {
       'disk_mapped',
       'memory',
     ]);
+  });
+
+  it('compiles with ajv in strict mode and checks sizes and durations as editors would', () => {
+    const schema = JSON.parse(readFileSync(path.join(ROOT, 'config/tierflight.schema.json'), 'utf8')) as object;
+    const ajv = new Ajv2020({ strict: true, allErrors: true });
+    addFormats.default(ajv); // the "uri" format of store endpoints
+    const validate = ajv.compile(schema);
+    for (const file of ['config/default.yaml', 'config/example.yaml']) {
+      const doc = parse(readFileSync(path.join(ROOT, file), 'utf8')) as unknown;
+      expect({ file, errors: validate(doc) ? null : validate.errors }).toEqual({ file, errors: null });
+    }
+    const bad = { storageTypes: { memory: { capacity: '2 gigs' } }, storageClasses: [] };
+    expect(validate(bad)).toBe(false);
+    expect(validate.errors?.some((e) => e.instancePath === '/storageTypes/memory/capacity')).toBe(true);
+    const badDuration = {
+      storageTypes: { memory: { capacity: '1GiB' } },
+      storageClasses: [{ name: 'a', prefix: '', ttl: 'a week', tiers: [{ storage: 'memory' }] }],
+    };
+    expect(validate(badDuration)).toBe(false);
   });
 
   it('is referenced from the default config for editors', () => {

@@ -186,6 +186,6 @@ limitPolicies:
   });
 
   it('names a missing file', () => {
-    expect(() => loadConfigFile('/nonexistent/tierflight.yaml')).toThrow(/cannot read file/);
+    expect(() => loadConfigFile('/nonexistent/tierflight.yaml')).toThrow(/cannot read the config file: no such file/);
   });
 });
