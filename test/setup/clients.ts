@@ -12,6 +12,8 @@ import { ROOT } from './python-env.js';
  */
 export const CLIENTS = path.join(ROOT, '.clients');
 export const GO_CLIENT = path.join(CLIENTS, 'go', 'flightcheck');
+/** promtool's metrics linter (client_golang's promlint), reading exposition text on stdin. */
+export const METRICS_LINT = path.join(CLIENTS, 'go', 'metricslint');
 export const JAVA_CLASSPATH = [
   path.join(CLIENTS, 'java', 'classes'),
   path.join(CLIENTS, 'java', 'dependency', '*'),
@@ -39,13 +41,17 @@ function buildIfChanged(name: string, sources: string[], build: () => void): voi
 }
 
 export default function setup(): void {
-  buildIfChanged('go', ['test/go/main.go', 'test/go/go.mod', 'test/go/go.sum'], () =>
-    execFileSync('go', ['build', '-o', GO_CLIENT, '.'], {
+  const go = (output: string, pkg: string): void => {
+    execFileSync('go', ['build', '-o', output, pkg], {
       cwd: path.join(ROOT, 'test/go'),
       stdio: 'inherit',
       env: { ...process.env, GOFLAGS: '-mod=readonly' },
-    }),
-  );
+    });
+  };
+  buildIfChanged('go', ['test/go/main.go', 'test/go/metricslint/main.go', 'test/go/go.mod', 'test/go/go.sum'], () => {
+    go(GO_CLIENT, '.');
+    go(METRICS_LINT, './metricslint');
+  });
   buildIfChanged('java', ['test/java/pom.xml', 'test/java/src/main/java/tierflight/FlightCheck.java'], () =>
     execFileSync('mvn', ['-q', '-B', 'package', 'dependency:copy-dependencies', '-DincludeScope=runtime'], {
       cwd: path.join(ROOT, 'test/java'),
