@@ -28,8 +28,10 @@ RUN mkdir -p /app/data && chown -R node:node /app/data
 USER node
 # Flight, and the metrics/health port.
 EXPOSE 8815 9464
-# Inside a container, listen on all interfaces; mount a config with TIERFLIGHT_CONFIG.
-# The default config's disk tier lives in /app/data/disk (mount a volume there).
+# The image's config listens on all interfaces and keeps its data in /app/data. A config
+# you mount is used as written: set TIERFLIGHT_CONFIG to it (or run `serve --config FILE`).
+ENV TIERFLIGHT_CONFIG=/app/config/docker.yaml
+# A bind-mounted /app/data must be writable by uid 1000 (the image's `node` user).
 VOLUME ["/app/data"]
 ENTRYPOINT ["node", "--initial-old-space-size=256", "dist/cli/main.js"]
-CMD ["serve", "--listen", "0.0.0.0:8815", "--metrics", "0.0.0.0:9464"]
+CMD ["serve"]

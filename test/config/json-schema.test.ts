@@ -38,7 +38,7 @@ describe('the published JSON Schema of the config file', () => {
     const ajv = new Ajv2020({ strict: true, allErrors: true });
     addFormats.default(ajv); // the "uri" format of store endpoints
     const validate = ajv.compile(schema);
-    for (const file of ['config/default.yaml', 'config/example.yaml']) {
+    for (const file of ['config/default.yaml', 'config/example.yaml', 'config/docker.yaml']) {
       const doc = parse(readFileSync(path.join(ROOT, file), 'utf8')) as unknown;
       expect({ file, errors: validate(doc) ? null : validate.errors }).toEqual({ file, errors: null });
     }

@@ -1,0 +1,56 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, MEMORY_ONLY, startTestServer, type TestServer } from './helpers/server.js';
+import { ROOT } from './setup/python-env.js';
+
+/**
+ * The README is for users who have only the clone: it must name every metric family the
+ * server exposes (and no other), every CLI command, and link nothing outside the repository.
+ */
+const README = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+const DASHBOARD = readFileSync(path.join(ROOT, 'config/grafana/tierflight-dashboard.json'), 'utf8');
+
+describe('README', () => {
+  let server: TestServer;
+  let families: string[];
+  beforeAll(async () => {
+    const port = await freePort();
+    server = await startTestServer(MEMORY_ONLY(), { server: `  metrics: 127.0.0.1:${port}\n` });
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    families = [...text.matchAll(/^# TYPE (tierflight_\w+) /gm)].map((m) => m[1] as string);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('names every Tierflight metric family the server exposes, and none it does not', () => {
+    expect(families.length).toBeGreaterThan(30);
+    expect(families.filter((f) => !README.includes(`\`${f}\``))).toEqual([]);
+    const named = new Set([...README.matchAll(/`(tierflight_\w+)`/g)].map((m) => m[1]));
+    expect([...named].filter((f) => !families.includes(f as string))).toEqual([]);
+  });
+
+  it('shows every metric family on the Grafana dashboard, as it says', () => {
+    expect(families.filter((f) => !DASHBOARD.includes(f))).toEqual([]);
+  });
+
+  it('documents every command of the tierflight CLI', () => {
+    const help = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), '--help'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).stdout;
+    const commands = [...help.slice(help.indexOf('Commands:')).matchAll(/^ {2}(\w[\w-]*)/gm)]
+      .map((m) => m[1] as string)
+      .filter((c) => c !== 'help');
+    expect(commands).toEqual(expect.arrayContaining(['serve', 'validate', 'route', 'schema']));
+    expect(commands.filter((c) => !README.includes(`tierflight ${c}`))).toEqual([]);
+    expect(README).toContain('tierflight --version');
+  });
+
+  it('links nothing outside the repository', () => {
+    const links = [...README.matchAll(/\]\(([^)]+)\)|`(\.\.\/[^`]+)`/g)].map((m) => m[1] ?? m[2]);
+    expect(links.filter((l) => l?.startsWith('../') || l?.includes('shared/'))).toEqual([]);
+  });
+});
