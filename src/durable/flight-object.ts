@@ -102,13 +102,16 @@ export class FlightObjectEncoder {
   }
 }
 
-/** The object bytes of a flight, as a stream for `DurableStore.put`. */
+/**
+ * The object bytes of a flight, as a stream for `DurableStore.put`. Pass an encoder to read
+ * its size and message index once the stream is consumed.
+ */
 export async function* encodeFlightObject(
   meta: FlightMeta,
   schemaHeader: Buffer,
   frames: AsyncIterable<Frame>,
+  encoder = new FlightObjectEncoder(),
 ): AsyncGenerator<Buffer> {
-  const encoder = new FlightObjectEncoder();
   yield* encoder.writeSchema(schemaHeader);
   for await (const frame of frames) yield* encoder.writeMessage(frame);
   yield* encoder.finish(meta);

@@ -3,6 +3,7 @@ import type { Logger } from '../util/log.js';
 import type { StorageClassConfig } from '../config/schema.js';
 import { DurableStoreError, type DurableStore } from '../durable/durable-store.js';
 import {
+  encodeFlightObject,
   FlightObjectEncoder,
   readFlightObject,
   readFlightObjectMessages,
@@ -173,16 +174,8 @@ export class Durability {
         source?.done();
         continue;
       }
-      const encoder = new FlightObjectEncoder();
       try {
-        await spool.put(
-          spoolKey(copy),
-          (async function* () {
-            yield* encoder.writeSchema(version.schemaHeader);
-            for await (const frame of source.frames) yield* encoder.writeMessage(frame);
-            yield* encoder.finish(version);
-          })(),
-        );
+        await spool.put(spoolKey(copy), encodeFlightObject(version, version.schemaHeader, source.frames));
         count++;
       } catch (err) {
         this.log.error(
@@ -288,12 +281,7 @@ export class Durability {
       const encoder = new FlightObjectEncoder();
       const started = performance.now();
       try {
-        const body = (async function* () {
-          yield* encoder.writeSchema(version.schemaHeader);
-          for await (const frame of source.frames) yield* encoder.writeMessage(frame);
-          yield* encoder.finish(version);
-        })();
-        await copy.store.put(copy.key, body);
+        await copy.store.put(copy.key, encodeFlightObject(version, version.schemaHeader, source.frames, encoder));
         copy.object = {
           key: copy.key,
           size: encoder.bytes,
