@@ -180,7 +180,10 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
         { store, attempt, retryMs: Math.round(retryMs), err: (err as Error).message },
         'durable store unreachable: serving without its flights, recovering them in the background',
       );
-      const timer = setTimeout(() => void this.recoverStore(store, attempt + 1), retryMs);
+      const timer = setTimeout(() => {
+        this.retries.delete(timer);
+        void this.recoverStore(store, attempt + 1);
+      }, retryMs);
       timer.unref();
       this.retries.add(timer);
       return;

@@ -145,6 +145,25 @@ describe('bad input gets a clear error and loses nothing', () => {
     expectNothingStored('bad/oversize/0');
   });
 
+  it('ends a put over capacity with its status at once, also for a client that reads no acks (pyarrow)', async () => {
+    const out = await runPyClient<Record<string, number>>('oversize-no-acks', server.location, [
+      '--path',
+      'bad/overfull',
+      '--batches',
+      '10',
+      '--mib',
+      '24', // the server has 16 MiB of memory
+    ]);
+    // One message per flight path; every put ends with RESOURCE_EXHAUSTED, none at its deadline.
+    expect(Object.values(out).reduce((a, b) => a + b, 0)).toBe(10);
+    for (const error of Object.keys(out)) {
+      expect(error).toMatch(
+        /^ArrowInvalid: .*resource exhausted.*flight "bad\/overfull\/\d+": the flight .* exceeds the memory/,
+      );
+    }
+    expectNothingStored('bad/overfull/0');
+  });
+
   it('rejects malformed paths with INVALID_ARGUMENT naming the rule (pyarrow client)', async () => {
     const out = await runPyClient<Record<string, { error: string | null; message: string }>>(
       'bad-paths',

@@ -288,6 +288,9 @@ def cmd_oversize_no_acks(client, args):
     (a put the server never answers ends with the 10 s deadline)."""
     small = pa.record_batch([pa.array(range(1000), pa.int32())], names=["v"])
     big = pa.record_batch([pa.array(range(600_000), pa.int32())], names=["v"])
+    # --mib N: instead of one batch over the message size, N MiB of batches under it
+    # (to overrun the server's capacity rather than its message size limit).
+    under = pa.record_batch([pa.array(range(200_000), pa.int32())], names=["v"])
     outcomes = {}
     for i in range(args.batches):
         try:
@@ -295,7 +298,11 @@ def cmd_oversize_no_acks(client, args):
                                  options=fl.FlightCallOptions(timeout=10))
             for k in range(3):
                 w.write_with_metadata(small, f"m{k}".encode())
-            w.write_with_metadata(big, b"big")
+            if args.mib == 1024:
+                w.write_with_metadata(big, b"big")
+            else:
+                for k in range(args.mib * 1024 * 1024 // under.nbytes + 1):
+                    w.write_with_metadata(under, f"u{k}".encode())
             for k in range(3):
                 w.write_with_metadata(small, f"n{k}".encode())
             w.close()
