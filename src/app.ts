@@ -142,6 +142,7 @@ export async function startApp(
       ready: () => ready,
       ...(options.validateIpc === undefined ? {} : { validateIpc: options.validateIpc }),
     });
+    metrics.grpcInternals({ ...flight.internals });
     await manager.init();
     removeStaleTemporaries(durableStores, spool, logger);
   } catch (err) {

@@ -62,6 +62,7 @@ program
         classes: config.storageClasses.map((c) => c.name),
         flights: stats.flights,
         degradedStores: app.manager.degradedStores,
+        grpcInternals: app.flight.internals,
       },
       'Tierflight ready',
     );

@@ -4,7 +4,7 @@
  * message (it concatenated the frames once); `data_header`, `data_body` and
  * `app_metadata` are slices of it, never copies. On the way out, a stored message whose
  * received bytes held only those three fields is sent as those same bytes, behind the
- * gRPC prefix it arrived with (see grpc-js-patches.ts).
+ * gRPC prefix it arrived with (see grpc-internals.ts).
  *
  * Field numbers (Flight.proto): descriptor = 1, data_header = 2, app_metadata = 3,
  * data_body = 1000. FlightDescriptor: type = 1 (enum), cmd = 2, path = 3 (repeated).

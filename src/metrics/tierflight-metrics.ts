@@ -111,6 +111,18 @@ export class TierflightMetrics {
     registers: [this.registry],
   });
 
+  private readonly grpcInternal = new Gauge({
+    name: 'tierflight_grpc_internal_active',
+    help: 'Whether each grpc-js internal Tierflight relies on took effect (1) or a grpc-js release changed it (0): zeroCopySend, noMessageAfterStatus, honestCancels, wideWindows',
+    labelNames: ['feature'],
+    registers: [this.registry],
+  });
+
+  /** Reports which grpc-js internals took effect (see flight/grpc-internals.ts). */
+  grpcInternals(internals: Record<string, boolean>): void {
+    for (const [feature, on] of Object.entries(internals)) this.grpcInternal.set({ feature }, on ? 1 : 0);
+  }
+
   configReloaded(outcome: 'applied' | 'invalid' | 'refused'): void {
     this.reloads.inc({ outcome });
   }

@@ -11,7 +11,7 @@ export interface Frame {
   appMetadata: Buffer;
   /**
    * The 5-byte gRPC message prefix, then FlightData bytes holding exactly header,
-   * app_metadata and body: sent as they are when set (see flight/grpc-js-patches.ts).
+   * app_metadata and body: sent as they are when set (see flight/grpc-internals.ts).
    */
   prefixed?: Buffer;
   rows: number;

@@ -9,7 +9,6 @@ import {
   PrefixedFlightData,
   type FlightDataFrame,
 } from '../../src/flight/flight-data-codec.js';
-import { installNoMessageAfterStatus, installPrefixedSend } from '../../src/flight/grpc-js-patches.js';
 import { flightData } from '../helpers/raw-client.js';
 
 const frame = (wire: Buffer): FlightDataFrame => {
@@ -98,48 +97,6 @@ describe('FlightData codec', () => {
     expect(out.prefixed.subarray(0, 5)).toEqual(Buffer.from([0, ...u32(out.wire.length)]));
     expect(out.prefixed.subarray(5)).toEqual(out.wire);
     expect(encodeFlightData(new PrefixedFlightData(out.prefixed))).toEqual(out.wire);
-  });
-
-  it('has grpc-js send prefixed messages as they are, and frame everything else itself', async () => {
-    expect(installPrefixedSend()).toBe(true);
-    const { BaseServerInterceptingCall } =
-      (await import('@grpc/grpc-js/build/src/server-interceptors.js')) as unknown as {
-        BaseServerInterceptingCall: { prototype: { serializeMessage(v: unknown): Buffer } };
-      };
-    const call = Object.create(BaseServerInterceptingCall.prototype) as {
-      handler: { serialize(v: unknown): Buffer };
-      serializeMessage(v: unknown): Buffer;
-    };
-    call.handler = { serialize: encodeFlightData as (v: unknown) => Buffer };
-    const wire = encodeFlightData({ header, body });
-    const prefixed = Buffer.from([0, ...u32(wire.length), ...wire]);
-    expect(call.serializeMessage(new PrefixedFlightData(prefixed))).toBe(prefixed); // no copy
-    const framed = call.serializeMessage({ header, body });
-    expect(framed).toEqual(prefixed); // the same bytes grpc-js's own framing produces
-  });
-
-  it('has grpc-js drop a message written once the status is on its way', async () => {
-    expect(installNoMessageAfterStatus()).toBe(true);
-    const { BaseServerInterceptingCall } =
-      (await import('@grpc/grpc-js/build/src/server-interceptors.js')) as unknown as {
-        BaseServerInterceptingCall: { prototype: { sendMessage(m: unknown, cb?: () => void): void } };
-      };
-    const sent: unknown[] = [];
-    const call = Object.create(BaseServerInterceptingCall.prototype) as {
-      wantTrailers: boolean;
-      checkCancelled(): boolean;
-      sendMessage(m: unknown, cb?: () => void): void;
-    };
-    call.checkCancelled = () => {
-      sent.push('reached grpc-js');
-      return true;
-    };
-    call.wantTrailers = true;
-    call.sendMessage('late ack');
-    expect(sent).toEqual([]);
-    call.wantTrailers = false;
-    call.sendMessage('ack');
-    expect(sent).toEqual(['reached grpc-js']);
   });
 
   it('frames PutResult', () => {

@@ -1,0 +1,149 @@
+import type { Http2Server, Http2Session } from 'node:http2';
+import { createRequire } from 'node:module';
+import type { Server } from '@grpc/grpc-js';
+import { PrefixedFlightData } from './flight-data-codec.js';
+
+/**
+ * Every place Tierflight reaches into grpc-js beyond its API, in one file. grpc-js is
+ * pinned to a minor range (package.json) and each reach is guarded: it checks the shape of
+ * what it touches first, and when a grpc-js release has changed it, it does nothing and
+ * returns false; the server then logs a warning, reports the feature as off
+ * (`tierflight_grpc_internal_active`, the start line) and works as grpc-js does by itself,
+ * only slower or less tolerant. test/flight/grpc-internals.test.ts asserts each one is
+ * active with the pinned grpc-js. (The FlightData codec's `receivedPrefixed` also relies on
+ * how grpc-js frames received messages, and checks the prefix bytes before trusting it.)
+ */
+
+/** Which of the reaches below took effect. */
+export interface GrpcInternals {
+  /** DoGet sends stored messages without copying them (installPrefixedSend). */
+  zeroCopySend: boolean;
+  /** A message written after the status is dropped (installNoMessageAfterStatus). */
+  noMessageAfterStatus: boolean;
+  /** Clients may cancel many calls without losing the connection (allowHonestCancels). */
+  honestCancels: boolean;
+  /** 16 MiB HTTP/2 windows and 1 MiB frames (widenFlowControlWindows). */
+  wideWindows: boolean;
+}
+
+/**
+ * HTTP/2 flow-control window for each stream and for the connection. grpc-js leaves the
+ * server at 64 KiB; measured here, a DoPut stream moved 0.35 GB/s with that and 0.92 GB/s
+ * with 16 MiB windows.
+ */
+export const FLOW_CONTROL_WINDOW = 16 * 1024 * 1024;
+
+/**
+ * Largest HTTP/2 DATA frame we let clients send (the protocol default is 16 KiB): fewer,
+ * larger frames mean less per-frame work when a DoPut streams multi-MiB batches.
+ */
+export const MAX_FRAME_SIZE = 1024 * 1024;
+
+/**
+ * HTTP/2 "rapid reset" protection (CVE-2023-44487): nghttp2 ends a session with GOAWAY
+ * once its client has reset more than `streamResetBurst` streams and then more than
+ * `streamResetRate` a second. Node's defaults (1,000, then 33/s) cut off an honest client
+ * that cancels many reads, such as one that reads the first batch of many flights:
+ * 3,000 cancelled DoGets on one connection got 2 GOAWAYs, and the calls in flight on it
+ * failed. A burst of 10,000 and 1,000 a second lets such a client keep its connection
+ * while a flood is still cut off within a second or so; each reset costs the server one
+ * stream setup, and grpc.max_concurrent_streams bounds the streams open at once (Node
+ * refuses streams beyond it, and closes a session that keeps opening them).
+ */
+export const STREAM_RESET_BURST = 10_000;
+export const STREAM_RESET_RATE = 1_000;
+
+/**
+ * grpc-js has no option for the reset limits, so they go into the options it creates its
+ * http2 server with (`commonServerOptions`); call before binding. Node 24 honours them;
+ * Node 20 ignored them and always cut at about 1,000.
+ */
+export function allowHonestCancels(grpcServer: Server): boolean {
+  const options = (grpcServer as unknown as { commonServerOptions?: Record<string, unknown> }).commonServerOptions;
+  if (typeof options !== 'object' || options === null) return false;
+  options.streamResetBurst = STREAM_RESET_BURST;
+  options.streamResetRate = STREAM_RESET_RATE;
+  return true;
+}
+
+/**
+ * grpc-js offers no server option for HTTP/2 windows, so we reach the http2 servers it
+ * created (`http2Servers`) and raise them: the SETTINGS initial window for streams (what a
+ * client may send on one DoPut before we read) and each session's connection window. Call
+ * after binding.
+ */
+export function widenFlowControlWindows(grpcServer: Server): boolean {
+  const servers = (grpcServer as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
+  if (!(servers instanceof Map)) return false;
+  for (const http2Server of servers.keys()) {
+    http2Server.updateSettings({ initialWindowSize: FLOW_CONTROL_WINDOW, maxFrameSize: MAX_FRAME_SIZE });
+    http2Server.on('session', (session: Http2Session) => {
+      session.setLocalWindowSize(FLOW_CONTROL_WINDOW);
+    });
+  }
+  return true;
+}
+
+// The two wraps below are of grpc-js's server call, `BaseServerInterceptingCall`.
+interface CallPrototype {
+  serializeMessage?: (this: unknown, value: unknown) => Buffer;
+  sendMessage?: (this: { wantTrailers?: boolean }, message: unknown, callback?: unknown) => void;
+}
+
+function callPrototype(): CallPrototype | undefined {
+  try {
+    const require = createRequire(import.meta.url);
+    const mod = require('@grpc/grpc-js/build/src/server-interceptors.js') as {
+      BaseServerInterceptingCall?: { prototype: CallPrototype };
+    };
+    return mod.BaseServerInterceptingCall?.prototype;
+  } catch {
+    return undefined;
+  }
+}
+
+const installed = new Set<string>();
+
+/**
+ * Sends stored messages as they are. grpc-js frames every outgoing message by allocating
+ * a new buffer of 5 + N bytes and copying the serialized message into it
+ * (`serializeMessage`). For DoGet that is a fresh multi-MiB allocation per batch, and V8
+ * answers that much external memory with a major GC every few dozen MiB: measured here, a
+ * third of the server's CPU during a DoGet went to marking and sweeping, a tenth to the
+ * copy. Stored messages already sit behind their gRPC prefix (the receive buffer grpc-js
+ * built, or the buffer a disk tier reads into), so for a `PrefixedFlightData` grpc-js
+ * sends those bytes as they are; every other message takes grpc-js's own path.
+ */
+export function installPrefixedSend(): boolean {
+  if (installed.has('prefixed-send')) return true;
+  const proto = callPrototype();
+  const original = proto?.serializeMessage;
+  if (!proto || typeof original !== 'function' || original.length !== 1) return false;
+  proto.serializeMessage = function (this: unknown, value: unknown): Buffer {
+    return value instanceof PrefixedFlightData ? value.bytes : original.call(this, value);
+  };
+  installed.add('prefixed-send');
+  return true;
+}
+
+/**
+ * Drops a message written after the call's status is on its way. When grpc-js itself ends
+ * a call (a message over `grpc.max_receive_message_length`) it ends the HTTP/2 stream and
+ * waits for the moment to send the trailers. A DoPut handler still working through the
+ * messages that arrived before may write one more acknowledgement then; that write after
+ * the end fails, the trailers are never sent, and the client (pyarrow, not reading its
+ * acknowledgements) waited for its deadline with no status. gRPC sends no message after
+ * the status anyway.
+ */
+export function installNoMessageAfterStatus(): boolean {
+  if (installed.has('no-message-after-status')) return true;
+  const proto = callPrototype();
+  const original = proto?.sendMessage;
+  if (!proto || typeof original !== 'function' || original.length !== 2) return false;
+  proto.sendMessage = function (this: { wantTrailers?: boolean }, message: unknown, callback?: unknown): void {
+    if (this.wantTrailers === true) return; // as grpc-js does for a cancelled call
+    original.call(this, message, callback);
+  };
+  installed.add('no-message-after-status');
+  return true;
+}
