@@ -28,7 +28,7 @@ import {
   type FlightDataFrame,
   type OutgoingFlightData,
 } from './flight-data-codec.js';
-import { actionTypes, runAction } from './actions.js';
+import { builtinActions } from './actions/index.js';
 import type { BatchSplitter } from './batch-splitter.js';
 import { BufferPool } from '../util/buffer-pool.js';
 import type { PbAction, PbDescriptor, PbFlightInfo, PbHandshake } from './proto.js';
@@ -83,6 +83,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
   const observe: RpcObserver = options.observeRpc ?? (() => undefined);
   const { splitter } = options;
   const readPool = new BufferPool(READ_POOL_IDLE_BYTES);
+  const actions = builtinActions();
 
   const endpoints = (version: FlightVersion): PbFlightInfo['endpoint'] => {
     const ranges = version.endpointRanges(options.maxEndpointBytes);
@@ -200,14 +201,14 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
 
     DoAction: (call: ServerWritableStream<PbAction, { body: Buffer }>) => {
       void streamOut(call, 'DoAction', log, observe, async (write) => {
-        const context = { log, peer: call.getPeer() };
-        for (const body of runAction(manager, call.request.type, call.request.body, context)) await write({ body });
+        const context = { manager, log, peer: call.getPeer() };
+        for await (const body of actions.run(call.request.type, call.request.body, context)) await write({ body });
       });
     },
 
     ListActions: (call: ServerWritableStream<unknown, { type: string; description: string }>) => {
       void streamOut(call, 'ListActions', log, observe, async (write) => {
-        for (const action of actionTypes) await write(action);
+        for (const { type, description } of actions.list()) await write({ type, description });
       });
     },
   });

@@ -1,0 +1,26 @@
+import { InvalidArgumentError } from '../../errors.js';
+import { normalizePrefix } from '../../routing/path.js';
+import type { ActionVerb } from './registry.js';
+import { parseBody } from './registry.js';
+
+export const deletePrefixVerb: ActionVerb = {
+  type: 'delete-prefix',
+  description:
+    'Remove every flight under a path prefix (whole segments), durable copies included. Body: {"prefix": "a"}; ' +
+    'an empty prefix (every flight) needs {"prefix": "", "all": true}. Result: {"deleted": N}.',
+  permission: 'admin',
+  async *run(body, { manager, log, peer }) {
+    const doc = parseBody('delete-prefix', body, ['prefix']);
+    const { prefix } = doc;
+    const norm = normalizePrefix(prefix);
+    if (norm.ok && norm.value === '' && doc.all !== true) {
+      throw new InvalidArgumentError(
+        'action "delete-prefix": an empty prefix deletes every flight, durable copies included; ' +
+          'send {"prefix": "", "all": true} to mean that',
+      );
+    }
+    const deleted = manager.deletePrefix(prefix);
+    log.info({ action: 'delete-prefix', prefix, deleted, peer }, 'delete-prefix');
+    yield { deleted };
+  },
+};

@@ -1,0 +1,14 @@
+import type { ActionVerb } from './registry.js';
+import { parseBody } from './registry.js';
+
+export const deleteVerb: ActionVerb = {
+  type: 'delete',
+  description: 'Remove one flight everywhere. Body: {"path": "a/b"}. Result: {"deleted": true|false}.',
+  permission: 'write',
+  async *run(body, { manager, log, peer }) {
+    const { path } = parseBody('delete', body, ['path']);
+    const deleted = manager.delete([path]);
+    log.info({ action: 'delete', path, deleted, peer }, 'delete');
+    yield { deleted };
+  },
+};

@@ -1,0 +1,75 @@
+import { InvalidArgumentError } from '../../errors.js';
+import type { StorageManager } from '../../storage/manager.js';
+import type { Logger } from '../../util/log.js';
+
+/** The access a verb needs on the paths it touches (DESIGN §7); enforced once auth exists. */
+export type Permission = 'read' | 'write' | 'admin';
+
+/** What a verb gets besides its body. */
+export interface ActionContext {
+  manager: StorageManager;
+  log: Logger;
+  /** The client's address as grpc-js reports it, for the log of destructive verbs. */
+  peer: string;
+}
+
+/**
+ * A DoAction verb (DESIGN §6): listed by ListActions with its description, and run as an
+ * async iterable of results, each sent as one JSON `Result` as it comes, so a long verb
+ * streams its progress.
+ */
+export interface ActionVerb {
+  readonly type: string;
+  readonly description: string;
+  readonly permission: Permission;
+  run(body: Buffer, context: ActionContext): AsyncIterable<unknown>;
+}
+
+export class ActionRegistry {
+  private readonly verbs = new Map<string, ActionVerb>();
+
+  constructor(verbs: readonly ActionVerb[] = []) {
+    for (const verb of verbs) this.register(verb);
+  }
+
+  register(verb: ActionVerb): void {
+    if (this.verbs.has(verb.type)) throw new Error(`action "${verb.type}" is registered twice`);
+    this.verbs.set(verb.type, verb);
+  }
+
+  list(): ActionVerb[] {
+    return [...this.verbs.values()];
+  }
+
+  /** The verb's results as JSON bodies; INVALID_ARGUMENT for a verb nobody registered. */
+  async *run(type: string, body: Buffer, context: ActionContext): AsyncIterable<Buffer> {
+    const verb = this.verbs.get(type);
+    if (!verb) {
+      throw new InvalidArgumentError(`unknown action "${type}"; available: ${[...this.verbs.keys()].join(', ')}`);
+    }
+    for await (const result of verb.run(body, context)) yield Buffer.from(JSON.stringify(result), 'utf8');
+  }
+}
+
+/** The JSON object a verb's body must be, with the string fields it needs. */
+export function parseBody<K extends string>(
+  action: string,
+  body: Buffer,
+  keys: readonly K[],
+): Record<K, string> & Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new InvalidArgumentError(`action "${action}": body must be JSON such as {"${keys[0]}": "..."}`);
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new InvalidArgumentError(`action "${action}": body must be a JSON object such as {"${keys[0]}": "..."}`);
+  }
+  const out = doc as Record<string, unknown>;
+  for (const key of keys) {
+    if (typeof out[key] !== 'string')
+      throw new InvalidArgumentError(`action "${action}": body needs a "${key}" string`);
+  }
+  return out as Record<K, string> & Record<string, unknown>;
+}
