@@ -18,7 +18,7 @@ import path from 'node:path';
 import { startApp } from '../src/app.js';
 import { parseConfigText } from '../src/config/load.js';
 import { IpcStreamValidator } from '../src/ipc/stream-validator.js';
-import { silentLogger } from '../src/util/log.js';
+import { silentLogger } from '../src/core/log.js';
 import { ipcMessages } from '../test/helpers/raw-client.js';
 import { freePort } from '../test/helpers/server.js';
 import setupPython, { PYTHON, ROOT } from '../test/setup/python-env.js';

@@ -9,9 +9,9 @@ import { createDurableStore } from './durable/index.js';
 import { FilesystemStore } from './durable/filesystem-store.js';
 import type { DurableStore } from './durable/durable-store.js';
 import { StorageManager } from './storage/manager.js';
-import { systemClock, type Clock } from './util/clock.js';
-import { lockDirectories } from './util/directory-lock.js';
-import type { Logger } from './util/log.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { lockDirectories } from './core/directory-lock.js';
+import type { Logger } from './core/log.js';
 
 export interface App {
   readonly manager: StorageManager;

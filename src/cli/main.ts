@@ -6,7 +6,7 @@ import { startApp } from '../app.js';
 import { configJsonSchema } from '../config/json-schema.js';
 import { ConfigError, loadConfigFile } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { createLogger } from '../util/log.js';
+import { createLogger } from '../core/log.js';
 import { VERSION } from '../version.js';
 import { describeRoute } from './route.js';
 

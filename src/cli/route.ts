@@ -1,12 +1,15 @@
 import type { Config } from '../config/schema.js';
 import { formatExactDuration as formatDuration, formatExactSize as formatSize } from '../config/units.js';
-import { StorageManager } from '../storage/manager.js';
+import { normalizePath } from '../core/path.js';
+import { InvalidArgumentError } from '../errors.js';
 import { ClassRouter } from '../routing/router.js';
 import { specsFor } from '../limits/limit-tree.js';
 
 /** The text of `tierflight route FILE PATH`. */
 export function describeRoute(config: Config, flightPath: string): string {
-  const { path, segments } = StorageManager.parsePath([flightPath]);
+  const parsed = normalizePath([flightPath]);
+  if (!parsed.ok) throw new InvalidArgumentError(parsed.reason);
+  const { value: path, segments } = parsed;
   const cls = new ClassRouter(config.storageClasses).route(path, segments);
   const c = cls.config;
   const lines = [

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { normalizePrefix } from '../routing/path.js';
+import { normalizePrefix } from '../core/path.js';
 import {
   configSchema,
   diskTypeSchema,

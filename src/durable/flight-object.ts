@@ -1,7 +1,7 @@
 import { END_OF_STREAM } from '../ipc/file-layout.js';
-import { IpcFramer } from '../storage/ipc-framer.js';
-import { readSequential, type IndexEntry } from '../storage/stream-reader.js';
-import type { Frame } from '../storage/storage-type.js';
+import { IpcFramer } from '../ipc/ipc-framer.js';
+import { readSequential, type IndexEntry } from '../ipc/stream-reader.js';
+import type { Frame } from '../ipc/frame.js';
 import { DurableStoreError, type DurableStore } from './durable-store.js';
 
 /**

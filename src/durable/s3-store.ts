@@ -21,7 +21,7 @@ import {
   type ObjectInfo,
   type PutOptions,
 } from './durable-store.js';
-import { sleep } from '../util/sleep.js';
+import { sleep } from '../core/sleep.js';
 
 export interface S3StoreOptions {
   id: string;

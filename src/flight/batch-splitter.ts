@@ -1,7 +1,7 @@
 import { encapsulateSchema, MessageType, readMessageHeader } from '../ipc/message-header.js';
 import { END_OF_STREAM, messagePrefix, paddingFor } from '../ipc/file-layout.js';
 import type { Frame } from '../storage/storage-type.js';
-import type { Logger } from '../util/log.js';
+import type { Logger } from '../core/log.js';
 
 /**
  * `server.maxBatchBytes`: Go and Rust Flight clients refuse messages over 4 MiB by default,

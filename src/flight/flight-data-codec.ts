@@ -10,6 +10,8 @@
  * data_body = 1000. FlightDescriptor: type = 1 (enum), cmd = 2, path = 3 (repeated).
  */
 
+import { allocateFlightData, GRPC_PREFIX_BYTES, varintSize, writeVarint } from '../ipc/flight-data-layout.js';
+
 export const DescriptorType = { UNKNOWN: 0, PATH: 1, CMD: 2 } as const;
 
 export interface WireDescriptor {
@@ -161,9 +163,6 @@ export function decodeFlightData(wire: Buffer): DecodedFlightData {
   }
 }
 
-/** Bytes of the gRPC message prefix: a compressed flag (0) and the message length (uint32 BE). */
-export const GRPC_PREFIX_BYTES = 5;
-
 /**
  * A FlightData message preceded by its 5-byte gRPC prefix: exactly the bytes of one gRPC
  * message on the wire. With `installPrefixedSend` in place grpc-js sends these bytes as
@@ -176,11 +175,6 @@ export class PrefixedFlightData {
 /** A message to send: raw bytes to pass through, prefixed bytes, or parts to frame. */
 export type OutgoingFlightData = Buffer | PrefixedFlightData | { header: Buffer; body: Buffer; appMetadata?: Buffer };
 
-function writePrefix(out: Buffer, messageLength: number): void {
-  out[0] = 0;
-  out.writeUInt32BE(messageLength, 1);
-}
-
 /**
  * grpc-js hands the deserializer a view that starts 5 bytes into the buffer it assembled
  * the message in, right after the message's uncompressed gRPC prefix. When those 5 bytes
@@ -190,28 +184,6 @@ function receivedPrefixed(wire: Buffer): Buffer | undefined {
   if (wire.byteOffset < GRPC_PREFIX_BYTES) return undefined;
   const prefixed = Buffer.from(wire.buffer, wire.byteOffset - GRPC_PREFIX_BYTES, wire.length + GRPC_PREFIX_BYTES);
   return prefixed[0] === 0 && prefixed.readUInt32BE(1) === wire.length ? prefixed : undefined;
-}
-
-const TAG_HEADER = 0x12;
-const TAG_METADATA = 0x1a;
-const TAG_BODY = [0xc2, 0x3e] as const; // field 1000, wire type 2
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(out: Buffer, pos: number, n: number): number {
-  while (n >= 0x80) {
-    out[pos++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  out[pos++] = n;
-  return pos;
 }
 
 /** grpc-js serializer for outgoing FlightData. */
@@ -242,46 +214,4 @@ export function decodePutResult(wire: Buffer): Buffer {
     else r.skip(tag & 7);
   }
   return meta;
-}
-
-/**
- * A FlightData buffer, behind its gRPC prefix, with its tags, lengths and app_metadata
- * written and room left for the header and body, so a disk tier reads both straight into
- * place: the bytes read are the bytes sent, with no further copy.
- */
-export function allocateFlightData(
-  headerLength: number,
-  appMetadata: Buffer,
-  bodyLength: number,
-  allocate: (size: number) => Buffer = Buffer.allocUnsafe,
-): { prefixed: Buffer; wire: Buffer; header: Buffer; body: Buffer } {
-  const meta = appMetadata.length;
-  const size =
-    (headerLength > 0 ? 1 + varintSize(headerLength) + headerLength : 0) +
-    (meta > 0 ? 1 + varintSize(meta) + meta : 0) +
-    (bodyLength > 0 ? 2 + varintSize(bodyLength) + bodyLength : 0);
-  const prefixed = allocate(GRPC_PREFIX_BYTES + size);
-  writePrefix(prefixed, size);
-  const wire = prefixed.subarray(GRPC_PREFIX_BYTES);
-  let pos = 0;
-  let header = EMPTY;
-  let body = EMPTY;
-  if (headerLength > 0) {
-    wire[pos++] = TAG_HEADER;
-    pos = writeVarint(wire, pos, headerLength);
-    header = wire.subarray(pos, pos + headerLength);
-    pos += headerLength;
-  }
-  if (meta > 0) {
-    wire[pos++] = TAG_METADATA;
-    pos = writeVarint(wire, pos, meta);
-    pos += appMetadata.copy(wire, pos);
-  }
-  if (bodyLength > 0) {
-    wire[pos++] = TAG_BODY[0];
-    wire[pos++] = TAG_BODY[1];
-    pos = writeVarint(wire, pos, bodyLength);
-    body = wire.subarray(pos, pos + bodyLength);
-  }
-  return { prefixed, wire, header, body };
 }

@@ -1,7 +1,7 @@
 import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import type { ServerConfig } from '../config/schema.js';
 import type { StorageManager } from '../storage/manager.js';
-import type { Logger } from '../util/log.js';
+import type { Logger } from '../core/log.js';
 import { loadFlightService } from './proto.js';
 import { BatchSplitter } from './batch-splitter.js';
 import {

@@ -19,7 +19,7 @@ import type { FlightVersion } from '../storage/flight.js';
 import type { Frame } from '../storage/storage-type.js';
 import { StorageManager } from '../storage/manager.js';
 import type { PutSession } from '../storage/put-session.js';
-import type { Logger } from '../util/log.js';
+import type { Logger } from '../core/log.js';
 import {
   DescriptorType,
   isDecodeError,
@@ -30,7 +30,7 @@ import {
 } from './flight-data-codec.js';
 import { builtinActions } from './actions/index.js';
 import type { BatchSplitter } from './batch-splitter.js';
-import { BufferPool } from '../util/buffer-pool.js';
+import { BufferPool } from '../core/buffer-pool.js';
 import type { PbAction, PbDescriptor, PbFlightInfo, PbHandshake } from './proto.js';
 import { toServiceError } from './status.js';
 import { decodeTicket, encodeTicket } from './ticket.js';

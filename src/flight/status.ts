@@ -1,7 +1,7 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { isTierflightError, type ErrorCode } from '../errors.js';
 import { DurableStoreError } from '../durable/durable-store.js';
-import type { Logger } from '../util/log.js';
+import type { Logger } from '../core/log.js';
 
 /** An error from the operating system (ENOENT, EIO, EMFILE...), as Node reports it. */
 function isSystemError(err: unknown): err is NodeJS.ErrnoException {

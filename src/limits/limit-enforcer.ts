@@ -1,6 +1,5 @@
 import { ResourceExhaustedError } from '../errors.js';
 import { formatSize } from '../config/units.js';
-import type { FlightVersion } from '../storage/flight.js';
 import type { LimitPolicyConfig } from '../config/schema.js';
 import { describeNode, LimitTree, type LimitNode } from './limit-tree.js';
 
@@ -17,10 +16,21 @@ interface Reservation {
   bytes: number;
 }
 
+/**
+ * What limit enforcement needs to know of a flight: its class, its bytes, and when it was
+ * last read (least recently read goes first). The storage manager's versions are these.
+ */
+export interface LimitedFlight {
+  readonly path: string;
+  readonly totalBytes: number;
+  readonly lastAccess: number;
+  readonly cls: { readonly config: { readonly name: string } };
+}
+
 /** What limit enforcement needs from the storage manager. */
-export interface LimitHost {
+export interface LimitHost<F extends LimitedFlight> {
   /** Frees a flight's ephemeral copy (scope: ephemeral) or the whole flight (scope: total). */
-  evictForLimit(version: FlightVersion, policy: LimitPolicyConfig): boolean;
+  evictForLimit(version: F, policy: LimitPolicyConfig): boolean;
   rejected(policy: LimitPolicyConfig): void;
 }
 
@@ -32,14 +42,14 @@ export interface LimitHost {
  * at a limit, `onLimit: evict` frees least-recently-used flights inside that node's
  * subtree and `reject` fails the put with RESOURCE_EXHAUSTED naming the policy and subtree.
  */
-export class LimitEnforcer {
+export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
   readonly tree: LimitTree;
-  private readonly charged = new Map<FlightVersion, Charged>();
+  private readonly charged = new Map<F, Charged>();
   private readonly reservations = new Map<object, Reservation>();
 
   constructor(
     policies: readonly LimitPolicyConfig[],
-    private readonly host: LimitHost,
+    private readonly host: LimitHost<F>,
   ) {
     this.tree = new LimitTree(policies);
   }
@@ -58,7 +68,7 @@ export class LimitEnforcer {
     path: string,
     segments: readonly string[],
     bytes: number,
-    replacing?: FlightVersion,
+    replacing?: F,
   ): void {
     if (!this.active) return;
     let r = this.reservations.get(owner);
@@ -106,7 +116,7 @@ export class LimitEnforcer {
   }
 
   /** Counts a newly visible flight (and its tier copy, if it has one). */
-  add(version: FlightVersion, segments: readonly string[], hasTierCopy: boolean): void {
+  add(version: F, segments: readonly string[], hasTierCopy: boolean): void {
     if (!this.active) return;
     const name = version.cls.config.name;
     const c: Charged = {
@@ -119,7 +129,7 @@ export class LimitEnforcer {
   }
 
   /** The flight is gone (deleted, replaced, expired, evicted). */
-  remove(version: FlightVersion): void {
+  remove(version: F): void {
     const c = this.charged.get(version);
     if (!c) return;
     this.charged.delete(version);
@@ -128,7 +138,7 @@ export class LimitEnforcer {
   }
 
   /** The flight lost its tier copy but stays visible (durable only). */
-  dropTierCopy(version: FlightVersion): void {
+  dropTierCopy(version: F): void {
     const c = this.charged.get(version);
     if (!c?.ephemeral) return;
     this.uncharge(c.ephemeral, c.bytes);
@@ -139,7 +149,7 @@ export class LimitEnforcer {
    * Admits a restore into a tier (ephemeral scope), evicting at `evict` limits; false when a
    * `reject` limit is full (the flight is then served from its durable store instead).
    */
-  admitTierCopy(version: FlightVersion, segments: readonly string[]): boolean {
+  admitTierCopy(version: F, segments: readonly string[]): boolean {
     const c = this.charged.get(version);
     if (!c || c.ephemeral) return true;
     const nodes = this.tree.nodesFor(version.cls.config.name, segments, 'ephemeral');
@@ -181,7 +191,7 @@ export class LimitEnforcer {
   }
 
   /** Evicts least-recently-used flights counted in `node` until it is no longer over. */
-  private evictIn(node: LimitNode, over: () => number, keep?: FlightVersion): void {
+  private evictIn(node: LimitNode, over: () => number, keep?: F): void {
     const scope = node.policy.scope;
     const candidates = [...this.charged.entries()]
       .filter(

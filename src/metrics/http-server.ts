@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../util/log.js';
+import type { Logger } from '../core/log.js';
 
 export interface MetricsServer {
   readonly port: number;

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { StorageClassConfig } from '../config/schema.js';
-import { normalizePrefix } from './path.js';
+import { normalizePrefix } from '../core/path.js';
 
 interface TrieNode<T> {
   children: Map<string, TrieNode<T>>;

@@ -1,5 +1,5 @@
-import type { Clock } from '../util/clock.js';
-import type { Logger } from '../util/log.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
 import type { StorageClassConfig } from '../config/schema.js';
 import { DurableStoreError, type DurableStore } from '../durable/durable-store.js';
 import {
@@ -13,7 +13,7 @@ import type { PlacementEvent } from './events.js';
 import { FlightVersion, type DurableCopy } from './flight.js';
 import type { RoutedClass } from '../routing/router.js';
 import type { Frame } from './storage-type.js';
-import { sleep } from '../util/sleep.js';
+import { sleep } from '../core/sleep.js';
 
 export interface DurabilityStats {
   /** Weak uploads waiting or running. */

@@ -1,9 +1,9 @@
 import type { Config, StorageTypeName, TierConfig } from '../config/schema.js';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../errors.js';
-import { isUnderPrefix, normalizePath, normalizePrefix } from '../routing/path.js';
+import { isUnderPrefix, normalizePath, normalizePrefix } from '../core/path.js';
 import { ClassRouter, type RoutedClass } from '../routing/router.js';
-import type { Clock } from '../util/clock.js';
-import { silentLogger, type Logger } from '../util/log.js';
+import type { Clock } from '../core/clock.js';
+import { silentLogger, type Logger } from '../core/log.js';
 import { EvictionOrder } from './eviction-order.js';
 import { TierMover } from './tier-mover.js';
 import { FlightVersion, Placed, type DurableCopy, type RemovalReason } from './flight.js';
@@ -18,8 +18,8 @@ import { backoff, Durability, type DurabilityHost } from './durability.js';
 import { DurableSink } from './durable-sink.js';
 import { LimitEnforcer, type LimitHost } from '../limits/limit-enforcer.js';
 import type { LimitPolicyConfig } from '../config/schema.js';
-import type { BufferPool } from '../util/buffer-pool.js';
-import { sleep } from '../util/sleep.js';
+import type { BufferPool } from '../core/buffer-pool.js';
+import { sleep } from '../core/sleep.js';
 
 export type { ManagerStats } from './stats.js';
 
@@ -59,7 +59,7 @@ export interface FlightLease {
  * evictionSpill, moveAfter, promoteAfter and expiry. The service only translates RPCs
  * into these calls.
  */
-export class StorageManager implements PutHost, DurabilityHost, LimitHost {
+export class StorageManager implements PutHost, DurabilityHost, LimitHost<FlightVersion> {
   private router: ClassRouter;
   private readonly types: Map<StorageTypeName, StorageType>;
   private readonly catalog = new Map<string, FlightVersion>();
@@ -81,7 +81,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost {
   private closed = false;
   private readonly mover: TierMover;
   readonly durability: Durability;
-  limits: LimitEnforcer;
+  limits: LimitEnforcer<FlightVersion>;
 
   constructor(options: ManagerOptions) {
     this.clock = options.clock;

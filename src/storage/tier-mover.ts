@@ -3,7 +3,7 @@ import { formatSize } from '../config/units.js';
 import { readFlightObjectMessages } from '../durable/flight-object.js';
 import { NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.js';
 import type { LimitEnforcer } from '../limits/limit-enforcer.js';
-import type { Logger } from '../util/log.js';
+import type { Logger } from '../core/log.js';
 import { kindOf } from './durability.js';
 import type { EvictionOrder } from './eviction-order.js';
 import type { PlacementEvent } from './events.js';
@@ -29,7 +29,7 @@ export interface MoverHost {
   retirePlaced(placed: Placed, reason: RemovalReason): void;
   unpin(placed: Placed): void;
   inBackground(work: Promise<unknown>): void;
-  limits(): LimitEnforcer;
+  limits(): LimitEnforcer<FlightVersion>;
   emit(event: PlacementEvent): void;
 }
 

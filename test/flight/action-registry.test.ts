@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ActionRegistry, builtinActions, type ActionContext, type ActionVerb } from '../../src/flight/actions/index.js';
-import { silentLogger } from '../../src/util/log.js';
+import { silentLogger } from '../../src/core/log.js';
 
 const context = { manager: undefined, log: silentLogger, peer: 'test' } as unknown as ActionContext;
 

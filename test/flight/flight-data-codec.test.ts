@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  allocateFlightData,
   decodeFlightData,
   decodePutResult,
   encodeFlightData,
@@ -9,6 +8,7 @@ import {
   PrefixedFlightData,
   type FlightDataFrame,
 } from '../../src/flight/flight-data-codec.js';
+import { allocateFlightData } from '../../src/ipc/flight-data-layout.js';
 import { flightData } from '../helpers/raw-client.js';
 
 const frame = (wire: Buffer): FlightDataFrame => {

@@ -3,7 +3,7 @@ import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
 import { parseConfigText } from '../../src/config/load.js';
-import { silentLogger } from '../../src/util/log.js';
+import { silentLogger } from '../../src/core/log.js';
 import { encodeRequest, RawFlightClient } from '../helpers/raw-client.js';
 import { freePort } from '../helpers/server.js';
 

@@ -6,7 +6,7 @@ import type { PlacementObserver } from '../../src/storage/events.js';
 import type { FlightLease } from '../../src/storage/manager.js';
 import { StorageManager } from '../../src/storage/manager.js';
 import type { Frame } from '../../src/storage/storage-type.js';
-import type { Clock } from '../../src/util/clock.js';
+import type { Clock } from '../../src/core/clock.js';
 import { sampleMessages } from './raw-client.js';
 
 /** A real Schema message, so the disk_mapped footer can point at its table. */

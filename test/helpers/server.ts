@@ -4,8 +4,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { startApp, type App } from '../../src/app.js';
 import { parseConfigText } from '../../src/config/load.js';
-import { systemClock, type Clock } from '../../src/util/clock.js';
-import { silentLogger } from '../../src/util/log.js';
+import { systemClock, type Clock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/log.js';
 import { ROOT } from '../setup/python-env.js';
 
 export interface TestServer {

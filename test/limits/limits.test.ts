@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/util/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { createManager, frame, putFlight, type TestManager } from '../helpers/manager.js';
 import { runPyClient } from '../helpers/python.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';

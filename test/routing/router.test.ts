@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isUnderPrefix, normalizePath, normalizePrefix } from '../../src/routing/path.js';
+import { isUnderPrefix, normalizePath, normalizePrefix } from '../../src/core/path.js';
 import { ClassRouter, PrefixRouter } from '../../src/routing/router.js';
 import type { StorageClassConfig } from '../../src/config/schema.js';
 

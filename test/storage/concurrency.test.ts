@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlightLease } from '../../src/storage/manager.js';
-import { ManualClock } from '../../src/util/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { createManager, expected, frame, putFlight, type TestManager } from '../helpers/manager.js';
 
 // Readers streaming a flight while it is moved, promoted, evicted to the next tier,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import type { Frame } from '../../src/storage/storage-type.js';
 import { StorageManager } from '../../src/storage/manager.js';
-import { ManualClock } from '../../src/util/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 
 const config = (capacity: number, extraClass = '') =>
   parseConfigText(

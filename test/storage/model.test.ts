@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PlacementEvent } from '../../src/storage/events.js';
-import { ManualClock } from '../../src/util/clock.js';
+import { ManualClock } from '../../src/core/clock.js';
 import { createManager, expected, frame, putFlight, readLease } from '../helpers/manager.js';
 
 // A model-based randomized test of the placement engine on real storage types. Random

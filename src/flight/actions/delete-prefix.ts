@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../../errors.js';
-import { normalizePrefix } from '../../routing/path.js';
+import { normalizePrefix } from '../../core/path.js';
 import type { ActionVerb } from './registry.js';
 import { parseBody } from './registry.js';
 

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../../errors.js';
 import type { StorageManager } from '../../storage/manager.js';
-import type { Logger } from '../../util/log.js';
+import type { Logger } from '../../core/log.js';
 
 /** The access a verb needs on the paths it touches (DESIGN §7); enforced once auth exists. */
 export type Permission = 'read' | 'write' | 'admin';

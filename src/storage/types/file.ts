@@ -11,9 +11,9 @@ import {
   pad8,
   type Block,
 } from '../../ipc/file-layout.js';
-import { IpcFramer, type Framed } from '../ipc-framer.js';
-import type { BufferPool } from '../../util/buffer-pool.js';
-import { entryAt, frameFor, type IndexEntry } from '../stream-reader.js';
+import { IpcFramer, type Framed } from '../../ipc/ipc-framer.js';
+import type { BufferPool } from '../../core/buffer-pool.js';
+import { entryAt, frameFor, type IndexEntry } from '../../ipc/stream-reader.js';
 import { ByteBudget, type Frame, type Placement, type PlacementWriter, type StorageType } from '../storage-type.js';
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { BufferPool, sizeClass } from '../../src/util/buffer-pool.js';
+import { BufferPool, sizeClass } from '../../src/core/buffer-pool.js';
 
 const MIB = 1024 * 1024;
 

@@ -1,6 +1,6 @@
-import { messagePrefix, pad8, paddingFor } from '../ipc/file-layout.js';
+import { messagePrefix, pad8, paddingFor } from './file-layout.js';
 import type { IndexEntry } from './stream-reader.js';
-import type { Frame } from './storage-type.js';
+import type { Frame } from './frame.js';
 
 /** Buffers to write in order, starting at byte offset `at` of the file or object. */
 export interface Framed {

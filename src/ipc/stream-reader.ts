@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import { allocateFlightData } from '../flight/flight-data-codec.js';
-import type { BufferPool } from '../util/buffer-pool.js';
-import type { Frame } from './storage-type.js';
+import { allocateFlightData } from './flight-data-layout.js';
+import type { BufferPool } from '../core/buffer-pool.js';
+import type { Frame } from './frame.js';
 
 /**
  * Where each message of a stored flight sits in its bytes (a tier file or a durable
