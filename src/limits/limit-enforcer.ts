@@ -46,6 +46,11 @@ export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
   readonly tree: LimitTree;
   private readonly charged = new Map<F, Charged>();
   private readonly reservations = new Map<object, Reservation>();
+  /**
+   * The flights counted in each node, least recently read first (`touch` moves a flight to
+   * the end): an eviction takes victims from the front instead of sorting every flight.
+   */
+  private readonly members = new Map<LimitNode, Set<F>>();
 
   constructor(
     policies: readonly LimitPolicyConfig[],
@@ -126,6 +131,18 @@ export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
     };
     for (const node of [...c.total, ...(c.ephemeral ?? [])]) node.used += c.bytes;
     this.charged.set(version, c);
+    this.join(c.total, version);
+    if (c.ephemeral) this.join(c.ephemeral, version);
+  }
+
+  /** The flight was read: it becomes the most recently used in every node counting it. */
+  touch(version: F): void {
+    const c = this.charged.get(version);
+    if (!c) return;
+    for (const node of [...c.total, ...(c.ephemeral ?? [])]) {
+      const set = this.members.get(node);
+      if (set?.delete(version)) set.add(version);
+    }
   }
 
   /** The flight is gone (deleted, replaced, expired, evicted). */
@@ -133,15 +150,15 @@ export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
     const c = this.charged.get(version);
     if (!c) return;
     this.charged.delete(version);
-    this.uncharge(c.total, c.bytes);
-    if (c.ephemeral) this.uncharge(c.ephemeral, c.bytes);
+    this.uncharge(c.total, c.bytes, version);
+    if (c.ephemeral) this.uncharge(c.ephemeral, c.bytes, version);
   }
 
   /** The flight lost its tier copy but stays visible (durable only). */
   dropTierCopy(version: F): void {
     const c = this.charged.get(version);
     if (!c?.ephemeral) return;
-    this.uncharge(c.ephemeral, c.bytes);
+    this.uncharge(c.ephemeral, c.bytes, version);
     c.ephemeral = undefined;
   }
 
@@ -160,6 +177,7 @@ export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
     }
     for (const node of nodes) node.used += c.bytes;
     c.ephemeral = nodes;
+    this.join(nodes, version);
     return true;
   }
 
@@ -183,25 +201,34 @@ export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
     }
   }
 
-  private uncharge(nodes: LimitNode[], bytes: number): void {
+  private uncharge(nodes: LimitNode[], bytes: number, version: F): void {
     for (const node of nodes) {
       node.used -= bytes;
+      const set = this.members.get(node);
+      set?.delete(version);
+      if (set?.size === 0) this.members.delete(node);
       this.tree.prune(node);
     }
   }
 
-  /** Evicts least-recently-used flights counted in `node` until it is no longer over. */
+  private join(nodes: readonly LimitNode[], version: F): void {
+    for (const node of nodes) {
+      let set = this.members.get(node);
+      if (!set) this.members.set(node, (set = new Set()));
+      set.add(version);
+    }
+  }
+
+  /**
+   * Evicts least-recently-used flights counted in `node` until it is no longer over: from
+   * the front of the node's members, so each victim costs O(1) however many flights there
+   * are. (An eviction removes its flight from the set while it is iterated, which a Set
+   * allows.)
+   */
   private evictIn(node: LimitNode, over: () => number, keep?: F): void {
-    const scope = node.policy.scope;
-    const candidates = [...this.charged.entries()]
-      .filter(
-        ([v, c]) =>
-          v !== keep && v.path !== keep?.path && (scope === 'total' ? c.total : (c.ephemeral ?? [])).includes(node),
-      )
-      .map(([v]) => v)
-      .sort((a, b) => a.lastAccess - b.lastAccess);
-    for (const v of candidates) {
+    for (const v of this.members.get(node) ?? []) {
       if (over() <= 0) return;
+      if (v === keep || v.path === keep?.path) continue;
       this.host.evictForLimit(v, node.policy);
     }
   }

@@ -222,7 +222,8 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
     this.router = router;
     for (const [version, cls] of moves) this.reclass(version, cls);
     this.limits = new LimitEnforcer(config.limitPolicies, this);
-    for (const version of this.catalog.values()) {
+    // Least recently read first, as the limits' eviction order expects.
+    for (const version of [...this.catalog.values()].sort((a, b) => a.lastAccess - b.lastAccess)) {
       this.limits.add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
     }
     this.limits.enforceAll();
@@ -311,6 +312,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
     placed.pins++;
     const now = this.clock.now();
     version.lastAccess = now;
+    this.limits.touch(version);
     this.order.get(placed.storage)?.touch(placed);
     this.emit({ type: 'hit', version, storage: placed.storage, tier: placed.tierIndex });
     this.mover.considerPromotion(version, now);
@@ -358,6 +360,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
   private serveFromStore(version: FlightVersion): FlightLease {
     const { store, object } = version.durable as Required<DurableCopy>;
     version.lastAccess = this.clock.now();
+    this.limits.touch(version);
     this.emit({ type: 'hit', version, storage: 'durable', tier: -1 });
     return {
       version,
