@@ -36,10 +36,15 @@ export function normalizePrefix(prefix: string): PathResult {
   return normalizePath([trimmed]);
 }
 
+/** NUL and control characters: refused in flight paths and in durable object keys alike. */
+export function hasControlCharacter(s: string): boolean {
+  return CONTROL.test(s);
+}
+
 function segmentProblem(segment: string): string | undefined {
   if (segment === '') return 'empty path segment';
   if (segment === '.' || segment === '..') return `path segment "${segment}" is not allowed`;
-  if (CONTROL.test(segment)) return 'control character';
+  if (hasControlCharacter(segment)) return 'control character';
   return undefined;
 }
 

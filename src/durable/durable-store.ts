@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { hasControlCharacter } from '../core/path.js';
 
 /**
  * The durable store contract (DESIGN.md §2). Everything above it — write-through,
@@ -68,17 +69,12 @@ export class DurableStoreError extends Error {
   }
 }
 
-export function isNotFound(err: unknown): boolean {
-  return err instanceof DurableStoreError && err.kind === 'not_found';
-}
-
 /** Refuses keys that could name something outside a store's root. */
 export function checkKey(store: string, key: string): void {
   const bad =
     key.length === 0 ||
     key.startsWith('/') ||
     key.split('/').some((s) => s === '' || s === '.' || s === '..') ||
-    // eslint-disable-next-line no-control-regex
-    /[\u0000-\u001f\u007f]/.test(key);
+    hasControlCharacter(key);
   if (bad) throw new DurableStoreError('permanent', store, key, 'invalid object key');
 }

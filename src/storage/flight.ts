@@ -16,7 +16,7 @@ export interface BatchRange {
  * Why a flight (or one copy of it) stopped being visible or left a tier. Every placement
  * decision carries one, for logs and metrics.
  */
-export type RemovalReason = 'replace' | 'delete' | 'evict' | 'expire' | 'move' | 'promote' | 'spill';
+export type RemovalReason = 'replace' | 'delete' | 'evict' | 'expire' | 'move' | 'promote';
 
 /**
  * A version's bytes in one tier of its class. A reader pins the copy it streams from, so

@@ -8,7 +8,7 @@ import { EvictionOrder } from './eviction-order.js';
 import { TierMover } from './tier-mover.js';
 import { FlightVersion, Placed, type DurableCopy, type RemovalReason } from './flight.js';
 import { PutSession, type Charge, type PutHost } from './put-session.js';
-import type { CopyLocation, Frame, Placement, StorageType } from './storage-type.js';
+import type { Frame, Placement, StorageType } from './storage-type.js';
 import { createStorageTypes } from './types/index.js';
 import { checkAccounting, computeStats, type ManagerStats } from './stats.js';
 import type { PlacementEvent, PlacementObserver } from './events.js';
@@ -45,8 +45,6 @@ export interface ManagerOptions {
 export interface FlightLease {
   readonly version: FlightVersion;
   /** The tier copy being read; undefined when the flight is served from its durable store. */
-  readonly placed: Placed | undefined;
-  readonly storage: CopyLocation;
   /** The messages at the given indices, ready to send (see Placement.read for `pool`). */
   read(indices: readonly number[], pool?: BufferPool): AsyncIterable<Frame>;
   release(): void;
@@ -269,10 +267,6 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
     return { path: result.value, segments: result.segments };
   }
 
-  routeClass(path: string, segments: readonly string[]): RoutedClass {
-    return this.router.route(path, segments);
-  }
-
   async beginPut(parts: readonly string[], options: { sizeHint?: number } = {}): Promise<PutSession> {
     const { path, segments } = StorageManager.parsePath(parts);
     const cls = this.router.route(path, segments);
@@ -319,8 +313,6 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
     let released = false;
     return {
       version,
-      placed,
-      storage: placed.storage,
       read: (indices, pool) => placed.placement.read(indices, pool),
       release: () => {
         if (released) return;
@@ -364,8 +356,6 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
     this.emit({ type: 'hit', version, storage: 'durable', tier: -1 });
     return {
       version,
-      placed: undefined,
-      storage: 'durable',
       read: (indices) => readFlightObjectMessages(store, object, indices),
       release: () => undefined,
     };

@@ -116,7 +116,7 @@ describe('readers during placement changes', () => {
     expect(m.lookup(['a']).storage).toBe('disk_mapped');
     expect(await reader.rest()).toEqual(expected(data));
     const again = await m.open(['a']);
-    expect(again.storage).toBe('disk_mapped');
+    expect(again.version.storage).toBe('disk_mapped');
     again.release();
     m.checkAccounting();
     expect(m.list().map((v) => v.path)).toEqual(['a', 'b', 'c']);
