@@ -57,3 +57,24 @@ export class UnavailableError extends TierflightError {
     super('UNAVAILABLE', message);
   }
 }
+
+/** No or bad credentials, or an expired token. */
+export class UnauthenticatedError extends TierflightError {
+  constructor(message: string) {
+    super('UNAUTHENTICATED', message);
+  }
+}
+
+/** Authenticated, but without the access the path needs. */
+export class PermissionDeniedError extends TierflightError {
+  constructor(message: string) {
+    super('PERMISSION_DENIED', message);
+  }
+}
+
+/** The work ended before it finished: the client went away, or what it worked on did. */
+export class CancelledError extends TierflightError {
+  constructor(message: string) {
+    super('CANCELLED', message);
+  }
+}

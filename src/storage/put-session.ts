@@ -1,4 +1,4 @@
-import { InvalidArgumentError, ResourceExhaustedError, TierflightError } from '../errors.js';
+import { CancelledError, InvalidArgumentError, ResourceExhaustedError } from '../errors.js';
 import type { TierConfig } from '../config/schema.js';
 import { formatSize } from '../config/units.js';
 import type { RoutedClass } from '../routing/router.js';
@@ -321,7 +321,7 @@ export class PutSession {
     this.host.spilled(this, from, next, reason);
   }
 
-  private cancelled(): TierflightError {
-    return new TierflightError('CANCELLED', `flight "${this.path}": the put has already ended`);
+  private cancelled(): CancelledError {
+    return new CancelledError(`flight "${this.path}": the put has already ended`);
   }
 }

@@ -1,7 +1,7 @@
 import type { StorageTypeName, TierConfig } from '../config/schema.js';
 import { formatSize } from '../config/units.js';
 import { readFlightObjectMessages } from '../durable/flight-object.js';
-import { NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.js';
+import { CancelledError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.js';
 import type { LimitEnforcer } from '../limits/limit-enforcer.js';
 import type { Logger } from '../core/log.js';
 import { kindOf } from './durability.js';
@@ -188,6 +188,7 @@ export class TierMover {
       );
       return 'done';
     } catch (err) {
+      if (err instanceof CancelledError) return 'skipped'; // deleted or replaced meanwhile
       const cause = err instanceof ResourceExhaustedError ? 'no-room' : 'error';
       this.failed(version, reason, cause, toTier, err);
       return cause;
@@ -224,7 +225,7 @@ export class TierMover {
       await room(writer.schemaSize(version.schemaHeader));
       await writer.writeSchema(version.schemaHeader);
       for await (const frame of frames) {
-        if (version.retired) throw new Error('retired while being copied');
+        if (version.retired) throw new CancelledError(`flight "${version.path}" was removed while being copied`);
         await room(writer.sizeOf(frame));
         await writer.append(frame);
       }

@@ -257,7 +257,9 @@ async function readFully(fh: FileHandle, into: Buffer, position: number): Promis
   let done = 0;
   while (done < into.length) {
     const { bytesRead } = await fh.read(into as Buffer<ArrayBuffer>, done, into.length - done, position + done);
-    if (bytesRead === 0) throw new Error(`unexpected end of file at ${position + done}`);
+    // A tier file cut short behind the server's back: a storage I/O failure (UNAVAILABLE).
+    if (bytesRead === 0)
+      throw Object.assign(new Error(`unexpected end of file at ${position + done}`), { code: 'EIO' });
     done += bytesRead;
   }
 }
