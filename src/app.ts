@@ -128,11 +128,11 @@ export async function startApp(
       config,
       clock,
       logger,
-      observer: metrics.observe,
       durableStores,
       ...(spool ? { spool } : {}),
     });
     metrics.bind(manager);
+    manager.events.subscribe(metrics.observe);
     if (config.server.metrics !== undefined) {
       const readiness = () => ({ ready, degraded: manager.degradedStores });
       metricsServer = await startMetricsServer(config.server.metrics, metrics.registry, readiness, logger);

@@ -33,3 +33,31 @@ export type PlacementEvent =
     };
 
 export type PlacementObserver = (event: PlacementEvent) => void;
+
+/**
+ * Placement events to every subscriber (metrics and logs now; reservations and the cluster
+ * later), in subscription order. A subscriber that throws is a bug in it: the error is
+ * reported through `onError` and the others still get the event, so observing can never
+ * break a placement decision.
+ */
+export class PlacementEvents {
+  private readonly subscribers = new Set<PlacementObserver>();
+
+  constructor(private readonly onError: (err: unknown, event: PlacementEvent) => void = () => undefined) {}
+
+  /** Adds a subscriber; returns the function that removes it. */
+  subscribe(subscriber: PlacementObserver): () => void {
+    this.subscribers.add(subscriber);
+    return () => this.subscribers.delete(subscriber);
+  }
+
+  emit(event: PlacementEvent): void {
+    for (const subscriber of this.subscribers) {
+      try {
+        subscriber(event);
+      } catch (err) {
+        this.onError(err, event);
+      }
+    }
+  }
+}

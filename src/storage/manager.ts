@@ -11,7 +11,7 @@ import { PutSession, type Charge, type PutHost } from './put-session.js';
 import type { Frame, Placement, StorageType } from './storage-type.js';
 import { createStorageTypes } from './types/index.js';
 import { checkAccounting, computeStats, type ManagerStats } from './stats.js';
-import type { PlacementEvent, PlacementObserver } from './events.js';
+import { PlacementEvents, type PlacementEvent } from './events.js';
 import type { DurableStore } from '../durable/durable-store.js';
 import { readFlightObjectMessages } from '../durable/flight-object.js';
 import { backoff, Durability, type DurabilityHost } from './durability.js';
@@ -34,7 +34,8 @@ export interface ManagerOptions {
   config: Config;
   clock: Clock;
   logger?: Logger;
-  observer?: PlacementObserver;
+  /** Where placement events go; subscribe to it (the manager makes one when not given). */
+  events?: PlacementEvents;
   /** Durable stores by id (created from `durableStores` by the app). */
   durableStores?: ReadonlyMap<string, DurableStore>;
   /** Where weak flights not uploaded by shutdown wait for the next start (`server.spool`). */
@@ -71,7 +72,8 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
   private readonly background = new Set<Promise<unknown>>();
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly observer: PlacementObserver | undefined;
+  /** Every placement decision, as events for whoever subscribes (metrics, logs, ...). */
+  readonly events: PlacementEvents;
   private versionIds = 0;
   /** Durable stores whose flights are still to be recovered, and the timers retrying them. */
   private readonly unrecovered = new Set<string>();
@@ -84,7 +86,11 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
   constructor(options: ManagerOptions) {
     this.clock = options.clock;
     this.log = options.logger ?? silentLogger;
-    this.observer = options.observer;
+    this.events =
+      options.events ??
+      new PlacementEvents((err, event) =>
+        this.log.error({ err, event: event.type }, 'a placement event subscriber failed'),
+      );
     const { config } = options;
     this.router = new ClassRouter(config.storageClasses);
     this.types = createStorageTypes(config.storageTypes);
@@ -683,7 +689,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
   }
 
   emit(event: PlacementEvent): void {
-    this.observer?.(event);
+    this.events.emit(event);
   }
 }
 

@@ -54,7 +54,8 @@ export interface TestManager {
 export async function createManager(yaml: string, clock: Clock, observer?: PlacementObserver): Promise<TestManager> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-manager-'));
   const config = parseConfigText(yaml.replaceAll('$DIR', dir), 'test.yaml');
-  const manager = new StorageManager({ config, clock, ...(observer ? { observer } : {}) });
+  const manager = new StorageManager({ config, clock });
+  if (observer) manager.events.subscribe(observer);
   await manager.init();
   return { manager, dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
