@@ -4,6 +4,8 @@ import type { StorageManager } from '../storage/manager.js';
 
 /** Default-limit nodes (segmented, hierarchical defaults) exported per policy, largest first. */
 const TOP_LIMIT_NODES = 20;
+/** How long one stats snapshot serves the gauges (the length of a scrape, at most). */
+const SNAPSHOT_MS = 100;
 
 /**
  * Prometheus metrics (DESIGN.md §7): the storage engine, durability and Flight calls. Counters follow the placement
@@ -143,7 +145,14 @@ export class TierflightMetrics {
     ]) {
       this.registry.removeSingleMetric(name);
     }
-    const stats = () => this.manager?.stats();
+    // One snapshot serves every gauge of a scrape.
+    let snapshot: { at: number; stats: ReturnType<StorageManager['stats']> } | undefined;
+    const stats = (): ReturnType<StorageManager['stats']> | undefined => {
+      if (!this.manager) return undefined;
+      const now = performance.now();
+      if (!snapshot || now - snapshot.at > SNAPSHOT_MS) snapshot = { at: now, stats: this.manager.stats() };
+      return snapshot.stats;
+    };
     this.gauge('tierflight_storage_capacity_bytes', 'Configured capacity of each storage type', ['storage'], (set) => {
       for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.capacity);
     });
@@ -208,8 +217,8 @@ export class TierflightMetrics {
     // Limit nodes: configured limits and overrides always, plus the largest consumers of
     // segmented and hierarchical defaults, so the number of series stays bounded.
     const limitNodes = () => {
-      const nodes = [...(this.manager?.limits.tree.all() ?? [])];
-      const fixed = nodes.filter((n) => n.source !== 'default' && n.policy.type !== 'segmented');
+      const nodes = stats()?.limits ?? [];
+      const fixed = nodes.filter((n) => n.source !== 'default' && n.type !== 'segmented');
       const rest = nodes.filter((n) => !fixed.includes(n)).sort((a, b) => b.used - a.used);
       return [...fixed, ...rest.slice(0, TOP_LIMIT_NODES)];
     };
@@ -218,7 +227,7 @@ export class TierflightMetrics {
       'The limit of each limit node (policy and subtree)',
       ['policy', 'node'],
       (set) => {
-        for (const n of limitNodes()) set({ policy: n.policy.name, node: n.key || '/' }, n.limit);
+        for (const n of limitNodes()) set({ policy: n.policy, node: n.node }, n.limit);
       },
     );
     this.gauge(
@@ -226,7 +235,7 @@ export class TierflightMetrics {
       'Bytes counted against each limit node (policy and subtree)',
       ['policy', 'node'],
       (set) => {
-        for (const n of limitNodes()) set({ policy: n.policy.name, node: n.key || '/' }, n.used);
+        for (const n of limitNodes()) set({ policy: n.policy, node: n.node }, n.used);
       },
     );
     this.gauge(
@@ -234,22 +243,19 @@ export class TierflightMetrics {
       '1 while a durable store could not be reached to recover its flights (the server serves without them), else 0',
       ['store'],
       (set) => {
-        const degraded = new Set(this.manager?.degradedStores ?? []);
-        for (const cls of this.manager?.classes ?? []) {
-          const store = cls.config.durableStore;
-          if (store !== undefined) set({ store }, degraded.has(store) ? 1 : 0);
-        }
+        const d = stats()?.durability;
+        for (const store of d?.stores ?? []) set({ store }, d?.degraded.includes(store) ? 1 : 0);
       },
     );
     this.gauge('tierflight_durable_queue_depth', 'Weak-durability uploads waiting or running', [], (set) => {
-      set({}, this.manager?.durability.stats().queueDepth ?? 0);
+      set({}, stats()?.durability.queueDepth ?? 0);
     });
     this.gauge(
       'tierflight_durable_queue_oldest_seconds',
       'How long the oldest waiting weak-durability upload has waited',
       [],
       (set) => {
-        set({}, (this.manager?.durability.stats().oldestAgeMs ?? 0) / 1000);
+        set({}, (stats()?.durability.oldestAgeMs ?? 0) / 1000);
       },
     );
     this.gauge(
@@ -257,7 +263,7 @@ export class TierflightMetrics {
       'Durable uploads completed and failed attempts since start',
       ['outcome'],
       (set) => {
-        const d = this.manager?.durability.stats();
+        const d = stats()?.durability;
         set({ outcome: 'ok' }, d?.uploads ?? 0);
         set({ outcome: 'failed_attempt' }, d?.uploadFailures ?? 0);
       },

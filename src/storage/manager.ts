@@ -479,15 +479,28 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
   }
 
+  /** A snapshot of everything observable: what `stats` answers and metrics read. */
   stats(): ManagerStats {
-    return computeStats(
-      this.types,
-      this.router.classes,
-      this.catalog.values(),
-      this.resident,
-      this.charges,
-      this.sessions.size,
-    );
+    const stores = new Set(this.router.classes.map((c) => c.config.durableStore).filter((s) => s !== undefined));
+    return {
+      ...computeStats(
+        this.types,
+        this.router.classes,
+        this.catalog.values(),
+        this.resident,
+        this.charges,
+        this.sessions.size,
+      ),
+      limits: [...this.limits.tree.all()].map((n) => ({
+        policy: n.policy.name,
+        type: n.policy.type,
+        node: n.key || '/',
+        source: n.source,
+        limit: n.limit,
+        used: n.used,
+      })),
+      durability: { ...this.durability.stats(), stores: [...stores], degraded: this.degradedStores },
+    };
   }
 
   /**

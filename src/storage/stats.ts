@@ -3,6 +3,7 @@ import type { RoutedClass } from '../routing/router.js';
 import type { FlightVersion, Placed } from './flight.js';
 import type { Charge } from './put-session.js';
 import type { StorageType } from './storage-type.js';
+import type { DurabilityStats } from './durability.js';
 
 export interface StorageTypeStats {
   capacity: number;
@@ -32,12 +33,41 @@ export interface ClassStats {
   tiers: TierStats[];
 }
 
+export interface LimitNodeStats {
+  policy: string;
+  type: 'standard' | 'segmented' | 'hierarchical';
+  /** The limited subtree below the class prefix (`/` for a whole class). */
+  node: string;
+  /** `limit` (the policy's own), `override`, or `default` (a level's default, per subtree). */
+  source: string;
+  limit: number;
+  used: number;
+}
+
 export interface ManagerStats {
   storageTypes: Partial<Record<StorageTypeName, StorageTypeStats>>;
   classes: Record<string, ClassStats>;
   flights: number;
   putsInProgress: number;
+  /** Every limit node tracked now: configured ones, and subtrees that hold flights. */
+  limits: LimitNodeStats[];
+  durability: DurabilityStats & {
+    /** The durable stores the classes use. */
+    stores: string[];
+    /** Those whose flights could not be recovered yet (see StorageManager.degradedStores). */
+    degraded: string[];
+  };
 }
+
+const NO_DURABILITY: ManagerStats['durability'] = {
+  queueDepth: 0,
+  oldestAgeMs: 0,
+  uploads: 0,
+  uploadFailures: 0,
+  deletes: 0,
+  stores: [],
+  degraded: [],
+};
 
 export function computeStats(
   types: ReadonlyMap<StorageTypeName, StorageType>,
@@ -96,7 +126,7 @@ export function computeStats(
     const t = storageTypes[charge.storage.name];
     if (t) t.reserved += charge.bytes;
   }
-  return { storageTypes, classes: byClass, flights, putsInProgress };
+  return { storageTypes, classes: byClass, flights, putsInProgress, limits: [], durability: NO_DURABILITY };
 }
 
 /**
