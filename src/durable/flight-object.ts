@@ -73,6 +73,23 @@ export class FlightObjectEncoder {
     return this.framer.message(frame).buffers;
   }
 
+  /** The object written (after `finish`): what a restore reads it by. */
+  object(key: string, meta: FlightMeta): FlightObject {
+    if (!this.schema) throw new Error('a flight object needs its schema first');
+    return {
+      key,
+      size: this.bytes,
+      path: meta.path,
+      createdAt: meta.createdAt,
+      expiresAt: meta.expiresAt,
+      totalRecords: meta.totalRecords,
+      totalBytes: meta.totalBytes,
+      tag: meta.tag,
+      schemaHeader: this.schema,
+      index: [...this.entries],
+    };
+  }
+
   finish(meta: FlightMeta): Buffer[] {
     if (!this.schema) throw new Error('a flight object needs its schema first');
     const manifest: Manifest = {

@@ -282,18 +282,7 @@ export class Durability {
       const started = performance.now();
       try {
         await copy.store.put(copy.key, encodeFlightObject(version, version.schemaHeader, source.frames, encoder));
-        copy.object = {
-          key: copy.key,
-          size: encoder.bytes,
-          path: version.path,
-          createdAt: version.createdAt,
-          expiresAt: version.expiresAt,
-          totalRecords: version.totalRecords,
-          totalBytes: version.totalBytes,
-          tag: version.tag,
-          schemaHeader: version.schemaHeader,
-          index: [...encoder.entries],
-        };
+        copy.object = encoder.object(copy.key, version);
         copy.state = 'stored';
         this.counters.uploads++;
         const spooled = version.durable;

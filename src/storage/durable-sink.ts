@@ -55,7 +55,7 @@ export class DurableSink {
   }
 
   /** Ends the object and waits for the store to confirm it. */
-  async finish(meta: FlightMeta, schemaHeader: Buffer): Promise<FlightObject> {
+  async finish(meta: FlightMeta): Promise<FlightObject> {
     await this.push(this.encoder.finish(meta));
     this.ended = true;
     this.wake();
@@ -64,7 +64,7 @@ export class DurableSink {
     } catch (err) {
       throw this.unavailable(err);
     }
-    return { key: this.key, size: this.encoder.bytes, ...meta, schemaHeader, index: [...this.encoder.entries] };
+    return this.encoder.object(this.key, meta);
   }
 
   /** Abandons the object: the store discards what it received. */

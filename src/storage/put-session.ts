@@ -173,7 +173,7 @@ export class PutSession {
           tag,
         };
         if (this.sink) {
-          const object = await this.sink.finish(meta, schema);
+          const object = await this.sink.finish(meta);
           durable = { store: this.sink.store, key: this.sink.key, state: 'stored', object, seconds: this.sink.seconds };
         }
       } catch (err) {
