@@ -3,7 +3,7 @@
 const layers = [
   ['core', '^src/(core/|errors\\.ts$|version\\.ts$)'],
   ['config and ipc', '^src/(config|ipc)/'],
-  ['routing, durable stores and limits', '^src/(routing|durable|limits)/'],
+  ['routing, durable stores, limits and auth', '^src/(routing|durable|limits|auth)/'],
   ['storage', '^src/storage/'],
   ['metrics and flight', '^src/(metrics|flight)/'],
   ['app', '^src/app\\.ts$'],

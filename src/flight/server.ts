@@ -1,5 +1,6 @@
 import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import type { ServerConfig } from '../config/schema.js';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { Logger } from '../core/log.js';
 import { loadFlightService } from './proto.js';
@@ -28,6 +29,10 @@ export interface FlightServerOptions {
   ready?: () => boolean;
   /** See FlightServiceOptions.validateIpc. */
   validateIpc?: boolean;
+  /** TLS and mutual TLS go here (DESIGN §7); insecure by default. */
+  credentials?: ServerCredentials;
+  /** Who each call is; every call is anonymous by default. */
+  authenticator?: Authenticator;
 }
 
 export async function startFlightServer(
@@ -61,12 +66,13 @@ export async function startFlightServer(
       ...(observeRpc ? { observeRpc } : {}),
       ...(options.ready ? { ready: options.ready } : {}),
       ...(options.validateIpc === undefined ? {} : { validateIpc: options.validateIpc }),
+      ...(options.authenticator ? { authenticator: options.authenticator } : {}),
       ...(server.advertise ? { advertise: server.advertise } : {}),
     }),
   );
   internals.honestCancels = allowHonestCancels(grpcServer);
   const port = await new Promise<number>((resolve, reject) => {
-    grpcServer.bindAsync(server.listen, ServerCredentials.createInsecure(), (err, bound) =>
+    grpcServer.bindAsync(server.listen, options.credentials ?? ServerCredentials.createInsecure(), (err, bound) =>
       err ? reject(err) : resolve(bound),
     );
   });

@@ -1,6 +1,7 @@
 import {
   Metadata,
   status,
+  type ServiceError,
   type sendUnaryData,
   type ServerDuplexStream,
   type ServerUnaryCall,
@@ -33,6 +34,13 @@ import type { BatchSplitter } from './batch-splitter.js';
 import { BufferPool } from '../core/buffer-pool.js';
 import type { PbAction, PbDescriptor, PbFlightInfo, PbHandshake } from './proto.js';
 import { toServiceError } from './status.js';
+import {
+  ANONYMOUS,
+  noAuthentication,
+  type Authenticator,
+  type HeaderLookup,
+  type Identity,
+} from '../auth/authenticator.js';
 import { decodeTicket, encodeTicket } from './ticket.js';
 
 export const FLIGHT_SIZE_HEADER = 'x-tierflight-flight-size';
@@ -55,6 +63,8 @@ export interface FlightServiceOptions {
   validateIpc?: boolean;
   /** False while the server starts (tiers wiped, flights recovered): calls get UNAVAILABLE. */
   ready?: () => boolean;
+  /** Who each call is (DESIGN §7); without one, every call is anonymous. */
+  authenticator?: Authenticator;
 }
 
 /** Called once per finished call with its gRPC status name (OK, NOT_FOUND, CANCELLED, ...). */
@@ -121,123 +131,193 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
       }
     };
 
-  return gateUntilReady(options.ready, {
-    Handshake: (call: ServerDuplexStream<PbHandshake, PbHandshake>) => {
-      // No authentication configured: answer each request so clients that always
-      // handshake (pyarrow's authenticate_*) proceed.
-      call.on('data', (req: PbHandshake) => call.write({ protocol_version: req.protocol_version, payload: EMPTY }));
-      call.on('end', () => call.end());
-      call.on('error', () => undefined);
-    },
+  const authenticator = options.authenticator ?? noAuthentication;
+  return guard(
+    {
+      Handshake: (call: ServerDuplexStream<PbHandshake, PbHandshake>) => {
+        // The authenticator checks the credentials in the headers and says what to send back
+        // (a token); each request is answered, as clients that always handshake expect.
+        call.on('error', () => undefined);
+        const answer = authenticator.handshake(headerLookup(call.metadata)).then(({ responseHeaders }) => {
+          const md = new Metadata();
+          for (const [k, v] of Object.entries(responseHeaders)) md.set(k, v);
+          call.sendMetadata(md);
+        });
+        answer.catch((err: unknown) => call.emit('error', toServiceError(err, log, 'Handshake')));
+        call.on('data', (req: PbHandshake) => {
+          answer.then(
+            () => call.write({ protocol_version: req.protocol_version, payload: EMPTY }),
+            () => undefined,
+          );
+        });
+        call.on('end', () => {
+          answer.then(
+            () => call.end(),
+            () => undefined,
+          );
+        });
+      },
 
-    ListFlights: (call: ServerWritableStream<{ expression: Buffer }, PbFlightInfo>) => {
-      void streamOut(call, 'ListFlights', log, observe, async (write) => {
-        const prefix = call.request.expression.toString('utf8');
-        for (const version of manager.list(prefix)) await write(flightInfo(version));
-      });
-    },
+      ListFlights: (call: ServerWritableStream<{ expression: Buffer }, PbFlightInfo>) => {
+        void streamOut(call, 'ListFlights', log, observe, async (write) => {
+          const prefix = call.request.expression.toString('utf8');
+          for (const version of manager.list(prefix)) await write(flightInfo(version));
+        });
+      },
 
-    GetFlightInfo: unary('GetFlightInfo', (descriptor: PbDescriptor) => flightInfo(manager.lookup(pathOf(descriptor)))),
+      GetFlightInfo: unary('GetFlightInfo', (descriptor: PbDescriptor) =>
+        flightInfo(manager.lookup(pathOf(descriptor))),
+      ),
 
-    GetSchema: unary('GetSchema', (descriptor: PbDescriptor) => ({
-      schema: encapsulateSchema(manager.lookup(pathOf(descriptor)).schemaHeader),
-    })),
+      GetSchema: unary('GetSchema', (descriptor: PbDescriptor) => ({
+        schema: encapsulateSchema(manager.lookup(pathOf(descriptor)).schemaHeader),
+      })),
 
-    PollFlightInfo: unary('PollFlightInfo', () => {
-      throw new UnimplementedError(
-        'PollFlightInfo is not supported by Tierflight: flights are complete when visible; use GetFlightInfo',
-      );
-    }),
+      PollFlightInfo: unary('PollFlightInfo', () => {
+        throw new UnimplementedError(
+          'PollFlightInfo is not supported by Tierflight: flights are complete when visible; use GetFlightInfo',
+        );
+      }),
 
-    DoExchange: (call: ServerDuplexStream<DecodedFlightData, OutgoingFlightData>) => {
-      call.on('error', () => undefined);
-      call.emit(
-        'error',
-        toServiceError(
-          new UnimplementedError('DoExchange is not supported by Tierflight: use DoPut and DoGet'),
-          log,
-          'DoExchange',
-        ),
-      );
-    },
+      DoExchange: (call: ServerDuplexStream<DecodedFlightData, OutgoingFlightData>) => {
+        call.on('error', () => undefined);
+        call.emit(
+          'error',
+          toServiceError(
+            new UnimplementedError('DoExchange is not supported by Tierflight: use DoPut and DoGet'),
+            log,
+            'DoExchange',
+          ),
+        );
+      },
 
-    DoGet: (call: ServerWritableStream<{ ticket: Buffer }, OutgoingFlightData>) => {
-      void streamOut(call, 'DoGet', log, observe, async (write) => {
-        const ticket = decodeTicket(call.request.ticket);
-        const lease = await manager.open([ticket.path], ticket.version);
-        try {
-          const version = lease.version;
-          const messages = version.messagesFor(ticket.range);
-          await write({ header: version.schemaHeader, body: EMPTY });
-          const dictionaries: Frame[] = [];
-          for await (const m of lease.read(messages, readPool)) {
-            if (gone(call)) return;
-            if (splitter) {
-              if (m.kind === 'dictionary') dictionaries.push(m);
-              const parts = splitter.needsSplit(m) ? splitter.split(version.schemaHeader, dictionaries, m) : undefined;
-              if (parts) {
-                for (const p of parts) await write(p);
-                continue;
+      DoGet: (call: ServerWritableStream<{ ticket: Buffer }, OutgoingFlightData>) => {
+        void streamOut(call, 'DoGet', log, observe, async (write) => {
+          const ticket = decodeTicket(call.request.ticket);
+          const lease = await manager.open([ticket.path], ticket.version);
+          try {
+            const version = lease.version;
+            const messages = version.messagesFor(ticket.range);
+            await write({ header: version.schemaHeader, body: EMPTY });
+            const dictionaries: Frame[] = [];
+            for await (const m of lease.read(messages, readPool)) {
+              if (gone(call)) return;
+              if (splitter) {
+                if (m.kind === 'dictionary') dictionaries.push(m);
+                const parts = splitter.needsSplit(m)
+                  ? splitter.split(version.schemaHeader, dictionaries, m)
+                  : undefined;
+                if (parts) {
+                  for (const p of parts) await write(p);
+                  continue;
+                }
               }
+              const { prefixed } = m;
+              if (!prefixed) await write(m);
+              // Once the bytes are on the socket, a buffer read for this call goes back to the pool.
+              else await write(new PrefixedFlightData(prefixed), (err) => err || readPool.release(prefixed));
             }
-            const { prefixed } = m;
-            if (!prefixed) await write(m);
-            // Once the bytes are on the socket, a buffer read for this call goes back to the pool.
-            else await write(new PrefixedFlightData(prefixed), (err) => err || readPool.release(prefixed));
+          } finally {
+            lease.release();
           }
-        } finally {
-          lease.release();
-        }
-      });
-    },
+        });
+      },
 
-    DoPut: (call: ServerDuplexStream<DecodedFlightData, Buffer>) => {
-      const started = performance.now();
-      const validator = options.validateIpc === false ? new HeaderOnlyReader() : new IpcStreamValidator();
-      void doPut(call, manager, log, validator).then((code) =>
-        observe('DoPut', code, (performance.now() - started) / 1000),
-      );
-    },
+      DoPut: (call: ServerDuplexStream<DecodedFlightData, Buffer>) => {
+        const started = performance.now();
+        const validator = options.validateIpc === false ? new HeaderOnlyReader() : new IpcStreamValidator();
+        void doPut(call, manager, log, validator).then((code) =>
+          observe('DoPut', code, (performance.now() - started) / 1000),
+        );
+      },
 
-    DoAction: (call: ServerWritableStream<PbAction, { body: Buffer }>) => {
-      void streamOut(call, 'DoAction', log, observe, async (write) => {
-        const context = { manager, log, peer: call.getPeer() };
-        for await (const body of actions.run(call.request.type, call.request.body, context)) await write({ body });
-      });
-    },
+      DoAction: (call: ServerWritableStream<PbAction, { body: Buffer }>) => {
+        void streamOut(call, 'DoAction', log, observe, async (write) => {
+          const context = { manager, log, peer: call.getPeer(), user: identityOf(call).user };
+          for await (const body of actions.run(call.request.type, call.request.body, context)) await write({ body });
+        });
+      },
 
-    ListActions: (call: ServerWritableStream<unknown, { type: string; description: string }>) => {
-      void streamOut(call, 'ListActions', log, observe, async (write) => {
-        for (const { type, description } of actions.list()) await write({ type, description });
-      });
+      ListActions: (call: ServerWritableStream<unknown, { type: string; description: string }>) => {
+        void streamOut(call, 'ListActions', log, observe, async (write) => {
+          for (const { type, description } of actions.list()) await write({ type, description });
+        });
+      },
     },
-  });
+    options.ready ?? (() => true),
+    authenticator,
+    log,
+  );
 }
 
-type AnyHandler = (call: { emit(event: 'error', err: unknown): boolean }, callback?: sendUnaryData<unknown>) => void;
+type AnyHandler = (
+  call: { emit(event: 'error', err: unknown): boolean; metadata: Metadata },
+  callback?: sendUnaryData<unknown>,
+) => void;
 
-/** Until `ready()`, every call is answered UNAVAILABLE: the server is still starting. */
-function gateUntilReady(
-  ready: (() => boolean) | undefined,
+/** Who each call is, for the handlers that need it (set by `guard` before they run). */
+const identities = new WeakMap<object, Identity>();
+
+export function identityOf(call: object): Identity {
+  return identities.get(call) ?? ANONYMOUS;
+}
+
+/** A request header's first value, for the authenticator (which never sees gRPC). */
+function headerLookup(metadata: Metadata): HeaderLookup {
+  return (name) => {
+    const value = metadata.get(name)[0];
+    return value === undefined ? undefined : value.toString();
+  };
+}
+
+function failCall(
+  call: Parameters<AnyHandler>[0],
+  callback: sendUnaryData<unknown> | undefined,
+  err: Partial<ServiceError>,
+): void {
+  if (callback) callback(err);
+  else call.emit('error', err);
+}
+
+/**
+ * Every call passes two checks before its handler runs: the server is ready (until then
+ * UNAVAILABLE: it is still wiping tiers and recovering flights), and, for every call but
+ * Handshake (which authenticates itself), the authenticator says who the call is or fails
+ * it (UNAUTHENTICATED).
+ */
+function guard(
   handlers: UntypedServiceImplementation,
+  ready: () => boolean,
+  authenticator: Authenticator,
+  log: Logger,
 ): UntypedServiceImplementation {
-  if (!ready) return handlers;
-  const gated: UntypedServiceImplementation = {};
+  const guarded: UntypedServiceImplementation = {};
   for (const [name, handler] of Object.entries(handlers)) {
     const h = handler as unknown as AnyHandler;
     const wrapped: AnyHandler = (call, callback) => {
-      if (ready()) return h(call, callback);
-      const err = {
-        code: status.UNAVAILABLE,
-        details: 'Tierflight is starting (recovering flights); try again shortly',
-        metadata: new Metadata(),
-      };
-      if (callback) callback(err);
-      else call.emit('error', err);
+      if (!ready()) {
+        failCall(call, callback, {
+          code: status.UNAVAILABLE,
+          details: 'Tierflight is starting (recovering flights); try again shortly',
+          metadata: new Metadata(),
+        });
+        return;
+      }
+      if (name === 'Handshake') {
+        h(call, callback);
+        return;
+      }
+      authenticator.authenticate(headerLookup(call.metadata)).then(
+        (identity) => {
+          identities.set(call, identity);
+          h(call, callback);
+        },
+        (err: unknown) => failCall(call, callback, toServiceError(err, log, name)),
+      );
     };
-    gated[name] = wrapped as unknown as UntypedServiceImplementation[string];
+    guarded[name] = wrapped as unknown as UntypedServiceImplementation[string];
   }
-  return gated;
+  return guarded;
 }
 
 /** Runs a server-streaming body with backpressure, ending the call or failing it with a status. */

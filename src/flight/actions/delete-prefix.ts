@@ -9,7 +9,7 @@ export const deletePrefixVerb: ActionVerb = {
     'Remove every flight under a path prefix (whole segments), durable copies included. Body: {"prefix": "a"}; ' +
     'an empty prefix (every flight) needs {"prefix": "", "all": true}. Result: {"deleted": N}.',
   permission: 'admin',
-  async *run(body, { manager, log, peer }) {
+  async *run(body, { manager, log, peer, user }) {
     const doc = parseBody('delete-prefix', body, ['prefix']);
     const { prefix } = doc;
     const norm = normalizePrefix(prefix);
@@ -20,7 +20,7 @@ export const deletePrefixVerb: ActionVerb = {
       );
     }
     const deleted = manager.deletePrefix(prefix);
-    log.info({ action: 'delete-prefix', prefix, deleted, peer }, 'delete-prefix');
+    log.info({ action: 'delete-prefix', prefix, deleted, peer, user }, 'delete-prefix');
     yield { deleted };
   },
 };

@@ -5,10 +5,10 @@ export const deleteVerb: ActionVerb = {
   type: 'delete',
   description: 'Remove one flight everywhere. Body: {"path": "a/b"}. Result: {"deleted": true|false}.',
   permission: 'write',
-  async *run(body, { manager, log, peer }) {
+  async *run(body, { manager, log, peer, user }) {
     const { path } = parseBody('delete', body, ['path']);
     const deleted = manager.delete([path]);
-    log.info({ action: 'delete', path, deleted, peer }, 'delete');
+    log.info({ action: 'delete', path, deleted, peer, user }, 'delete');
     yield { deleted };
   },
 };

@@ -9,8 +9,9 @@ export type Permission = 'read' | 'write' | 'admin';
 export interface ActionContext {
   manager: StorageManager;
   log: Logger;
-  /** The client's address as grpc-js reports it, for the log of destructive verbs. */
+  /** The client's address as grpc-js reports it, and who it is: the log of destructive verbs names both. */
   peer: string;
+  user: string;
 }
 
 /**
