@@ -10,8 +10,8 @@ interface Charged {
   ephemeral: LimitNode[] | undefined;
 }
 
-/** A put in progress: the nodes it reserved bytes in. */
-interface Reservation {
+/** A put in progress: the nodes its bytes are pending in. */
+interface PendingPut {
   nodes: LimitNode[];
   bytes: number;
 }
@@ -38,14 +38,14 @@ export interface LimitHost<F extends LimitedFlight> {
  * Limit policies (DESIGN.md §4) applied to the storage manager's flights. A flight's bytes
  * (its Arrow IPC bytes, the same in every tier) count in every node of every policy that
  * governs it: `scope: total` while it is visible, `scope: ephemeral` while it has a tier
- * copy. Puts reserve as their bytes arrive, so concurrent puts cannot jointly overshoot;
+ * copy. Puts count as pending as their bytes arrive, so concurrent puts cannot jointly overshoot;
  * at a limit, `onLimit: evict` frees least-recently-used flights inside that node's
  * subtree and `reject` fails the put with RESOURCE_EXHAUSTED naming the policy and subtree.
  */
 export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
   readonly tree: LimitTree;
   private readonly charged = new Map<F, Charged>();
-  private readonly reservations = new Map<object, Reservation>();
+  private readonly pendingPuts = new Map<object, PendingPut>();
   /**
    * The flights counted in each node, least recently read first (`touch` moves a flight to
    * the end): an eviction takes victims from the front instead of sorting every flight.
@@ -76,27 +76,27 @@ export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
     replacing?: F,
   ): void {
     if (!this.active) return;
-    let r = this.reservations.get(owner);
+    let r = this.pendingPuts.get(owner);
     if (!r) {
       r = { nodes: this.tree.nodesFor(className, segments), bytes: 0 };
-      this.reservations.set(owner, r);
+      this.pendingPuts.set(owner, r);
     }
     const credit = replacing ? this.charged.get(replacing) : undefined;
     for (const node of r.nodes) {
       const total = r.bytes + bytes;
       if (total > node.limit) this.reject(node, path, `the flight (${formatSize(total)}) is larger than the limit`);
       const back = credit && (credit.total.includes(node) || credit.ephemeral?.includes(node)) ? credit.bytes : 0;
-      const over = (): number => node.used + node.reserved + bytes - back - node.limit;
+      const over = (): number => node.used + node.pending + bytes - back - node.limit;
       if (over() > 0 && node.policy.onLimit === 'evict') this.evictIn(node, over, replacing);
       if (over() > 0) {
         this.reject(
           node,
           path,
-          `${formatSize(node.used)} used and ${formatSize(node.reserved)} being written, ${formatSize(bytes)} more do not fit`,
+          `${formatSize(node.used)} used and ${formatSize(node.pending)} being written, ${formatSize(bytes)} more do not fit`,
         );
       }
     }
-    for (const node of r.nodes) node.reserved += bytes;
+    for (const node of r.nodes) node.pending += bytes;
     r.bytes += bytes;
   }
 
@@ -110,12 +110,12 @@ export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
   }
 
   /** Ends a put's reservation (it landed, and its flight was charged, or it failed). */
-  release(owner: object): void {
-    const r = this.reservations.get(owner);
+  settle(owner: object): void {
+    const r = this.pendingPuts.get(owner);
     if (!r) return;
-    this.reservations.delete(owner);
+    this.pendingPuts.delete(owner);
     for (const node of r.nodes) {
-      node.reserved -= r.bytes;
+      node.pending -= r.bytes;
       this.tree.prune(node);
     }
   }
@@ -171,7 +171,7 @@ export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
     if (!c || c.ephemeral) return true;
     const nodes = this.tree.nodesFor(version.cls.config.name, segments, 'ephemeral');
     for (const node of nodes) {
-      const over = (): number => node.used + node.reserved + c.bytes - node.limit;
+      const over = (): number => node.used + node.pending + c.bytes - node.limit;
       if (over() > 0 && node.policy.onLimit === 'evict') this.evictIn(node, over, version);
       if (over() > 0) return false;
     }

@@ -20,7 +20,7 @@ export interface LimitNode {
   /** Bytes of the flights counted under it. */
   used: number;
   /** Bytes of puts in progress under it. */
-  reserved: number;
+  pending: number;
 }
 
 export class LimitTree {
@@ -58,7 +58,7 @@ export class LimitTree {
 
   /** Drops default nodes that no longer hold anything, keeping the tree bounded. */
   prune(node: LimitNode): void {
-    if (node.used === 0 && node.reserved === 0 && node.source !== 'override') {
+    if (node.used === 0 && node.pending === 0 && node.source !== 'override') {
       this.nodes.get(node.policy)?.delete(node.key);
     }
   }
@@ -67,7 +67,7 @@ export class LimitTree {
     const nodes = this.nodes.get(policy) as Map<string, LimitNode>;
     let node = nodes.get(key);
     if (!node) {
-      node = { policy, key, limit, source, used: 0, reserved: 0 };
+      node = { policy, key, limit, source, used: 0, pending: 0 };
       nodes.set(key, node);
     }
     return node;

@@ -307,7 +307,7 @@ export class Durability {
         this.log.warn({ key: copy.key, attempt, err: (err as Error).message }, 'durable upload failed; retrying');
       } finally {
         source.done();
-        this.release();
+        this.freeSlot();
       }
       await sleep(backoff(attempt));
     }
@@ -330,7 +330,7 @@ export class Durability {
     await new Promise<void>((resolve) => this.slots.push(resolve));
   }
 
-  private release(): void {
+  private freeSlot(): void {
     const next = this.slots.shift();
     if (next) next();
     else this.running--;

@@ -102,10 +102,10 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
       storageType: (tier) => this.storageType(tier),
       openCharge: (storage) => this.openCharge(storage),
       closeCharge: (charge) => this.closeCharge(charge),
-      release: (charge, bytes) => this.release(charge, bytes),
+      unchargeBytes: (charge, bytes) => this.unchargeBytes(charge, bytes),
       abandonCharge: (charge) => {
         if (!this.charges.has(charge)) return;
-        this.release(charge, charge.bytes);
+        this.unchargeBytes(charge, charge.bytes);
         this.charges.delete(charge);
       },
       place: (version, placement, tier) => this.place(version, placement, tier),
@@ -535,15 +535,15 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
    * Charges bytes, evicting lower-priority then least-recently-used copies of the storage
    * type until they fit (see TierMover).
    */
-  reserve(charge: Charge, bytes: number, forPath: string): Promise<void> {
-    return this.mover.reserve(charge, bytes, forPath);
+  chargeBytes(charge: Charge, bytes: number, forPath: string): Promise<void> {
+    return this.mover.chargeBytes(charge, bytes, forPath);
   }
 
-  release(charge: Charge, bytes: number): void {
+  unchargeBytes(charge: Charge, bytes: number): void {
     if (bytes === 0) return;
     if (bytes < 0 || bytes > charge.bytes) throw new Error(`releasing ${bytes} of a ${charge.bytes}-byte charge`);
     charge.bytes -= bytes;
-    charge.storage.release(bytes);
+    charge.storage.uncharge(bytes);
   }
 
   durableSinkFor(cls: RoutedClass, path: string, evenIfWeak = false): DurableSink | undefined {
@@ -614,7 +614,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
 
   sessionEnded(session: PutSession): void {
     this.sessions.delete(session);
-    this.limits.release(session);
+    this.limits.settle(session);
   }
 
   admit(session: PutSession, bytes: number): void {
@@ -695,7 +695,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
 
   private free(placed: Placed): void {
     if (!this.resident.delete(placed)) return;
-    this.types.get(placed.storage)?.release(placed.bytes);
+    this.types.get(placed.storage)?.uncharge(placed.bytes);
     placed.placement.destroy().catch((err: unknown) => {
       this.log.warn({ storage: placed.storage, err: (err as Error).message }, 'could not remove a flight file');
     });

@@ -18,9 +18,9 @@ export interface PutHost {
   /** Admits more flight bytes under the limit policies that govern the put; throws RESOURCE_EXHAUSTED. */
   admit(session: PutSession, bytes: number): void;
   /** Charges bytes to a storage type, evicting to make room; throws RESOURCE_EXHAUSTED. */
-  reserve(charge: Charge, bytes: number, forPath: string): Promise<void>;
+  chargeBytes(charge: Charge, bytes: number, forPath: string): Promise<void>;
   /** Returns part of a charge. */
-  release(charge: Charge, bytes: number): void;
+  unchargeBytes(charge: Charge, bytes: number): void;
   openCharge(storage: StorageType): Charge;
   closeCharge(charge: Charge): void;
   storageType(tier: TierConfig): StorageType;
@@ -89,7 +89,7 @@ export class PutSession {
       if (sizeHint > host.storageType(tier).capacity) continue;
       const session = new PutSession(host, path, cls, i);
       try {
-        await host.reserve(session.charge, sizeHint, path);
+        await host.chargeBytes(session.charge, sizeHint, path);
         return session;
       } catch (err) {
         await session.abort();
@@ -186,7 +186,7 @@ export class PutSession {
         throw this.cancelled();
       }
       // The version keeps exactly what its placement holds; a size hint's surplus goes back.
-      this.host.release(this.charge, this.charge.bytes - (placement?.bytes ?? 0));
+      this.host.unchargeBytes(this.charge, this.charge.bytes - (placement?.bytes ?? 0));
       this.host.closeCharge(this.charge);
       const version = new FlightVersion({
         id: this.host.nextVersionId(),
@@ -215,7 +215,7 @@ export class PutSession {
     this.sink?.abort();
     await this.busy;
     await this.writer.abort().catch(() => undefined);
-    this.host.release(this.charge, this.charge.bytes);
+    this.host.unchargeBytes(this.charge, this.charge.bytes);
     this.host.closeCharge(this.charge);
     this.host.sessionEnded(this);
   }
@@ -248,7 +248,7 @@ export class PutSession {
         // A size hint may already cover the bytes.
         const missing = after - this.charge.bytes;
         try {
-          if (missing > 0) await this.host.reserve(this.charge, missing, this.path);
+          if (missing > 0) await this.host.chargeBytes(this.charge, missing, this.path);
           this.written = after;
           return;
         } catch (err) {
@@ -277,7 +277,7 @@ export class PutSession {
     }
     this.storeOnly = true;
     await this.writer.abort().catch(() => undefined);
-    this.host.release(this.charge, this.charge.bytes);
+    this.host.unchargeBytes(this.charge, this.charge.bytes);
     this.host.storeOnly(this, reason);
   }
 
@@ -315,7 +315,7 @@ export class PutSession {
       }
     } finally {
       await oldWriter.abort().catch(() => undefined);
-      this.host.release(oldCharge, oldCharge.bytes);
+      this.host.unchargeBytes(oldCharge, oldCharge.bytes);
       this.host.closeCharge(oldCharge);
     }
     this.host.spilled(this, from, next, reason);

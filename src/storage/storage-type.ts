@@ -62,9 +62,9 @@ export interface StorageType {
   readonly capacity: number;
   readonly used: number;
   /** Charges `bytes` if they fit; returns false (charging nothing) otherwise. */
-  tryReserve(bytes: number): boolean;
+  tryCharge(bytes: number): boolean;
   /** Returns bytes charged earlier. */
-  release(bytes: number): void;
+  uncharge(bytes: number): void;
   /** Prepares the type for use (disk tiers start empty). */
   init(): Promise<void>;
   createWriter(): PlacementWriter;
@@ -87,14 +87,14 @@ export class ByteBudget {
     return this.usedBytes;
   }
 
-  tryReserve(bytes: number): boolean {
-    if (bytes < 0) throw new RangeError(`cannot reserve ${bytes} bytes`);
+  tryCharge(bytes: number): boolean {
+    if (bytes < 0) throw new RangeError(`cannot charge ${bytes} bytes`);
     if (this.usedBytes + bytes > this.capacity) return false;
     this.usedBytes += bytes;
     return true;
   }
 
-  release(bytes: number): void {
+  uncharge(bytes: number): void {
     if (bytes < 0 || bytes > this.usedBytes) {
       throw new RangeError(`storage type ${this.name}: releasing ${bytes} of ${this.usedBytes} used bytes`);
     }

@@ -21,7 +21,7 @@ export interface MoverHost {
   storageType(tier: TierConfig): StorageType;
   openCharge(storage: StorageType): Charge;
   closeCharge(charge: Charge): void;
-  release(charge: Charge, bytes: number): void;
+  unchargeBytes(charge: Charge, bytes: number): void;
   /** Returns whatever a failed writer's charge still holds and forgets it. */
   abandonCharge(charge: Charge): void;
   place(version: FlightVersion, placement: Placement, tierIndex: number): Placed;
@@ -49,11 +49,11 @@ export class TierMover {
    * Charges bytes, evicting lower-priority then least-recently-used copies of the storage
    * type until they fit. Copies being read are skipped: their bytes could not be freed now.
    */
-  async reserve(charge: Charge, bytes: number, forPath: string, waitForSpills = true): Promise<void> {
+  async chargeBytes(charge: Charge, bytes: number, forPath: string, waitForSpills = true): Promise<void> {
     const storage = charge.storage;
     const kept = new Set<Placed>();
     for (;;) {
-      if (storage.tryReserve(bytes)) {
+      if (storage.tryCharge(bytes)) {
         charge.bytes += bytes;
         return;
       }
@@ -219,7 +219,7 @@ export class TierMover {
         throw new ResourceExhaustedError(`flight "${version.path}" exceeds maxFlightSize of tier ${toTier}`);
       }
       // A copy never waits for other evictions to finish, so two of them cannot wait on each other.
-      await this.reserve(charge, bytes, version.path, false);
+      await this.chargeBytes(charge, bytes, version.path, false);
     };
     try {
       await room(writer.schemaSize(version.schemaHeader));
@@ -231,11 +231,11 @@ export class TierMover {
       }
       await room(writer.trailerSize());
       const placement = await writer.finish();
-      this.h.release(charge, charge.bytes - placement.bytes);
+      this.h.unchargeBytes(charge, charge.bytes - placement.bytes);
       this.h.closeCharge(charge);
       if (version.retired) {
         // Deleted or replaced meanwhile: the copy is not needed.
-        storage.release(placement.bytes);
+        storage.uncharge(placement.bytes);
         await placement.destroy();
         return undefined;
       }
