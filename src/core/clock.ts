@@ -1,24 +1,48 @@
+import { sleep } from './sleep.js';
+
 /**
- * Time comes from an injected clock so that TTL, move-after and promote-after can be
- * tested with fake time instead of sleeps.
+ * Time comes from an injected clock so that TTL, move-after, promote-after and retry
+ * backoff can be tested with fake time instead of sleeps.
  */
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
+  /** Resolves once `ms` have passed on this clock (never keeps the process alive). */
+  sleep(ms: number): Promise<void>;
 }
 
-export const systemClock: Clock = { now: () => Date.now() };
+export const systemClock: Clock = { now: () => Date.now(), sleep };
 
-/** A clock the tests advance by hand. */
+/** A clock the tests advance by hand; sleeps end when an advance reaches them. */
 export class ManualClock implements Clock {
+  private waiters: { at: number; wake: () => void }[] = [];
+
   constructor(private current = 0) {}
+
   now(): number {
     return this.current;
   }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((wake) => {
+      this.waiters.push({ at: this.current + Math.max(0, ms), wake });
+      this.wakeDue();
+    });
+  }
+
   advance(ms: number): void {
     this.current += ms;
+    this.wakeDue();
   }
+
   set(ms: number): void {
     this.current = ms;
+    this.wakeDue();
+  }
+
+  private wakeDue(): void {
+    const due = this.waiters.filter((w) => w.at <= this.current);
+    this.waiters = this.waiters.filter((w) => w.at > this.current);
+    for (const w of due) w.wake();
   }
 }

@@ -1,3 +1,4 @@
+import { backoff } from '../core/backoff.js';
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
@@ -251,7 +252,7 @@ export class S3Store implements DurableStore {
           return;
         } catch (err) {
           if (classify(err) !== 'transient') return; // already gone, or nothing we can do
-          await sleep(Math.min(30_000, 200 * 2 ** attempt));
+          await sleep(backoff(attempt, 200));
         }
       }
     })();

@@ -13,6 +13,7 @@ import type { PlacementEvent } from './events.js';
 import { FlightVersion, type DurableCopy } from './flight.js';
 import type { RoutedClass } from '../routing/router.js';
 import type { Frame } from './storage-type.js';
+import { backoff } from '../core/backoff.js';
 import { sleep } from '../core/sleep.js';
 
 export interface DurabilityStats {
@@ -32,8 +33,6 @@ export interface DurabilityHost {
   /** Pins the version's current copy and streams all its messages; `done` unpins. */
   readCurrent(version: FlightVersion): { frames: AsyncIterable<Frame>; done: () => void } | undefined;
 }
-
-const MAX_BACKOFF_MS = 30_000;
 
 /**
  * The write-through to durable stores (DESIGN.md §2): weak uploads in the background with
@@ -105,7 +104,7 @@ export class Durability {
             this.log.error({ key: copy.key, err: (err as Error).message }, 'could not delete a durable object');
             return;
           }
-          await sleep(backoff(attempt));
+          await this.clock.sleep(backoff(attempt));
         }
       }
     });
@@ -309,7 +308,7 @@ export class Durability {
         source.done();
         this.freeSlot();
       }
-      await sleep(backoff(attempt));
+      await this.clock.sleep(backoff(attempt));
     }
   }
 
@@ -365,8 +364,4 @@ export function kindOf(err: unknown): 'not_found' | 'transient' | 'permanent' {
 
 function isTransient(err: unknown): boolean {
   return !(err instanceof DurableStoreError) || err.kind === 'transient';
-}
-
-export function backoff(attempt: number): number {
-  return Math.min(MAX_BACKOFF_MS, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
 }

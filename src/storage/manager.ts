@@ -14,7 +14,8 @@ import { checkAccounting, computeStats, type ManagerStats } from './stats.js';
 import { PlacementEvents, type PlacementEvent } from './events.js';
 import type { DurableStore } from '../durable/durable-store.js';
 import { readFlightObjectMessages } from '../durable/flight-object.js';
-import { backoff, Durability, type DurabilityHost } from './durability.js';
+import { backoff } from '../core/backoff.js';
+import { Durability, type DurabilityHost } from './durability.js';
 import { DurableSink } from './durable-sink.js';
 import { LimitEnforcer, type LimitHost } from '../limits/limit-enforcer.js';
 import type { LimitPolicyConfig } from '../config/schema.js';
@@ -75,9 +76,8 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
   /** Every placement decision, as events for whoever subscribes (metrics, logs, ...). */
   readonly events: PlacementEvents;
   private versionIds = 0;
-  /** Durable stores whose flights are still to be recovered, and the timers retrying them. */
+  /** Durable stores whose flights are still to be recovered (retried on the clock until they answer). */
   private readonly unrecovered = new Set<string>();
-  private readonly retries = new Set<NodeJS.Timeout>();
   private closed = false;
   private readonly mover: TierMover;
   readonly durability: Durability;
@@ -184,12 +184,7 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
         { store, attempt, retryMs: Math.round(retryMs), err: (err as Error).message },
         'durable store unreachable: serving without its flights, recovering them in the background',
       );
-      const timer = setTimeout(() => {
-        this.retries.delete(timer);
-        void this.recoverStore(store, attempt + 1);
-      }, retryMs);
-      timer.unref();
-      this.retries.add(timer);
+      void this.clock.sleep(retryMs).then(() => this.recoverStore(store, attempt + 1));
       return;
     }
     for (const version of versions) {
@@ -249,7 +244,6 @@ export class StorageManager implements PutHost, DurabilityHost, LimitHost<Flight
   /** Stops background durable work: waits up to `deadlineMs` for queued uploads. */
   async close(deadlineMs: number): Promise<void> {
     this.closed = true;
-    for (const timer of this.retries) clearTimeout(timer);
     await this.idle();
     if (!(await this.durability.drain(deadlineMs))) {
       const spooled = await this.durability.spoolPending();
