@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMoto, type Moto } from '../helpers/moto.js';
+import type { Moto } from '../helpers/moto.js';
 import { runPyClient } from '../helpers/python.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { startProxiedMoto, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/until.js';
 
 /**
@@ -39,9 +39,7 @@ const degradedGauge = async () =>
   )?.[1];
 
 beforeAll(async () => {
-  moto = await startMoto();
-  await moto.createBucket(BUCKET);
-  proxy = await startTcpProxy(moto.port);
+  ({ moto, proxy } = await startProxiedMoto(BUCKET));
   metricsPort = await freePort();
 });
 afterAll(async () => {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
-import { startMoto, type Moto } from '../helpers/moto.js';
+import type { Moto } from '../helpers/moto.js';
 import { runPyClient } from '../helpers/python.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { startProxiedMoto, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/until.js';
 
 /**
@@ -17,9 +17,7 @@ let proxy: TcpProxy;
 let server: TestServer | undefined;
 
 beforeAll(async () => {
-  moto = await startMoto();
-  await moto.createBucket(BUCKET);
-  proxy = await startTcpProxy(moto.port);
+  ({ moto, proxy } = await startProxiedMoto(BUCKET));
 });
 afterAll(async () => {
   await server?.stop();

@@ -2,10 +2,10 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMoto, type Moto } from '../helpers/moto.js';
+import type { Moto } from '../helpers/moto.js';
 import { runPyClient } from '../helpers/python.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { startProxiedMoto, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/until.js';
 
 /**
@@ -49,9 +49,7 @@ async function spooled(): Promise<string[]> {
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-spool-'));
-  moto = await startMoto();
-  await moto.createBucket(BUCKET);
-  proxy = await startTcpProxy(moto.port);
+  ({ moto, proxy } = await startProxiedMoto(BUCKET));
 });
 afterAll(async () => {
   await server?.stop();

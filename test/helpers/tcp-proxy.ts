@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { startMoto, type Moto } from './moto.js';
 
 /**
  * A TCP proxy in front of a test server, to make a store unreachable and bring it back on
@@ -51,5 +52,26 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     down,
     up: listen,
     close: down,
+  };
+}
+
+/** A moto S3 server with a bucket, behind a TCP proxy a test can cut (`proxy.down()`). */
+export interface ProxiedMoto {
+  moto: Moto;
+  proxy: TcpProxy;
+  stop(): Promise<void>;
+}
+
+export async function startProxiedMoto(bucket: string): Promise<ProxiedMoto> {
+  const moto = await startMoto();
+  await moto.createBucket(bucket);
+  const proxy = await startTcpProxy(moto.port);
+  return {
+    moto,
+    proxy,
+    stop: async () => {
+      await proxy.close();
+      await moto.stop();
+    },
   };
 }
