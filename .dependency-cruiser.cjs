@@ -4,7 +4,7 @@ const layers = [
   ['core', '^src/(core/|errors\\.ts$|version\\.ts$)'],
   ['config and ipc', '^src/(config|ipc)/'],
   ['routing, durable stores, limits and auth', '^src/(routing|durable|limits|auth)/'],
-  ['storage', '^src/storage/'],
+  ['storage and durability', '^src/(storage|durability)/'],
   ['metrics and flight', '^src/(metrics|flight)/'],
   ['app', '^src/app\\.ts$'],
   ['cli', '^src/cli/'],

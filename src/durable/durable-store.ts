@@ -78,3 +78,8 @@ export function checkKey(store: string, key: string): void {
     hasControlCharacter(key);
   if (bad) throw new DurableStoreError('permanent', store, key, 'invalid object key');
 }
+
+/** How a store operation failed, for metrics: any error that is not the store's own counts as transient. */
+export function kindOf(err: unknown): 'not_found' | 'transient' | 'permanent' {
+  return err instanceof DurableStoreError ? err.kind : 'transient';
+}

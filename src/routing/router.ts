@@ -79,3 +79,9 @@ export class NoClassError extends InvalidArgumentError {
     super(`no storage class matches flight "${path}" and there is no root class (prefix: "")`);
   }
 }
+
+/** A flight path's segments below its class prefix: what limit nodes are keyed by. */
+export function relativeSegments(cls: RoutedClass, path: string): string[] {
+  const skip = cls.prefix === '' ? 0 : cls.prefix.split('/').length;
+  return path.split('/').slice(skip);
+}

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { StorageTypeName } from '../config/schema.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { DurableStore } from '../durable/durable-store.js';
-import type { FlightObject } from '../durable/flight-object.js';
+import type { FlightObject } from '../durability/flight-object.js';
 import type { RoutedClass } from '../routing/router.js';
 import type { Frame, Placement } from './storage-type.js';
 
@@ -130,6 +130,23 @@ export class FlightVersion {
     const batches: number[] = [];
     init.kinds.forEach((k, i) => k === 'batch' && batches.push(i));
     this.batchIndex = batches;
+  }
+
+  /** The version a flight object read back from a durable store or the spool describes. */
+  static fromObject(object: FlightObject, cls: RoutedClass, id: number): FlightVersion {
+    return new FlightVersion({
+      id,
+      path: object.path,
+      cls,
+      schemaHeader: object.schemaHeader,
+      kinds: object.index.map((e) => e.kind),
+      sizes: object.index.map((e) => e.headerLength + e.bodyLength),
+      totalRecords: object.totalRecords,
+      totalBytes: object.totalBytes,
+      createdAt: object.createdAt,
+      expiresAt: object.expiresAt,
+      tag: object.tag,
+    });
   }
 
   get tierIndex(): number | undefined {

@@ -1,36 +1,28 @@
 import { CancelledError, InvalidArgumentError, ResourceExhaustedError } from '../errors.js';
-import type { TierConfig } from '../config/schema.js';
+import type { StorageTypeName, TierConfig } from '../config/schema.js';
+import type { Logger } from '../core/log.js';
+import type { PlacementEvent } from './events.js';
 import { formatSize } from '../config/units.js';
 import type { RoutedClass } from '../routing/router.js';
 import { FlightVersion, newVersionTag } from './flight.js';
 import type { Frame, Placement, PlacementWriter, StorageType } from './storage-type.js';
-import type { DurableSink } from './durable-sink.js';
+import type { StrongSink } from '../durability/strong-sink.js';
+import type { TierCopy } from './tier-copy.js';
 import type { DurableCopy } from './flight.js';
-
-/** Bytes charged to a storage type by a writer that has not finished; the manager sums them. */
-export interface Charge {
-  storage: StorageType;
-  bytes: number;
-}
 
 /** What a put session needs from the manager that owns it. */
 export interface PutHost {
+  readonly log: Logger;
+  emit(event: PlacementEvent): void;
   /** Admits more flight bytes under the limit policies that govern the put; throws RESOURCE_EXHAUSTED. */
   admit(session: PutSession, bytes: number): void;
-  /** Charges bytes to a storage type, evicting to make room; throws RESOURCE_EXHAUSTED. */
-  chargeBytes(charge: Charge, bytes: number, forPath: string): Promise<void>;
-  /** Returns part of a charge. */
-  unchargeBytes(charge: Charge, bytes: number): void;
-  openCharge(storage: StorageType): Charge;
-  closeCharge(charge: Charge): void;
+  /** Starts writing the flight at `path` into a tier, charging (and evicting for) its bytes. */
+  copyInto(tier: TierConfig, path: string): TierCopy;
   storageType(tier: TierConfig): StorageType;
   /** Makes a finished version visible, atomically replacing the path's current one. */
   publish(version: FlightVersion, placement: Placement | undefined, tierIndex: number, durable?: DurableCopy): void;
-  /** The store upload of a strong put, or undefined for other classes. */
-  durableSinkFor(cls: RoutedClass, path: string, evenIfWeak?: boolean): DurableSink | undefined;
-  spilled(session: PutSession, fromTier: number, toTier: number, reason: string): void;
-  /** A durable flight that fits no tier now goes to the durable store only. */
-  storeOnly(session: PutSession, reason: string): void;
+  /** The store upload of a strong put (or, `evenIfWeak`, a weak one), undefined for other classes. */
+  strongSink(cls: RoutedClass, path: string, evenIfWeak?: boolean): StrongSink | undefined;
   nextVersionId(): number;
   now(): number;
   sessionEnded(session: PutSession): void;
@@ -49,16 +41,14 @@ export class PutSession {
   private readonly sizes: number[] = [];
   private records = 0;
   private data = 0;
-  /** Bytes written to the current tier. */
-  private written = 0;
   private tierIndex: number;
-  private writer: PlacementWriter;
-  private charge: Charge;
+  /** The copy being written into the current tier. */
+  private out: TierCopy;
   private state: 'open' | 'committed' | 'aborted' = 'open';
   /** The operation in progress; abort waits for it before returning the charges. */
   private busy: Promise<unknown> = Promise.resolve();
   /** Strong durability: the object streaming to the store alongside the tier copy. */
-  private sink: DurableSink | undefined;
+  private sink: StrongSink | undefined;
   /** The flight fits no tier: it goes to the durable store only (durable classes). */
   private storeOnly = false;
 
@@ -69,10 +59,8 @@ export class PutSession {
     tierIndex: number,
   ) {
     this.tierIndex = tierIndex;
-    const storage = host.storageType(this.tier);
-    this.writer = storage.createWriter();
-    this.charge = host.openCharge(storage);
-    this.sink = host.durableSinkFor(cls, path);
+    this.out = host.copyInto(this.tier, path);
+    this.sink = host.strongSink(cls, path);
   }
 
   /**
@@ -89,7 +77,7 @@ export class PutSession {
       if (sizeHint > host.storageType(tier).capacity) continue;
       const session = new PutSession(host, path, cls, i);
       try {
-        await host.chargeBytes(session.charge, sizeHint, path);
+        await session.out.prepay(sizeHint);
         return session;
       } catch (err) {
         await session.abort();
@@ -113,16 +101,8 @@ export class PutSession {
     return this.cls.config.tiers[this.tierIndex] as TierConfig;
   }
 
-  get currentTier(): number {
-    return this.tierIndex;
-  }
-
   get storage(): StorageType {
-    return this.charge.storage;
-  }
-
-  get reservedBytes(): number {
-    return this.charge.bytes;
+    return this.out.storage;
   }
 
   setSchema(header: Buffer): Promise<void> {
@@ -130,7 +110,7 @@ export class PutSession {
       if (this.schemaHeader) throw new InvalidArgumentError(`flight "${this.path}": schema sent twice`);
       this.schemaHeader = header;
       await this.makeRoom((w) => w.schemaSize(header));
-      if (!this.storeOnly) await this.writer.writeSchema(header);
+      if (!this.storeOnly) await this.out.writer.writeSchema(header);
       await this.sink?.writeSchema(header);
     });
   }
@@ -142,7 +122,7 @@ export class PutSession {
       }
       this.host.admit(this, frame.header.length + frame.body.length);
       await this.makeRoom((w) => w.sizeOf(frame));
-      if (!this.storeOnly) await this.writer.append(frame);
+      if (!this.storeOnly) await this.out.writer.append(frame);
       await this.sink?.writeMessage(frame);
       this.kinds.push(frame.kind);
       this.sizes.push(frame.header.length + frame.body.length);
@@ -156,7 +136,7 @@ export class PutSession {
       const schema = this.schemaHeader;
       if (!schema) throw new InvalidArgumentError(`flight "${this.path}": the put ended without a schema`);
       await this.makeRoom((w) => w.trailerSize());
-      const placement = this.storeOnly ? undefined : await this.writer.finish();
+      const placement = this.storeOnly ? undefined : await this.out.finish();
       const now = this.host.now();
       const ttl = this.cls.config.ttl;
       const expiresAt = ttl === undefined ? undefined : now + ttl;
@@ -177,17 +157,14 @@ export class PutSession {
           durable = { store: this.sink.store, key: this.sink.key, state: 'stored', object, seconds: this.sink.seconds };
         }
       } catch (err) {
-        // The tier copy goes too; abort() returns its charge.
-        await placement?.destroy();
+        // The tier copy goes too.
+        if (placement) await this.out.discard(placement);
         throw err;
       }
       if (this.state !== 'open') {
-        await placement?.destroy();
+        if (placement) await this.out.discard(placement);
         throw this.cancelled();
       }
-      // The version keeps exactly what its placement holds; a size hint's surplus goes back.
-      this.host.unchargeBytes(this.charge, this.charge.bytes - (placement?.bytes ?? 0));
-      this.host.closeCharge(this.charge);
       const version = new FlightVersion({
         id: this.host.nextVersionId(),
         path: this.path,
@@ -214,9 +191,7 @@ export class PutSession {
     this.state = 'aborted';
     this.sink?.abort();
     await this.busy;
-    await this.writer.abort().catch(() => undefined);
-    this.host.unchargeBytes(this.charge, this.charge.bytes);
-    this.host.closeCharge(this.charge);
+    await this.out.abort();
     this.host.sessionEnded(this);
   }
 
@@ -236,20 +211,11 @@ export class PutSession {
     for (;;) {
       if (this.state !== 'open') throw this.cancelled();
       if (this.storeOnly) return;
-      const bytes = size(this.writer);
-      const max = this.tier.maxFlightSize;
-      const after = this.written + bytes;
-      let reason: string | undefined;
-      if (max !== undefined && after > max) {
-        reason = `the flight (${formatSize(after)}) exceeds maxFlightSize ${formatSize(max)}`;
-      } else if (after > this.storage.capacity) {
-        reason = `the flight (${formatSize(after)}) exceeds the ${this.storage.name} capacity ${formatSize(this.storage.capacity)}`;
-      } else {
-        // A size hint may already cover the bytes.
-        const missing = after - this.charge.bytes;
+      const bytes = size(this.out.writer);
+      let reason = this.out.tooBig(bytes);
+      if (reason === undefined) {
         try {
-          if (missing > 0) await this.host.chargeBytes(this.charge, missing, this.path);
-          this.written = after;
+          await this.out.room(bytes);
           return;
         } catch (err) {
           if (!(err instanceof ResourceExhaustedError)) throw err;
@@ -267,18 +233,17 @@ export class PutSession {
    */
   private async toStoreOnly(reason: string): Promise<void> {
     if (!this.sink) {
-      const sink = this.host.durableSinkFor(this.cls, this.path, true);
+      const sink = this.host.strongSink(this.cls, this.path, true);
       if (!sink) throw new Error(`class "${this.cls.config.name}" has no durable store`);
       this.sink = sink;
       if (this.schemaHeader) {
         await sink.writeSchema(this.schemaHeader);
-        for await (const frame of this.writer.written()) await sink.writeMessage(frame);
+        for await (const frame of this.out.writer.written()) await sink.writeMessage(frame);
       }
     }
     this.storeOnly = true;
-    await this.writer.abort().catch(() => undefined);
-    this.host.unchargeBytes(this.charge, this.charge.bytes);
-    this.host.storeOnly(this, reason);
+    await this.out.abort();
+    this.host.log.debug({ path: this.path, reason }, 'flight fits no tier: writing it to the durable store only');
   }
 
   /** Moves what was written to the next tier and continues there, or rejects the put. */
@@ -297,28 +262,27 @@ export class PutSession {
       );
     }
     const from = this.tierIndex;
-    const oldWriter = this.writer;
-    const oldCharge = this.charge;
+    const old = this.out;
     this.tierIndex = next;
-    this.writer = this.host.storageType(this.tier).createWriter();
-    this.charge = this.host.openCharge(this.host.storageType(this.tier));
-    this.written = 0;
+    this.out = this.host.copyInto(this.tier, this.path);
     try {
       const schema = this.schemaHeader;
       if (schema) {
+        const target = this.out;
         await this.makeRoom((w) => w.schemaSize(schema));
-        await this.writer.writeSchema(schema);
-        for await (const frame of oldWriter.written()) {
+        // A further spill inside makeRoom has already written the schema to the copy that replaced this one.
+        if (this.out === target) await target.writer.writeSchema(schema);
+        for await (const frame of old.writer.written()) {
           await this.makeRoom((w) => w.sizeOf(frame));
-          await this.writer.append(frame);
+          await this.out.writer.append(frame);
         }
       }
     } finally {
-      await oldWriter.abort().catch(() => undefined);
-      this.host.unchargeBytes(oldCharge, oldCharge.bytes);
-      this.host.closeCharge(oldCharge);
+      await old.abort();
     }
-    this.host.spilled(this, from, next, reason);
+    const storage = (tier: number): StorageTypeName => (this.cls.config.tiers[tier] as TierConfig).storage;
+    this.host.emit({ type: 'spill', cls: this.cls, from: storage(from), to: storage(next) });
+    this.host.log.debug({ path: this.path, fromTier: from, toTier: next, reason }, 'upload spilled to the next tier');
   }
 
   private cancelled(): CancelledError {

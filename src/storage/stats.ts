@@ -1,9 +1,9 @@
 import type { StorageTypeName } from '../config/schema.js';
 import type { RoutedClass } from '../routing/router.js';
-import type { FlightVersion, Placed } from './flight.js';
-import type { Charge } from './put-session.js';
-import type { StorageType } from './storage-type.js';
-import type { DurabilityStats } from './durability.js';
+import type { FlightVersion } from './flight.js';
+import type { Ledger } from './ledger.js';
+import type { LimitEnforcer } from '../limits/limit-enforcer.js';
+import type { DurabilityStats } from '../durability/durability.js';
 
 export interface StorageTypeStats {
   capacity: number;
@@ -59,26 +59,22 @@ export interface ManagerStats {
   };
 }
 
-const NO_DURABILITY: ManagerStats['durability'] = {
-  queueDepth: 0,
-  oldestAgeMs: 0,
-  uploads: 0,
-  uploadFailures: 0,
-  deletes: 0,
-  stores: [],
-  degraded: [],
-};
+/** What a stats snapshot is computed from. */
+export interface StatsSources {
+  ledger: Ledger;
+  classes: readonly RoutedClass[];
+  versions: Iterable<FlightVersion>;
+  putsInProgress: number;
+  limits: LimitEnforcer<FlightVersion>;
+  durability: DurabilityStats;
+  /** Durable stores not recovered yet. */
+  degraded: string[];
+}
 
-export function computeStats(
-  types: ReadonlyMap<StorageTypeName, StorageType>,
-  classes: readonly RoutedClass[],
-  versions: Iterable<FlightVersion>,
-  resident: Iterable<Placed>,
-  charges: Iterable<Charge>,
-  putsInProgress: number,
-): ManagerStats {
+export function computeStats(src: StatsSources): ManagerStats {
+  const { ledger, classes, putsInProgress } = src;
   const storageTypes: ManagerStats['storageTypes'] = {};
-  for (const [name, type] of types) {
+  for (const [name, type] of ledger.types) {
     storageTypes[name] = { capacity: type.capacity, used: type.used, flights: 0, pinnedRetired: 0, reserved: 0 };
   }
   const byClass: ManagerStats['classes'] = {};
@@ -93,7 +89,7 @@ export function computeStats(
     };
   }
   let flights = 0;
-  for (const version of versions) {
+  for (const version of src.versions) {
     flights++;
     const c0 = byClass[version.cls.config.name];
     if (c0 && version.durable?.object) c0.durableBytes += version.durable.object.size;
@@ -118,39 +114,28 @@ export function computeStats(
       }
     }
   }
-  for (const placed of resident) {
+  for (const placed of ledger.residentCopies) {
     const t = storageTypes[placed.storage];
     if (t && placed.retired) t.pinnedRetired += placed.bytes;
   }
-  for (const charge of charges) {
+  for (const charge of ledger.openCharges) {
     const t = storageTypes[charge.storage.name];
     if (t) t.reserved += charge.bytes;
   }
-  return { storageTypes, classes: byClass, flights, putsInProgress, limits: [], durability: NO_DURABILITY };
-}
-
-/**
- * The accounting invariant, for tests: every storage type's used bytes equal what its
- * copies (current, or retired but still read) and unfinished writers hold, within
- * capacity; every visible flight has a copy somewhere.
- */
-export function checkAccounting(
-  types: ReadonlyMap<StorageTypeName, StorageType>,
-  resident: Iterable<Placed>,
-  charges: Iterable<Charge>,
-  versions: Iterable<FlightVersion>,
-): void {
-  const residentSet = new Set(resident);
-  for (const [name, type] of types) {
-    let expected = 0;
-    for (const p of residentSet) if (p.storage === name) expected += p.bytes;
-    for (const c of charges) if (c.storage === type) expected += c.bytes;
-    if (type.used !== expected) throw new Error(`${name}: used ${type.used} != held ${expected}`);
-    if (type.used > type.capacity) throw new Error(`${name}: used ${type.used} > capacity ${type.capacity}`);
-  }
-  for (const v of versions) {
-    if (v.placed ? !residentSet.has(v.placed) : v.durable?.state !== 'stored') {
-      throw new Error(`flight "${v.path}" has no copy`);
-    }
-  }
+  const stores = new Set(classes.map((c) => c.config.durableStore).filter((s) => s !== undefined));
+  return {
+    storageTypes,
+    classes: byClass,
+    flights,
+    putsInProgress,
+    limits: [...src.limits.tree.all()].map((n) => ({
+      policy: n.policy.name,
+      type: n.policy.type,
+      node: n.key || '/',
+      source: n.source,
+      limit: n.limit,
+      used: n.used,
+    })),
+    durability: { ...src.durability, stores: [...stores], degraded: src.degraded },
+  };
 }

@@ -1,35 +1,27 @@
 import type { StorageTypeName, TierConfig } from '../config/schema.js';
 import { formatSize } from '../config/units.js';
-import { readFlightObjectMessages } from '../durable/flight-object.js';
+import { readFlightObjectMessages } from '../durability/flight-object.js';
 import { CancelledError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../errors.js';
-import type { LimitEnforcer } from '../limits/limit-enforcer.js';
 import type { Logger } from '../core/log.js';
-import { kindOf } from './durability.js';
-import type { EvictionOrder } from './eviction-order.js';
+import { kindOf } from '../durable/durable-store.js';
+import type { Charge, Ledger } from './ledger.js';
+import { TierCopy } from './tier-copy.js';
 import type { PlacementEvent } from './events.js';
 import type { FlightVersion, Placed, RemovalReason } from './flight.js';
-import type { Charge } from './put-session.js';
-import type { Frame, Placement, StorageType } from './storage-type.js';
+import type { Frame } from './storage-type.js';
 
 /** How a relocation ended; see TierMover.relocate. */
 export type RelocateOutcome = 'done' | 'skipped' | 'no-room' | 'error';
 
-/** What the tier mover needs from the storage manager that owns the catalog and accounting. */
+/** What the tier mover needs from the storage manager that owns the catalog. */
 export interface MoverHost {
   readonly log: Logger;
-  order(storage: StorageTypeName): EvictionOrder | undefined;
-  storageType(tier: TierConfig): StorageType;
-  openCharge(storage: StorageType): Charge;
-  closeCharge(charge: Charge): void;
-  unchargeBytes(charge: Charge, bytes: number): void;
-  /** Returns whatever a failed writer's charge still holds and forgets it. */
-  abandonCharge(charge: Charge): void;
-  place(version: FlightVersion, placement: Placement, tierIndex: number): Placed;
+  readonly ledger: Ledger;
+  /** Removes a version: it is gone from the catalog, and its copies are freed. */
   retire(version: FlightVersion, reason: RemovalReason): void;
-  retirePlaced(placed: Placed, reason: RemovalReason): void;
-  unpin(placed: Placed): void;
+  /** The version keeps only its durable copy: its tier copy (if any) is freed. */
+  dropTierCopy(version: FlightVersion): void;
   inBackground(work: Promise<unknown>): void;
-  limits(): LimitEnforcer<FlightVersion>;
   emit(event: PlacementEvent): void;
 }
 
@@ -76,7 +68,7 @@ export class TierMover {
   }
 
   private pickVictim(storage: StorageTypeName, kept: ReadonlySet<Placed>): Placed | undefined {
-    for (const placed of this.h.order(storage)?.candidates() ?? []) {
+    for (const placed of this.h.ledger.candidates(storage)) {
       if (kept.has(placed)) continue;
       // A weak flight whose durable copy is not written yet is the only copy: keep it.
       if (placed.pins === 0 && !placed.version.relocating && placed.version.durable?.state !== 'pending') return placed;
@@ -116,9 +108,7 @@ export class TierMover {
     this.h.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
     if (version.durable?.state === 'stored') {
       // The durable copy remains: the flight stays visible and is restored on next read.
-      version.placed = undefined;
-      this.h.retirePlaced(placed, 'evict');
-      this.h.limits().dropTierCopy(version);
+      this.h.dropTierCopy(version);
       return true;
     }
     this.h.retire(version, 'evict');
@@ -151,7 +141,7 @@ export class TierMover {
       }
     }
     if (lastError instanceof ResourceExhaustedError) this.failed(version, 'restore', 'no-room', undefined, lastError);
-    this.h.limits().dropTierCopy(version);
+    this.h.dropTierCopy(version);
     if (lastError instanceof ResourceExhaustedError) throw lastError;
     throw new UnavailableError(
       `flight "${version.path}": restoring from the durable store failed: ${(lastError as Error)?.message}`,
@@ -172,11 +162,11 @@ export class TierMover {
     const from = version.placed;
     if (!from || !version.cls.config.tiers[toTier] || version.relocating || version.retired) return 'skipped';
     version.relocating = true;
-    from.pins++;
+    this.h.ledger.pin(from);
     try {
       const placed = await this.copyTo(version, toTier, from.placement.read(version.allMessages()));
       if (!placed) return 'skipped';
-      this.h.retirePlaced(from, reason);
+      this.h.ledger.retire(from, reason);
       this.h.emit(
         reason === 'evict'
           ? { type: 'evict', version, storage: from.storage, tier: from.tierIndex, outcome: 'spilled' }
@@ -194,7 +184,7 @@ export class TierMover {
       return cause;
     } finally {
       version.relocating = false;
-      this.h.unpin(from);
+      this.h.ledger.unpin(from);
     }
   }
 
@@ -209,43 +199,36 @@ export class TierMover {
     frames: AsyncIterable<Frame>,
   ): Promise<Placed | undefined> {
     const tier = version.cls.config.tiers[toTier] as TierConfig;
-    const storage = this.h.storageType(tier);
-    const writer = storage.createWriter();
-    const charge = this.h.openCharge(storage);
-    let written = 0;
+    // A copy never waits for other evictions to finish, so two of them cannot wait on each other.
+    const copy = new TierCopy(this.h.ledger, tier, (charge, bytes) =>
+      this.chargeBytes(charge, bytes, version.path, false),
+    );
     const room = async (bytes: number): Promise<void> => {
-      written += bytes;
-      if (tier.maxFlightSize !== undefined && written > tier.maxFlightSize) {
-        throw new ResourceExhaustedError(`flight "${version.path}" exceeds maxFlightSize of tier ${toTier}`);
-      }
-      // A copy never waits for other evictions to finish, so two of them cannot wait on each other.
-      await this.chargeBytes(charge, bytes, version.path, false);
+      const reason = copy.tooBig(bytes);
+      if (reason !== undefined) throw new ResourceExhaustedError(`flight "${version.path}", tier ${toTier}: ${reason}`);
+      await copy.room(bytes);
     };
     try {
-      await room(writer.schemaSize(version.schemaHeader));
-      await writer.writeSchema(version.schemaHeader);
+      await room(copy.writer.schemaSize(version.schemaHeader));
+      await copy.writer.writeSchema(version.schemaHeader);
       for await (const frame of frames) {
         if (version.retired) throw new CancelledError(`flight "${version.path}" was removed while being copied`);
-        await room(writer.sizeOf(frame));
-        await writer.append(frame);
+        await room(copy.writer.sizeOf(frame));
+        await copy.writer.append(frame);
       }
-      await room(writer.trailerSize());
-      const placement = await writer.finish();
-      this.h.unchargeBytes(charge, charge.bytes - placement.bytes);
-      this.h.closeCharge(charge);
+      await room(copy.writer.trailerSize());
+      const placement = await copy.finish();
       if (version.retired) {
         // Deleted or replaced meanwhile: the copy is not needed.
-        storage.uncharge(placement.bytes);
-        await placement.destroy();
+        await copy.discard(placement);
         return undefined;
       }
-      const placed = this.h.place(version, placement, toTier);
+      const placed = this.h.ledger.place(version, placement, toTier);
       version.placed = placed;
       version.accesses = [];
       return placed;
     } catch (err) {
-      await writer.abort().catch(() => undefined);
-      this.h.abandonCharge(charge);
+      await copy.abort();
       throw err;
     }
   }

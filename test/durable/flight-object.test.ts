@@ -11,7 +11,7 @@ import {
   readFlightObject,
   readFlightObjectMessages,
   type FlightMeta,
-} from '../../src/durable/flight-object.js';
+} from '../../src/durability/flight-object.js';
 import { S3Store } from '../../src/durable/s3-store.js';
 import { MessageType, readMessageHeader } from '../../src/ipc/message-header.js';
 import type { Frame } from '../../src/storage/storage-type.js';

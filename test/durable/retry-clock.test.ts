@@ -44,13 +44,13 @@ storageClasses:
       JSON.stringify([{ op: 'put', path: 'r/a', kib: 50, seed: 1 }]),
     ]);
     expect(put[0]?.ok).toBe(true);
-    await until('the first upload attempt to fail', () => server!.app.manager.durability.stats().uploadFailures > 0);
+    await until('the first upload attempt to fail', () => server!.app.manager.stats().durability.uploadFailures > 0);
     await proxy.up();
     // The store is back, but the retry waits for its backoff on the server's clock.
     await new Promise((r) => setTimeout(r, 1500));
     expect(await moto.keys(BUCKET, 'tf/')).toEqual([]);
     clock.advance(60_000);
     await until('the retried upload', async () => (await moto.keys(BUCKET, 'tf/')).includes('tf/r/a'), 10_000);
-    expect(server.app.manager.durability.stats().queueDepth).toBe(0);
+    expect(server.app.manager.stats().durability.queueDepth).toBe(0);
   });
 });

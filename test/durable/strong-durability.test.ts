@@ -74,7 +74,7 @@ describe('durability: strong (pyarrow client, moto)', () => {
     expect(out.map((o) => o.ok)).toEqual([true, true]);
     // No waiting: the acknowledgement itself means durable.
     expect(await objects('s/a/')).toEqual(['s/a/large', 's/a/small']);
-    expect(server.app.manager.durability.stats().queueDepth).toBe(0);
+    expect(server.app.manager.stats().durability.queueDepth).toBe(0);
     const text = await server.app.metrics.registry.metrics();
     expect(text).toMatch(/^tierflight_durable_write_seconds_count\{class="strong",durability="strong"\} 2$/m);
     await server.stop();

@@ -50,7 +50,7 @@ function metric(text: string, series: string): number {
 }
 
 const drained = (s: TestServer) =>
-  until('the upload queue to drain', () => s.app.manager.durability.stats().queueDepth === 0);
+  until('the upload queue to drain', () => s.app.manager.stats().durability.queueDepth === 0);
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-weak-'));
@@ -141,7 +141,7 @@ describe('durability: weak (pyarrow client, moto)', () => {
     const acks = await ops(server, script);
     expect(acks.every((a) => a.ok === true)).toBe(true);
     await new Promise((r) => setTimeout(r, 700));
-    const stats = server.app.manager.durability.stats();
+    const stats = server.app.manager.stats().durability;
     expect(stats.queueDepth).toBe(20);
     expect(stats.uploadFailures).toBeGreaterThan(0);
     const failures = metric(
@@ -166,7 +166,7 @@ describe('durability: weak (pyarrow client, moto)', () => {
     server = await startTestServer(config());
     await proxy.down();
     await ops(server, [put('grace/a', 50, 1), put('grace/b', 50, 2)]);
-    expect(server.app.manager.durability.stats().queueDepth).toBe(2);
+    expect(server.app.manager.stats().durability.queueDepth).toBe(2);
     // The store comes back while the server shuts down: the queue drains before it exits.
     setTimeout(() => void proxy.up(), 300);
     await server.stop();

@@ -82,16 +82,14 @@ describe('limit policies (pyarrow client)', () => {
     const m = server.app.manager;
     // Check the limits at every placement the server makes, not only at the end.
     const violations: string[] = [];
-    const emit = m.emit.bind(m);
-    m.emit = (e) => {
-      emit(e);
+    m.events.subscribe((e) => {
       if (e.type !== 'put') return;
       try {
         m.limits.check();
       } catch (err) {
         violations.push((err as Error).message);
       }
-    };
+    });
     let seed = 2026;
     const rand = (n: number): number => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;

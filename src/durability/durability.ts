@@ -1,19 +1,19 @@
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { StorageClassConfig } from '../config/schema.js';
-import { DurableStoreError, type DurableStore } from '../durable/durable-store.js';
+import { DurableStoreError, kindOf, type DurableStore } from '../durable/durable-store.js';
 import {
   encodeFlightObject,
   FlightObjectEncoder,
   readFlightObject,
   readFlightObjectMessages,
-  type FlightObject,
-} from '../durable/flight-object.js';
-import type { PlacementEvent } from './events.js';
-import { FlightVersion, type DurableCopy } from './flight.js';
+} from './flight-object.js';
+import type { PlacementEvent } from '../storage/events.js';
+import { FlightVersion, type DurableCopy } from '../storage/flight.js';
 import type { RoutedClass } from '../routing/router.js';
-import type { Frame } from './storage-type.js';
+import type { Frame } from '../ipc/frame.js';
 import { backoff } from '../core/backoff.js';
+import { StrongSink } from './strong-sink.js';
 import { sleep } from '../core/sleep.js';
 
 export interface DurabilityStats {
@@ -70,6 +70,16 @@ export class Durability {
     return { store, key: cls.durablePrefix + path, state: 'pending' };
   }
 
+  /**
+   * The store upload of a strong put, streamed while it arrives; undefined for other
+   * classes. `evenIfWeak`: a weak flight that fits no tier is written to the store the same way.
+   */
+  strongSink(cls: StorageClassConfig, path: string, evenIfWeak = false): StrongSink | undefined {
+    if (cls.durability !== 'strong' && !(evenIfWeak && cls.durability === 'weak')) return undefined;
+    const copy = this.copyFor(cls, path);
+    return copy && new StrongSink(copy.store, copy.key, path);
+  }
+
   /** Queues a weak upload of a published version. */
   upload(version: FlightVersion): void {
     const copy = version.durable;
@@ -108,52 +118,6 @@ export class Durability {
         }
       }
     });
-  }
-
-  /**
-   * The durable flights a restarted server serves: every flight object under the prefixes
-   * of the durable classes whose path still routes to that class. Expired ones are removed
-   * from the store instead (never served, even before a sweeper would reach them).
-   */
-  async recover(
-    classes: readonly RoutedClass[],
-    route: (path: string) => RoutedClass,
-    nextVersionId: () => number,
-  ): Promise<FlightVersion[]> {
-    const now = this.clock.now();
-    const out: FlightVersion[] = [];
-    // Scanned into a list first: a store that fails half-way recovers nothing, and is retried.
-    const found = [];
-    for await (const entry of this.scan(classes.map((c) => c.config))) found.push(entry);
-    for (const { cls, object, store } of found) {
-      const routed = route(object.path);
-      if (routed.config !== cls) continue; // another class's object under an overlapping prefix
-      const version = versionOf(object, routed, nextVersionId());
-      version.durable = { store, key: object.key, state: 'stored', object };
-      if (version.isExpired(now)) this.remove(version);
-      else out.push(version);
-    }
-    return out;
-  }
-
-  /** Every flight object under the prefixes of the given durable classes. */
-  async *scan(
-    classes: readonly StorageClassConfig[],
-  ): AsyncGenerator<{ cls: StorageClassConfig; object: FlightObject; store: DurableStore }> {
-    for (const cls of classes) {
-      if (cls.durability === 'none' || cls.durableStore === undefined) continue;
-      const store = this.stores.get(cls.durableStore);
-      if (!store) continue;
-      for await (const info of store.list(cls.durablePrefix)) {
-        try {
-          const object = await readFlightObject(store, info.key);
-          if (object && info.key === cls.durablePrefix + object.path) yield { cls, object, store };
-        } catch (err) {
-          if (err instanceof DurableStoreError && err.kind === 'transient') throw err; // the store, not the object
-          this.log.warn({ key: info.key, err: (err as Error).message }, 'skipping an object that is not a flight');
-        }
-      }
-    }
   }
 
   /**
@@ -217,7 +181,7 @@ export class Durability {
         );
         continue;
       }
-      const version = versionOf(object, cls, nextVersionId());
+      const version = FlightVersion.fromObject(object, cls, nextVersionId());
       if (version.isExpired(this.clock.now())) {
         await spool.delete(info.key);
         continue;
@@ -336,30 +300,9 @@ export class Durability {
   }
 }
 
-/** The version a flight object describes. */
-function versionOf(object: FlightObject, cls: RoutedClass, id: number): FlightVersion {
-  return new FlightVersion({
-    id,
-    path: object.path,
-    cls,
-    schemaHeader: object.schemaHeader,
-    kinds: object.index.map((e) => e.kind),
-    sizes: object.index.map((e) => e.headerLength + e.bodyLength),
-    totalRecords: object.totalRecords,
-    totalBytes: object.totalBytes,
-    createdAt: object.createdAt,
-    expiresAt: object.expiresAt,
-    tag: object.tag,
-  });
-}
-
 /** A spooled object's key: its store's id, then its key in that store. */
 function spoolKey(copy: DurableCopy): string {
   return `${encodeURIComponent(copy.store.id)}/${copy.key}`;
-}
-
-export function kindOf(err: unknown): 'not_found' | 'transient' | 'permanent' {
-  return err instanceof DurableStoreError ? err.kind : 'transient';
 }
 
 function isTransient(err: unknown): boolean {

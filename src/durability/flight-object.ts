@@ -2,7 +2,7 @@ import { END_OF_STREAM } from '../ipc/file-layout.js';
 import { IpcFramer } from '../ipc/ipc-framer.js';
 import { readSequential, type IndexEntry } from '../ipc/stream-reader.js';
 import type { Frame } from '../ipc/frame.js';
-import { DurableStoreError, type DurableStore } from './durable-store.js';
+import { DurableStoreError, type DurableStore } from '../durable/durable-store.js';
 
 /**
  * A flight as one durable object: a standard Arrow IPC stream (schema, dictionaries and

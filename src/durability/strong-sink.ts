@@ -1,7 +1,7 @@
 import { UnavailableError } from '../errors.js';
-import { FlightObjectEncoder, type FlightMeta, type FlightObject } from '../durable/flight-object.js';
+import { FlightObjectEncoder, type FlightMeta, type FlightObject } from './flight-object.js';
 import type { DurableStore } from '../durable/durable-store.js';
-import type { Frame } from './storage-type.js';
+import type { Frame } from '../ipc/frame.js';
 
 /** Bytes a strong put may have queued for the store before the client is slowed down. */
 const HIGH_WATER = 32 * 1024 * 1024;
@@ -12,7 +12,7 @@ const HIGH_WATER = 32 * 1024 * 1024;
  * the put waits only for the tail. The put session writes each message here as well as
  * to its tier; `finish` resolves once the store confirms the whole object.
  */
-export class DurableSink {
+export class StrongSink {
   private readonly encoder = new FlightObjectEncoder();
   private readonly controller = new AbortController();
   private queue: Buffer[] = [];

@@ -1,0 +1,178 @@
+import type { Clock } from '../core/clock.js';
+import type { LimitPolicyConfig } from '../config/schema.js';
+import type { Logger } from '../core/log.js';
+import { isUnderPrefix, normalizePrefix } from '../core/path.js';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../errors.js';
+import type { LimitEnforcer } from '../limits/limit-enforcer.js';
+import { relativeSegments } from '../routing/router.js';
+import type { PlacementEvent } from './events.js';
+import type { FlightVersion, RemovalReason } from './flight.js';
+import type { Ledger } from './ledger.js';
+
+/** What the catalog needs from the manager around it. */
+export interface CatalogHost {
+  readonly ledger: Ledger;
+  readonly clock: Clock;
+  readonly log: Logger;
+  limits(): LimitEnforcer<FlightVersion>;
+  /** Removes a version's durable object (delete, expiry), in the background. */
+  removeDurable(version: FlightVersion): void;
+  /** The durable store a path's flight may be in that has not been recovered yet, if any. */
+  unreachableStoreOf(path: string): string | undefined;
+  emit(event: PlacementEvent): void;
+}
+
+/**
+ * The visible version of every flight path, and the one way out of it (`retire`): a
+ * retired version leaves the limits, its tier copy is freed once no reader holds it, and
+ * on delete or expiry its durable object goes too.
+ */
+export class Catalog {
+  private readonly versions = new Map<string, FlightVersion>();
+
+  constructor(private readonly h: CatalogHost) {}
+
+  get(path: string): FlightVersion | undefined {
+    return this.versions.get(path);
+  }
+
+  values(): IterableIterator<FlightVersion> {
+    return this.versions.values();
+  }
+
+  /** Makes a version the visible one of its path, counted by the limits; the one it replaces is retired. */
+  publish(version: FlightVersion): void {
+    const old = this.versions.get(version.path);
+    this.versions.set(version.path, version);
+    this.h.limits().add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
+    if (old && old !== version) this.retire(old, 'replace');
+  }
+
+  /** A flight found in a durable store joins, unless a newer one was put meanwhile (while the store was down). */
+  adopt(version: FlightVersion): void {
+    const existing = this.versions.get(version.path);
+    if (existing && existing.createdAt >= version.createdAt) return;
+    this.publish(version);
+  }
+
+  /**
+   * The current version of a normalised path. NOT_FOUND when absent or expired, or with
+   * `tag` (from a ticket) unless the current version is that one: a ticket never reads
+   * another version than the one GetFlightInfo described. UNAVAILABLE when the path's
+   * durable store has not answered yet, so the flight may exist there.
+   */
+  find(path: string, tag?: string): FlightVersion {
+    const version = this.versions.get(path);
+    if (!version) {
+      const store = this.h.unreachableStoreOf(path);
+      if (store !== undefined) {
+        throw new UnavailableError(
+          `flight "${path}" is not in the tiers, and durable store "${store}" cannot be reached yet to look for it`,
+        );
+      }
+      this.h.emit({ type: 'miss', path });
+      throw new NotFoundError(`flight "${path}" not found`);
+    }
+    if (version.isExpired(this.h.clock.now())) {
+      this.retire(version, 'expire');
+      this.h.emit({ type: 'miss', path });
+      throw new NotFoundError(`flight "${path}" not found (expired)`);
+    }
+    if (tag !== undefined && version.tag !== tag) {
+      throw new NotFoundError(
+        `flight "${path}" was replaced after this ticket was issued (ticket version ${tag}, ` +
+          `current version ${version.tag}): call GetFlightInfo again for new tickets`,
+      );
+    }
+    return version;
+  }
+
+  /** Visible, unexpired flights under a whole-segment prefix, in path order. */
+  list(prefix = ''): FlightVersion[] {
+    const under = this.under(prefix, 'ListFlights criteria');
+    const now = this.h.clock.now();
+    const out: FlightVersion[] = [];
+    for (const version of under) {
+      if (version.isExpired(now)) this.retire(version, 'expire');
+      else out.push(version);
+    }
+    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /** Removes a flight; returns whether it existed. */
+  delete(path: string): boolean {
+    const version = this.versions.get(path);
+    if (!version) return false;
+    this.retire(version, 'delete');
+    return true;
+  }
+
+  /** Removes every flight under a whole-segment prefix; returns how many. */
+  deletePrefix(prefix: string): number {
+    const under = this.under(prefix, 'delete-prefix');
+    for (const version of under) this.retire(version, 'delete');
+    return under.length;
+  }
+
+  /** Retires every expired flight, from whichever tier holds it; returns how many. */
+  sweepExpired(): number {
+    const now = this.h.clock.now();
+    let count = 0;
+    for (const version of [...this.versions.values()]) {
+      if (version.isExpired(now)) {
+        this.retire(version, 'expire');
+        count++;
+      }
+    }
+    return count;
+  }
+
+  /** Removes a version from the catalog and the limits; its copies go (the durable one on delete and expiry). */
+  retire(version: FlightVersion, reason: RemovalReason): void {
+    if (version.retired) return;
+    version.retired = reason;
+    if (this.versions.get(version.path) === version) this.versions.delete(version.path);
+    this.h.limits().remove(version);
+    if (reason === 'expire') this.h.emit({ type: 'expire', version });
+    if (reason === 'delete' || reason === 'expire') this.h.removeDurable(version);
+    this.h.log.debug(
+      { path: version.path, storage: version.storage, bytes: version.heldBytes, reason },
+      'flight removed',
+    );
+    if (version.placed) this.h.ledger.retire(version.placed, reason);
+  }
+
+  /** The version keeps only its durable copy: its tier copy, if any, is freed (when no longer read). */
+  dropTierCopy(version: FlightVersion): void {
+    const placed = version.placed;
+    version.placed = undefined;
+    if (placed) this.h.ledger.retire(placed, 'evict');
+    this.h.limits().dropTierCopy(version);
+  }
+
+  /** Frees a flight for a limit: its tier copy (scope ephemeral, durable copy kept) or the whole flight. */
+  evictForLimit(version: FlightVersion, policy: LimitPolicyConfig): boolean {
+    const scope = policy.scope;
+    const placed = version.placed;
+    if (version.retired || (placed && placed.pins > 0) || version.durable?.state === 'pending') return false;
+    this.h.emit({ type: 'limit-evict', policy: policy.name });
+    this.h.log.debug({ path: version.path, policy: policy.name, scope, reason: 'limit' }, 'evicting to keep a limit');
+    if (placed)
+      this.h.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
+    if (scope === 'ephemeral' && version.durable?.state === 'stored') {
+      if (!placed) return false;
+      this.dropTierCopy(version);
+      return true;
+    }
+    this.retire(version, 'evict');
+    // A total-scope limit counts durable copies too: freeing room means removing it there.
+    if (scope === 'total') this.h.removeDurable(version);
+    return true;
+  }
+
+  private under(prefix: string, what: string): FlightVersion[] {
+    const norm = normalizePrefix(prefix);
+    if (!norm.ok) throw new InvalidArgumentError(`${what}: ${norm.reason}`);
+    return [...this.versions.values()].filter((v) => isUnderPrefix(v.path, norm.value));
+  }
+}

@@ -1,0 +1,132 @@
+import type { Clock } from '../core/clock.js';
+import { relativeSegments } from '../routing/router.js';
+import type { Logger } from '../core/log.js';
+import type { BufferPool } from '../core/buffer-pool.js';
+import { readFlightObjectMessages } from '../durability/flight-object.js';
+import type { LimitEnforcer } from '../limits/limit-enforcer.js';
+import type { PlacementEvent } from './events.js';
+import type { DurableCopy, FlightVersion, RemovalReason } from './flight.js';
+import type { Ledger } from './ledger.js';
+import type { Frame } from './storage-type.js';
+import type { TierMover } from './tier-mover.js';
+
+/** A pinned copy handed to a reader; `release` exactly once when done. */
+export interface FlightLease {
+  readonly version: FlightVersion;
+  /** The messages at the given indices, ready to send (see Placement.read for `pool`). */
+  read(indices: readonly number[], pool?: BufferPool): AsyncIterable<Frame>;
+  release(): void;
+}
+
+/** What handing out leases needs from the manager that owns the catalog. */
+export interface LeaseHost {
+  readonly ledger: Ledger;
+  readonly mover: TierMover;
+  readonly clock: Clock;
+  readonly log: Logger;
+  limits(): LimitEnforcer<FlightVersion>;
+  /** The current version of a path (NOT_FOUND when absent, expired or not `tag`). */
+  lookup(parts: readonly string[], tag?: string): FlightVersion;
+  retire(version: FlightVersion, reason: RemovalReason): void;
+  dropTierCopy(version: FlightVersion): void;
+  emit(event: PlacementEvent): void;
+}
+
+/**
+ * Read leases: a reader pins the copy it reads, so eviction, a move or a replace never
+ * frees it underneath; a flight whose only copy is durable is restored first (concurrent
+ * readers share one restore) or, when no tier can take it, read from its store.
+ */
+export class Leases {
+  constructor(private readonly h: LeaseHost) {}
+
+  /** Pins the current copy of a flight for reading. NOT_FOUND when absent or expired. */
+  async open(parts: readonly string[], tag?: string): Promise<FlightLease> {
+    let version = this.h.lookup(parts, tag);
+    while (!version.placed) {
+      const object = version.durable?.object;
+      if (object && !this.fitsSomeTier(version, object.size)) return this.serveFromStore(version);
+      // A full `reject` limit on tier copies: read it from the store rather than restore it.
+      if (
+        object &&
+        !version.restoring &&
+        !this.h.limits().admitTierCopy(version, relativeSegments(version.cls, version.path))
+      ) {
+        return this.serveFromStore(version);
+      }
+      version.restoring ??= this.h.mover.restore(version).finally(() => (version.restoring = undefined));
+      await version.restoring;
+      version = this.h.lookup(parts, tag);
+    }
+    if (!(await this.intact(version))) return this.open(parts, tag);
+    const placed = version.placed;
+    if (!placed) return this.open(parts, tag); // evicted while checking
+    this.h.ledger.pin(placed);
+    const now = this.h.clock.now();
+    version.lastAccess = now;
+    this.h.limits().touch(version);
+    this.h.ledger.touch(placed);
+    this.h.emit({ type: 'hit', version, storage: placed.storage, tier: placed.tierIndex });
+    this.h.mover.considerPromotion(version, now);
+    let released = false;
+    return {
+      version,
+      read: (indices, pool) => placed.placement.read(indices, pool),
+      release: () => {
+        if (released) return;
+        released = true;
+        this.h.ledger.unpin(placed);
+      },
+    };
+  }
+
+  /** Pins a version's current copy and streams all its messages (weak uploads, the spool); `done` unpins. */
+  readCurrent(version: FlightVersion): { frames: AsyncIterable<Frame>; done: () => void } | undefined {
+    const placed = version.placed;
+    if (!placed) return undefined;
+    this.h.ledger.pin(placed);
+    return { frames: placed.placement.read(version.allMessages()), done: () => this.h.ledger.unpin(placed) };
+  }
+
+  /**
+   * Whether the current tier copy is still there. One that vanished (its file deleted
+   * behind the server's back) is dropped with an error log: the flight then lives on in its
+   * durable copy, if it has one, and is gone from the catalog otherwise.
+   */
+  private async intact(version: FlightVersion): Promise<boolean> {
+    const placed = version.placed;
+    if (!placed?.placement.intact || (await placed.placement.intact())) return true;
+    if (version.placed !== placed || version.retired) return false; // changed meanwhile: look again
+    const durable = version.durable?.state === 'stored';
+    this.h.log.error(
+      { path: version.path, storage: placed.storage, durable },
+      durable
+        ? 'a tier copy vanished from under the server; serving the flight from its durable copy'
+        : 'a tier copy vanished from under the server and there is no durable copy; the flight is lost',
+    );
+    if (durable) this.h.dropTierCopy(version);
+    else this.h.retire(version, 'evict');
+    return false;
+  }
+
+  /** A flight larger than every tier of its class is read straight from its durable object. */
+  private serveFromStore(version: FlightVersion): FlightLease {
+    const { store, object } = version.durable as Required<DurableCopy>;
+    version.lastAccess = this.h.clock.now();
+    this.h.limits().touch(version);
+    this.h.emit({ type: 'hit', version, storage: 'durable', tier: -1 });
+    return {
+      version,
+      read: (indices) => readFlightObjectMessages(store, object, indices),
+      release: () => undefined,
+    };
+  }
+
+  /** Whether a flight of `bytes` could be placed in some tier of its class (sizes, not room). */
+  private fitsSomeTier(version: FlightVersion, bytes: number): boolean {
+    return version.cls.config.tiers.some(
+      (t) =>
+        (t.maxFlightSize === undefined || bytes <= t.maxFlightSize) && bytes <= this.h.ledger.storageType(t).capacity,
+    );
+  }
+}

@@ -1,0 +1,160 @@
+import type { StorageTypeName, TierConfig } from '../config/schema.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { Logger } from '../core/log.js';
+import { EvictionOrder } from './eviction-order.js';
+import { Placed, type FlightVersion, type RemovalReason } from './flight.js';
+import type { Placement, StorageType } from './storage-type.js';
+
+/** Bytes charged to a storage type by a writer that has not finished; the ledger sums them. */
+export interface Charge {
+  storage: StorageType;
+  bytes: number;
+}
+
+/**
+ * Where every byte of every storage type is: copies placed in a tier (current ones, and
+ * retired ones still pinned by readers) and charges of writers in progress, plus each
+ * storage type's eviction order. Placing, pinning and freeing copies happens here and
+ * nowhere else, so the accounting invariant (`check`) has one owner.
+ */
+export class Ledger {
+  private readonly order = new Map<StorageTypeName, EvictionOrder>();
+  /** Every copy whose bytes are still charged: current ones and retired ones being read. */
+  private readonly resident = new Set<Placed>();
+  /** Charges of writers that have not finished (puts, spills, moves). */
+  private readonly charges = new Set<Charge>();
+
+  constructor(
+    readonly types: ReadonlyMap<StorageTypeName, StorageType>,
+    private readonly log: Logger,
+  ) {
+    for (const name of types.keys()) this.order.set(name, new EvictionOrder());
+  }
+
+  storageType(tier: TierConfig): StorageType {
+    const type = this.types.get(tier.storage);
+    if (!type) throw new InvalidArgumentError(`storage type ${tier.storage} is not configured`);
+    return type;
+  }
+
+  /** Eviction candidates of a storage type: lowest priority, least recently used first. */
+  candidates(storage: StorageTypeName): Iterable<Placed> {
+    return this.order.get(storage)?.candidates() ?? [];
+  }
+
+  openCharge(storage: StorageType): Charge {
+    const charge = { storage, bytes: 0 };
+    this.charges.add(charge);
+    return charge;
+  }
+
+  /** Ends a charge; whatever it still holds now belongs to a placement. */
+  closeCharge(charge: Charge): void {
+    charge.bytes = 0;
+    this.charges.delete(charge);
+  }
+
+  unchargeBytes(charge: Charge, bytes: number): void {
+    if (bytes === 0) return;
+    if (bytes < 0 || bytes > charge.bytes) throw new Error(`releasing ${bytes} of a ${charge.bytes}-byte charge`);
+    charge.bytes -= bytes;
+    charge.storage.uncharge(bytes);
+  }
+
+  /** Returns whatever a failed writer's charge still holds and forgets it (idempotent). */
+  abandonCharge(charge: Charge): void {
+    if (!this.charges.has(charge)) return;
+    this.unchargeBytes(charge, charge.bytes);
+    this.charges.delete(charge);
+  }
+
+  /** Records a finished copy (its bytes already charged) as resident in a tier. */
+  place(version: FlightVersion, placement: Placement, tierIndex: number): Placed {
+    const placed = new Placed(version, tierIndex, placement);
+    this.resident.add(placed);
+    const tier = version.cls.config.tiers[tierIndex] as TierConfig;
+    this.order.get(placed.storage)?.add(placed, tier.priority);
+    return placed;
+  }
+
+  /** Marks a copy as just read (eviction order). */
+  touch(placed: Placed): void {
+    this.order.get(placed.storage)?.touch(placed);
+  }
+
+  /** Gives a copy a new tier index and priority (its class was reloaded). */
+  reorder(placed: Placed, tierIndex: number, priority: number): void {
+    const order = this.order.get(placed.storage);
+    order?.remove(placed);
+    placed.tierIndex = tierIndex;
+    order?.add(placed, priority);
+  }
+
+  pin(placed: Placed): void {
+    placed.pins++;
+  }
+
+  unpin(placed: Placed): void {
+    placed.pins--;
+    if (placed.pins === 0 && placed.retired) this.free(placed);
+  }
+
+  /** Takes a copy out of service: freed now, or when its last reader unpins it. */
+  retire(placed: Placed, reason: RemovalReason): void {
+    if (placed.retired) return;
+    placed.retired = reason;
+    this.order.get(placed.storage)?.remove(placed);
+    if (placed.pins === 0) this.free(placed);
+  }
+
+  private free(placed: Placed): void {
+    if (!this.resident.delete(placed)) return;
+    this.types.get(placed.storage)?.uncharge(placed.bytes);
+    placed.placement.destroy().catch((err: unknown) => {
+      this.log.warn({ storage: placed.storage, err: (err as Error).message }, 'could not remove a flight file');
+    });
+  }
+
+  /** Copies still charged (current and retired-but-read) and open charges, for stats. */
+  get residentCopies(): ReadonlySet<Placed> {
+    return this.resident;
+  }
+
+  get openCharges(): ReadonlySet<Charge> {
+    return this.charges;
+  }
+
+  /**
+   * The accounting invariant, for tests: every storage type's used bytes equal what its
+   * copies (current, or retired but still read) and unfinished writers hold, within capacity.
+   */
+  check(current: Iterable<FlightVersion>): void {
+    checkAccounting(this.types, this.resident, this.charges, current);
+  }
+}
+
+/**
+ * The accounting invariant, for tests: every storage type's used bytes equal what its
+ * copies (current, or retired but still read) and unfinished writers hold, within
+ * capacity; every visible flight has a copy somewhere.
+ */
+function checkAccounting(
+  types: ReadonlyMap<StorageTypeName, StorageType>,
+  resident: Iterable<Placed>,
+  charges: Iterable<Charge>,
+  versions: Iterable<FlightVersion>,
+): void {
+  const residentSet = new Set(resident);
+  for (const [name, type] of types) {
+    let expected = 0;
+    for (const p of residentSet) if (p.storage === name) expected += p.bytes;
+    for (const c of charges) if (c.storage === type) expected += c.bytes;
+    if (type.used !== expected) throw new Error(`${name}: used ${type.used} != held ${expected}`);
+    if (type.used > type.capacity) throw new Error(`${name}: used ${type.used} > capacity ${type.capacity}`);
+  }
+  for (const v of versions) {
+    if (v.placed ? !residentSet.has(v.placed) : v.durable?.state !== 'stored') {
+      throw new Error(`flight "${v.path}" has no copy`);
+    }
+  }
+}
