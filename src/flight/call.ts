@@ -1,0 +1,98 @@
+import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
+import type { Logger } from '../core/log.js';
+import type { StorageManager } from '../storage/manager.js';
+import type { BatchSplitter } from './batch-splitter.js';
+import { toServiceError } from './status.js';
+
+/** Called once per finished call with its gRPC status name (OK, NOT_FOUND, CANCELLED, ...). */
+export type RpcObserver = (method: string, code: string, seconds: number) => void;
+
+/** What every RPC family's handlers share. */
+export interface RpcContext {
+  manager: StorageManager;
+  log: Logger;
+  observe: RpcObserver;
+  /** Location put in endpoints; undefined means "this same server" (empty location list). */
+  advertise?: string;
+  /** Largest batch range one endpoint covers. */
+  maxEndpointBytes: number;
+  /** With `server.maxBatchBytes`: DoGet splits larger stored batches. */
+  splitter?: BatchSplitter;
+  /** False skips IPC validation on DoPut (bench/validator.ts only). */
+  validateIpc: boolean;
+}
+
+export const EMPTY: Buffer = Buffer.alloc(0);
+
+const STATUS_NAMES = new Map(Object.entries(status).map(([name, value]) => [value as number, name]));
+
+export function statusName(code: number | undefined): string {
+  return STATUS_NAMES.get(code ?? status.UNKNOWN) ?? 'UNKNOWN';
+}
+
+/** A unary handler: answers with `fn`'s result or the status its error maps to, observed. */
+export function unary<Req, Res>(
+  ctx: RpcContext,
+  method: string,
+  fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Res,
+): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  return (call, callback) => {
+    const started = performance.now();
+    try {
+      callback(null, fn(call.request, call));
+      ctx.observe(method, 'OK', (performance.now() - started) / 1000);
+    } catch (err) {
+      const e = toServiceError(err, ctx.log, method);
+      callback(e);
+      ctx.observe(method, statusName(e.code), (performance.now() - started) / 1000);
+    }
+  };
+}
+
+/** Runs a server-streaming body with backpressure, ending the call or failing it with a status. */
+export async function streamOut<Req, Res>(
+  ctx: Pick<RpcContext, 'log' | 'observe'>,
+  call: ServerWritableStream<Req, Res>,
+  method: string,
+  body: (write: (msg: Res, onSent?: (err?: Error | null) => void) => Promise<void>) => Promise<void>,
+): Promise<void> {
+  const started = performance.now();
+  // A call reset while the body was still getting ready (opening a flight) is already
+  // destroyed: writing to it returns false and no 'drain' follows, so never wait on it.
+  const write = (msg: Res, onSent?: (err?: Error | null) => void): Promise<void> =>
+    gone(call) || call.write(msg, onSent) ? Promise.resolve() : drained(call);
+  let code = 'OK';
+  try {
+    await body(write);
+    if (!call.cancelled) call.end();
+  } catch (err) {
+    const e = toServiceError(err, ctx.log, method);
+    code = statusName(e.code);
+    if (!call.cancelled) call.emit('error', e);
+  }
+  ctx.observe(method, call.cancelled ? 'CANCELLED' : code, (performance.now() - started) / 1000);
+}
+
+/** True once the client is gone: cancelled, or its stream destroyed. */
+export function gone(call: { cancelled: boolean; destroyed: boolean }): boolean {
+  return call.cancelled || call.destroyed;
+}
+
+/** Resolves when a writable call can take more, or when it is gone. */
+function drained(call: NodeJS.EventEmitter & { cancelled: boolean; destroyed: boolean }): Promise<void> {
+  return new Promise((resolve) => {
+    if (gone(call)) {
+      resolve();
+      return;
+    }
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('close', done);
+      call.off('cancelled', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('close', done);
+    call.on('cancelled', done);
+  });
+}

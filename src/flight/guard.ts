@@ -1,0 +1,80 @@
+import {
+  Metadata,
+  status,
+  type ServiceError,
+  type sendUnaryData,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+import { ANONYMOUS, type Authenticator, type HeaderLookup, type Identity } from '../auth/authenticator.js';
+import type { Logger } from '../core/log.js';
+import { toServiceError } from './status.js';
+
+type AnyHandler = (
+  call: { emit(event: 'error', err: unknown): boolean; metadata: Metadata },
+  callback?: sendUnaryData<unknown>,
+) => void;
+
+/** Who each call is, for the handlers that need it (set by `guard` before they run). */
+const identities = new WeakMap<object, Identity>();
+
+export function identityOf(call: object): Identity {
+  return identities.get(call) ?? ANONYMOUS;
+}
+
+/** A request header's first value, for the authenticator (which never sees gRPC). */
+export function headerLookup(metadata: Metadata): HeaderLookup {
+  return (name) => {
+    const value = metadata.get(name)[0];
+    return value === undefined ? undefined : value.toString();
+  };
+}
+
+function failCall(
+  call: Parameters<AnyHandler>[0],
+  callback: sendUnaryData<unknown> | undefined,
+  err: Partial<ServiceError>,
+): void {
+  if (callback) callback(err);
+  else call.emit('error', err);
+}
+
+/**
+ * Every call passes two checks before its handler runs: the server is ready (until then
+ * UNAVAILABLE: it is still wiping tiers and recovering flights), and, for every call but
+ * Handshake (which authenticates itself), the authenticator says who the call is or fails
+ * it (UNAUTHENTICATED).
+ */
+export function guard(
+  handlers: UntypedServiceImplementation,
+  ready: () => boolean,
+  authenticator: Authenticator,
+  log: Logger,
+): UntypedServiceImplementation {
+  const guarded: UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(handlers)) {
+    const h = handler as unknown as AnyHandler;
+    const wrapped: AnyHandler = (call, callback) => {
+      if (!ready()) {
+        failCall(call, callback, {
+          code: status.UNAVAILABLE,
+          details: 'Tierflight is starting (recovering flights); try again shortly',
+          metadata: new Metadata(),
+        });
+        return;
+      }
+      if (name === 'Handshake') {
+        h(call, callback);
+        return;
+      }
+      authenticator.authenticate(headerLookup(call.metadata)).then(
+        (identity) => {
+          identities.set(call, identity);
+          h(call, callback);
+        },
+        (err: unknown) => failCall(call, callback, toServiceError(err, log, name)),
+      );
+    };
+    guarded[name] = wrapped as unknown as UntypedServiceImplementation[string];
+  }
+  return guarded;
+}

@@ -1,0 +1,152 @@
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { Logger } from '../../core/log.js';
+import { InvalidArgumentError } from '../../errors.js';
+import type { Frame } from '../../ipc/frame.js';
+import { MessageType } from '../../ipc/message-header.js';
+import {
+  HeaderOnlyReader,
+  IpcStreamValidator,
+  IpcValidationError,
+  type MessageChecker,
+} from '../../ipc/stream-validator.js';
+import { StorageManager } from '../../storage/manager.js';
+import type { PutSession } from '../../storage/put-session.js';
+import { statusName, type RpcContext } from '../call.js';
+import { DescriptorType, isDecodeError, type DecodedFlightData, type FlightDataFrame } from '../flight-data-codec.js';
+import { toServiceError } from '../status.js';
+
+/** A request header giving the flight's size up front, so it is charged to a tier that takes it. */
+export const FLIGHT_SIZE_HEADER = 'x-tierflight-flight-size';
+
+/** DoPut: every message validated, then stored; one PutResult per record batch; visible at the end. */
+export function doPutHandler(ctx: RpcContext) {
+  return (call: ServerDuplexStream<DecodedFlightData, Buffer>): void => {
+    const started = performance.now();
+    const validator = ctx.validateIpc ? new IpcStreamValidator() : new HeaderOnlyReader();
+    void doPut(call, ctx.manager, ctx.log, validator).then((code) =>
+      ctx.observe('DoPut', code, (performance.now() - started) / 1000),
+    );
+  };
+}
+
+/** Runs one DoPut; resolves with its final status name. */
+async function doPut(
+  call: ServerDuplexStream<DecodedFlightData, Buffer>,
+  manager: StorageManager,
+  log: Logger,
+  // Every message is validated before it is stored, so nothing an Arrow reader cannot read is kept.
+  validator: MessageChecker,
+): Promise<string> {
+  let session: PutSession | undefined;
+  call.on('cancelled', () => void session?.abort());
+  let index = 0;
+  try {
+    // A plain `for await` destroys the stream when the loop ends, before grpc-js can send
+    // the status; keep the call alive and end it ourselves.
+    for await (const msg of call.iterator({ destroyOnReturn: false }) as AsyncIterable<DecodedFlightData>) {
+      if (isDecodeError(msg)) throw new InvalidArgumentError(`message ${index}: ${msg.decodeError}`);
+      const at = index++;
+      if (!session) {
+        session = await startPut(call, manager, msg, validator);
+        continue;
+      }
+      const stored = toFrame(msg, session.path, validator, at);
+      if (stored) await session.append(stored);
+      // Exactly one PutResult per record batch (and per metadata-only message), echoing its
+      // app_metadata so clients that count acknowledgements stay in step. Dictionary
+      // messages are not answered, even when a client (arrow-go) puts the batch's metadata
+      // on them too. Not waiting for 'drain': a client that never reads its acks must not
+      // stall the put, and an ack is tiny next to the batch it answers.
+      if (msg.appMetadata.length > 0 && stored?.kind !== 'dictionary') call.write(msg.appMetadata);
+    }
+    if (call.cancelled) {
+      await session?.abort();
+      return 'CANCELLED';
+    }
+    if (!session)
+      throw new InvalidArgumentError('DoPut stream ended without any message: send a PATH descriptor with the schema');
+    checkIpc(session.path, () => validator.finish(index));
+    await session.commit();
+    call.end();
+    return 'OK';
+  } catch (err) {
+    await session?.abort();
+    if (call.cancelled) return 'CANCELLED';
+    const e = toServiceError(err, log, 'DoPut');
+    call.emit('error', e);
+    return statusName(e.code);
+  }
+}
+
+async function startPut(
+  call: ServerDuplexStream<DecodedFlightData, Buffer>,
+  manager: StorageManager,
+  first: FlightDataFrame,
+  validator: MessageChecker,
+): Promise<PutSession> {
+  const d = first.descriptor;
+  if (!d) throw new InvalidArgumentError('the first DoPut message must carry a FlightDescriptor with the schema');
+  if (d.type !== DescriptorType.PATH) {
+    throw new InvalidArgumentError(
+      `Tierflight stores flights under PATH descriptors; got descriptor type ${describeType(d.type)}`,
+    );
+  }
+  const { path } = StorageManager.parsePath(d.path);
+  if (first.header.length === 0)
+    throw new InvalidArgumentError(`flight "${path}": the first DoPut message carries no schema`);
+  const info = checkIpc(path, () => validator.message(0, first.header, first.body));
+  if (info.type !== MessageType.Schema) {
+    throw new InvalidArgumentError(
+      `flight "${path}": message 0 breaks the IPC rule "schema-first": the first DoPut message must be a Schema, got message type ${info.type}`,
+    );
+  }
+  const session = await manager.beginPut(d.path, { sizeHint: sizeHint(call) });
+  try {
+    await session.setSchema(first.header);
+  } catch (err) {
+    await session.abort();
+    throw err;
+  }
+  return session;
+}
+
+function toFrame(msg: FlightDataFrame, path: string, validator: MessageChecker, index: number): Frame | undefined {
+  if (msg.header.length === 0) {
+    if (msg.body.length > 0)
+      throw new InvalidArgumentError(`flight "${path}": message ${index} has a body but no data_header`);
+    return undefined; // metadata-only message: acknowledged, nothing to store
+  }
+  const info = checkIpc(path, () => validator.message(index, msg.header, msg.body));
+  return {
+    kind: info.type === MessageType.RecordBatch ? 'batch' : 'dictionary',
+    header: msg.header,
+    body: msg.body,
+    appMetadata: msg.appMetadata,
+    ...(msg.prefixed ? { prefixed: msg.prefixed } : {}),
+    rows: info.rows,
+  };
+}
+
+/** Runs a validation step, turning a broken IPC rule into INVALID_ARGUMENT naming the flight. */
+function checkIpc<T>(path: string, step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    if (err instanceof IpcValidationError) throw new InvalidArgumentError(`flight "${path}": ${err.message}`);
+    throw err;
+  }
+}
+
+function sizeHint(call: ServerDuplexStream<unknown, unknown>): number | undefined {
+  const raw = call.metadata.get(FLIGHT_SIZE_HEADER)[0];
+  if (raw === undefined) return undefined;
+  const text = raw.toString();
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new InvalidArgumentError(`${FLIGHT_SIZE_HEADER} must be a byte count, got "${text}"`);
+  }
+  return Number(text);
+}
+
+function describeType(type: number): string {
+  return type === DescriptorType.CMD ? 'CMD' : type === DescriptorType.UNKNOWN ? 'UNKNOWN' : String(type);
+}
