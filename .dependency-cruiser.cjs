@@ -6,6 +6,7 @@ const layers = [
   ['routing, durable stores, limits and auth', '^src/(routing|durable|limits|auth)/'],
   ['storage and durability', '^src/(storage|durability)/'],
   ['metrics and flight', '^src/(metrics|flight)/'],
+  ['client', '^src/client/'],
   ['app', '^src/app\\.ts$'],
   ['cli', '^src/cli/'],
 ];
@@ -26,9 +27,9 @@ module.exports = {
     ...upward,
     {
       name: 'grpc-js-only-in-flight',
-      comment: 'only src/flight/ may import grpc-js: storage, limits and (later) auth stay testable without gRPC',
+      comment: 'only src/flight/ (and the Flight client) may import grpc-js: storage, limits and auth stay testable without gRPC',
       severity: 'error',
-      from: { path: '^src/', pathNot: '^src/flight/' },
+      from: { path: '^src/', pathNot: '^src/(flight|client)/' },
       to: { path: 'node_modules/@grpc/' },
     },
     {

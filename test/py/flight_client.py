@@ -549,6 +549,36 @@ def cmd_read_back(client, args):
     return {"read": len(paths), "rows": rows, "failures": failures}
 
 
+def read_ipc_file(file):
+    with pa.OSFile(file, "rb") as f:
+        return pa.ipc.open_stream(f).read_all()
+
+
+def cmd_put_ipc_file(client, args):
+    """Puts the Arrow IPC stream file `--script` as flight `--path`, batch by batch."""
+    table = read_ipc_file(args.script)
+    writer, _ = client.do_put(fl.FlightDescriptor.for_path(*args.path.split("/")), table.schema)
+    for batch in table.to_batches():
+        writer.write_batch(batch)
+    writer.close()
+    return {"rows": table.num_rows}
+
+
+def cmd_flight_equals_file(client, args):
+    """Reads flight `--path` (every endpoint) and compares it, schema and values, with the IPC file `--script`."""
+    info = client.get_flight_info(fl.FlightDescriptor.for_path(*args.path.split("/")))
+    got = pa.concat_tables([client.do_get(e.ticket).read_all() for e in info.endpoints])
+    want = read_ipc_file(args.script)
+    return {"equal": got.equals(want, check_metadata=True), "rows": got.num_rows, "endpoints": len(info.endpoints)}
+
+
+def cmd_files_equal(client, args):
+    """Compares two Arrow IPC stream files (`--script` is a JSON pair), schema and values."""
+    a, b = json.loads(args.script)
+    ta, tb = read_ipc_file(a), read_ipc_file(b)
+    return {"equal": ta.equals(tb, check_metadata=True), "rows": tb.num_rows}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("command")
