@@ -27,7 +27,8 @@ module.exports = {
     ...upward,
     {
       name: 'grpc-js-only-in-flight',
-      comment: 'only src/flight/ (and the Flight client) may import grpc-js: storage, limits and auth stay testable without gRPC',
+      comment:
+        'only src/flight/ (and the Flight client) may import grpc-js: storage, limits and auth stay testable without gRPC',
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/(flight|client)/' },
       to: { path: 'node_modules/@grpc/' },
