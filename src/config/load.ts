@@ -8,6 +8,7 @@ import {
   diskTypeSchema,
   durableStoreSchema,
   limitPolicySchema,
+  reservationsSchema,
   memoryTypeSchema,
   serverSchema,
   storageClassSchema,
@@ -180,6 +181,7 @@ function partialConfig(raw: unknown): { config: Config; known: KnownNames } {
       if (name) known.classes.add(name);
     }),
     limitPolicies: sparse(doc.limitPolicies, limitPolicySchema, () => undefined),
+    reservations: reservationsSchema.safeParse(doc.reservations ?? {}).data ?? reservationsSchema.parse({}),
   };
   return { config, known };
 }

@@ -141,6 +141,27 @@ export const limitPolicySchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+/** Cache-fill reservations (DESIGN §6): where they live and how long they last. */
+export const reservationsSchema = z.strictObject({
+  store: z
+    .discriminatedUnion('type', [
+      z.strictObject({ type: z.literal('memory') }),
+      z.strictObject({
+        type: z.literal('redis'),
+        url: z.string().regex(/^rediss?:\/\//, 'a Redis URL: redis://host:port/db or rediss://… for TLS'),
+        /** Prefix of every key Tierflight writes, so several deployments can share one Redis. */
+        keyPrefix: z.string().default('tierflight:'),
+      }),
+    ])
+    .prefault({ type: 'memory' }),
+  /** A reservation lasts heartbeatSeconds × this after each reserve call. */
+  graceMultiplier: z.number().positive().default(3),
+  /** Longest heartbeat a client may ask for. */
+  maxHeartbeat: duration.refine((v) => v > 0, 'maxHeartbeat must be longer than 0').prefault('5m'),
+  /** Calls waiting for reserved flights at once (x-tierflight-wait-ms, PollFlightInfo); more get RESOURCE_EXHAUSTED. */
+  maxWaiters: z.number().int().positive().default(10_000),
+});
+
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   server: serverSchema.prefault({}),
@@ -148,6 +169,7 @@ export const configSchema = z.strictObject({
   durableStores: z.array(durableStoreSchema).default([]),
   storageClasses: z.array(storageClassSchema).min(1, 'define at least one storage class'),
   limitPolicies: z.array(limitPolicySchema).default([]),
+  reservations: reservationsSchema.prefault({}),
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -156,3 +178,4 @@ export type StorageClassConfig = Config['storageClasses'][number];
 export type TierConfig = StorageClassConfig['tiers'][number];
 export type DurableStoreConfig = Config['durableStores'][number];
 export type LimitPolicyConfig = Config['limitPolicies'][number];
+export type ReservationsConfig = Config['reservations'];

@@ -7,8 +7,8 @@ import { sleep } from './sleep.js';
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
-  /** Resolves once `ms` have passed on this clock (never keeps the process alive). */
-  sleep(ms: number): Promise<void>;
+  /** Resolves once `ms` have passed on this clock, or `signal` aborts (never keeps the process alive). */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
 export const systemClock: Clock = { now: () => Date.now(), sleep };
@@ -23,9 +23,18 @@ export class ManualClock implements Clock {
     return this.current;
   }
 
-  sleep(ms: number): Promise<void> {
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((wake) => {
-      this.waiters.push({ at: this.current + Math.max(0, ms), wake });
+      if (signal?.aborted) {
+        wake();
+        return;
+      }
+      const waiter = { at: this.current + Math.max(0, ms), wake };
+      this.waiters.push(waiter);
+      signal?.addEventListener('abort', () => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        wake();
+      });
       this.wakeDue();
     });
   }

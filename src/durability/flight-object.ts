@@ -27,6 +27,10 @@ export interface FlightMeta {
   totalBytes: number;
   /** The version tag tickets name (see FlightVersion.tag). */
   tag: string;
+  /** When the path's first version was written (kept across overwrites); absent in older objects. */
+  firstCreatedAt?: number | undefined;
+  /** The owner (`x-tierflight-owner`) that wrote this version, if one was given. */
+  owner?: string | undefined;
 }
 
 interface Manifest {
@@ -38,6 +42,9 @@ interface Manifest {
   totalBytes: number;
   /** Absent in objects written before tickets named versions. */
   tag?: string;
+  /** Absent in objects written before flights kept their first creation time and owner. */
+  firstCreatedAt?: number;
+  owner?: string;
   schema: string;
   /** [kind, rows, headerAt, headerLength, bodyAt, bodyLength, app_metadata (base64)] */
   messages: ['d' | 'b', number, number, number, number, number, string][];
@@ -85,6 +92,8 @@ export class FlightObjectEncoder {
       totalRecords: meta.totalRecords,
       totalBytes: meta.totalBytes,
       tag: meta.tag,
+      firstCreatedAt: meta.firstCreatedAt ?? meta.createdAt,
+      ...(meta.owner !== undefined ? { owner: meta.owner } : {}),
       schemaHeader: this.schema,
       index: [...this.entries],
     };
@@ -100,6 +109,8 @@ export class FlightObjectEncoder {
       totalRecords: meta.totalRecords,
       totalBytes: meta.totalBytes,
       tag: meta.tag,
+      firstCreatedAt: meta.firstCreatedAt ?? meta.createdAt,
+      ...(meta.owner !== undefined ? { owner: meta.owner } : {}),
       schema: this.schema.toString('base64'),
       messages: this.framer.index.map((e) => [
         e.kind === 'batch' ? 'b' : 'd',
@@ -166,6 +177,8 @@ export async function readFlightObject(store: DurableStore, key: string): Promis
     totalRecords: m.totalRecords,
     totalBytes: m.totalBytes,
     tag: m.tag ?? `c${m.createdAt}`,
+    firstCreatedAt: typeof m.firstCreatedAt === 'number' ? m.firstCreatedAt : m.createdAt,
+    ...(typeof m.owner === 'string' ? { owner: m.owner } : {}),
     schemaHeader: Buffer.from(m.schema, 'base64'),
     index: m.messages.map(([kind, rows, headerAt, headerLength, bodyAt, bodyLength, meta]) => ({
       kind: kind === 'b' ? 'batch' : 'dictionary',

@@ -67,7 +67,8 @@ export type FlightVersionInit = Pick<
   | 'createdAt'
   | 'expiresAt'
   | 'tag'
->;
+> &
+  Partial<Pick<FlightVersion, 'firstCreatedAt' | 'owner'>>;
 
 /** A fresh version tag: 48 random bits, short enough for every ticket. */
 export function newVersionTag(): string {
@@ -113,6 +114,10 @@ export class FlightVersion {
    * Kept in the durable object, so tickets outlive a restart.
    */
   readonly tag: string;
+  /** When the path's first version was written: kept when the path is overwritten (DESIGN §6). */
+  readonly firstCreatedAt: number;
+  /** The owner (`x-tierflight-owner`) whose put wrote this version, if it named one. */
+  readonly owner: string | undefined;
 
   constructor(init: FlightVersionInit) {
     this.id = init.id;
@@ -126,6 +131,8 @@ export class FlightVersion {
     this.createdAt = init.createdAt;
     this.expiresAt = init.expiresAt;
     this.tag = init.tag;
+    this.firstCreatedAt = init.firstCreatedAt ?? init.createdAt;
+    this.owner = init.owner;
     this.lastAccess = init.createdAt;
     const batches: number[] = [];
     init.kinds.forEach((k, i) => k === 'batch' && batches.push(i));
@@ -146,6 +153,8 @@ export class FlightVersion {
       createdAt: object.createdAt,
       expiresAt: object.expiresAt,
       tag: object.tag,
+      firstCreatedAt: object.firstCreatedAt ?? object.createdAt,
+      owner: object.owner,
     });
   }
 

@@ -248,15 +248,27 @@ export class StorageManager {
     return { path: result.value, segments: result.segments };
   }
 
-  async beginPut(parts: readonly string[], options: { sizeHint?: number } = {}): Promise<PutSession> {
-    const { path, segments } = StorageManager.parsePath(parts);
-    const cls = this.router.route(path, segments);
+  async beginPut(parts: readonly string[], options: { sizeHint?: number; owner?: string } = {}): Promise<PutSession> {
+    const { path, cls } = this.route(parts);
     if (options.sizeHint !== undefined) {
       this.limitEnforcer.checkDeclaredSize(cls.config.name, path, relativeSegments(cls, path), options.sizeHint);
     }
     const session = await PutSession.begin(this.putHost(), path, cls, options.sizeHint);
+    session.owner = options.owner;
     this.sessions.add(session);
     return session;
+  }
+
+  /** A flight path normalised and routed to its class, or INVALID_ARGUMENT as a put would get. */
+  route(parts: readonly string[]): { path: string; cls: RoutedClass } {
+    const { path, segments } = StorageManager.parsePath(parts);
+    return { path, cls: this.router.route(path, segments) };
+  }
+
+  /** Whether a visible, unexpired flight is at `path` (no events, no expiry). */
+  has(parts: readonly string[]): boolean {
+    const version = this.catalog.get(StorageManager.parsePath(parts).path);
+    return version !== undefined && !version.isExpired(this.clock.now());
   }
 
   /**
@@ -355,6 +367,10 @@ export class StorageManager {
       },
       nextVersionId: () => this.nextVersionId(),
       now: () => this.clock.now(),
+      current: (path) => {
+        const version = this.catalog.get(path);
+        return version && !version.isExpired(this.clock.now()) ? version : undefined;
+      },
       sessionEnded: (session) => {
         this.sessions.delete(session);
         this.limitEnforcer.settle(session);

@@ -25,6 +25,8 @@ export interface PutHost {
   strongSink(cls: RoutedClass, path: string, evenIfWeak?: boolean): StrongSink | undefined;
   nextVersionId(): number;
   now(): number;
+  /** The visible, unexpired version of a path, if any (its first creation time carries over). */
+  current(path: string): FlightVersion | undefined;
   sessionEnded(session: PutSession): void;
 }
 
@@ -42,6 +44,8 @@ export class PutSession {
   private records = 0;
   private data = 0;
   private tierIndex: number;
+  /** Who writes the flight (`x-tierflight-owner`), kept with the version. */
+  owner: string | undefined;
   /** The copy being written into the current tier. */
   private out: TierCopy;
   private state: 'open' | 'committed' | 'aborted' = 'open';
@@ -141,6 +145,7 @@ export class PutSession {
       const ttl = this.cls.config.ttl;
       const expiresAt = ttl === undefined ? undefined : now + ttl;
       const tag = newVersionTag();
+      const firstCreatedAt = this.host.current(this.path)?.firstCreatedAt ?? now;
       let durable: DurableCopy | undefined;
       try {
         // Strong durability: acknowledged only once the store confirms the whole object.
@@ -151,6 +156,8 @@ export class PutSession {
           totalRecords: this.records,
           totalBytes: this.data,
           tag,
+          firstCreatedAt,
+          owner: this.owner,
         };
         if (this.sink) {
           const object = await this.sink.finish(meta);
@@ -177,6 +184,8 @@ export class PutSession {
         createdAt: now,
         expiresAt,
         tag,
+        firstCreatedAt,
+        owner: this.owner,
       });
       this.state = 'committed';
       this.host.publish(version, placement, this.tierIndex, durable);

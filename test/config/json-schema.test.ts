@@ -20,9 +20,15 @@ describe('the published JSON Schema of the config file', () => {
       additionalProperties: boolean;
     };
     expect(Object.keys(schema.properties).sort()).toEqual(
-      ['$schema', 'durableStores', 'limitPolicies', 'server', 'storageClasses', 'storageTypes'].sort(),
+      ['$schema', 'durableStores', 'limitPolicies', 'reservations', 'server', 'storageClasses', 'storageTypes'].sort(),
     );
     expect(schema.additionalProperties).toBe(false);
+    expect(Object.keys(schema.properties.reservations?.properties ?? {}).sort()).toEqual([
+      'graceMultiplier',
+      'maxHeartbeat',
+      'maxWaiters',
+      'store',
+    ]);
     expect(Object.keys(schema.properties.server?.properties ?? {})).toEqual(
       expect.arrayContaining(['listen', 'advertise', 'metrics', 'maxBatchBytes']),
     );

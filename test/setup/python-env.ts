@@ -4,8 +4,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
- * Creates (or reuses) the git-ignored test virtualenv with pyarrow and moto, the real
- * Flight client and S3-compatible server the suite talks to. Reinstalls when
+ * Creates (or reuses) the git-ignored test virtualenv with pyarrow, moto and redis-server: the real
+ * Flight client, S3-compatible server and Redis the suite talks to. Reinstalls when
  * test/py/requirements.txt changes.
  */
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -18,7 +18,7 @@ export default function setup(): void {
   const marker = path.join(VENV, '.tierflight-requirements');
   if (existsSync(PYTHON) && existsSync(marker) && readFileSync(marker, 'utf8') === want) return;
   const python = process.env.TIERFLIGHT_PYTHON ?? 'python3';
-  process.stdout.write(`test setup: creating ${VENV} with ${python} (pyarrow, moto)\n`);
+  process.stdout.write(`test setup: creating ${VENV} with ${python} (pyarrow, moto, redis-server)\n`);
   if (!existsSync(PYTHON)) execFileSync(python, ['-m', 'venv', VENV], { stdio: 'inherit' });
   execFileSync(PYTHON, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '-r', requirements], {
     stdio: 'inherit',

@@ -1,0 +1,261 @@
+import type { ReservationsConfig } from '../config/schema.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import { InvalidArgumentError, ResourceExhaustedError, UnavailableError } from '../errors.js';
+import type { PlacementEvents } from '../storage/events.js';
+import {
+  ReservationExistsError,
+  ReservationNotClaimableError,
+  ReservationNotFoundError,
+  type Reservation,
+  type ReservationStore,
+} from './reservation-store.js';
+
+/** What `reserve` answers (DESIGN §6). */
+export interface ReserveResult {
+  status: 'acquired' | 'held';
+  owner: string;
+  /** RFC 3339. */
+  expiresAt: string;
+}
+
+/** How a wait for a reserved flight ended. */
+export type WaitOutcome = 'landed' | 'timeout' | 'released' | 'not-reserved';
+
+/** What the coordinator observes, for metrics and logs. */
+export type CoordinationEvent =
+  | { type: 'reserve'; outcome: 'acquired' | 'extended' | 'held' | 'taken-over' }
+  | { type: 'release'; released: boolean; byPut: boolean }
+  | { type: 'wait'; outcome: WaitOutcome; seconds: number }
+  /** One put served this many waiters at once: the herd that did not compute. */
+  | { type: 'herd'; waiters: number };
+
+interface Waiter {
+  wake(outcome: WaitOutcome): void;
+}
+
+/** Attempts at reserve when the reservation vanishes between the steps (deleted or released meanwhile). */
+const RESERVE_ATTEMPTS = 5;
+
+/**
+ * Cache-fill coordination (DESIGN §6): one client reserves a missing flight's path and
+ * computes it, the others wait for it to land. Reservations live in a ReservationStore
+ * (memory or Redis) and last `heartbeat × graceMultiplier` from each reserve call; a put
+ * carrying the owner releases it. Waiters are woken by the put itself (a placement event),
+ * by a release, or by the reservation's expiry, never by polling, and there are at most
+ * `maxWaiters` at once.
+ */
+export class Reservations {
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private waiting = 0;
+  private live = 0;
+  private readonly unsubscribe: () => void;
+  private observers: ((event: CoordinationEvent) => void)[] = [];
+
+  constructor(
+    readonly store: ReservationStore,
+    private config: ReservationsConfig,
+    events: PlacementEvents,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    this.unsubscribe = events.subscribe((event) => {
+      if (event.type === 'put') this.wake(event.version.path, 'landed');
+    });
+  }
+
+  /** Reloaded settings (grace, heartbeat cap, waiter bound); the store itself needs a restart. */
+  reconfigure(config: ReservationsConfig): void {
+    this.config = config;
+  }
+
+  observe(observer: (event: CoordinationEvent) => void): void {
+    this.observers.push(observer);
+  }
+
+  /**
+   * Reserves `path` for `owner`: `acquired` when it was free, expired or already the
+   * owner's (extended), else `held` with the holder and its expiry. Never an error for a
+   * held path; UNAVAILABLE when the store cannot be reached.
+   */
+  async reserve(path: string, owner: string, heartbeatSeconds: number): Promise<ReserveResult> {
+    checkOwner(owner);
+    if (!Number.isFinite(heartbeatSeconds) || heartbeatSeconds <= 0) {
+      throw new InvalidArgumentError(`reserve: heartbeatSeconds must be a positive number of seconds`);
+    }
+    const heartbeatMs = Math.min(heartbeatSeconds * 1000, this.config.maxHeartbeat);
+    const ttlMs = heartbeatMs * this.config.graceMultiplier;
+    for (let attempt = 0; attempt < RESERVE_ATTEMPTS; attempt++) {
+      try {
+        const r = await this.guard(() => this.store.create(path, owner, ttlMs));
+        return this.acquired(r, 'acquired');
+      } catch (err) {
+        if (!(err instanceof ReservationExistsError)) throw err;
+      }
+      try {
+        const before = await this.guard(() => this.store.get(path)).catch(() => undefined);
+        const r = await this.guard(() => this.store.updateIfExpiredOrOwned(path, owner, ttlMs));
+        return this.acquired(r, before?.owner === owner ? 'extended' : 'taken-over');
+      } catch (err) {
+        if (err instanceof ReservationNotClaimableError && err.holder) {
+          this.emit({ type: 'reserve', outcome: 'held' });
+          this.log.debug({ path, owner, holder: err.holder.owner }, 'reservation held by another owner');
+          return { status: 'held', owner: err.holder.owner, expiresAt: rfc3339(err.holder.expiresAt) };
+        }
+        if (!(err instanceof ReservationNotFoundError)) throw err;
+        // Released between our create and update: try again from the start.
+      }
+    }
+    throw new UnavailableError(`reserve "${path}": the reservation kept changing under ${RESERVE_ATTEMPTS} attempts`);
+  }
+
+  /**
+   * Releases `owner`'s reservation of `path`. Idempotent: true when it is no longer
+   * reserved by anyone live after the call (released now, already gone or expired);
+   * false when another owner holds it (left alone). Waiters are woken: they answer at once.
+   */
+  async release(path: string, owner: string, byPut = false): Promise<boolean> {
+    checkOwner(owner);
+    const deleted = await this.guard(() => this.store.delete(path, owner));
+    let released = deleted;
+    if (!deleted) {
+      const current = await this.guard(() => this.store.get(path)).catch((err: unknown) => {
+        if (err instanceof ReservationNotFoundError) return undefined;
+        throw err;
+      });
+      released = current === undefined || current.owner === owner;
+    }
+    this.emit({ type: 'release', released, byPut });
+    this.log.debug({ path, owner, released, byPut }, 'reservation released');
+    if (deleted && !byPut) this.wake(path, 'released');
+    return released;
+  }
+
+  /**
+   * Waits for an absent flight whose path is reserved: until a put of it lands, it is
+   * released, `waitMs` passes or the reservation expires, whichever is first; at once when
+   * nobody holds a live reservation. `signal` (the client cancelling) ends the wait and
+   * frees its slot. RESOURCE_EXHAUSTED past `maxWaiters`.
+   */
+  async waitFor(path: string, waitMs: number, signal?: AbortSignal): Promise<WaitOutcome> {
+    const started = this.clock.now();
+    const reservation = await this.guard(() => this.store.get(path)).catch((err: unknown) => {
+      if (err instanceof ReservationNotFoundError) return undefined;
+      throw err;
+    });
+    const now = await this.guard(() => this.store.now());
+    if (!reservation || reservation.expiresAt <= now || waitMs <= 0 || signal?.aborted) {
+      return this.waited('not-reserved', started);
+    }
+    if (this.waiting >= this.config.maxWaiters) {
+      throw new ResourceExhaustedError(
+        `too many calls are waiting for reserved flights (reservations.maxWaiters: ${this.config.maxWaiters})`,
+      );
+    }
+    const limit = Math.min(waitMs, reservation.expiresAt - now);
+    const outcome = await new Promise<WaitOutcome>((resolve) => {
+      let set = this.waiters.get(path);
+      if (!set) {
+        set = new Set();
+        this.waiters.set(path, set);
+      }
+      const waiters = set;
+      const timeout = new AbortController();
+      let done = false;
+      const waiter: Waiter = {
+        wake: (o) => {
+          if (done) return;
+          done = true;
+          timeout.abort();
+          this.waiting--;
+          waiters.delete(waiter);
+          if (waiters.size === 0 && this.waiters.get(path) === waiters) this.waiters.delete(path);
+          signal?.removeEventListener('abort', onAbort);
+          resolve(o);
+        },
+      };
+      const onAbort = (): void => waiter.wake('timeout');
+      this.waiting++;
+      waiters.add(waiter);
+      signal?.addEventListener('abort', onAbort);
+      void this.clock.sleep(limit, timeout.signal).then(() => waiter.wake('timeout'));
+    });
+    return this.waited(outcome, started);
+  }
+
+  /** Calls waiting now. */
+  get waiterCount(): number {
+    return this.waiting;
+  }
+
+  /** Live reservations, as last counted (`refreshCount`). */
+  get liveCount(): number {
+    return this.live;
+  }
+
+  /** Counts live reservations in the store (stats and the held gauge); keeps the last count when it is down. */
+  async refreshCount(): Promise<number> {
+    this.live = await this.store.countLive().catch(() => this.live);
+    return this.live;
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe();
+    for (const path of [...this.waiters.keys()]) this.wake(path, 'timeout');
+    await this.store.close();
+  }
+
+  private wake(path: string, outcome: WaitOutcome): void {
+    const set = this.waiters.get(path);
+    if (!set) return;
+    const count = set.size;
+    for (const waiter of [...set]) waiter.wake(outcome);
+    if (outcome === 'landed' && count > 0) {
+      this.emit({ type: 'herd', waiters: count });
+      this.log.debug({ path, waiters: count }, 'a put served the calls waiting for it');
+    }
+  }
+
+  private acquired(r: Reservation, outcome: 'acquired' | 'extended' | 'taken-over'): ReserveResult {
+    this.emit({ type: 'reserve', outcome });
+    this.log.debug({ path: r.key, owner: r.owner, expiresAt: rfc3339(r.expiresAt), outcome }, 'reservation acquired');
+    return { status: 'acquired', owner: r.owner, expiresAt: rfc3339(r.expiresAt) };
+  }
+
+  private waited(outcome: WaitOutcome, started: number): WaitOutcome {
+    this.emit({ type: 'wait', outcome, seconds: (this.clock.now() - started) / 1000 });
+    return outcome;
+  }
+
+  private emit(event: CoordinationEvent): void {
+    for (const observer of this.observers) observer(event);
+  }
+
+  /** Store failures (Redis down) are UNAVAILABLE; the protocol's own errors pass through. */
+  private async guard<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if (
+        err instanceof ReservationExistsError ||
+        err instanceof ReservationNotClaimableError ||
+        err instanceof ReservationNotFoundError
+      ) {
+        throw err;
+      }
+      throw new UnavailableError(
+        `the reservation store (${this.store.type}) cannot be reached: ${(err as Error).message}`,
+      );
+    }
+  }
+}
+
+function checkOwner(owner: unknown): asserts owner is string {
+  if (typeof owner !== 'string' || owner.length === 0 || owner.length > 256) {
+    throw new InvalidArgumentError('owner must be a non-empty string of at most 256 characters');
+  }
+}
+
+function rfc3339(ms: number): string {
+  return new Date(ms).toISOString();
+}
