@@ -9,12 +9,14 @@ import { createDurableStore } from './durable/index.js';
 import { FilesystemStore } from './durable/filesystem-store.js';
 import type { DurableStore } from './durable/durable-store.js';
 import { StorageManager } from './storage/manager.js';
+import { createReservationStore, Reservations } from './coordination/index.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { lockDirectories } from './core/directory-lock.js';
 import type { Logger } from './core/log.js';
 
 export interface App {
   readonly manager: StorageManager;
+  readonly reservations: Reservations;
   readonly flight: FlightServer;
   readonly metrics: TierflightMetrics;
   /** The metrics HTTP server, when `server.metrics` is set. */
@@ -117,6 +119,7 @@ export async function startApp(
   let metricsServer: MetricsServer | undefined;
   let flight: FlightServer | undefined;
   let manager: StorageManager;
+  let reservations: Reservations | undefined;
   let spool: FilesystemStore | undefined;
   try {
     const durableStores = new Map(
@@ -133,6 +136,15 @@ export async function startApp(
     });
     metrics.bind(manager);
     manager.events.subscribe(metrics.observe);
+    const reservationStore = await createReservationStore(config.reservations, clock);
+    if (reservationStore.startError) {
+      logger.warn(
+        { store: reservationStore.type, err: reservationStore.startError },
+        'the reservation store cannot be reached: reserve and waits answer UNAVAILABLE until it is back',
+      );
+    }
+    reservations = new Reservations(reservationStore, config.reservations, manager.events, clock, logger);
+    metrics.bindReservations(reservations);
     if (config.server.metrics !== undefined) {
       const readiness = () => ({ ready, degraded: manager.degradedStores });
       metricsServer = await startMetricsServer(config.server.metrics, metrics.registry, readiness, logger);
@@ -140,6 +152,7 @@ export async function startApp(
     flight = await startFlightServer(config.server, manager, logger, {
       observeRpc: metrics.observeRpc,
       ready: () => ready,
+      reservations,
       ...(options.validateIpc === undefined ? {} : { validateIpc: options.validateIpc }),
     });
     metrics.grpcInternals({ ...flight.internals });
@@ -148,10 +161,12 @@ export async function startApp(
   } catch (err) {
     await flight?.stop(0);
     await metricsServer?.stop();
+    await reservations?.close();
     for (const lock of locks) lock.release();
     throw err;
   }
   ready = true;
+  const coordination = reservations as Reservations;
   const sweeper = setInterval(() => void manager.tick(), SWEEP_INTERVAL_MS);
   sweeper.unref();
   let running = config;
@@ -161,7 +176,11 @@ export async function startApp(
     try {
       const loaded = loadConfigFile(file).config;
       const next = options.overrides ? options.overrides(loaded) : loaded;
+      if (JSON.stringify(next.reservations.store) !== JSON.stringify(running.reservations.store)) {
+        throw new Error('changing reservations.store needs a restart; the running config is kept');
+      }
       manager.reconfigure(next, running);
+      coordination.reconfigure(next.reservations);
       running = next;
       metrics.configReloaded('applied');
       return true;
@@ -175,6 +194,7 @@ export async function startApp(
   const watcher = options.configFile ? watchFile(options.configFile, reload, logger) : undefined;
   return {
     manager,
+    reservations: coordination,
     flight: flight as FlightServer,
     metrics,
     metricsServer,
@@ -186,6 +206,7 @@ export async function startApp(
       await flight.stop(config.server.shutdownGrace);
       // Weak uploads still queued get the same grace to reach the store.
       await manager.close(config.server.shutdownGrace);
+      await coordination.close();
       await metricsServer?.stop();
       for (const lock of locks) lock.release();
       logger.info('stopped');

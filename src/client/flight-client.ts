@@ -27,6 +27,8 @@ export interface FlightInfo {
   endpoints: { ticket: Buffer; locations: string[]; expiresAt?: Date }[];
   totalRecords: number;
   totalBytes: number;
+  /** The FlightInfo's app_metadata (Tierflight: JSON with createdAt, updatedAt, owner). */
+  appMetadata: Buffer;
 }
 
 export interface FlightClientOptions {
@@ -105,8 +107,9 @@ export class FlightClient {
     return infos.map(toFlightInfo);
   }
 
-  async getFlightInfo(path: string | readonly string[]): Promise<FlightInfo> {
-    return toFlightInfo(await this.unary<PbFlightInfo>('GetFlightInfo', descriptor(path)));
+  /** GetFlightInfo; `headers` for this call only (e.g. `x-tierflight-wait-ms`). */
+  async getFlightInfo(path: string | readonly string[], headers: Record<string, string> = {}): Promise<FlightInfo> {
+    return toFlightInfo(await this.unary<PbFlightInfo>('GetFlightInfo', descriptor(path), headers));
   }
 
   /** The flight's schema as an IPC message flatbuffer. */
@@ -220,7 +223,7 @@ export class FlightClient {
     return Buffer.concat([tag, desc, data]);
   }
 
-  private unary<T>(name: string, request: unknown): Promise<T> {
+  private unary<T>(name: string, request: unknown, headers: Record<string, string> = {}): Promise<T> {
     const m = this.method(name);
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(
@@ -228,7 +231,7 @@ export class FlightClient {
         m.requestSerialize,
         m.responseDeserialize,
         request as never,
-        this.metadata(),
+        this.metadata(headers),
         (err: ServiceError | null, res?: unknown) => (err ? reject(this.failure(name, err)) : resolve(res as T)),
       );
     });
@@ -294,6 +297,7 @@ function toFlightInfo(info: PbFlightInfo): FlightInfo {
     })),
     totalRecords: info.total_records,
     totalBytes: info.total_bytes,
+    appMetadata: info.app_metadata ?? Buffer.alloc(0),
   };
 }
 

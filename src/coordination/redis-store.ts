@@ -77,9 +77,17 @@ export class RedisReservationStore implements ReservationStore {
   private constructor(
     private readonly redis: RedisClient & Scripted,
     private readonly prefix: string,
+    private readonly where: string,
+    /** Why the first connection failed, if it did: calls fail until Redis answers (reconnects go on). */
+    readonly startError: string | undefined,
   ) {}
 
-  /** Connects (failing at once when Redis cannot be reached) and registers the scripts. */
+  /**
+   * Connects and registers the scripts. A Redis that cannot be reached does not fail this:
+   * the store comes back with `startError` set, its calls fail with ReservationStoreError
+   * (callers answer UNAVAILABLE) and the client keeps reconnecting, so a node starts and
+   * serves flights while Redis is down and coordinates again once it is back.
+   */
   static async connect(url: string, prefix: string): Promise<RedisReservationStore> {
     const { Redis } = await import('ioredis');
     const redis = new Redis(url, {
@@ -95,13 +103,12 @@ export class RedisReservationStore implements ReservationStore {
       redis.defineCommand(name, { numberOfKeys: name === 'tfCount' ? 1 : name === 'tfNow' ? 0 : 2, lua });
     }
     redis.on('error', () => undefined); // reported by the calls that fail
-    try {
-      await redis.connect();
-    } catch (err) {
-      redis.disconnect();
-      throw new ReservationStoreError(`cannot reach Redis at ${redactUrl(url)}: ${(err as Error).message}`);
-    }
-    return new RedisReservationStore(redis as RedisClient & Scripted, prefix);
+    const where = redactUrl(url);
+    const startError = await redis.connect().then(
+      () => undefined,
+      (err: unknown) => `cannot reach Redis at ${where}: ${(err as Error).message}`,
+    );
+    return new RedisReservationStore(redis as RedisClient & Scripted, prefix, where, startError);
   }
 
   now(): Promise<number> {
@@ -160,7 +167,7 @@ export class RedisReservationStore implements ReservationStore {
     try {
       return await op();
     } catch (err) {
-      throw new ReservationStoreError(`Redis: ${(err as Error).message}`);
+      throw new ReservationStoreError(`Redis at ${this.where}: ${(err as Error).message}`);
     }
   }
 }

@@ -27,6 +27,8 @@ export interface Reservation {
 
 export interface ReservationStore {
   readonly type: 'memory' | 'redis';
+  /** Why the store could not be reached when it was opened, if it could not (it keeps trying). */
+  readonly startError?: string | undefined;
   /** The store's clock: milliseconds since the epoch. */
   now(): Promise<number>;
   /** A new reservation lasting `ttlMs`; ReservationExistsError if the key exists, expired or not. */

@@ -24,7 +24,7 @@ export type WaitOutcome = 'landed' | 'timeout' | 'released' | 'not-reserved';
 
 /** What the coordinator observes, for metrics and logs. */
 export type CoordinationEvent =
-  | { type: 'reserve'; outcome: 'acquired' | 'extended' | 'held' | 'taken-over' }
+  | { type: 'reserve'; outcome: 'acquired' | 'extended' | 'held' | 'expired' }
   | { type: 'release'; released: boolean; byPut: boolean }
   | { type: 'wait'; outcome: WaitOutcome; seconds: number }
   /** One put served this many waiters at once: the herd that did not compute. */
@@ -95,7 +95,7 @@ export class Reservations {
       try {
         const before = await this.guard(() => this.store.get(path)).catch(() => undefined);
         const r = await this.guard(() => this.store.updateIfExpiredOrOwned(path, owner, ttlMs));
-        return this.acquired(r, before?.owner === owner ? 'extended' : 'taken-over');
+        return this.acquired(r, before?.owner === owner ? 'extended' : 'expired');
       } catch (err) {
         if (err instanceof ReservationNotClaimableError && err.holder) {
           this.emit({ type: 'reserve', outcome: 'held' });
@@ -183,6 +183,15 @@ export class Reservations {
     return this.waited(outcome, started);
   }
 
+  /** The live reservation of `path`, if any. */
+  async holder(path: string): Promise<Reservation | undefined> {
+    const r = await this.guard(() => this.store.get(path)).catch((err: unknown) => {
+      if (err instanceof ReservationNotFoundError) return undefined;
+      throw err;
+    });
+    return r && r.expiresAt > (await this.guard(() => this.store.now())) ? r : undefined;
+  }
+
   /** Calls waiting now. */
   get waiterCount(): number {
     return this.waiting;
@@ -216,7 +225,7 @@ export class Reservations {
     }
   }
 
-  private acquired(r: Reservation, outcome: 'acquired' | 'extended' | 'taken-over'): ReserveResult {
+  private acquired(r: Reservation, outcome: 'acquired' | 'extended' | 'expired'): ReserveResult {
     this.emit({ type: 'reserve', outcome });
     this.log.debug({ path: r.key, owner: r.owner, expiresAt: rfc3339(r.expiresAt), outcome }, 'reservation acquired');
     return { status: 'acquired', owner: r.owner, expiresAt: rfc3339(r.expiresAt) };

@@ -1,5 +1,6 @@
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '../core/log.js';
+import type { Reservations } from '../coordination/index.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { BatchSplitter } from './batch-splitter.js';
 import { toServiceError } from './status.js';
@@ -10,6 +11,8 @@ export type RpcObserver = (method: string, code: string, seconds: number) => voi
 /** What every RPC family's handlers share. */
 export interface RpcContext {
   manager: StorageManager;
+  /** Cache-fill reservations and the calls waiting on them (DESIGN §6). */
+  reservations: Reservations;
   log: Logger;
   observe: RpcObserver;
   /** Location put in endpoints; undefined means "this same server" (empty location list). */
@@ -30,23 +33,39 @@ export function statusName(code: number | undefined): string {
   return STATUS_NAMES.get(code ?? status.UNKNOWN) ?? 'UNKNOWN';
 }
 
-/** A unary handler: answers with `fn`'s result or the status its error maps to, observed. */
+/** A unary handler: answers with `fn`'s result (or what it resolves to) or the status its error maps to, observed. */
 export function unary<Req, Res>(
   ctx: RpcContext,
   method: string,
-  fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Res,
+  fn: (request: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>,
 ): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
   return (call, callback) => {
     const started = performance.now();
-    try {
-      callback(null, fn(call.request, call));
-      ctx.observe(method, 'OK', (performance.now() - started) / 1000);
-    } catch (err) {
+    const fail = (err: unknown): void => {
       const e = toServiceError(err, ctx.log, method);
-      callback(e);
-      ctx.observe(method, statusName(e.code), (performance.now() - started) / 1000);
+      if (!call.cancelled) callback(e);
+      ctx.observe(method, call.cancelled ? 'CANCELLED' : statusName(e.code), (performance.now() - started) / 1000);
+    };
+    const answer = (res: Res): void => {
+      if (!call.cancelled) callback(null, res);
+      ctx.observe(method, call.cancelled ? 'CANCELLED' : 'OK', (performance.now() - started) / 1000);
+    };
+    try {
+      const res = fn(call.request, call);
+      if (res instanceof Promise) res.then(answer, fail);
+      else answer(res);
+    } catch (err) {
+      fail(err);
     }
   };
+}
+
+/** Aborts when the client cancels the call (or its connection goes): waits end and free their slot. */
+export function cancelSignal(call: NodeJS.EventEmitter & { cancelled: boolean }): AbortSignal {
+  const controller = new AbortController();
+  if (call.cancelled) controller.abort();
+  else call.once('cancelled', () => controller.abort());
+  return controller.signal;
 }
 
 /** Runs a server-streaming body with backpressure, ending the call or failing it with a status. */

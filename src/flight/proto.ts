@@ -65,6 +65,12 @@ export interface PbFlightInfo {
   ordered: boolean;
   app_metadata?: Buffer;
 }
+export interface PbPollInfo {
+  info?: PbFlightInfo;
+  flight_descriptor?: PbDescriptor;
+  progress?: number;
+  expiration_time?: PbTimestamp | null;
+}
 export interface PbAction {
   type: string;
   body: Buffer;

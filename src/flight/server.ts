@@ -1,3 +1,7 @@
+import { Reservations } from '../coordination/index.js';
+import { MemoryReservationStore } from '../coordination/memory-store.js';
+import { reservationsSchema } from '../config/schema.js';
+import { systemClock } from '../core/clock.js';
 import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import type { ServerConfig } from '../config/schema.js';
 import type { Authenticator } from '../auth/authenticator.js';
@@ -33,6 +37,8 @@ export interface FlightServerOptions {
   credentials?: ServerCredentials;
   /** Who each call is; every call is anonymous by default. */
   authenticator?: Authenticator;
+  /** Cache-fill reservations; by default a memory store with default settings. */
+  reservations?: Reservations;
 }
 
 export async function startFlightServer(
@@ -58,6 +64,15 @@ export async function startFlightServer(
     loadFlightService(),
     createFlightService({
       manager,
+      reservations:
+        options.reservations ??
+        new Reservations(
+          new MemoryReservationStore(systemClock),
+          reservationsSchema.parse({}),
+          manager.events,
+          systemClock,
+          logger,
+        ),
       logger,
       maxEndpointBytes: server.maxEndpointBytes,
       ...(server.maxBatchBytes !== undefined

@@ -2,6 +2,7 @@ import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grp
 import { noAuthentication, type Authenticator } from '../auth/authenticator.js';
 import type { Logger } from '../core/log.js';
 import { UnimplementedError } from '../errors.js';
+import type { Reservations } from '../coordination/index.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { BatchSplitter } from './batch-splitter.js';
 import type { RpcContext, RpcObserver } from './call.js';
@@ -19,6 +20,7 @@ export { FLIGHT_SIZE_HEADER } from './rpc/put.js';
 
 export interface FlightServiceOptions {
   manager: StorageManager;
+  reservations: Reservations;
   logger: Logger;
   /** Location put in endpoints; undefined means "this same server" (empty location list). */
   advertise?: string;
@@ -47,6 +49,7 @@ export interface FlightServiceOptions {
 export function createFlightService(options: FlightServiceOptions): UntypedServiceImplementation {
   const ctx: RpcContext = {
     manager: options.manager,
+    reservations: options.reservations,
     log: options.logger,
     observe: options.observeRpc ?? (() => undefined),
     advertise: options.advertise,

@@ -1,6 +1,8 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PlacementEvent } from '../storage/events.js';
 import type { StorageManager } from '../storage/manager.js';
+import type { Reservations } from '../coordination/index.js';
+import { registerCoordinationMetrics } from './coordination-metrics.js';
 
 /** Default-limit nodes (segmented, hierarchical defaults) exported per policy, largest first. */
 const TOP_LIMIT_NODES = 20;
@@ -276,6 +278,11 @@ export class TierflightMetrics {
   /** Reads gauges from this manager at scrape time. */
   bind(manager: StorageManager): void {
     this.manager = manager;
+  }
+
+  /** Coordination metrics from this server's reservations (see coordination-metrics.ts). */
+  bindReservations(reservations: Reservations): void {
+    registerCoordinationMetrics(this.registry, reservations);
   }
 
   /** The manager's event observer. */

@@ -52,9 +52,14 @@ describe('reservation stores, beyond the contract', () => {
     await b.close();
   });
 
-  it('redis: a server that cannot be reached at start is a clear error naming it (password hidden)', async () => {
-    const err = await RedisReservationStore.connect('redis://user:secret@127.0.0.1:1/0', 'x:').catch((e: unknown) => e);
+  it('redis: a server that cannot be reached at start leaves a store whose calls fail fast, naming it (password hidden)', async () => {
+    const store = await RedisReservationStore.connect('redis://user:secret@127.0.0.1:1/0', 'x:');
+    expect(store.startError).toMatch(/cannot reach Redis at redis:\/\/user:\*\*\*@127\.0\.0\.1:1\/0/);
+    const started = Date.now();
+    const err = await store.get('p').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ReservationStoreError);
-    expect((err as Error).message).toMatch(/cannot reach Redis at redis:\/\/user:\*\*\*@127\.0\.0\.1:1\/0/);
+    expect((err as Error).message).toMatch(/^Redis at redis:\/\/user:\*\*\*@127\.0\.0\.1:1\/0: /);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await store.close();
   });
 });

@@ -20,6 +20,8 @@ describe('DoAction verb registry', () => {
       ['delete', 'write'],
       ['delete-prefix', 'admin'],
       ['stats', 'admin'],
+      ['reserve', 'write'],
+      ['release', 'write'],
     ]);
     for (const verb of builtinActions().list()) expect(verb.description.length).toBeGreaterThan(20);
   });
@@ -44,7 +46,7 @@ describe('DoAction verb registry', () => {
   it('refuses an unknown verb naming the ones there are, and a verb registered twice', async () => {
     const registry = builtinActions();
     await expect(collect(registry.run('nope', Buffer.alloc(0), context))).rejects.toThrow(
-      /unknown action "nope"; available: delete, delete-prefix, stats/,
+      /unknown action "nope"; available: delete, delete-prefix, stats, reserve, release/,
     );
     expect(() => registry.register(registry.list()[0]!)).toThrow(/registered twice/);
   });

@@ -6,6 +6,8 @@
 //	                             each acknowledgement, then read every endpoint back
 //	flightcheck bigbatch ADDR    a 12 MiB batch read back with arrow-go's default 4 MiB
 //	                             receive limit (the server runs with maxBatchBytes)
+//	flightcheck poll ADDR        cache-fill coordination: reserve a path, long-poll it with
+//	                             PollFlightInfo while the owner's put lands, read it back
 //
 // It prints one JSON document: per case, whether what came back equals what was sent.
 package main
@@ -25,7 +27,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 type result struct {
@@ -302,9 +307,110 @@ func bigbatch(ctx context.Context, addr string) result {
 	return res
 }
 
+// poll reserves go/poll, long-polls it with PollFlightInfo (x-tierflight-wait-ms) while
+// the owner's put lands in the background, then reads the flight the last poll described.
+// A poll of a path nobody reserved must be NOT_FOUND.
+func poll(ctx context.Context, addr string) result {
+	client := connect(addr)
+	defer client.Close()
+	res := result{Batches: 1}
+	const path = "go/poll"
+	reserve := func(owner string) (map[string]any, error) {
+		body := fmt.Sprintf(`{"path": %q, "owner": %q, "heartbeatSeconds": 30}`, path, owner)
+		stream, err := client.DoAction(ctx, &flight.Action{Type: "reserve", Body: []byte(body)})
+		if err != nil {
+			return nil, err
+		}
+		r, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]any{}
+		return out, json.Unmarshal(r.Body, &out)
+	}
+	if got, err := reserve("go-owner"); err != nil || got["status"] != "acquired" {
+		res.Error = fmt.Sprintf("reserve: %v %v", got, err)
+		return res
+	}
+	if got, err := reserve("go-other"); err != nil || got["status"] != "held" || got["owner"] != "go-owner" {
+		res.Error = fmt.Sprintf("second reserve should be held by go-owner: %v %v", got, err)
+		return res
+	}
+	desc := &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{path}}
+	waiting := func(ms string) context.Context {
+		return metadata.AppendToOutgoingContext(ctx, "x-tierflight-wait-ms", ms)
+	}
+	// Nothing has landed: a short poll answers with the descriptor to poll again and the reservation's expiry.
+	first, err := client.PollFlightInfo(waiting("50"), desc)
+	if err != nil {
+		res.Error = "first poll: " + err.Error()
+		return res
+	}
+	if first.Info != nil || first.FlightDescriptor == nil || first.ExpirationTime == nil {
+		res.Error = fmt.Sprintf("first poll should ask to poll again until the reservation expires: %v", first)
+		return res
+	}
+	mem := memory.NewGoAllocator()
+	schema := arrow.NewSchema([]arrow.Field{f("i", arrow.PrimitiveTypes.Int64), f("s", arrow.BinaryTypes.String)}, nil)
+	batches, err := batchesOf(mem, schema, `[{"i": 1, "s": "a"}, {"i": 2, "s": null}, {"i": 3, "s": "c"}]`, 1)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	putDone := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		owned := metadata.AppendToOutgoingContext(ctx, "x-tierflight-owner", "go-owner")
+		_, err := put(owned, client, path, schema, batches, func(int) string { return "ack" })
+		putDone <- err
+	}()
+	next := first.FlightDescriptor
+	var info *flight.FlightInfo
+	for polls := 0; polls < 20 && info == nil; polls++ {
+		p, err := client.PollFlightInfo(waiting("5000"), next)
+		if err != nil {
+			res.Error = "poll: " + err.Error()
+			return res
+		}
+		info, next = p.Info, p.FlightDescriptor
+	}
+	if err := <-putDone; err != nil {
+		res.Error = "owner's put: " + err.Error()
+		return res
+	}
+	if info == nil {
+		res.Error = "the flight never appeared in a poll"
+		return res
+	}
+	got, _, endpoints, err := readAll(ctx, client, path)
+	res.Endpoints = endpoints
+	if err != nil {
+		res.Error = "get: " + err.Error()
+		return res
+	}
+	table := array.NewTableFromRecords(schema, got)
+	res.Rows = table.NumRows()
+	if !array.TableEqual(table, array.NewTableFromRecords(schema, batches)) {
+		res.Error = "the table read back differs"
+		return res
+	}
+	// The owner's put released the reservation: another owner acquires it at once.
+	if got, err := reserve("go-other"); err != nil || got["status"] != "acquired" {
+		res.Error = fmt.Sprintf("after the put, the reservation should be free: %v %v", got, err)
+		return res
+	}
+	_, err = client.PollFlightInfo(waiting("50"), &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{"go/nobody"}})
+	if status.Code(err) != codes.NotFound {
+		res.Error = fmt.Sprintf("a poll of an unreserved, absent path should be NOT_FOUND, got %v", err)
+		return res
+	}
+	res.OK = true
+	return res
+}
+
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: flightcheck roundtrip|bigbatch HOST:PORT")
+		fmt.Fprintln(os.Stderr, "usage: flightcheck roundtrip|bigbatch|poll HOST:PORT")
 		os.Exit(2)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -320,6 +426,8 @@ func main() {
 		}
 	case "bigbatch":
 		out["bigbatch"] = bigbatch(ctx, addr)
+	case "poll":
+		out["poll"] = poll(ctx, addr)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
 		os.Exit(2)

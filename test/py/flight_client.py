@@ -579,6 +579,150 @@ def cmd_files_equal(client, args):
     return {"equal": ta.equals(tb, check_metadata=True), "rows": tb.num_rows}
 
 
+def action_json(client, verb, body):
+    return [json.loads(bytes(r.body.to_pybytes())) for r in client.do_action(fl.Action(verb, json.dumps(body).encode()))]
+
+
+def herd_table(path):
+    """The flight every herd client would compute: the same for everyone, several batches and a dictionary."""
+    n = 50_000
+    ids = pa.array(range(n), pa.int64())
+    names = pa.array([f"{path} row {i}" for i in range(n)])
+    colour = pa.array(["red", "green", "blue", "red"] * (n // 4)).dictionary_encode()
+    return pa.table({"id": ids, "name": names, "colour": colour}).combine_chunks()
+
+
+def read_whole(client, path, options=None):
+    info = client.get_flight_info(fl.FlightDescriptor.for_path(*path.split("/")), options=options)
+    answered = time.monotonic()
+    tables = [client.do_get(e.ticket).read_all() for e in info.endpoints]
+    return pa.concat_tables(tables), answered, info
+
+
+def ipc_digest(table):
+    import hashlib
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table.combine_chunks())
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def cmd_herd(client, args):
+    """Cache-fill coordination as clients use it (README): `--script` {"path", "clients",
+    "compute_ms", "wait_ms", "locations"?}. All clients start together and reserve the
+    missing path; the one that acquires computes the table (sleeps compute_ms) and puts it
+    with x-tierflight-owner; the others read it with x-tierflight-wait-ms, which waits for
+    the put. Clients are spread over `locations`. Reports how many computed, whether all
+    read the same bytes, and how long after the owner's put returned each waiter had its answer."""
+    import threading
+
+    spec = json.loads(args.script)
+    path, n = spec["path"], spec["clients"]
+    locations = spec.get("locations") or [args.location]
+    want = herd_table(path)
+    want_digest = ipc_digest(want)
+    barrier = threading.Barrier(n)
+    lock = threading.Lock()
+    computed, results, landed = [], [None] * n, {}
+
+    def run(i):
+        c = fl.connect(locations[i % len(locations)])
+        owner = f"client-{i}"
+        try:
+            barrier.wait()
+            r = action_json(c, "reserve", {"path": path, "owner": owner, "heartbeatSeconds": 10})[0]
+            if r["status"] == "acquired":
+                with lock:
+                    computed.append(owner)
+                time.sleep(spec["compute_ms"] / 1000)
+                table = herd_table(path)
+                opts = fl.FlightCallOptions(headers=[(b"x-tierflight-owner", owner.encode())])
+                writer, _ = c.do_put(fl.FlightDescriptor.for_path(*path.split("/")), table.schema, options=opts)
+                writer.write_table(table, max_chunksize=10_000)
+                writer.close()
+                landed["at"] = time.monotonic()
+                got, answered, _ = read_whole(c, path)
+                results[i] = {"role": "owner", "digest": ipc_digest(got), "equal": got.equals(want)}
+            else:
+                opts = fl.FlightCallOptions(headers=[(b"x-tierflight-wait-ms", str(spec["wait_ms"]).encode())])
+                got, answered, _ = read_whole(c, path, opts)
+                results[i] = {"role": "waiter", "digest": ipc_digest(got), "equal": got.equals(want),
+                              "answered": answered, "holder": r["owner"]}
+        except Exception as e:
+            results[i] = {"role": "failed", **error_of(e)}
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    waiters = [r for r in results if r and r["role"] == "waiter"]
+    lags = sorted(max(0.0, (r["answered"] - landed["at"]) * 1000) for r in waiters) if "at" in landed else []
+    return {
+        "clients": n,
+        "computations": len(computed),
+        "owners": sum(1 for r in results if r and r["role"] == "owner"),
+        "waiters": len(waiters),
+        "failed": [r for r in results if not r or r["role"] == "failed"],
+        "same_bytes": all(r and r.get("digest") == want_digest for r in results),
+        "all_equal": all(r and r.get("equal") for r in results),
+        "holders": sorted({r["holder"] for r in waiters}),
+        "p99_after_put_ms": lags[max(0, int(len(lags) * 0.99) - 1)] if lags else None,
+        "max_after_put_ms": lags[-1] if lags else None,
+    }
+
+
+def cmd_owner_dies(client, args):
+    """An owner reserves and dies (never puts, never heartbeats): `--script` {"path",
+    "heartbeat", "wait_ms"}. A second client is held, waits, and once the reservation
+    lapses (heartbeat x graceMultiplier) acquires it, computes and puts; a third reads it."""
+    spec = json.loads(args.script)
+    path = spec["path"]
+    started = time.monotonic()
+    dead = action_json(client, "reserve", {"path": path, "owner": "dies", "heartbeatSeconds": spec["heartbeat"]})[0]
+    second = fl.connect(args.location)
+    held = action_json(second, "reserve", {"path": path, "owner": "second", "heartbeatSeconds": 10})[0]
+    opts = fl.FlightCallOptions(headers=[(b"x-tierflight-wait-ms", str(spec["wait_ms"]).encode())])
+    try:
+        read_whole(second, path, opts)
+        waited = "found"
+    except fl.FlightError as e:
+        waited = type(e).__name__
+    except pa.ArrowException as e:
+        waited = type(e).__name__
+    waited_s = time.monotonic() - started
+    again = action_json(second, "reserve", {"path": path, "owner": "second", "heartbeatSeconds": 10})[0]
+    table = herd_table(path)
+    opts = fl.FlightCallOptions(headers=[(b"x-tierflight-owner", b"second")])
+    writer, _ = second.do_put(fl.FlightDescriptor.for_path(*path.split("/")), table.schema, options=opts)
+    writer.write_table(table)
+    writer.close()
+    got, _, info = read_whole(fl.connect(args.location), path)
+    meta = json.loads(info.app_metadata) if info.app_metadata else None
+    return {
+        "first": dead["status"], "held": held["status"], "held_by": held["owner"],
+        "wait_ended_with": waited, "waited_s": round(waited_s, 2),
+        "second_reserve": again["status"], "equal": got.equals(table), "metadata": meta,
+    }
+
+
+def cmd_wait_cancel(client, args):
+    """A reserved path's waiter whose client gives up (a 1 s call timeout) before the flight lands:
+    `--path`. Reports how the call ended."""
+    action_json(client, "reserve", {"path": args.path, "owner": "slow", "heartbeatSeconds": 60})
+    opts = fl.FlightCallOptions(timeout=1, headers=[(b"x-tierflight-wait-ms", b"60000")])
+    started = time.monotonic()
+    try:
+        client.get_flight_info(fl.FlightDescriptor.for_path(*args.path.split("/")), options=opts)
+        out = {"ended": "found"}
+    except Exception as e:
+        out = error_of(e)
+    out["seconds"] = round(time.monotonic() - started, 2)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("command")

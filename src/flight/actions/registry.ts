@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../../errors.js';
+import type { Reservations } from '../../coordination/index.js';
 import type { StorageManager } from '../../storage/manager.js';
 import type { Logger } from '../../core/log.js';
 
@@ -8,6 +9,7 @@ export type Permission = 'read' | 'write' | 'admin';
 /** What a verb gets besides its body. */
 export interface ActionContext {
   manager: StorageManager;
+  reservations: Reservations;
   log: Logger;
   /** The client's address as grpc-js reports it, and who it is: the log of destructive verbs names both. */
   peer: string;

@@ -2,9 +2,13 @@ import type { ActionVerb } from './registry.js';
 
 export const statsVerb: ActionVerb = {
   type: 'stats',
-  description: 'Storage types, classes and uploads in progress as JSON. Body: empty.',
+  description: 'Storage types, classes, limits, uploads and reservations as JSON. Body: empty.',
   permission: 'admin',
-  async *run(_body, { manager }) {
-    yield manager.stats();
+  async *run(_body, { manager, reservations }) {
+    const live = await reservations.refreshCount();
+    yield {
+      ...manager.stats(),
+      reservations: { store: reservations.store.type, live, waiters: reservations.waiterCount },
+    };
   },
 };

@@ -6,12 +6,12 @@ import type { PbAction } from '../proto.js';
 
 /** DoAction and ListActions over the registry of verbs (`flight/actions/`). */
 export function actionHandlers(ctx: RpcContext) {
-  const { manager, log } = ctx;
+  const { manager, reservations, log } = ctx;
   const actions = builtinActions();
   return {
     DoAction: (call: ServerWritableStream<PbAction, { body: Buffer }>): void => {
       void streamOut(ctx, call, 'DoAction', async (write) => {
-        const context = { manager, log, peer: call.getPeer(), user: identityOf(call).user };
+        const context = { manager, reservations, log, peer: call.getPeer(), user: identityOf(call).user };
         for await (const body of actions.run(call.request.type, call.request.body, context)) await write({ body });
       });
     },

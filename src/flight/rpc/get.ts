@@ -4,6 +4,7 @@ import type { Frame } from '../../ipc/frame.js';
 import { EMPTY, gone, streamOut, type RpcContext } from '../call.js';
 import { PrefixedFlightData, type OutgoingFlightData } from '../flight-data-codec.js';
 import { decodeTicket } from '../ticket.js';
+import { waitIfReserved } from './wait.js';
 
 /**
  * Read buffers kept for reuse between DoGets from the disk tiers (see BufferPool): enough
@@ -21,6 +22,7 @@ export function doGet(ctx: RpcContext) {
   return (call: ServerWritableStream<{ ticket: Buffer }, OutgoingFlightData>): void => {
     void streamOut(ctx, call, 'DoGet', async (write) => {
       const ticket = decodeTicket(call.request.ticket);
+      await waitIfReserved(ctx, [ticket.path], call);
       const lease = await manager.open([ticket.path], ticket.version);
       try {
         const version = lease.version;

@@ -1,13 +1,18 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import { InvalidArgumentError, UnimplementedError } from '../../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { StorageManager } from '../../storage/manager.js';
+import { DEFAULT_POLL_WAIT_MS, waitIfReserved, waitMsOf } from './wait.js';
 import { encapsulateSchema } from '../../ipc/message-header.js';
 import type { FlightVersion } from '../../storage/flight.js';
 import { EMPTY, streamOut, unary, type RpcContext } from '../call.js';
 import { DescriptorType } from '../flight-data-codec.js';
-import type { PbDescriptor, PbFlightInfo } from '../proto.js';
+import type { PbDescriptor, PbFlightInfo, PbPollInfo } from '../proto.js';
 import { encodeTicket } from '../ticket.js';
 
-/** The metadata calls: ListFlights, GetFlightInfo, GetSchema (and PollFlightInfo, refused). */
+/**
+ * The metadata calls: ListFlights, GetFlightInfo (waiting for a reserved flight when asked
+ * to), PollFlightInfo (long-polls a reserved flight) and GetSchema.
+ */
 export function infoHandlers(ctx: RpcContext) {
   const { manager } = ctx;
   const endpoints = (version: FlightVersion): PbFlightInfo['endpoint'] => {
@@ -29,7 +34,14 @@ export function infoHandlers(ctx: RpcContext) {
     total_records: version.totalRecords,
     total_bytes: version.totalBytes,
     ordered: true,
-    app_metadata: EMPTY,
+    // DESIGN §6: when the path was first written, when this version was, and by which owner.
+    app_metadata: Buffer.from(
+      JSON.stringify({
+        createdAt: new Date(version.firstCreatedAt).toISOString(),
+        updatedAt: new Date(version.createdAt).toISOString(),
+        owner: version.owner ?? null,
+      }),
+    ),
   });
 
   return {
@@ -40,18 +52,35 @@ export function infoHandlers(ctx: RpcContext) {
       });
     },
 
-    GetFlightInfo: unary(ctx, 'GetFlightInfo', (descriptor: PbDescriptor) =>
-      flightInfo(manager.lookup(pathOf(descriptor))),
-    ),
+    GetFlightInfo: unary(ctx, 'GetFlightInfo', (descriptor: PbDescriptor, call) => {
+      const parts = pathOf(descriptor);
+      const waitMs = waitMsOf(call.metadata);
+      if (waitMs === undefined || manager.has(parts)) return flightInfo(manager.lookup(parts));
+      return waitIfReserved(ctx, parts, call, waitMs).then(() => flightInfo(manager.lookup(parts)));
+    }),
 
     GetSchema: unary(ctx, 'GetSchema', (descriptor: PbDescriptor) => ({
       schema: encapsulateSchema(manager.lookup(pathOf(descriptor)).schemaHeader),
     })),
 
-    PollFlightInfo: unary(ctx, 'PollFlightInfo', () => {
-      throw new UnimplementedError(
-        'PollFlightInfo is not supported by Tierflight: flights are complete when visible; use GetFlightInfo',
-      );
+    // A visible flight is complete: `info` at once. An absent, reserved one: wait for it (the
+    // wait header's ms, or DEFAULT_POLL_WAIT_MS), then `info`, or the descriptor to poll
+    // again until the reservation's expiry. Absent and not reserved: NOT_FOUND.
+    PollFlightInfo: unary(ctx, 'PollFlightInfo', async (descriptor: PbDescriptor, call): Promise<PbPollInfo> => {
+      const parts = pathOf(descriptor);
+      if (!manager.has(parts)) {
+        await waitIfReserved(ctx, parts, call, waitMsOf(call.metadata) ?? DEFAULT_POLL_WAIT_MS);
+        if (!manager.has(parts)) {
+          const holder = await ctx.reservations.holder(StorageManager.parsePath(parts).path);
+          if (holder) {
+            return {
+              flight_descriptor: { type: 'PATH', cmd: EMPTY, path: parts },
+              expiration_time: toTimestamp(holder.expiresAt),
+            };
+          }
+        }
+      }
+      return { info: flightInfo(manager.lookup(parts)), progress: 1 };
     }),
   };
 }

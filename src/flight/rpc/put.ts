@@ -1,5 +1,4 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import type { Logger } from '../../core/log.js';
 import { InvalidArgumentError } from '../../errors.js';
 import type { Frame } from '../../ipc/frame.js';
 import { MessageType } from '../../ipc/message-header.js';
@@ -17,23 +16,22 @@ import { toServiceError } from '../status.js';
 
 /** A request header giving the flight's size up front, so it is charged to a tier that takes it. */
 export const FLIGHT_SIZE_HEADER = 'x-tierflight-flight-size';
+/** A request header naming the reservation owner whose computation this put delivers (DESIGN §6). */
+export const OWNER_HEADER = 'x-tierflight-owner';
 
 /** DoPut: every message validated, then stored; one PutResult per record batch; visible at the end. */
 export function doPutHandler(ctx: RpcContext) {
   return (call: ServerDuplexStream<DecodedFlightData, Buffer>): void => {
     const started = performance.now();
     const validator = ctx.validateIpc ? new IpcStreamValidator() : new HeaderOnlyReader();
-    void doPut(call, ctx.manager, ctx.log, validator).then((code) =>
-      ctx.observe('DoPut', code, (performance.now() - started) / 1000),
-    );
+    void doPut(call, ctx, validator).then((code) => ctx.observe('DoPut', code, (performance.now() - started) / 1000));
   };
 }
 
 /** Runs one DoPut; resolves with its final status name. */
 async function doPut(
   call: ServerDuplexStream<DecodedFlightData, Buffer>,
-  manager: StorageManager,
-  log: Logger,
+  { manager, reservations, log }: RpcContext,
   // Every message is validated before it is stored, so nothing an Arrow reader cannot read is kept.
   validator: MessageChecker,
 ): Promise<string> {
@@ -67,6 +65,15 @@ async function doPut(
       throw new InvalidArgumentError('DoPut stream ended without any message: send a PATH descriptor with the schema');
     checkIpc(session.path, () => validator.finish(index));
     await session.commit();
+    // The owner's computation has landed: its reservation goes (a failed put keeps it).
+    if (session.owner !== undefined) {
+      await reservations.release(session.path, session.owner, true).catch((err: unknown) => {
+        log.warn(
+          { path: session?.path, err: (err as Error).message },
+          'the put landed but its reservation could not be released',
+        );
+      });
+    }
     call.end();
     return 'OK';
   } catch (err) {
@@ -100,7 +107,7 @@ async function startPut(
       `flight "${path}": message 0 breaks the IPC rule "schema-first": the first DoPut message must be a Schema, got message type ${info.type}`,
     );
   }
-  const session = await manager.beginPut(d.path, { sizeHint: sizeHint(call) });
+  const session = await manager.beginPut(d.path, { sizeHint: sizeHint(call), owner: ownerOf(call) });
   try {
     await session.setSchema(first.header);
   } catch (err) {
@@ -135,6 +142,16 @@ function checkIpc<T>(path: string, step: () => T): T {
     if (err instanceof IpcValidationError) throw new InvalidArgumentError(`flight "${path}": ${err.message}`);
     throw err;
   }
+}
+
+function ownerOf(call: ServerDuplexStream<unknown, unknown>): string | undefined {
+  const raw = call.metadata.get(OWNER_HEADER)[0];
+  if (raw === undefined) return undefined;
+  const owner = raw.toString();
+  if (owner.length === 0 || owner.length > 256) {
+    throw new InvalidArgumentError(`${OWNER_HEADER} must be 1 to 256 characters`);
+  }
+  return owner;
 }
 
 function sizeHint(call: ServerDuplexStream<unknown, unknown>): number | undefined {

@@ -1,0 +1,36 @@
+import type { Metadata } from '@grpc/grpc-js';
+import { InvalidArgumentError } from '../../errors.js';
+import { StorageManager } from '../../storage/manager.js';
+import { cancelSignal, type RpcContext } from '../call.js';
+
+/** A request header: wait up to this many ms for an absent but reserved flight (DESIGN §6). */
+export const WAIT_HEADER = 'x-tierflight-wait-ms';
+
+/** How long one PollFlightInfo call waits for a reserved flight when the client names no wait. */
+export const DEFAULT_POLL_WAIT_MS = 10_000;
+
+/** The `x-tierflight-wait-ms` header's value, if given; INVALID_ARGUMENT unless a whole number of ms. */
+export function waitMsOf(metadata: Metadata): number | undefined {
+  const raw = metadata.get(WAIT_HEADER)[0];
+  if (raw === undefined) return undefined;
+  const text = raw.toString();
+  if (!/^\d{1,10}$/.test(text))
+    throw new InvalidArgumentError(`${WAIT_HEADER} must be a whole number of milliseconds, got "${text}"`);
+  return Number(text);
+}
+
+/**
+ * Before a read that asked to wait: if the flight is absent and its path reserved, waits
+ * for it to land (or the wait, the reservation or the client to end). The read then
+ * answers as usual.
+ */
+export async function waitIfReserved(
+  ctx: RpcContext,
+  parts: readonly string[],
+  call: NodeJS.EventEmitter & { cancelled: boolean; metadata: Metadata },
+  waitMs = waitMsOf(call.metadata),
+): Promise<void> {
+  if (waitMs === undefined || ctx.manager.has(parts)) return;
+  const { path } = StorageManager.parsePath(parts);
+  await ctx.reservations.waitFor(path, waitMs, cancelSignal(call));
+}

@@ -1,0 +1,246 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FlightCallError, FlightClient } from '../../src/client/flight-client.js';
+import { runPyClient } from '../helpers/python.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { until } from '../helpers/until.js';
+import { GO_CLIENT } from '../setup/clients.js';
+
+/**
+ * Cache-fill coordination (DESIGN §6) through real clients, against each reservation
+ * store: the herd (30 pyarrow clients race for one missing flight: one computes, all read
+ * the same bytes), an owner that dies, a waiter that gives up, bounded waiters, flight
+ * metadata, and PollFlightInfo from arrow-go.
+ */
+interface Herd {
+  clients: number;
+  computations: number;
+  owners: number;
+  waiters: number;
+  failed: unknown[];
+  same_bytes: boolean;
+  all_equal: boolean;
+  holders: string[];
+  p99_after_put_ms: number;
+  max_after_put_ms: number;
+}
+
+interface Meta {
+  createdAt: string;
+  updatedAt: string;
+  owner: string | null;
+}
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+const STORES = [
+  { name: 'memory', yaml: () => 'reservations:\n  store: { type: memory }\n' },
+  {
+    name: 'redis',
+    yaml: () => `reservations:\n  store: { type: redis, url: "${redis.url}", keyPrefix: "t${Date.now()}:" }\n`,
+  },
+];
+
+describe.each(STORES)('cache-fill reservations with the $name store', (store) => {
+  let server: TestServer;
+  let dir: string;
+  let client: FlightClient;
+  let config: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-reservations-'));
+    config = `storageTypes:
+  memory: { capacity: 256MiB }
+durableStores:
+  - { id: files, type: filesystem, path: ${dir}/store }
+storageClasses:
+  - name: durable
+    prefix: kept
+    durability: strong
+    durableStore: files
+    tiers: [{ storage: memory }]
+  - name: default
+    prefix: ""
+    tiers: [{ storage: memory }]
+${store.yaml()}  maxWaiters: 40
+`;
+    server = await startTestServer(config, { server: '  maxEndpointBytes: 256KiB\n' });
+    client = new FlightClient(server.location);
+  });
+  afterAll(async () => {
+    client?.close();
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('30 clients race for one missing flight: one computes, 29 wait for its put, all read the same bytes', async () => {
+    const herd = await runPyClient<Herd>('herd', server.location, [
+      '--script',
+      JSON.stringify({ path: `herd/${store.name}`, clients: 30, compute_ms: 500, wait_ms: 20_000 }),
+    ]);
+    console.log(
+      `herd (${store.name} store): ${herd.clients} clients, ${herd.computations} computation(s), ` +
+        `${herd.waiters} waiters served by the put; after the put returned: p99 ${herd.p99_after_put_ms.toFixed(1)} ms, ` +
+        `max ${herd.max_after_put_ms.toFixed(1)} ms`,
+    );
+    expect(herd).toMatchObject({
+      clients: 30,
+      computations: 1,
+      owners: 1,
+      waiters: 29,
+      failed: [],
+      same_bytes: true,
+      all_equal: true,
+    });
+    expect(herd.holders).toHaveLength(1);
+    // The put released the owner's reservation: the path is free again.
+    expect(await client.action('reserve', { path: `herd/${store.name}`, owner: 'after', heartbeatSeconds: 5 })).toEqual(
+      [expect.objectContaining({ status: 'acquired', owner: 'after' })],
+    );
+    const metrics = await server.app.metrics.registry.metrics();
+    expect(metrics).toMatch(/^tierflight_reservation_herd_size_sum 29$/m);
+    expect(metrics).toMatch(/^tierflight_reservations_total\{outcome="held"\} 29$/m);
+    expect(metrics).toMatch(/^tierflight_reservation_wait_seconds_count\{outcome="landed"\} 29$/m);
+    expect(metrics).toMatch(/^tierflight_reservation_releases_total\{by="put",outcome="released"\} 1$/m);
+  });
+
+  it('an owner that dies hands over once its heartbeat lapses; the next owner computes and puts', async () => {
+    const out = await runPyClient<Record<string, unknown>>('owner-dies', server.location, [
+      '--script',
+      JSON.stringify({ path: `dies/${store.name}`, heartbeat: 1, wait_ms: 20_000 }),
+    ]);
+    expect(out).toMatchObject({
+      first: 'acquired',
+      held: 'held',
+      held_by: 'dies',
+      // The wait ended with the reservation (1 s heartbeat x 3), not after 20 s: NOT_FOUND.
+      wait_ended_with: 'ArrowKeyError',
+      second_reserve: 'acquired',
+      equal: true,
+      metadata: { owner: 'second' },
+    });
+    expect(out.waited_s).toBeGreaterThanOrEqual(2.5);
+    expect(out.waited_s).toBeLessThan(10);
+  });
+
+  it('a waiter whose client gives up frees its slot', async () => {
+    const out = await runPyClient<{ error: string; seconds: number }>('wait-cancel', server.location, [
+      '--path',
+      `cancel/${store.name}`,
+    ]);
+    expect(out.error).toBe('FlightTimedOutError');
+    expect(out.seconds).toBeLessThan(5);
+    await until('the waiter to be released', () => server.app.reservations.waiterCount === 0);
+    const metrics = await server.app.metrics.registry.metrics();
+    expect(metrics).toMatch(/^tierflight_reservation_waiters 0$/m);
+  });
+
+  it('bounds the waiters: past reservations.maxWaiters a wait is RESOURCE_EXHAUSTED, and a wait on an unreserved path answers at once', async () => {
+    const p = `bounded/${store.name}`;
+    await client.action('reserve', { path: p, owner: 'slow', heartbeatSeconds: 60 });
+    const wait = { 'x-tierflight-wait-ms': '30000' };
+    const waiting = Array.from({ length: 40 }, () => client.getFlightInfo(p, wait).catch((e: unknown) => e));
+    await until('40 waiters', () => server.app.reservations.waiterCount === 40);
+    const refused = await client.getFlightInfo(p, wait).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(FlightCallError);
+    expect(refused).toMatchObject({ code: status.RESOURCE_EXHAUSTED });
+    expect((refused as Error).message).toMatch(/reservations\.maxWaiters: 40/);
+    // Releasing without a put wakes them all: they answer NOT_FOUND at once.
+    expect(await client.action('release', { path: p, owner: 'slow' })).toEqual([{ released: true }]);
+    for (const r of await Promise.all(waiting)) expect(r).toMatchObject({ code: status.NOT_FOUND });
+    const started = Date.now();
+    expect(await client.getFlightInfo('never/reserved', wait).catch((e: unknown) => e)).toMatchObject({
+      code: status.NOT_FOUND,
+    });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('answers reserve and release exactly as DESIGN §6 says', async () => {
+    const p = `verbs/${store.name}`;
+    const [a] = await client.action<{ status: string; owner: string; expiresAt: string }>('reserve', {
+      path: `/${p}`,
+      owner: 'alice',
+      heartbeatSeconds: 10,
+    });
+    expect(a).toMatchObject({ status: 'acquired', owner: 'alice' });
+    const ttl = Date.parse(a!.expiresAt) - Date.now();
+    expect(ttl).toBeGreaterThan(25_000); // 10 s x graceMultiplier 3
+    expect(ttl).toBeLessThanOrEqual(30_000);
+    const [held] = await client.action('reserve', { path: p, owner: 'bob', heartbeatSeconds: 10 });
+    expect(held).toEqual({ status: 'held', owner: 'alice', expiresAt: a!.expiresAt });
+    // heartbeatSeconds is capped at maxHeartbeat (5m): the extension lasts 15 min, not 3 h.
+    const [extended] = await client.action<{ expiresAt: string }>('reserve', {
+      path: p,
+      owner: 'alice',
+      heartbeatSeconds: 3600,
+    });
+    expect(Date.parse(extended!.expiresAt) - Date.now()).toBeLessThanOrEqual(15 * 60_000);
+    expect(Date.parse(extended!.expiresAt) - Date.now()).toBeGreaterThan(14 * 60_000);
+    expect(await client.action('release', { path: p, owner: 'bob' })).toEqual([{ released: false }]);
+    expect(await client.action('release', { path: p, owner: 'alice' })).toEqual([{ released: true }]);
+    expect(await client.action('release', { path: p, owner: 'alice' })).toEqual([{ released: true }]);
+    for (const [body, message] of [
+      [{ path: 'a//b', owner: 'x', heartbeatSeconds: 1 }, /empty path segment|empty segment/],
+      [{ path: p, owner: '', heartbeatSeconds: 1 }, /owner must be a non-empty string/],
+      [{ path: p, owner: 'x', heartbeatSeconds: 0 }, /heartbeatSeconds must be a positive number/],
+      [{ path: p, owner: 'x' }, /needs "heartbeatSeconds"/],
+    ] as const) {
+      const err = await client.action('reserve', body).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: status.INVALID_ARGUMENT });
+      expect((err as Error).message).toMatch(message);
+    }
+    const [stats] = await client.action<{ reservations: { store: string; live: number; waiters: number } }>('stats');
+    expect(stats?.reservations).toMatchObject({ store: store.name, waiters: 0 });
+  });
+
+  it('keeps createdAt across overwrites, updatedAt and the owner in FlightInfo app_metadata, across restarts', async () => {
+    const p = `kept/meta-${store.name}`;
+    const stream = (await import('apache-arrow')).tableToIPC(
+      (await import('apache-arrow')).tableFromArrays({ v: Int32Array.of(1, 2, 3) }),
+      'stream',
+    );
+    await client.putStream(p, stream, { 'x-tierflight-owner': 'first' });
+    const one = JSON.parse((await client.getFlightInfo(p)).appMetadata.toString()) as Meta;
+    expect(one.owner).toBe('first');
+    expect(one.createdAt).toBe(one.updatedAt);
+    await new Promise((r) => setTimeout(r, 20));
+    await client.putStream(p, stream, { 'x-tierflight-owner': 'second' });
+    const two = JSON.parse((await client.getFlightInfo(p)).appMetadata.toString()) as Meta;
+    expect(two.createdAt).toBe(one.createdAt);
+    expect(Date.parse(two.updatedAt)).toBeGreaterThan(Date.parse(one.updatedAt));
+    expect(two.owner).toBe('second');
+    await client.putStream(`${p}-anonymous`, stream);
+    const anonymous = JSON.parse((await client.getFlightInfo(`${p}-anonymous`)).appMetadata.toString()) as {
+      owner: unknown;
+    };
+    expect(anonymous.owner).toBeNull();
+
+    // A restart finds the flight in its durable store with the same metadata.
+    client.close();
+    await server.stop();
+    server = await startTestServer(config, { server: '  maxEndpointBytes: 256KiB\n' });
+    client = new FlightClient(server.location);
+    const after = JSON.parse((await client.getFlightInfo(p)).appMetadata.toString()) as Meta;
+    expect(after).toEqual(two);
+  });
+
+  it('arrow-go long-polls a reserved flight with PollFlightInfo while its owner puts it', async () => {
+    const out = await new Promise<Record<string, { ok: boolean; error?: string; rows: number }>>((resolve, reject) => {
+      execFile(GO_CLIENT, ['poll', server.location], { timeout: 120_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
+      );
+    });
+    expect(out.poll).toMatchObject({ ok: true, rows: 3 });
+  });
+});
