@@ -143,7 +143,9 @@ export async function startApp(
         'the reservation store cannot be reached: reserve and waits answer UNAVAILABLE until it is back',
       );
     }
-    reservations = new Reservations(reservationStore, config.reservations, manager.events, clock, logger);
+    const adopt = (path: string): Promise<boolean> => manager.adoptFromStore(path);
+    reservations = new Reservations(reservationStore, config.reservations, manager.events, clock, logger, adopt);
+    await reservations.start();
     metrics.bindReservations(reservations);
     if (config.server.metrics !== undefined) {
       const readiness = () => ({ ready, degraded: manager.degradedStores });

@@ -1,9 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, MEMORY_ONLY, startTestServer, type TestServer } from './helpers/server.js';
-import { ROOT } from './setup/python-env.js';
+import { runPyClient } from './helpers/python.js';
+import { PYTHON, ROOT } from './setup/python-env.js';
 
 /**
  * The README is for users who have only the clone: it must name every metric family the
@@ -47,6 +48,27 @@ describe('README', () => {
     expect(commands).toEqual(expect.arrayContaining(['serve', 'validate', 'route', 'schema']));
     expect(commands.filter((c) => !README.includes(`tierflight ${c}`))).toEqual([]);
     expect(README).toContain('tierflight --version');
+  });
+
+  it('shows a reserve → compute → put / wait example that works as written', async () => {
+    const section = README.slice(README.indexOf('## Cache-fill reservations'));
+    const code = /```python\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(code).toContain('x-tierflight-owner');
+    const script = (code as string).replace('grpc://localhost:8815', server.location);
+    // Two workers at once, then a third when the flight exists: every one ends with the table.
+    const run = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        execFile(PYTHON, ['-c', `${script}\nprint(table.num_rows)`], { timeout: 60_000 }, (err, stdout, stderr) =>
+          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim()),
+        );
+      });
+    expect(await Promise.all([run(), run()])).toEqual(['3', '3']);
+    expect(await run()).toBe('3');
+    const info = await runPyClient<Record<string, unknown>>('info-metadata', server.location, [
+      '--path',
+      'cache/reports/2026-11',
+    ]);
+    expect(info.owner).toMatch(/^.+-\d+$/);
   });
 
   it('links nothing outside the repository', () => {

@@ -55,6 +55,15 @@ export class MemoryReservationStore implements ReservationStore {
     return live;
   }
 
+  /** One node: its waiters hear of its puts and releases directly. */
+  notify(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  onNotice(): Promise<void> {
+    return Promise.resolve();
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

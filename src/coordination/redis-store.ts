@@ -4,6 +4,7 @@ import {
   ReservationNotClaimableError,
   ReservationNotFoundError,
   ReservationStoreError,
+  type LandingNotice,
   type Reservation,
   type ReservationStore,
 } from './reservation-store.js';
@@ -73,6 +74,8 @@ type Scripted = {
 /** Reservations in Redis (`reservations.store.type: redis`), shared by every node that points at it. */
 export class RedisReservationStore implements ReservationStore {
   readonly type = 'redis';
+  /** The connection that listens for notices (a subscribed Redis connection does nothing else). */
+  private subscriber: RedisClient | undefined;
 
   private constructor(
     private readonly redis: RedisClient & Scripted,
@@ -147,8 +150,37 @@ export class RedisReservationStore implements ReservationStore {
     return this.call(() => this.redis.tfCount(this.live));
   }
 
+  async notify(notice: LandingNotice): Promise<void> {
+    await this.call(() => this.redis.publish(this.channel, JSON.stringify(notice)));
+  }
+
+  /** Subscribes (once per store) to the notices of every node using this Redis and key prefix. */
+  async onNotice(listener: (notice: LandingNotice) => void): Promise<void> {
+    const sub = this.redis.duplicate();
+    this.subscriber = sub;
+    sub.on('error', () => undefined); // it reconnects and resubscribes by itself
+    sub.on('message', (channel: string, message: string) => {
+      if (channel !== this.channel) return;
+      try {
+        const notice = JSON.parse(message) as LandingNotice;
+        if (typeof notice.path === 'string' && (notice.kind === 'landed' || notice.kind === 'released'))
+          listener(notice);
+      } catch {
+        // not ours
+      }
+    });
+    // Redis down now: subscribed when it is back (and again after every reconnect).
+    sub.on('ready', () => void sub.subscribe(this.channel).catch(() => undefined));
+    await sub.subscribe(this.channel).catch(() => undefined);
+  }
+
   async close(): Promise<void> {
+    this.subscriber?.disconnect();
     await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private get channel(): string {
+    return `${this.prefix}notices`;
   }
 
   private get live(): string {

@@ -40,7 +40,19 @@ export interface ReservationStore {
   delete(key: string, owner?: string): Promise<boolean>;
   /** Reservations live now. */
   countLive(): Promise<number>;
+  /**
+   * Tells every node sharing the store that a reserved path's flight landed or was released
+   * (the memory store has no other node: a no-op); `onNotice` hears them, this node's too.
+   */
+  notify(notice: LandingNotice): Promise<void>;
+  onNotice(listener: (notice: LandingNotice) => void): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A reserved path's flight landed (readable from its durable store) or was released without one. */
+export interface LandingNotice {
+  path: string;
+  kind: 'landed' | 'released';
 }
 
 /** The key exists (live or expired): `create` lost; try `updateIfExpiredOrOwned`. */

@@ -7,9 +7,16 @@ import {
   ReservationExistsError,
   ReservationNotClaimableError,
   ReservationNotFoundError,
+  type LandingNotice,
   type Reservation,
   type ReservationStore,
 } from './reservation-store.js';
+
+/**
+ * Makes a flight another node put visible here, by reading it from the durable store the
+ * nodes share; false when it is not there (a class without durability, or not uploaded).
+ */
+export type AdoptLanded = (path: string) => Promise<boolean>;
 
 /** What `reserve` answers (DESIGN §6). */
 export interface ReserveResult {
@@ -58,10 +65,25 @@ export class Reservations {
     events: PlacementEvents,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly adopt: AdoptLanded = () => Promise.resolve(false),
   ) {
     this.unsubscribe = events.subscribe((event) => {
-      if (event.type === 'put') this.wake(event.version.path, 'landed');
+      if (event.type === 'put') {
+        this.wake(event.version.path, 'landed');
+        // A put that delivers a reservation: other nodes' waiters read it from the durable
+        // store, once it is there (a weak class's upload is still queued).
+        if (event.version.owner !== undefined && event.version.durable?.state !== 'pending') {
+          this.notify({ path: event.version.path, kind: 'landed' });
+        }
+      } else if (event.type === 'durable-write' && event.durability === 'weak' && event.version.owner !== undefined) {
+        this.notify({ path: event.version.path, kind: 'landed' });
+      }
     });
+  }
+
+  /** Starts hearing other nodes' notices (a shared store only). */
+  async start(): Promise<void> {
+    await this.store.onNotice((notice) => void this.heard(notice));
   }
 
   /** Reloaded settings (grace, heartbeat cap, waiter bound); the store itself needs a restart. */
@@ -127,7 +149,10 @@ export class Reservations {
     }
     this.emit({ type: 'release', released, byPut });
     this.log.debug({ path, owner, released, byPut }, 'reservation released');
-    if (deleted && !byPut) this.wake(path, 'released');
+    if (deleted && !byPut) {
+      this.wake(path, 'released');
+      this.notify({ path, kind: 'released' });
+    }
     return released;
   }
 
@@ -212,6 +237,30 @@ export class Reservations {
     this.unsubscribe();
     for (const path of [...this.waiters.keys()]) this.wake(path, 'timeout');
     await this.store.close();
+  }
+
+  private notify(notice: LandingNotice): void {
+    this.store.notify(notice).catch((err: unknown) => {
+      this.log.warn(
+        { ...notice, err: (err as Error).message },
+        'could not tell the other nodes about a reserved flight',
+      );
+    });
+  }
+
+  /** Another node's notice: this node's waiters for the path get the flight (read from the durable store) or answer now. */
+  private async heard(notice: LandingNotice): Promise<void> {
+    if (!this.waiters.has(notice.path)) return;
+    if (notice.kind === 'released') {
+      this.wake(notice.path, 'released');
+      return;
+    }
+    const adopted = await this.adopt(notice.path).catch((err: unknown) => {
+      this.log.warn({ path: notice.path, err: (err as Error).message }, 'could not read a flight another node put');
+      return false;
+    });
+    this.log.debug({ path: notice.path, adopted }, 'another node delivered a reserved flight');
+    this.wake(notice.path, adopted ? 'landed' : 'released');
   }
 
   private wake(path: string, outcome: WaitOutcome): void {

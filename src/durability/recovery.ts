@@ -72,6 +72,23 @@ export class Recovery {
     this.closed = true;
   }
 
+  /**
+   * The flight at a normalised path as its class's durable store has it now (another node
+   * put it there); undefined when the class keeps none, or it is not there or expired.
+   */
+  async find(path: string): Promise<FlightVersion | undefined> {
+    const cls = this.host.route(path);
+    const config = cls.config;
+    const store = config.durableStore === undefined ? undefined : this.stores.get(config.durableStore);
+    if (config.durability === 'none' || !store) return undefined;
+    const key = config.durablePrefix + path;
+    const object = await readFlightObject(store, key);
+    if (!object || object.path !== path) return undefined;
+    const version = FlightVersion.fromObject(object, cls, this.host.nextVersionId());
+    version.durable = { store, key, state: 'stored', object };
+    return version.isExpired(this.clock.now()) ? undefined : version;
+  }
+
   private async recoverStore(store: string, attempt: number): Promise<void> {
     if (this.closed) return;
     const classes = this.host.classes().filter((c) => c.config.durableStore === store);

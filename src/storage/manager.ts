@@ -5,16 +5,16 @@ import { ClassRouter, relativeSegments, type RoutedClass } from '../routing/rout
 import type { Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { TierMover } from './tier-mover.js';
-import { FlightVersion, type DurableCopy, type RemovalReason } from './flight.js';
-import { PutSession, type PutHost } from './put-session.js';
-import type { Placement, StorageType } from './storage-type.js';
+import type { FlightVersion, RemovalReason } from './flight.js';
+import type { PutSession } from './put-session.js';
+import { Puts } from './puts.js';
+import type { StorageType } from './storage-type.js';
 import { createStorageTypes } from './types/index.js';
 import { computeStats, type ManagerStats } from './stats.js';
 import { PlacementEvents, type PlacementEvent } from './events.js';
 import { Catalog } from './catalog.js';
 import { Ledger } from './ledger.js';
 import { Leases, type FlightLease } from './leases.js';
-import { TierCopy } from './tier-copy.js';
 import type { DurableStore } from '../durable/durable-store.js';
 import { Durability } from '../durability/durability.js';
 import { Recovery } from '../durability/recovery.js';
@@ -54,7 +54,7 @@ export class StorageManager {
   private router: ClassRouter;
   private readonly catalog: Catalog;
   private readonly ledger: Ledger;
-  private readonly sessions = new Set<PutSession>();
+  private readonly puts: Puts;
   /** Moves and promotions started in the background. */
   private readonly background = new Set<Promise<unknown>>();
   private readonly clock: Clock;
@@ -111,6 +111,13 @@ export class StorageManager {
       this.clock,
       this.log,
     );
+    this.puts = new Puts({
+      ...this.parts(),
+      catalog: this.catalog,
+      mover: this.mover,
+      durability: this.durability,
+      nextVersionId: () => this.nextVersionId(),
+    });
   }
 
   /** Limits evict through the catalog. */
@@ -253,16 +260,23 @@ export class StorageManager {
     if (options.sizeHint !== undefined) {
       this.limitEnforcer.checkDeclaredSize(cls.config.name, path, relativeSegments(cls, path), options.sizeHint);
     }
-    const session = await PutSession.begin(this.putHost(), path, cls, options.sizeHint);
-    session.owner = options.owner;
-    this.sessions.add(session);
-    return session;
+    return this.puts.begin(path, cls, options);
   }
 
   /** A flight path normalised and routed to its class, or INVALID_ARGUMENT as a put would get. */
   route(parts: readonly string[]): { path: string; cls: RoutedClass } {
     const { path, segments } = StorageManager.parsePath(parts);
     return { path, cls: this.router.route(path, segments) };
+  }
+
+  /**
+   * Makes a flight another node put at `path` visible here, from the durable store they
+   * share (cache-fill reservations across nodes); whether the path now has a flight.
+   */
+  async adoptFromStore(path: string): Promise<boolean> {
+    const version = await this.recovery.find(path);
+    if (version) this.catalog.adopt(version);
+    return this.has([path]);
   }
 
   /** Whether a visible, unexpired flight is at `path` (no events, no expiry). */
@@ -333,7 +347,7 @@ export class StorageManager {
       ledger: this.ledger,
       classes: this.router.classes,
       versions: this.catalog.values(),
-      putsInProgress: this.sessions.size,
+      putsInProgress: this.puts.inProgress,
       limits: this.limitEnforcer,
       durability: this.durability.stats(),
       degraded: this.degradedStores,
@@ -343,64 +357,6 @@ export class StorageManager {
   /** The accounting invariant, for tests (see Ledger.check). */
   checkAccounting(): void {
     this.ledger.check(this.catalog.values());
-  }
-
-  // ---- puts ----
-
-  /** What put sessions call back into. */
-  private putHost(): PutHost {
-    return {
-      log: this.log,
-      emit: (event) => this.emit(event),
-      storageType: (tier) => this.ledger.storageType(tier),
-      // Charging a put's bytes evicts lower-priority, then least-recently-used copies.
-      copyInto: (tier, path) =>
-        new TierCopy(this.ledger, tier, (charge, bytes) => this.mover.chargeBytes(charge, bytes, path)),
-      strongSink: (cls, path, evenIfWeak) => this.durability.strongSink(cls.config, path, evenIfWeak),
-      publish: (version, placement, tierIndex, durable) => this.publish(version, placement, tierIndex, durable),
-      admit: (session, bytes) => {
-        // Called for every message of every put: nothing to do without limit policies.
-        if (!this.limitEnforcer.active) return;
-        const segments = relativeSegments(session.cls, session.path);
-        const current = this.catalog.get(session.path);
-        this.limitEnforcer.admit(session, session.cls.config.name, session.path, segments, bytes, current);
-      },
-      nextVersionId: () => this.nextVersionId(),
-      now: () => this.clock.now(),
-      current: (path) => {
-        const version = this.catalog.get(path);
-        return version && !version.isExpired(this.clock.now()) ? version : undefined;
-      },
-      sessionEnded: (session) => {
-        this.sessions.delete(session);
-        this.limitEnforcer.settle(session);
-      },
-    };
-  }
-
-  private publish(
-    version: FlightVersion,
-    placement: Placement | undefined,
-    tierIndex: number,
-    durable?: DurableCopy,
-  ): void {
-    const placed = placement && this.ledger.place(version, placement, tierIndex);
-    version.placed = placed;
-    // A strong put arrives with its durable copy confirmed; a weak one queues its upload below.
-    version.durable = durable ?? this.durability.copyFor(version.cls.config, version.path);
-    this.catalog.publish(version);
-    const storage = placed?.storage ?? 'durable';
-    this.emit({ type: 'put', version, storage, tier: tierIndex });
-    this.log.debug(
-      { path: version.path, storage, tier: tierIndex, bytes: placed?.bytes ?? durable?.object?.size, reason: 'put' },
-      placed ? 'flight stored' : 'flight stored in the durable store only: it fits no tier',
-    );
-    if (version.durable?.state === 'pending') this.durability.upload(version);
-    const object = version.durable?.object;
-    if (object && durable) {
-      const seconds = durable.seconds ?? 0;
-      this.emit({ type: 'durable-write', version, durability: 'strong', bytes: object.size, seconds });
-    }
   }
 
   private nextVersionId(): number {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlightCallError, FlightClient } from '../../src/client/flight-client.js';
 import { runPyClient } from '../helpers/python.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { spawnServer, startTestServer, type ServerProcess, type TestServer } from '../helpers/server.js';
 import { until } from '../helpers/until.js';
 import { GO_CLIENT } from '../setup/clients.js';
 
@@ -242,5 +242,84 @@ ${store.yaml()}  maxWaiters: 40
       );
     });
     expect(out.poll).toMatchObject({ ok: true, rows: 3 });
+  });
+});
+
+describe('two Tierflight processes sharing one Redis and one durable store', () => {
+  let dir: string;
+  const servers: ServerProcess[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-two-nodes-'));
+    for (const node of ['a', 'b']) {
+      const file = path.join(dir, `${node}.yaml`);
+      await writeFile(
+        file,
+        `storageTypes:
+  memory: { capacity: 256MiB }
+durableStores:
+  - { id: shared, type: filesystem, path: ${dir}/store }
+storageClasses:
+  - name: reports
+    prefix: ""
+    durability: strong
+    durableStore: shared
+    tiers: [{ storage: memory }]
+reservations:
+  store: { type: redis, url: "${redis.url}", keyPrefix: "two-nodes:" }
+`,
+      );
+      servers.push(await spawnServer(file));
+    }
+  });
+  afterAll(async () => {
+    for (const s of servers) {
+      s.process.kill('SIGTERM');
+      await new Promise((resolve) => s.process.once('exit', resolve));
+    }
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('30 clients over both nodes: one computes, the other node’s waiters get the flight from the shared store', async () => {
+    const herd = await runPyClient<Herd>('herd', servers[0]!.location, [
+      '--script',
+      JSON.stringify({
+        path: 'herd/two-nodes',
+        clients: 30,
+        compute_ms: 500,
+        wait_ms: 20_000,
+        locations: servers.map((s) => s.location),
+      }),
+    ]);
+    console.log(
+      `herd (redis store, two processes): ${herd.clients} clients, ${herd.computations} computation(s), ` +
+        `${herd.waiters} waiters; after the put returned: p99 ${herd.p99_after_put_ms.toFixed(1)} ms, ` +
+        `max ${herd.max_after_put_ms.toFixed(1)} ms`,
+    );
+    expect(herd).toMatchObject({
+      clients: 30,
+      computations: 1,
+      owners: 1,
+      waiters: 29,
+      failed: [],
+      same_bytes: true,
+      all_equal: true,
+    });
+  });
+
+  it('a release on one node wakes the other node’s waiters at once', async () => {
+    const [a, b] = servers.map((s) => new FlightClient(s.location));
+    try {
+      await a!.action('reserve', { path: 'released/x', owner: 'a', heartbeatSeconds: 60 });
+      const started = Date.now();
+      const waiting = b!.getFlightInfo('released/x', { 'x-tierflight-wait-ms': '30000' }).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await a!.action('release', { path: 'released/x', owner: 'a' })).toEqual([{ released: true }]);
+      expect(await waiting).toMatchObject({ code: status.NOT_FOUND });
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      a?.close();
+      b?.close();
+    }
   });
 });

@@ -723,6 +723,12 @@ def cmd_wait_cancel(client, args):
     return out
 
 
+def cmd_info_metadata(client, args):
+    """GetFlightInfo's app_metadata (JSON) for `--path`."""
+    info = client.get_flight_info(fl.FlightDescriptor.for_path(*args.path.split("/")))
+    return json.loads(info.app_metadata)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("command")

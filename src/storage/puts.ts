@@ -1,0 +1,107 @@
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import type { Durability } from '../durability/durability.js';
+import type { LimitEnforcer } from '../limits/limit-enforcer.js';
+import { relativeSegments, type RoutedClass } from '../routing/router.js';
+import type { Catalog } from './catalog.js';
+import type { PlacementEvent } from './events.js';
+import type { DurableCopy, FlightVersion } from './flight.js';
+import type { Ledger } from './ledger.js';
+import { PutSession, type PutHost } from './put-session.js';
+import type { Placement } from './storage-type.js';
+import { TierCopy } from './tier-copy.js';
+import type { TierMover } from './tier-mover.js';
+
+/** What starting and finishing puts needs of the manager's parts. */
+export interface PutsDeps {
+  ledger: Ledger;
+  catalog: Catalog;
+  mover: TierMover;
+  durability: Durability;
+  clock: Clock;
+  log: Logger;
+  limits(): LimitEnforcer<FlightVersion>;
+  emit(event: PlacementEvent): void;
+  nextVersionId(): number;
+}
+
+/**
+ * The puts in progress: each a PutSession writing through a TierCopy (charging and evicting
+ * through the tier mover, admitted by the limits) and, when it commits, published in the
+ * catalog, with its durable copy confirmed (strong) or queued (weak).
+ */
+export class Puts {
+  private readonly sessions = new Set<PutSession>();
+  private readonly host: PutHost;
+
+  constructor(private readonly d: PutsDeps) {
+    this.host = this.putHost();
+  }
+
+  get inProgress(): number {
+    return this.sessions.size;
+  }
+
+  async begin(path: string, cls: RoutedClass, options: { sizeHint?: number; owner?: string }): Promise<PutSession> {
+    const session = await PutSession.begin(this.host, path, cls, options.sizeHint);
+    session.owner = options.owner;
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** What put sessions call back into. */
+  private putHost(): PutHost {
+    return {
+      log: this.d.log,
+      emit: (event) => this.d.emit(event),
+      storageType: (tier) => this.d.ledger.storageType(tier),
+      // Charging a put's bytes evicts lower-priority, then least-recently-used copies.
+      copyInto: (tier, path) =>
+        new TierCopy(this.d.ledger, tier, (charge, bytes) => this.d.mover.chargeBytes(charge, bytes, path)),
+      strongSink: (cls, path, evenIfWeak) => this.d.durability.strongSink(cls.config, path, evenIfWeak),
+      publish: (version, placement, tierIndex, durable) => this.publish(version, placement, tierIndex, durable),
+      admit: (session, bytes) => {
+        // Called for every message of every put: nothing to do without limit policies.
+        if (!this.d.limits().active) return;
+        const segments = relativeSegments(session.cls, session.path);
+        const current = this.d.catalog.get(session.path);
+        this.d.limits().admit(session, session.cls.config.name, session.path, segments, bytes, current);
+      },
+      nextVersionId: () => this.d.nextVersionId(),
+      now: () => this.d.clock.now(),
+      current: (path) => {
+        const version = this.d.catalog.get(path);
+        return version && !version.isExpired(this.d.clock.now()) ? version : undefined;
+      },
+      sessionEnded: (session) => {
+        this.sessions.delete(session);
+        this.d.limits().settle(session);
+      },
+    };
+  }
+
+  private publish(
+    version: FlightVersion,
+    placement: Placement | undefined,
+    tierIndex: number,
+    durable?: DurableCopy,
+  ): void {
+    const placed = placement && this.d.ledger.place(version, placement, tierIndex);
+    version.placed = placed;
+    // A strong put arrives with its durable copy confirmed; a weak one queues its upload below.
+    version.durable = durable ?? this.d.durability.copyFor(version.cls.config, version.path);
+    this.d.catalog.publish(version);
+    const storage = placed?.storage ?? 'durable';
+    this.d.emit({ type: 'put', version, storage, tier: tierIndex });
+    this.d.log.debug(
+      { path: version.path, storage, tier: tierIndex, bytes: placed?.bytes ?? durable?.object?.size, reason: 'put' },
+      placed ? 'flight stored' : 'flight stored in the durable store only: it fits no tier',
+    );
+    if (version.durable?.state === 'pending') this.d.durability.upload(version);
+    const object = version.durable?.object;
+    if (object && durable) {
+      const seconds = durable.seconds ?? 0;
+      this.d.emit({ type: 'durable-write', version, durability: 'strong', bytes: object.size, seconds });
+    }
+  }
+}
