@@ -8,6 +8,7 @@ import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/log.js';
 import { runPyClient } from '../helpers/python.js';
 import { freePort } from '../helpers/server.js';
+import { FlightClient } from '../../src/client/flight-client.js';
 import { until } from '../helpers/until.js';
 
 // Hot reload: a changed config file is applied atomically (classes, tiers, limits; flights
@@ -103,5 +104,36 @@ describe('config reload (file change and SIGHUP)', () => {
     ]);
     expect((await list('reports/t2/archive'))?.length).toBe(3); // not under the tenants limit
     expect(app.manager.stats().classes.archive?.flights).toBe(3);
+  });
+
+  it('applies new reservation settings at once, and refuses a new reservation store until a restart', async () => {
+    const withArchive = (extra: string): string =>
+      config(port, '350KiB', extra).replace(
+        '  - { name: other,',
+        '  - { name: archive, prefix: reports/t2/archive, tiers: [{ storage: memory }] }\n  - { name: other,',
+      );
+    const client = new FlightClient(location);
+    try {
+      const applied = await reloads('applied');
+      await replaceFile(withArchive('reservations:\n  maxHeartbeat: 10s\n'));
+      await until('the reload', async () => (await reloads('applied')) === applied + 1, 10_000);
+      const [r] = await client.action<{ expiresAt: string }>('reserve', {
+        path: 'reports/x',
+        owner: 'me',
+        heartbeatSeconds: 3600,
+      });
+      expect(Date.parse(r!.expiresAt) - Date.now()).toBeLessThanOrEqual(30_000); // 10 s x 3
+      const refused = await reloads('refused');
+      await replaceFile(withArchive('reservations:\n  store: { type: redis, url: "redis://127.0.0.1:1/0" }\n'));
+      await until('the refused reload', async () => (await reloads('refused')) === refused + 1, 10_000);
+      const [again] = await client.action<{ status: string }>('reserve', {
+        path: 'reports/x',
+        owner: 'me',
+        heartbeatSeconds: 1,
+      });
+      expect(again?.status).toBe('acquired'); // still the memory store, which has the reservation
+    } finally {
+      client.close();
+    }
   });
 });

@@ -134,6 +134,16 @@ ${store.yaml()}  maxWaiters: 40
     expect(out.waited_s).toBeLessThan(10);
   });
 
+  it('DoGet with x-tierflight-wait-ms on a reserved path gets the flight once its owner puts it', async () => {
+    const out = await runPyClient<{ equal: boolean; waited_s: number }>('get-wait', server.location, [
+      '--path',
+      `get-wait/${store.name}`,
+    ]);
+    expect(out.equal).toBe(true);
+    expect(out.waited_s).toBeGreaterThanOrEqual(0.25);
+    expect(out.waited_s).toBeLessThan(10);
+  });
+
   it('a waiter whose client gives up frees its slot', async () => {
     const out = await runPyClient<{ error: string; seconds: number }>('wait-cancel', server.location, [
       '--path',

@@ -729,6 +729,33 @@ def cmd_info_metadata(client, args):
     return json.loads(info.app_metadata)
 
 
+def cmd_get_wait(client, args):
+    """DoGet of a plain-path ticket with x-tierflight-wait-ms on a reserved, absent flight
+    (`--path`): another client puts it as the owner 300 ms later; the DoGet gets it."""
+    import threading
+
+    path = args.path
+    action_json(client, "reserve", {"path": path, "owner": "maker", "heartbeatSeconds": 30})
+    table = herd_table(path)
+
+    def make():
+        time.sleep(0.3)
+        c = fl.connect(args.location)
+        opts = fl.FlightCallOptions(headers=[(b"x-tierflight-owner", b"maker")])
+        writer, _ = c.do_put(fl.FlightDescriptor.for_path(*path.split("/")), table.schema, options=opts)
+        writer.write_table(table)
+        writer.close()
+
+    maker = threading.Thread(target=make)
+    maker.start()
+    started = time.monotonic()
+    opts = fl.FlightCallOptions(headers=[(b"x-tierflight-wait-ms", b"20000")])
+    got = client.do_get(fl.Ticket(path.encode()), options=opts).read_all()
+    waited = time.monotonic() - started
+    maker.join()
+    return {"equal": got.equals(table), "waited_s": round(waited, 2)}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("command")
