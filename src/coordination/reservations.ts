@@ -27,7 +27,7 @@ export interface ReserveResult {
 }
 
 /** How a wait for a reserved flight ended. */
-export type WaitOutcome = 'landed' | 'timeout' | 'released' | 'not-reserved';
+export type WaitOutcome = 'landed' | 'timeout' | 'released' | 'cancelled' | 'not-reserved';
 
 /** What the coordinator observes, for metrics and logs. */
 export type CoordinationEvent =
@@ -199,7 +199,7 @@ export class Reservations {
           resolve(o);
         },
       };
-      const onAbort = (): void => waiter.wake('timeout');
+      const onAbort = (): void => waiter.wake('cancelled');
       this.waiting++;
       waiters.add(waiter);
       signal?.addEventListener('abort', onAbort);

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlightCallError, FlightClient } from '../../src/client/flight-client.js';
 import { runPyClient } from '../helpers/python.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
-import { spawnServer, startTestServer, type ServerProcess, type TestServer } from '../helpers/server.js';
+import { freePort, spawnServer, startTestServer, type ServerProcess, type TestServer } from '../helpers/server.js';
 import { until } from '../helpers/until.js';
 import { GO_CLIENT } from '../setup/clients.js';
+import { encapsulatedMessages } from '../../src/ipc/ipc-stream.js';
 
 /**
  * Cache-fill coordination (DESIGN §6) through real clients, against each reservation
@@ -197,6 +198,17 @@ ${store.yaml()}  maxWaiters: 40
     });
     expect(Date.parse(extended!.expiresAt) - Date.now()).toBeLessThanOrEqual(15 * 60_000);
     expect(Date.parse(extended!.expiresAt) - Date.now()).toBeGreaterThan(14 * 60_000);
+    // A put by the owner that fails keeps the reservation; releasing it is then the owner's call.
+    const { tableFromArrays, tableToIPC } = await import('apache-arrow');
+    const [schema] = encapsulatedMessages(tableToIPC(tableFromArrays({ v: Int32Array.of(1) }), 'stream'));
+    const broken = client.doPut(p, [schema!, { header: Buffer.from('not an IPC message'), body: Buffer.alloc(0) }], {
+      'x-tierflight-owner': 'alice',
+    });
+    await expect(broken).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+    expect((await client.action('reserve', { path: p, owner: 'bob', heartbeatSeconds: 10 }))[0]).toMatchObject({
+      status: 'held',
+      owner: 'alice',
+    });
     expect(await client.action('release', { path: p, owner: 'bob' })).toEqual([{ released: false }]);
     expect(await client.action('release', { path: p, owner: 'alice' })).toEqual([{ released: true }]);
     expect(await client.action('release', { path: p, owner: 'alice' })).toEqual([{ released: true }]);
@@ -258,6 +270,7 @@ ${store.yaml()}  maxWaiters: 40
 describe('two Tierflight processes sharing one Redis and one durable store', () => {
   let dir: string;
   const servers: ServerProcess[] = [];
+  const metricsUrls: string[] = [];
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-two-nodes-'));
@@ -279,7 +292,10 @@ reservations:
   store: { type: redis, url: "${redis.url}", keyPrefix: "two-nodes:" }
 `,
       );
+      const metricsPort = await freePort();
+      await writeFile(file, `server:\n  metrics: 127.0.0.1:${metricsPort}\n${await readFile(file, 'utf8')}`);
       servers.push(await spawnServer(file));
+      metricsUrls.push(`http://127.0.0.1:${metricsPort}/metrics`);
     }
   });
   afterAll(async () => {
@@ -317,6 +333,45 @@ reservations:
     });
   });
 
+  it('an owner that dies on one node hands over to a client of the other node once its heartbeat lapses', async () => {
+    const out = await runPyClient<Record<string, unknown>>('owner-dies', servers[0]!.location, [
+      '--script',
+      JSON.stringify({
+        path: 'dies/two-nodes',
+        heartbeat: 1,
+        wait_ms: 20_000,
+        locations: servers.map((s) => s.location),
+      }),
+    ]);
+    expect(out).toMatchObject({
+      first: 'acquired',
+      held: 'held',
+      held_by: 'dies',
+      wait_ended_with: 'ArrowKeyError',
+      second_reserve: 'acquired',
+      equal: true,
+      metadata: { owner: 'second' },
+    });
+    expect(out.waited_s).toBeGreaterThanOrEqual(2.5);
+    expect(out.waited_s).toBeLessThan(10);
+  });
+
+  it('a waiter on one node whose client gives up frees its slot there', async () => {
+    const out = await runPyClient<{ error: string; seconds: number }>('wait-cancel', servers[1]!.location, [
+      '--path',
+      'cancel/two-nodes',
+      '--script',
+      JSON.stringify({ reserve_at: servers[0]!.location }),
+    ]);
+    expect(out.error).toBe('FlightTimedOutError');
+    await until('the waiter to be released', async () =>
+      /^tierflight_reservation_waiters 0$/m.test(await (await fetch(metricsUrls[1]!)).text()),
+    );
+    expect(await (await fetch(metricsUrls[1]!)).text()).toMatch(
+      /^tierflight_reservation_wait_seconds_count\{outcome="cancelled"\} 1$/m,
+    );
+  });
+
   it('a release on one node wakes the other node’s waiters at once', async () => {
     const [a, b] = servers.map((s) => new FlightClient(s.location));
     try {
@@ -330,6 +385,28 @@ reservations:
     } finally {
       a?.close();
       b?.close();
+    }
+  });
+});
+
+describe('reservations outside every storage class', () => {
+  it('are refused as a put of the path would be', async () => {
+    const server = await startTestServer(
+      'storageTypes:\n  memory: { capacity: 16MiB }\nstorageClasses:\n  - { name: only, prefix: only, tiers: [{ storage: memory }] }\n',
+    );
+    const client = new FlightClient(server.location);
+    try {
+      const err = await client
+        .action('reserve', { path: 'elsewhere/x', owner: 'me', heartbeatSeconds: 5 })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: status.INVALID_ARGUMENT });
+      expect((err as Error).message).toMatch(/no storage class matches flight "elsewhere\/x"/);
+      expect(await client.action('reserve', { path: 'only/x', owner: 'me', heartbeatSeconds: 5 })).toEqual([
+        expect.objectContaining({ status: 'acquired' }),
+      ]);
+    } finally {
+      client.close();
+      await server.stop();
     }
   });
 });

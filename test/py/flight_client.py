@@ -680,9 +680,11 @@ def cmd_owner_dies(client, args):
     lapses (heartbeat x graceMultiplier) acquires it, computes and puts; a third reads it."""
     spec = json.loads(args.script)
     path = spec["path"]
+    # With "locations": the owner dies on the first server, the others work on the last.
+    elsewhere = (spec.get("locations") or [args.location])[-1]
     started = time.monotonic()
     dead = action_json(client, "reserve", {"path": path, "owner": "dies", "heartbeatSeconds": spec["heartbeat"]})[0]
-    second = fl.connect(args.location)
+    second = fl.connect(elsewhere)
     held = action_json(second, "reserve", {"path": path, "owner": "second", "heartbeatSeconds": 10})[0]
     opts = fl.FlightCallOptions(headers=[(b"x-tierflight-wait-ms", str(spec["wait_ms"]).encode())])
     try:
@@ -699,7 +701,7 @@ def cmd_owner_dies(client, args):
     writer, _ = second.do_put(fl.FlightDescriptor.for_path(*path.split("/")), table.schema, options=opts)
     writer.write_table(table)
     writer.close()
-    got, _, info = read_whole(fl.connect(args.location), path)
+    got, _, info = read_whole(fl.connect(elsewhere), path)
     meta = json.loads(info.app_metadata) if info.app_metadata else None
     return {
         "first": dead["status"], "held": held["status"], "held_by": held["owner"],
@@ -711,7 +713,9 @@ def cmd_owner_dies(client, args):
 def cmd_wait_cancel(client, args):
     """A reserved path's waiter whose client gives up (a 1 s call timeout) before the flight lands:
     `--path`. Reports how the call ended."""
-    action_json(client, "reserve", {"path": args.path, "owner": "slow", "heartbeatSeconds": 60})
+    spec = json.loads(args.script) if args.script != "[]" else {}
+    reserver = fl.connect(spec["reserve_at"]) if "reserve_at" in spec else client
+    action_json(reserver, "reserve", {"path": args.path, "owner": "slow", "heartbeatSeconds": 60})
     opts = fl.FlightCallOptions(timeout=1, headers=[(b"x-tierflight-wait-ms", b"60000")])
     started = time.monotonic()
     try:
