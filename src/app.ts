@@ -143,8 +143,11 @@ export async function startApp(
         'the reservation store cannot be reached: reserve and waits answer UNAVAILABLE until it is back',
       );
     }
-    const adopt = (path: string): Promise<boolean> => manager.adoptFromStore(path);
-    reservations = new Reservations(reservationStore, config.reservations, manager.events, clock, logger, adopt);
+    const landing = {
+      has: (path: string) => manager.has([path]),
+      adopt: (path: string) => manager.adoptFromStore(path),
+    };
+    reservations = new Reservations(reservationStore, config.reservations, manager.events, clock, logger, landing);
     await reservations.start();
     metrics.bindReservations(reservations);
     if (config.server.metrics !== undefined) {

@@ -12,11 +12,16 @@ import {
   type ReservationStore,
 } from './reservation-store.js';
 
-/**
- * Makes a flight another node put visible here, by reading it from the durable store the
- * nodes share; false when it is not there (a class without durability, or not uploaded).
- */
-export type AdoptLanded = (path: string) => Promise<boolean>;
+/** What the coordinator asks of the storage it coordinates. */
+export interface LandingHost {
+  /** Whether a visible flight is at this normalised path now. */
+  has(path: string): boolean;
+  /**
+   * Makes a flight another node put visible here, by reading it from the durable store the
+   * nodes share; false when it is not there (a class without durability, or not uploaded).
+   */
+  adopt(path: string): Promise<boolean>;
+}
 
 /** What `reserve` answers (DESIGN §6). */
 export interface ReserveResult {
@@ -65,7 +70,7 @@ export class Reservations {
     events: PlacementEvents,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly adopt: AdoptLanded = () => Promise.resolve(false),
+    private readonly landing: LandingHost = { has: () => false, adopt: () => Promise.resolve(false) },
   ) {
     this.unsubscribe = events.subscribe((event) => {
       if (event.type === 'put') {
@@ -164,14 +169,9 @@ export class Reservations {
    */
   async waitFor(path: string, waitMs: number, signal?: AbortSignal): Promise<WaitOutcome> {
     const started = this.clock.now();
-    const reservation = await this.guard(() => this.store.get(path)).catch((err: unknown) => {
-      if (err instanceof ReservationNotFoundError) return undefined;
-      throw err;
-    });
+    const reservation = await this.holder(path);
+    if (!reservation || waitMs <= 0 || signal?.aborted) return this.waited('not-reserved', started);
     const now = await this.guard(() => this.store.now());
-    if (!reservation || reservation.expiresAt <= now || waitMs <= 0 || signal?.aborted) {
-      return this.waited('not-reserved', started);
-    }
     if (this.waiting >= this.config.maxWaiters) {
       throw new ResourceExhaustedError(
         `too many calls are waiting for reserved flights (reservations.maxWaiters: ${this.config.maxWaiters})`,
@@ -202,8 +202,14 @@ export class Reservations {
       const onAbort = (): void => waiter.wake('cancelled');
       this.waiting++;
       waiters.add(waiter);
+      // A put that landed while the reservation was being read woke nobody: look once more.
+      if (this.landing.has(path)) {
+        waiter.wake('landed');
+        return;
+      }
       signal?.addEventListener('abort', onAbort);
       void this.clock.sleep(limit, timeout.signal).then(() => waiter.wake('timeout'));
+      void this.recheck(path, waiter);
     });
     return this.waited(outcome, started);
   }
@@ -239,6 +245,18 @@ export class Reservations {
     await this.store.close();
   }
 
+  /**
+   * A release (or another node's put and its notice) between reading the reservation and
+   * registering the waiter woke nobody: once registered, read the reservation again; if it
+   * is gone, the flight is here (or in the shared durable store), or it is not coming.
+   */
+  private async recheck(path: string, waiter: Waiter): Promise<void> {
+    const current = await this.holder(path).catch(() => null);
+    if (current !== undefined) return; // still reserved, or the store cannot say: keep waiting
+    const landed = this.landing.has(path) || (await this.landing.adopt(path).catch(() => false));
+    waiter.wake(landed ? 'landed' : 'released');
+  }
+
   private notify(notice: LandingNotice): void {
     this.store.notify(notice).catch((err: unknown) => {
       this.log.warn(
@@ -255,7 +273,7 @@ export class Reservations {
       this.wake(notice.path, 'released');
       return;
     }
-    const adopted = await this.adopt(notice.path).catch((err: unknown) => {
+    const adopted = await this.landing.adopt(notice.path).catch((err: unknown) => {
       this.log.warn({ path: notice.path, err: (err as Error).message }, 'could not read a flight another node put');
       return false;
     });
