@@ -9,6 +9,9 @@ import { createDurableStore } from './durable/index.js';
 import { FilesystemStore } from './durable/filesystem-store.js';
 import type { DurableStore } from './durable/durable-store.js';
 import { StorageManager } from './storage/manager.js';
+import { noAuthentication, SwitchableAuthenticator, type Authenticator } from './auth/authenticator.js';
+import { UsersAuthenticator } from './auth/users.js';
+import { TlsFiles } from './flight/tls.js';
 import { createReservationStore, Reservations } from './coordination/index.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { lockDirectories } from './core/directory-lock.js';
@@ -120,8 +123,13 @@ export async function startApp(
   let flight: FlightServer | undefined;
   let manager: StorageManager;
   let reservations: Reservations | undefined;
+  const authenticatorFor = (c: Config): Authenticator =>
+    c.auth ? new UsersAuthenticator(c.auth, logger, metrics.authFailed) : noAuthentication;
+  const authenticator = new SwitchableAuthenticator(authenticatorFor(config));
+  let tls: TlsFiles | undefined;
   let spool: FilesystemStore | undefined;
   try {
+    tls = config.server.tls ? new TlsFiles(config.server.tls, logger) : undefined;
     const durableStores = new Map(
       await Promise.all(config.durableStores.map(async (s) => [s.id, await createDurableStore(s)] as const)),
     );
@@ -152,12 +160,18 @@ export async function startApp(
     metrics.bindReservations(reservations);
     if (config.server.metrics !== undefined) {
       const readiness = () => ({ ready, degraded: manager.degradedStores });
-      metricsServer = await startMetricsServer(config.server.metrics, metrics.registry, readiness, logger);
+      metricsServer = await startMetricsServer(config.server.metrics, metrics.registry, readiness, logger, {
+        ...(tls ? { tls: tls.pem } : {}),
+        ...(config.server.metricsToken !== undefined ? { token: config.server.metricsToken } : {}),
+      });
     }
     flight = await startFlightServer(config.server, manager, logger, {
       observeRpc: metrics.observeRpc,
       ready: () => ready,
       reservations,
+      authenticator,
+      denied: () => metrics.authFailed('permission_denied'),
+      ...(tls ? { credentials: tls.credentials() } : {}),
       ...(options.validateIpc === undefined ? {} : { validateIpc: options.validateIpc }),
     });
     metrics.grpcInternals({ ...flight.internals });
@@ -176,6 +190,8 @@ export async function startApp(
   sweeper.unref();
   let running = config;
   const reload = (): boolean => {
+    // Certificates renewed on disk take effect for new connections; open ones keep theirs.
+    if (tls?.reload()) metricsServer?.setTls(tls.pem);
     const file = options.configFile;
     if (!file) return false;
     try {
@@ -186,6 +202,7 @@ export async function startApp(
       }
       manager.reconfigure(next, running);
       coordination.reconfigure(next.reservations);
+      authenticator.current = authenticatorFor(next);
       running = next;
       metrics.configReloaded('applied');
       return true;

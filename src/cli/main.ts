@@ -9,6 +9,8 @@ import type { Config } from '../config/schema.js';
 import { createLogger } from '../core/log.js';
 import { VERSION } from '../version.js';
 import { describeRoute } from './route.js';
+import { readPassword } from './password.js';
+import { hashPassword } from '../auth/passwords.js';
 
 /** The embedded default config that `npm start` serves with. */
 export const DEFAULT_CONFIG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../config/default.yaml');
@@ -117,6 +119,21 @@ program
   .description('print the JSON Schema of the config file (for editors; config/tierflight.schema.json)')
   .action(() => {
     process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+  });
+
+program
+  .command('hash-password')
+  .description(
+    'print an argon2id hash for auth.users[].passwordHash; the password comes from $TIERFLIGHT_PASSWORD, a prompt, or stdin',
+  )
+  .action(async () => {
+    try {
+      const password = await readPassword();
+      if (password.length < 8) throw new Error('use a password of at least 8 characters');
+      process.stdout.write(`${await hashPassword(password)}\n`);
+    } catch (err) {
+      fail(err);
+    }
   });
 
 function fail(err: unknown): never {

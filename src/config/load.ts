@@ -9,6 +9,7 @@ import {
   durableStoreSchema,
   limitPolicySchema,
   reservationsSchema,
+  authSchema,
   memoryTypeSchema,
   serverSchema,
   storageClassSchema,
@@ -88,7 +89,9 @@ export function parseConfigText(text: string, file: string): Config {
     message,
   });
 
-  const raw: unknown = doc.toJS() ?? {};
+  const env = substituteEnvironment(doc.toJS() ?? {}, issueAt);
+  if (env.issues.length > 0) throw new ConfigError(file, sortIssues(env.issues));
+  const raw = env.value;
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     // Report every error at once: the schema's, and the cross-reference checks over the
@@ -182,6 +185,7 @@ function partialConfig(raw: unknown): { config: Config; known: KnownNames } {
     }),
     limitPolicies: sparse(doc.limitPolicies, limitPolicySchema, () => undefined),
     reservations: reservationsSchema.safeParse(doc.reservations ?? {}).data ?? reservationsSchema.parse({}),
+    auth: authSchema.safeParse(doc.auth).data,
   };
   return { config, known };
 }
@@ -258,6 +262,36 @@ function crossCheck(
     }
   });
 
+  const tls = config.server.tls;
+  if (tls?.requireClientCert && tls.clientCa === undefined) {
+    issues.push(
+      issueAt(
+        ['server', 'tls', 'requireClientCert'],
+        'requireClientCert needs clientCa (the CA client certificates are checked against)',
+      ),
+    );
+  }
+  const userNames = new Set<string>();
+  config.auth?.users.forEach((user, i) => {
+    if (userNames.has(user.name))
+      issues.push(issueAt(['auth', 'users', i, 'name'], `duplicate user name "${user.name}"`));
+    userNames.add(user.name);
+    if (user.passwordHash === undefined && user.certSubject === undefined) {
+      issues.push(
+        issueAt(['auth', 'users', i], `user "${user.name}" needs a passwordHash or a certSubject to log in with`),
+      );
+    }
+    if (user.certSubject !== undefined && tls?.clientCa === undefined) {
+      issues.push(
+        issueAt(['auth', 'users', i, 'certSubject'], 'certSubject needs mutual TLS: set server.tls.clientCa'),
+      );
+    }
+    user.permissions.forEach((p, j) => {
+      const norm = normalizePrefix(p.prefix);
+      if (!norm.ok) issues.push(issueAt(['auth', 'users', i, 'permissions', j, 'prefix'], norm.reason));
+    });
+  });
+
   const policyNames = new Set<string>();
   config.limitPolicies.forEach((policy, i) => {
     if (policyNames.has(policy.name))
@@ -316,6 +350,31 @@ function overlaps(a: string, b: string): boolean {
   return within(a, b) || within(b, a);
 }
 
+/** A whole value `${NAME}` is read from the environment variable NAME (secrets stay out of the file). */
+const ENV_REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+function substituteEnvironment(
+  raw: unknown,
+  issueAt: (p: PathKey[], m: string, k?: string) => ConfigIssue,
+): { value: unknown; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const walk = (value: unknown, at: PathKey[]): unknown => {
+    if (typeof value === 'string') {
+      const name = ENV_REFERENCE.exec(value)?.[1];
+      if (name === undefined) return value;
+      const found = process.env[name];
+      if (found === undefined || found === '') issues.push(issueAt(at, `environment variable ${name} is not set`));
+      return found ?? '';
+    }
+    if (Array.isArray(value)) return value.map((v, i) => walk(v, [...at, i]));
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, [...at, k])]));
+    }
+    return value;
+  };
+  return { value: walk(raw, []), issues };
+}
+
 function resolvePaths(config: Config, base: string): Config {
   const abs = (p: string): string => path.resolve(base, p);
   const st = config.storageTypes;
@@ -327,7 +386,20 @@ function resolvePaths(config: Config, base: string): Config {
       ...(st.disk ? { disk: { ...st.disk, path: abs(st.disk.path) } } : {}),
     },
     durableStores: config.durableStores.map((s) => (s.type === 'filesystem' ? { ...s, path: abs(s.path) } : s)),
-    server: { ...config.server, ...(config.server.spool !== undefined ? { spool: abs(config.server.spool) } : {}) },
+    server: {
+      ...config.server,
+      ...(config.server.spool !== undefined ? { spool: abs(config.server.spool) } : {}),
+      ...(config.server.tls
+        ? {
+            tls: {
+              ...config.server.tls,
+              cert: abs(config.server.tls.cert),
+              key: abs(config.server.tls.key),
+              ...(config.server.tls.clientCa !== undefined ? { clientCa: abs(config.server.tls.clientCa) } : {}),
+            },
+          }
+        : {}),
+    },
   };
 }
 

@@ -46,6 +46,16 @@ const hostPort = z
 export const storageTypeNames = ['memory', 'disk_mapped', 'disk'] as const;
 export type StorageTypeName = (typeof storageTypeNames)[number];
 
+/** TLS on the Flight port (and the metrics port): PEM files, reloaded on SIGHUP. */
+export const tlsSchema = z.strictObject({
+  cert: z.string().min(1),
+  key: z.string().min(1),
+  /** CA whose client certificates are accepted (mutual TLS). */
+  clientCa: z.string().min(1).optional(),
+  /** Refuse connections without a client certificate signed by clientCa. */
+  requireClientCert: z.boolean().default(false),
+});
+
 export const serverSchema = z.strictObject({
   listen: hostPort.default('127.0.0.1:8815'),
   advertise: z
@@ -69,6 +79,10 @@ export const serverSchema = z.strictObject({
    * directory; a config with neither has no spool unless this is set.
    */
   spool: z.string().min(1).optional(),
+  /** TLS for Flight (and for the metrics port): `grpc+tls://` locations. */
+  tls: tlsSchema.optional(),
+  /** When set, `/metrics` answers only requests with `authorization: Bearer <this>`. */
+  metricsToken: z.string().min(16, 'metricsToken must be at least 16 characters').optional(),
 });
 
 export const memoryTypeSchema = z.strictObject({ capacity: size });
@@ -141,6 +155,32 @@ export const limitPolicySchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+export const accessWords = ['read', 'write', 'admin'] as const;
+export type Access = (typeof accessWords)[number];
+
+const userSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_.@-]+$/, 'a user name uses letters, digits, _ . @ -'),
+  passwordHash: z
+    .string()
+    .regex(/^\$argon2id\$/, 'expected an argon2id hash as `tierflight hash-password` prints ($argon2id$v=19$…)')
+    .optional(),
+  /** With mutual TLS: a client certificate with this subject (e.g. `CN=ops`) is this user. */
+  certSubject: z.string().min(1).optional(),
+  permissions: z
+    .array(z.strictObject({ prefix: z.string(), access: z.array(z.enum(accessWords)).min(1) }))
+    .min(1, 'a user needs at least one permission'),
+});
+
+/** Authentication and per-prefix permissions (DESIGN §7); absent: every caller may do everything. */
+export const authSchema = z.strictObject({
+  /** Signs bearer tokens (HS256); every node of a cluster shares it. `${ENV_VAR}` reads it from the environment. */
+  tokenSecret: z
+    .string()
+    .min(32, 'tokenSecret must be at least 32 characters: use a random one, e.g. `openssl rand -base64 48`'),
+  tokenTtl: duration.refine((v) => v > 0, 'tokenTtl must be longer than 0').prefault('1h'),
+  users: z.array(userSchema).min(1, 'auth needs at least one user'),
+});
+
 /** Cache-fill reservations (DESIGN §6): where they live and how long they last. */
 export const reservationsSchema = z.strictObject({
   store: z
@@ -170,6 +210,7 @@ export const configSchema = z.strictObject({
   storageClasses: z.array(storageClassSchema).min(1, 'define at least one storage class'),
   limitPolicies: z.array(limitPolicySchema).default([]),
   reservations: reservationsSchema.prefault({}),
+  auth: authSchema.optional(),
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -179,3 +220,5 @@ export type TierConfig = StorageClassConfig['tiers'][number];
 export type DurableStoreConfig = Config['durableStores'][number];
 export type LimitPolicyConfig = Config['limitPolicies'][number];
 export type ReservationsConfig = Config['reservations'];
+export type AuthConfig = NonNullable<Config['auth']>;
+export type TlsConfig = NonNullable<Config['server']['tls']>;

@@ -23,6 +23,8 @@ export interface RpcContext {
   splitter?: BatchSplitter;
   /** False skips IPC validation on DoPut (bench/validator.ts only). */
   validateIpc: boolean;
+  /** Counts a call refused for lack of permission (metrics). */
+  denied?: () => void;
 }
 
 export const EMPTY: Buffer = Buffer.alloc(0);

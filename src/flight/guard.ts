@@ -5,7 +5,16 @@ import {
   type sendUnaryData,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { ANONYMOUS, type Authenticator, type HeaderLookup, type Identity } from '../auth/authenticator.js';
+import type { PeerCertificate } from 'node:tls';
+import {
+  ANONYMOUS,
+  type Authenticator,
+  type CallCredentials,
+  type HeaderLookup,
+  type Identity,
+} from '../auth/authenticator.js';
+import type { Access } from '../config/schema.js';
+import { PermissionDeniedError } from '../errors.js';
 import type { Logger } from '../core/log.js';
 import { toServiceError } from './status.js';
 
@@ -19,6 +28,33 @@ const identities = new WeakMap<object, Identity>();
 
 export function identityOf(call: object): Identity {
   return identities.get(call) ?? ANONYMOUS;
+}
+
+/**
+ * Refuses the call unless its identity has `access` on `path` (normalised): PERMISSION_DENIED
+ * naming the user, the access and the path.
+ */
+export function authorize(call: object, path: string, access: Access, denied?: () => void): void {
+  const identity = identityOf(call);
+  if (identity.can(path, access)) return;
+  denied?.();
+  throw new PermissionDeniedError(`user "${identity.user}" needs ${access} access to "${path || '/'}"`);
+}
+
+/** What a call presents to the authenticator: headers, and a client certificate grpc-js verified. */
+export function credentialsOf(call: {
+  metadata: Metadata;
+  getAuthContext?: () => { sslPeerCertificate?: PeerCertificate };
+}): CallCredentials {
+  const cert = call.getAuthContext?.().sslPeerCertificate;
+  return { headers: headerLookup(call.metadata), certSubject: cert ? subjectOf(cert) : undefined };
+}
+
+/** `CN=ops,O=Example` from a certificate's subject fields. */
+function subjectOf(cert: PeerCertificate): string {
+  return Object.entries(cert.subject ?? {})
+    .flatMap(([key, value]) => (Array.isArray(value) ? value : [value]).map((v) => `${key}=${String(v)}`))
+    .join(',');
 }
 
 /** A request header's first value, for the authenticator (which never sees gRPC). */
@@ -66,7 +102,7 @@ export function guard(
         h(call, callback);
         return;
       }
-      authenticator.authenticate(headerLookup(call.metadata)).then(
+      authenticator.authenticate(credentialsOf(call)).then(
         (identity) => {
           identities.set(call, identity);
           h(call, callback);

@@ -39,6 +39,8 @@ export interface FlightServerOptions {
   authenticator?: Authenticator;
   /** Cache-fill reservations; by default a memory store with default settings. */
   reservations?: Reservations;
+  /** Counts calls refused for lack of permission. */
+  denied?: () => void;
 }
 
 export async function startFlightServer(
@@ -82,6 +84,7 @@ export async function startFlightServer(
       ...(options.ready ? { ready: options.ready } : {}),
       ...(options.validateIpc === undefined ? {} : { validateIpc: options.validateIpc }),
       ...(options.authenticator ? { authenticator: options.authenticator } : {}),
+      ...(options.denied ? { denied: options.denied } : {}),
       ...(server.advertise ? { advertise: server.advertise } : {}),
     }),
   );
@@ -97,7 +100,10 @@ export async function startFlightServer(
     // See grpc-internals.ts for what each one costs when it is off.
     logger.warn({ off: off.map(([name]) => name) }, 'this grpc-js release changed internals Tierflight relies on');
   }
-  logger.info({ listen: server.listen, port, advertise: server.advertise }, 'Flight server listening');
+  logger.info(
+    { listen: server.listen, port, advertise: server.advertise, tls: options.credentials?._isSecure() ?? false },
+    'Flight server listening',
+  );
   return {
     port,
     internals,

@@ -39,6 +39,8 @@ export interface FlightServiceOptions {
   ready?: () => boolean;
   /** Who each call is (DESIGN §7); without one, every call is anonymous. */
   authenticator?: Authenticator;
+  /** Counts calls refused for lack of permission. */
+  denied?: () => void;
 }
 
 /**
@@ -56,6 +58,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
     maxEndpointBytes: options.maxEndpointBytes,
     splitter: options.splitter,
     validateIpc: options.validateIpc !== false,
+    ...(options.denied ? { denied: options.denied } : {}),
   };
   const authenticator = options.authenticator ?? noAuthentication;
   return guard(

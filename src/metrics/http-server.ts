@@ -1,10 +1,21 @@
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
+import https from 'node:https';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 
 export interface MetricsServer {
   readonly port: number;
+  /** New certificate and key for new connections (TLS reloaded on SIGHUP). */
+  setTls(pem: { cert: Buffer; key: Buffer }): void;
   stop(): Promise<void>;
+}
+
+export interface MetricsServerOptions {
+  /** Serve HTTPS with these (the Flight port's `server.tls` files). */
+  tls?: { cert: Buffer; key: Buffer };
+  /** `server.metricsToken`: `/metrics` answers only `authorization: Bearer <token>` (401 otherwise). */
+  token?: string;
 }
 
 /** What `/readyz` reports. */
@@ -25,14 +36,21 @@ export async function startMetricsServer(
   registry: Registry,
   readiness: () => Readiness,
   logger: Logger,
+  options: MetricsServerOptions = {},
 ): Promise<MetricsServer> {
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
     if (url === '/metrics') {
+      if (options.token !== undefined && !bearerMatches(req.headers.authorization, options.token)) {
+        res
+          .writeHead(401, { 'www-authenticate': 'Bearer', 'content-type': 'text/plain' })
+          .end('a bearer token is needed\n');
+        return;
+      }
       registry.metrics().then(
         (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
         (err: unknown) => {
@@ -51,7 +69,10 @@ export async function startMetricsServer(
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
     }
-  });
+  };
+  const server = options.tls
+    ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler)
+    : http.createServer(handler);
   const { host, port } = splitHostPort(address);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -61,15 +82,27 @@ export async function startMetricsServer(
     });
   });
   const bound = (server.address() as { port: number }).port;
-  logger.info({ metrics: address, port: bound }, 'metrics server listening');
+  logger.info({ metrics: address, port: bound, tls: options.tls !== undefined }, 'metrics server listening');
   return {
     port: bound,
+    setTls: (pem) => {
+      if (server instanceof https.Server) server.setSecureContext({ cert: pem.cert, key: pem.key });
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+}
+
+/** Compares a request's `authorization` with the expected bearer token in constant time. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const match = /^bearer\s+(.+)$/i.exec(header ?? '');
+  if (!match) return false;
+  const given = Buffer.from(match[1] as string);
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
 }
 
 function splitHostPort(address: string): { host: string; port: number } {

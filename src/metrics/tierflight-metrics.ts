@@ -102,6 +102,11 @@ export class TierflightMetrics {
     'Flights (or their tier copies) evicted to keep a limit policy (onLimit: evict)',
     ['policy'],
   );
+  private readonly authFailures = this.counter(
+    'tierflight_auth_failures_total',
+    'Calls refused by authentication or permissions, by reason (no_credentials, bad_password, expired_token, permission_denied, ...)',
+    ['reason'],
+  );
   private readonly reloads = this.counter(
     'tierflight_config_reloads_total',
     'Config reloads by outcome: applied, invalid (the file has errors), refused (needs a restart)',
@@ -126,6 +131,11 @@ export class TierflightMetrics {
   grpcInternals(internals: Record<string, boolean>): void {
     for (const [feature, on] of Object.entries(internals)) this.grpcInternal.set({ feature }, on ? 1 : 0);
   }
+
+  /** A call refused: not authenticated (why), or without the permission it needed. */
+  readonly authFailed = (reason: string): void => {
+    this.authFailures.inc({ reason });
+  };
 
   configReloaded(outcome: 'applied' | 'invalid' | 'refused'): void {
     this.reloads.inc({ outcome });

@@ -15,17 +15,15 @@ import { freePort, MEMORY_ONLY } from '../helpers/server.js';
  * Authenticator about every call and lets Handshake answer with its headers. A stand-in
  * authenticator that knows one password and one token shows the edge does both.
  */
+const ops = { user: 'ops', anonymous: false, can: () => true };
 const standIn: Authenticator = {
-  handshake: (headers) =>
+  handshake: ({ headers }) =>
     headers('x-password') === 'open sesame'
-      ? Promise.resolve({
-          identity: { user: 'ops', anonymous: false },
-          responseHeaders: { authorization: 'Bearer t1' },
-        })
+      ? Promise.resolve({ identity: ops, responseHeaders: { authorization: 'Bearer t1' } })
       : Promise.reject(new UnauthenticatedError('wrong password')),
-  authenticate: (headers) =>
+  authenticate: ({ headers }) =>
     headers('authorization') === 'Bearer t1'
-      ? Promise.resolve({ user: 'ops', anonymous: false })
+      ? Promise.resolve(ops)
       : Promise.reject(new UnauthenticatedError('no or bad token')),
 };
 

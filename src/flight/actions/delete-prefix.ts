@@ -9,6 +9,7 @@ export const deletePrefixVerb: ActionVerb = {
     'Remove every flight under a path prefix (whole segments), durable copies included. Body: {"prefix": "a"}; ' +
     'an empty prefix (every flight) needs {"prefix": "", "all": true}. Result: {"deleted": N}.',
   permission: 'admin',
+  target: (body) => parseBody('delete-prefix', body, ['prefix']).prefix,
   async *run(body, { manager, log, peer, user }) {
     const doc = parseBody('delete-prefix', body, ['prefix']);
     const { prefix } = doc;

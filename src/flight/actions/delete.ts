@@ -5,6 +5,7 @@ export const deleteVerb: ActionVerb = {
   type: 'delete',
   description: 'Remove one flight everywhere. Body: {"path": "a/b"}. Result: {"deleted": true|false}.',
   permission: 'write',
+  target: (body) => parseBody('delete', body, ['path']).path,
   async *run(body, { manager, log, peer, user }) {
     const { path } = parseBody('delete', body, ['path']);
     const deleted = manager.delete([path]);

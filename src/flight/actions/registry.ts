@@ -1,4 +1,6 @@
-import { InvalidArgumentError } from '../../errors.js';
+import { InvalidArgumentError, PermissionDeniedError } from '../../errors.js';
+import { normalizePrefix } from '../../core/path.js';
+import type { Identity } from '../../auth/authenticator.js';
 import type { Reservations } from '../../coordination/index.js';
 import type { StorageManager } from '../../storage/manager.js';
 import type { Logger } from '../../core/log.js';
@@ -14,6 +16,10 @@ export interface ActionContext {
   /** The client's address as grpc-js reports it, and who it is: the log of destructive verbs names both. */
   peer: string;
   user: string;
+  /** Who calls: the registry checks the verb's permission on its target before running it. */
+  identity: Identity;
+  /** Counts a refused permission (metrics). */
+  denied?: () => void;
 }
 
 /**
@@ -25,6 +31,8 @@ export interface ActionVerb {
   readonly type: string;
   readonly description: string;
   readonly permission: Permission;
+  /** The path or prefix the permission is needed on (from the body); the whole namespace ("") if absent. */
+  target?(body: Buffer): string;
   run(body: Buffer, context: ActionContext): AsyncIterable<unknown>;
 }
 
@@ -49,6 +57,14 @@ export class ActionRegistry {
     const verb = this.verbs.get(type);
     if (!verb) {
       throw new InvalidArgumentError(`unknown action "${type}"; available: ${[...this.verbs.keys()].join(', ')}`);
+    }
+    const target = normalizePrefix(verb.target?.(body) ?? '');
+    if (!target.ok) throw new InvalidArgumentError(`action "${type}": ${target.reason}`);
+    if (!context.identity.can(target.value, verb.permission)) {
+      context.denied?.();
+      throw new PermissionDeniedError(
+        `user "${context.identity.user}" needs ${verb.permission} access to "${target.value || '/'}" for action "${type}"`,
+      );
     }
     for await (const result of verb.run(body, context)) yield Buffer.from(JSON.stringify(result), 'utf8');
   }

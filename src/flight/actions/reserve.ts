@@ -8,6 +8,7 @@ export const reserveVerb: ActionVerb = {
     'Reserve a missing flight to compute it while others wait. Body: {"path": "a/b", "owner": "me", ' +
     '"heartbeatSeconds": 30}. Result: {"status": "acquired"|"held", "owner", "expiresAt"}; call again to extend.',
   permission: 'write',
+  target: (body) => parseBody('reserve', body, ['path', 'owner']).path,
   async *run(body, { manager, reservations }) {
     const doc = parseBody('reserve', body, ['path', 'owner']);
     const heartbeat = doc.heartbeatSeconds;
@@ -26,6 +27,7 @@ export const releaseVerb: ActionVerb = {
     'Release your reservation of a path (idempotent). Body: {"path": "a/b", "owner": "me"}. ' +
     'Result: {"released": true|false} (false: another owner holds it).',
   permission: 'write',
+  target: (body) => parseBody('release', body, ['path', 'owner']).path,
   async *run(body, { manager, reservations }) {
     const doc = parseBody('release', body, ['path', 'owner']);
     const { path } = manager.route([doc.path]);

@@ -11,7 +11,16 @@ export function actionHandlers(ctx: RpcContext) {
   return {
     DoAction: (call: ServerWritableStream<PbAction, { body: Buffer }>): void => {
       void streamOut(ctx, call, 'DoAction', async (write) => {
-        const context = { manager, reservations, log, peer: call.getPeer(), user: identityOf(call).user };
+        const identity = identityOf(call);
+        const context = {
+          manager,
+          reservations,
+          log,
+          peer: call.getPeer(),
+          user: identity.user,
+          identity,
+          ...(ctx.denied ? { denied: ctx.denied } : {}),
+        };
         for await (const body of actions.run(call.request.type, call.request.body, context)) await write({ body });
       });
     },

@@ -5,6 +5,8 @@ import { EMPTY, gone, streamOut, type RpcContext } from '../call.js';
 import { PrefixedFlightData, type OutgoingFlightData } from '../flight-data-codec.js';
 import { decodeTicket } from '../ticket.js';
 import { waitIfReserved } from './wait.js';
+import { authorize } from '../guard.js';
+import { StorageManager } from '../../storage/manager.js';
 
 /**
  * Read buffers kept for reuse between DoGets from the disk tiers (see BufferPool): enough
@@ -22,6 +24,7 @@ export function doGet(ctx: RpcContext) {
   return (call: ServerWritableStream<{ ticket: Buffer }, OutgoingFlightData>): void => {
     void streamOut(ctx, call, 'DoGet', async (write) => {
       const ticket = decodeTicket(call.request.ticket);
+      authorize(call, StorageManager.parsePath([ticket.path]).path, 'read', ctx.denied);
       await waitIfReserved(ctx, [ticket.path], call);
       const lease = await manager.open([ticket.path], ticket.version);
       try {

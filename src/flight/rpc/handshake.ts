@@ -2,7 +2,7 @@ import { Metadata, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Authenticator } from '../../auth/authenticator.js';
 import type { Logger } from '../../core/log.js';
 import { EMPTY } from '../call.js';
-import { headerLookup } from '../guard.js';
+import { credentialsOf } from '../guard.js';
 import type { PbHandshake } from '../proto.js';
 import { toServiceError } from '../status.js';
 
@@ -12,7 +12,7 @@ export function handshake(authenticator: Authenticator, log: Logger) {
     // The authenticator checks the credentials in the headers and says what to send back
     // (a token); each request is answered, as clients that always handshake expect.
     call.on('error', () => undefined);
-    const answer = authenticator.handshake(headerLookup(call.metadata)).then(({ responseHeaders }) => {
+    const answer = authenticator.handshake(credentialsOf(call)).then(({ responseHeaders }) => {
       const md = new Metadata();
       for (const [k, v] of Object.entries(responseHeaders)) md.set(k, v);
       call.sendMetadata(md);

@@ -8,6 +8,7 @@ import { EMPTY, streamOut, unary, type RpcContext } from '../call.js';
 import { DescriptorType } from '../flight-data-codec.js';
 import type { PbDescriptor, PbFlightInfo, PbPollInfo } from '../proto.js';
 import { encodeTicket } from '../ticket.js';
+import { authorize, identityOf } from '../guard.js';
 
 /**
  * The metadata calls: ListFlights, GetFlightInfo (waiting for a reserved flight when asked
@@ -44,30 +45,41 @@ export function infoHandlers(ctx: RpcContext) {
     ),
   });
 
+  /** The descriptor's path, once the caller is known to may read it. */
+  const readable = (call: object, descriptor: PbDescriptor): string[] => {
+    const parts = pathOf(descriptor);
+    authorize(call, StorageManager.parsePath(parts).path, 'read', ctx.denied);
+    return parts;
+  };
+
   return {
     ListFlights: (call: ServerWritableStream<{ expression: Buffer }, PbFlightInfo>): void => {
       void streamOut(ctx, call, 'ListFlights', async (write) => {
         const prefix = call.request.expression.toString('utf8');
-        for (const version of manager.list(prefix)) await write(flightInfo(version));
+        // Only what the caller may read is listed (with auth off, everything).
+        const identity = identityOf(call);
+        for (const version of manager.list(prefix)) {
+          if (identity.can(version.path, 'read')) await write(flightInfo(version));
+        }
       });
     },
 
     GetFlightInfo: unary(ctx, 'GetFlightInfo', (descriptor: PbDescriptor, call) => {
-      const parts = pathOf(descriptor);
+      const parts = readable(call, descriptor);
       const waitMs = waitMsOf(call.metadata);
       if (waitMs === undefined || manager.has(parts)) return flightInfo(manager.lookup(parts));
       return waitIfReserved(ctx, parts, call, waitMs).then(() => flightInfo(manager.lookup(parts)));
     }),
 
-    GetSchema: unary(ctx, 'GetSchema', (descriptor: PbDescriptor) => ({
-      schema: encapsulateSchema(manager.lookup(pathOf(descriptor)).schemaHeader),
+    GetSchema: unary(ctx, 'GetSchema', (descriptor: PbDescriptor, call) => ({
+      schema: encapsulateSchema(manager.lookup(readable(call, descriptor)).schemaHeader),
     })),
 
     // A visible flight is complete: `info` at once. An absent, reserved one: wait for it (the
     // wait header's ms, or DEFAULT_POLL_WAIT_MS), then `info`, or the descriptor to poll
     // again until the reservation's expiry. Absent and not reserved: NOT_FOUND.
     PollFlightInfo: unary(ctx, 'PollFlightInfo', async (descriptor: PbDescriptor, call): Promise<PbPollInfo> => {
-      const parts = pathOf(descriptor);
+      const parts = readable(call, descriptor);
       if (!manager.has(parts)) {
         await waitIfReserved(ctx, parts, call, waitMsOf(call.metadata) ?? DEFAULT_POLL_WAIT_MS);
         if (!manager.has(parts)) {

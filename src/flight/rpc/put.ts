@@ -13,6 +13,7 @@ import type { PutSession } from '../../storage/put-session.js';
 import { statusName, type RpcContext } from '../call.js';
 import { DescriptorType, isDecodeError, type DecodedFlightData, type FlightDataFrame } from '../flight-data-codec.js';
 import { toServiceError } from '../status.js';
+import { authorize } from '../guard.js';
 
 /** A request header giving the flight's size up front, so it is charged to a tier that takes it. */
 export const FLIGHT_SIZE_HEADER = 'x-tierflight-flight-size';
@@ -31,7 +32,7 @@ export function doPutHandler(ctx: RpcContext) {
 /** Runs one DoPut; resolves with its final status name. */
 async function doPut(
   call: ServerDuplexStream<DecodedFlightData, Buffer>,
-  { manager, reservations, log }: RpcContext,
+  { manager, reservations, log, denied }: RpcContext,
   // Every message is validated before it is stored, so nothing an Arrow reader cannot read is kept.
   validator: MessageChecker,
 ): Promise<string> {
@@ -45,7 +46,7 @@ async function doPut(
       if (isDecodeError(msg)) throw new InvalidArgumentError(`message ${index}: ${msg.decodeError}`);
       const at = index++;
       if (!session) {
-        session = await startPut(call, manager, msg, validator);
+        session = await startPut(call, manager, msg, validator, denied);
         continue;
       }
       const stored = toFrame(msg, session.path, validator, at);
@@ -90,6 +91,7 @@ async function startPut(
   manager: StorageManager,
   first: FlightDataFrame,
   validator: MessageChecker,
+  denied?: () => void,
 ): Promise<PutSession> {
   const d = first.descriptor;
   if (!d) throw new InvalidArgumentError('the first DoPut message must carry a FlightDescriptor with the schema');
@@ -99,6 +101,7 @@ async function startPut(
     );
   }
   const { path } = StorageManager.parsePath(d.path);
+  authorize(call, path, 'write', denied);
   if (first.header.length === 0)
     throw new InvalidArgumentError(`flight "${path}": the first DoPut message carries no schema`);
   const info = checkIpc(path, () => validator.message(0, first.header, first.body));
