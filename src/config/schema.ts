@@ -158,6 +158,11 @@ export const limitPolicySchema = z.discriminatedUnion('type', [
 export const accessWords = ['read', 'write', 'admin'] as const;
 export type Access = (typeof accessWords)[number];
 
+/** In the file usually `${ENV_VAR}` (replaced before validation); the JSON Schema allows both. */
+export const tokenSecretSchema = z
+  .string()
+  .min(32, 'tokenSecret must be at least 32 characters: use a random one, e.g. `openssl rand -base64 48`');
+
 const userSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.@-]+$/, 'a user name uses letters, digits, _ . @ -'),
   passwordHash: z
@@ -174,9 +179,7 @@ const userSchema = z.strictObject({
 /** Authentication and per-prefix permissions (DESIGN §7); absent: every caller may do everything. */
 export const authSchema = z.strictObject({
   /** Signs bearer tokens (HS256); every node of a cluster shares it. `${ENV_VAR}` reads it from the environment. */
-  tokenSecret: z
-    .string()
-    .min(32, 'tokenSecret must be at least 32 characters: use a random one, e.g. `openssl rand -base64 48`'),
+  tokenSecret: tokenSecretSchema,
   tokenTtl: duration.refine((v) => v > 0, 'tokenTtl must be longer than 0').prefault('1h'),
   users: z.array(userSchema).min(1, 'auth needs at least one user'),
 });

@@ -60,9 +60,11 @@ export class TlsFiles implements experimental.CertificateProvider {
     return { cert: this.identity.certificate, key: this.identity.privateKey, ...(this.ca ? { ca: this.ca } : {}) };
   }
 
+  // grpc-js registers its own watcher only after adding these listeners: a listener called
+  // at once would update nobody, so the current files are handed over a tick later.
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.identityListeners.add(listener);
-    listener(this.identity);
+    queueMicrotask(() => this.identityListeners.has(listener) && listener(this.identity));
   }
 
   removeIdentityCertificateListener(listener: IdentityListener): void {
@@ -71,7 +73,7 @@ export class TlsFiles implements experimental.CertificateProvider {
 
   addCaCertificateListener(listener: CaListener): void {
     this.caListeners.add(listener);
-    if (this.ca) listener({ caCertificate: this.ca });
+    queueMicrotask(() => this.ca && this.caListeners.has(listener) && listener({ caCertificate: this.ca }));
   }
 
   removeCaCertificateListener(listener: CaListener): void {

@@ -147,6 +147,19 @@ export class TierflightMetrics {
   };
 
   constructor() {
+    // Every reason starts at 0, so dashboards and alerts see the series before the first failure.
+    for (const reason of [
+      'no_credentials',
+      'bad_header',
+      'unknown_user',
+      'bad_password',
+      'bad_token',
+      'expired_token',
+      'unknown_certificate',
+      'permission_denied',
+    ]) {
+      this.authFailures.inc({ reason }, 0);
+    }
     collectDefaultMetrics({ register: this.registry });
     // prom-client names these gauges *_total, which Prometheus reserves for counters
     // (`promtool check metrics` refuses them); sum the per-type gauges instead.

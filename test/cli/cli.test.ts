@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { verifyPassword } from '../../src/auth/passwords.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -21,10 +22,37 @@ const write = (name: string, text: string): string => {
 
 describe('tierflight CLI', () => {
   it('validate accepts the example config, and route shows its limit nodes', () => {
+    // The example reads its secrets from the environment, as a deployment would.
+    process.env.TIERFLIGHT_TOKEN_SECRET = 'an-example-secret-of-at-least-32-characters';
+    process.env.TIERFLIGHT_METRICS_TOKEN = 'an-example-metrics-token';
     expect(cli('validate', 'config/example.yaml').stdout).toMatch(/OK \(3 storage classes, 3 limit policies\)/);
     const out = cli('route', 'config/example.yaml', 'cache/db/postgres/orders').stdout;
     expect(out).toContain('per-database (segmented, scope ephemeral, onLimit evict; shared by databases)');
     expect(out).toContain('subtree "postgres": 1GiB (limit)');
+  });
+
+  it('hash-password prints an argon2id hash that verifies, and refuses a short password', async () => {
+    const out = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'hash-password'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      input: 'correct horse battery\n',
+    });
+    expect(out.status).toBe(0);
+    const hash = out.stdout.trim();
+    expect(hash).toMatch(/^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$/);
+    expect(await verifyPassword(hash, 'correct horse battery')).toBe(true);
+    expect(await verifyPassword(hash, 'correct horse battery ')).toBe(false);
+    const short = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'hash-password'],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        input: 'short\n',
+      },
+    );
+    expect(short.status).toBe(1);
+    expect(short.stderr).toMatch(/at least 8 characters/);
   });
 
   it('validate accepts the default config', () => {

@@ -20,7 +20,16 @@ describe('the published JSON Schema of the config file', () => {
       additionalProperties: boolean;
     };
     expect(Object.keys(schema.properties).sort()).toEqual(
-      ['$schema', 'durableStores', 'limitPolicies', 'reservations', 'server', 'storageClasses', 'storageTypes'].sort(),
+      [
+        '$schema',
+        'auth',
+        'durableStores',
+        'limitPolicies',
+        'reservations',
+        'server',
+        'storageClasses',
+        'storageTypes',
+      ].sort(),
     );
     expect(schema.additionalProperties).toBe(false);
     expect(Object.keys(schema.properties.reservations?.properties ?? {}).sort()).toEqual([

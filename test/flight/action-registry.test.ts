@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { ActionRegistry, builtinActions, type ActionContext, type ActionVerb } from '../../src/flight/actions/index.js';
 import { silentLogger } from '../../src/core/log.js';
 
-const context = { manager: undefined, log: silentLogger, peer: 'test' } as unknown as ActionContext;
+const context = {
+  manager: undefined,
+  log: silentLogger,
+  peer: 'test',
+  user: 'test',
+  identity: { user: 'test', anonymous: false, can: () => true },
+} as unknown as ActionContext;
 
 async function collect(results: AsyncIterable<Buffer>): Promise<unknown[]> {
   const out: unknown[] = [];

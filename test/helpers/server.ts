@@ -31,11 +31,12 @@ export async function freePort(): Promise<number> {
  */
 export async function startTestServer(
   body: string,
-  options: { clock?: Clock; server?: string } = {},
+  options: { clock?: Clock; server?: string; port?: number; advertise?: string } = {},
 ): Promise<TestServer> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
+  const advertise = options.advertise ?? `grpc+tcp://127.0.0.1:${port}`;
   const yaml =
-    `server:\n  listen: 127.0.0.1:${port}\n  advertise: grpc+tcp://127.0.0.1:${port}\n` +
+    `server:\n  listen: 127.0.0.1:${port}\n  advertise: ${advertise}\n` +
     `  shutdownGrace: 2s\n${options.server ?? ''}${body}`;
   const config = parseConfigText(yaml, 'test.yaml');
   const app = await startApp(config, silentLogger, options.clock ?? systemClock);

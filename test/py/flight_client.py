@@ -595,7 +595,7 @@ def herd_table(path):
 def read_whole(client, path, options=None):
     info = client.get_flight_info(fl.FlightDescriptor.for_path(*path.split("/")), options=options)
     answered = time.monotonic()
-    tables = [client.do_get(e.ticket).read_all() for e in info.endpoints]
+    tables = [client.do_get(e.ticket, options=options).read_all() for e in info.endpoints]
     return pa.concat_tables(tables), answered, info
 
 
@@ -758,6 +758,93 @@ def cmd_get_wait(client, args):
     waited = time.monotonic() - started
     maker.join()
     return {"equal": got.equals(table), "waited_s": round(waited, 2)}
+
+
+def cmd_security(client, args):
+    """Authentication and permissions as pyarrow users meet them (`--script`: {"ca", "users":
+    {name: password}, "ttl_s", "certs": {cn: [cert, key]}}). Each outcome is "ok", a value,
+    or the exception class pyarrow raised (FlightUnauthenticatedError, FlightUnauthorizedError)."""
+    spec = json.loads(args.script)
+    ca = open(spec["ca"], "rb").read() if spec.get("ca") else None
+    loc = args.location
+
+    def connect(cert=None):
+        kw = {"tls_root_certs": ca} if ca else {}
+        if cert:
+            kw["cert_chain"] = open(cert[0], "rb").read()
+            kw["private_key"] = open(cert[1], "rb").read()
+        return fl.connect(loc, **kw)
+
+    def attempt(fn):
+        try:
+            value = fn()
+            return "ok" if value is None else value
+        except Exception as e:
+            return {"error": type(e).__name__, "message": str(e).split("\n")[0][:300]}
+
+    def login(name, password=None):
+        c = connect()
+        header = c.authenticate_basic_token(name, password or spec["users"][name])
+        return c, fl.FlightCallOptions(headers=[header]), header
+
+    def put_with(c, opts, path):
+        table = pa.table({"v": pa.array([1, 2, 3], pa.int32())})
+        w, _ = c.do_put(fl.FlightDescriptor.for_path(*path.split("/")), table.schema, options=opts)
+        w.write_table(table)
+        w.close()
+
+    def listed(c, opts):
+        return sorted("/".join(p.decode() for p in f.descriptor.path) for f in c.list_flights(b"", options=opts))
+
+    def act(c, opts, verb, body):
+        return [json.loads(bytes(r.body.to_pybytes())) for r in c.do_action(fl.Action(verb, json.dumps(body).encode()), options=opts)]
+
+    out = {}
+    admin, aopts, _ = login("admin")
+    for path in ["tenant1/a", "tenant2/b"]:
+        put_with(admin, aopts, path)
+    out["no_credentials"] = attempt(lambda: list(connect().list_flights()))
+    out["bad_password"] = attempt(lambda: login("reader", "wrong password"))
+    out["unknown_user"] = attempt(lambda: login("mallory", "whatever1"))
+    reader, ropts, rheader = login("reader")
+    out["token_header"] = [rheader[0].decode(), rheader[1].decode().split(" ")[0]]
+    out["reader_list"] = attempt(lambda: listed(reader, ropts))
+    out["reader_get"] = attempt(lambda: read_whole(reader, "tenant1/a", ropts)[0].num_rows)
+    out["reader_get_other"] = attempt(lambda: read_whole(reader, "tenant2/b", ropts)[0].num_rows)
+    out["reader_put"] = attempt(lambda: put_with(reader, ropts, "tenant1/x"))
+    writer, wopts, _ = login("writer")
+    out["writer_put"] = attempt(lambda: put_with(writer, wopts, "tenant1/w"))
+    out["writer_put_other"] = attempt(lambda: put_with(writer, wopts, "tenant2/w"))
+    out["writer_delete"] = attempt(lambda: act(writer, wopts, "delete", {"path": "tenant1/w"}))
+    out["writer_delete_prefix"] = attempt(lambda: act(writer, wopts, "delete-prefix", {"prefix": "tenant1"}))
+    out["writer_stats"] = attempt(lambda: act(writer, wopts, "stats", {}) and None)
+    out["writer_reserve"] = attempt(lambda: act(writer, wopts, "reserve", {"path": "tenant1/r", "owner": "w", "heartbeatSeconds": 5})[0]["status"])
+    out["admin_stats"] = attempt(lambda: act(admin, aopts, "stats", {}) and None)
+    out["admin_list"] = attempt(lambda: listed(admin, aopts))
+    token = rheader[1].decode()
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    out["tampered"] = attempt(lambda: list(reader.list_flights(options=fl.FlightCallOptions(headers=[(b"authorization", tampered.encode())]))))
+    out["lowercase_scheme"] = attempt(lambda: len(list(reader.list_flights(options=fl.FlightCallOptions(headers=[(b"authorization", b"bearer " + token.split(" ", 1)[1].encode())])))))
+    for cn, cert in (spec.get("certs") or {}).items():
+        out[f"cert_{cn}"] = attempt(lambda: sorted("/".join(p.decode() for p in f.descriptor.path) for f in connect(cert).list_flights()))
+    if spec.get("ttl_s"):
+        time.sleep(spec["ttl_s"] + 1.5)
+        out["expired"] = attempt(lambda: list(reader.list_flights(options=ropts)))
+    return out
+
+
+def cmd_tls_untrusted(client, args):
+    """Connects with `--script` {"ca": path} as the only trusted root (or none) and lists flights."""
+    spec = json.loads(args.script)
+    kw = {"tls_root_certs": open(spec["ca"], "rb").read()} if spec.get("ca") else {}
+    if spec.get("cert"):
+        kw["cert_chain"] = open(spec["cert"][0], "rb").read()
+        kw["private_key"] = open(spec["cert"][1], "rb").read()
+    try:
+        c = fl.connect(args.location, **kw)
+        return {"listed": len(list(c.list_flights(options=fl.FlightCallOptions(timeout=5))))}
+    except Exception as e:
+        return error_of(e)
 
 
 def main():
