@@ -8,6 +8,9 @@
 //	                             receive limit (the server runs with maxBatchBytes)
 //	flightcheck poll ADDR        cache-fill coordination: reserve a path, long-poll it with
 //	                             PollFlightInfo while the owner's put lands, read it back
+//	flightcheck auth ADDR        authentication with arrow-go's AuthenticateBasicToken (user
+//	                             and password from FLIGHTCHECK_USER, FLIGHTCHECK_PASSWORD):
+//	                             refused without it, put and read tenant1, denied tenant2
 //
 // It prints one JSON document: per case, whether what came back equals what was sent.
 package main
@@ -408,6 +411,57 @@ func poll(ctx context.Context, addr string) result {
 	return res
 }
 
+// authCheck logs in the way arrow-go users do (AuthenticateBasicToken, which sends the
+// credentials as unpadded base64) and checks the permission boundary of a tenant1 writer.
+func authCheck(ctx context.Context, addr, user, password string) result {
+	client := connect(addr)
+	defer client.Close()
+	res := result{Batches: 1}
+	stream, err := client.ListFlights(ctx, &flight.Criteria{})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.Unauthenticated {
+		res.Error = fmt.Sprintf("without a token: want Unauthenticated, got %v", err)
+		return res
+	}
+	authed, err := client.AuthenticateBasicToken(ctx, user, password)
+	if err != nil {
+		res.Error = "AuthenticateBasicToken: " + err.Error()
+		return res
+	}
+	mem := memory.NewGoAllocator()
+	schema := arrow.NewSchema([]arrow.Field{f("i", arrow.PrimitiveTypes.Int64)}, nil)
+	batches, err := batchesOf(mem, schema, `[{"i": 1}, {"i": 2}, {"i": 3}]`, 1)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	if _, err := put(authed, client, "tenant1/go", schema, batches, func(int) string { return "go" }); err != nil {
+		res.Error = "put with the token: " + err.Error()
+		return res
+	}
+	got, _, endpoints, err := readAll(authed, client, "tenant1/go")
+	res.Endpoints = endpoints
+	if err != nil {
+		res.Error = "get with the token: " + err.Error()
+		return res
+	}
+	table := array.NewTableFromRecords(schema, got)
+	res.Rows = table.NumRows()
+	if !array.TableEqual(table, array.NewTableFromRecords(schema, batches)) {
+		res.Error = "the table read back differs"
+		return res
+	}
+	_, err = put(authed, client, "tenant2/go", schema, batches, func(int) string { return "go" })
+	if status.Code(err) != codes.PermissionDenied {
+		res.Error = fmt.Sprintf("a put to tenant2 should be PermissionDenied, got %v", err)
+		return res
+	}
+	res.OK = true
+	return res
+}
+
 func main() {
 	if len(os.Args) != 3 {
 		fmt.Fprintln(os.Stderr, "usage: flightcheck roundtrip|bigbatch|poll HOST:PORT")
@@ -428,6 +482,8 @@ func main() {
 		out["bigbatch"] = bigbatch(ctx, addr)
 	case "poll":
 		out["poll"] = poll(ctx, addr)
+	case "auth":
+		out["auth"] = authCheck(ctx, addr, os.Getenv("FLIGHTCHECK_USER"), os.Getenv("FLIGHTCHECK_PASSWORD"))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", os.Args[1])
 		os.Exit(2)

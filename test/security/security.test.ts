@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import https from 'node:https';
@@ -10,6 +11,7 @@ import { ConfigError, parseConfigText } from '../../src/config/load.js';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
 import { runPyClient } from '../helpers/python.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
+import { GO_CLIENT, JAVA_CLASSPATH } from '../setup/clients.js';
 
 /**
  * DESIGN §7 security with real clients: TLS and mutual TLS with certificates the suite
@@ -298,5 +300,53 @@ describe('security configuration', () => {
       /sec\.yaml:6:\d+: auth\.tokenSecret: environment variable TIERFLIGHT_MISSING_SECRET is not set/,
     );
     expect(text).not.toContain(SECRET);
+  });
+});
+
+describe('Go and Java clients log in with their own helpers', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    const hash = JSON.stringify(await hashPassword('client-password'));
+    server = await startTestServer(`storageTypes:
+  memory: { capacity: 64MiB }
+storageClasses:
+  - { name: default, prefix: "", tiers: [{ storage: memory }] }
+auth:
+  tokenSecret: \${TIERFLIGHT_TEST_TOKEN_SECRET}
+  users:
+    - { name: clients, passwordHash: ${hash}, permissions: [{ prefix: tenant1, access: [read, write] }] }
+`);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  const run = (command: string, args: string[], env: Record<string, string> = {}) =>
+    new Promise<Record<string, { ok: boolean; error?: string }>>((resolve, reject) => {
+      execFile(command, args, { timeout: 120_000, env: { ...process.env, ...env } }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
+      );
+    });
+
+  it('arrow-go: AuthenticateBasicToken (unpadded base64), then puts and reads within its permissions', async () => {
+    const out = await run(GO_CLIENT, ['auth', server.location], {
+      FLIGHTCHECK_USER: 'clients',
+      FLIGHTCHECK_PASSWORD: 'client-password',
+    });
+    expect(out.auth).toMatchObject({ ok: true });
+  });
+
+  it('Arrow Java: authenticateBasicToken, then puts and reads within its permissions', async () => {
+    const out = await run('java', [
+      '--add-opens=java.base/java.nio=ALL-UNNAMED',
+      '-cp',
+      JAVA_CLASSPATH,
+      'tierflight.FlightCheck',
+      '127.0.0.1',
+      String(server.port),
+      'clients',
+      'client-password',
+    ]);
+    expect(out.auth).toEqual({ ok: true });
   });
 });

@@ -7,7 +7,13 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import org.apache.arrow.flight.AsyncPutListener;
+import org.apache.arrow.flight.Criteria;
 import org.apache.arrow.flight.FlightClient;
+import org.apache.arrow.flight.FlightRuntimeException;
+import org.apache.arrow.flight.FlightStatusCode;
+import org.apache.arrow.flight.grpc.CredentialCallOption;
 import org.apache.arrow.flight.FlightDescriptor;
 import org.apache.arrow.flight.FlightEndpoint;
 import org.apache.arrow.flight.FlightInfo;
@@ -329,6 +335,47 @@ public final class FlightCheck {
     return null;
   }
 
+  /**
+   * Authentication with Arrow Java's own helper: refused without a token, authenticateBasicToken
+   * for a bearer token, a put and read under tenant1 with it, PERMISSION_DENIED (UNAUTHORIZED
+   * in Java's terms) under tenant2.
+   */
+  static String auth(FlightClient client, BufferAllocator allocator, String user, String password) throws Exception {
+    try {
+      client.listFlights(Criteria.ALL).forEach(f -> {});
+      return "listed flights without a token";
+    } catch (FlightRuntimeException e) {
+      if (e.status().code() != FlightStatusCode.UNAUTHENTICATED) return "without a token: " + e.status();
+    }
+    Optional<CredentialCallOption> token = client.authenticateBasicToken(user, password);
+    if (token.isEmpty()) return "Handshake gave no bearer token";
+    Schema schema = new Schema(List.of(Field.nullable("v", new ArrowType.Int(32, true))));
+    FlightDescriptor mine = FlightDescriptor.path("tenant1", "java");
+    try (VectorSchemaRoot root = VectorSchemaRoot.create(schema, allocator)) {
+      IntVector v = (IntVector) root.getVector("v");
+      v.allocateNew(3);
+      for (int i = 0; i < 3; i++) v.set(i, i + 1);
+      root.setRowCount(3);
+      FlightClient.ClientStreamListener put = client.startPut(mine, root, new AsyncPutListener(), token.get());
+      put.putNext();
+      put.completed();
+      put.getResult();
+    }
+    FlightInfo info = client.getInfo(mine, token.get());
+    long rows = 0;
+    try (FlightStream stream = client.getStream(info.getEndpoints().get(0).getTicket(), token.get())) {
+      while (stream.next()) rows += stream.getRoot().getRowCount();
+    }
+    if (rows != 3) return "read " + rows + " rows back, put 3";
+    try {
+      client.getInfo(FlightDescriptor.path("tenant2", "x"), token.get());
+      return "read tenant2 without permission";
+    } catch (FlightRuntimeException e) {
+      if (e.status().code() != FlightStatusCode.UNAUTHORIZED) return "tenant2: " + e.status();
+    }
+    return null;
+  }
+
   static String json(String s) {
     StringBuilder b = new StringBuilder("\"");
     for (char ch : s.toCharArray()) {
@@ -340,11 +387,19 @@ public final class FlightCheck {
   }
 
   public static void main(String[] args) throws Exception {
-    if (args.length != 2) {
-      System.err.println("usage: FlightCheck HOST PORT");
+    if (args.length != 2 && args.length != 4) {
+      System.err.println("usage: FlightCheck HOST PORT [USER PASSWORD]");
       System.exit(2);
     }
     Map<String, String> results = new LinkedHashMap<>();
+    if (args.length == 4) {
+      try (BufferAllocator allocator = new RootAllocator();
+          FlightClient client = FlightClient.builder(allocator, Location.forGrpcInsecure(args[0], Integer.parseInt(args[1]))).build()) {
+        String error = auth(client, allocator, args[2], args[3]);
+        System.out.println("{\"auth\":" + (error == null ? "{\"ok\":true}" : "{\"ok\":false,\"error\":" + json(error) + "}") + "}");
+      }
+      return;
+    }
     try (BufferAllocator allocator = new RootAllocator();
         FlightClient client = FlightClient.builder(allocator, Location.forGrpcInsecure(args[0], Integer.parseInt(args[1]))).build()) {
       for (Case c : cases()) {
