@@ -142,6 +142,15 @@ def main():
     if sys.argv[1] == "tiers":
         print(json.dumps(tier_gets(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].split(","))))
         return
+    if sys.argv[1] == "tls":
+        # DoPut/DoGet of the big table over TLS: location, MiB, rounds, CA file.
+        location, mib, rounds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        client = fl.connect(location, tls_root_certs=open(sys.argv[5], "rb").read())
+        table, rpb = big_table(mib, 64 * 1024)
+        put_best, _ = best_of(rounds, lambda: put(client, "bench/tls", table, rpb))
+        get_best, _ = best_of(rounds, lambda: get(client, "bench/tls"))
+        print(json.dumps({"put_gbps": table.nbytes / put_best / 1e9, "get_gbps": table.nbytes / get_best / 1e9}))
+        return
     if sys.argv[1] == "zipf":
         print(json.dumps(zipf(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))))
         return

@@ -7,8 +7,8 @@ import pyarrow.flight as fl
 
 
 class InMemoryFlightServer(fl.FlightServerBase):
-    def __init__(self, location):
-        super().__init__(location)
+    def __init__(self, location, tls_certificates=None):
+        super().__init__(location, tls_certificates=tls_certificates or [])
         self._flights = {}
         self._lock = threading.Lock()
 
@@ -35,6 +35,8 @@ class InMemoryFlightServer(fl.FlightServerBase):
 
 
 if __name__ == "__main__":
-    server = InMemoryFlightServer(sys.argv[1])
+    # With a certificate and key (PEM files): TLS, for a grpc+tls:// location.
+    certs = [(open(sys.argv[2], "rb").read(), open(sys.argv[3], "rb").read())] if len(sys.argv) > 3 else None
+    server = InMemoryFlightServer(sys.argv[1], certs)
     print("ready", server.port, flush=True)
     server.serve()

@@ -7,6 +7,9 @@
  * 2. DoGet GB/s of the same table from each storage type (memory, disk_mapped, disk).
  * 3. A Zipf-skewed read workload over a working set three times the memory capacity:
  *    throughput and the share of reads each tier served.
+ * 4. DoPut/DoGet GB/s of the large table over TLS, against pyarrow's server over TLS
+ *    (certificates made with openssl for the run).
+ * 5. Durability against moto_server.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +19,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { startMoto } from '../test/helpers/moto.js';
 import { freePort } from '../test/helpers/server.js';
+import { makeTestCerts } from '../test/helpers/certs.js';
 import { PYTHON, ROOT } from '../test/setup/python-env.js';
 import setupPython from '../test/setup/python-env.js';
 
@@ -37,6 +41,36 @@ interface Result {
   small_ops_per_s_warm: number;
 }
 type TierResult = Record<string, { get_gbps: number; get_gbps_median: number }>;
+interface TlsResult {
+  put_gbps: number;
+  get_gbps: number;
+}
+
+/** The large table over TLS, on Tierflight and on pyarrow's server, each with the suite's kind of certificates. */
+async function benchTls(children: ChildProcess[]): Promise<{ tierflight: TlsResult; reference: TlsResult }> {
+  const certs = makeTestCerts([]);
+  try {
+    const tf = await startTierflight('tls.yaml', { CERT: certs.serverCert, KEY: certs.serverKey });
+    children.push(tf.child);
+    const tierflight = py<TlsResult>('tls', tf.location.replace('grpc://', 'grpc+tls://'), MIB, ROUNDS, certs.ca);
+    tf.child.kill('SIGTERM');
+    const port = await freePort();
+    const location = `grpc+tls://127.0.0.1:${port}`;
+    const reference = spawn(
+      PYTHON,
+      [path.join(ROOT, 'bench/reference_server.py'), location, certs.serverCert, certs.serverKey],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    children.push(reference);
+    await waitForLine(reference, /ready/);
+    const ref = py<TlsResult>('tls', location, MIB, ROUNDS, certs.ca);
+    reference.kill('SIGTERM');
+    return { tierflight, reference: ref };
+  } finally {
+    rmSync(certs.dir, { recursive: true, force: true });
+  }
+}
+
 interface ZipfResult {
   gbps: number;
   gets_per_s: number;
@@ -188,6 +222,7 @@ async function main(): Promise<void> {
 
     zipfServer.child.kill('SIGTERM');
 
+    const tls = await benchTls(children);
     const durable = await benchDurability();
 
     const rows = [
@@ -215,6 +250,13 @@ async function main(): Promise<void> {
         .map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`)
         .join(', ')}`,
       '',
+      `TLS (${MIB} MiB table, best of ${ROUNDS}; each server's TLS figure against its own plaintext one in the last column):`,
+      `${'metric'.padEnd(34)}${'tierflight'.padStart(12)}${'pyarrow'.padStart(12)}${'ratio'.padStart(8)}`,
+      fmt('DoPut GB/s over TLS', tls.tierflight.put_gbps, tls.reference.put_gbps),
+      fmt('DoGet GB/s over TLS', tls.tierflight.get_gbps, tls.reference.get_gbps),
+      `TLS cost: Tierflight DoPut ${(tls.tierflight.put_gbps / main.put_gbps).toFixed(2)}, DoGet ${(tls.tierflight.get_gbps / main.get_gbps).toFixed(2)}; ` +
+        `pyarrow DoPut ${(tls.reference.put_gbps / ref.put_gbps).toFixed(2)}, DoGet ${(tls.reference.get_gbps / ref.get_gbps).toFixed(2)} (TLS / plaintext)`,
+      '',
       `Durability (${DURABLE_MIB} MiB flight, moto_server on loopback, best of ${DURABLE_ROUNDS}):`,
       `${'metric'.padEnd(34)}${'tierflight'.padStart(12)}${'baseline'.padStart(12)}${'ratio'.padStart(8)}`,
       fmt('strong put s vs raw Upload s', durable.strongPut, durable.rawUpload),
@@ -230,6 +272,7 @@ async function main(): Promise<void> {
       reference: ref,
       tiers,
       zipf: { tierflight: zipf, reference: zipfRef, hitRatioByStorage: hitRatio },
+      tls,
       durable,
       ratios: Object.fromEntries(rows.map(([name, a, b]) => [name, a / b])),
     };

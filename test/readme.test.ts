@@ -1,5 +1,10 @@
-import { execFile, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { startApp } from '../src/app.js';
+import { hashPassword } from '../src/auth/passwords.js';
+import { loadConfigFile } from '../src/config/load.js';
+import { silentLogger } from '../src/core/log.js';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, MEMORY_ONLY, startTestServer, type TestServer } from './helpers/server.js';
@@ -69,6 +74,48 @@ describe('README', () => {
       'cache/reports/2026-11',
     ]);
     expect(info.owner).toMatch(/^.+-\d+$/);
+  });
+
+  it('shows a security example (openssl, hash-password, config, pyarrow) that works as written', async () => {
+    const section = README.slice(README.indexOf('## Security'), README.indexOf('## Configuration reference'));
+    const block = (lang: string) => new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section)?.[1] ?? '';
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tierflight-readme-security-'));
+    try {
+      // The shell steps, but the password typed at the prompt comes from the test.
+      const shell = block('sh')
+        .split('\n')
+        .filter((line) => !line.startsWith('npx tierflight hash-password') && !line.startsWith('export '))
+        .join('\n');
+      expect(block('sh')).toContain('npx tierflight hash-password');
+      execFileSync('bash', ['-euc', shell], { cwd: dir, stdio: 'pipe' });
+      const password = 'readme-example-password';
+      const port = await freePort();
+      const yaml = block('yaml')
+        .replaceAll('8815', String(port))
+        .replace(/passwordHash: .*$/m, `passwordHash: ${JSON.stringify(await hashPassword(password))}`);
+      writeFileSync(path.join(dir, 'tierflight.yaml'), yaml);
+      process.env.TIERFLIGHT_TOKEN_SECRET = execFileSync('openssl', ['rand', '-base64', '48'], {
+        encoding: 'utf8',
+      }).trim();
+      const app = await startApp(loadConfigFile(path.join(dir, 'tierflight.yaml')).config, silentLogger);
+      try {
+        const script = block('python')
+          .replaceAll('8815', String(port))
+          .replace('"the password"', JSON.stringify(password));
+        // Not execFileSync: the server runs in this process and must keep answering.
+        const out = await new Promise<string>((resolve, reject) =>
+          execFile(PYTHON, ['-c', script], { cwd: dir, timeout: 60_000 }, (err, stdout, stderr) =>
+            err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+          ),
+        );
+        expect(out).toMatch(/n: int64/);
+        expect(out).toMatch(/\[\[1,2,3\]\]/);
+      } finally {
+        await app.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('links nothing outside the repository', () => {
