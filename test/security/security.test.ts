@@ -350,3 +350,34 @@ auth:
     expect(out.auth).toEqual({ ok: true });
   });
 });
+
+describe('limits with authentication on', () => {
+  it('still refuses a message over maxMessageSize from an authenticated user', async () => {
+    const server = await startSecure(false, '  maxMessageSize: 1MiB\n');
+    const tls = credentials.createSsl(readFileSync(certs.ca));
+    const client = new FlightClient(server.tlsLocation, { credentials: tls });
+    try {
+      const basic = Buffer.from(`admin:${PASSWORDS.admin}`).toString('base64');
+      const answer = await client.handshake({ authorization: `Basic ${basic}` });
+      expect(answer.authorization).toMatch(/^Bearer /);
+      const authed = new FlightClient(server.tlsLocation, {
+        credentials: tls,
+        headers: { authorization: answer.authorization! },
+      });
+      try {
+        const big = tableFromArrays({ v: Float64Array.from({ length: 300_000 }, (_, i) => i) }); // 2.4 MB batch
+        await expect(authed.putStream('tenant1/big', tableToIPC(big, 'stream'))).rejects.toMatchObject({
+          code: status.RESOURCE_EXHAUSTED,
+        });
+        const small = tableFromArrays({ v: Float64Array.of(1, 2, 3) });
+        await authed.putStream('tenant1/small', tableToIPC(small, 'stream'));
+        expect((await authed.listFlights()).map((f) => f.path.join('/'))).toEqual(['tenant1/small']);
+      } finally {
+        authed.close();
+      }
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  });
+});
