@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import { createLogger } from '../core/log.js';
 import { VERSION } from '../version.js';
 import { describeRoute } from './route.js';
+import { adminCommand } from './admin/admin.js';
 import { readPassword } from './password.js';
 import { hashPassword } from '../auth/passwords.js';
 
@@ -135,6 +136,8 @@ program
       fail(err);
     }
   });
+
+program.addCommand(adminCommand());
 
 function fail(err: unknown): never {
   process.stderr.write(`${err instanceof ConfigError ? err.message : `error: ${(err as Error).message}`}\n`);

@@ -2,6 +2,7 @@ import {
   Client,
   credentials as grpcCredentials,
   Metadata,
+  status,
   type ChannelCredentials,
   type ClientReadableStream,
   type ServiceError,
@@ -36,8 +37,18 @@ export interface FlightClientOptions {
   headers?: Record<string, string>;
   /** Channel credentials; by default insecure for `grpc://`/`grpc+tcp://`, TLS with system roots for `grpc+tls://`. */
   credentials?: ChannelCredentials;
+  /** TLS from PEM bytes (for grpc+tls://): the CA to trust, and a client certificate and key for mutual TLS. */
+  tls?: { ca?: Buffer | undefined; cert?: Buffer | undefined; key?: Buffer | undefined };
   /** Largest message sent or received (default 1 GiB: Tierflight's batches can be large). */
   maxMessageBytes?: number;
+}
+
+/** gRPC status codes by name (OK, NOT_FOUND, PERMISSION_DENIED, ...). */
+export const FlightStatus = status;
+
+/** A gRPC status code's name, e.g. NOT_FOUND. */
+export function statusName(code: number): string {
+  return Object.entries(status).find(([, v]) => v === code)?.[0] ?? String(code);
 }
 
 /** A failed call: its gRPC status code and the server's message. */
@@ -71,7 +82,11 @@ export class FlightClient {
     const match = /^grpc(\+tcp|\+tls)?:\/\/(.+)$/.exec(location);
     if (!match) throw new Error(`"${location}" is not a Flight location (grpc://host:port or grpc+tls://host:port)`);
     const tls = match[1] === '+tls';
-    const creds = options.credentials ?? (tls ? grpcCredentials.createSsl() : grpcCredentials.createInsecure());
+    const creds =
+      options.credentials ??
+      (tls
+        ? grpcCredentials.createSsl(options.tls?.ca ?? null, options.tls?.key ?? null, options.tls?.cert ?? null)
+        : grpcCredentials.createInsecure());
     const max = options.maxMessageBytes ?? 1 << 30;
     this.client = new Client(match[2] as string, creds, {
       'grpc.max_receive_message_length': max,

@@ -550,8 +550,22 @@ def cmd_read_back(client, args):
 
 
 def read_ipc_file(file):
+    """An Arrow IPC stream or file (told apart by the file format's magic)."""
+    with open(file, "rb") as f:
+        is_file = f.read(6) == b"ARROW1"
     with pa.OSFile(file, "rb") as f:
-        return pa.ipc.open_stream(f).read_all()
+        return (pa.ipc.open_file(f) if is_file else pa.ipc.open_stream(f)).read_all()
+
+
+def cmd_write_ipc(client, args):
+    """Writes the herd table for `--path` as an Arrow IPC stream and file: `--script` ["x.arrows", "x.arrow"]."""
+    stream_file, file_file = json.loads(args.script)
+    table = herd_table(args.path)
+    with pa.ipc.new_stream(stream_file, table.schema) as w:
+        w.write_table(table, max_chunksize=10_000)
+    with pa.ipc.new_file(file_file, table.schema) as w:
+        w.write_table(table, max_chunksize=10_000)
+    return {"rows": table.num_rows}
 
 
 def cmd_put_ipc_file(client, args):

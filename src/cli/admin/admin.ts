@@ -1,0 +1,312 @@
+import { createWriteStream, readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { createInterface } from 'node:readline/promises';
+import { Command } from 'commander';
+import type { FlightClient, FlightInfo } from '../../client/flight-client.js';
+import { FILE_MAGIC } from '../../ipc/file-layout.js';
+import { encapsulatedMessages, type IpcMessage } from '../../ipc/ipc-stream.js';
+import {
+  connect,
+  DEFAULT_SERVER,
+  describeError,
+  exitCodeOf,
+  NothingThere,
+  UsageError,
+  type ConnectOptions,
+} from './connect.js';
+import { statsTable, table } from './tables.js';
+
+/**
+ * `tierflight admin`: the command-line Flight client for operators (DESIGN §6), built on
+ * the typed client in src/client. Every command takes the connection options, prints a
+ * readable answer (or JSON with --json), fails with one line naming the path and the gRPC
+ * status, and exits 0, 1 (failed), 2 (usage), 3 (not found), 4 (not allowed) or 5
+ * (server unavailable).
+ */
+export function adminCommand(): Command {
+  const admin = new Command('admin')
+    .description('the Flight client for operators: ls, info, get, put, rm, stats, reserve, release')
+    .option('--server <uri>', 'the Tierflight server', DEFAULT_SERVER)
+    .option('--tls-ca <file>', 'CA certificate (PEM) to trust; implies TLS')
+    .option('--cert <file>', 'client certificate (PEM) for mutual TLS')
+    .option('--key <file>', 'key (PEM) of the client certificate')
+    .option('--user <name>', 'log in as this user; the password comes from $TIERFLIGHT_PASSWORD or a prompt')
+    .option('--json', 'machine-readable output')
+    .showHelpAfterError();
+
+  const run =
+    <A extends unknown[]>(name: string, target: (...args: A) => string | undefined, body: Body<A>) =>
+    async (...args: [...A, Record<string, unknown>, Command]): Promise<void> => {
+      // grpc-js names IP addresses as TLS server names, which Node warns about on every
+      // connection; an operator's terminal (and a script reading stderr) needs only our line.
+      process.noDeprecation = true;
+      const command = args[args.length - 1] as Command;
+      const opts = command.optsWithGlobals<ConnectOptions & Record<string, unknown>>();
+      const positional = args.slice(0, -2) as unknown as A;
+      let client: FlightClient | undefined;
+      try {
+        client = await connect(opts);
+        await body(client, opts, ...positional);
+      } catch (err) {
+        process.stderr.write(`${describeError(name, target(...positional), err)}\n`);
+        process.exitCode = exitCodeOf(err);
+      } finally {
+        client?.close();
+      }
+    };
+
+  admin
+    .command('ls')
+    .description('list flights under a prefix (whole segments)')
+    .argument('[prefix]', 'path prefix', '')
+    .action(
+      run(
+        'ls',
+        (prefix: string) => prefix || undefined,
+        async (client, opts, prefix: string) => {
+          const flights = await client.listFlights(prefix);
+          if (opts.json) return print(flights.map(summary));
+          print(
+            table(
+              ['path', 'rows', 'bytes', 'updated'],
+              flights.map((f) => {
+                const s = summary(f);
+                return [s.path, String(s.rows), String(s.bytes), s.updatedAt ?? ''];
+              }),
+            ),
+          );
+        },
+      ),
+    );
+
+  admin
+    .command('info')
+    .description("a flight's rows, bytes, endpoints, creation and update times and owner")
+    .argument('<path>')
+    .action(
+      run(
+        'info',
+        (p: string) => p,
+        async (client, opts, path: string) => {
+          const info = await client.getFlightInfo(path);
+          const s = { ...summary(info), endpoints: info.endpoints.map((e) => ({ locations: e.locations })) };
+          if (opts.json) return print(s);
+          print(
+            table(
+              ['field', 'value'],
+              [
+                ['path', s.path],
+                ['rows', String(s.rows)],
+                ['bytes', String(s.bytes)],
+                ['created', s.createdAt ?? ''],
+                ['updated', s.updatedAt ?? ''],
+                ['owner', s.owner ?? ''],
+                ['endpoints', String(s.endpoints.length)],
+              ],
+            ),
+          );
+        },
+      ),
+    );
+
+  admin
+    .command('get')
+    .description('read a flight as an Arrow IPC stream (default) or file, to a file or stdout')
+    .argument('<path>')
+    .option('-o, --output <file>', 'write here instead of stdout')
+    .option('--format <format>', 'stream (.arrows) or file (.arrow)', 'stream')
+    .action(
+      run(
+        'get',
+        (p: string) => p,
+        async (client, opts, path: string) => {
+          const format = String(opts.format);
+          if (format !== 'stream' && format !== 'file') throw new UsageError('--format is stream or file');
+          const stream = await client.getStream(path);
+          const bytes = format === 'stream' ? stream : await toIpcFile(stream);
+          const out = opts.output ? createWriteStream(String(opts.output)) : process.stdout;
+          await write(out, bytes);
+          if (opts.output && opts.json) print({ path, file: opts.output, bytes: bytes.length });
+        },
+      ),
+    );
+
+  admin
+    .command('put')
+    .description('write an Arrow IPC stream or file as the flight at a path')
+    .argument('<file>', 'Arrow IPC stream (.arrows) or file (.arrow); - for stdin')
+    .argument('<path>')
+    .action(
+      run(
+        'put',
+        (_f: string, p: string) => p,
+        async (client, opts, file: string, path: string) => {
+          const bytes = file === '-' ? await readAll(process.stdin) : readFileSync(file);
+          const messages = isIpcFile(bytes) ? await fileMessages(bytes) : encapsulatedMessages(bytes);
+          if (messages.length === 0) throw new UsageError(`${file} holds no Arrow IPC messages`);
+          await client.doPut(path, messages);
+          const info = await client.getFlightInfo(path);
+          if (opts.json) print(summary(info));
+          else print(`${path}: ${info.totalRecords} rows, ${info.totalBytes} bytes`);
+        },
+      ),
+    );
+
+  admin
+    .command('rm')
+    .description('remove a flight, or with -r every flight under a prefix (durable copies too)')
+    .argument('<path>')
+    .option('-r, --recursive', 'remove everything under the prefix')
+    .option('-y, --yes', 'do not ask (needed with -r when not on a terminal)')
+    .action(
+      run(
+        'rm',
+        (p: string) => p,
+        async (client, opts, path: string) => {
+          if (!opts.recursive) {
+            const [answer] = await client.action<{ deleted: boolean }>('delete', { path });
+            if (!answer?.deleted) throw new NothingThere(`flight "${path}" not found`);
+            return print(opts.json ? answer : `removed ${path}`);
+          }
+          if (!opts.yes) {
+            if (!process.stdin.isTTY) throw new UsageError('rm -r removes every flight under the prefix: add --yes');
+            if (!(await confirm(`remove every flight under "${path || '/'}", durable copies included? [y/N] `))) {
+              throw new UsageError('not confirmed');
+            }
+          }
+          const [answer] = await client.action<{ deleted: number }>('delete-prefix', {
+            prefix: path,
+            ...(path === '' || path === '/' ? { all: true } : {}),
+          });
+          print(opts.json ? answer : `removed ${answer?.deleted ?? 0} flight(s) under ${path || '/'}`);
+        },
+      ),
+    );
+
+  admin
+    .command('stats')
+    .description('storage types, classes, limits, uploads and reservations')
+    .action(
+      run(
+        'stats',
+        () => undefined,
+        async (client, opts) => {
+          const [stats] = await client.action<Record<string, unknown>>('stats');
+          print(opts.json ? stats : statsTable(stats ?? {}));
+        },
+      ),
+    );
+
+  admin
+    .command('reserve')
+    .description('reserve a missing flight to compute it (cache-fill coordination)')
+    .argument('<path>')
+    .requiredOption('--owner <owner>', 'who computes it')
+    .option('--heartbeat <seconds>', 'heartbeat; the reservation lasts 3 of them', '30')
+    .action(
+      run(
+        'reserve',
+        (p: string) => p,
+        async (client, opts, path: string) => {
+          const heartbeatSeconds = Number(opts.heartbeat);
+          if (!(heartbeatSeconds > 0)) throw new UsageError('--heartbeat is a number of seconds');
+          const [answer] = await client.action<{ status: string; owner: string; expiresAt: string }>('reserve', {
+            path,
+            owner: opts.owner,
+            heartbeatSeconds,
+          });
+          print(opts.json ? answer : `${answer?.status} by ${answer?.owner} until ${answer?.expiresAt}`);
+          if (answer?.status === 'held') process.exitCode = 1;
+        },
+      ),
+    );
+
+  admin
+    .command('release')
+    .description('release your reservation of a path')
+    .argument('<path>')
+    .requiredOption('--owner <owner>', 'whose reservation')
+    .action(
+      run(
+        'release',
+        (p: string) => p,
+        async (client, opts, path: string) => {
+          const [answer] = await client.action<{ released: boolean }>('release', { path, owner: opts.owner });
+          print(opts.json ? answer : answer?.released ? `released ${path}` : `${path} is held by another owner`);
+          if (!answer?.released) process.exitCode = 1;
+        },
+      ),
+    );
+
+  return admin;
+}
+
+type Body<A extends unknown[]> = (
+  client: FlightClient,
+  opts: ConnectOptions & Record<string, unknown>,
+  ...args: A
+) => Promise<unknown>;
+
+interface Summary {
+  path: string;
+  rows: number;
+  bytes: number;
+  createdAt?: string;
+  updatedAt?: string;
+  owner?: string | null;
+}
+
+function summary(info: FlightInfo): Summary {
+  let meta: { createdAt?: string; updatedAt?: string; owner?: string | null } = {};
+  try {
+    meta = info.appMetadata.length > 0 ? (JSON.parse(info.appMetadata.toString('utf8')) as typeof meta) : {};
+  } catch {
+    meta = {};
+  }
+  return { path: info.path.join('/'), rows: info.totalRecords, bytes: info.totalBytes, ...meta };
+}
+
+function print(value: unknown): void {
+  process.stdout.write(typeof value === 'string' ? `${value}\n` : `${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function write(out: Writable, bytes: Buffer): Promise<void> {
+  if (out === process.stdout) {
+    await new Promise<void>((resolve, reject) => process.stdout.write(bytes, (err) => (err ? reject(err) : resolve())));
+    return;
+  }
+  out.end(bytes);
+  await finished(out);
+}
+
+async function readAll(input: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of input) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+function isIpcFile(bytes: Buffer): boolean {
+  return bytes.subarray(0, 6).equals(FILE_MAGIC.subarray(0, 6));
+}
+
+/** The messages of an Arrow IPC file, re-framed as a stream by apache-arrow (loaded only for files). */
+async function fileMessages(bytes: Buffer): Promise<IpcMessage[]> {
+  const arrow = await import('apache-arrow');
+  return encapsulatedMessages(arrow.tableToIPC(arrow.tableFromIPC(bytes), 'stream'));
+}
+
+/** An Arrow IPC stream rewritten in the file layout (with its footer) by apache-arrow. */
+async function toIpcFile(stream: Buffer): Promise<Buffer> {
+  const arrow = await import('apache-arrow');
+  return Buffer.from(arrow.tableToIPC(arrow.tableFromIPC(stream), 'file'));
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}

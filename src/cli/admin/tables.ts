@@ -1,0 +1,46 @@
+/** Plain-text tables for `tierflight admin` (a terminal's width, no colours). */
+export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n');
+}
+
+interface Stats {
+  storageTypes?: Record<string, { capacity: number; used: number; flights: number; reserved: number }>;
+  classes?: Record<string, { prefix: string; flights: number; bytes: number; durableOnly: number }>;
+  flights?: number;
+  putsInProgress?: number;
+  reservations?: { store: string; live: number; waiters: number };
+}
+
+/** `stats` as two readable tables and a summary line. */
+export function statsTable(raw: Record<string, unknown>): string {
+  const stats = raw as Stats;
+  const types = Object.entries(stats.storageTypes ?? {}).map(([name, t]) => [
+    name,
+    String(t.flights),
+    String(t.used),
+    String(t.capacity),
+    `${t.capacity > 0 ? ((100 * t.used) / t.capacity).toFixed(1) : '0.0'}%`,
+  ]);
+  const classes = Object.entries(stats.classes ?? {}).map(([name, c]) => [
+    name,
+    c.prefix || '""',
+    String(c.flights),
+    String(c.bytes),
+    String(c.durableOnly),
+  ]);
+  const r = stats.reservations;
+  return [
+    table(['storage', 'flights', 'used', 'capacity', 'full'], types),
+    '',
+    table(['class', 'prefix', 'flights', 'bytes', 'durable only'], classes),
+    '',
+    `${stats.flights ?? 0} flights, ${stats.putsInProgress ?? 0} puts in progress` +
+      (r ? `, ${r.live} reservations (${r.store}), ${r.waiters} waiting` : ''),
+  ].join('\n');
+}

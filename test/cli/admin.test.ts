@@ -1,0 +1,147 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashPassword } from '../../src/auth/passwords.js';
+import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
+import { runPyClient } from '../helpers/python.js';
+import { freePort, MEMORY_ONLY, startTestServer, type TestServer } from '../helpers/server.js';
+import { ROOT } from '../setup/python-env.js';
+
+/**
+ * `tierflight admin` driven as an operator would: a real process, real files written and
+ * read by pyarrow, readable and JSON answers, one-line errors and exit codes, and TLS
+ * with a user whose password comes from the environment.
+ */
+function admin(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'admin', ...args],
+      { cwd: ROOT, timeout: 60_000, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('tierflight admin', () => {
+  let server: TestServer;
+  let dir: string;
+  let files: { stream: string; file: string };
+  beforeAll(async () => {
+    server = await startTestServer(MEMORY_ONLY('64MiB'));
+    dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-admin-'));
+    files = { stream: path.join(dir, 'in.arrows'), file: path.join(dir, 'in.arrow') };
+    await runPyClient('write-ipc', server.location, [
+      '--path',
+      'ops/t',
+      '--script',
+      JSON.stringify([files.stream, files.file]),
+    ]);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('puts Arrow IPC streams and files, lists, shows and gets them back equal in either format', async () => {
+    const s = ['--server', server.location];
+    expect(await admin([...s, 'put', files.stream, 'ops/t/stream'])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^ops\/t\/stream: 50000 rows, \d+ bytes\n$/),
+    });
+    expect((await admin([...s, 'put', files.file, 'ops/t/file'])).code).toBe(0);
+    const ls = await admin([...s, 'ls', 'ops', '--json']);
+    expect(JSON.parse(ls.stdout).map((f: { path: string; rows: number }) => [f.path, f.rows])).toEqual([
+      ['ops/t/file', 50000],
+      ['ops/t/stream', 50000],
+    ]);
+    expect((await admin([...s, 'ls', 'ops'])).stdout).toMatch(/^path +rows +bytes +updated\nops\/t\/file +50000 /);
+    const info = JSON.parse((await admin([...s, 'info', 'ops/t/stream', '--json'])).stdout);
+    expect(info).toMatchObject({
+      path: 'ops/t/stream',
+      rows: 50000,
+      owner: null,
+      endpoints: [{ locations: [server.location.replace('grpc://', 'grpc+tcp://')] }],
+    });
+    for (const [name, format] of [
+      ['back.arrows', 'stream'],
+      ['back.arrow', 'file'],
+    ] as const) {
+      const out = path.join(dir, name);
+      expect((await admin([...s, 'get', 'ops/t/file', '-o', out, '--format', format])).code).toBe(0);
+      expect(
+        await runPyClient('files-equal', server.location, ['--script', JSON.stringify([files.stream, out])]),
+      ).toEqual({
+        equal: true,
+        rows: 50000,
+      });
+    }
+    const stats = await admin([...s, 'stats']);
+    expect(stats.stdout).toMatch(/^storage +flights +used +capacity +full\nmemory +2 /);
+  });
+
+  it('fails in one line naming the path and status, with exit codes a script can use', async () => {
+    const s = ['--server', server.location];
+    const missing = await admin([...s, 'info', 'ops/none']);
+    expect(missing).toMatchObject({ code: 3, stdout: '' });
+    expect(missing.stderr).toBe('tierflight admin info ops/none: NOT_FOUND: flight "ops/none" not found\n');
+    expect((await admin([...s, 'rm', 'ops/none'])).code).toBe(3);
+    const unsafe = await admin([...s, 'rm', '-r', 'ops']);
+    expect(unsafe.code).toBe(2);
+    expect(unsafe.stderr).toMatch(/add --yes/);
+    expect(JSON.parse((await admin([...s, 'rm', '-r', 'ops', '--yes', '--json'])).stdout)).toEqual({ deleted: 2 });
+    const down = await admin(['--server', `grpc://127.0.0.1:${await freePort()}`, 'ls']);
+    expect(down.code).toBe(5);
+    expect(down.stderr).toMatch(/^tierflight admin ls: UNAVAILABLE: .*ECONNREFUSED[^\n]*\n$/);
+    expect((await admin([...s, 'reserve', 'ops/r', '--owner', 'a', '--json'])).code).toBe(0);
+    const held = await admin([...s, 'reserve', 'ops/r', '--owner', 'b']);
+    expect(held).toMatchObject({ code: 1 });
+    expect(held.stdout).toMatch(/^held by a until /);
+    expect((await admin([...s, 'release', 'ops/r', '--owner', 'a'])).stdout).toBe('released ops/r\n');
+  });
+});
+
+describe('tierflight admin over TLS as a user', () => {
+  let certs: TestCerts;
+  let server: TestServer;
+  beforeAll(async () => {
+    certs = makeTestCerts([]);
+    process.env.TIERFLIGHT_TEST_TOKEN_SECRET = 'a-test-secret-that-is-long-enough-for-hs256-0123456789';
+    const hash = JSON.stringify(await hashPassword('reader-password'));
+    const port = await freePort();
+    server = await startTestServer(
+      `${MEMORY_ONLY('16MiB')}auth:
+  tokenSecret: \${TIERFLIGHT_TEST_TOKEN_SECRET}
+  users:
+    - { name: reader, passwordHash: ${hash}, permissions: [{ prefix: shared, access: [read] }] }
+`,
+      {
+        server: `  tls: { cert: ${certs.serverCert}, key: ${certs.serverKey} }\n`,
+        port,
+        advertise: `grpc+tls://127.0.0.1:${port}`,
+      },
+    );
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (certs) await rm(certs.dir, { recursive: true, force: true });
+  });
+
+  it('logs in with the password from the environment, and is refused what the user may not do', async () => {
+    const s = ['--server', `grpc+tls://127.0.0.1:${server.port}`, '--tls-ca', certs.ca, '--user', 'reader'];
+    expect(await admin([...s, 'ls'], { TIERFLIGHT_PASSWORD: 'reader-password' })).toMatchObject({ code: 0 });
+    const wrong = await admin([...s, 'ls'], { TIERFLIGHT_PASSWORD: 'not-the-password' });
+    expect(wrong.code).toBe(4);
+    expect(wrong.stderr).toMatch(/^tierflight admin ls: UNAUTHENTICATED: wrong user name or password\n$/);
+    const denied = await admin([...s, 'rm', 'shared/x'], { TIERFLIGHT_PASSWORD: 'reader-password' });
+    expect(denied.code).toBe(4);
+    expect(denied.stderr).toMatch(/PERMISSION_DENIED: user "reader" needs write access to "shared\/x"/);
+    const untrusted = await admin(['--server', `grpc+tls://127.0.0.1:${server.port}`, 'ls']);
+    expect(untrusted.code).toBe(5);
+  });
+});
