@@ -29,6 +29,8 @@ export interface CatalogHost {
  */
 export class Catalog {
   private readonly versions = new Map<string, FlightVersion>();
+  /** Pinned paths: a new version of one is pinned too (a reload keeps them; a restart does not). */
+  private readonly pinnedPaths = new Set<string>();
 
   constructor(private readonly h: CatalogHost) {}
 
@@ -42,6 +44,7 @@ export class Catalog {
 
   /** Makes a version the visible one of its path, counted by the limits; the one it replaces is retired. */
   publish(version: FlightVersion): void {
+    version.pinned = this.pinnedPaths.has(version.path);
     const old = this.versions.get(version.path);
     this.versions.set(version.path, version);
     this.h.limits().add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
@@ -99,6 +102,31 @@ export class Catalog {
     return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
+  /** Pins the flight at a path (NOT_FOUND when there is none): never evicted or moved down from now on. */
+  pin(path: string): FlightVersion {
+    const version = this.find(path);
+    this.pinnedPaths.add(path);
+    version.pinned = true;
+    this.h.log.info({ path }, 'flight pinned');
+    return version;
+  }
+
+  /** Unpins a path; whether it was pinned. */
+  unpin(path: string): boolean {
+    const was = this.pinnedPaths.delete(path);
+    const version = this.versions.get(path);
+    if (version) version.pinned = false;
+    if (was) this.h.log.info({ path }, 'flight unpinned');
+    return was;
+  }
+
+  /** Pinned paths with a visible flight. */
+  get pinnedCount(): number {
+    let n = 0;
+    for (const path of this.pinnedPaths) if (this.versions.has(path)) n++;
+    return n;
+  }
+
   /** Removes a flight; returns whether it existed. */
   delete(path: string): boolean {
     const version = this.versions.get(path);
@@ -131,6 +159,10 @@ export class Catalog {
   retire(version: FlightVersion, reason: RemovalReason): void {
     if (version.retired) return;
     version.retired = reason;
+    // A flight deleted or expired is gone with its pin; a replaced one passes it on.
+    if ((reason === 'delete' || reason === 'expire') && this.versions.get(version.path) === version) {
+      this.pinnedPaths.delete(version.path);
+    }
     if (this.versions.get(version.path) === version) this.versions.delete(version.path);
     this.h.limits().remove(version);
     if (reason === 'expire') this.h.emit({ type: 'expire', version });
@@ -154,7 +186,9 @@ export class Catalog {
   evictForLimit(version: FlightVersion, policy: LimitPolicyConfig): boolean {
     const scope = policy.scope;
     const placed = version.placed;
-    if (version.retired || (placed && placed.pins > 0) || version.durable?.state === 'pending') return false;
+    if (version.retired || version.pinned || (placed && placed.pins > 0) || version.durable?.state === 'pending') {
+      return false;
+    }
     this.h.emit({ type: 'limit-evict', policy: policy.name });
     this.h.log.debug({ path: version.path, policy: policy.name, scope, reason: 'limit' }, 'evicting to keep a limit');
     if (placed)

@@ -93,6 +93,8 @@ export class FlightVersion {
   accesses: number[] = [];
   /** A copy to another tier is being written. */
   relocating = false;
+  /** Pinned by an operator (`pin`): never evicted or moved down; still counted by the limits. */
+  pinned = false;
   /** Message index of each record batch, in order. */
   readonly batchIndex: readonly number[];
 

@@ -313,6 +313,16 @@ export class StorageManager {
     return this.catalog.deletePrefix(prefix);
   }
 
+  /** Pins a flight: never evicted or moved down (DESIGN §6 `pin`); NOT_FOUND when absent. */
+  pin(parts: readonly string[]): FlightVersion {
+    return this.catalog.pin(StorageManager.parsePath(parts).path);
+  }
+
+  /** Unpins a flight's path; whether it was pinned. */
+  unpin(parts: readonly string[]): boolean {
+    return this.catalog.unpin(StorageManager.parsePath(parts).path);
+  }
+
   /** Retires every expired flight; returns how many. */
   sweepExpired(): number {
     return this.catalog.sweepExpired();
@@ -327,7 +337,7 @@ export class StorageManager {
     const now = this.clock.now();
     for (const version of [...this.catalog.values()]) {
       const placed = version.placed;
-      if (!placed || version.relocating) continue;
+      if (!placed || version.relocating || version.pinned) continue;
       const tier = version.cls.config.tiers[placed.tierIndex];
       const next = placed.tierIndex + 1;
       if (tier?.moveAfter === undefined || next >= version.cls.config.tiers.length) continue;
@@ -351,6 +361,7 @@ export class StorageManager {
       limits: this.limitEnforcer,
       durability: this.durability.stats(),
       degraded: this.degradedStores,
+      pinned: this.catalog.pinnedCount,
     });
   }
 

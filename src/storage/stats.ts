@@ -48,6 +48,8 @@ export interface ManagerStats {
   storageTypes: Partial<Record<StorageTypeName, StorageTypeStats>>;
   classes: Record<string, ClassStats>;
   flights: number;
+  /** Flights pinned by an operator (never evicted or moved down). */
+  pinned: number;
   putsInProgress: number;
   /** Every limit node tracked now: configured ones, and subtrees that hold flights. */
   limits: LimitNodeStats[];
@@ -69,6 +71,7 @@ export interface StatsSources {
   durability: DurabilityStats;
   /** Durable stores not recovered yet. */
   degraded: string[];
+  pinned: number;
 }
 
 export function computeStats(src: StatsSources): ManagerStats {
@@ -127,6 +130,7 @@ export function computeStats(src: StatsSources): ManagerStats {
     storageTypes,
     classes: byClass,
     flights,
+    pinned: src.pinned,
     putsInProgress,
     limits: [...src.limits.tree.all()].map((n) => ({
       policy: n.policy.name,

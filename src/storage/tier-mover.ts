@@ -71,7 +71,11 @@ export class TierMover {
     for (const placed of this.h.ledger.candidates(storage)) {
       if (kept.has(placed)) continue;
       // A weak flight whose durable copy is not written yet is the only copy: keep it.
-      if (placed.pins === 0 && !placed.version.relocating && placed.version.durable?.state !== 'pending') return placed;
+      // Pinned flights stay; so does a weak flight whose durable copy is not written yet (the only copy).
+      const version = placed.version;
+      if (placed.pins === 0 && !version.pinned && !version.relocating && version.durable?.state !== 'pending') {
+        return placed;
+      }
     }
     return undefined;
   }

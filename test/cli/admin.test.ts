@@ -81,6 +81,10 @@ describe('tierflight admin', () => {
         rows: 50000,
       });
     }
+    expect((await admin([...s, 'pin', 'ops/t/file'])).stdout).toBe('pinned ops/t/file\n');
+    expect(JSON.parse((await admin([...s, 'info', 'ops/t/file', '--json'])).stdout)).toMatchObject({ pinned: true });
+    expect((await admin([...s, 'unpin', 'ops/t/file'])).stdout).toBe('unpinned ops/t/file\n');
+    expect((await admin([...s, 'pin', 'ops/none'])).code).toBe(3);
     const stats = await admin([...s, 'stats']);
     expect(stats.stdout).toMatch(/^storage +flights +used +capacity +full\nmemory +2 /);
   });

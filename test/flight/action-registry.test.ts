@@ -28,6 +28,8 @@ describe('DoAction verb registry', () => {
       ['stats', 'admin'],
       ['reserve', 'write'],
       ['release', 'write'],
+      ['pin', 'admin'],
+      ['unpin', 'admin'],
     ]);
     for (const verb of builtinActions().list()) expect(verb.description.length).toBeGreaterThan(20);
   });
@@ -52,7 +54,7 @@ describe('DoAction verb registry', () => {
   it('refuses an unknown verb naming the ones there are, and a verb registered twice', async () => {
     const registry = builtinActions();
     await expect(collect(registry.run('nope', Buffer.alloc(0), context))).rejects.toThrow(
-      /unknown action "nope"; available: delete, delete-prefix, stats, reserve, release/,
+      /unknown action "nope"; available: delete, delete-prefix, stats, reserve, release, pin, unpin/,
     );
     expect(() => registry.register(registry.list()[0]!)).toThrow(/registered twice/);
   });

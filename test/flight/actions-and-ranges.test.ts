@@ -46,7 +46,7 @@ describe('batch-range tickets and DoAction verbs (pyarrow client)', () => {
 
   it('lists, reports, deletes and refuses unknown verbs', async () => {
     const out = await runPyClient<Record<string, unknown>>('actions', server.location);
-    expect(out.types).toEqual(['delete', 'delete-prefix', 'release', 'reserve', 'stats']);
+    expect(out.types).toEqual(['delete', 'delete-prefix', 'pin', 'release', 'reserve', 'stats', 'unpin']);
     expect(out.list_act_a).toEqual(['act/a/1', 'act/a/2']); // whole segments: not act/ab
     expect(out.stats_before).toMatchObject({ default: { prefix: '' } });
     expect(out.delete).toEqual([{ deleted: true }]);

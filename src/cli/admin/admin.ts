@@ -26,7 +26,7 @@ import { statsTable, table } from './tables.js';
  */
 export function adminCommand(): Command {
   const admin = new Command('admin')
-    .description('the Flight client for operators: ls, info, get, put, rm, stats, reserve, release')
+    .description('the Flight client for operators: ls, info, get, put, rm, stats, reserve, release, pin, unpin')
     .option('--server <uri>', 'the Tierflight server', DEFAULT_SERVER)
     .option('--tls-ca <file>', 'CA certificate (PEM) to trust; implies TLS')
     .option('--cert <file>', 'client certificate (PEM) for mutual TLS')
@@ -102,6 +102,7 @@ export function adminCommand(): Command {
                 ['created', s.createdAt ?? ''],
                 ['updated', s.updatedAt ?? ''],
                 ['owner', s.owner ?? ''],
+                ['pinned', s.pinned ? 'yes' : 'no'],
                 ['endpoints', String(s.endpoints.length)],
               ],
             ),
@@ -239,6 +240,27 @@ export function adminCommand(): Command {
       ),
     );
 
+  for (const verb of ['pin', 'unpin'] as const) {
+    admin
+      .command(verb)
+      .description(verb === 'pin' ? 'pin a flight: never evicted or moved down' : 'unpin a flight')
+      .argument('<path>')
+      .action(
+        run(
+          verb,
+          (p: string) => p,
+          async (client, opts, path: string) => {
+            const [answer] = await client.action<Record<string, boolean>>(verb, { path });
+            print(
+              opts.json
+                ? answer
+                : `${verb === 'pin' ? 'pinned' : answer?.unpinned ? 'unpinned' : 'was not pinned:'} ${path}`,
+            );
+          },
+        ),
+      );
+  }
+
   return admin;
 }
 
@@ -255,10 +277,11 @@ interface Summary {
   createdAt?: string;
   updatedAt?: string;
   owner?: string | null;
+  pinned?: boolean;
 }
 
 function summary(info: FlightInfo): Summary {
-  let meta: { createdAt?: string; updatedAt?: string; owner?: string | null } = {};
+  let meta: { createdAt?: string; updatedAt?: string; owner?: string | null; pinned?: boolean } = {};
   try {
     meta = info.appMetadata.length > 0 ? (JSON.parse(info.appMetadata.toString('utf8')) as typeof meta) : {};
   } catch {

@@ -2,11 +2,12 @@ import { deletePrefixVerb } from './delete-prefix.js';
 import { deleteVerb } from './delete.js';
 import { ActionRegistry } from './registry.js';
 import { releaseVerb, reserveVerb } from './reserve.js';
+import { pinVerb, unpinVerb } from './pin.js';
 import { statsVerb } from './stats.js';
 
 export { ActionRegistry, type ActionContext, type ActionVerb, type Permission } from './registry.js';
 
 /** The registry of DoAction verbs a server offers (DESIGN §6); later issues add theirs here. */
 export function builtinActions(): ActionRegistry {
-  return new ActionRegistry([deleteVerb, deletePrefixVerb, statsVerb, reserveVerb, releaseVerb]);
+  return new ActionRegistry([deleteVerb, deletePrefixVerb, statsVerb, reserveVerb, releaseVerb, pinVerb, unpinVerb]);
 }

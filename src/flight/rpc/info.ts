@@ -41,6 +41,7 @@ export function infoHandlers(ctx: RpcContext) {
         createdAt: new Date(version.firstCreatedAt).toISOString(),
         updatedAt: new Date(version.createdAt).toISOString(),
         owner: version.owner ?? null,
+        pinned: version.pinned,
       }),
     ),
   });

@@ -1,0 +1,31 @@
+import type { ActionVerb } from './registry.js';
+import { parseBody } from './registry.js';
+
+export const pinVerb: ActionVerb = {
+  type: 'pin',
+  description:
+    'Pin a flight: never evicted or moved down (it still counts against limits; a put that needs its room is refused). ' +
+    'Body: {"path": "a/b"}. Result: {"pinned": true}.',
+  permission: 'admin',
+  target: (body) => parseBody('pin', body, ['path']).path,
+  async *run(body, { manager, log, peer, user }) {
+    const { path } = parseBody('pin', body, ['path']);
+    manager.pin([path]);
+    log.info({ action: 'pin', path, peer, user }, 'pin');
+    yield { pinned: true };
+  },
+};
+
+export const unpinVerb: ActionVerb = {
+  type: 'unpin',
+  description:
+    'Unpin a flight (idempotent). Body: {"path": "a/b"}. Result: {"unpinned": true|false} (false: it was not pinned).',
+  permission: 'admin',
+  target: (body) => parseBody('unpin', body, ['path']).path,
+  async *run(body, { manager, log, peer, user }) {
+    const { path } = parseBody('unpin', body, ['path']);
+    const unpinned = manager.unpin([path]);
+    log.info({ action: 'unpin', path, unpinned, peer, user }, 'unpin');
+    yield { unpinned };
+  },
+};
