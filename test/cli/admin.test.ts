@@ -89,6 +89,40 @@ describe('tierflight admin', () => {
     expect(stats.stdout).toMatch(/^storage +flights +used +capacity +full\nmemory +2 /);
   });
 
+  it('puts CSV and Parquet files written by pyarrow, and gets CSV back, equal as pyarrow reads them', async () => {
+    const s = ['--server', server.location];
+    const csv = path.join(dir, 'in.csv');
+    const parquet = path.join(dir, 'in.parquet');
+    await runPyClient('write-tabular', server.location, ['--script', JSON.stringify([csv, parquet])]);
+    for (const [file, flight] of [
+      [csv, 'tab/csv'],
+      [parquet, 'tab/parquet'],
+    ] as const) {
+      expect(await admin([...s, 'put', file, flight])).toMatchObject({ code: 0 });
+      expect(
+        await runPyClient('flight-equals-tabular', server.location, ['--path', flight, '--script', file]),
+      ).toMatchObject({
+        equal: true,
+        rows: 100_000,
+      });
+    }
+    const back = path.join(dir, 'back.csv');
+    expect((await admin([...s, 'get', 'tab/parquet', '--csv', '-o', back])).code).toBe(0);
+    expect(await runPyClient('csv-equals', server.location, ['--script', JSON.stringify([csv, back])])).toEqual({
+      equal: true,
+    });
+    const bad = path.join(dir, 'bad.csv');
+    // Types come from the first 65,536 rows; a later value that does not fit is refused, naming its row.
+    const ints = Array.from({ length: 70_000 }, (_, i) => String(i)).join('\n');
+    (await import('node:fs')).writeFileSync(bad, `n\n${ints}\nthree\n`);
+    const refused = await admin([...s, 'put', bad, 'tab/bad']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(
+      'tierflight admin put tab/bad: CSV line 70002, column "n": "three" is not int64 like the rows before it\n',
+    );
+    await admin([...s, 'rm', '-r', 'tab', '--yes']);
+  });
+
   it('fails in one line naming the path and status, with exit codes a script can use', async () => {
     const s = ['--server', server.location];
     const missing = await admin([...s, 'info', 'ops/none']);

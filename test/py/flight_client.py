@@ -861,6 +861,43 @@ def cmd_tls_untrusted(client, args):
         return error_of(e)
 
 
+def tabular_table():
+    n = 100_000
+    return pa.table({
+        "id": pa.array(range(n), pa.int64()),
+        "x": pa.array([i / 3 for i in range(n)], pa.float64()),
+        "ok": pa.array([i % 3 == 0 for i in range(n)]),
+        "s": pa.array([f"row {i}, \"quoted\"\nnewline" if i % 1000 == 0 else f"r{i}" for i in range(n)]),
+    })
+
+
+def cmd_write_tabular(client, args):
+    """Writes a table as CSV and Parquet: `--script` ["x.csv", "x.parquet"]."""
+    import pyarrow.csv as pc
+    import pyarrow.parquet as pq
+    csv_file, parquet_file = json.loads(args.script)
+    table = tabular_table()
+    pc.write_csv(table, csv_file)
+    pq.write_table(table, parquet_file, row_group_size=30_000)
+    return {"rows": table.num_rows}
+
+
+def cmd_flight_equals_tabular(client, args):
+    """Reads flight `--path` and compares it with the CSV or Parquet file `--script` as pyarrow reads it."""
+    import pyarrow.csv as pc
+    import pyarrow.parquet as pq
+    got, _, _ = read_whole(client, args.path)
+    want = pc.read_csv(args.script) if args.script.endswith(".csv") else pq.read_table(args.script)
+    return {"equal": got.equals(want), "rows": got.num_rows, "schema": str(got.schema).split("\n")}
+
+
+def cmd_csv_equals(client, args):
+    """Compares two CSV files as pyarrow reads them: `--script` [a, b]."""
+    import pyarrow.csv as pc
+    a, b = json.loads(args.script)
+    return {"equal": pc.read_csv(a).equals(pc.read_csv(b))}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("command")

@@ -16,6 +16,7 @@ import {
   type ConnectOptions,
 } from './connect.js';
 import { statsTable, table } from './tables.js';
+import { csvMessages, ipcToCsv, parquetMessages } from './formats.js';
 
 /**
  * `tierflight admin`: the command-line Flight client for operators (DESIGN §6), built on
@@ -113,19 +114,25 @@ export function adminCommand(): Command {
 
   admin
     .command('get')
-    .description('read a flight as an Arrow IPC stream (default) or file, to a file or stdout')
+    .description('read a flight as an Arrow IPC stream (default) or file, or CSV, to a file or stdout')
     .argument('<path>')
     .option('-o, --output <file>', 'write here instead of stdout')
-    .option('--format <format>', 'stream (.arrows) or file (.arrow)', 'stream')
+    .option('--format <format>', 'stream (.arrows), file (.arrow) or csv', 'stream')
+    .option('--csv', 'the same as --format csv')
     .action(
       run(
         'get',
         (p: string) => p,
         async (client, opts, path: string) => {
-          const format = String(opts.format);
-          if (format !== 'stream' && format !== 'file') throw new UsageError('--format is stream or file');
+          const format = opts.csv ? 'csv' : String(opts.format);
+          if (!['stream', 'file', 'csv'].includes(format)) throw new UsageError('--format is stream, file or csv');
           const stream = await client.getStream(path);
-          const bytes = format === 'stream' ? stream : await toIpcFile(stream);
+          const bytes =
+            format === 'stream'
+              ? stream
+              : format === 'file'
+                ? await toIpcFile(stream)
+                : Buffer.from(await ipcToCsv(stream));
           const out = opts.output ? createWriteStream(String(opts.output)) : process.stdout;
           await write(out, bytes);
           if (opts.output && opts.json) print({ path, file: opts.output, bytes: bytes.length });
@@ -135,17 +142,32 @@ export function adminCommand(): Command {
 
   admin
     .command('put')
-    .description('write an Arrow IPC stream or file as the flight at a path')
-    .argument('<file>', 'Arrow IPC stream (.arrows) or file (.arrow); - for stdin')
+    .description('write an Arrow IPC stream or file, a CSV or a Parquet file as the flight at a path')
+    .argument('<file>', 'Arrow IPC stream (.arrows) or file (.arrow), CSV (.csv) or Parquet (.parquet); - for stdin')
     .argument('<path>')
+    .option('--format <format>', 'ipc, csv or parquet (default: from the file name, else ipc)')
     .action(
       run(
         'put',
         (_f: string, p: string) => p,
         async (client, opts, file: string, path: string) => {
-          const bytes = file === '-' ? await readAll(process.stdin) : readFileSync(file);
-          const messages = isIpcFile(bytes) ? await fileMessages(bytes) : encapsulatedMessages(bytes);
-          if (messages.length === 0) throw new UsageError(`${file} holds no Arrow IPC messages`);
+          const byName = /\.csv$/i.test(file) ? 'csv' : /\.parquet$/i.test(file) ? 'parquet' : 'ipc';
+          const format = String(opts.format ?? byName);
+          if (!['ipc', 'csv', 'parquet'].includes(format)) throw new UsageError('--format is ipc, csv or parquet');
+          const stdin = file === '-';
+          let messages: AsyncIterable<IpcMessage> | IpcMessage[];
+          if (format === 'csv') {
+            messages = csvMessages(file, stdin ? process.stdin : undefined);
+          } else {
+            const bytes = stdin ? await readAll(process.stdin) : readFileSync(file);
+            messages =
+              format === 'parquet'
+                ? await parquetMessages(bytes)
+                : isIpcFile(bytes)
+                  ? await fileMessages(bytes)
+                  : encapsulatedMessages(bytes);
+            if (messages.length === 0) throw new UsageError(`${file} holds no Arrow IPC messages`);
+          }
           await client.doPut(path, messages);
           const info = await client.getFlightInfo(path);
           if (opts.json) print(summary(info));
