@@ -198,8 +198,11 @@ export class FlightClient {
     return done;
   }
 
-  /** Reads a whole flight: every endpoint's stream, joined into one Arrow IPC stream (schema once). */
-  async getStream(path: string | readonly string[]): Promise<Buffer> {
+  /**
+   * Reads a whole flight: every endpoint's stream, joined into one Arrow IPC stream (schema
+   * once). `onMessage` hears each message's size as it arrives (progress).
+   */
+  async getStream(path: string | readonly string[], onMessage?: (bytes: number) => void): Promise<Buffer> {
     const info = await this.getFlightInfo(path);
     const messages: FlightMessage[] = [];
     for (const [i, endpoint] of info.endpoints.entries()) {
@@ -210,6 +213,7 @@ export class FlightClient {
           continue;
         }
         schema = false;
+        onMessage?.(m.header.length + m.body.length);
         messages.push(m);
       }
     }

@@ -123,6 +123,31 @@ describe('tierflight admin', () => {
     await admin([...s, 'rm', '-r', 'tab', '--yes']);
   });
 
+  it('shows a progress bar on a terminal, and plain lines elsewhere', async () => {
+    const argv = [
+      process.execPath,
+      '--import',
+      'tsx',
+      path.join(ROOT, 'src/cli/main.ts'),
+      'admin',
+      '--server',
+      server.location,
+    ];
+    const tty = await runPyClient<{ output: string; status: number }>('pty-run', server.location, [
+      '--script',
+      JSON.stringify({ argv: [...argv, 'put', files.stream, 'ops/bar'], cwd: ROOT }),
+    ]);
+    expect(tty.status).toBe(0);
+    expect(tty.output).toMatch(/put ops\/bar \[[█░]+\] 100% \| [\d.]+\/[\d.]+ MiB/);
+    const plain = await admin(['--server', server.location, 'get', 'ops/bar', '-o', path.join(dir, 'bar.arrows')]);
+    expect(plain.stderr).toMatch(/^get ops\/bar: 1\.\d MiB of 1\.\d MiB\n$/);
+    expect(
+      (await admin(['--server', server.location, '--json', 'get', 'ops/bar', '-o', path.join(dir, 'bar.arrows')]))
+        .stderr,
+    ).toBe('');
+    await admin(['--server', server.location, 'rm', 'ops/bar']);
+  });
+
   it('fails in one line naming the path and status, with exit codes a script can use', async () => {
     const s = ['--server', server.location];
     const missing = await admin([...s, 'info', 'ops/none']);

@@ -898,6 +898,29 @@ def cmd_csv_equals(client, args):
     return {"equal": pc.read_csv(a).equals(pc.read_csv(b))}
 
 
+def cmd_pty_run(client, args):
+    """Runs `--script` {"argv", "cwd"} under a pseudo-terminal (as a user's shell would) and returns what it printed."""
+    import os
+    import pty
+    import subprocess
+    spec = json.loads(args.script)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(spec["argv"], cwd=spec.get("cwd"), stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    status = proc.wait()
+    os.close(master)
+    return {"status": status, "output": out.decode("utf-8", "replace")}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("command")

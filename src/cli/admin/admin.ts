@@ -1,4 +1,4 @@
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, statSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createInterface } from 'node:readline/promises';
@@ -17,6 +17,7 @@ import {
 } from './connect.js';
 import { statsTable, table } from './tables.js';
 import { csvMessages, ipcToCsv, parquetMessages } from './formats.js';
+import { counted, progress } from './progress.js';
 
 /**
  * `tierflight admin`: the command-line Flight client for operators (DESIGN §6), built on
@@ -126,7 +127,10 @@ export function adminCommand(): Command {
         async (client, opts, path: string) => {
           const format = opts.csv ? 'csv' : String(opts.format);
           if (!['stream', 'file', 'csv'].includes(format)) throw new UsageError('--format is stream, file or csv');
-          const stream = await client.getStream(path);
+          const total = (await client.getFlightInfo(path)).totalBytes;
+          const bar = progress(`get ${path}`, total, opts);
+          const stream = await client.getStream(path, (bytes) => bar.add(bytes));
+          bar.done();
           const bytes =
             format === 'stream'
               ? stream
@@ -168,7 +172,10 @@ export function adminCommand(): Command {
                   : encapsulatedMessages(bytes);
             if (messages.length === 0) throw new UsageError(`${file} holds no Arrow IPC messages`);
           }
-          await client.doPut(path, messages);
+          const size = stdin ? undefined : statSync(file).size;
+          const bar = progress(`put ${path}`, format === 'ipc' ? size : undefined, opts);
+          await client.doPut(path, counted(messages, bar));
+          bar.done();
           const info = await client.getFlightInfo(path);
           if (opts.json) print(summary(info));
           else print(`${path}: ${info.totalRecords} rows, ${info.totalBytes} bytes`);

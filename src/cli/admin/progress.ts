@@ -1,0 +1,71 @@
+import cliProgress from 'cli-progress';
+
+/** Bytes moved so far out of a total (when known), shown while a put or get runs. */
+export interface Progress {
+  add(bytes: number): void;
+  done(): void;
+}
+
+const MIB = 1024 * 1024;
+
+/**
+ * On a terminal, a progress bar (cli-progress) on stderr; elsewhere a plain line every
+ * second and one at the end, so logs of scripted runs show it too; nothing with --json.
+ */
+export function progress(label: string, total: number | undefined, options: { json?: boolean }): Progress {
+  if (options.json) return { add: () => undefined, done: () => undefined };
+  let moved = 0;
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        format: `${label} [{bar}] {percentage}% | {movedMiB}/{totalMiB} MiB | {speed} MiB/s`,
+        stream: process.stderr,
+        hideCursor: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    const started = Date.now();
+    const payload = () => ({
+      movedMiB: (moved / MIB).toFixed(1),
+      totalMiB: total === undefined ? '?' : (total / MIB).toFixed(1),
+      speed: (moved / MIB / Math.max(0.001, (Date.now() - started) / 1000)).toFixed(1),
+    });
+    bar.start(Math.max(1, total ?? 1), 0, payload());
+    return {
+      add: (bytes) => {
+        moved += bytes;
+        bar.update(Math.min(moved, total ?? moved), payload());
+      },
+      done: () => {
+        bar.update(total ?? moved, payload());
+        bar.stop();
+      },
+    };
+  }
+  let last = Date.now();
+  const line = () =>
+    process.stderr.write(
+      `${label}: ${(moved / MIB).toFixed(1)} MiB${total === undefined ? '' : ` of ${(total / MIB).toFixed(1)} MiB`}\n`,
+    );
+  return {
+    add: (bytes) => {
+      moved += bytes;
+      if (Date.now() - last >= 1000) {
+        last = Date.now();
+        line();
+      }
+    },
+    done: line,
+  };
+}
+
+/** Counts the bytes of the messages an iterable yields into a progress. */
+export async function* counted<T extends { header: Buffer; body: Buffer }>(
+  messages: AsyncIterable<T> | Iterable<T>,
+  p: Progress,
+): AsyncGenerator<T> {
+  for await (const m of messages) {
+    p.add(m.header.length + m.body.length);
+    yield m;
+  }
+}
