@@ -37,6 +37,43 @@ interface Meta {
   owner: string | null;
 }
 
+/** 30 clients, one computation, 29 waiters served by its put, all reading the same bytes (figures printed for the notes). */
+function expectOneComputation(herd: Herd, setting: string): void {
+  console.log(
+    `herd (${setting}): ${herd.clients} clients, ${herd.computations} computation(s), ${herd.waiters} waiters ` +
+      `served by the put; after the put returned: p99 ${herd.p99_after_put_ms.toFixed(1)} ms, ` +
+      `max ${herd.max_after_put_ms.toFixed(1)} ms`,
+  );
+  expect(herd).toMatchObject({
+    clients: 30,
+    computations: 1,
+    owners: 1,
+    waiters: 29,
+    failed: [],
+    same_bytes: true,
+    all_equal: true,
+  });
+}
+
+/**
+ * What `owner-dies` reports when the handover works: the second client was held, its wait
+ * ended with the reservation (1 s heartbeat x 3), not after its 20 s, with NOT_FOUND; then it
+ * acquired the path, computed and put it.
+ */
+function expectHandover(out: Record<string, unknown>): void {
+  expect(out).toMatchObject({
+    first: 'acquired',
+    held: 'held',
+    held_by: 'dies',
+    wait_ended_with: 'ArrowKeyError',
+    second_reserve: 'acquired',
+    equal: true,
+    metadata: { owner: 'second' },
+  });
+  expect(out.waited_s).toBeGreaterThanOrEqual(2.5);
+  expect(out.waited_s).toBeLessThan(10);
+}
+
 let redis: RedisServer;
 beforeAll(async () => {
   redis = await startRedis();
@@ -90,20 +127,7 @@ ${store.yaml()}  maxWaiters: 40
       '--script',
       JSON.stringify({ path: `herd/${store.name}`, clients: 30, compute_ms: 500, wait_ms: 20_000 }),
     ]);
-    console.log(
-      `herd (${store.name} store): ${herd.clients} clients, ${herd.computations} computation(s), ` +
-        `${herd.waiters} waiters served by the put; after the put returned: p99 ${herd.p99_after_put_ms.toFixed(1)} ms, ` +
-        `max ${herd.max_after_put_ms.toFixed(1)} ms`,
-    );
-    expect(herd).toMatchObject({
-      clients: 30,
-      computations: 1,
-      owners: 1,
-      waiters: 29,
-      failed: [],
-      same_bytes: true,
-      all_equal: true,
-    });
+    expectOneComputation(herd, `${store.name} store`);
     expect(herd.holders).toHaveLength(1);
     // The put released the owner's reservation: the path is free again.
     expect(await client.action('reserve', { path: `herd/${store.name}`, owner: 'after', heartbeatSeconds: 5 })).toEqual(
@@ -121,18 +145,7 @@ ${store.yaml()}  maxWaiters: 40
       '--script',
       JSON.stringify({ path: `dies/${store.name}`, heartbeat: 1, wait_ms: 20_000 }),
     ]);
-    expect(out).toMatchObject({
-      first: 'acquired',
-      held: 'held',
-      held_by: 'dies',
-      // The wait ended with the reservation (1 s heartbeat x 3), not after 20 s: NOT_FOUND.
-      wait_ended_with: 'ArrowKeyError',
-      second_reserve: 'acquired',
-      equal: true,
-      metadata: { owner: 'second' },
-    });
-    expect(out.waited_s).toBeGreaterThanOrEqual(2.5);
-    expect(out.waited_s).toBeLessThan(10);
+    expectHandover(out);
   });
 
   it('DoGet with x-tierflight-wait-ms on a reserved path gets the flight once its owner puts it', async () => {
@@ -317,20 +330,7 @@ reservations:
         locations: servers.map((s) => s.location),
       }),
     ]);
-    console.log(
-      `herd (redis store, two processes): ${herd.clients} clients, ${herd.computations} computation(s), ` +
-        `${herd.waiters} waiters; after the put returned: p99 ${herd.p99_after_put_ms.toFixed(1)} ms, ` +
-        `max ${herd.max_after_put_ms.toFixed(1)} ms`,
-    );
-    expect(herd).toMatchObject({
-      clients: 30,
-      computations: 1,
-      owners: 1,
-      waiters: 29,
-      failed: [],
-      same_bytes: true,
-      all_equal: true,
-    });
+    expectOneComputation(herd, 'redis store, two processes');
   });
 
   it('an owner that dies on one node hands over to a client of the other node once its heartbeat lapses', async () => {
@@ -343,17 +343,7 @@ reservations:
         locations: servers.map((s) => s.location),
       }),
     ]);
-    expect(out).toMatchObject({
-      first: 'acquired',
-      held: 'held',
-      held_by: 'dies',
-      wait_ended_with: 'ArrowKeyError',
-      second_reserve: 'acquired',
-      equal: true,
-      metadata: { owner: 'second' },
-    });
-    expect(out.waited_s).toBeGreaterThanOrEqual(2.5);
-    expect(out.waited_s).toBeLessThan(10);
+    expectHandover(out);
   });
 
   it('a waiter on one node whose client gives up frees its slot there', async () => {

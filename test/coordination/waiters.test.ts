@@ -11,8 +11,7 @@ import { PlacementEvents } from '../../src/storage/events.js';
  * with fake time (the expiry timer never fires unless the clock is advanced): a waiter is
  * never left waiting for an event that already happened.
  */
-function setup(store: MemoryReservationStore, landed: () => boolean) {
-  const clock = new ManualClock(1_000_000);
+function setup(store: MemoryReservationStore, landed: () => boolean, clock = new ManualClock(1_000_000)) {
   const reservations = new Reservations(
     store,
     reservationsSchema.parse({}),
@@ -55,14 +54,7 @@ describe('waiting for a reserved flight', () => {
 
   it('ends at the reservation’s expiry, not later, on the injected clock', async () => {
     const clock = new ManualClock(1_000_000);
-    const store = new MemoryReservationStore(clock);
-    const reservations = new Reservations(
-      store,
-      reservationsSchema.parse({}),
-      new PlacementEvents(() => undefined),
-      clock,
-      silentLogger,
-    );
+    const { reservations } = setup(new MemoryReservationStore(clock), () => false, clock);
     await reservations.reserve('p', 'owner', 10); // expires in 30 s
     const waiting = reservations.waitFor('p', 3_600_000);
     await new Promise((r) => setTimeout(r, 10));

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GO_CLIENT, JAVA_CLASSPATH } from '../setup/clients.js';
+import { GO_CLIENT, JAVA_CHECK } from '../setup/clients.js';
 import { MEMORY_ONLY, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -67,14 +67,7 @@ describe('Go and Java Flight clients', () => {
   });
 
   it('Arrow Java puts and reads back every type family, one acknowledgement per batch', async () => {
-    const out = await run('java', [
-      '--add-opens=java.base/java.nio=ALL-UNNAMED',
-      '-cp',
-      JAVA_CLASSPATH,
-      'tierflight.FlightCheck',
-      '127.0.0.1',
-      String(server.port),
-    ]);
+    const out = await run('java', [...JAVA_CHECK, '127.0.0.1', String(server.port)]);
     expect(Object.keys(out)).toEqual([
       'integers',
       'floats-and-bool',

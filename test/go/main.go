@@ -310,6 +310,21 @@ func bigbatch(ctx context.Context, addr string) result {
 	return res
 }
 
+// readBack reads the flight at path and compares it with batches; "" when equal.
+func readBack(ctx context.Context, client flight.Client, path string, schema *arrow.Schema, batches []arrow.RecordBatch, res *result) string {
+	got, _, endpoints, err := readAll(ctx, client, path)
+	res.Endpoints = endpoints
+	if err != nil {
+		return "get: " + err.Error()
+	}
+	table := array.NewTableFromRecords(schema, got)
+	res.Rows = table.NumRows()
+	if !array.TableEqual(table, array.NewTableFromRecords(schema, batches)) {
+		return "the table read back differs"
+	}
+	return ""
+}
+
 // poll reserves go/poll, long-polls it with PollFlightInfo (x-tierflight-wait-ms) while
 // the owner's put lands in the background, then reads the flight the last poll described.
 // A poll of a path nobody reserved must be NOT_FOUND.
@@ -385,16 +400,7 @@ func poll(ctx context.Context, addr string) result {
 		res.Error = "the flight never appeared in a poll"
 		return res
 	}
-	got, _, endpoints, err := readAll(ctx, client, path)
-	res.Endpoints = endpoints
-	if err != nil {
-		res.Error = "get: " + err.Error()
-		return res
-	}
-	table := array.NewTableFromRecords(schema, got)
-	res.Rows = table.NumRows()
-	if !array.TableEqual(table, array.NewTableFromRecords(schema, batches)) {
-		res.Error = "the table read back differs"
+	if res.Error = readBack(ctx, client, path, schema, batches, &res); res.Error != "" {
 		return res
 	}
 	// The owner's put released the reservation: another owner acquires it at once.
@@ -441,16 +447,7 @@ func authCheck(ctx context.Context, addr, user, password string) result {
 		res.Error = "put with the token: " + err.Error()
 		return res
 	}
-	got, _, endpoints, err := readAll(authed, client, "tenant1/go")
-	res.Endpoints = endpoints
-	if err != nil {
-		res.Error = "get with the token: " + err.Error()
-		return res
-	}
-	table := array.NewTableFromRecords(schema, got)
-	res.Rows = table.NumRows()
-	if !array.TableEqual(table, array.NewTableFromRecords(schema, batches)) {
-		res.Error = "the table read back differs"
+	if res.Error = readBack(authed, client, "tenant1/go", schema, batches, &res); res.Error != "" {
 		return res
 	}
 	_, err = put(authed, client, "tenant2/go", schema, batches, func(int) string { return "go" })

@@ -11,7 +11,7 @@ import { ConfigError, parseConfigText } from '../../src/config/load.js';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
 import { runPyClient } from '../helpers/python.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
-import { GO_CLIENT, JAVA_CLASSPATH } from '../setup/clients.js';
+import { GO_CLIENT, JAVA_CHECK } from '../setup/clients.js';
 
 /**
  * DESIGN §7 security with real clients: TLS and mutual TLS with certificates the suite
@@ -337,16 +337,7 @@ auth:
   });
 
   it('Arrow Java: authenticateBasicToken, then puts and reads within its permissions', async () => {
-    const out = await run('java', [
-      '--add-opens=java.base/java.nio=ALL-UNNAMED',
-      '-cp',
-      JAVA_CLASSPATH,
-      'tierflight.FlightCheck',
-      '127.0.0.1',
-      String(server.port),
-      'clients',
-      'client-password',
-    ]);
+    const out = await run('java', [...JAVA_CHECK, '127.0.0.1', String(server.port), 'clients', 'client-password']);
     expect(out.auth).toEqual({ ok: true });
   });
 });

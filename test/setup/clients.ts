@@ -19,6 +19,14 @@ export const JAVA_CLASSPATH = [
   path.join(CLIENTS, 'java', 'dependency', '*'),
 ].join(path.delimiter);
 
+/** `java` arguments that run the Java test client (test/java); append its own arguments. */
+export const JAVA_CHECK = [
+  '--add-opens=java.base/java.nio=ALL-UNNAMED',
+  '-cp',
+  JAVA_CLASSPATH,
+  'tierflight.FlightCheck',
+];
+
 function buildIfChanged(name: string, sources: string[], build: () => void): void {
   const hash = createHash('sha256');
   for (const file of sources) hash.update(file).update(readFileSync(path.join(ROOT, file)));
