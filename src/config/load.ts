@@ -3,6 +3,7 @@ import path from 'node:path';
 import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { normalizePrefix } from '../core/path.js';
+import { securityIssues, substituteEnvironment } from './security.js';
 import {
   configSchema,
   diskTypeSchema,
@@ -16,15 +17,9 @@ import {
   type Config,
 } from './schema.js';
 
-/** One problem in a config file, located for the operator. */
-export interface ConfigIssue {
-  file: string;
-  line: number;
-  column: number;
-  /** Dotted key path, e.g. `storageClasses[0].tiers[1].storage`. */
-  key: string;
-  message: string;
-}
+import type { ConfigIssue, PathKey } from './issue.js';
+
+export type { ConfigIssue } from './issue.js';
 
 export class ConfigError extends Error {
   readonly issues: ConfigIssue[];
@@ -61,8 +56,6 @@ export function loadConfigFile(file: string): LoadedConfig {
   }
   return { file, config: parseConfigText(text, file) };
 }
-
-type PathKey = string | number;
 
 /**
  * Parses and validates a config text: YAML syntax, then the full schema, then the
@@ -262,35 +255,7 @@ function crossCheck(
     }
   });
 
-  const tls = config.server.tls;
-  if (tls?.requireClientCert && tls.clientCa === undefined) {
-    issues.push(
-      issueAt(
-        ['server', 'tls', 'requireClientCert'],
-        'requireClientCert needs clientCa (the CA client certificates are checked against)',
-      ),
-    );
-  }
-  const userNames = new Set<string>();
-  config.auth?.users.forEach((user, i) => {
-    if (userNames.has(user.name))
-      issues.push(issueAt(['auth', 'users', i, 'name'], `duplicate user name "${user.name}"`));
-    userNames.add(user.name);
-    if (user.passwordHash === undefined && user.certSubject === undefined) {
-      issues.push(
-        issueAt(['auth', 'users', i], `user "${user.name}" needs a passwordHash or a certSubject to log in with`),
-      );
-    }
-    if (user.certSubject !== undefined && tls?.clientCa === undefined) {
-      issues.push(
-        issueAt(['auth', 'users', i, 'certSubject'], 'certSubject needs mutual TLS: set server.tls.clientCa'),
-      );
-    }
-    user.permissions.forEach((p, j) => {
-      const norm = normalizePrefix(p.prefix);
-      if (!norm.ok) issues.push(issueAt(['auth', 'users', i, 'permissions', j, 'prefix'], norm.reason));
-    });
-  });
+  issues.push(...securityIssues(config, issueAt));
 
   const policyNames = new Set<string>();
   config.limitPolicies.forEach((policy, i) => {
@@ -348,31 +313,6 @@ function crossCheck(
 function overlaps(a: string, b: string): boolean {
   const within = (x: string, y: string): boolean => x === y || x.startsWith(y.endsWith(path.sep) ? y : y + path.sep);
   return within(a, b) || within(b, a);
-}
-
-/** A whole value `${NAME}` is read from the environment variable NAME (secrets stay out of the file). */
-const ENV_REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
-
-function substituteEnvironment(
-  raw: unknown,
-  issueAt: (p: PathKey[], m: string, k?: string) => ConfigIssue,
-): { value: unknown; issues: ConfigIssue[] } {
-  const issues: ConfigIssue[] = [];
-  const walk = (value: unknown, at: PathKey[]): unknown => {
-    if (typeof value === 'string') {
-      const name = ENV_REFERENCE.exec(value)?.[1];
-      if (name === undefined) return value;
-      const found = process.env[name];
-      if (found === undefined || found === '') issues.push(issueAt(at, `environment variable ${name} is not set`));
-      return found ?? '';
-    }
-    if (Array.isArray(value)) return value.map((v, i) => walk(v, [...at, i]));
-    if (value && typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, [...at, k])]));
-    }
-    return value;
-  };
-  return { value: walk(raw, []), issues };
 }
 
 function resolvePaths(config: Config, base: string): Config {

@@ -1,0 +1,66 @@
+import { normalizePrefix } from '../core/path.js';
+import type { ConfigIssue, PathKey } from './issue.js';
+import type { Config } from './schema.js';
+
+type IssueAt = (p: PathKey[], m: string, k?: string) => ConfigIssue;
+
+/**
+ * The security part of config loading (DESIGN §7): `${NAME}` values read from the
+ * environment (how secrets stay out of the file), and the checks on TLS and users that need
+ * the whole file. Never puts a secret's value in a message.
+ */
+export function securityIssues(config: Config, issueAt: IssueAt): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const tls = config.server.tls;
+  if (tls?.requireClientCert && tls.clientCa === undefined) {
+    issues.push(
+      issueAt(
+        ['server', 'tls', 'requireClientCert'],
+        'requireClientCert needs clientCa (the CA client certificates are checked against)',
+      ),
+    );
+  }
+  const userNames = new Set<string>();
+  config.auth?.users.forEach((user, i) => {
+    if (userNames.has(user.name))
+      issues.push(issueAt(['auth', 'users', i, 'name'], `duplicate user name "${user.name}"`));
+    userNames.add(user.name);
+    if (user.passwordHash === undefined && user.certSubject === undefined) {
+      issues.push(
+        issueAt(['auth', 'users', i], `user "${user.name}" needs a passwordHash or a certSubject to log in with`),
+      );
+    }
+    if (user.certSubject !== undefined && tls?.clientCa === undefined) {
+      issues.push(
+        issueAt(['auth', 'users', i, 'certSubject'], 'certSubject needs mutual TLS: set server.tls.clientCa'),
+      );
+    }
+    user.permissions.forEach((p, j) => {
+      const norm = normalizePrefix(p.prefix);
+      if (!norm.ok) issues.push(issueAt(['auth', 'users', i, 'permissions', j, 'prefix'], norm.reason));
+    });
+  });
+  return issues;
+}
+
+/** A whole value `${NAME}` is read from the environment variable NAME (secrets stay out of the file). */
+const ENV_REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
+
+export function substituteEnvironment(raw: unknown, issueAt: IssueAt): { value: unknown; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const walk = (value: unknown, at: PathKey[]): unknown => {
+    if (typeof value === 'string') {
+      const name = ENV_REFERENCE.exec(value)?.[1];
+      if (name === undefined) return value;
+      const found = process.env[name];
+      if (found === undefined || found === '') issues.push(issueAt(at, `environment variable ${name} is not set`));
+      return found ?? '';
+    }
+    if (Array.isArray(value)) return value.map((v, i) => walk(v, [...at, i]));
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, [...at, k])]));
+    }
+    return value;
+  };
+  return { value: walk(raw, []), issues };
+}
