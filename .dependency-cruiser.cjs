@@ -6,6 +6,7 @@ const layers = [
   ['routing, durable stores, limits and auth', '^src/(routing|durable|limits|auth)/'],
   ['storage and durability', '^src/(storage|durability)/'],
   ['coordination', '^src/coordination/'],
+  ['jobs', '^src/jobs/'],
   ['metrics and flight', '^src/(metrics|flight)/'],
   ['client', '^src/client/'],
   ['app', '^src/app\\.ts$'],

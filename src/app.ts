@@ -12,6 +12,7 @@ import { StorageManager } from './storage/manager.js';
 import { noAuthentication, SwitchableAuthenticator, type Authenticator } from './auth/authenticator.js';
 import { UsersAuthenticator } from './auth/users.js';
 import { TlsFiles } from './flight/tls.js';
+import { JobRunner } from './jobs/runner.js';
 import { createReservationStore, Reservations } from './coordination/index.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { lockDirectories } from './core/directory-lock.js';
@@ -127,6 +128,8 @@ export async function startApp(
     c.auth ? new UsersAuthenticator(c.auth, logger, metrics.authFailed) : noAuthentication;
   const authenticator = new SwitchableAuthenticator(authenticatorFor(config));
   let tls: TlsFiles | undefined;
+  const jobs = new JobRunner(clock, logger, metrics.jobItem);
+  metrics.bindJobs(jobs);
   let spool: FilesystemStore | undefined;
   try {
     tls = config.server.tls ? new TlsFiles(config.server.tls, logger) : undefined;
@@ -169,6 +172,7 @@ export async function startApp(
       observeRpc: metrics.observeRpc,
       ready: () => ready,
       reservations,
+      jobs,
       authenticator,
       denied: () => metrics.authFailed('permission_denied'),
       ...(tls ? { credentials: tls.credentials() } : {}),
@@ -227,6 +231,7 @@ export async function startApp(
       watcher?.close();
       await flight.stop(config.server.shutdownGrace);
       // Weak uploads still queued get the same grace to reach the store.
+      await jobs.close(); // graceful: the items running finish; checkpoints are in the log
       await manager.close(config.server.shutdownGrace);
       await coordination.close();
       await metricsServer?.stop();

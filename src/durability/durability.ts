@@ -90,6 +90,28 @@ export class Durability {
     );
   }
 
+  /**
+   * Writes a version's durable object now, once (a backfill job retries): reads the current
+   * tier copy, uploads it, and makes `copy` the version's stored copy. Returns the bytes.
+   */
+  async writeNow(version: FlightVersion, copy: DurableCopy): Promise<number> {
+    const source = this.host.readCurrent(version);
+    if (!source) throw new Error(`flight "${version.path}" has no tier copy to upload`);
+    const encoder = new FlightObjectEncoder();
+    const started = performance.now();
+    try {
+      await copy.store.put(copy.key, encodeFlightObject(version, version.schemaHeader, source.frames, encoder));
+    } finally {
+      source.done();
+    }
+    copy.object = encoder.object(copy.key, version);
+    copy.state = 'stored';
+    version.durable = copy;
+    const seconds = (performance.now() - started) / 1000;
+    this.host.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
+    return encoder.bytes;
+  }
+
   /** Removes a version's durable object (delete, delete-prefix, expiry), retrying while the store is down. */
   remove(version: FlightVersion): void {
     const target = this.spooled.get(version);

@@ -1,6 +1,7 @@
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '../core/log.js';
 import type { Reservations } from '../coordination/index.js';
+import type { JobRunner } from '../jobs/runner.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { BatchSplitter } from './batch-splitter.js';
 import { toServiceError } from './status.js';
@@ -13,6 +14,7 @@ export interface RpcContext {
   manager: StorageManager;
   /** Cache-fill reservations and the calls waiting on them (DESIGN §6). */
   reservations: Reservations;
+  jobs: JobRunner;
   log: Logger;
   observe: RpcObserver;
   /** Location put in endpoints; undefined means "this same server" (empty location list). */

@@ -1,4 +1,5 @@
 import { Reservations } from '../coordination/index.js';
+import { JobRunner } from '../jobs/runner.js';
 import { MemoryReservationStore } from '../coordination/memory-store.js';
 import { reservationsSchema } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
@@ -41,6 +42,8 @@ export interface FlightServerOptions {
   reservations?: Reservations;
   /** Counts calls refused for lack of permission. */
   denied?: () => void;
+  /** Backfill and prefetch jobs; by default a runner of its own. */
+  jobs?: JobRunner;
 }
 
 export async function startFlightServer(
@@ -75,6 +78,7 @@ export async function startFlightServer(
           systemClock,
           logger,
         ),
+      jobs: options.jobs ?? new JobRunner(systemClock, logger),
       logger,
       maxEndpointBytes: server.maxEndpointBytes,
       ...(server.maxBatchBytes !== undefined

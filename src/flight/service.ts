@@ -3,6 +3,7 @@ import { noAuthentication, type Authenticator } from '../auth/authenticator.js';
 import type { Logger } from '../core/log.js';
 import { UnimplementedError } from '../errors.js';
 import type { Reservations } from '../coordination/index.js';
+import type { JobRunner } from '../jobs/runner.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { BatchSplitter } from './batch-splitter.js';
 import type { RpcContext, RpcObserver } from './call.js';
@@ -21,6 +22,7 @@ export { FLIGHT_SIZE_HEADER } from './rpc/put.js';
 export interface FlightServiceOptions {
   manager: StorageManager;
   reservations: Reservations;
+  jobs: JobRunner;
   logger: Logger;
   /** Location put in endpoints; undefined means "this same server" (empty location list). */
   advertise?: string;
@@ -52,6 +54,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
   const ctx: RpcContext = {
     manager: options.manager,
     reservations: options.reservations,
+    jobs: options.jobs,
     log: options.logger,
     observe: options.observeRpc ?? (() => undefined),
     advertise: options.advertise,

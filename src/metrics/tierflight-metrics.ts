@@ -3,6 +3,8 @@ import type { PlacementEvent } from '../storage/events.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { Reservations } from '../coordination/index.js';
 import { registerCoordinationMetrics } from './coordination-metrics.js';
+import { JobMetrics } from './job-metrics.js';
+import type { JobRunner } from '../jobs/runner.js';
 
 /** Default-limit nodes (segmented, hierarchical defaults) exported per policy, largest first. */
 const TOP_LIMIT_NODES = 20;
@@ -301,6 +303,16 @@ export class TierflightMetrics {
   /** Reads gauges from this manager at scrape time. */
   bind(manager: StorageManager): void {
     this.manager = manager;
+  }
+
+  private jobRunner: JobRunner | undefined;
+  private readonly jobs = new JobMetrics(this.registry, () => this.jobRunner);
+  /** A job item finished (job-metrics.ts). */
+  readonly jobItem = this.jobs.item;
+
+  /** Reads the running-jobs gauge from this runner. */
+  bindJobs(runner: JobRunner): void {
+    this.jobRunner = runner;
   }
 
   /** Coordination metrics from this server's reservations (see coordination-metrics.ts). */

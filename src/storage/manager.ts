@@ -8,6 +8,7 @@ import { TierMover } from './tier-mover.js';
 import type { FlightVersion, RemovalReason } from './flight.js';
 import type { PutSession } from './put-session.js';
 import { Puts } from './puts.js';
+import { backfillFor, prefetchItems, type BulkItem } from './bulk.js';
 import type { StorageType } from './storage-type.js';
 import { createStorageTypes } from './types/index.js';
 import { computeStats, type ManagerStats } from './stats.js';
@@ -311,6 +312,18 @@ export class StorageManager {
   /** Removes every flight under a whole-segment prefix; returns how many. */
   deletePrefix(prefix: string): number {
     return this.catalog.deletePrefix(prefix);
+  }
+
+  /** Backfill items for a class: see bulk.ts `backfillFor`. */
+  backfillItems(className: string, before = Number.POSITIVE_INFINITY): BulkItem[] {
+    const now = this.clock.now();
+    return backfillFor(this.router.classes, this.catalog.values(), className, before, now, this.durability);
+  }
+
+  /** Flights under a prefix whose only copy is durable, newest first, as prefetch items. */
+  prefetchItems(prefix: string): BulkItem[] {
+    const durableOnly = this.catalog.list(prefix).filter((v) => !v.placed && v.durable?.object !== undefined);
+    return prefetchItems(durableOnly, this.leases);
   }
 
   /** Pins a flight: never evicted or moved down (DESIGN §6 `pin`); NOT_FOUND when absent. */

@@ -46,7 +46,18 @@ describe('batch-range tickets and DoAction verbs (pyarrow client)', () => {
 
   it('lists, reports, deletes and refuses unknown verbs', async () => {
     const out = await runPyClient<Record<string, unknown>>('actions', server.location);
-    expect(out.types).toEqual(['delete', 'delete-prefix', 'pin', 'release', 'reserve', 'stats', 'unpin']);
+    expect(out.types).toEqual([
+      'backfill',
+      'backfill-status',
+      'delete',
+      'delete-prefix',
+      'pin',
+      'prefetch',
+      'release',
+      'reserve',
+      'stats',
+      'unpin',
+    ]);
     expect(out.list_act_a).toEqual(['act/a/1', 'act/a/2']); // whole segments: not act/ab
     expect(out.stats_before).toMatchObject({ default: { prefix: '' } });
     expect(out.delete).toEqual([{ deleted: true }]);

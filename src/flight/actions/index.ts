@@ -3,11 +3,23 @@ import { deleteVerb } from './delete.js';
 import { ActionRegistry } from './registry.js';
 import { releaseVerb, reserveVerb } from './reserve.js';
 import { pinVerb, unpinVerb } from './pin.js';
+import { backfillStatusVerb, backfillVerb, prefetchVerb } from './jobs.js';
 import { statsVerb } from './stats.js';
 
 export { ActionRegistry, type ActionContext, type ActionVerb, type Permission } from './registry.js';
 
 /** The registry of DoAction verbs a server offers (DESIGN §6); later issues add theirs here. */
 export function builtinActions(): ActionRegistry {
-  return new ActionRegistry([deleteVerb, deletePrefixVerb, statsVerb, reserveVerb, releaseVerb, pinVerb, unpinVerb]);
+  return new ActionRegistry([
+    deleteVerb,
+    deletePrefixVerb,
+    statsVerb,
+    reserveVerb,
+    releaseVerb,
+    pinVerb,
+    unpinVerb,
+    backfillVerb,
+    backfillStatusVerb,
+    prefetchVerb,
+  ]);
 }

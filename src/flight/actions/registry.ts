@@ -2,6 +2,7 @@ import { InvalidArgumentError, PermissionDeniedError } from '../../errors.js';
 import { normalizePrefix } from '../../core/path.js';
 import type { Identity } from '../../auth/authenticator.js';
 import type { Reservations } from '../../coordination/index.js';
+import type { JobRunner } from '../../jobs/runner.js';
 import type { StorageManager } from '../../storage/manager.js';
 import type { Logger } from '../../core/log.js';
 
@@ -12,6 +13,8 @@ export type Permission = 'read' | 'write' | 'admin';
 export interface ActionContext {
   manager: StorageManager;
   reservations: Reservations;
+  /** Backfill and prefetch jobs (DESIGN §6). */
+  jobs: JobRunner;
   log: Logger;
   /** The client's address as grpc-js reports it, and who it is: the log of destructive verbs names both. */
   peer: string;

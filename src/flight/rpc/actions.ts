@@ -6,7 +6,7 @@ import type { PbAction } from '../proto.js';
 
 /** DoAction and ListActions over the registry of verbs (`flight/actions/`). */
 export function actionHandlers(ctx: RpcContext) {
-  const { manager, reservations, log } = ctx;
+  const { manager, reservations, jobs, log } = ctx;
   const actions = builtinActions();
   return {
     DoAction: (call: ServerWritableStream<PbAction, { body: Buffer }>): void => {
@@ -15,6 +15,7 @@ export function actionHandlers(ctx: RpcContext) {
         const context = {
           manager,
           reservations,
+          jobs,
           log,
           peer: call.getPeer(),
           user: identity.user,
