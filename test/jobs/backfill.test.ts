@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +11,10 @@ import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/log.js';
 import type { JobProgress } from '../../src/jobs/runner.js';
 import { runPyClient } from '../helpers/python.js';
+import { startMoto, type Moto } from '../helpers/moto.js';
 import { freePort } from '../helpers/server.js';
+import { until } from '../helpers/until.js';
+import { ROOT } from '../setup/python-env.js';
 
 /**
  * Backfill and prefetch jobs (DESIGN §6) on a real server: a class made durable by a reload
@@ -121,5 +125,80 @@ describe('backfill and prefetch', () => {
     const progress = await results('prefetch', { prefix: 'reports', concurrency: 4 });
     expect(progress.at(-1)).toMatchObject({ kind: 'prefetch', done: true, restored: before.flights, failed: 0 });
     expect(app.manager.stats().classes.reports?.durableOnly).toBe(0);
+  });
+});
+
+describe('a backfill whose store goes down (moto stopped), driven by tierflight admin', () => {
+  let dir: string;
+  let file: string;
+  let port: number;
+  let app: App;
+  let moto: Moto;
+  const s3Config = (durable: boolean) =>
+    config(port, dir, false)
+      .replace(
+        'durableStores:\n  - { id: files, type: filesystem, path: ' + dir + '/store }',
+        `durableStores:\n  - { id: s3, type: s3, bucket: jobs, endpoint: "${moto.endpoint}", forcePathStyle: true }`,
+      )
+      .replace(
+        '    prefix: reports\n',
+        `    prefix: reports\n${durable ? '    durability: weak\n    durableStore: s3\n' : ''}`,
+      );
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    await moto.createBucket('jobs');
+    dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-jobs-s3-'));
+    file = path.join(dir, 'tierflight.yaml');
+    port = await freePort();
+    await writeFile(file, s3Config(false));
+    app = await startApp(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
+  });
+  afterAll(async () => {
+    await app?.stop();
+    await moto?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('pauses and says so while the store is down, then finishes when it is back', async () => {
+    const location = `grpc://127.0.0.1:${port}`;
+    await runPyClient('ops', location, [
+      '--script',
+      JSON.stringify(Array.from({ length: 12 }, (_, i) => ({ op: 'put', path: `reports/s${i}`, kib: 32, seed: i }))),
+    ]);
+    await writeFile(file, s3Config(true));
+    expect(app.reload()).toBe(true);
+    await moto.stop();
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(ROOT, 'src/cli/main.ts'),
+        'admin',
+        '--server',
+        location,
+        '--json',
+        'backfill',
+        'reports',
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const lines: Record<string, unknown>[] = [];
+    let buffered = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buffered += d.toString();
+      const parts = buffered.split('\n');
+      buffered = parts.pop() ?? '';
+      for (const line of parts) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    await until('the job to pause', () => lines.some((l) => l.state === 'paused'), 60_000);
+    expect(lines.find((l) => l.state === 'paused')?.message).toMatch(/paused: the store cannot be reached/);
+    await moto.restart();
+    await moto.createBucket('jobs');
+    expect(await exited).toBe(0);
+    expect(lines.at(-1)).toMatchObject({ done: true, state: 'done', total: 12, uploaded: 12, failed: 0 });
+    expect(await moto.keys('jobs', 'reports/')).toHaveLength(12);
   });
 });

@@ -269,6 +269,44 @@ export function adminCommand(): Command {
       ),
     );
 
+  for (const kind of ['backfill', 'prefetch'] as const) {
+    admin
+      .command(kind)
+      .description(
+        kind === 'backfill'
+          ? "write durable copies of a class's flights that lack one (a job; progress as it goes)"
+          : 'restore the durable-only flights under a prefix into their first tier (a job)',
+      )
+      .argument(kind === 'backfill' ? '<class>' : '<prefix>')
+      .option('--concurrency <n>', 'uploads or restores at once', '4')
+      .option('--resume <checkpoint>', 'backfill: continue from a checkpoint (RFC 3339) a previous run reported')
+      .option('--cutoff <time>', 'backfill: only flights created at or before this time (RFC 3339)')
+      .option('--attach <id>', 'follow a running job instead of starting one')
+      .action(
+        run(
+          kind,
+          (t: string) => t,
+          async (client, opts, target: string) => {
+            const body = opts.attach
+              ? { id: opts.attach }
+              : {
+                  ...(kind === 'backfill' ? { class: target } : { prefix: target }),
+                  concurrency: Number(opts.concurrency),
+                  ...(opts.resume ? { resume: opts.resume } : {}),
+                  ...(opts.cutoff ? { cutoff: opts.cutoff } : {}),
+                };
+            const bar = jobProgress(kind, opts);
+            let last: Record<string, unknown> = {};
+            for await (const result of client.doAction(opts.attach ? 'backfill-status' : kind, body)) {
+              last = JSON.parse(result.toString('utf8')) as Record<string, unknown>;
+              bar(last);
+            }
+            if (Number(last.failed ?? 0) > 0) process.exitCode = 1;
+          },
+        ),
+      );
+  }
+
   for (const verb of ['pin', 'unpin'] as const) {
     admin
       .command(verb)
@@ -317,6 +355,31 @@ function summary(info: FlightInfo): Summary {
     meta = {};
   }
   return { path: info.path.join('/'), rows: info.totalRecords, bytes: info.totalBytes, ...meta };
+}
+
+/** A job's progress: a bar on a terminal, else one line per result (JSON lines with --json). */
+function jobProgress(kind: string, opts: { json?: boolean }): (p: Record<string, unknown>) => void {
+  let bar: ReturnType<typeof progress> | undefined;
+  let shown = 0;
+  return (p) => {
+    if (opts.json || !process.stderr.isTTY) {
+      const line = opts.json
+        ? JSON.stringify(p)
+        : `${kind} ${String(p.id)}: ${String(p.processed)}/${String(p.total)} done, ${String(p.failed)} failed, ` +
+          `checkpoint ${String(p.checkpoint)}${p.state === 'paused' ? ` (${String(p.message)})` : ''}${p.done ? ', finished' : ''}`;
+      process.stdout.write(`${line}\n`);
+      return;
+    }
+    bar ??= progress(`${kind} ${String(p.id)}`, Number(p.total) || 1, opts, 'flights');
+    bar.add(Number(p.processed) - shown);
+    shown = Number(p.processed);
+    if (p.done) {
+      bar.done();
+      process.stdout.write(
+        `${kind}: ${String(p.processed)} flights, ${String(p.failed)} failed, checkpoint ${String(p.checkpoint)}\n`,
+      );
+    }
+  };
 }
 
 function print(value: unknown): void {

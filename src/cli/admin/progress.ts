@@ -12,13 +12,20 @@ const MIB = 1024 * 1024;
  * On a terminal, a progress bar (cli-progress) on stderr; elsewhere a plain line every
  * second and one at the end, so logs of scripted runs show it too; nothing with --json.
  */
-export function progress(label: string, total: number | undefined, options: { json?: boolean }): Progress {
+export function progress(
+  label: string,
+  total: number | undefined,
+  options: { json?: boolean },
+  unit: 'MiB' | 'flights' = 'MiB',
+): Progress {
+  const scale = unit === 'MiB' ? MIB : 1;
+  const digits = unit === 'MiB' ? 1 : 0;
   if (options.json) return { add: () => undefined, done: () => undefined };
   let moved = 0;
   if (process.stderr.isTTY) {
     const bar = new cliProgress.SingleBar(
       {
-        format: `${label} [{bar}] {percentage}% | {movedMiB}/{totalMiB} MiB | {speed} MiB/s`,
+        format: `${label} [{bar}] {percentage}% | {movedMiB}/{totalMiB} ${unit} | {speed} ${unit}/s`,
         stream: process.stderr,
         hideCursor: true,
       },
@@ -26,9 +33,9 @@ export function progress(label: string, total: number | undefined, options: { js
     );
     const started = Date.now();
     const payload = () => ({
-      movedMiB: (moved / MIB).toFixed(1),
-      totalMiB: total === undefined ? '?' : (total / MIB).toFixed(1),
-      speed: (moved / MIB / Math.max(0.001, (Date.now() - started) / 1000)).toFixed(1),
+      movedMiB: (moved / scale).toFixed(digits),
+      totalMiB: total === undefined ? '?' : (total / scale).toFixed(digits),
+      speed: (moved / scale / Math.max(0.001, (Date.now() - started) / 1000)).toFixed(1),
     });
     bar.start(Math.max(1, total ?? 1), 0, payload());
     return {
@@ -45,7 +52,7 @@ export function progress(label: string, total: number | undefined, options: { js
   let last = Date.now();
   const line = () =>
     process.stderr.write(
-      `${label}: ${(moved / MIB).toFixed(1)} MiB${total === undefined ? '' : ` of ${(total / MIB).toFixed(1)} MiB`}\n`,
+      `${label}: ${(moved / scale).toFixed(digits)} ${unit}${total === undefined ? '' : ` of ${(total / scale).toFixed(digits)} ${unit}`}\n`,
     );
   return {
     add: (bytes) => {
