@@ -56,6 +56,8 @@ export class Job {
   private next = 0;
   private inOrder = 0;
   private stopped = false;
+  /** When the checkpoint last moved (ms, job clock): a job whose checkpoint stands still is stuck. */
+  private movedAt: number;
   private readonly listeners = new Set<() => void>();
   readonly finished: Promise<void>;
 
@@ -70,6 +72,7 @@ export class Job {
     private readonly observe: (job: Job, outcome: ItemOutcome | 'failed', bytes: number) => void,
   ) {
     this.finishedAt = items.map(() => false);
+    this.movedAt = clock.now();
     this.progress = {
       id: this.id,
       kind,
@@ -94,6 +97,11 @@ export class Job {
       this.logCheckpoint();
       this.changed();
     });
+  }
+
+  /** Seconds since the checkpoint last moved (0 for a finished job). */
+  checkpointAge(): number {
+    return this.progress.done ? 0 : (this.clock.now() - this.movedAt) / 1000;
   }
 
   snapshot(): JobProgress {
@@ -147,7 +155,9 @@ export class Job {
       this.finishedAt[index] = true;
       while (this.inOrder < this.items.length && this.finishedAt[this.inOrder]) this.inOrder++;
       const reached = this.items[this.inOrder - 1];
-      if (reached) p.checkpoint = new Date(reached.createdAt).toISOString();
+      const checkpoint = reached ? new Date(reached.createdAt).toISOString() : null;
+      if (checkpoint !== p.checkpoint) this.movedAt = this.clock.now();
+      p.checkpoint = checkpoint;
       this.changed();
     }
   }

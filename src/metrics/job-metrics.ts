@@ -30,6 +30,19 @@ export class JobMetrics {
         for (const job of running()?.running() ?? []) this.inc({ kind: job.kind });
       },
     });
+    new Gauge({
+      name: 'tierflight_job_checkpoint_age_seconds',
+      help: 'Seconds since the oldest-moving running job of each kind last advanced its checkpoint (stuck or paused jobs grow it)',
+      labelNames: ['kind'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const kind of ['backfill', 'prefetch']) {
+          const ages = (running()?.running() ?? []).filter((j) => j.kind === kind).map((j) => j.checkpointAge());
+          this.set({ kind }, ages.length > 0 ? Math.max(...ages) : 0);
+        }
+      },
+    });
   }
 
   readonly item = (job: Job, outcome: string, bytes: number): void => {

@@ -22,7 +22,7 @@ import { ROOT } from '../setup/python-env.js';
  * client that leaves does not stop the job and backfill-status reattaches; a second run
  * finds nothing left; prefetch restores durable-only flights into the first tier.
  */
-const config = (port: number, dir: string, durable: boolean) => `server:
+const config = (port: number, dir: string, durable: boolean, archive = false) => `server:
   listen: 127.0.0.1:${port}
   shutdownGrace: 2s
 storageTypes:
@@ -33,6 +33,9 @@ storageClasses:
   - name: reports
     prefix: reports
 ${durable ? '    durability: weak\n    durableStore: files\n' : ''}    tiers: [{ storage: memory }]
+  - name: archive
+    prefix: archive
+${archive ? '    durability: weak\n    durableStore: files\n' : ''}    tiers: [{ storage: memory }]
   - { name: other, prefix: "", tiers: [{ storage: memory }] }
 `;
 
@@ -112,6 +115,29 @@ describe('backfill and prefetch', () => {
     const last = reattached.at(-1)!;
     expect(last.uploaded + last.skipped).toBe(last.total);
     await expect(results('backfill-status', { id: 'nope' })).rejects.toMatchObject({ code: status.NOT_FOUND });
+  });
+
+  it('resumes from a checkpoint: only flights created at or before it, newest first', async () => {
+    for (let i = 0; i < 6; i++) {
+      await runPyClient('ops', location(), [
+        '--script',
+        JSON.stringify([{ op: 'put', path: `archive/a${i}`, kib: 16, seed: i }]),
+      ]);
+      await new Promise((r) => setTimeout(r, 5)); // distinct creation times
+    }
+    await writeFile(file, config(port, dir, true, true));
+    expect(app.reload()).toBe(true);
+    const created = app.manager
+      .list('archive')
+      .map((v) => v.createdAt)
+      .sort((a, b) => a - b);
+    const checkpoint = new Date(created[2]!).toISOString(); // a0..a2 are at or before it
+    const progress = await results('backfill', { class: 'archive', resume: checkpoint, concurrency: 1 });
+    expect(progress.at(-1)).toMatchObject({ done: true, total: 3, uploaded: 3 });
+    expect(progress.at(-1)?.checkpoint).toBe(new Date(created[0]!).toISOString()); // reached the oldest
+    const rest = await results('backfill', { class: 'archive' });
+    expect(rest.at(-1)).toMatchObject({ done: true, total: 3, uploaded: 3 });
+    expect(rest.at(-1)?.checkpoint).toBe(new Date(created[3]!).toISOString());
   });
 
   it('prefetch restores durable-only flights into the first tier after a restart', async () => {
