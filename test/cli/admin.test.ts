@@ -8,6 +8,7 @@ import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
 import { runPyClient } from '../helpers/python.js';
 import { freePort, MEMORY_ONLY, startTestServer, type TestServer } from '../helpers/server.js';
 import { ROOT } from '../setup/python-env.js';
+import { TIERFLIGHT_CLI } from '../helpers/cli.js';
 
 /**
  * `tierflight admin` driven as an operator would: a real process, real files written and
@@ -19,9 +20,10 @@ function admin(
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
+    const [node, ...cli] = TIERFLIGHT_CLI as [string, ...string[]];
     execFile(
-      process.execPath,
-      ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'admin', ...args],
+      node,
+      [...cli, 'admin', ...args],
       { cwd: ROOT, timeout: 60_000, env: { ...process.env, ...env } },
       (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );

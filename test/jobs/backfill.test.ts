@@ -14,6 +14,7 @@ import { runPyClient } from '../helpers/python.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { freePort } from '../helpers/server.js';
 import { until } from '../helpers/until.js';
+import { TIERFLIGHT_CLI } from '../helpers/cli.js';
 import { ROOT } from '../setup/python-env.js';
 
 /**
@@ -195,21 +196,11 @@ describe('a backfill whose store goes down (moto stopped), driven by tierflight 
     await writeFile(file, s3Config(true));
     expect(app.reload()).toBe(true);
     await moto.stop();
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        path.join(ROOT, 'src/cli/main.ts'),
-        'admin',
-        '--server',
-        location,
-        '--json',
-        'backfill',
-        'reports',
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const [node, ...cli] = TIERFLIGHT_CLI as [string, ...string[]];
+    const child = spawn(node, [...cli, 'admin', '--server', location, '--json', 'backfill', 'reports'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const lines: Record<string, unknown>[] = [];
     let buffered = '';
     child.stdout.on('data', (d: Buffer) => {

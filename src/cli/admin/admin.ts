@@ -1,10 +1,6 @@
 import { createWriteStream, readFileSync, statSync } from 'node:fs';
-import type { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
-import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
-import type { FlightClient, FlightInfo } from '../../client/flight-client.js';
-import { FILE_MAGIC } from '../../ipc/file-layout.js';
+import type { FlightClient } from '../../client/flight-client.js';
 import { encapsulatedMessages, type IpcMessage } from '../../ipc/ipc-stream.js';
 import {
   connect,
@@ -18,6 +14,7 @@ import {
 import { statsTable, table } from './tables.js';
 import { csvMessages, ipcToCsv, parquetMessages } from './formats.js';
 import { counted, progress } from './progress.js';
+import { confirm, fileMessages, isIpcFile, jobProgress, print, readAll, summary, toIpcFile, write } from './io.js';
 
 /**
  * `tierflight admin`: the command-line Flight client for operators (DESIGN §6), built on
@@ -336,92 +333,3 @@ type Body<A extends unknown[]> = (
   opts: ConnectOptions & Record<string, unknown>,
   ...args: A
 ) => Promise<unknown>;
-
-interface Summary {
-  path: string;
-  rows: number;
-  bytes: number;
-  createdAt?: string;
-  updatedAt?: string;
-  owner?: string | null;
-  pinned?: boolean;
-}
-
-function summary(info: FlightInfo): Summary {
-  let meta: { createdAt?: string; updatedAt?: string; owner?: string | null; pinned?: boolean } = {};
-  try {
-    meta = info.appMetadata.length > 0 ? (JSON.parse(info.appMetadata.toString('utf8')) as typeof meta) : {};
-  } catch {
-    meta = {};
-  }
-  return { path: info.path.join('/'), rows: info.totalRecords, bytes: info.totalBytes, ...meta };
-}
-
-/** A job's progress: a bar on a terminal, else one line per result (JSON lines with --json). */
-function jobProgress(kind: string, opts: { json?: boolean }): (p: Record<string, unknown>) => void {
-  let bar: ReturnType<typeof progress> | undefined;
-  let shown = 0;
-  return (p) => {
-    if (opts.json || !process.stderr.isTTY) {
-      const line = opts.json
-        ? JSON.stringify(p)
-        : `${kind} ${String(p.id)}: ${String(p.processed)}/${String(p.total)} done, ${String(p.failed)} failed, ` +
-          `checkpoint ${String(p.checkpoint)}${p.state === 'paused' ? ` (${String(p.message)})` : ''}${p.done ? ', finished' : ''}`;
-      process.stdout.write(`${line}\n`);
-      return;
-    }
-    bar ??= progress(`${kind} ${String(p.id)}`, Number(p.total) || 1, opts, 'flights');
-    bar.add(Number(p.processed) - shown);
-    shown = Number(p.processed);
-    if (p.done) {
-      bar.done();
-      process.stdout.write(
-        `${kind}: ${String(p.processed)} flights, ${String(p.failed)} failed, checkpoint ${String(p.checkpoint)}\n`,
-      );
-    }
-  };
-}
-
-function print(value: unknown): void {
-  process.stdout.write(typeof value === 'string' ? `${value}\n` : `${JSON.stringify(value, null, 2)}\n`);
-}
-
-async function write(out: Writable, bytes: Buffer): Promise<void> {
-  if (out === process.stdout) {
-    await new Promise<void>((resolve, reject) => process.stdout.write(bytes, (err) => (err ? reject(err) : resolve())));
-    return;
-  }
-  out.end(bytes);
-  await finished(out);
-}
-
-async function readAll(input: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of input) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks);
-}
-
-function isIpcFile(bytes: Buffer): boolean {
-  return bytes.subarray(0, 6).equals(FILE_MAGIC.subarray(0, 6));
-}
-
-/** The messages of an Arrow IPC file, re-framed as a stream by apache-arrow (loaded only for files). */
-async function fileMessages(bytes: Buffer): Promise<IpcMessage[]> {
-  const arrow = await import('apache-arrow');
-  return encapsulatedMessages(arrow.tableToIPC(arrow.tableFromIPC(bytes), 'stream'));
-}
-
-/** An Arrow IPC stream rewritten in the file layout (with its footer) by apache-arrow. */
-async function toIpcFile(stream: Buffer): Promise<Buffer> {
-  const arrow = await import('apache-arrow');
-  return Buffer.from(arrow.tableToIPC(arrow.tableFromIPC(stream), 'file'));
-}
-
-async function confirm(question: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return /^y(es)?$/i.test((await rl.question(question)).trim());
-  } finally {
-    rl.close();
-  }
-}
