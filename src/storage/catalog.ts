@@ -29,8 +29,6 @@ export interface CatalogHost {
  */
 export class Catalog {
   private readonly versions = new Map<string, FlightVersion>();
-  /** Pinned paths: a new version of one is pinned too (a reload keeps them; a restart does not). */
-  private readonly pinnedPaths = new Set<string>();
 
   constructor(private readonly h: CatalogHost) {}
 
@@ -44,8 +42,9 @@ export class Catalog {
 
   /** Makes a version the visible one of its path, counted by the limits; the one it replaces is retired. */
   publish(version: FlightVersion): void {
-    version.pinned = this.pinnedPaths.has(version.path);
     const old = this.versions.get(version.path);
+    // A pin is the path's: a new version of a pinned flight is pinned too.
+    version.pinned = old?.pinned ?? false;
     this.versions.set(version.path, version);
     this.h.limits().add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
     if (old && old !== version) this.retire(old, 'replace');
@@ -105,7 +104,6 @@ export class Catalog {
   /** Pins the flight at a path (NOT_FOUND when there is none): never evicted or moved down from now on. */
   pin(path: string): FlightVersion {
     const version = this.find(path);
-    this.pinnedPaths.add(path);
     version.pinned = true;
     this.h.log.info({ path }, 'flight pinned');
     return version;
@@ -113,18 +111,11 @@ export class Catalog {
 
   /** Unpins a path; whether it was pinned. */
   unpin(path: string): boolean {
-    const was = this.pinnedPaths.delete(path);
     const version = this.versions.get(path);
+    const was = version?.pinned ?? false;
     if (version) version.pinned = false;
     if (was) this.h.log.info({ path }, 'flight unpinned');
     return was;
-  }
-
-  /** Pinned paths with a visible flight. */
-  get pinnedCount(): number {
-    let n = 0;
-    for (const path of this.pinnedPaths) if (this.versions.has(path)) n++;
-    return n;
   }
 
   /** Removes a flight; returns whether it existed. */
@@ -159,10 +150,6 @@ export class Catalog {
   retire(version: FlightVersion, reason: RemovalReason): void {
     if (version.retired) return;
     version.retired = reason;
-    // A flight deleted or expired is gone with its pin; a replaced one passes it on.
-    if ((reason === 'delete' || reason === 'expire') && this.versions.get(version.path) === version) {
-      this.pinnedPaths.delete(version.path);
-    }
     if (this.versions.get(version.path) === version) this.versions.delete(version.path);
     this.h.limits().remove(version);
     if (reason === 'expire') this.h.emit({ type: 'expire', version });

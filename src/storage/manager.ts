@@ -374,7 +374,6 @@ export class StorageManager {
       limits: this.limitEnforcer,
       durability: this.durability.stats(),
       degraded: this.degradedStores,
-      pinned: this.catalog.pinnedCount,
     });
   }
 

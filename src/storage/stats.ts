@@ -71,7 +71,6 @@ export interface StatsSources {
   durability: DurabilityStats;
   /** Durable stores not recovered yet. */
   degraded: string[];
-  pinned: number;
 }
 
 export function computeStats(src: StatsSources): ManagerStats {
@@ -92,8 +91,10 @@ export function computeStats(src: StatsSources): ManagerStats {
     };
   }
   let flights = 0;
+  let pinned = 0;
   for (const version of src.versions) {
     flights++;
+    if (version.pinned) pinned++;
     const c0 = byClass[version.cls.config.name];
     if (c0 && version.durable?.object) c0.durableBytes += version.durable.object.size;
     const placed = version.placed;
@@ -130,7 +131,7 @@ export function computeStats(src: StatsSources): ManagerStats {
     storageTypes,
     classes: byClass,
     flights,
-    pinned: src.pinned,
+    pinned,
     putsInProgress,
     limits: [...src.limits.tree.all()].map((n) => ({
       policy: n.policy.name,

@@ -24,9 +24,11 @@ export function doGet(ctx: RpcContext) {
   return (call: ServerWritableStream<{ ticket: Buffer }, OutgoingFlightData>): void => {
     void streamOut(ctx, call, 'DoGet', async (write) => {
       const ticket = decodeTicket(call.request.ticket);
-      authorize(call, StorageManager.parsePath([ticket.path]).path, 'read', ctx.denied);
-      await waitIfReserved(ctx, [ticket.path], call);
-      const lease = await manager.open([ticket.path], ticket.version);
+      // Normalised once; the checks and the lease below take it as is.
+      const parts = [StorageManager.parsePath([ticket.path]).path];
+      authorize(call, parts[0] as string, 'read', ctx.denied);
+      await waitIfReserved(ctx, parts, call);
+      const lease = await manager.open(parts, ticket.version);
       try {
         const version = lease.version;
         const messages = version.messagesFor(ticket.range);
