@@ -94,9 +94,12 @@ function removeStaleTemporaries(
   }
 }
 
-/** The spool, when some class is weak (the only durability that can have uploads pending). */
+/**
+ * The spool, when a durable store is configured: weak uploads can be pending at shutdown,
+ * and so can flights of a class a reload made durable that no backfill has reached yet.
+ */
 function spoolOf(config: Config): string | undefined {
-  return config.storageClasses.some((c) => c.durability === 'weak') ? spoolDirectory(config) : undefined;
+  return config.durableStores.length > 0 ? spoolDirectory(config) : undefined;
 }
 
 /** The directories this server must own alone: every tier directory, and the spool. */
@@ -229,9 +232,13 @@ export async function startApp(
       ready = false;
       clearInterval(sweeper);
       watcher?.close();
+      // Jobs stop first (the items running finish), so a client following one gets its
+      // last progress, "stopped" with the checkpoint to resume from, before calls drain.
+      const jobsStopped = jobs.close();
       await flight.stop(config.server.shutdownGrace);
-      // Weak uploads still queued get the same grace to reach the store.
-      await jobs.close(); // graceful: the items running finish; checkpoints are in the log
+      await jobsStopped;
+      // Weak uploads still queued get the same grace to reach the store; then flights of a
+      // durable class still without a copy are spooled for the next start.
       await manager.close(config.server.shutdownGrace);
       await coordination.close();
       await metricsServer?.stop();

@@ -74,8 +74,9 @@ export const serverSchema = z.strictObject({
   /** How long shutdown waits for in-flight calls before cancelling them. */
   shutdownGrace: duration.default(10_000),
   /**
-   * Where weak flights whose upload did not finish within shutdownGrace are kept until the
-   * next start uploads them. Default: `spool` beside the first tier or filesystem-store
+   * Where flights of durable classes still without a durable copy at shutdown (weak uploads
+   * shutdownGrace did not finish, flights a backfill had not reached) are kept until the next
+   * start uploads them; used when some durable store is configured. Default: `spool` beside the first tier or filesystem-store
    * directory; a config with neither has no spool unless this is set.
    */
   spool: z.string().min(1).optional(),

@@ -51,6 +51,8 @@ export class Durability {
 
   /** Spooled versions: where their object belongs (the spool copy is `version.durable`). */
   private readonly spooled = new Map<FlightVersion, DurableCopy>();
+  /** The queued uploads of spooled versions, for a backfill resumed after a restart. */
+  private readonly spoolUploads = new Map<FlightVersion, Promise<void>>();
 
   constructor(
     private readonly stores: ReadonlyMap<string, DurableStore>,
@@ -143,17 +145,24 @@ export class Durability {
   }
 
   /**
-   * Writes every weak flight whose upload has not finished to the spool, as the object its
-   * store would have got, keyed by store id and object key; returns how many. Called at
-   * shutdown once the grace is over: the next start serves them from the spool and uploads
-   * them (`recoverSpool`), so a graceful stop loses no weak flight.
+   * Writes to the spool, as the object its store would have got (keyed by store id and
+   * object key), every weak flight whose upload has not finished and every flight in
+   * `unbacked` (flights of a durable class with no stored durable copy: a class made durable
+   * by a reload whose backfill has not reached them); returns how many. Called at shutdown
+   * once the grace is over: the next start serves them from the spool and uploads them
+   * (`recoverSpool`), so a graceful stop loses no flight of a durable class.
    */
-  async spoolPending(): Promise<number> {
+  async spoolPending(unbacked: Iterable<FlightVersion> = []): Promise<number> {
     const spool = this.spool;
     if (!spool) return 0;
+    const pending = new Map<FlightVersion, DurableCopy | undefined>();
+    for (const version of this.waiting.keys()) pending.set(version, version.durable);
+    for (const version of unbacked) {
+      if (pending.has(version) || version.durable?.state === 'stored') continue;
+      pending.set(version, this.copyFor(version.cls.config, version.path));
+    }
     let count = 0;
-    for (const version of [...this.waiting.keys()]) {
-      const copy = version.durable;
+    for (const [version, copy] of pending) {
       const source = this.host.readCurrent(version);
       if (!copy || copy.state === 'stored' || version.retired || !source) {
         source?.done();
@@ -163,15 +172,29 @@ export class Durability {
         await spool.put(spoolKey(copy), encodeFlightObject(version, version.schemaHeader, source.frames));
         count++;
       } catch (err) {
-        this.log.error(
-          { path: version.path, err: (err as Error).message },
-          'could not spool a weak flight; it is lost',
-        );
+        this.log.error({ path: version.path, err: (err as Error).message }, 'could not spool a flight; it is lost');
       } finally {
         source.done();
       }
     }
     return count;
+  }
+
+  /** Whether a version's upload from the spool to its store has yet to finish. */
+  isSpooled(version: FlightVersion): boolean {
+    return this.spooled.has(version);
+  }
+
+  /**
+   * Waits for a spooled version's queued upload (a backfill resumed after a restart counts
+   * it); resolves with the object's bytes once its store has it, or fails if it could not.
+   */
+  async awaitSpooled(version: FlightVersion): Promise<number> {
+    await this.spoolUploads.get(version);
+    const copy = version.durable;
+    if (this.spooled.has(version) || !copy?.object || copy.state !== 'stored')
+      throw new Error(`flight "${version.path}" spooled at the last shutdown could not be uploaded`);
+    return copy.object.size;
   }
 
   /**
@@ -227,9 +250,11 @@ export class Durability {
       done: () => undefined,
     });
     this.waiting.set(version, this.clock.now());
-    void this.inOrder(target.key, () => this.uploadWithRetries(version, target, read)).finally(() =>
-      this.waiting.delete(version),
-    );
+    const upload = this.inOrder(target.key, () => this.uploadWithRetries(version, target, read)).finally(() => {
+      this.waiting.delete(version);
+      this.spoolUploads.delete(version);
+    });
+    this.spoolUploads.set(version, upload);
   }
 
   stats(): DurabilityStats {

@@ -13,7 +13,7 @@ export interface BulkItem {
 }
 
 /** Newest first, as DESIGN §6 orders backfill (the freshest flights are the likeliest to be read). */
-function newestFirst(versions: FlightVersion[]): FlightVersion[] {
+function newestFirst<T extends { createdAt: number; path: string }>(versions: T[]): T[] {
   return versions.sort((a, b) => b.createdAt - a.createdAt || (a.path < b.path ? -1 : 1));
 }
 
@@ -61,10 +61,26 @@ export function backfillFor(
       `backfill: class "${className}" has no durable store: set its durability and durableStore, reload, then backfill`,
     );
   }
-  const gaps = [...versions].filter(
-    (v) => v.cls === cls && v.durable?.state !== 'stored' && v.placed && v.createdAt <= before && !v.isExpired(now),
-  );
-  return backfillItems(gaps, durability);
+  const mine = [...versions].filter((v) => v.cls === cls && v.createdAt <= before && !v.isExpired(now));
+  const gaps = mine.filter((v) => v.durable?.state !== 'stored' && v.placed);
+  // Flights a shutdown spooled (a backfill the restart interrupted): their upload is queued
+  // at start; the job counts them once their store has them.
+  const spooled = mine.filter((v) => durability.isSpooled(v));
+  return newestFirst([...backfillItems(gaps, durability), ...spooledItems(spooled, durability)]);
+}
+
+function spooledItems(versions: FlightVersion[], durability: Durability): BulkItem[] {
+  return versions.map((version) => ({
+    path: version.path,
+    createdAt: version.createdAt,
+    run: async () => {
+      const bytes = await durability.awaitSpooled(version).catch((err: unknown) => {
+        if (version.retired) return 0;
+        throw err;
+      });
+      return version.retired ? { outcome: 'skipped', bytes: 0 } : { outcome: 'uploaded', bytes };
+    },
+  }));
 }
 
 /** Prefetch: each flight whose only copy is durable is restored into the first tier that takes it. */

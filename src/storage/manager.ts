@@ -160,7 +160,7 @@ export class StorageManager {
       this.durability.uploadSpooled(version);
     }
     if (spooled.length > 0)
-      this.log.info({ flights: spooled.length }, 'uploading weak flights spooled at the last shutdown');
+      this.log.info({ flights: spooled.length }, 'uploading the flights spooled at the last shutdown');
     await this.recovery.start(INITIAL_RECOVERY_WAIT_MS);
   }
 
@@ -234,9 +234,15 @@ export class StorageManager {
   async close(deadlineMs: number): Promise<void> {
     this.recovery.close();
     await this.idle();
-    if (!(await this.durability.drain(deadlineMs))) {
-      const spooled = await this.durability.spoolPending();
-      if (spooled > 0) this.log.info({ flights: spooled }, 'weak flights spooled; the next start uploads them');
+    const drained = await this.durability.drain(deadlineMs);
+    // Flights of a durable class still without a durable copy: weak uploads the grace did
+    // not finish, and those a backfill has not reached.
+    const unbacked = [...this.catalog.values()].filter(
+      (v) => v.placed && v.durable?.state !== 'stored' && v.cls.config.durability !== 'none',
+    );
+    if (!drained || unbacked.length > 0) {
+      const spooled = await this.durability.spoolPending(unbacked);
+      if (spooled > 0) this.log.info({ flights: spooled }, 'flights spooled; the next start uploads them');
     }
     this.durability.close();
   }
