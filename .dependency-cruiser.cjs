@@ -9,6 +9,7 @@ const layers = [
   ['jobs', '^src/jobs/'],
   ['metrics and flight', '^src/(metrics|flight)/'],
   ['client', '^src/client/'],
+  ['cluster', '^src/cluster/'],
   ['app', '^src/app\\.ts$'],
   ['cli', '^src/cli/'],
 ];

@@ -1,4 +1,4 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfigFile, spoolDirectory } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -13,6 +13,8 @@ import { noAuthentication, SwitchableAuthenticator, type Authenticator } from '.
 import { UsersAuthenticator } from './auth/users.js';
 import { TlsFiles } from './flight/tls.js';
 import { JobRunner } from './jobs/runner.js';
+import { ClusterNode } from './cluster/cluster-node.js';
+import type { FlightClientOptions } from './client/flight-client.js';
 import { createReservationStore, Reservations } from './coordination/index.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { lockDirectories } from './core/directory-lock.js';
@@ -95,11 +97,26 @@ function removeStaleTemporaries(
 }
 
 /**
- * The spool, when a durable store is configured: weak uploads can be pending at shutdown,
- * and so can flights of a class a reload made durable that no backfill has reached yet.
+ * The spool, when some class is weak (uploads can be pending at shutdown, and flights of a
+ * class a reload made durable that no backfill has reached), or `server.spool` asks for one.
+ * Not for strong classes alone: nodes sharing a filesystem store would share its default.
  */
 function spoolOf(config: Config): string | undefined {
-  return config.durableStores.length > 0 ? spoolDirectory(config) : undefined;
+  const wanted = config.server.spool !== undefined || config.storageClasses.some((c) => c.durability === 'weak');
+  return wanted ? spoolDirectory(config) : undefined;
+}
+
+/** How this node calls the others: over TLS when it serves TLS, presenting its own certificate (mutual TLS). */
+function nodeClientOptions(config: Config): FlightClientOptions {
+  const tls = config.server.tls;
+  if (!tls) return {};
+  return {
+    tls: {
+      ca: tls.clientCa !== undefined ? readFileSync(tls.clientCa) : undefined,
+      cert: readFileSync(tls.cert),
+      key: readFileSync(tls.key),
+    },
+  };
 }
 
 /** The directories this server must own alone: every tier directory, and the spool. */
@@ -134,6 +151,7 @@ export async function startApp(
   const jobs = new JobRunner(clock, logger, metrics.jobItem);
   metrics.bindJobs(jobs);
   let spool: FilesystemStore | undefined;
+  let cluster: ClusterNode | undefined;
   try {
     tls = config.server.tls ? new TlsFiles(config.server.tls, logger) : undefined;
     const durableStores = new Map(
@@ -171,7 +189,13 @@ export async function startApp(
         ...(config.server.metricsToken !== undefined ? { token: config.server.metricsToken } : {}),
       });
     }
+    if (config.cluster) {
+      cluster = new ClusterNode(config.cluster, clock, logger, { client: nodeClientOptions(config) });
+      await cluster.start();
+    }
     flight = await startFlightServer(config.server, manager, logger, {
+      ...(cluster ? { cluster } : {}),
+      ...(cluster?.location && config.server.advertise === undefined ? { advertise: cluster.location } : {}),
       observeRpc: metrics.observeRpc,
       ready: () => ready,
       reservations,
@@ -185,6 +209,7 @@ export async function startApp(
     await manager.init();
     removeStaleTemporaries(durableStores, spool, logger);
   } catch (err) {
+    cluster?.stop();
     await flight?.stop(0);
     await metricsServer?.stop();
     await reservations?.close();
@@ -206,6 +231,16 @@ export async function startApp(
       const next = options.overrides ? options.overrides(loaded) : loaded;
       if (JSON.stringify(next.reservations.store) !== JSON.stringify(running.reservations.store)) {
         throw new Error('changing reservations.store needs a restart; the running config is kept');
+      }
+      if (JSON.stringify(next.cluster) !== JSON.stringify(running.cluster)) {
+        throw new Error('changing cluster needs a restart; the running config is kept');
+      }
+      // A class made weak: its flights can wait in the spool at shutdown from now on.
+      const spoolDir = spool ? undefined : spoolOf(next);
+      if (spoolDir) {
+        locks.push(...lockDirectories([spoolDir]));
+        spool = new FilesystemStore('spool', spoolDir);
+        manager.useSpool(spool);
       }
       manager.reconfigure(next, running);
       coordination.reconfigure(next.reservations);
@@ -237,6 +272,7 @@ export async function startApp(
       const jobsStopped = jobs.close();
       await flight.stop(config.server.shutdownGrace);
       await jobsStopped;
+      cluster?.stop();
       // Weak uploads still queued get the same grace to reach the store; then flights of a
       // durable class still without a copy are spooled for the next start.
       await manager.close(config.server.shutdownGrace);

@@ -133,10 +133,33 @@ export class FlightClient {
     return unwrapSchema(schema);
   }
 
-  /** DoAction, results as they stream in (long verbs report progress this way). */
-  async *doAction(type: string, body: Buffer | object = Buffer.alloc(0)): AsyncGenerator<Buffer> {
+  /** DoAction, results as they stream in (long verbs report progress this way); `headers` for this call only. */
+  async *doAction(
+    type: string,
+    body: Buffer | object = Buffer.alloc(0),
+    headers: Record<string, string> = {},
+  ): AsyncGenerator<Buffer> {
     const payload = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
-    for await (const result of this.stream<{ body: Buffer }>('DoAction', { type, body: payload })) yield result.body;
+    for await (const result of this.stream<{ body: Buffer }>('DoAction', { type, body: payload }, headers))
+      yield result.body;
+  }
+
+  /**
+   * The protobuf FlightInfo as the server sent it (schema still encapsulated): what one node
+   * hands on to its client for another (DESIGN §8).
+   */
+  flightInfoMessage(path: readonly string[], headers: Record<string, string> = {}): Promise<PbFlightInfo> {
+    return this.unary<PbFlightInfo>('GetFlightInfo', descriptor(path), headers);
+  }
+
+  /** ListFlights as protobuf FlightInfos, for a node merging its members' lists. */
+  listFlightMessages(prefix: string, headers: Record<string, string> = {}): Promise<PbFlightInfo[]> {
+    return this.collect<PbFlightInfo>('ListFlights', { expression: Buffer.from(prefix) }, headers);
+  }
+
+  /** Whether the server answers (ListActions) within `timeoutMs`; rejects with the status otherwise. */
+  async ping(timeoutMs: number, headers: Record<string, string> = {}): Promise<void> {
+    await this.collect('ListActions', {}, headers, Date.now() + timeoutMs);
   }
 
   /** DoAction whose results are JSON documents (every built-in verb). */
@@ -167,6 +190,7 @@ export class FlightClient {
     path: string | readonly string[],
     messages: Iterable<FlightMessage> | AsyncIterable<FlightMessage>,
     headers: Record<string, string> = {},
+    onAck?: (ack: Buffer) => void,
   ): Promise<Buffer[]> {
     const call = this.client.makeBidiStreamRequest(
       this.path('DoPut'),
@@ -177,7 +201,10 @@ export class FlightClient {
     const acks: Buffer[] = [];
     let sendFailure: Error | undefined;
     const done = new Promise<Buffer[]>((resolve, reject) => {
-      call.on('data', (ack: Buffer) => acks.push(ack));
+      call.on('data', (ack: Buffer) => {
+        acks.push(ack);
+        onAck?.(ack);
+      });
       call.on('error', (err: ServiceError) => reject(sendFailure ?? this.failure('DoPut', err)));
       call.on('status', (s: { code: number }) => s.code === 0 && resolve(acks));
     });
@@ -256,14 +283,20 @@ export class FlightClient {
     });
   }
 
-  private async *stream<T>(name: string, request: unknown): AsyncGenerator<T> {
+  private async *stream<T>(
+    name: string,
+    request: unknown,
+    headers: Record<string, string> = {},
+    deadline?: number,
+  ): AsyncGenerator<T> {
     const m = this.method(name);
     const call: ClientReadableStream<T> = this.client.makeServerStreamRequest(
       this.path(name),
       m.requestSerialize,
       m.responseDeserialize as (b: Buffer) => T,
       request as never,
-      this.metadata(),
+      this.metadata(headers),
+      deadline === undefined ? {} : { deadline },
     );
     try {
       for await (const item of call) yield item as T;
@@ -274,9 +307,14 @@ export class FlightClient {
     }
   }
 
-  private async collect<T>(name: string, request: unknown): Promise<T[]> {
+  private async collect<T>(
+    name: string,
+    request: unknown,
+    headers: Record<string, string> = {},
+    deadline?: number,
+  ): Promise<T[]> {
     const out: T[] = [];
-    for await (const item of this.stream<T>(name, request)) out.push(item);
+    for await (const item of this.stream<T>(name, request, headers, deadline)) out.push(item);
     return out;
   }
 

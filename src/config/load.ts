@@ -3,6 +3,7 @@ import path from 'node:path';
 import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { normalizePrefix } from '../core/path.js';
+import { clusterIssues } from './cluster.js';
 import { securityIssues, substituteEnvironment } from './security.js';
 import {
   configSchema,
@@ -256,6 +257,7 @@ function crossCheck(
   });
 
   issues.push(...securityIssues(config, issueAt));
+  issues.push(...clusterIssues(config, issueAt));
 
   const policyNames = new Set<string>();
   config.limitPolicies.forEach((policy, i) => {

@@ -206,6 +206,35 @@ export const reservationsSchema = z.strictObject({
   maxWaiters: z.number().int().positive().default(10_000),
 });
 
+/** A Flight location a node is reached at. */
+const locationSchema = z
+  .string()
+  .regex(/^grpc(\+tcp|\+tls)?:\/\/[^/\s]+:\d+$/, 'a location like grpc+tcp://10.0.0.1:8815 or grpc+tls://host:8815');
+
+/** Several nodes over shared durable stores (DESIGN §8): who the members are and how they are watched. */
+export const clusterSchema = z
+  .strictObject({
+    /** This node's name among the members (with `discover`: its `address:port`). */
+    self: z.string().min(1),
+    members: z
+      .array(z.strictObject({ name: z.string().min(1), location: locationSchema }))
+      .min(1)
+      .optional(),
+    /** Members from DNS (a Kubernetes headless service): every address of the name, re-resolved `every`. */
+    discover: z
+      .strictObject({
+        dns: z.string().min(1),
+        port: z.number().int().min(1).max(65535).default(8815),
+        every: duration.refine((v) => v > 0, 'every must be longer than 0').prefault('10s'),
+      })
+      .optional(),
+    /** Each member is called this often; 3 missed answers in a row = down, back when it answers. */
+    probeEvery: duration.refine((v) => v > 0, 'probeEvery must be longer than 0').prefault('2s'),
+  })
+  .refine((c) => (c.members === undefined) !== (c.discover === undefined), {
+    message: 'cluster needs exactly one of members (a static list) or discover (DNS)',
+  });
+
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   server: serverSchema.prefault({}),
@@ -215,6 +244,7 @@ export const configSchema = z.strictObject({
   limitPolicies: z.array(limitPolicySchema).default([]),
   reservations: reservationsSchema.prefault({}),
   auth: authSchema.optional(),
+  cluster: clusterSchema.optional(),
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -226,3 +256,4 @@ export type LimitPolicyConfig = Config['limitPolicies'][number];
 export type ReservationsConfig = Config['reservations'];
 export type AuthConfig = NonNullable<Config['auth']>;
 export type TlsConfig = NonNullable<Config['server']['tls']>;
+export type ClusterConfig = NonNullable<Config['cluster']>;

@@ -59,10 +59,15 @@ export class Durability {
     private readonly host: DurabilityHost,
     private readonly clock: Clock,
     private readonly log: Logger,
-    /** Where weak flights still not uploaded at shutdown wait for the next start. */
-    private readonly spool?: DurableStore,
+    /** Where flights still without a durable copy at shutdown wait for the next start. */
+    private spool?: DurableStore,
     private readonly concurrency = 4,
   ) {}
+
+  /** Takes a spool opened after the start (a reload made a class weak). */
+  useSpool(spool: DurableStore): void {
+    this.spool ??= spool;
+  }
 
   /** The durable copy a new version of this class gets, or undefined for `durability: none`. */
   copyFor(cls: StorageClassConfig, path: string): DurableCopy | undefined {
@@ -154,7 +159,15 @@ export class Durability {
    */
   async spoolPending(unbacked: Iterable<FlightVersion> = []): Promise<number> {
     const spool = this.spool;
-    if (!spool) return 0;
+    if (!spool) {
+      const lost = this.waiting.size + [...unbacked].length;
+      if (lost > 0)
+        this.log.error(
+          { flights: lost },
+          'flights of durable classes without a durable copy are lost at this shutdown: there is no spool (set server.spool)',
+        );
+      return 0;
+    }
     const pending = new Map<FlightVersion, DurableCopy | undefined>();
     for (const version of this.waiting.keys()) pending.set(version, version.durable);
     for (const version of unbacked) {

@@ -5,6 +5,7 @@ import { reservationsSchema } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import type { ServerConfig } from '../config/schema.js';
+import type { ClusterPort } from './cluster-port.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { Logger } from '../core/log.js';
@@ -44,6 +45,10 @@ export interface FlightServerOptions {
   denied?: () => void;
   /** Backfill and prefetch jobs; by default a runner of its own. */
   jobs?: JobRunner;
+  /** The other nodes (DESIGN §8); none: a single node. */
+  cluster?: ClusterPort;
+  /** Location put in endpoints, overriding `server.advertise` (a cluster member's own location). */
+  advertise?: string;
 }
 
 export async function startFlightServer(
@@ -89,7 +94,8 @@ export async function startFlightServer(
       ...(options.validateIpc === undefined ? {} : { validateIpc: options.validateIpc }),
       ...(options.authenticator ? { authenticator: options.authenticator } : {}),
       ...(options.denied ? { denied: options.denied } : {}),
-      ...(server.advertise ? { advertise: server.advertise } : {}),
+      ...(options.cluster ? { cluster: options.cluster } : {}),
+      ...((options.advertise ?? server.advertise) ? { advertise: options.advertise ?? server.advertise } : {}),
     }),
   );
   internals.honestCancels = allowHonestCancels(grpcServer);

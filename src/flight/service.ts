@@ -6,6 +6,7 @@ import type { Reservations } from '../coordination/index.js';
 import type { JobRunner } from '../jobs/runner.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { BatchSplitter } from './batch-splitter.js';
+import type { ClusterPort } from './cluster-port.js';
 import type { RpcContext, RpcObserver } from './call.js';
 import type { DecodedFlightData, OutgoingFlightData } from './flight-data-codec.js';
 import { guard } from './guard.js';
@@ -43,6 +44,8 @@ export interface FlightServiceOptions {
   authenticator?: Authenticator;
   /** Counts calls refused for lack of permission. */
   denied?: () => void;
+  /** The other nodes (DESIGN §8); none: a single node. */
+  cluster?: ClusterPort;
 }
 
 /**
@@ -62,6 +65,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
     splitter: options.splitter,
     validateIpc: options.validateIpc !== false,
     ...(options.denied ? { denied: options.denied } : {}),
+    ...(options.cluster ? { cluster: options.cluster } : {}),
   };
   const authenticator = options.authenticator ?? noAuthentication;
   return guard(

@@ -230,6 +230,11 @@ export class StorageManager {
     this.ledger.reorder(placed, tier, cls.config.tiers[tier]?.priority ?? 0);
   }
 
+  /** A spool opened after the start (a reload made a class weak); the first one stays. */
+  useSpool(spool: DurableStore): void {
+    this.durability.useSpool(spool);
+  }
+
   /** Stops background durable work: waits up to `deadlineMs` for queued uploads. */
   async close(deadlineMs: number): Promise<void> {
     this.recovery.close();

@@ -23,6 +23,7 @@ describe('the published JSON Schema of the config file', () => {
       [
         '$schema',
         'auth',
+        'cluster',
         'durableStores',
         'limitPolicies',
         'reservations',
@@ -45,6 +46,13 @@ describe('the published JSON Schema of the config file', () => {
       'disk',
       'disk_mapped',
       'memory',
+    ]);
+    // DESIGN §8's keys.
+    expect(Object.keys(schema.properties.cluster?.properties ?? {}).sort()).toEqual([
+      'discover',
+      'members',
+      'probeEvery',
+      'self',
     ]);
   });
 

@@ -24,4 +24,5 @@ export const deletePrefixVerb: ActionVerb = {
     log.info({ action: 'delete-prefix', prefix, deleted, peer, user }, 'delete-prefix');
     yield { deleted };
   },
+  clusterWide: (results) => ({ deleted: (results as { deleted: number }[]).reduce((n, r) => n + r.deleted, 0) }),
 };

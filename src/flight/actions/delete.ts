@@ -12,4 +12,5 @@ export const deleteVerb: ActionVerb = {
     log.info({ action: 'delete', path, deleted, peer, user }, 'delete');
     yield { deleted };
   },
+  clusterWide: (results) => ({ deleted: (results as { deleted: boolean }[]).some((r) => r.deleted) }),
 };

@@ -14,6 +14,8 @@ export const pinVerb: ActionVerb = {
     log.info({ action: 'pin', path, peer, user }, 'pin');
     yield { pinned: true };
   },
+  // Pinned wherever the flight is held; NOT_FOUND only when no member has it.
+  clusterWide: () => ({ pinned: true }),
 };
 
 export const unpinVerb: ActionVerb = {
@@ -28,4 +30,5 @@ export const unpinVerb: ActionVerb = {
     log.info({ action: 'unpin', path, unpinned, peer, user }, 'unpin');
     yield { unpinned };
   },
+  clusterWide: (results) => ({ unpinned: (results as { unpinned: boolean }[]).some((r) => r.unpinned) }),
 };

@@ -5,6 +5,7 @@ import type { Reservations } from '../../coordination/index.js';
 import type { JobRunner } from '../../jobs/runner.js';
 import type { StorageManager } from '../../storage/manager.js';
 import type { Logger } from '../../core/log.js';
+import type { ClusterPort } from '../cluster-port.js';
 
 /** The access a verb needs on the paths it touches (DESIGN §7); enforced once auth exists. */
 export type Permission = 'read' | 'write' | 'admin';
@@ -23,6 +24,10 @@ export interface ActionContext {
   identity: Identity;
   /** Counts a refused permission (metrics). */
   denied?: () => void;
+  /** The other nodes (DESIGN §8); none: a single node. */
+  cluster?: ClusterPort;
+  /** Headers for calls to other members on this call's behalf; undefined for a call from another node. */
+  forwarded?: Record<string, string>;
 }
 
 /**
@@ -37,6 +42,11 @@ export interface ActionVerb {
   /** The path or prefix the permission is needed on (from the body); the whole namespace ("") if absent. */
   target?(body: Buffer): string;
   run(body: Buffer, context: ActionContext): AsyncIterable<unknown>;
+  /**
+   * In a cluster the verb runs on every live member (DESIGN §8) and this joins their single
+   * results into the caller's (this node's first; a member that failed is left out).
+   */
+  clusterWide?(results: unknown[]): unknown;
 }
 
 export class ActionRegistry {
@@ -49,6 +59,10 @@ export class ActionRegistry {
   register(verb: ActionVerb): void {
     if (this.verbs.has(verb.type)) throw new Error(`action "${verb.type}" is registered twice`);
     this.verbs.set(verb.type, verb);
+  }
+
+  get(type: string): ActionVerb | undefined {
+    return this.verbs.get(type);
   }
 
   list(): ActionVerb[] {

@@ -1,5 +1,6 @@
-import type { ServerWritableStream } from '@grpc/grpc-js';
-import { InvalidArgumentError } from '../../errors.js';
+import type { Metadata, ServerWritableStream } from '@grpc/grpc-js';
+import { acrossCluster, forwardedHeaders, type ClusterMember, type ClusterPort } from '../cluster-port.js';
+import { InvalidArgumentError, isTierflightError } from '../../errors.js';
 import { StorageManager } from '../../storage/manager.js';
 import { DEFAULT_POLL_WAIT_MS, waitIfReserved, waitMsOf } from './wait.js';
 import { encapsulateSchema } from '../../ipc/message-header.js';
@@ -18,11 +19,12 @@ export function infoHandlers(ctx: RpcContext) {
   const { manager } = ctx;
   const endpoints = (version: FlightVersion): PbFlightInfo['endpoint'] => {
     const ranges = version.endpointRanges(ctx.maxEndpointBytes);
+    const locations = locationsOf(ctx, version).map((uri) => ({ uri }));
     return ranges.map((range) => ({
       ticket: {
         ticket: encodeTicket({ path: version.path, version: version.tag, ...(ranges.length > 1 ? { range } : {}) }),
       },
-      location: ctx.advertise ? [{ uri: ctx.advertise }] : [],
+      location: locations,
       expiration_time: toTimestamp(version.expiresAt),
       app_metadata: EMPTY,
     }));
@@ -46,6 +48,12 @@ export function infoHandlers(ctx: RpcContext) {
     ),
   });
 
+  /** This node's answer for a path another node owns: what it holds, or can restore from the durable store. */
+  const localInfo = async (parts: readonly string[]): Promise<PbFlightInfo> => {
+    if (!manager.has(parts)) await manager.adoptFromStore(manager.route(parts).path);
+    return flightInfo(manager.lookup(parts));
+  };
+
   /** The descriptor's path, once the caller is known to may read it. */
   const readable = (call: object, descriptor: PbDescriptor): string[] => {
     const parts = pathOf(descriptor);
@@ -59,22 +67,42 @@ export function infoHandlers(ctx: RpcContext) {
         const prefix = call.request.expression.toString('utf8');
         // Only what the caller may read is listed (with auth off, everything).
         const identity = identityOf(call);
-        for (const version of manager.list(prefix)) {
-          if (identity.can(version.path, 'read')) await write(flightInfo(version));
+        const local = manager.list(prefix).filter((v) => identity.can(v.path, 'read'));
+        const cluster = acrossCluster(ctx.cluster, call.metadata);
+        if (!cluster) {
+          for (const version of local) await write(flightInfo(version));
+          return;
         }
+        // Every member's flights (each filters by the same caller), one per path.
+        const answers = await Promise.all(
+          cluster.peers().map((peer) =>
+            cluster.listFlights(peer, prefix, forwardedHeaders(cluster, call.metadata)).catch((err: unknown) => {
+              ctx.log.warn({ member: peer.name, err: (err as Error).message }, 'ListFlights: a member did not answer');
+              return [];
+            }),
+          ),
+        );
+        for (const info of newestPerPath([local.map(flightInfo), ...answers])) await write(info);
       });
     },
 
-    GetFlightInfo: unary(ctx, 'GetFlightInfo', (descriptor: PbDescriptor, call) => {
+    GetFlightInfo: unary(ctx, 'GetFlightInfo', async (descriptor: PbDescriptor, call) => {
       const parts = readable(call, descriptor);
+      const elsewhere = await ownerElsewhere(ctx, call.metadata, parts);
+      if (elsewhere) return fromOwner(elsewhere, parts, () => localInfo(parts));
       const waitMs = waitMsOf(call.metadata);
       if (waitMs === undefined || manager.has(parts)) return flightInfo(manager.lookup(parts));
-      return waitIfReserved(ctx, parts, call, waitMs).then(() => flightInfo(manager.lookup(parts)));
+      await waitIfReserved(ctx, parts, call, waitMs);
+      return flightInfo(manager.lookup(parts));
     }),
 
-    GetSchema: unary(ctx, 'GetSchema', (descriptor: PbDescriptor, call) => ({
-      schema: encapsulateSchema(manager.lookup(readable(call, descriptor)).schemaHeader),
-    })),
+    GetSchema: unary(ctx, 'GetSchema', async (descriptor: PbDescriptor, call) => {
+      const parts = readable(call, descriptor);
+      const elsewhere = await ownerElsewhere(ctx, call.metadata, parts);
+      const local = () => ({ schema: encapsulateSchema(manager.lookup(parts).schemaHeader) });
+      if (!elsewhere) return local();
+      return { schema: (await fromOwner(elsewhere, parts, () => localInfo(parts))).schema };
+    }),
 
     // A visible flight is complete: `info` at once. An absent, reserved one: wait for it (the
     // wait header's ms, or DEFAULT_POLL_WAIT_MS), then `info`, or the descriptor to poll
@@ -96,6 +124,84 @@ export function infoHandlers(ctx: RpcContext) {
       return { info: flightInfo(manager.lookup(parts)), progress: 1 };
     }),
   };
+}
+
+/**
+ * Where an endpoint of a flight this node answers for can be read: this node (its advertised
+ * location, none for "this server"), and in a cluster the path's other owners too (a replica
+ * holds a copy, or restores a durable one on first read).
+ */
+function locationsOf(ctx: RpcContext, version: FlightVersion): string[] {
+  const self = ctx.advertise ? [ctx.advertise] : [];
+  if (!ctx.cluster) return self;
+  const owners = ctx.cluster.owners(version.path, version.cls.config.replicas).map((o) => o.location);
+  return [...new Set([...self, ...owners])];
+}
+
+/**
+ * In a cluster, for a call from a client (not another node): the path's primary owner when
+ * this node is not one of its owners, so the call is answered there; this node first makes
+ * sure it has what the durable store holds for a path it owns (another owner may have put it).
+ */
+async function ownerElsewhere(
+  ctx: RpcContext,
+  metadata: Metadata,
+  parts: readonly string[],
+): Promise<{ cluster: ClusterPort; to: ClusterMember; headers: Record<string, string> } | undefined> {
+  const cluster = acrossCluster(ctx.cluster, metadata);
+  if (!cluster) return undefined;
+  const { path, cls } = ctx.manager.route(parts);
+  const owners = cluster.owners(path, cls.config.replicas);
+  const to = owners[0];
+  if (!to || owners.some((o) => o.self)) {
+    if (!ctx.manager.has(parts)) await ctx.manager.adoptFromStore(path);
+    return undefined;
+  }
+  return { cluster, to, headers: forwardedHeaders(cluster, metadata) };
+}
+
+/**
+ * The owner's FlightInfo; when the owner cannot be reached (down, not yet marked so), this
+ * node's own answer if it has the flight (a durable one it can restore), else the owner's error.
+ */
+async function fromOwner(
+  owner: { cluster: ClusterPort; to: ClusterMember; headers: Record<string, string> },
+  parts: readonly string[],
+  local: () => Promise<PbFlightInfo>,
+): Promise<PbFlightInfo> {
+  try {
+    return await owner.cluster.flightInfo(owner.to, parts, owner.headers);
+  } catch (err) {
+    if (isTierflightError(err) && err.code === 'UNAVAILABLE') {
+      return local().catch(() => {
+        throw err;
+      });
+    }
+    throw err;
+  }
+}
+
+/** One FlightInfo per path from several members' lists: the most recently written version. */
+function newestPerPath(lists: PbFlightInfo[][]): PbFlightInfo[] {
+  const best = new Map<string, { info: PbFlightInfo; at: number }>();
+  for (const list of lists) {
+    for (const info of list) {
+      const key = info.flight_descriptor.path.join('/');
+      const at = updatedAtOf(info);
+      const seen = best.get(key);
+      if (!seen || at > seen.at) best.set(key, { info, at });
+    }
+  }
+  return [...best.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v.info);
+}
+
+function updatedAtOf(info: PbFlightInfo): number {
+  try {
+    const meta = JSON.parse(info.app_metadata?.toString() ?? '{}') as { updatedAt?: string };
+    return meta.updatedAt ? Date.parse(meta.updatedAt) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function pathOf(descriptor: PbDescriptor): string[] {

@@ -1,5 +1,6 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { InvalidArgumentError } from '../../errors.js';
+import { CancelledError, InvalidArgumentError } from '../../errors.js';
+import { acrossCluster, forwardedHeaders, type ClusterMember, type ClusterPort } from '../cluster-port.js';
 import type { Frame } from '../../ipc/frame.js';
 import { MessageType } from '../../ipc/message-header.js';
 import {
@@ -32,20 +33,32 @@ export function doPutHandler(ctx: RpcContext) {
 /** Runs one DoPut; resolves with its final status name. */
 async function doPut(
   call: ServerDuplexStream<DecodedFlightData, Buffer>,
-  { manager, reservations, log, denied }: RpcContext,
+  ctx: RpcContext,
   // Every message is validated before it is stored, so nothing an Arrow reader cannot read is kept.
   validator: MessageChecker,
 ): Promise<string> {
+  const { manager, reservations, log, denied } = ctx;
   let session: PutSession | undefined;
   call.on('cancelled', () => void session?.abort());
   let index = 0;
+  // A plain `for await` destroys the stream when the loop ends, before grpc-js can send
+  // the status; keep the call alive and end it ourselves.
+  const incoming = (call.iterator({ destroyOnReturn: false }) as AsyncIterable<DecodedFlightData>)[
+    Symbol.asyncIterator
+  ]();
   try {
-    // A plain `for await` destroys the stream when the loop ends, before grpc-js can send
-    // the status; keep the call alive and end it ourselves.
-    for await (const msg of call.iterator({ destroyOnReturn: false }) as AsyncIterable<DecodedFlightData>) {
+    for (let next = await incoming.next(); !next.done; next = await incoming.next()) {
+      const msg = next.value;
       if (isDecodeError(msg)) throw new InvalidArgumentError(`message ${index}: ${msg.decodeError}`);
       const at = index++;
       if (!session) {
+        // In a cluster, a put of a path another node is the primary owner of goes there.
+        const primary = primaryElsewhere(call, ctx, msg);
+        if (primary) {
+          await forwardPut(call, primary.cluster, primary.to, msg, incoming);
+          call.end();
+          return 'OK';
+        }
         session = await startPut(call, manager, msg, validator, denied);
         continue;
       }
@@ -84,6 +97,48 @@ async function doPut(
     call.emit('error', e);
     return statusName(e.code);
   }
+}
+
+/** The path's primary owner when it is another node and this put is not already forwarded. */
+function primaryElsewhere(
+  call: ServerDuplexStream<DecodedFlightData, Buffer>,
+  ctx: RpcContext,
+  first: FlightDataFrame,
+): { cluster: ClusterPort; to: ClusterMember } | undefined {
+  const cluster = acrossCluster(ctx.cluster, call.metadata);
+  const d = first.descriptor;
+  if (!cluster || !d || d.type !== DescriptorType.PATH) return undefined; // errors: answered locally
+  const { path, cls } = ctx.manager.route(d.path);
+  authorize(call, path, 'write', ctx.denied);
+  const to = cluster.owners(path, cls.config.replicas)[0];
+  return to && !to.self ? { cluster, to } : undefined;
+}
+
+/**
+ * Streams the put on to the primary owner as it arrives (the next message is read once the
+ * last is sent, so a slow owner slows the client) and its acks back; the owner validates,
+ * stores and answers, and its status is this call's. A client that goes away cancels it.
+ */
+async function forwardPut(
+  call: ServerDuplexStream<DecodedFlightData, Buffer>,
+  cluster: ClusterPort,
+  to: ClusterMember,
+  first: FlightDataFrame,
+  rest: AsyncIterator<DecodedFlightData>,
+): Promise<void> {
+  async function* messages(): AsyncGenerator<FlightDataFrame> {
+    yield first;
+    for (let index = 1; ; index++) {
+      const next = await rest.next();
+      // Ending the owner's stream commits the flight: never for a client that left mid-put.
+      if (call.cancelled) throw new CancelledError('the client cancelled the put');
+      if (next.done) return;
+      if (isDecodeError(next.value)) throw new InvalidArgumentError(`message ${index}: ${next.value.decodeError}`);
+      yield next.value;
+    }
+  }
+  const headers = forwardedHeaders(cluster, call.metadata);
+  await cluster.forwardPut(to, first.descriptor?.path ?? [], headers, messages(), (ack) => call.write(ack));
 }
 
 async function startPut(

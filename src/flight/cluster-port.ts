@@ -1,0 +1,60 @@
+import type { Metadata } from '@grpc/grpc-js';
+import type { FlightDataFrame } from './flight-data-codec.js';
+import type { PbFlightInfo } from './proto.js';
+
+/**
+ * What the Flight service needs of a cluster (DESIGN §8), implemented by `src/cluster/` (which
+ * sits above the Flight client it calls other nodes with) and handed in by the app. Peers'
+ * failures reach here as Tierflight errors carrying the peer's status code.
+ */
+export interface ClusterPort {
+  /** This node's member name. */
+  readonly self: string;
+  /** The live owners of a path, primary first: the first `replicas` by rendezvous hashing. */
+  owners(path: string, replicas: number): ClusterMember[];
+  /** Every other live member. */
+  peers(): ClusterMember[];
+  /** Every member with its state as this node sees it (`self`, `unknown`, `up`, `down`). */
+  members(): (ClusterMember & { state: string })[];
+  /** Streams a DoPut to a member (backpressure kept: the next message is pulled once the last is sent); acks as they come. */
+  forwardPut(
+    to: ClusterMember,
+    path: readonly string[],
+    headers: Record<string, string>,
+    messages: AsyncIterable<FlightDataFrame>,
+    onAck: (ack: Buffer) => void,
+  ): Promise<void>;
+  flightInfo(from: ClusterMember, path: readonly string[], headers: Record<string, string>): Promise<PbFlightInfo>;
+  listFlights(from: ClusterMember, prefix: string, headers: Record<string, string>): Promise<PbFlightInfo[]>;
+  action(on: ClusterMember, type: string, body: Buffer, headers: Record<string, string>): Promise<Buffer[]>;
+}
+
+export interface ClusterMember {
+  name: string;
+  location: string;
+  self: boolean;
+}
+
+/**
+ * Set on every call one node makes to another (its member name): the receiver answers from
+ * its own state and neither forwards nor fans out again.
+ */
+export const FROM_NODE_HEADER = 'x-tierflight-from-node';
+
+/** The request headers a forwarded call carries on: who the caller is, and the Tierflight ones. */
+const FORWARDED = ['authorization', 'x-tierflight-owner', 'x-tierflight-flight-size', 'x-tierflight-wait-ms'];
+
+/** The cluster this call acts across; undefined without one, or for a call from another node (answer locally). */
+export function acrossCluster(cluster: ClusterPort | undefined, metadata: Metadata): ClusterPort | undefined {
+  return cluster && metadata.get(FROM_NODE_HEADER).length === 0 ? cluster : undefined;
+}
+
+/** The headers to call another node with on behalf of this call. */
+export function forwardedHeaders(cluster: ClusterPort, metadata: Metadata): Record<string, string> {
+  const out: Record<string, string> = { [FROM_NODE_HEADER]: cluster.self };
+  for (const key of FORWARDED) {
+    const value = metadata.get(key)[0];
+    if (value !== undefined) out[key] = value.toString();
+  }
+  return out;
+}

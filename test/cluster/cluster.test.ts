@@ -1,0 +1,256 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FlightClient, FlightCallError, FlightStatus } from '../../src/client/flight-client.js';
+import { owners } from '../../src/cluster/placement.js';
+import { FROM_NODE_HEADER } from '../../src/flight/cluster-port.js';
+import { startMoto, type Moto } from '../helpers/moto.js';
+import { runPyClient } from '../helpers/python.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { freePort, spawnServer, type ServerProcess } from '../helpers/server.js';
+import { until } from '../helpers/until.js';
+
+/**
+ * Three Tierflight processes on loopback as one cluster (DESIGN §8): their own memory tiers,
+ * one shared S3 bucket (the suite's moto server) and one Redis. pyarrow clients put through
+ * any node and read where GetFlightInfo's endpoints point; every answer is checked against
+ * the owners the test computes itself by rendezvous hashing.
+ */
+const NAMES = ['node-a', 'node-b', 'node-c'] as const;
+type Name = (typeof NAMES)[number];
+
+interface Put {
+  op: 'put';
+  path: string;
+  kib: number;
+  seed: number;
+}
+
+describe('a three-node cluster', () => {
+  let dir: string;
+  let moto: Moto;
+  let redis: RedisServer;
+  const ports = {} as Record<Name, number>;
+  const nodes = {} as Record<Name, ServerProcess>;
+  const files = {} as Record<Name, string>;
+  const location = (n: Name) => `grpc+tcp://127.0.0.1:${ports[n]}`;
+  const members = () => NAMES.map((name) => ({ name, location: location(name) }));
+  const ownerOf = (p: string, live: readonly Name[] = NAMES) =>
+    owners(
+      p,
+      members().filter((m) => live.includes(m.name)),
+      1,
+    )[0]!.name as Name;
+
+  const config = (self: Name) => `server:
+  shutdownGrace: 2s
+storageTypes:
+  memory: { capacity: 256MiB }
+durableStores:
+  - { id: s3, type: s3, bucket: cluster, endpoint: "${moto.endpoint}", forcePathStyle: true }
+storageClasses:
+  - name: durable
+    prefix: durable
+    durability: strong
+    durableStore: s3
+    tiers: [{ storage: memory }]
+  - { name: cache, prefix: "", tiers: [{ storage: memory }] }
+reservations:
+  store: { type: redis, url: "${redis.url}" }
+cluster:
+  self: ${self}
+  probeEvery: 300ms
+  members:
+${members()
+  .map((m) => `    - { name: ${m.name}, location: "${m.location}" }`)
+  .join('\n')}
+`;
+
+  /** The paths a node holds itself (a call marked as from another node answers locally). */
+  const localPaths = async (n: Name, prefix = ''): Promise<string[]> => {
+    const client = new FlightClient(location(n));
+    try {
+      const infos = await client.listFlightMessages(prefix, { [FROM_NODE_HEADER]: 'test' });
+      return infos.map((i) => i.flight_descriptor.path.join('/')).sort();
+    } finally {
+      client.close();
+    }
+  };
+
+  const start = (n: Name) => spawnServer(files[n], { port: ports[n] }).then((s) => (nodes[n] = s));
+
+  interface Report {
+    self: string;
+    members: { name: string; state: string; flights?: number }[];
+  }
+  const report = async (n: Name): Promise<Report> => {
+    const client = new FlightClient(location(n));
+    try {
+      return (await client.action<Report>('cluster'))[0]!;
+    } finally {
+      client.close();
+    }
+  };
+  /** Until every live node sees every member in `up` as up (nodes started together probe each other a while). */
+  const settled = (up: readonly Name[] = NAMES) =>
+    until(
+      `nodes ${up.join(', ')} to see each other up`,
+      async () => {
+        for (const n of up) {
+          const seen = await report(n).catch(() => undefined);
+          if (!seen) return false;
+          for (const m of seen.members) {
+            const want = m.name === n ? 'self' : up.includes(m.name as Name) ? 'up' : 'down';
+            if (m.state !== want) return false;
+          }
+        }
+        return true;
+      },
+      20_000,
+    );
+
+  beforeAll(async () => {
+    [moto, redis] = await Promise.all([startMoto(), startRedis()]);
+    await moto.createBucket('cluster');
+    dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-cluster-'));
+    for (const n of NAMES) ports[n] = await freePort();
+    for (const n of NAMES) {
+      files[n] = path.join(dir, `${n}.yaml`);
+      await writeFile(files[n], config(n));
+    }
+    await Promise.all(NAMES.map(start));
+    await settled();
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const n of NAMES) nodes[n]?.process.kill('SIGKILL');
+    await moto?.stop();
+    await redis?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const cachePuts: Put[] = Array.from({ length: 60 }, (_, i) => ({
+    op: 'put',
+    path: `cache/day-${i % 7}/part-${i}`,
+    kib: 32,
+    seed: i,
+  }));
+
+  it('forwards every put to its owner, places alike from every node, and spreads flights evenly', async () => {
+    // All put through node-a, a pyarrow client each; two thirds are forwarded.
+    const acked = await runPyClient<{ ok?: boolean; error?: string }[]>('ops', location('node-a'), [
+      '--script',
+      JSON.stringify(cachePuts),
+    ]);
+    expect(acked.filter((a) => !a.ok)).toEqual([]);
+    const held = Object.fromEntries(await Promise.all(NAMES.map(async (n) => [n, await localPaths(n, 'cache')])));
+    for (const n of NAMES) {
+      const mine = cachePuts.filter((p) => ownerOf(p.path) === n).map((p) => p.path);
+      expect(held[n]).toEqual([...mine].sort());
+      expect(mine.length).toBeGreaterThanOrEqual(10); // 20 each on average
+    }
+    // GetFlightInfo from every node points at the owner, and pyarrow reads there bit-exact.
+    for (const n of NAMES) {
+      const client = new FlightClient(location(n));
+      for (const p of cachePuts.slice(0, 15)) {
+        const info = await client.getFlightInfo(p.path);
+        expect(info.endpoints[0]?.locations).toEqual([location(ownerOf(p.path))]);
+      }
+      client.close();
+      const checks = await runPyClient<{ ok: boolean; problems: string[] }[]>('ops', location(n), [
+        '--script',
+        JSON.stringify(cachePuts.slice(0, 15).map((p) => ({ ...p, op: 'check' }))),
+      ]);
+      expect(checks.filter((c) => !c.ok)).toEqual([]);
+    }
+  });
+
+  it("lists every member's flights from any node; DoGet elsewhere names the owner", async () => {
+    for (const n of NAMES) {
+      const client = new FlightClient(location(n));
+      const listed = (await client.listFlights('cache')).map((f) => f.path.join('/')).sort();
+      expect(listed).toEqual(cachePuts.map((p) => p.path).sort());
+      client.close();
+    }
+    // A ticket taken to a node that does not hold a non-durable flight: NOT_FOUND naming its owner.
+    const p = cachePuts.find((c) => ownerOf(c.path) === 'node-b')!.path;
+    const info = await new FlightClient(location('node-b')).getFlightInfo(p);
+    const wrong = new FlightClient(location('node-c'));
+    const err = await (async () => {
+      for await (const _ of wrong.doGet(info.endpoints[0]!.ticket)) void _;
+    })().catch((e: unknown) => e);
+    wrong.close();
+    expect(err).toBeInstanceOf(FlightCallError);
+    expect(err).toMatchObject({ code: FlightStatus.NOT_FOUND });
+    expect((err as Error).message).toContain(`node-b (${location('node-b')})`);
+  });
+
+  it('deletes across the cluster', async () => {
+    const client = new FlightClient(location('node-c'));
+    const [one] = await client.action<{ deleted: boolean }>('delete', { path: cachePuts[0]!.path });
+    expect(one).toEqual({ deleted: true });
+    const [many] = await client.action<{ deleted: number }>('delete-prefix', { prefix: 'cache' });
+    expect(many).toEqual({ deleted: cachePuts.length - 1 });
+    client.close();
+    for (const n of NAMES) expect(await localPaths(n, 'cache')).toEqual([]);
+  });
+
+  it('loses no durable flight when a node is killed: the others restore its paths from S3', async () => {
+    const puts: Put[] = Array.from({ length: 24 }, (_, i) => ({
+      op: 'put',
+      path: `durable/run-${i}`,
+      kib: 64,
+      seed: 1000 + i,
+    }));
+    const acked = await runPyClient<{ ok?: boolean }[]>('ops', location('node-c'), ['--script', JSON.stringify(puts)]);
+    expect(acked.filter((a) => !a.ok)).toEqual([]);
+    expect(await moto.keys('cluster', 'durable/')).toHaveLength(24);
+    const onB = puts.filter((p) => ownerOf(p.path) === 'node-b');
+    expect(onB.length).toBeGreaterThan(0);
+
+    nodes['node-b'].process.kill('SIGKILL');
+    const killedAt = Date.now();
+    const live: Name[] = ['node-a', 'node-c'];
+    const readAll = async (through: Name) => {
+      const checks = await runPyClient<{ ok: boolean; problems: string[] }[]>('ops', location(through), [
+        '--script',
+        JSON.stringify(puts.map((p) => ({ ...p, op: 'check' }))),
+      ]);
+      expect(checks.filter((c) => !c.ok)).toEqual([]);
+      expect(checks).toHaveLength(24);
+    };
+    // Before the others notice, a node whose call to node-b fails answers from S3 itself.
+    await readAll('node-a');
+    const servedMs = Date.now() - killedAt;
+    await settled(live);
+    const detectedMs = Date.now() - killedAt;
+    // Then node-b's paths have new owners, which restore them from S3 on first read.
+    for (const p of onB) {
+      const info = await new FlightClient(location('node-c')).getFlightInfo(p.path);
+      expect(info.endpoints[0]?.locations[0]).toBe(location(ownerOf(p.path, live)));
+    }
+    for (const n of live) await readAll(n);
+    console.log(
+      `node-b SIGKILLed: all 24 durable flights read through node-a ${servedMs} ms later; ` +
+        `node-b marked down after ${detectedMs} ms; ${onB.length} of its flights restored by new owners`,
+    );
+
+    // node-b comes back (empty tiers): it takes its paths back and serves them from S3.
+    await start('node-b');
+    await settled();
+    await until(
+      'node-b to own its paths again',
+      async () => {
+        const info = await new FlightClient(location('node-a')).getFlightInfo(onB[0]!.path).catch(() => undefined);
+        return info?.endpoints[0]?.locations[0] === location('node-b');
+      },
+      20_000,
+    );
+    const checks = await runPyClient<{ ok: boolean }[]>('ops', location('node-a'), [
+      '--script',
+      JSON.stringify(onB.map((p) => ({ ...p, op: 'check' }))),
+    ]);
+    expect(checks.filter((c) => !c.ok)).toEqual([]);
+  });
+});
