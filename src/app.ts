@@ -14,6 +14,7 @@ import { UsersAuthenticator } from './auth/users.js';
 import { TlsFiles } from './flight/tls.js';
 import { JobRunner } from './jobs/runner.js';
 import { ClusterNode } from './cluster/cluster-node.js';
+import { NodeCredential } from './auth/node-credential.js';
 import type { FlightClientOptions } from './client/flight-client.js';
 import { createReservationStore, Reservations } from './coordination/index.js';
 import { systemClock, type Clock } from './core/clock.js';
@@ -27,6 +28,8 @@ export interface App {
   readonly metrics: TierflightMetrics;
   /** The metrics HTTP server, when `server.metrics` is set. */
   readonly metricsServer: MetricsServer | undefined;
+  /** This node's part in a cluster (`cluster` in the config), or undefined. */
+  readonly cluster: ClusterNode | undefined;
   /** Re-reads the config file and applies it, or keeps the running config; true when applied. */
   reload(): boolean;
   stop(): Promise<void>;
@@ -152,6 +155,7 @@ export async function startApp(
   metrics.bindJobs(jobs);
   let spool: FilesystemStore | undefined;
   let cluster: ClusterNode | undefined;
+  let nodeCredential: NodeCredential | undefined;
   try {
     tls = config.server.tls ? new TlsFiles(config.server.tls, logger) : undefined;
     const durableStores = new Map(
@@ -190,7 +194,16 @@ export async function startApp(
       });
     }
     if (config.cluster) {
-      cluster = new ClusterNode(config.cluster, clock, logger, { client: nodeClientOptions(config) });
+      // With auth, node-to-node calls carry this node's credential (signed with the shared secret).
+      const credential = config.auth ? new NodeCredential(config.auth, config.cluster.self) : undefined;
+      await credential?.start();
+      nodeCredential = credential;
+      cluster = new ClusterNode(config.cluster, clock, logger, {
+        client: nodeClientOptions(config),
+        ...(credential ? { nodeHeaders: () => credential.headers() } : {}),
+        observe: metrics.cluster.call,
+      });
+      metrics.cluster.bind(cluster.membership);
       await cluster.start();
     }
     flight = await startFlightServer(config.server, manager, logger, {
@@ -210,6 +223,7 @@ export async function startApp(
     removeStaleTemporaries(durableStores, spool, logger);
   } catch (err) {
     cluster?.stop();
+    nodeCredential?.stop();
     await flight?.stop(0);
     await metricsServer?.stop();
     await reservations?.close();
@@ -262,6 +276,7 @@ export async function startApp(
     flight: flight as FlightServer,
     metrics,
     metricsServer,
+    cluster,
     reload,
     stop: async () => {
       ready = false;
@@ -273,6 +288,7 @@ export async function startApp(
       await flight.stop(config.server.shutdownGrace);
       await jobsStopped;
       cluster?.stop();
+      nodeCredential?.stop();
       // Weak uploads still queued get the same grace to reach the store; then flights of a
       // durable class still without a copy are spooled for the next start.
       await manager.close(config.server.shutdownGrace);

@@ -4,6 +4,7 @@ import { UnauthenticatedError } from '../errors.js';
 import type { Authenticator, CallCredentials, Identity } from './authenticator.js';
 import { verifyPassword } from './passwords.js';
 import { Permissions } from './permissions.js';
+import { NODE_PREFIX, ON_BEHALF_HEADER } from './node-credential.js';
 import { TokenError, TokenSigner } from './tokens.js';
 
 /** Why a call was not authenticated, for `tierflight_auth_failures_total{reason}`. */
@@ -71,8 +72,15 @@ export class UsersAuthenticator implements Authenticator {
     const header = call.headers('authorization');
     if (header === undefined) return this.byCertificate(call);
     const [scheme, value] = splitScheme(header);
-    if (scheme === 'bearer') return this.byToken(value);
-    throw this.fail('bad_header', 'calls carry "authorization: Bearer <token>" from Handshake');
+    if (scheme !== 'bearer')
+      throw this.fail('bad_header', 'calls carry "authorization: Bearer <token>" from Handshake');
+    const identity = await this.byToken(value);
+    // Another node calling on a user's behalf (DESIGN §8): the call has that user's rights.
+    const onBehalf = call.headers(ON_BEHALF_HEADER);
+    if (onBehalf === undefined || !identity.user.startsWith(NODE_PREFIX)) return identity;
+    const user = this.users.get(onBehalf);
+    if (!user) throw this.fail('unknown_user', 'a node called for a user that does not exist', { user: onBehalf });
+    return user.identity;
   }
 
   private byCertificate(call: CallCredentials): Identity {
@@ -112,6 +120,8 @@ export class UsersAuthenticator implements Authenticator {
       if (err instanceof TokenError) throw this.fail(err.reason, err.message);
       throw err;
     }
+    // A cluster node's own credential (node-credential.ts): every right, like the secret it is signed with.
+    if (name.startsWith(NODE_PREFIX)) return { user: name, anonymous: false, can: () => true };
     const user = this.users.get(name);
     if (!user) throw this.fail('unknown_user', 'the token names a user that no longer exists', { user: name });
     return user.identity;

@@ -1,4 +1,4 @@
-import { FlightCallError, FlightClient, type FlightClientOptions } from '../client/flight-client.js';
+import { FlightCallError, FlightClient, statusName, type FlightClientOptions } from '../client/flight-client.js';
 import type { ClusterConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
@@ -27,6 +27,8 @@ export interface ClusterNodeOptions {
   client?: FlightClientOptions;
   /** Headers every node-to-node call carries (a node credential). */
   nodeHeaders?: () => Record<string, string>;
+  /** Hears each call to another member: its method and outcome (OK or the status name). */
+  observe?: (method: string, outcome: string) => void;
   lookup?: Lookup;
 }
 
@@ -47,7 +49,10 @@ export class ClusterNode implements ClusterPort {
   ) {
     const scheme = options.client?.tls ? 'grpc+tls' : 'grpc+tcp';
     const probe = (m: Member, timeoutMs: number) =>
-      this.clientFor(m).ping(timeoutMs, { [FROM_NODE_HEADER]: config.self, ...this.nodeHeaders() });
+      this.observed(
+        'probe',
+        this.clientFor(m).ping(timeoutMs, { [FROM_NODE_HEADER]: config.self, ...this.nodeHeaders() }),
+      );
     this.membership = new Membership(config, scheme, probe, clock, log, options.lookup);
   }
 
@@ -127,10 +132,22 @@ export class ClusterNode implements ClusterPort {
     return { ...headers, ...this.nodeHeaders() };
   }
 
+  /** Counts a call by method and outcome, passing its result or failure on. */
+  private async observed<T>(method: string, call: Promise<T>): Promise<T> {
+    try {
+      const result = await call;
+      this.options.observe?.(method, 'OK');
+      return result;
+    } catch (err) {
+      this.options.observe?.(method, err instanceof FlightCallError ? statusName(err.code) : 'UNKNOWN');
+      throw err;
+    }
+  }
+
   /** Runs a call on a member; its failure becomes a Tierflight error with the member's status, naming it. */
   private async call<T>(on: ClusterMember, what: string, fn: (c: FlightClient) => Promise<T>): Promise<T> {
     try {
-      return await fn(this.clientFor(on));
+      return await this.observed(what.split(' ')[0] as string, fn(this.clientFor(on)));
     } catch (err) {
       if (err instanceof TierflightError) throw err;
       if (err instanceof FlightCallError) {

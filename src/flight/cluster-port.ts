@@ -1,6 +1,7 @@
 import type { Metadata } from '@grpc/grpc-js';
 import type { FlightDataFrame } from './flight-data-codec.js';
 import type { PbFlightInfo } from './proto.js';
+import { identityOf } from './guard.js';
 
 /**
  * What the Flight service needs of a cluster (DESIGN §8), implemented by `src/cluster/` (which
@@ -41,20 +42,28 @@ export interface ClusterMember {
  */
 export const FROM_NODE_HEADER = 'x-tierflight-from-node';
 
-/** The request headers a forwarded call carries on: who the caller is, and the Tierflight ones. */
-const FORWARDED = ['authorization', 'x-tierflight-owner', 'x-tierflight-flight-size', 'x-tierflight-wait-ms'];
+/** The Tierflight request headers a forwarded call carries on. */
+const FORWARDED = ['x-tierflight-owner', 'x-tierflight-flight-size', 'x-tierflight-wait-ms'];
+
+/** Who a node calls for (auth/node-credential.ts ON_BEHALF_HEADER): the receiving node gives the call this user's rights. */
+const ON_BEHALF_HEADER = 'x-tierflight-user';
 
 /** The cluster this call acts across; undefined without one, or for a call from another node (answer locally). */
 export function acrossCluster(cluster: ClusterPort | undefined, metadata: Metadata): ClusterPort | undefined {
   return cluster && metadata.get(FROM_NODE_HEADER).length === 0 ? cluster : undefined;
 }
 
-/** The headers to call another node with on behalf of this call. */
-export function forwardedHeaders(cluster: ClusterPort, metadata: Metadata): Record<string, string> {
+/**
+ * The headers to call another node with on behalf of this call: the Tierflight ones, and the
+ * caller's user name (the node adds its own credential; with auth off there is no user).
+ */
+export function forwardedHeaders(cluster: ClusterPort, call: { metadata: Metadata }): Record<string, string> {
   const out: Record<string, string> = { [FROM_NODE_HEADER]: cluster.self };
   for (const key of FORWARDED) {
-    const value = metadata.get(key)[0];
+    const value = call.metadata.get(key)[0];
     if (value !== undefined) out[key] = value.toString();
   }
+  const identity = identityOf(call);
+  if (!identity.anonymous) out[ON_BEHALF_HEADER] = identity.user;
   return out;
 }

@@ -4,6 +4,7 @@ import type { StorageManager } from '../storage/manager.js';
 import type { Reservations } from '../coordination/index.js';
 import { registerCoordinationMetrics } from './coordination-metrics.js';
 import { JobMetrics } from './job-metrics.js';
+import { ClusterMetrics } from './cluster-metrics.js';
 import type { JobRunner } from '../jobs/runner.js';
 
 /** Default-limit nodes (segmented, hierarchical defaults) exported per policy, largest first. */
@@ -12,10 +13,9 @@ const TOP_LIMIT_NODES = 20;
 const SNAPSHOT_MS = 100;
 
 /**
- * Prometheus metrics (DESIGN.md §7): the storage engine, durability and Flight calls. Counters follow the placement
- * events the manager emits; gauges are read from the manager's stats at scrape time, so
- * they are exact and cost nothing between scrapes. Label values are bounded: storage
- * type names, configured class names and tier indices, never flight paths.
+ * Prometheus metrics (DESIGN.md §7): the storage engine, durability and Flight calls. Counters
+ * follow the placement events the manager emits; gauges read the manager's stats at scrape
+ * time (exact, free between scrapes). Labels are bounded: never flight paths.
  */
 export class TierflightMetrics {
   readonly registry = new Registry();
@@ -314,6 +314,9 @@ export class TierflightMetrics {
   bindJobs(runner: JobRunner): void {
     this.jobRunner = runner;
   }
+
+  /** Members and calls to them (cluster-metrics.ts): `bind` the membership, `call` per finished call. */
+  readonly cluster = new ClusterMetrics(this.registry);
 
   /** Coordination metrics from this server's reservations (see coordination-metrics.ts). */
   bindReservations(reservations: Reservations): void {

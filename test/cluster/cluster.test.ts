@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +12,10 @@ import { runPyClient } from '../helpers/python.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { freePort, spawnServer, type ServerProcess } from '../helpers/server.js';
 import { until } from '../helpers/until.js';
+import { TIERFLIGHT_CLI } from '../helpers/cli.js';
+import { ROOT } from '../setup/python-env.js';
+
+const execFileAsync = promisify(execFile);
 
 /**
  * Three Tierflight processes on loopback as one cluster (DESIGN §8): their own memory tiers,
@@ -164,6 +170,28 @@ ${members()
       ]);
       expect(checks.filter((c) => !c.ok)).toEqual([]);
     }
+  });
+
+  it('tierflight admin cluster shows every member up and the flights each holds', async () => {
+    const [node, ...cli] = TIERFLIGHT_CLI as [string, ...string[]];
+    const { stdout } = await execFileAsync(node, [...cli, 'admin', '--server', location('node-b'), 'cluster'], {
+      cwd: ROOT,
+    });
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^member\s+state\s+location\s+flights\s+bytes/);
+    for (const n of NAMES) {
+      const held = cachePuts.filter((p) => ownerOf(p.path) === n).length;
+      const state = n === 'node-b' ? 'self' : 'up';
+      expect(lines.find((l) => l.startsWith(n))).toMatch(
+        new RegExp(`^${n}\\s+${state}\\s+${location(n).replace(/[+.]/g, '\\$&')}\\s+${held}\\s+\\d+`),
+      );
+    }
+    const json = await execFileAsync(node, [...cli, 'admin', '--server', location('node-c'), '--json', 'cluster'], {
+      cwd: ROOT,
+    });
+    const report = JSON.parse(json.stdout) as { self: string; members: { name: string; flights: number }[] };
+    expect(report.self).toBe('node-c');
+    expect(report.members.reduce((n, m) => n + m.flights, 0)).toBe(cachePuts.length);
   });
 
   it("lists every member's flights from any node; DoGet elsewhere names the owner", async () => {

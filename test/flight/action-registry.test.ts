@@ -33,6 +33,7 @@ describe('DoAction verb registry', () => {
       ['backfill', 'admin'],
       ['backfill-status', 'admin'],
       ['prefetch', 'admin'],
+      ['cluster', 'admin'],
     ]);
     for (const verb of builtinActions().list()) expect(verb.description.length).toBeGreaterThan(20);
   });
@@ -57,7 +58,7 @@ describe('DoAction verb registry', () => {
   it('refuses an unknown verb naming the ones there are, and a verb registered twice', async () => {
     const registry = builtinActions();
     await expect(collect(registry.run('nope', Buffer.alloc(0), context))).rejects.toThrow(
-      /unknown action "nope"; available: delete, delete-prefix, stats, reserve, release, pin, unpin, backfill, backfill-status, prefetch/,
+      /unknown action "nope"; available: delete, delete-prefix, stats, reserve, release, pin, unpin, backfill, backfill-status, prefetch, cluster/,
     );
     expect(() => registry.register(registry.list()[0]!)).toThrow(/registered twice/);
   });

@@ -49,6 +49,7 @@ describe('batch-range tickets and DoAction verbs (pyarrow client)', () => {
     expect(out.types).toEqual([
       'backfill',
       'backfill-status',
+      'cluster',
       'delete',
       'delete-prefix',
       'pin',

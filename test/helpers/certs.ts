@@ -61,7 +61,7 @@ export function makeTestCerts(clientNames: string[] = ['ops', 'nobody']): TestCe
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tierflight-certs-'));
   selfSignedCa(dir, 'ca', '/CN=Tierflight Test CA');
   keyAndCsr(dir, 'server', '/CN=localhost');
-  sign(dir, 'server', 'ca', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  sign(dir, 'server', 'ca', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
   const clients: TestCerts['clients'] = {};
   for (const name of clientNames) {
     keyAndCsr(dir, `client-${name}`, `/CN=${name}`);

@@ -11,7 +11,7 @@ import {
   UsageError,
   type ConnectOptions,
 } from './connect.js';
-import { statsTable, table } from './tables.js';
+import { clusterTable, statsTable, table } from './tables.js';
 import { csvMessages, ipcToCsv, parquetMessages } from './formats.js';
 import { counted, progress } from './progress.js';
 import { confirm, fileMessages, isIpcFile, jobProgress, print, readAll, summary, toIpcFile, write } from './io.js';
@@ -25,7 +25,9 @@ import { confirm, fileMessages, isIpcFile, jobProgress, print, readAll, summary,
  */
 export function adminCommand(): Command {
   const admin = new Command('admin')
-    .description('the Flight client for operators: ls, info, get, put, rm, stats, reserve, release, pin, unpin')
+    .description(
+      'the Flight client for operators: ls, info, get, put, rm, stats, cluster, reserve, release, pin, unpin',
+    )
     .option('--server <uri>', 'the Tierflight server', DEFAULT_SERVER)
     .option('--tls-ca <file>', 'CA certificate (PEM) to trust; implies TLS')
     .option('--cert <file>', 'client certificate (PEM) for mutual TLS')
@@ -221,6 +223,20 @@ export function adminCommand(): Command {
         async (client, opts) => {
           const [stats] = await client.action<Record<string, unknown>>('stats');
           print(opts.json ? stats : statsTable(stats ?? {}));
+        },
+      ),
+    );
+
+  admin
+    .command('cluster')
+    .description('the cluster members, their state, and the flights and bytes each holds')
+    .action(
+      run(
+        'cluster',
+        () => undefined,
+        async (client, opts) => {
+          const [report] = await client.action<Record<string, unknown>>('cluster');
+          print(opts.json ? report : clusterTable(report ?? {}));
         },
       ),
     );

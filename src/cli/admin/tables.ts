@@ -44,3 +44,23 @@ export function statsTable(raw: Record<string, unknown>): string {
       (r ? `, ${r.live} reservations (${r.store}), ${r.waiters} waiting` : ''),
   ].join('\n');
 }
+
+interface ClusterReport {
+  self?: string | null;
+  members?: { name: string; location: string; state: string; flights?: number; bytes?: number; error?: string }[];
+}
+
+/** `cluster` as a table of members; a single node says so. */
+export function clusterTable(raw: Record<string, unknown>): string {
+  const report = raw as ClusterReport;
+  if (!report.self) return 'not a cluster: this server runs alone (no `cluster` in its config)';
+  const rows = (report.members ?? []).map((m) => [
+    m.name,
+    m.state,
+    m.location,
+    m.flights === undefined ? '-' : String(m.flights),
+    m.bytes === undefined ? '-' : String(m.bytes),
+    m.error ?? '',
+  ]);
+  return table(['member', 'state', 'location', 'flights', 'bytes', ''], rows);
+}

@@ -18,7 +18,7 @@ async function onEveryMember(
   run: () => AsyncIterable<Buffer>,
   log: Logger,
 ): Promise<Buffer> {
-  const headers = forwardedHeaders(cluster, call.metadata);
+  const headers = forwardedHeaders(cluster, call);
   const local = (async () => {
     const out: Buffer[] = [];
     for await (const body of run()) out.push(body);
@@ -52,7 +52,7 @@ export function actionHandlers(ctx: RpcContext) {
         const cluster = acrossCluster(ctx.cluster, call.metadata);
         const context = {
           ...(ctx.cluster ? { cluster: ctx.cluster } : {}),
-          ...(cluster ? { forwarded: forwardedHeaders(cluster, call.metadata) } : {}),
+          ...(cluster ? { forwarded: forwardedHeaders(cluster, call) } : {}),
           manager,
           reservations,
           jobs,

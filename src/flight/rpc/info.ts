@@ -76,7 +76,7 @@ export function infoHandlers(ctx: RpcContext) {
         // Every member's flights (each filters by the same caller), one per path.
         const answers = await Promise.all(
           cluster.peers().map((peer) =>
-            cluster.listFlights(peer, prefix, forwardedHeaders(cluster, call.metadata)).catch((err: unknown) => {
+            cluster.listFlights(peer, prefix, forwardedHeaders(cluster, call)).catch((err: unknown) => {
               ctx.log.warn({ member: peer.name, err: (err as Error).message }, 'ListFlights: a member did not answer');
               return [];
             }),
@@ -88,7 +88,7 @@ export function infoHandlers(ctx: RpcContext) {
 
     GetFlightInfo: unary(ctx, 'GetFlightInfo', async (descriptor: PbDescriptor, call) => {
       const parts = readable(call, descriptor);
-      const elsewhere = await ownerElsewhere(ctx, call.metadata, parts);
+      const elsewhere = await ownerElsewhere(ctx, call, parts);
       if (elsewhere) return fromOwner(elsewhere, parts, () => localInfo(parts));
       const waitMs = waitMsOf(call.metadata);
       if (waitMs === undefined || manager.has(parts)) return flightInfo(manager.lookup(parts));
@@ -98,7 +98,7 @@ export function infoHandlers(ctx: RpcContext) {
 
     GetSchema: unary(ctx, 'GetSchema', async (descriptor: PbDescriptor, call) => {
       const parts = readable(call, descriptor);
-      const elsewhere = await ownerElsewhere(ctx, call.metadata, parts);
+      const elsewhere = await ownerElsewhere(ctx, call, parts);
       const local = () => ({ schema: encapsulateSchema(manager.lookup(parts).schemaHeader) });
       if (!elsewhere) return local();
       return { schema: (await fromOwner(elsewhere, parts, () => localInfo(parts))).schema };
@@ -145,19 +145,21 @@ function locationsOf(ctx: RpcContext, version: FlightVersion): string[] {
  */
 async function ownerElsewhere(
   ctx: RpcContext,
-  metadata: Metadata,
+  call: { metadata: Metadata },
   parts: readonly string[],
 ): Promise<{ cluster: ClusterPort; to: ClusterMember; headers: Record<string, string> } | undefined> {
-  const cluster = acrossCluster(ctx.cluster, metadata);
-  if (!cluster) return undefined;
+  if (!ctx.cluster) return undefined;
   const { path, cls } = ctx.manager.route(parts);
-  const owners = cluster.owners(path, cls.config.replicas);
+  const cluster = acrossCluster(ctx.cluster, call.metadata);
+  const owners = cluster?.owners(path, cls.config.replicas) ?? [];
   const to = owners[0];
-  if (!to || owners.some((o) => o.self)) {
+  if (!cluster || !to || owners.some((o) => o.self)) {
+    // Answered here (an owner, or asked by another node): a durable flight another node put,
+    // or one this node took over from a member that left, is read from the store first.
     if (!ctx.manager.has(parts)) await ctx.manager.adoptFromStore(path);
     return undefined;
   }
-  return { cluster, to, headers: forwardedHeaders(cluster, metadata) };
+  return { cluster, to, headers: forwardedHeaders(cluster, call) };
 }
 
 /**

@@ -137,7 +137,7 @@ async function forwardPut(
       yield next.value;
     }
   }
-  const headers = forwardedHeaders(cluster, call.metadata);
+  const headers = forwardedHeaders(cluster, call);
   await cluster.forwardPut(to, first.descriptor?.path ?? [], headers, messages(), (ack) => call.write(ack));
 }
 

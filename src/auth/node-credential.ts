@@ -1,0 +1,55 @@
+import type { AuthConfig } from '../config/schema.js';
+import { TokenSigner } from './tokens.js';
+
+/** Token subjects of cluster nodes: `node:<member name>` (user names cannot contain a colon). */
+export const NODE_PREFIX = 'node:';
+
+/**
+ * Set by a node calling another on a user's behalf (a forwarded put, a fanned-out delete):
+ * the receiving node gives the call that user's rights. Honoured only on calls that carry a
+ * node credential.
+ */
+export const ON_BEHALF_HEADER = 'x-tierflight-user';
+
+/**
+ * A cluster node's credential for calls to the other nodes (DESIGN §8): a bearer token for
+ * `node:<self>` signed with the shared `auth.tokenSecret`, so any node sharing the secret
+ * accepts it, minted again at half its lifetime. Carries every right: whoever has the secret
+ * could sign one anyway.
+ */
+export class NodeCredential {
+  private readonly signer: TokenSigner;
+  private token = '';
+  private timer: NodeJS.Timeout | undefined;
+  private readonly ttlMs: number;
+
+  constructor(
+    auth: AuthConfig,
+    private readonly self: string,
+  ) {
+    this.signer = new TokenSigner(auth.tokenSecret, auth.tokenTtl);
+    this.ttlMs = auth.tokenTtl;
+  }
+
+  async start(): Promise<void> {
+    await this.renew();
+    this.timer = setInterval(() => void this.renew(), Math.max(1_000, this.ttlMs / 2));
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** The headers of a node-to-node call: this node's token, and the user it calls for if any. */
+  headers(onBehalfOf?: string): Record<string, string> {
+    return {
+      authorization: `Bearer ${this.token}`,
+      ...(onBehalfOf !== undefined ? { [ON_BEHALF_HEADER]: onBehalfOf } : {}),
+    };
+  }
+
+  private async renew(): Promise<void> {
+    this.token = await this.signer.sign(`${NODE_PREFIX}${this.self}`);
+  }
+}
