@@ -14,6 +14,7 @@ import { UsersAuthenticator } from './auth/users.js';
 import { TlsFiles } from './flight/tls.js';
 import { JobRunner } from './jobs/runner.js';
 import { ClusterNode } from './cluster/cluster-node.js';
+import { Handover } from './cluster/handover.js';
 import { NodeCredential } from './auth/node-credential.js';
 import type { FlightClientOptions } from './client/flight-client.js';
 import { createReservationStore, Reservations } from './coordination/index.js';
@@ -156,6 +157,7 @@ export async function startApp(
   let spool: FilesystemStore | undefined;
   let cluster: ClusterNode | undefined;
   let nodeCredential: NodeCredential | undefined;
+  let handover: Handover | undefined;
   try {
     tls = config.server.tls ? new TlsFiles(config.server.tls, logger) : undefined;
     const durableStores = new Map(
@@ -199,6 +201,7 @@ export async function startApp(
       await credential?.start();
       nodeCredential = credential;
       cluster = new ClusterNode(config.cluster, clock, logger, {
+        manager,
         client: nodeClientOptions(config),
         ...(credential ? { nodeHeaders: () => credential.headers() } : {}),
         observe: metrics.cluster.call,
@@ -220,6 +223,10 @@ export async function startApp(
     });
     metrics.grpcInternals({ ...flight.internals });
     await manager.init();
+    if (cluster) {
+      handover = new Handover(manager, cluster, logger);
+      handover.start();
+    }
     removeStaleTemporaries(durableStores, spool, logger);
   } catch (err) {
     cluster?.stop();
@@ -287,6 +294,7 @@ export async function startApp(
       const jobsStopped = jobs.close();
       await flight.stop(config.server.shutdownGrace);
       await jobsStopped;
+      await handover?.stop();
       cluster?.stop();
       nodeCredential?.stop();
       // Weak uploads still queued get the same grace to reach the store; then flights of a

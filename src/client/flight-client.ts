@@ -41,6 +41,8 @@ export interface FlightClientOptions {
   tls?: { ca?: Buffer | undefined; cert?: Buffer | undefined; key?: Buffer | undefined };
   /** Largest message sent or received (default 1 GiB: Tierflight's batches can be large). */
   maxMessageBytes?: number;
+  /** HTTP/2 keepalive pings this often (ms) while calls are open, so a peer that stops answering fails them. */
+  keepaliveMs?: number;
 }
 
 /** gRPC status codes by name (OK, NOT_FOUND, PERMISSION_DENIED, ...). */
@@ -91,6 +93,12 @@ export class FlightClient {
     this.client = new Client(match[2] as string, creds, {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
+      ...(options.keepaliveMs !== undefined
+        ? {
+            'grpc.keepalive_time_ms': options.keepaliveMs,
+            'grpc.keepalive_timeout_ms': options.keepaliveMs,
+          }
+        : {}),
     });
     this.methods = loadFlightService() as unknown as Record<string, Method>;
     this.headers = { ...options.headers };
@@ -138,9 +146,11 @@ export class FlightClient {
     type: string,
     body: Buffer | object = Buffer.alloc(0),
     headers: Record<string, string> = {},
+    timeoutMs?: number,
   ): AsyncGenerator<Buffer> {
     const payload = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
-    for await (const result of this.stream<{ body: Buffer }>('DoAction', { type, body: payload }, headers))
+    const request = { type, body: payload };
+    for await (const result of this.stream<{ body: Buffer }>('DoAction', request, headers, deadlineIn(timeoutMs)))
       yield result.body;
   }
 
@@ -148,13 +158,26 @@ export class FlightClient {
    * The protobuf FlightInfo as the server sent it (schema still encapsulated): what one node
    * hands on to its client for another (DESIGN §8).
    */
-  flightInfoMessage(path: readonly string[], headers: Record<string, string> = {}): Promise<PbFlightInfo> {
-    return this.unary<PbFlightInfo>('GetFlightInfo', descriptor(path), headers);
+  flightInfoMessage(
+    path: readonly string[],
+    headers: Record<string, string> = {},
+    timeoutMs?: number,
+  ): Promise<PbFlightInfo> {
+    return this.unary<PbFlightInfo>('GetFlightInfo', descriptor(path), headers, deadlineIn(timeoutMs));
   }
 
   /** ListFlights as protobuf FlightInfos, for a node merging its members' lists. */
-  listFlightMessages(prefix: string, headers: Record<string, string> = {}): Promise<PbFlightInfo[]> {
-    return this.collect<PbFlightInfo>('ListFlights', { expression: Buffer.from(prefix) }, headers);
+  listFlightMessages(
+    prefix: string,
+    headers: Record<string, string> = {},
+    timeoutMs?: number,
+  ): Promise<PbFlightInfo[]> {
+    return this.collect<PbFlightInfo>(
+      'ListFlights',
+      { expression: Buffer.from(prefix) },
+      headers,
+      deadlineIn(timeoutMs),
+    );
   }
 
   /** Whether the server answers (ListActions) within `timeoutMs`; rejects with the status otherwise. */
@@ -229,8 +252,12 @@ export class FlightClient {
    * Reads a whole flight: every endpoint's stream, joined into one Arrow IPC stream (schema
    * once). `onMessage` hears each message's size as it arrives (progress).
    */
-  async getStream(path: string | readonly string[], onMessage?: (bytes: number) => void): Promise<Buffer> {
-    const info = await this.getFlightInfo(path);
+  async getStream(
+    path: string | readonly string[],
+    onMessage?: (bytes: number) => void,
+    headers: Record<string, string> = {},
+  ): Promise<Buffer> {
+    const info = await this.getFlightInfo(path, headers);
     const messages: FlightMessage[] = [];
     for (const [i, endpoint] of info.endpoints.entries()) {
       let schema = true;
@@ -269,7 +296,12 @@ export class FlightClient {
     return Buffer.concat([tag, desc, data]);
   }
 
-  private unary<T>(name: string, request: unknown, headers: Record<string, string> = {}): Promise<T> {
+  private unary<T>(
+    name: string,
+    request: unknown,
+    headers: Record<string, string> = {},
+    deadline?: number,
+  ): Promise<T> {
     const m = this.method(name);
     return new Promise((resolve, reject) => {
       this.client.makeUnaryRequest(
@@ -278,6 +310,7 @@ export class FlightClient {
         m.responseDeserialize,
         request as never,
         this.metadata(headers),
+        deadline === undefined ? {} : { deadline },
         (err: ServiceError | null, res?: unknown) => (err ? reject(this.failure(name, err)) : resolve(res as T)),
       );
     });
@@ -337,6 +370,10 @@ export class FlightClient {
   private failure(method: string, err: ServiceError): FlightCallError {
     return new FlightCallError(err.code ?? 2, err.details ?? err.message, method);
   }
+}
+
+function deadlineIn(timeoutMs: number | undefined): number | undefined {
+  return timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
 }
 
 function descriptor(path: string | readonly string[]): PbDescriptor {

@@ -3,12 +3,20 @@ import type { ClusterConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { TierflightError, type ErrorCode } from '../errors.js';
-import type { ClusterMember, ClusterPort } from '../flight/cluster-port.js';
+import type { ClusterMember, ClusterPort, ForwardedMessage } from '../flight/cluster-port.js';
 import { FROM_NODE_HEADER } from '../flight/cluster-port.js';
-import type { FlightDataFrame } from '../flight/flight-data-codec.js';
 import type { PbFlightInfo } from '../flight/proto.js';
 import { Membership, type Lookup, type Member } from './membership.js';
 import { owners } from './placement.js';
+import type { StorageManager } from '../storage/manager.js';
+
+const EMPTY = Buffer.alloc(0);
+/** A member that does not answer a call in this long fails it (DEADLINE_EXCEEDED: treated as unreachable). */
+const CALL_TIMEOUT_MS = 5_000;
+/** A member's whole list of flights can take longer. */
+const LIST_TIMEOUT_MS = 30_000;
+/** Connections to members ping this often; one that does not answer fails the calls open on it (a paused node). */
+const KEEPALIVE_MS = 10_000;
 
 /** The gRPC status a member answered with, as a Tierflight error code (anything else: INTERNAL). */
 const CALL_CODES: Record<number, ErrorCode> = {
@@ -27,6 +35,8 @@ export interface ClusterNodeOptions {
   client?: FlightClientOptions;
   /** Headers every node-to-node call carries (a node credential). */
   nodeHeaders?: () => Record<string, string>;
+  /** Where flights are copied from (replicas, handover). */
+  manager?: StorageManager;
   /** Hears each call to another member: its method and outcome (OK or the status name). */
   observe?: (method: string, outcome: string) => void;
   lookup?: Lookup;
@@ -40,6 +50,7 @@ export interface ClusterNodeOptions {
 export class ClusterNode implements ClusterPort {
   readonly membership: Membership;
   private readonly clients = new Map<string, { location: string; client: FlightClient }>();
+  private readonly resyncs = new Set<() => void>();
 
   constructor(
     config: ClusterConfig,
@@ -54,6 +65,23 @@ export class ClusterNode implements ClusterPort {
         this.clientFor(m).ping(timeoutMs, { [FROM_NODE_HEADER]: config.self, ...this.nodeHeaders() }),
       );
     this.membership = new Membership(config, scheme, probe, clock, log, options.lookup);
+    // A member back from being down may hold versions others replaced meanwhile: tell it to
+    // check its flights against placement and the store (it may not have noticed it was away).
+    this.membership.onReturn((m) => {
+      void this.action(this.member(m), 'cluster-resync', Buffer.alloc(0), {}).catch((err: unknown) =>
+        log.warn({ member: m.name, err: (err as Error).message }, 'could not ask a returning member to resync'),
+      );
+    });
+  }
+
+  /** Asks this node to check its flights against placement and the store (Handover listens). */
+  resync(): void {
+    for (const l of this.resyncs) l();
+  }
+
+  onResync(listener: () => void): () => void {
+    this.resyncs.add(listener);
+    return () => this.resyncs.delete(listener);
   }
 
   get self(): string {
@@ -94,7 +122,7 @@ export class ClusterNode implements ClusterPort {
     to: ClusterMember,
     path: readonly string[],
     headers: Record<string, string>,
-    messages: AsyncIterable<FlightDataFrame>,
+    messages: AsyncIterable<ForwardedMessage>,
     onAck: (ack: Buffer) => void,
   ): Promise<void> {
     async function* plain() {
@@ -103,18 +131,43 @@ export class ClusterNode implements ClusterPort {
     await this.call(to, 'DoPut', (c) => c.doPut(path, plain(), this.with(headers), onAck));
   }
 
+  /**
+   * Copies the version `tag` of a flight held here to a member (a replica, or the owner it
+   * is handed over to), streamed from the stored copy; it is that member's own put.
+   */
+  async copyFlight(to: ClusterMember, path: string, tag?: string): Promise<void> {
+    const manager = this.options.manager;
+    if (!manager) throw new Error('this cluster node has no storage to copy from');
+    const lease = await manager.open([path], tag);
+    try {
+      const version = lease.version;
+      async function* messages(): AsyncGenerator<ForwardedMessage> {
+        yield { header: version.schemaHeader, body: EMPTY, appMetadata: EMPTY };
+        for await (const m of lease.read(version.allMessages()))
+          yield { header: m.header, body: m.body, appMetadata: m.appMetadata };
+      }
+      await this.forwardPut(to, path.split('/'), {}, messages(), () => undefined);
+    } finally {
+      lease.release();
+    }
+  }
+
   flightInfo(from: ClusterMember, path: readonly string[], headers: Record<string, string>): Promise<PbFlightInfo> {
-    return this.call(from, 'GetFlightInfo', (c) => c.flightInfoMessage(path, this.with(headers)));
+    // A caller waiting for a reserved flight waits there as long as it asked to.
+    const wait = Number(headers['x-tierflight-wait-ms'] ?? 0) || 0;
+    return this.call(from, 'GetFlightInfo', (c) =>
+      c.flightInfoMessage(path, this.with(headers), wait + CALL_TIMEOUT_MS),
+    );
   }
 
   listFlights(from: ClusterMember, prefix: string, headers: Record<string, string>): Promise<PbFlightInfo[]> {
-    return this.call(from, 'ListFlights', (c) => c.listFlightMessages(prefix, this.with(headers)));
+    return this.call(from, 'ListFlights', (c) => c.listFlightMessages(prefix, this.with(headers), LIST_TIMEOUT_MS));
   }
 
   action(on: ClusterMember, type: string, body: Buffer, headers: Record<string, string>): Promise<Buffer[]> {
     return this.call(on, `DoAction ${type}`, async (c) => {
       const out: Buffer[] = [];
-      for await (const r of c.doAction(type, body, this.with(headers))) out.push(r);
+      for await (const r of c.doAction(type, body, this.with(headers), CALL_TIMEOUT_MS)) out.push(r);
       return out;
     });
   }
@@ -127,9 +180,9 @@ export class ClusterNode implements ClusterPort {
     return this.options.nodeHeaders?.() ?? {};
   }
 
-  /** The call's headers with the node credential in place of the user's when there is one. */
+  /** A node-to-node call's headers: marked as from this node, with the node credential when there is one. */
   private with(headers: Record<string, string>): Record<string, string> {
-    return { ...headers, ...this.nodeHeaders() };
+    return { [FROM_NODE_HEADER]: this.self, ...headers, ...this.nodeHeaders() };
   }
 
   /** Counts a call by method and outcome, passing its result or failure on. */
@@ -168,7 +221,7 @@ export class ClusterNode implements ClusterPort {
     const known = this.clients.get(m.name);
     if (known && known.location === m.location) return known.client;
     known?.client.close();
-    const client = new FlightClient(m.location, this.options.client ?? {});
+    const client = new FlightClient(m.location, { keepaliveMs: KEEPALIVE_MS, ...this.options.client });
     this.clients.set(m.name, { location: m.location, client });
     return client;
   }

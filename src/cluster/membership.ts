@@ -31,6 +31,7 @@ export type Lookup = (name: string) => Promise<string[]>;
 export class Membership {
   private readonly members = new Map<string, Member & { misses: number }>();
   private readonly listeners = new Set<() => void>();
+  private readonly returned = new Set<(member: Member) => void>();
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
 
@@ -129,7 +130,15 @@ export class Membership {
     m.state = state;
     const log = state === 'down' ? this.log.warn.bind(this.log) : this.log.info.bind(this.log);
     log({ member: m.name, location: m.location, was, now: state, at: this.clock.now() }, `cluster member ${state}`);
+    if (was === 'down' && state === 'up')
+      for (const l of this.returned) l({ name: m.name, location: m.location, state });
     this.changed();
+  }
+
+  /** Called when a member that was down answers again (it may not know it was away: paused, cut off). */
+  onReturn(listener: (member: Member) => void): () => void {
+    this.returned.add(listener);
+    return () => this.returned.delete(listener);
   }
 
   private async discover(): Promise<void> {

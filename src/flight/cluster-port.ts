@@ -1,5 +1,4 @@
 import type { Metadata } from '@grpc/grpc-js';
-import type { FlightDataFrame } from './flight-data-codec.js';
 import type { PbFlightInfo } from './proto.js';
 import { identityOf } from './guard.js';
 
@@ -22,12 +21,23 @@ export interface ClusterPort {
     to: ClusterMember,
     path: readonly string[],
     headers: Record<string, string>,
-    messages: AsyncIterable<FlightDataFrame>,
+    messages: AsyncIterable<ForwardedMessage>,
     onAck: (ack: Buffer) => void,
   ): Promise<void>;
+  /** Checks this node's flights against placement and the durable store soon (another member saw it return). */
+  resync(): void;
+  /** Copies the version `tag` of a flight held here to a member, as that member's own put. */
+  copyFlight(to: ClusterMember, path: string, tag?: string): Promise<void>;
   flightInfo(from: ClusterMember, path: readonly string[], headers: Record<string, string>): Promise<PbFlightInfo>;
   listFlights(from: ClusterMember, prefix: string, headers: Record<string, string>): Promise<PbFlightInfo[]>;
   action(on: ClusterMember, type: string, body: Buffer, headers: Record<string, string>): Promise<Buffer[]>;
+}
+
+/** One FlightData message as it goes on to another node (the descriptor is added to the first). */
+export interface ForwardedMessage {
+  header: Buffer;
+  body: Buffer;
+  appMetadata: Buffer;
 }
 
 export interface ClusterMember {

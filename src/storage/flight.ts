@@ -16,7 +16,8 @@ export interface BatchRange {
  * Why a flight (or one copy of it) stopped being visible or left a tier. Every placement
  * decision carries one, for logs and metrics.
  */
-export type RemovalReason = 'replace' | 'delete' | 'evict' | 'expire' | 'move' | 'promote';
+/** `handover`: another cluster node owns the path now (the durable copy, if any, stays). */
+export type RemovalReason = 'replace' | 'delete' | 'evict' | 'expire' | 'move' | 'promote' | 'handover';
 
 /**
  * A version's bytes in one tier of its class. A reader pins the copy it streams from, so

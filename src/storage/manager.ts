@@ -291,6 +291,18 @@ export class StorageManager {
     return this.has([path]);
   }
 
+  /**
+   * Lets go of this version of a path here, leaving any durable copy in its store: another
+   * cluster node owns the path now and has it (or restores it). False if the path holds
+   * another version by now.
+   */
+  handOver(path: string, tag: string): boolean {
+    const version = this.catalog.get(path);
+    if (!version || version.tag !== tag) return false;
+    this.catalog.retire(version, 'handover');
+    return true;
+  }
+
   /** Whether a visible, unexpired flight is at `path` (no events, no expiry). */
   has(parts: readonly string[]): boolean {
     const version = this.catalog.get(StorageManager.parsePath(parts).path);

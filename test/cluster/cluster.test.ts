@@ -61,6 +61,7 @@ storageClasses:
     durability: strong
     durableStore: s3
     tiers: [{ storage: memory }]
+  - { name: replicated, prefix: hot, replicas: 2, tiers: [{ storage: memory }] }
   - { name: cache, prefix: "", tiers: [{ storage: memory }] }
 reservations:
   store: { type: redis, url: "${redis.url}" }
@@ -194,6 +195,48 @@ ${members()
     expect(report.members.reduce((n, m) => n + m.flights, 0)).toBe(cachePuts.length);
   });
 
+  it('copies a flight of a class with replicas: 2 to its second owner, and both serve it', async () => {
+    const puts: Put[] = Array.from({ length: 12 }, (_, i) => ({
+      op: 'put',
+      path: `hot/p${i}`,
+      kib: 48,
+      seed: 300 + i,
+    }));
+    const acked = await runPyClient<{ ok?: boolean }[]>('ops', location('node-b'), ['--script', JSON.stringify(puts)]);
+    expect(acked.filter((a) => !a.ok)).toEqual([]);
+    const pair = (p: string) => owners(p, members(), 2).map((m) => m.name as Name);
+    await until(
+      'every flight on both of its owners',
+      async () => {
+        for (const n of NAMES) {
+          const want = puts
+            .filter((p) => pair(p.path).includes(n))
+            .map((p) => p.path)
+            .sort();
+          if (JSON.stringify(await localPaths(n, 'hot')) !== JSON.stringify(want)) return false;
+        }
+        return true;
+      },
+      20_000,
+    );
+    for (const p of puts) {
+      const [first, second] = pair(p.path) as [Name, Name];
+      const info = await new FlightClient(location('node-a')).getFlightInfo(p.path);
+      expect(info.endpoints[0]?.locations).toEqual([location(first), location(second)]);
+      // Each owner's copy reads back the same bytes.
+      const fromFirst = new FlightClient(location(first));
+      const fromSecond = new FlightClient(location(second));
+      const [a, b] = await Promise.all([
+        fromFirst.getStream(p.path, undefined, { [FROM_NODE_HEADER]: 'test' }),
+        fromSecond.getStream(p.path, undefined, { [FROM_NODE_HEADER]: 'test' }),
+      ]);
+      fromFirst.close();
+      fromSecond.close();
+      expect(b.equals(a)).toBe(true);
+      expect(a.length).toBeGreaterThan(48 * 1024);
+    }
+  });
+
   it("lists every member's flights from any node; DoGet elsewhere names the owner", async () => {
     for (const n of NAMES) {
       const client = new FlightClient(location(n));
@@ -263,6 +306,22 @@ ${members()
       `node-b SIGKILLed: all 24 durable flights read through node-a ${servedMs} ms later; ` +
         `node-b marked down after ${detectedMs} ms; ${onB.length} of its flights restored by new owners`,
     );
+    // While node-b is away: non-durable flights it would own land on the others, and one of
+    // its durable flights gets a new version.
+    const late: Put[] = Array.from({ length: 30 }, (_, i) => ({
+      op: 'put',
+      path: `cache/late-${i}`,
+      kib: 16,
+      seed: 700 + i,
+    }));
+    const lateForB = late.filter((p) => ownerOf(p.path) === 'node-b');
+    expect(lateForB.length).toBeGreaterThan(0);
+    const rewritten: Put = { ...onB[0]!, seed: 4242 };
+    const lateAcked = await runPyClient<{ ok?: boolean }[]>('ops', location('node-a'), [
+      '--script',
+      JSON.stringify([...late, rewritten]),
+    ]);
+    expect(lateAcked.filter((a) => !a.ok)).toEqual([]);
 
     // node-b comes back (empty tiers): it takes its paths back and serves them from S3.
     await start('node-b');
@@ -275,10 +334,72 @@ ${members()
       },
       20_000,
     );
-    const checks = await runPyClient<{ ok: boolean }[]>('ops', location('node-a'), [
-      '--script',
-      JSON.stringify(onB.map((p) => ({ ...p, op: 'check' }))),
-    ]);
-    expect(checks.filter((c) => !c.ok)).toEqual([]);
+    // The others hand node-b the non-durable flights it owns and drop the durable ones it
+    // owns (it restores them from S3); nobody keeps a durable flight it does not own.
+    await until(
+      'the flights node-b owns to be on node-b only',
+      async () => {
+        const lateOn = async (n: Name) => (await localPaths(n, 'cache')).filter((p) => p.startsWith('cache/late-'));
+        const onNodeB = await lateOn('node-b');
+        const elsewhere = [...(await lateOn('node-a')), ...(await lateOn('node-c'))];
+        return (
+          JSON.stringify(onNodeB) === JSON.stringify(lateForB.map((p) => p.path).sort()) &&
+          elsewhere.every((p) => ownerOf(p) !== 'node-b')
+        );
+      },
+      20_000,
+    );
+    for (const n of NAMES) {
+      for (const p of await localPaths(n, 'durable')) expect({ p, owner: ownerOf(p) }).toEqual({ p, owner: n });
+    }
+    // Through any node: every late flight, and the newest version of the rewritten one.
+    const wanted = [...late, rewritten, ...onB.slice(1)].map((p) => ({ ...p, op: 'check' }));
+    for (const n of NAMES) {
+      const checks = await runPyClient<{ ok: boolean; problems: string[] }[]>('ops', location(n), [
+        '--script',
+        JSON.stringify(wanted),
+      ]);
+      expect(checks.filter((c) => !c.ok)).toEqual([]);
+    }
+  });
+
+  it('a member that was paused (SIGSTOP) and missed a newer durable version serves the newer one when it is back', async () => {
+    const p = Array.from({ length: 50 }, (_, i) => `durable/paused-${i}`).find((x) => ownerOf(x) === 'node-c')!;
+    const v1: Put = { op: 'put', path: p, kib: 32, seed: 9001 };
+    const v2: Put = { ...v1, seed: 9002 };
+    await runPyClient('ops', location('node-a'), ['--script', JSON.stringify([v1])]);
+    expect(await localPaths('node-c', p)).toEqual([p]);
+    nodes['node-c'].process.kill('SIGSTOP');
+    try {
+      await settled(['node-a', 'node-b']);
+      // Written while node-c is away: its new owner has it, and so does S3.
+      const acked = await runPyClient<{ ok?: boolean }[]>('ops', location('node-a'), [
+        '--script',
+        JSON.stringify([v2]),
+      ]);
+      expect(acked.filter((a) => !a.ok)).toEqual([]);
+    } finally {
+      nodes['node-c'].process.kill('SIGCONT');
+    }
+    await settled();
+    // node-c never saw itself go: the others tell it to resync, and it reads the store again.
+    await until(
+      'node-c to serve the newer version',
+      async () => {
+        const [check] = await runPyClient<{ ok: boolean }[]>('ops', location('node-c'), [
+          '--script',
+          JSON.stringify([{ ...v2, op: 'check' }]),
+        ]);
+        return check?.ok === true;
+      },
+      20_000,
+    );
+    for (const n of NAMES) {
+      const [check] = await runPyClient<{ ok: boolean; problems: string[] }[]>('ops', location(n), [
+        '--script',
+        JSON.stringify([{ ...v2, op: 'check' }]),
+      ]);
+      expect(check).toMatchObject({ ok: true });
+    }
   });
 });

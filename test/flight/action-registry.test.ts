@@ -34,6 +34,7 @@ describe('DoAction verb registry', () => {
       ['backfill-status', 'admin'],
       ['prefetch', 'admin'],
       ['cluster', 'admin'],
+      ['cluster-resync', 'admin'],
     ]);
     for (const verb of builtinActions().list()) expect(verb.description.length).toBeGreaterThan(20);
   });
@@ -58,7 +59,7 @@ describe('DoAction verb registry', () => {
   it('refuses an unknown verb naming the ones there are, and a verb registered twice', async () => {
     const registry = builtinActions();
     await expect(collect(registry.run('nope', Buffer.alloc(0), context))).rejects.toThrow(
-      /unknown action "nope"; available: delete, delete-prefix, stats, reserve, release, pin, unpin, backfill, backfill-status, prefetch, cluster/,
+      /unknown action "nope"; available: delete, delete-prefix, stats, reserve, release, pin, unpin, backfill, backfill-status, prefetch, cluster, cluster-resync/,
     );
     expect(() => registry.register(registry.list()[0]!)).toThrow(/registered twice/);
   });

@@ -50,6 +50,7 @@ describe('batch-range tickets and DoAction verbs (pyarrow client)', () => {
       'backfill',
       'backfill-status',
       'cluster',
+      'cluster-resync',
       'delete',
       'delete-prefix',
       'pin',

@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import net from 'node:net';
@@ -89,6 +90,9 @@ export async function spawnServer(
           cwd: ROOT,
           stdio: ['ignore', 'pipe', 'pipe'],
         });
+  // TIERFLIGHT_TEST_LOG_DIR=dir keeps each spawned server's log there (debugging a test).
+  const logDir = process.env.TIERFLIGHT_TEST_LOG_DIR;
+  if (logDir) child.stdout?.pipe(createWriteStream(path.join(logDir, `server-${port}.log`), { flags: 'a' }));
   await new Promise<void>((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (d: Buffer) => {

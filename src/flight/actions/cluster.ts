@@ -36,8 +36,8 @@ export const clusterVerb: ActionVerb = {
     const members: MemberReport[] = await Promise.all(
       cluster.members().map(async (m): Promise<MemberReport> => {
         if (m.state === 'self') return { ...m, ...own() };
-        // A member asked by another node answers for itself only.
-        if (!forwarded) return { ...m };
+        // A member asked by another node answers for itself only; one that is down is not asked.
+        if (!forwarded || m.state === 'down') return { ...m };
         try {
           const [answer] = await cluster.action(m, 'cluster', Buffer.alloc(0), forwarded);
           const report = JSON.parse(answer?.toString() ?? '{}') as { members?: MemberReport[] };
@@ -49,5 +49,16 @@ export const clusterVerb: ActionVerb = {
       }),
     );
     yield { self: cluster.self, members };
+  },
+};
+
+/** `cluster-resync` (node to node): another member saw this one come back; check flights against placement and the store. */
+export const clusterResyncVerb: ActionVerb = {
+  type: 'cluster-resync',
+  description: "Between cluster nodes: check this node's flights against placement and the durable store. Body: empty.",
+  permission: 'admin',
+  async *run(_body, { cluster }) {
+    cluster?.resync();
+    yield { resync: cluster !== undefined };
   },
 };

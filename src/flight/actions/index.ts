@@ -5,7 +5,7 @@ import { releaseVerb, reserveVerb } from './reserve.js';
 import { pinVerb, unpinVerb } from './pin.js';
 import { backfillStatusVerb, backfillVerb, prefetchVerb } from './jobs.js';
 import { statsVerb } from './stats.js';
-import { clusterVerb } from './cluster.js';
+import { clusterResyncVerb, clusterVerb } from './cluster.js';
 
 export { ActionRegistry, type ActionContext, type ActionVerb, type Permission } from './registry.js';
 
@@ -23,5 +23,6 @@ export function builtinActions(): ActionRegistry {
     backfillStatusVerb,
     prefetchVerb,
     clusterVerb,
+    clusterResyncVerb,
   ]);
 }

@@ -134,8 +134,11 @@ export function infoHandlers(ctx: RpcContext) {
 function locationsOf(ctx: RpcContext, version: FlightVersion): string[] {
   const self = ctx.advertise ? [ctx.advertise] : [];
   if (!ctx.cluster) return self;
-  const owners = ctx.cluster.owners(version.path, version.cls.config.replicas).map((o) => o.location);
-  return [...new Set([...self, ...owners])];
+  // An owner answers with the owners in placement order (the primary first); another node
+  // that answers for a flight it holds names itself first.
+  const owners = ctx.cluster.owners(version.path, version.cls.config.replicas);
+  if (owners.some((o) => o.self)) return owners.map((o) => (o.self ? (self[0] ?? o.location) : o.location));
+  return [...new Set([...self, ...owners.map((o) => o.location)])];
 }
 
 /**

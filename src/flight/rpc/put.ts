@@ -14,6 +14,7 @@ import type { PutSession } from '../../storage/put-session.js';
 import { statusName, type RpcContext } from '../call.js';
 import { DescriptorType, isDecodeError, type DecodedFlightData, type FlightDataFrame } from '../flight-data-codec.js';
 import { toServiceError } from '../status.js';
+import { replicate } from './replicate.js';
 import { authorize } from '../guard.js';
 
 /** A request header giving the flight's size up front, so it is charged to a tier that takes it. */
@@ -78,7 +79,8 @@ async function doPut(
     if (!session)
       throw new InvalidArgumentError('DoPut stream ended without any message: send a PATH descriptor with the schema');
     checkIpc(session.path, () => validator.finish(index));
-    await session.commit();
+    const committed = await session.commit();
+    if (ctx.cluster) replicate(ctx, ctx.cluster, committed.path, committed.tag);
     // The owner's computation has landed: its reservation goes (a failed put keeps it).
     if (session.owner !== undefined) {
       await reservations.release(session.path, session.owner, true).catch((err: unknown) => {

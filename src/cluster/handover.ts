@@ -1,0 +1,113 @@
+import type { Logger } from '../core/log.js';
+import { isTierflightError } from '../errors.js';
+import type { StorageManager } from '../storage/manager.js';
+import type { ClusterNode } from './cluster-node.js';
+
+/** How long membership must stay still before flights are handed over (a flapping member moves nothing twice). */
+const SETTLE_MS = 1_000;
+/** Store reads at once when re-reading durable flights. */
+const CONCURRENCY = 8;
+
+/**
+ * Keeps each node's flights in step with placement after membership changes (DESIGN §8):
+ * - a flight whose path this node no longer owns (a member joined or came back) goes: a
+ *   durable one is dropped here (its owner restores it from the store), a non-durable one
+ *   is first copied to its primary owner unless that owner has a newer version already;
+ * - a durable flight this node owns is read again from the store, so a newer version
+ *   another node put meanwhile replaces the one held here (a newer durable version wins).
+ * Weak flights whose upload has not finished stay until it has.
+ */
+export class Handover {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> = Promise.resolve();
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(
+    private readonly manager: StorageManager,
+    private readonly node: ClusterNode,
+    private readonly log: Logger,
+    private readonly settleMs = SETTLE_MS,
+  ) {}
+
+  start(): void {
+    const offChange = this.node.membership.onChange(() => this.schedule());
+    const offResync = this.node.onResync(() => this.schedule());
+    this.unsubscribe = () => {
+      offChange();
+      offResync();
+    };
+  }
+
+  stop(): Promise<void> {
+    this.unsubscribe?.();
+    clearTimeout(this.timer);
+    return this.running;
+  }
+
+  private schedule(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.running = this.running
+        .then(async () => {
+          await this.run();
+        })
+        .catch((err: unknown) => {
+          this.log.error({ err: (err as Error).message }, 'cluster handover failed');
+        });
+    }, this.settleMs);
+    this.timer.unref();
+  }
+
+  /** One pass over every flight held here. */
+  async run(): Promise<{ handedOver: number; dropped: number; refreshed: number }> {
+    const counts = { handedOver: 0, dropped: 0, refreshed: 0 };
+    const work = this.manager.list('').map((version) => async () => {
+      const { path, tag } = version;
+      const replicas = version.cls.config.replicas;
+      const owners = this.node.owners(path, replicas);
+      const durable = version.durable?.state === 'stored';
+      if (owners.some((o) => o.self)) {
+        if (durable && (await this.manager.adoptFromStore(path)) && this.manager.lookup([path]).tag !== tag)
+          counts.refreshed++;
+        return;
+      }
+      if (durable) {
+        if (this.manager.handOver(path, tag)) counts.dropped++;
+        return;
+      }
+      if (version.cls.config.durability !== 'none') return; // its upload is on the way
+      const to = owners[0];
+      if (!to) return;
+      if (!(await this.ownerHasNewer(to, path, version.createdAt))) await this.node.copyFlight(to, path, tag);
+      if (this.manager.handOver(path, tag)) counts.handedOver++;
+    });
+    await runLimited(work, CONCURRENCY, (err) =>
+      this.log.warn({ err: (err as Error).message }, 'a flight could not be handed over; it stays here for now'),
+    );
+    if (counts.handedOver + counts.dropped + counts.refreshed > 0)
+      this.log.info(counts, 'flights handed over after a membership change');
+    return counts;
+  }
+
+  private async ownerHasNewer(to: Parameters<ClusterNode['flightInfo']>[0], path: string, createdAt: number) {
+    try {
+      const info = await this.node.flightInfo(to, path.split('/'), {});
+      const meta = JSON.parse(info.app_metadata?.toString() ?? '{}') as { updatedAt?: string };
+      return meta.updatedAt !== undefined && Date.parse(meta.updatedAt) >= createdAt;
+    } catch (err) {
+      if (isTierflightError(err) && err.code === 'NOT_FOUND') return false;
+      throw err;
+    }
+  }
+}
+
+async function runLimited(work: (() => Promise<void>)[], limit: number, onError: (err: unknown) => void) {
+  let next = 0;
+  const worker = async () => {
+    while (next < work.length) {
+      const job = work[next++] as () => Promise<void>;
+      await job().catch(onError);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, work.length) }, worker));
+}
