@@ -1,7 +1,7 @@
 #!/usr/bin/env -S node --initial-old-space-size=256
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { startApp } from '../app.js';
 import { configJsonSchema } from '../config/json-schema.js';
 import { ConfigError, loadConfigFile } from '../config/load.js';
@@ -11,6 +11,7 @@ import { VERSION } from '../version.js';
 import { describeRoute } from './route.js';
 import { adminCommand } from './admin/admin.js';
 import { readPassword } from './password.js';
+import { defaultWorkers, superviseWorkers, workerConfig } from './workers.js';
 import { hashPassword } from '../auth/passwords.js';
 
 /** The embedded default config that `npm start` serves with. */
@@ -28,64 +29,95 @@ program
   .option('-c, --config <file>', 'config file (default: $TIERFLIGHT_CONFIG or the embedded config/default.yaml)')
   .option('--listen <host:port>', 'override server.listen')
   .option('--metrics <host:port>', 'override server.metrics (the /metrics, /healthz, /readyz address)')
-  .action(async (opts: { config?: string; listen?: string; metrics?: string }) => {
-    const logger = createLogger();
-    const file = opts.config ?? process.env.TIERFLIGHT_CONFIG ?? DEFAULT_CONFIG;
-    let config;
-    try {
-      config = loadConfigFile(file).config;
-    } catch (err) {
-      fail(err);
-    }
-    const overrides = (c: Config): Config => ({
-      ...c,
-      server: {
-        ...c.server,
-        ...(opts.listen ? { listen: opts.listen } : {}),
-        ...(opts.metrics ? { metrics: opts.metrics } : {}),
-      },
-    });
-    config = overrides(config);
-    logger.info({ config: file }, 'starting');
-    let app;
-    try {
-      app = await startApp(config, logger, undefined, { configFile: file, overrides });
-    } catch (err) {
-      logger.fatal({ err }, 'cannot start');
-      process.exit(1);
-    }
-    const stats = app.manager.stats();
-    logger.info(
-      {
-        version: VERSION,
-        node: process.version,
-        config: file,
-        listen: config.server.listen,
-        metrics: config.server.metrics,
-        classes: config.storageClasses.map((c) => c.name),
-        flights: stats.flights,
-        degradedStores: app.manager.degradedStores,
-        grpcInternals: app.flight.internals,
-      },
-      'Tierflight ready',
-    );
-    let stopping = false;
-    const shutdown = (signal: string): void => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'shutting down');
-      void app.stop().then(() => process.exit(0));
-    };
-    // Writing past a file size limit (ulimit -f) must fail that write (EFBIG, reported to
-    // the client as a full disk), not kill the server with SIGXFSZ.
-    process.on('SIGXFSZ', () => undefined);
-    process.on('SIGHUP', () => {
-      logger.info({ config: file }, 'SIGHUP: reloading the config');
-      app.reload();
-    });
-    process.on('SIGINT', () => shutdown('SIGINT'));
-    process.on('SIGTERM', () => shutdown('SIGTERM'));
-  });
+  .option(
+    '--workers [n]',
+    'run N processes as a local cluster on the listen port and the next ones (no number: one per core)',
+  )
+  .addOption(new Option('--worker <i/n>', 'internal: run as worker i of n').hideHelp())
+  .action(
+    async (opts: { config?: string; listen?: string; metrics?: string; workers?: string | true; worker?: string }) => {
+      const logger = createLogger();
+      const file = opts.config ?? process.env.TIERFLIGHT_CONFIG ?? DEFAULT_CONFIG;
+      let config;
+      try {
+        config = loadConfigFile(file).config;
+      } catch (err) {
+        fail(err);
+      }
+      const workers = opts.workers === undefined ? 1 : opts.workers === true ? defaultWorkers() : Number(opts.workers);
+      if (!Number.isInteger(workers) || workers < 1)
+        fail(new Error(`--workers needs a whole number of processes, got "${String(opts.workers)}"`));
+      const worker = opts.worker === undefined ? undefined : (opts.worker.split('/').map(Number) as [number, number]);
+      const overrides = (c: Config): Config => {
+        const local: Config = {
+          ...c,
+          server: {
+            ...c.server,
+            ...(opts.listen ? { listen: opts.listen } : {}),
+            ...(opts.metrics ? { metrics: opts.metrics } : {}),
+          },
+        };
+        return worker ? workerConfig(local, worker[0], worker[1]) : local;
+      };
+      try {
+        config = overrides(config);
+      } catch (err) {
+        fail(err);
+      }
+      if (workers > 1 && !worker) {
+        const args = ['serve', '--config', file];
+        if (opts.listen) args.push('--listen', opts.listen);
+        if (opts.metrics) args.push('--metrics', opts.metrics);
+        // Each worker builds its config the same way; a broken one is refused here, once.
+        try {
+          workerConfig(config, 0, workers);
+        } catch (err) {
+          fail(err);
+        }
+        superviseWorkers(workers, args, logger);
+        return;
+      }
+      logger.info({ config: file, ...(worker ? { worker: worker[0] } : {}) }, 'starting');
+      let app;
+      try {
+        app = await startApp(config, logger, undefined, { configFile: file, overrides });
+      } catch (err) {
+        logger.fatal({ err }, 'cannot start');
+        process.exit(1);
+      }
+      const stats = app.manager.stats();
+      logger.info(
+        {
+          version: VERSION,
+          node: process.version,
+          config: file,
+          listen: config.server.listen,
+          metrics: config.server.metrics,
+          classes: config.storageClasses.map((c) => c.name),
+          flights: stats.flights,
+          degradedStores: app.manager.degradedStores,
+          grpcInternals: app.flight.internals,
+        },
+        'Tierflight ready',
+      );
+      let stopping = false;
+      const shutdown = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'shutting down');
+        void app.stop().then(() => process.exit(0));
+      };
+      // Writing past a file size limit (ulimit -f) must fail that write (EFBIG, reported to
+      // the client as a full disk), not kill the server with SIGXFSZ.
+      process.on('SIGXFSZ', () => undefined);
+      process.on('SIGHUP', () => {
+        logger.info({ config: file }, 'SIGHUP: reloading the config');
+        app.reload();
+      });
+      process.on('SIGINT', () => shutdown('SIGINT'));
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+    },
+  );
 
 program
   .command('validate')

@@ -43,6 +43,8 @@ export interface FlightClientOptions {
   maxMessageBytes?: number;
   /** HTTP/2 keepalive pings this often (ms) while calls are open, so a peer that stops answering fails them. */
   keepaliveMs?: number;
+  /** Longest wait between attempts to reconnect to a server that went away (grpc-js default: 2 minutes). */
+  maxReconnectBackoffMs?: number;
 }
 
 /** gRPC status codes by name (OK, NOT_FOUND, PERMISSION_DENIED, ...). */
@@ -93,6 +95,12 @@ export class FlightClient {
     this.client = new Client(match[2] as string, creds, {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
+      ...(options.maxReconnectBackoffMs !== undefined
+        ? {
+            'grpc.initial_reconnect_backoff_ms': Math.min(200, options.maxReconnectBackoffMs),
+            'grpc.max_reconnect_backoff_ms': options.maxReconnectBackoffMs,
+          }
+        : {}),
       ...(options.keepaliveMs !== undefined
         ? {
             'grpc.keepalive_time_ms': options.keepaliveMs,

@@ -221,7 +221,12 @@ export class ClusterNode implements ClusterPort {
     const known = this.clients.get(m.name);
     if (known && known.location === m.location) return known.client;
     known?.client.close();
-    const client = new FlightClient(m.location, { keepaliveMs: KEEPALIVE_MS, ...this.options.client });
+    // A member that comes back is reached again within a second (grpc-js would wait up to 2 minutes).
+    const client = new FlightClient(m.location, {
+      keepaliveMs: KEEPALIVE_MS,
+      maxReconnectBackoffMs: 1_000,
+      ...this.options.client,
+    });
     this.clients.set(m.name, { location: m.location, client });
     return client;
   }

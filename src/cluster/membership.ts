@@ -42,7 +42,7 @@ export class Membership {
     private readonly probe: Probe,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly lookup: Lookup = defaultLookup,
+    private readonly lookup: Lookup = systemLookup(config.discover?.resolver),
   ) {
     for (const m of config.members ?? []) this.add(m.name, m.location);
   }
@@ -183,13 +183,16 @@ export class Membership {
   }
 }
 
-/** The system resolver: IPv4 and IPv6 addresses of a name. */
-async function defaultLookup(name: string): Promise<string[]> {
-  const resolver = new Resolver();
-  const [v4, v6] = await Promise.all([
-    resolver.resolve4(name).catch(() => [] as string[]),
-    resolver.resolve6(name).catch(() => [] as string[]),
-  ]);
-  if (v4.length === 0 && v6.length === 0) throw new Error(`${name} has no address`);
-  return [...v4, ...v6];
+/** IPv4 and IPv6 addresses of a name, from the system's resolvers or the one given (`host:port`). */
+function systemLookup(server: string | undefined): Lookup {
+  const resolver = new Resolver({ timeout: 2_000, tries: 2 });
+  if (server !== undefined) resolver.setServers([server]);
+  return async (name) => {
+    const [v4, v6] = await Promise.all([
+      resolver.resolve4(name).catch(() => [] as string[]),
+      resolver.resolve6(name).catch(() => [] as string[]),
+    ]);
+    if (v4.length === 0 && v6.length === 0) throw new Error(`${name} has no address`);
+    return [...v4, ...v6];
+  };
 }

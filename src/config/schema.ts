@@ -226,6 +226,11 @@ export const clusterSchema = z
         dns: z.string().min(1),
         port: z.number().int().min(1).max(65535).default(8815),
         every: duration.refine((v) => v > 0, 'every must be longer than 0').prefault('10s'),
+        /** The DNS server to ask (`host:port`); default: the system's resolvers. */
+        resolver: z
+          .string()
+          .regex(/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/, 'a DNS server as host:port, e.g. 10.96.0.10:53')
+          .optional(),
       })
       .optional(),
     /** Each member is called this often; 3 missed answers in a row = down, back when it answers. */

@@ -70,9 +70,10 @@ export interface ServerProcess {
  */
 export async function spawnServer(
   configFile: string,
-  options: { fileSizeBlocks?: number; port?: number } = {},
+  options: { fileSizeBlocks?: number; port?: number; host?: string } = {},
 ): Promise<ServerProcess> {
   const port = options.port ?? (await freePort());
+  const host = options.host ?? '127.0.0.1';
   const args = [
     '--import',
     'tsx',
@@ -81,7 +82,7 @@ export async function spawnServer(
     '--config',
     configFile,
     '--listen',
-    `127.0.0.1:${port}`,
+    `${host}:${port}`,
   ];
   const child =
     options.fileSizeBlocks === undefined
@@ -101,5 +102,5 @@ export async function spawnServer(
     });
     child.on('exit', (code) => reject(new Error(`server exited ${code}: ${out}`)));
   });
-  return { process: child, location: `grpc://127.0.0.1:${port}` };
+  return { process: child, location: `grpc://${host}:${port}` };
 }

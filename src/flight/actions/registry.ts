@@ -47,6 +47,11 @@ export interface ActionVerb {
    * results into the caller's (this node's first; a member that failed is left out).
    */
   clusterWide?(results: unknown[]): unknown;
+  /**
+   * In a cluster whose reservation store is this node's memory (`--workers`), the verb runs
+   * on the primary owner of its target path, where the path's puts and waits happen too.
+   */
+  readonly atOwner?: boolean;
 }
 
 export class ActionRegistry {

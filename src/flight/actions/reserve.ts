@@ -9,6 +9,7 @@ export const reserveVerb: ActionVerb = {
     '"heartbeatSeconds": 30}. Result: {"status": "acquired"|"held", "owner", "expiresAt"}; call again to extend.',
   permission: 'write',
   target: (body) => parseBody('reserve', body, ['path', 'owner']).path,
+  atOwner: true,
   async *run(body, { manager, reservations }) {
     const doc = parseBody('reserve', body, ['path', 'owner']);
     const heartbeat = doc.heartbeatSeconds;
@@ -28,6 +29,7 @@ export const releaseVerb: ActionVerb = {
     'Result: {"released": true|false} (false: another owner holds it).',
   permission: 'write',
   target: (body) => parseBody('release', body, ['path', 'owner']).path,
+  atOwner: true,
   async *run(body, { manager, reservations }) {
     const doc = parseBody('release', body, ['path', 'owner']);
     const { path } = manager.route([doc.path]);

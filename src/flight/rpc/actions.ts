@@ -1,10 +1,27 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '../../core/log.js';
 import { builtinActions, type ActionVerb } from '../actions/index.js';
-import { acrossCluster, forwardedHeaders, type ClusterPort } from '../cluster-port.js';
+import { acrossCluster, forwardedHeaders, type ClusterMember, type ClusterPort } from '../cluster-port.js';
 import { streamOut, type RpcContext } from '../call.js';
 import { identityOf } from '../guard.js';
 import type { PbAction } from '../proto.js';
+
+/**
+ * With reservations in each node's memory (a `--workers` local cluster), the primary owner
+ * of a reservation verb's path when that is another node: reservations live where the
+ * path's puts land and its waits are answered. Undefined: run here.
+ */
+function memoryReservationsOwner(
+  ctx: RpcContext,
+  cluster: ClusterPort,
+  verb: ActionVerb,
+  body: Buffer,
+): ClusterMember | undefined {
+  if (!verb.atOwner || !verb.target || ctx.reservations.store.type !== 'memory') return undefined;
+  const { path, cls } = ctx.manager.route([verb.target(body)]);
+  const owner = cluster.owners(path, cls.config.replicas)[0];
+  return owner && !owner.self ? owner : undefined;
+}
 
 /**
  * Runs a cluster-wide verb here and on every other live member, and joins their results
@@ -63,6 +80,13 @@ export function actionHandlers(ctx: RpcContext) {
           ...(ctx.denied ? { denied: ctx.denied } : {}),
         };
         const verb = actions.get(call.request.type);
+        const owner = verb && cluster ? memoryReservationsOwner(ctx, cluster, verb, call.request.body) : undefined;
+        if (owner && cluster) {
+          const headers = forwardedHeaders(cluster, call);
+          for (const body of await cluster.action(owner, call.request.type, call.request.body, headers))
+            await write({ body });
+          return;
+        }
         const run = () => actions.run(call.request.type, call.request.body, context);
         if (!verb?.clusterWide || !cluster) {
           for await (const body of run()) await write({ body });
