@@ -126,7 +126,64 @@ def durable_get(location, path):
     return {"get_s": time.perf_counter() - start, "rows": rows}
 
 
+def concurrent(location, clients, mib, rounds):
+    """Aggregate DoPut and DoGet GB/s of `clients` threads, each with its own connection and
+    its own flight of `mib` MiB; reads follow endpoint locations (a cluster's owners)."""
+    import threading
+
+    table, rpb = big_table(mib, 64 * 1024)
+    conns = [fl.connect(location) for _ in range(clients)]
+
+    def together(work):
+        barrier = threading.Barrier(clients + 1)
+        errors = []
+
+        def run(i):
+            barrier.wait()
+            try:
+                work(i)
+            except Exception as e:  # reported, never counted as done
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        barrier.wait()
+        start = time.perf_counter()
+        for t in threads:
+            t.join()
+        if errors:
+            raise RuntimeError(errors[0])
+        return time.perf_counter() - start
+
+    def put_one(i):
+        put(conns[i], f"conc/{clients}/{i}", table, rpb)
+
+    readers = {}
+
+    def get_one(i):
+        info = conns[i].get_flight_info(fl.FlightDescriptor.for_path(f"conc/{clients}/{i}"))
+        rows = 0
+        for endpoint in info.endpoints:
+            target = conns[i]
+            if endpoint.locations:
+                uri = endpoint.locations[0].uri.decode()
+                target = readers.setdefault((i, uri), fl.connect(uri))
+            for chunk in target.do_get(endpoint.ticket):
+                rows += chunk.data.num_rows
+        assert rows == table.num_rows, (rows, table.num_rows)
+
+    total = clients * table.nbytes
+    puts_s = min(together(put_one) for _ in range(rounds))
+    gets_s = min(together(get_one) for _ in range(rounds))
+    return {"clients": clients, "put_gbps": total / puts_s / 1e9, "get_gbps": total / gets_s / 1e9}
+
+
 def main():
+    if sys.argv[1] == "concurrent":
+        location, clients, mib, rounds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        print(json.dumps(concurrent(location, clients, mib, rounds)))
+        return
     if sys.argv[1] == "puts":
         print(json.dumps(puts(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])))
         return

@@ -11,8 +11,8 @@
  *    (certificates made with openssl for the run).
  * 5. Durability against moto_server.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -22,6 +22,7 @@ import { freePort } from '../test/helpers/server.js';
 import { makeTestCerts } from '../test/helpers/certs.js';
 import { PYTHON, ROOT } from '../test/setup/python-env.js';
 import setupPython from '../test/setup/python-env.js';
+import { py, startTierflight as startTierflightIn, waitForLine } from './processes.js';
 
 const MIB = Number(process.env.BENCH_MIB ?? 512);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -76,49 +77,10 @@ interface ZipfResult {
   gets_per_s: number;
 }
 
-const CLIENT = path.join(ROOT, 'bench/client.py');
 /** As `npm start` runs the server (see README, "Running it"). */
-const NODE_FLAG = '--initial-old-space-size=256';
 const data = mkdtempSync(path.join(os.tmpdir(), 'tierflight-bench-'));
-
-function waitForLine(child: ChildProcess, pattern: RegExp): Promise<void> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer): void => {
-      out += d.toString();
-      if (pattern.test(out)) resolve();
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => reject(new Error(`server exited ${code} before it was ready:\n${out}`)));
-  });
-}
-
-function py<T>(...args: (string | number)[]): T {
-  const out = execFileSync(PYTHON, [CLIENT, ...args.map(String)], { encoding: 'utf8', maxBuffer: 1 << 20 });
-  return JSON.parse(out) as T;
-}
-
-/** Starts Tierflight on a config template from bench/; returns its Flight and metrics addresses. */
-async function startTierflight(
-  template: string,
-  vars: Record<string, string> = {},
-): Promise<{ child: ChildProcess; location: string; metrics: string }> {
-  const [port, metricsPort] = [await freePort(), await freePort()];
-  const file = path.join(data, path.basename(template));
-  let text = readFileSync(path.join(ROOT, 'bench', template), 'utf8')
-    .replaceAll('$DATA', data)
-    .replaceAll('$METRICS', `127.0.0.1:${metricsPort}`);
-  for (const [k, v] of Object.entries(vars)) text = text.replaceAll(`$${k}`, v);
-  writeFileSync(file, text);
-  const child = spawn(
-    process.execPath,
-    [NODE_FLAG, path.join(ROOT, 'dist/cli/main.js'), 'serve', '--config', file, '--listen', `127.0.0.1:${port}`],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TIERFLIGHT_LOG_LEVEL: 'info' } },
-  );
-  await waitForLine(child, /"msg":"Tierflight ready"/);
-  return { child, location: `grpc://127.0.0.1:${port}`, metrics: `http://127.0.0.1:${metricsPort}/metrics` };
-}
+const startTierflight = (template: string, vars: Record<string, string> = {}) =>
+  startTierflightIn(data, template, vars);
 
 async function hitsByStorage(metricsUrl: string): Promise<Record<string, number>> {
   const text = await (await fetch(metricsUrl)).text();

@@ -43,18 +43,21 @@ export function securityIssues(config: Config, issueAt: IssueAt): ConfigIssue[] 
   return issues;
 }
 
-/** A whole value `${NAME}` is read from the environment variable NAME (secrets stay out of the file). */
-const ENV_REFERENCE = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
+/**
+ * `${NAME}` in a value is replaced by the environment variable NAME: a whole value (a secret
+ * kept out of the file) or part of one (`self: ${POD_IP}:8815`).
+ */
+const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 export function substituteEnvironment(raw: unknown, issueAt: IssueAt): { value: unknown; issues: ConfigIssue[] } {
   const issues: ConfigIssue[] = [];
   const walk = (value: unknown, at: PathKey[]): unknown => {
     if (typeof value === 'string') {
-      const name = ENV_REFERENCE.exec(value)?.[1];
-      if (name === undefined) return value;
-      const found = process.env[name];
-      if (found === undefined || found === '') issues.push(issueAt(at, `environment variable ${name} is not set`));
-      return found ?? '';
+      return value.replace(ENV_REFERENCE, (_whole, name: string) => {
+        const found = process.env[name];
+        if (found === undefined || found === '') issues.push(issueAt(at, `environment variable ${name} is not set`));
+        return found ?? '';
+      });
     }
     if (Array.isArray(value)) return value.map((v, i) => walk(v, [...at, i]));
     if (value && typeof value === 'object') {

@@ -37,6 +37,24 @@ storageClasses:
     ).toBe('');
   });
 
+  it('reads ${NAME} inside a value from the environment, as a pod names itself by its IP', () => {
+    process.env.TF_TEST_POD_IP = '10.1.2.3';
+    const config = parseConfigText(
+      `${classes()}${redis}server:
+  advertise: grpc+tcp://\${TF_TEST_POD_IP}:8815
+cluster:
+  self: \${TF_TEST_POD_IP}:8815
+  discover: { dns: tierflight-headless.default.svc.cluster.local, port: 8815 }
+`,
+      'c.yaml',
+    );
+    expect(config.cluster?.self).toBe('10.1.2.3:8815');
+    expect(config.server.advertise).toBe('grpc+tcp://10.1.2.3:8815');
+    expect(parse(`${classes()}${redis}cluster:\n  self: \${TF_TEST_UNSET_IP}:1\n  discover: { dns: x }\n`)).toMatch(
+      /c\.yaml:\d+:\d+: cluster\.self: environment variable TF_TEST_UNSET_IP is not set/,
+    );
+  });
+
   it('refuses a self that is not a member, duplicates, bad locations, both or neither member source, at their line', () => {
     const text = parse(`${classes()}${redis}cluster:
   self: z

@@ -1,0 +1,65 @@
+/** The servers and the pyarrow client the benchmarks run (bench/run.ts, bench/cluster.ts). */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { freePort } from '../test/helpers/server.js';
+import { PYTHON, ROOT } from '../test/setup/python-env.js';
+
+const CLIENT = path.join(ROOT, 'bench/client.py');
+const NODE_FLAG = '--initial-old-space-size=256';
+
+/** Resolves once the child has printed `count` lines matching `pattern` (stdout or stderr). */
+export function waitForLine(child: ChildProcess, pattern: RegExp, count = 1): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const global = new RegExp(pattern.source, 'g');
+    const onData = (d: Buffer): void => {
+      out += d.toString();
+      if ((out.match(global) ?? []).length >= count) resolve();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => reject(new Error(`server exited ${code} before it was ready:\n${out}`)));
+  });
+}
+
+/** Runs bench/client.py with these arguments; its JSON answer. */
+export function py<T>(...args: (string | number)[]): T {
+  const out = execFileSync(PYTHON, [CLIENT, ...args.map(String)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  return JSON.parse(out) as T;
+}
+
+/**
+ * Starts Tierflight (the built `dist/`) on a config template from bench/ written into
+ * `data`, with `serve` arguments added (`--workers 2`); waits for every worker to be ready.
+ */
+export async function startTierflight(
+  data: string,
+  template: string,
+  vars: Record<string, string> = {},
+  extra: { args?: string[]; workers?: number } = {},
+): Promise<{ child: ChildProcess; location: string; metrics: string }> {
+  const [port, metricsPort] = [await freePort(), await freePort()];
+  const file = path.join(data, path.basename(template));
+  let text = readFileSync(path.join(ROOT, 'bench', template), 'utf8')
+    .replaceAll('$DATA', data)
+    .replaceAll('$METRICS', `127.0.0.1:${metricsPort}`);
+  for (const [k, v] of Object.entries(vars)) text = text.replaceAll(`$${k}`, v);
+  writeFileSync(file, text);
+  const child = spawn(
+    process.execPath,
+    [
+      NODE_FLAG,
+      path.join(ROOT, 'dist/cli/main.js'),
+      'serve',
+      '--config',
+      file,
+      '--listen',
+      `127.0.0.1:${port}`,
+      ...(extra.args ?? []),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TIERFLIGHT_LOG_LEVEL: 'info' } },
+  );
+  await waitForLine(child, /"msg":"Tierflight ready"/, extra.workers ?? 1);
+  return { child, location: `grpc://127.0.0.1:${port}`, metrics: `http://127.0.0.1:${metricsPort}/metrics` };
+}
