@@ -1,7 +1,7 @@
 /**
  * `npm run bench:cluster`: aggregate DoPut and DoGet GB/s with 1, 2, 4 and 8 concurrent
  * pyarrow clients (threads, one connection and one flight each, reads following endpoint
- * locations) against one Tierflight process, `serve --workers 2` and pyarrow's own Flight
+ * locations) against one Tierflight process, `serve --workers N` (BENCH_WORKERS, 2) and pyarrow's own Flight
  * server, in one run. Writes bench/results/cluster.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,6 +15,7 @@ import { py, startTierflight, waitForLine } from './processes.js';
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,2,4,8').split(',').map(Number);
 const MIB = Number(process.env.BENCH_CLUSTER_MIB ?? 64);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
 
 interface Row {
   clients: number;
@@ -41,11 +42,11 @@ try {
     path.join(data, 'workers'),
     'bench.yaml',
     {},
-    { args: ['--workers', '2'], workers: 2 },
+    { args: ['--workers', String(WORKERS)], workers: WORKERS },
   );
   children.push(two.child);
   await new Promise((r) => setTimeout(r, 2_000)); // the workers probe each other up
-  measure('tierflight --workers 2', two.location);
+  measure(`tierflight --workers ${WORKERS}`, two.location);
   two.child.kill('SIGTERM');
 
   const refPort = await freePort();

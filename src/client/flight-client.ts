@@ -11,6 +11,7 @@ import { InvalidMessageError, readMessageHeader } from '../ipc/message-header.js
 import { encapsulatedMessages, toIpcStream } from '../ipc/ipc-stream.js';
 import { isDecodeError, type DecodedFlightData } from '../flight/flight-data-codec.js';
 import { loadFlightService, SERVICE_NAME } from '../flight/proto.js';
+import { FLOW_CONTROL_WINDOW } from '../flight/grpc-internals.js';
 import type { PbDescriptor, PbFlightInfo } from '../flight/proto.js';
 
 /** One Arrow IPC message as Flight carries it. */
@@ -18,6 +19,12 @@ export interface FlightMessage {
   header: Buffer;
   body: Buffer;
   appMetadata?: Buffer;
+  /**
+   * The whole FlightData message already encoded (header, body and app_metadata only, as a
+   * server received it): sent as is, not encoded again. Ignored for a put's first message,
+   * which gets the descriptor.
+   */
+  wire?: Buffer;
 }
 
 /** What GetFlightInfo and ListFlights answer, with the schema message unwrapped. */
@@ -95,6 +102,8 @@ export class FlightClient {
     this.client = new Client(match[2] as string, creds, {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
+      // grpc-js's 64 KiB receive windows slow large reads several times over (see flight/grpc-internals.ts).
+      'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
       ...(options.maxReconnectBackoffMs !== undefined
         ? {
             'grpc.initial_reconnect_backoff_ms': Math.min(200, options.maxReconnectBackoffMs),
@@ -242,7 +251,7 @@ export class FlightClient {
     const send = async (): Promise<void> => {
       let first = true;
       for await (const m of messages) {
-        const wire = this.encodeFlightData(m, first ? descriptor(path) : undefined);
+        const wire = !first && m.wire ? m.wire : this.encodeFlightData(m, first ? descriptor(path) : undefined);
         first = false;
         if (!call.write(wire)) await new Promise((resolve) => call.once('drain', resolve));
       }

@@ -126,7 +126,8 @@ export class ClusterNode implements ClusterPort {
     onAck: (ack: Buffer) => void,
   ): Promise<void> {
     async function* plain() {
-      for await (const m of messages) yield { header: m.header, body: m.body, appMetadata: m.appMetadata };
+      for await (const m of messages)
+        yield { header: m.header, body: m.body, appMetadata: m.appMetadata, ...(m.wire ? { wire: m.wire } : {}) };
     }
     await this.call(to, 'DoPut', (c) => c.doPut(path, plain(), this.with(headers), onAck));
   }

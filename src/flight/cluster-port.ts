@@ -38,6 +38,8 @@ export interface ForwardedMessage {
   header: Buffer;
   body: Buffer;
   appMetadata: Buffer;
+  /** The message as this node received it, when it can be sent on as is (no copy, no re-encoding). */
+  wire?: Buffer;
 }
 
 export interface ClusterMember {

@@ -1,6 +1,12 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { CancelledError, InvalidArgumentError } from '../../errors.js';
-import { acrossCluster, forwardedHeaders, type ClusterMember, type ClusterPort } from '../cluster-port.js';
+import {
+  acrossCluster,
+  forwardedHeaders,
+  type ClusterMember,
+  type ClusterPort,
+  type ForwardedMessage,
+} from '../cluster-port.js';
 import type { Frame } from '../../ipc/frame.js';
 import { MessageType } from '../../ipc/message-header.js';
 import {
@@ -128,15 +134,17 @@ async function forwardPut(
   first: FlightDataFrame,
   rest: AsyncIterator<DecodedFlightData>,
 ): Promise<void> {
-  async function* messages(): AsyncGenerator<FlightDataFrame> {
+  async function* messages(): AsyncGenerator<ForwardedMessage> {
     yield first;
     for (let index = 1; ; index++) {
       const next = await rest.next();
       // Ending the owner's stream commits the flight: never for a client that left mid-put.
       if (call.cancelled) throw new CancelledError('the client cancelled the put');
       if (next.done) return;
-      if (isDecodeError(next.value)) throw new InvalidArgumentError(`message ${index}: ${next.value.decodeError}`);
-      yield next.value;
+      const m = next.value;
+      if (isDecodeError(m)) throw new InvalidArgumentError(`message ${index}: ${m.decodeError}`);
+      // Sent on as it came (no re-encoding) when it holds nothing but header, metadata and body.
+      yield { header: m.header, body: m.body, appMetadata: m.appMetadata, ...(m.replayable ? { wire: m.wire } : {}) };
     }
   }
   const headers = forwardedHeaders(cluster, call);
