@@ -12,7 +12,7 @@ import { encapsulatedMessages, toIpcStream } from '../ipc/ipc-stream.js';
 import { isDecodeError, type DecodedFlightData } from '../flight/flight-data-codec.js';
 import { loadFlightService, SERVICE_NAME } from '../flight/proto.js';
 import { FLOW_CONTROL_WINDOW } from '../flight/grpc-internals.js';
-import type { PbDescriptor, PbFlightInfo } from '../flight/proto.js';
+import type { PbDescriptor, PbFlightInfo, PbPollInfo } from '../flight/proto.js';
 
 /** One Arrow IPC message as Flight carries it. */
 export interface FlightMessage {
@@ -181,6 +181,15 @@ export class FlightClient {
     timeoutMs?: number,
   ): Promise<PbFlightInfo> {
     return this.unary<PbFlightInfo>('GetFlightInfo', descriptor(path), headers, deadlineIn(timeoutMs));
+  }
+
+  /** PollFlightInfo as protobuf PollInfo, for a node handing on its owner's answer. */
+  pollInfoMessage(
+    path: readonly string[],
+    headers: Record<string, string> = {},
+    timeoutMs?: number,
+  ): Promise<PbPollInfo> {
+    return this.unary<PbPollInfo>('PollFlightInfo', descriptor(path), headers, deadlineIn(timeoutMs));
   }
 
   /** ListFlights as protobuf FlightInfos, for a node merging its members' lists. */

@@ -5,7 +5,8 @@ import type { Logger } from '../core/log.js';
 import { TierflightError, type ErrorCode } from '../errors.js';
 import type { ClusterMember, ClusterPort, ForwardedMessage } from '../flight/cluster-port.js';
 import { FROM_NODE_HEADER } from '../flight/cluster-port.js';
-import type { PbFlightInfo } from '../flight/proto.js';
+import type { PbFlightInfo, PbPollInfo } from '../flight/proto.js';
+import { DEFAULT_POLL_WAIT_MS } from '../flight/rpc/wait.js';
 import { Membership, type Lookup, type Member } from './membership.js';
 import { owners } from './placement.js';
 import type { StorageManager } from '../storage/manager.js';
@@ -158,6 +159,14 @@ export class ClusterNode implements ClusterPort {
     const wait = Number(headers['x-tierflight-wait-ms'] ?? 0) || 0;
     return this.call(from, 'GetFlightInfo', (c) =>
       c.flightInfoMessage(path, this.with(headers), wait + CALL_TIMEOUT_MS),
+    );
+  }
+
+  pollFlightInfo(from: ClusterMember, path: readonly string[], headers: Record<string, string>): Promise<PbPollInfo> {
+    // PollFlightInfo waits at most the wait header's ms (or the server's default poll wait).
+    const wait = Number(headers['x-tierflight-wait-ms'] ?? 0) || 0;
+    return this.call(from, 'PollFlightInfo', (c) =>
+      c.pollInfoMessage(path, this.with(headers), (wait || DEFAULT_POLL_WAIT_MS) + CALL_TIMEOUT_MS),
     );
   }
 

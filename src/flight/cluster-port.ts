@@ -1,5 +1,5 @@
 import type { Metadata } from '@grpc/grpc-js';
-import type { PbFlightInfo } from './proto.js';
+import type { PbFlightInfo, PbPollInfo } from './proto.js';
 import { identityOf } from './guard.js';
 
 /**
@@ -28,6 +28,7 @@ export interface ClusterPort {
   resync(): void;
   /** Copies the version `tag` of a flight held here to a member, as that member's own put. */
   copyFlight(to: ClusterMember, path: string, tag?: string): Promise<void>;
+  pollFlightInfo(from: ClusterMember, path: readonly string[], headers: Record<string, string>): Promise<PbPollInfo>;
   flightInfo(from: ClusterMember, path: readonly string[], headers: Record<string, string>): Promise<PbFlightInfo>;
   listFlights(from: ClusterMember, prefix: string, headers: Record<string, string>): Promise<PbFlightInfo[]>;
   action(on: ClusterMember, type: string, body: Buffer, headers: Record<string, string>): Promise<Buffer[]>;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlightClient, FlightCallError, FlightStatus } from '../../src/client/flight-client.js';
 import { owners } from '../../src/cluster/placement.js';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { FROM_NODE_HEADER } from '../../src/flight/cluster-port.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { runPyClient } from '../helpers/python.js';
@@ -257,6 +258,42 @@ ${members()
     expect((err as Error).message).toContain(`node-b (${location('node-b')})`);
   });
 
+  it('reserves through the shared Redis: a waiter on one node gets the flight its owner put through another', async () => {
+    const p = Array.from({ length: 50 }, (_, i) => `res/p-${i}`).find((x) => ownerOf(x) === 'node-b')!;
+    const a = new FlightClient(location('node-a'));
+    const c = new FlightClient(location('node-c'));
+    try {
+      const [mine] = await a.action('reserve', { path: p, owner: 'alice', heartbeatSeconds: 30 });
+      expect(mine).toMatchObject({ status: 'acquired' });
+      const [theirs] = await c.action('reserve', { path: p, owner: 'carol', heartbeatSeconds: 30 });
+      expect(theirs).toMatchObject({ status: 'held', owner: 'alice' });
+      // PollFlightInfo through node-c, answered by the owner: not there yet, poll again.
+      const poll = await c.pollInfoMessage(p.split('/'), { 'x-tierflight-wait-ms': '100' });
+      expect(poll.info ?? null).toBeNull();
+      expect(poll.flight_descriptor?.path).toEqual(p.split('/'));
+      // A waiter on node-c; the owner's put through node-a lands on node-b and wakes it.
+      const waiting = c.getFlightInfo(p, { 'x-tierflight-wait-ms': '20000' });
+      const ipc = tableToIPC(tableFromArrays({ v: Float64Array.from([1, 2, 3, 4]) }), 'stream');
+      await a.putStream(p, ipc, { 'x-tierflight-owner': 'alice' });
+      const info = await waiting;
+      expect(info.totalRecords).toBe(4);
+      expect(info.endpoints[0]?.locations).toEqual([location('node-b')]);
+      // The landed put released alice's reservation (in Redis): carol may reserve now.
+      const [after] = await c.action('reserve', { path: `${p}-next`, owner: 'carol', heartbeatSeconds: 30 });
+      expect(after).toMatchObject({ status: 'acquired' });
+      // pin through node-c pins it where it is held.
+      expect(await c.action('pin', { path: p })).toEqual([{ pinned: true }]);
+      const b = new FlightClient(location('node-b'));
+      const [stats] = await b.action<{ pinned: number }>('stats');
+      b.close();
+      expect(stats?.pinned).toBe(1);
+      expect(await c.action('unpin', { path: p })).toEqual([{ unpinned: true }]);
+    } finally {
+      a.close();
+      c.close();
+    }
+  });
+
   it('deletes across the cluster', async () => {
     const client = new FlightClient(location('node-c'));
     const [one] = await client.action<{ deleted: boolean }>('delete', { path: cachePuts[0]!.path });
@@ -342,6 +379,10 @@ ${members()
         const lateOn = async (n: Name) => (await localPaths(n, 'cache')).filter((p) => p.startsWith('cache/late-'));
         const onNodeB = await lateOn('node-b');
         const elsewhere = [...(await lateOn('node-a')), ...(await lateOn('node-c'))];
+        // Nobody keeps a durable flight it does not own.
+        for (const n of NAMES) {
+          if ((await localPaths(n, 'durable')).some((p) => ownerOf(p) !== n)) return false;
+        }
         return (
           JSON.stringify(onNodeB) === JSON.stringify(lateForB.map((p) => p.path).sort()) &&
           elsewhere.every((p) => ownerOf(p) !== 'node-b')
@@ -349,9 +390,6 @@ ${members()
       },
       20_000,
     );
-    for (const n of NAMES) {
-      for (const p of await localPaths(n, 'durable')) expect({ p, owner: ownerOf(p) }).toEqual({ p, owner: n });
-    }
     // Through any node: every late flight, and the newest version of the rewritten one.
     const wanted = [...late, rewritten, ...onB.slice(1)].map((p) => ({ ...p, op: 'check' }));
     for (const n of NAMES) {

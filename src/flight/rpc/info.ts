@@ -109,6 +109,9 @@ export function infoHandlers(ctx: RpcContext) {
     // again until the reservation's expiry. Absent and not reserved: NOT_FOUND.
     PollFlightInfo: unary(ctx, 'PollFlightInfo', async (descriptor: PbDescriptor, call): Promise<PbPollInfo> => {
       const parts = readable(call, descriptor);
+      // In a cluster the owner answers: the put lands there and the wait happens there.
+      const elsewhere = await ownerElsewhere(ctx, call, parts);
+      if (elsewhere) return elsewhere.cluster.pollFlightInfo(elsewhere.to, parts, elsewhere.headers);
       if (!manager.has(parts)) {
         await waitIfReserved(ctx, parts, call, waitMsOf(call.metadata) ?? DEFAULT_POLL_WAIT_MS);
         if (!manager.has(parts)) {
