@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlightClient, FlightCallError, FlightStatus } from '../../src/client/flight-client.js';
 import { owners } from '../../src/cluster/placement.js';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { encapsulatedMessages } from '../../src/ipc/ipc-stream.js';
 import { FROM_NODE_HEADER } from '../../src/flight/cluster-port.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
 import { runPyClient } from '../helpers/python.js';
@@ -292,6 +293,20 @@ ${members()
       a.close();
       c.close();
     }
+  });
+
+  it("passes the owner's status back through a forwarded put, and stores nothing of a refused one", async () => {
+    const p = Array.from({ length: 50 }, (_, i) => `bad/p-${i}`).find((x) => ownerOf(x) === 'node-c')!;
+    const ipc = tableToIPC(tableFromArrays({ v: Int32Array.from([1, 2, 3]) }), 'stream');
+    const [schema, batch] = [...encapsulatedMessages(ipc)];
+    const a = new FlightClient(location('node-a'));
+    const garbage = { header: Buffer.from('not a flatbuffer at all'), body: batch!.body };
+    const err = await a.doPut(p, [schema!, garbage]).catch((e: unknown) => e);
+    a.close();
+    expect(err).toBeInstanceOf(FlightCallError);
+    expect(err).toMatchObject({ code: FlightStatus.INVALID_ARGUMENT });
+    expect((err as Error).message).toContain(`flight "${p}"`);
+    for (const n of NAMES) expect(await localPaths(n, 'bad')).toEqual([]);
   });
 
   it('deletes across the cluster', async () => {

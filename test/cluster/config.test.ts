@@ -1,17 +1,10 @@
+import { configErrors } from '../helpers/config.js';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfigText } from '../../src/config/load.js';
+import { parseConfigText } from '../../src/config/load.js';
 
 /** `cluster` (DESIGN §8) is checked as a whole: who the members are, `self`, a shared reservation store, replicas. */
 describe('cluster configuration', () => {
-  const parse = (yaml: string) => {
-    try {
-      parseConfigText(yaml, 'c.yaml');
-      return '';
-    } catch (err) {
-      if (err instanceof ConfigError) return err.message;
-      throw err;
-    }
-  };
+  const parse = (yaml: string) => configErrors(yaml, 'c.yaml');
   const classes = (replicas = 1) => `storageTypes:
   memory: { capacity: 1MiB }
 storageClasses:

@@ -4,10 +4,10 @@ import { rm } from 'node:fs/promises';
 import https from 'node:https';
 import { credentials, status } from '@grpc/grpc-js';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { configErrors } from '../helpers/config.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { FlightClient } from '../../src/client/flight-client.js';
-import { ConfigError, parseConfigText } from '../../src/config/load.js';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
 import { runPyClient } from '../helpers/python.js';
 import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
@@ -256,15 +256,7 @@ describe('the metrics port with TLS and a bearer token', () => {
 });
 
 describe('security configuration', () => {
-  const parse = (yaml: string) => {
-    try {
-      parseConfigText(yaml, 'sec.yaml');
-      return '';
-    } catch (err) {
-      if (err instanceof ConfigError) return err.message;
-      throw err;
-    }
-  };
+  const parse = (yaml: string) => configErrors(yaml, 'sec.yaml');
   const base = `storageTypes:\n  memory: { capacity: 1MiB }\nstorageClasses:\n  - { name: d, prefix: "", tiers: [{ storage: memory }] }\n`;
   const hash = '"$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"';
 
