@@ -309,6 +309,43 @@ ${members()
     for (const n of NAMES) expect(await localPaths(n, 'bad')).toEqual([]);
   });
 
+  it('keeps backpressure through a forwarded put: while the owner is paused, the client cannot run ahead', async () => {
+    const p = Array.from({ length: 50 }, (_, i) => `cache/big-${i}`).find((x) => ownerOf(x) === 'node-c')!;
+    // 160 batches of 1 MiB, sent without waiting for acks (only for the connection's flow control).
+    const ipc = tableToIPC(tableFromArrays({ v: new Float64Array(128 * 1024).fill(1.5) }), 'stream');
+    const [schema, batch] = [...encapsulatedMessages(ipc)];
+    const BATCHES = 160;
+    let sent = 0;
+    async function* messages() {
+      yield schema!;
+      for (let i = 0; i < BATCHES; i++) {
+        sent++;
+        yield batch!;
+      }
+    }
+    const a = new FlightClient(location('node-a'));
+    const done = a.doPut(p, messages());
+    await until('the put to be under way', () => sent >= 8, 10_000);
+    nodes['node-c'].process.kill('SIGSTOP');
+    let sentWhilePaused: number;
+    try {
+      const before = sent;
+      await new Promise((r) => setTimeout(r, 600)); // shorter than three missed probes
+      sentWhilePaused = sent - before;
+    } finally {
+      nodes['node-c'].process.kill('SIGCONT');
+    }
+    const acks = await done;
+    a.close();
+    // Flow-control windows (16 MiB each way) and a few messages in hand, not the whole flight.
+    expect(sentWhilePaused).toBeLessThan(64);
+    expect(sent).toBe(BATCHES);
+    expect(acks).toHaveLength(0); // no app_metadata on the batches: nothing to acknowledge
+    const info = await new FlightClient(location('node-b')).getFlightInfo(p);
+    expect(info.totalRecords).toBe(BATCHES * 128 * 1024);
+    expect(info.endpoints[0]?.locations).toEqual([location('node-c')]);
+  });
+
   it('deletes across the cluster', async () => {
     const client = new FlightClient(location('node-c'));
     const [one] = await client.action<{ deleted: boolean }>('delete', { path: cachePuts[0]!.path });
