@@ -310,7 +310,7 @@ ${members()
   });
 
   it('keeps backpressure through a forwarded put: while the owner is paused, the client cannot run ahead', async () => {
-    const p = Array.from({ length: 50 }, (_, i) => `cache/big-${i}`).find((x) => ownerOf(x) === 'node-c')!;
+    const p = Array.from({ length: 50 }, (_, i) => `bulk/big-${i}`).find((x) => ownerOf(x) === 'node-c')!;
     // 160 batches of 1 MiB, sent without waiting for acks (only for the connection's flow control).
     const ipc = tableToIPC(tableFromArrays({ v: new Float64Array(128 * 1024).fill(1.5) }), 'stream');
     const [schema, batch] = [...encapsulatedMessages(ipc)];
@@ -344,6 +344,7 @@ ${members()
     const info = await new FlightClient(location('node-b')).getFlightInfo(p);
     expect(info.totalRecords).toBe(BATCHES * 128 * 1024);
     expect(info.endpoints[0]?.locations).toEqual([location('node-c')]);
+    expect(await new FlightClient(location('node-a')).action('delete', { path: p })).toEqual([{ deleted: true }]);
   });
 
   it('deletes across the cluster', async () => {
