@@ -66,6 +66,15 @@ export class ClusterNode implements ClusterPort {
         this.clientFor(m).ping(timeoutMs, { [FROM_NODE_HEADER]: config.self, ...this.nodeHeaders() }),
       );
     this.membership = new Membership(config, scheme, probe, clock, log, options.lookup);
+    // A member gone from DNS takes its connection with it.
+    this.membership.onChange(() => {
+      const names = new Set(this.membership.all().map((m) => m.name));
+      for (const [name, { client }] of this.clients) {
+        if (names.has(name)) continue;
+        client.close();
+        this.clients.delete(name);
+      }
+    });
     // A member back from being down may hold versions others replaced meanwhile: tell it to
     // check its flights against placement and the store (it may not have noticed it was away).
     this.membership.onReturn((m) => {

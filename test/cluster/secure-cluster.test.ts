@@ -80,7 +80,7 @@ ${users}cluster:
     - { name: n1, location: "${location(1)}" }
 `,
       );
-      apps.push(await startApp(loadConfigFile(file).config, silentLogger, systemClock));
+      apps.push(await startApp(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file }));
     }
   }, 60_000);
 
@@ -139,5 +139,20 @@ ${users}cluster:
       new RegExp(`^tierflight_cluster_calls_total\\{method="DoPut",outcome="OK"\\} ${forwarded.length}$`, 'm'),
     );
     expect(metrics).toMatch(/^tierflight_cluster_calls_total\{method="probe",outcome="OK"\} [1-9]/m);
+  });
+
+  it('refuses a reload that changes the cluster (it needs a restart), and keeps serving', async () => {
+    const file = path.join(dir, 'n0.yaml');
+    const text = readFileSync(file, 'utf8');
+    await writeFile(file, text.replace('probeEvery: 200ms', 'probeEvery: 1s'));
+    try {
+      expect(apps[0]!.reload()).toBe(false);
+      expect(await apps[0]!.metrics.registry.metrics()).toMatch(
+        /^tierflight_config_reloads_total\{outcome="refused"\} [1-9]/m,
+      );
+      expect(apps[0]!.cluster?.membership.get('n1')?.state).toBe('up');
+    } finally {
+      await writeFile(file, text);
+    }
   });
 });
