@@ -135,11 +135,8 @@ export class ClusterNode implements ClusterPort {
     messages: AsyncIterable<ForwardedMessage>,
     onAck: (ack: Buffer) => void,
   ): Promise<void> {
-    async function* plain() {
-      for await (const m of messages)
-        yield { header: m.header, body: m.body, appMetadata: m.appMetadata, ...(m.wire ? { wire: m.wire } : {}) };
-    }
-    await this.call(to, 'DoPut', (c) => c.doPut(path, plain(), this.with(headers), onAck));
+    // A ForwardedMessage is a FlightMessage (with `wire`, sent as is): no copy on the way.
+    await this.call(to, 'DoPut', (c) => c.doPut(path, messages, this.with(headers), onAck));
   }
 
   /**

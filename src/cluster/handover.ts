@@ -2,6 +2,7 @@ import type { Logger } from '../core/log.js';
 import { isTierflightError } from '../errors.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { ClusterNode } from './cluster-node.js';
+import { updatedAtOf } from '../flight/cluster-port.js';
 
 /** How long membership must stay still before flights are handed over (a flapping member moves nothing twice). */
 const SETTLE_MS = 1_000;
@@ -91,9 +92,7 @@ export class Handover {
 
   private async ownerHasNewer(to: Parameters<ClusterNode['flightInfo']>[0], path: string, createdAt: number) {
     try {
-      const info = await this.node.flightInfo(to, path.split('/'), {});
-      const meta = JSON.parse(info.app_metadata?.toString() ?? '{}') as { updatedAt?: string };
-      return meta.updatedAt !== undefined && Date.parse(meta.updatedAt) >= createdAt;
+      return updatedAtOf(await this.node.flightInfo(to, path.split('/'), {})) >= createdAt;
     } catch (err) {
       if (isTierflightError(err) && err.code === 'NOT_FOUND') return false;
       throw err;

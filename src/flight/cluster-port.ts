@@ -49,6 +49,16 @@ export interface ClusterMember {
   self: boolean;
 }
 
+/** When the version a FlightInfo describes was written (its app_metadata's `updatedAt`), or 0. */
+export function updatedAtOf(info: PbFlightInfo): number {
+  try {
+    const meta = JSON.parse(info.app_metadata?.toString() ?? '{}') as { updatedAt?: string };
+    return meta.updatedAt ? Date.parse(meta.updatedAt) : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /**
  * Set on every call one node makes to another (its member name): the receiver answers from
  * its own state and neither forwards nor fans out again.

@@ -1,5 +1,5 @@
 import type { Metadata, ServerWritableStream } from '@grpc/grpc-js';
-import { acrossCluster, forwardedHeaders, type ClusterMember, type ClusterPort } from '../cluster-port.js';
+import { acrossCluster, forwardedHeaders, updatedAtOf, type ClusterMember, type ClusterPort } from '../cluster-port.js';
 import { InvalidArgumentError, isTierflightError } from '../../errors.js';
 import { StorageManager } from '../../storage/manager.js';
 import { DEFAULT_POLL_WAIT_MS, waitIfReserved, waitMsOf } from './wait.js';
@@ -201,15 +201,6 @@ function newestPerPath(lists: PbFlightInfo[][]): PbFlightInfo[] {
     }
   }
   return [...best.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v.info);
-}
-
-function updatedAtOf(info: PbFlightInfo): number {
-  try {
-    const meta = JSON.parse(info.app_metadata?.toString() ?? '{}') as { updatedAt?: string };
-    return meta.updatedAt ? Date.parse(meta.updatedAt) : 0;
-  } catch {
-    return 0;
-  }
 }
 
 function pathOf(descriptor: PbDescriptor): string[] {

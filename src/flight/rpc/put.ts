@@ -86,7 +86,7 @@ async function doPut(
       throw new InvalidArgumentError('DoPut stream ended without any message: send a PATH descriptor with the schema');
     checkIpc(session.path, () => validator.finish(index));
     const committed = await session.commit();
-    if (ctx.cluster) replicate(ctx, ctx.cluster, committed.path, committed.tag);
+    if (ctx.cluster) replicate(ctx, ctx.cluster, committed);
     // The owner's computation has landed: its reservation goes (a failed put keeps it).
     if (session.owner !== undefined) {
       await reservations.release(session.path, session.owner, true).catch((err: unknown) => {

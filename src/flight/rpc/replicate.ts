@@ -1,5 +1,6 @@
 import type { RpcContext } from '../call.js';
 import type { ClusterPort } from '../cluster-port.js';
+import type { FlightVersion } from '../../storage/flight.js';
 
 /**
  * After a put lands on the path's primary owner: the other owners (`replicas` of the class,
@@ -8,10 +9,11 @@ import type { ClusterPort } from '../cluster-port.js';
  * on first read instead. A replica that cannot take it is logged (and counted with the
  * cluster calls), and the flight stays on the primary.
  */
-export function replicate(ctx: RpcContext, cluster: ClusterPort, path: string, tag: string): void {
-  const { cls } = ctx.manager.route([path]);
-  if (cls.config.replicas <= 1 || cls.config.durability !== 'none') return;
-  const owners = cluster.owners(path, cls.config.replicas);
+export function replicate(ctx: RpcContext, cluster: ClusterPort, version: FlightVersion): void {
+  const { path, tag } = version;
+  const { replicas, durability } = version.cls.config;
+  if (replicas <= 1 || durability !== 'none') return;
+  const owners = cluster.owners(path, replicas);
   if (!owners[0]?.self) return;
   for (const to of owners.slice(1)) {
     cluster.copyFlight(to, path, tag).then(
