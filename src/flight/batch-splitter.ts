@@ -1,4 +1,4 @@
-import { encapsulateSchema, MessageType, readMessageHeader } from '../ipc/message-header.js';
+import { encapsulateSchema, isBigEndianSchema, MessageType, readMessageHeader } from '../ipc/message-header.js';
 import { END_OF_STREAM, messagePrefix, paddingFor } from '../ipc/file-layout.js';
 import type { Frame } from '../storage/storage-type.js';
 import type { Logger } from '../core/log.js';
@@ -8,7 +8,8 @@ import type { Logger } from '../core/log.js';
  * while pyarrow and Java send whole batches in one message. A stored batch larger than the
  * limit is decoded (with the dictionaries before it), sliced by rows and re-encoded as
  * several smaller batches. This is the one place Tierflight re-encodes data, and only when
- * the operator asks for it; a batch arrow-js cannot decode is sent whole, with a warning.
+ * the operator asks for it; a batch arrow-js cannot decode (or a big-endian one, which it
+ * would re-encode little-endian) is sent whole, with a warning.
  * arrow-js is loaded only then (`create`): every module on the heap is marked again at
  * each major GC, and a busy server runs several a second.
  */
@@ -32,6 +33,8 @@ export class BatchSplitter {
   /** The batch as smaller record batches (app_metadata on the first), or undefined to send it whole. */
   split(schemaHeader: Buffer, dictionaries: readonly Frame[], batch: Frame): Frame[] | undefined {
     try {
+      // arrow-js reads and writes little-endian only: a big-endian batch goes whole.
+      if (isBigEndianSchema(schemaHeader)) return this.giveUp('the stream is big-endian');
       const stream = Buffer.concat([
         encapsulateSchema(schemaHeader),
         ...dictionaries.flatMap((d) => encapsulate(d)),

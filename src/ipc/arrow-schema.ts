@@ -31,6 +31,7 @@ export type Layout =
 
 export interface FieldModel {
   name: string;
+  nullable: boolean;
   /** Type name for messages (`int32`, `list`, ...). */
   type: string;
   layout: Layout;
@@ -41,6 +42,11 @@ export interface FieldModel {
 
 export interface SchemaModel {
   fields: FieldModel[];
+  /**
+   * The schema's `endianness` is Big: the values in the bodies (offsets, run ends) are
+   * big-endian. They are read that way and stored and replayed as received, never swapped.
+   */
+  bigEndian: boolean;
   /** Every dictionary the schema declares, by id, with its value field. */
   dictionaries: Map<number, FieldModel>;
 }
@@ -51,6 +57,7 @@ const SCHEMA_FIELDS = 1;
 const SCHEMA_METADATA = 2;
 const SCHEMA_FEATURES = 3;
 const FIELD_NAME = 0;
+const FIELD_NULLABLE = 1;
 const FIELD_TYPE_TYPE = 2;
 const FIELD_TYPE = 3;
 const FIELD_DICTIONARY = 4;
@@ -73,7 +80,11 @@ export function parseSchema(schema: Table): SchemaModel {
   const fields = schema.tables(SCHEMA_FIELDS, 'schema fields');
   if (!fields) throw new SchemaRuleError('the schema has no fields vector');
   const dictionaries = new Map<number, FieldModel>();
-  return { fields: fields.map((f, i) => parseField(f, `field ${i}`, dictionaries)), dictionaries };
+  return {
+    fields: fields.map((f, i) => parseField(f, `field ${i}`, dictionaries)),
+    dictionaries,
+    bigEndian: endianness === 1,
+  };
 }
 
 function checkMetadata(table: Table, index: number, what: string): void {
@@ -96,7 +107,7 @@ function parseField(f: Table, where: string, dictionaries: Map<number, FieldMode
   const typeTable = f.table(FIELD_TYPE, `${at} type`);
   if (typeId === 0 || !typeTable) throw new SchemaRuleError(`${at} has no type`);
   const { type, layout } = typeOf(typeId, typeTable, children, at);
-  const field: FieldModel = { name, type, layout, children };
+  const field: FieldModel = { name, nullable: f.bool(FIELD_NULLABLE), type, layout, children };
   const encoding = f.table(FIELD_DICTIONARY, `${at} dictionary`);
   if (!encoding) return field;
 
@@ -105,15 +116,39 @@ function parseField(f: Table, where: string, dictionaries: Map<number, FieldMode
   if (!indexType) throw new SchemaRuleError(`${at} is dictionary-encoded without an indexType`);
   const bits = intBits(indexType, `${at} dictionary index`);
   if (encoding.i16(DICT_KIND) !== 0) throw new SchemaRuleError(`${at} has an unknown dictionaryKind`);
-  if (dictionaries.has(id)) throw new SchemaRuleError(`dictionary id ${id} is declared twice (again by ${at})`);
-  dictionaries.set(id, field);
+  // Several fields may share one dictionary (one id) when its values have the same type.
+  const shared = dictionaries.get(id);
+  if (shared && !sameValueType(shared, field)) {
+    throw new SchemaRuleError(
+      `dictionary id ${id} is declared with values of type ${describe(shared)} and again by ${at} with ${describe(field)}`,
+    );
+  }
+  if (!shared) dictionaries.set(id, field);
   return {
     name,
+    nullable: field.nullable,
     type: `dictionary<int${bits}, ${type}>`,
     layout: { kind: 'fixed', bits },
     children: [],
     dictionary: { id, value: field },
   };
+}
+
+/** Whether two dictionaries' value fields have the same type (names aside), children and nested dictionaries included. */
+function sameValueType(a: FieldModel, b: FieldModel): boolean {
+  if (a.type !== b.type || JSON.stringify(a.layout) !== JSON.stringify(b.layout)) return false;
+  if (a.children.length !== b.children.length) return false;
+  if ((a.dictionary === undefined) !== (b.dictionary === undefined)) return false;
+  if (a.dictionary && b.dictionary && a.dictionary.id !== b.dictionary.id) return false;
+  return a.children.every((c, i) => {
+    const d = b.children[i] as FieldModel;
+    return c.name === d.name && c.nullable === d.nullable && sameValueType(c, d);
+  });
+}
+
+/** A type for messages: `list<int32>`, `struct<utf8, int64>`. */
+function describe(f: FieldModel): string {
+  return f.children.length === 0 ? f.type : `${f.type}<${f.children.map(describe).join(', ')}>`;
 }
 
 function intBits(t: Table, at: string): number {
@@ -129,6 +164,9 @@ function unit(t: Table, index: number, fallback: number, max: number, at: string
   if (u < 0 || u > max) throw new SchemaRuleError(`${at}: unknown ${what} unit ${u}`);
   return u;
 }
+
+const TIME_UNITS = ['s', 'ms', 'us', 'ns'];
+const MAX_BYTE_WIDTH = Math.floor(0x7fffffff / 8);
 
 const DECIMAL_PRECISION: Record<number, number> = { 32: 9, 64: 18, 128: 38, 256: 76 };
 
@@ -171,7 +209,7 @@ function typeOf(id: number, t: Table, children: FieldModel[], at: string): { typ
       if (precision < 1 || precision > max) {
         throw new SchemaRuleError(`${at}: decimal${bits} precision ${precision} is outside 1..${max}`);
       }
-      return leaf(`decimal${bits}`, { kind: 'fixed', bits });
+      return leaf(`decimal${bits}(${precision}, ${t.i32(1)})`, { kind: 'fixed', bits });
     }
     case 8: {
       const u = unit(t, 0, 1, 1, at, 'date');
@@ -181,26 +219,36 @@ function typeOf(id: number, t: Table, children: FieldModel[], at: string): { typ
       const u = unit(t, 0, 1, 3, at, 'time');
       const bits = t.i32(1, 32);
       if (bits !== (u <= 1 ? 32 : 64)) throw new SchemaRuleError(`${at}: time unit ${u} with bit width ${bits}`);
-      return leaf(`time${bits}`, { kind: 'fixed', bits });
+      return leaf(`time${bits}[${TIME_UNITS[u]}]`, { kind: 'fixed', bits });
     }
-    case 10:
-      unit(t, 0, 0, 3, at, 'timestamp');
-      t.string(1, `${at} timezone`);
-      return leaf('timestamp', { kind: 'fixed', bits: 64 });
+    case 10: {
+      const u = unit(t, 0, 0, 3, at, 'timestamp');
+      const zone = t.string(1, `${at} timezone`);
+      return leaf(`timestamp[${TIME_UNITS[u]}${zone ? `, ${zone}` : ''}]`, { kind: 'fixed', bits: 64 });
+    }
     case 11: {
       const u = unit(t, 0, 0, 2, at, 'interval');
-      return leaf('interval', { kind: 'fixed', bits: [32, 64, 128][u] as number });
+      return leaf(`interval[${u}]`, { kind: 'fixed', bits: [32, 64, 128][u] as number });
     }
     case 12:
       childCount(1, 'list');
       return { type: 'list', layout: { kind: 'list', offsetBytes: 4 } };
     case 13:
       return { type: 'struct', layout: { kind: 'struct' } };
-    case 14:
-      return { type: 'union', layout: unionLayout(t, children, at) };
+    case 14: {
+      const layout = unionLayout(t, children, at);
+      const ids = t.vector(1, 4, `${at} union typeIds`);
+      const codes = ids ? Array.from({ length: ids.length }, (_, i) => t.buffer.readInt32LE(ids.start + 4 * i)) : [];
+      return {
+        type: `${layout.kind === 'union' && layout.dense ? 'dense' : 'sparse'}_union[${codes.join(',')}]`,
+        layout,
+      };
+    }
     case 15: {
       const width = t.i32(0);
-      if (width < 0) throw new SchemaRuleError(`${at}: fixed size binary width ${width} is negative`);
+      // Readers compute the width in bits as a 32-bit integer.
+      if (width < 0 || width > MAX_BYTE_WIDTH)
+        throw new SchemaRuleError(`${at}: fixed size binary width ${width} is outside 0..${MAX_BYTE_WIDTH}`);
       return leaf(`fixed_size_binary[${width}]`, { kind: 'fixed', bits: width * 8 });
     }
     case 16: {
@@ -215,11 +263,13 @@ function typeOf(id: number, t: Table, children: FieldModel[], at: string): { typ
       if (entries.layout.kind !== 'struct' || entries.dictionary || entries.children.length !== 2) {
         throw new SchemaRuleError(`${at}: a map's child must be a struct of key and value`);
       }
-      return { type: 'map', layout: { kind: 'list', offsetBytes: 4 } };
+      if (entries.nullable) throw new SchemaRuleError(`${at}: a map's key-value struct must not be nullable`);
+      if ((entries.children[0] as FieldModel).nullable)
+        throw new SchemaRuleError(`${at}: a map's keys must not be nullable`);
+      return { type: t.bool(0) ? 'map[sorted]' : 'map', layout: { kind: 'list', offsetBytes: 4 } };
     }
     case 18:
-      unit(t, 0, 1, 3, at, 'duration');
-      return leaf('duration', { kind: 'fixed', bits: 64 });
+      return leaf(`duration[${TIME_UNITS[unit(t, 0, 1, 3, at, 'duration')]}]`, { kind: 'fixed', bits: 64 });
     case 19:
       return leaf('large_binary', { kind: 'binary', offsetBytes: 8 });
     case 20:

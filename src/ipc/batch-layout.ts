@@ -50,6 +50,7 @@ export function checkBatch(
   batch: Table,
   body: Buffer,
   version: number,
+  bigEndian: boolean,
   dictionary = false,
 ): number {
   const length = batch.i64(BATCH_LENGTH, 'batch length');
@@ -64,7 +65,16 @@ export function checkBatch(
     if (compression.u8(1) !== 0) throw new Broken('compression', 'unknown compression method');
   }
   const variadic = batch.vector(BATCH_VARIADIC_COUNTS, 8, 'variadicBufferCounts');
-  const walker = new BatchWalker(batch.buffer, nodes, buffers, variadic, body, compression?.u8(0), version, dictionary);
+  const walker = new BatchWalker(
+    batch.buffer,
+    nodes,
+    buffers,
+    variadic,
+    new BodyValues(body, bigEndian),
+    compression?.u8(0),
+    version,
+    dictionary,
+  );
   for (const field of fields) {
     const columnLength = walker.field(field);
     if (columnLength !== length) {
@@ -78,6 +88,29 @@ export function checkBatch(
   return length;
 }
 
+/**
+ * Integers read from a body in the stream's byte order (the schema's `endianness`). Only
+ * values are in that order: the flatbuffer header, and the uncompressed-length prefix of
+ * a compressed buffer, are little-endian in every stream.
+ */
+class BodyValues {
+  constructor(
+    readonly bytes: Buffer,
+    private readonly bigEndian: boolean,
+  ) {}
+
+  get length(): number {
+    return this.bytes.length;
+  }
+
+  int(pos: number, width: 2 | 4 | 8): number {
+    const b = this.bytes;
+    if (width === 2) return this.bigEndian ? b.readInt16BE(pos) : b.readInt16LE(pos);
+    if (width === 4) return this.bigEndian ? b.readInt32BE(pos) : b.readInt32LE(pos);
+    return Number(this.bigEndian ? b.readBigInt64BE(pos) : b.readBigInt64LE(pos));
+  }
+}
+
 class BatchWalker {
   private node = 0;
   private buffer = 0;
@@ -88,7 +121,7 @@ class BatchWalker {
     private readonly nodes: { start: number; length: number },
     private readonly buffers: { start: number; length: number },
     private readonly variadicCounts: { start: number; length: number } | undefined,
-    private readonly body: Buffer,
+    private readonly body: BodyValues,
     /** The body's compression codec, when it is compressed. */
     private readonly codec: number | undefined,
     private readonly version: number,
@@ -144,7 +177,7 @@ class BatchWalker {
     if (this.codec === undefined || length === 0) return { offset, size: length, raw: true };
     // A compressed buffer starts with its uncompressed length; -1 means stored as is.
     if (length < 8) throw new Broken('compression', `compressed buffer ${index} is shorter than its length prefix`);
-    const declared = this.body.readBigInt64LE(offset);
+    const declared = this.body.bytes.readBigInt64LE(offset);
     if (declared === -1n) return { offset: offset + 8, size: length - 8, raw: true };
     if (declared < 0n || declared > MAX_UNCOMPRESSED || declared > BigInt(length) * MAX_RATIO) {
       throw new Broken(
@@ -153,7 +186,7 @@ class BatchWalker {
       );
     }
     const size = Number(declared);
-    const problem = checkCompressedFrame(this.codec, this.body.subarray(offset + 8, offset + length), size);
+    const problem = checkCompressedFrame(this.codec, this.body.bytes.subarray(offset + 8, offset + length), size);
     if (problem) throw new Broken('compression', `compressed buffer ${index}: ${problem}`);
     return { offset, size, raw: false };
   }
@@ -178,11 +211,7 @@ class BatchWalker {
     if (node.length === 0) return { size: b.size, last: undefined };
     this.need(field, 'offsets', b.size, (node.length + 1) * width);
     if (!b.raw) return { size: b.size, last: undefined };
-    const read = (i: number): number => {
-      const pos = b.offset + i * width;
-      const v = width === 4 ? this.body.readInt32LE(pos) : Number(this.body.readBigInt64LE(pos));
-      return v;
-    };
+    const read = (i: number): number => this.body.int(b.offset + i * width, width);
     const first = read(0);
     const last = read(node.length);
     if (first < 0 || last < first) {
@@ -206,11 +235,10 @@ class BatchWalker {
 
   /** Every string is valid UTF-8 (dictionaries only: readers check concatenated deltas in full). */
   private utf8(field: FieldModel, node: Node, offsetsAt: number, dataAt: number, width: 4 | 8): void {
-    const read = (i: number): number =>
-      width === 4 ? this.body.readInt32LE(offsetsAt + 4 * i) : Number(this.body.readBigInt64LE(offsetsAt + 8 * i));
+    const read = (i: number): number => this.body.int(offsetsAt + width * i, width);
     for (let i = 0, start = read(0); i < node.length; i++) {
       const end = read(i + 1);
-      if (!isUtf8(this.body.subarray(dataAt + start, dataAt + end))) {
+      if (!isUtf8(this.body.bytes.subarray(dataAt + start, dataAt + end))) {
         throw new Broken('utf8', `field "${field.name}" value ${i} is not valid UTF-8`);
       }
       start = end;
@@ -310,9 +338,7 @@ class BatchWalker {
     const at = this.buffers.start + 16 * bufferIndex;
     const bytes = field.layout.kind === 'fixed' ? field.layout.bits / 8 : 0;
     const pos = Number(this.header.readBigInt64LE(at)) + (count - 1) * bytes;
-    if (bytes === 2) return this.body.readInt16LE(pos);
-    if (bytes === 4) return this.body.readInt32LE(pos);
-    return Number(this.body.readBigInt64LE(pos));
+    return this.body.int(pos, bytes === 2 || bytes === 4 ? bytes : 8);
   }
 
   /** Unions and run-end encoded arrays have no validity bitmap of their own. */

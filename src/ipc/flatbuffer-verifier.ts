@@ -9,6 +9,24 @@
 
 export class FlatbufferError extends Error {}
 
+/** How one field of a table is laid out, for `FlatBuffer.verify`. */
+export type FieldSpec =
+  /** An inline scalar of `size` bytes, aligned on its size. */
+  | { kind: 'scalar'; size: 1 | 2 | 4 | 8 }
+  | { kind: 'string' }
+  /** A vector of inline scalars or structs. */
+  | { kind: 'vector'; elementSize: number }
+  | { kind: 'table'; spec: () => TableSpec }
+  | { kind: 'tables'; spec: () => TableSpec }
+  /** A union's value; its member is chosen by the u8 type field `typeField` (unknown members are not followed). */
+  | { kind: 'union'; typeField: number; members: Readonly<Record<number, TableSpec>> };
+
+/** A table's fields by field id. */
+export interface TableSpec {
+  name: string;
+  fields: readonly FieldSpec[];
+}
+
 /** Nesting deeper than this is refused (Arrow C++ allows 128 table levels). */
 const MAX_DEPTH = 96;
 /** Table visits per buffer: bounds the work a header that reuses sub-tables could cause. */
@@ -68,6 +86,52 @@ export class FlatBuffer {
   /** The root table. */
   root(): Table {
     return this.table(this.target(0, 'root table'), 0);
+  }
+
+  /**
+   * Verifies the whole buffer against the description of its root table, the way the
+   * flatbuffers library's generated Verify does before a reader touches anything: every
+   * field present, read by Tierflight or not, lies inside the buffer on its alignment, and
+   * every table, vector and string it leads to is verified in turn.
+   */
+  verify(root: TableSpec): void {
+    this.verifyTable(this.target(0, 'root table'), root, 0);
+  }
+
+  private verifyTable(pos: number, spec: TableSpec, depth: number): void {
+    const table = this.table(pos, depth);
+    spec.fields.forEach((field, index) => {
+      const at = table.fieldAt(index);
+      if (at === undefined) return;
+      const what = `${spec.name} field ${index}`;
+      switch (field.kind) {
+        case 'scalar':
+          this.check(at, field.size, field.size, what);
+          break;
+        case 'string':
+          this.string(at, what);
+          break;
+        case 'vector':
+          this.vector(at, field.elementSize, what);
+          break;
+        case 'table':
+          this.verifyTable(this.target(at, what), field.spec(), depth + 1);
+          break;
+        case 'tables': {
+          const v = this.vector(at, 4, what);
+          const element = field.spec();
+          for (let i = 0; i < v.length; i++)
+            this.verifyTable(this.target(v.start + 4 * i, `${what}[${i}]`), element, depth + 1);
+          break;
+        }
+        case 'union': {
+          const target = this.target(at, what);
+          const member = field.members[table.u8(field.typeField)];
+          if (member) this.verifyTable(target, member, depth + 1);
+          break;
+        }
+      }
+    });
   }
 
   /** Verifies the table at `pos` (its vtable and inline size) and returns a reader of its fields. */
@@ -138,7 +202,7 @@ export class Table {
   ) {}
 
   /** Absolute position of field `index`, or undefined when absent. */
-  private at(index: number): number | undefined {
+  fieldAt(index: number): number | undefined {
     const slot = 4 + 2 * index;
     if (slot + 2 > this.vsize) return undefined;
     const offset = this.fb.u16(this.vtable + slot);
@@ -151,47 +215,47 @@ export class Table {
   }
 
   has(index: number): boolean {
-    return this.at(index) !== undefined;
+    return this.fieldAt(index) !== undefined;
   }
 
   u8(index: number, fallback = 0): number {
-    const p = this.at(index);
+    const p = this.fieldAt(index);
     return p === undefined ? fallback : this.fb.u8(p);
   }
   bool(index: number): boolean {
     return this.u8(index) !== 0;
   }
   i16(index: number, fallback = 0): number {
-    const p = this.at(index);
+    const p = this.fieldAt(index);
     return p === undefined ? fallback : this.fb.i16(p);
   }
   i32(index: number, fallback = 0): number {
-    const p = this.at(index);
+    const p = this.fieldAt(index);
     return p === undefined ? fallback : this.fb.i32(p);
   }
   i64(index: number, what: string, fallback = 0): number {
-    const p = this.at(index);
+    const p = this.fieldAt(index);
     return p === undefined ? fallback : this.fb.i64(p, what);
   }
 
   table(index: number, what: string): Table | undefined {
-    const p = this.at(index);
+    const p = this.fieldAt(index);
     return p === undefined ? undefined : this.fb.child(p, this.depth + 1, what);
   }
 
   string(index: number, what: string): string | undefined {
-    const p = this.at(index);
+    const p = this.fieldAt(index);
     return p === undefined ? undefined : this.fb.string(p, what);
   }
 
   utf8(index: number, what: string): string | undefined {
-    const p = this.at(index);
+    const p = this.fieldAt(index);
     return p === undefined ? undefined : this.fb.utf8(p, what);
   }
 
   /** A vector of inline structs or scalars: where its elements start, and how many. */
   vector(index: number, elementSize: number, what: string): { start: number; length: number } | undefined {
-    const p = this.at(index);
+    const p = this.fieldAt(index);
     return p === undefined ? undefined : this.fb.vector(p, elementSize, what);
   }
 

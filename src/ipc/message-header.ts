@@ -160,6 +160,16 @@ export function schemaTableOf(header: Buffer): { tablePosition: number; version:
   return { tablePosition: r.indirect(headerPos), version: versionPos === undefined ? 0 : r.u16(versionPos) };
 }
 
+/** Whether a Schema message declares big-endian values (`endianness: Big`). */
+export function isBigEndianSchema(header: Buffer): boolean {
+  const { tablePosition } = schemaTableOf(header);
+  const r = new FlatReader(header);
+  const endianness = r.field(tablePosition, SCHEMA_ENDIANNESS);
+  return endianness !== undefined && r.u16(endianness) === 1;
+}
+
+const SCHEMA_ENDIANNESS = 0;
+
 const CONTINUATION = 0xffffffff;
 
 /**

@@ -1,5 +1,6 @@
 import { parseSchema, SchemaRuleError, type SchemaModel } from './arrow-schema.js';
 import { Broken, checkBatch, METADATA_V4, METADATA_V5 } from './batch-layout.js';
+import { MESSAGE } from './arrow-tables.js';
 import { FlatBuffer, FlatbufferError, type Table } from './flatbuffer-verifier.js';
 import { InvalidMessageError, MessageType, readMessageHeader } from './message-header.js';
 
@@ -113,7 +114,9 @@ export class IpcStreamValidator implements MessageChecker {
 
   private check(header: Buffer, body: Buffer): ValidatedMessage {
     if (header.length < 8) throw new Broken('flatbuffer', `a ${header.length}-byte data_header is too short`);
-    const msg = new FlatBuffer(header).root();
+    const fb = new FlatBuffer(header);
+    fb.verify(MESSAGE);
+    const msg = fb.root();
     const version = msg.i16(MESSAGE_VERSION);
     if (version !== METADATA_V4 && version !== METADATA_V5) {
       throw new Broken('version', `metadata version ${version + 1} is not supported (V4 or V5)`);
@@ -155,7 +158,7 @@ export class IpcStreamValidator implements MessageChecker {
       throw new Broken('dictionaries', `a record batch before the dictionaries with ids ${missing.join(', ')}`);
     }
     this.batches++;
-    return checkBatch(schema.fields, table, body, version);
+    return checkBatch(schema.fields, table, body, version, schema.bigEndian);
   }
 
   private dictionaryBatch(table: Table, body: Buffer, version: number): void {
@@ -172,7 +175,7 @@ export class IpcStreamValidator implements MessageChecker {
     }
     const data = table.table(DICT_DATA, 'dictionary data');
     if (!data) throw new Broken('dictionary-data', `dictionary ${id} has no data`);
-    checkBatch([value], data, body, version, true);
+    checkBatch([value], data, body, version, schema.bigEndian, true);
     this.loaded.add(id);
   }
 }

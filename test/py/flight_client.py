@@ -480,6 +480,15 @@ def run_op(client, op, location=None):
     raise ValueError(f"unknown op {kind}")
 
 
+def cmd_read_table(client, args):
+    """Reads a flight through its endpoints (each at its location) and prints its schema and
+    rows, as pyarrow decodes them (a big-endian stream comes back in native byte order)."""
+    info, schema, batches, _ = fetch(client, args.location, args.path)
+    table = pa.Table.from_batches(batches, schema=schema)
+    return {"schema": [[f.name, str(f.type)] for f in schema], "rows": table.to_pylist(),
+            "records": info.total_records}
+
+
 def cmd_ops(client, args):
     """Runs a JSON list of operations in one process; each answers a result or its error."""
     out = []
