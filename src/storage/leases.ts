@@ -59,8 +59,11 @@ export class Leases {
       version = this.h.lookup(parts, tag);
     }
     if (!(await this.intact(version))) return this.open(parts, tag);
+    // The awaits above let anything happen: a replace, delete or eviction may have retired
+    // the version (its copy freed, or to be freed), or a move switched it to another copy.
+    // Pin only a live copy of a live version, in this same synchronous step; else look again.
     const placed = version.placed;
-    if (!placed) return this.open(parts, tag); // evicted while checking
+    if (!placed || placed.retired || version.retired) return this.open(parts, tag);
     this.h.ledger.pin(placed);
     const now = this.h.clock.now();
     version.lastAccess = now;
