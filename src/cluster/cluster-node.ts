@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { TierflightError, type ErrorCode } from '../errors.js';
 import type { ClusterMember, ClusterPort, ForwardedMessage } from '../flight/cluster-port.js';
-import { FROM_NODE_HEADER } from '../flight/cluster-port.js';
+import { FROM_NODE_HEADER, VERSION_HEADER } from '../flight/cluster-port.js';
 import type { PbFlightInfo, PbPollInfo } from '../flight/proto.js';
 import { DEFAULT_POLL_WAIT_MS } from '../flight/rpc/wait.js';
 import { Membership, type Lookup, type Member } from './membership.js';
@@ -141,7 +141,8 @@ export class ClusterNode implements ClusterPort {
 
   /**
    * Copies the version `tag` of a flight held here to a member (a replica, or the owner it
-   * is handed over to), streamed from the stored copy; it is that member's own put.
+   * is handed over to), streamed from the stored copy; it is that member's own put, of the
+   * same version (its tag and times travel in VERSION_HEADER).
    */
   async copyFlight(to: ClusterMember, path: string, tag?: string): Promise<void> {
     const manager = this.options.manager;
@@ -154,7 +155,8 @@ export class ClusterNode implements ClusterPort {
         for await (const m of lease.read(version.allMessages()))
           yield { header: m.header, body: m.body, appMetadata: m.appMetadata };
       }
-      await this.forwardPut(to, path.split('/'), {}, messages(), () => undefined);
+      const identity = { [VERSION_HEADER]: JSON.stringify(version.identity) };
+      await this.forwardPut(to, path.split('/'), identity, messages(), () => undefined);
     } finally {
       lease.release();
     }

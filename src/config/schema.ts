@@ -71,6 +71,14 @@ export const serverSchema = z.strictObject({
   maxEndpointBytes: size.default(256 * 1024 * 1024),
   /** How many `DoPut`/`DoGet` streams one connection may run at once. */
   maxConcurrentStreams: z.number().int().positive().default(100),
+  /**
+   * How long a ticket from GetFlightInfo (or renewed by RenewFlightEndpoint) is honoured:
+   * each endpoint's `expiration_time`. A version replaced meanwhile stays readable through
+   * its tickets until then, unless eviction under pressure needs its room first.
+   */
+  ticketGrace: duration
+    .default(5 * 60_000)
+    .refine((ms) => ms >= 1000, 'ticketGrace must be at least 1s: clients need time to read an endpoint'),
   /** How long shutdown waits for in-flight calls before cancelling them. */
   shutdownGrace: duration.default(10_000),
   /**

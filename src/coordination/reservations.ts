@@ -31,8 +31,8 @@ export interface ReserveResult {
   expiresAt: string;
 }
 
-/** How a wait for a reserved flight ended. */
-export type WaitOutcome = 'landed' | 'timeout' | 'released' | 'cancelled' | 'not-reserved';
+/** How a wait for a reserved flight ended; `ended`: by CancelFlightInfo on its path. */
+export type WaitOutcome = 'landed' | 'timeout' | 'released' | 'cancelled' | 'ended' | 'not-reserved';
 
 /** What the coordinator observes, for metrics and logs. */
 export type CoordinationEvent =
@@ -221,6 +221,17 @@ export class Reservations {
       throw err;
     });
     return r && r.expiresAt > (await this.guard(() => this.store.now())) ? r : undefined;
+  }
+
+  /**
+   * Ends every wait for `path` on this node (CancelFlightInfo): the waiting calls answer
+   * CANCELLED. The reservation itself stays with its owner. Returns how many ended.
+   */
+  endWaits(path: string): number {
+    const count = this.waiters.get(path)?.size ?? 0;
+    this.wake(path, 'ended');
+    if (count > 0) this.log.info({ path, waiters: count }, 'waits for a reserved flight ended by CancelFlightInfo');
+    return count;
   }
 
   /** Calls waiting now. */

@@ -65,6 +65,13 @@ export function updatedAtOf(info: PbFlightInfo): number {
  */
 export const FROM_NODE_HEADER = 'x-tierflight-from-node';
 
+/**
+ * On a put one node makes to copy a flight to another (a replica, a handover): the copied
+ * version's identity as JSON (`VersionIdentity`), so the copy keeps its version tag and
+ * times, and the tickets the primary hands out read it on every owner.
+ */
+export const VERSION_HEADER = 'x-tierflight-version';
+
 /** The Tierflight request headers a forwarded call carries on. */
 const FORWARDED = ['x-tierflight-owner', 'x-tierflight-flight-size', 'x-tierflight-wait-ms'];
 

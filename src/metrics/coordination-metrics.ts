@@ -37,7 +37,7 @@ export function registerCoordinationMetrics(registry: Registry, reservations: Re
   });
   const waits = new Histogram({
     name: 'tierflight_reservation_wait_seconds',
-    help: 'Time calls waited for a reserved flight, by how the wait ended (landed, timeout, released, cancelled, not_reserved)',
+    help: 'Time calls waited for a reserved flight, by how the wait ended (landed, timeout, released, cancelled by the client, ended by CancelFlightInfo, not_reserved)',
     labelNames: ['outcome'],
     buckets: [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
     registers: [registry],

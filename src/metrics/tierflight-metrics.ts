@@ -208,6 +208,14 @@ export class TierflightMetrics {
       },
     );
     this.gauge(
+      'tierflight_storage_ticket_grace_bytes',
+      'Bytes of replaced versions kept for the tickets issued for them (server.ticketGrace)',
+      ['storage'],
+      (set) => {
+        for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.ticketGrace);
+      },
+    );
+    this.gauge(
       'tierflight_storage_flights',
       'Flights whose current copy is in each storage type',
       ['storage'],

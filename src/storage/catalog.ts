@@ -6,7 +6,7 @@ import { InvalidArgumentError, NotFoundError, UnavailableError } from '../errors
 import type { LimitEnforcer } from '../limits/limit-enforcer.js';
 import { relativeSegments } from '../routing/router.js';
 import type { PlacementEvent } from './events.js';
-import type { FlightVersion, RemovalReason } from './flight.js';
+import type { FlightVersion, Placed, RemovalReason } from './flight.js';
 import type { Ledger } from './ledger.js';
 
 /** What the catalog needs from the manager around it. */
@@ -29,6 +29,11 @@ export interface CatalogHost {
  */
 export class Catalog {
   private readonly versions = new Map<string, FlightVersion>();
+  /**
+   * Replaced versions whose tickets are still honoured (their copy kept until
+   * `placed.graceUntil`), by path, then tag.
+   */
+  private readonly graced = new Map<string, Map<string, FlightVersion>>();
 
   constructor(private readonly h: CatalogHost) {}
 
@@ -65,6 +70,11 @@ export class Catalog {
    */
   find(path: string, tag?: string): FlightVersion {
     const version = this.versions.get(path);
+    if (tag !== undefined && version?.tag !== tag) {
+      // A ticket of a replaced version reads it while its grace lasts.
+      const graced = this.gracedVersion(path, tag);
+      if (graced) return graced;
+    }
     if (!version) {
       const store = this.h.unreachableStoreOf(path);
       if (store !== undefined) {
@@ -118,8 +128,9 @@ export class Catalog {
     return was;
   }
 
-  /** Removes a flight; returns whether it existed. */
+  /** Removes a flight (and the replaced versions kept for its tickets); returns whether it existed. */
   delete(path: string): boolean {
+    this.endGraces(path);
     const version = this.versions.get(path);
     if (!version) return false;
     this.retire(version, 'delete');
@@ -129,13 +140,66 @@ export class Catalog {
   /** Removes every flight under a whole-segment prefix; returns how many. */
   deletePrefix(prefix: string): number {
     const under = this.under(prefix, 'delete-prefix');
+    const norm = this.prefixOf(prefix, 'delete-prefix');
+    for (const path of [...this.graced.keys()]) if (isUnderPrefix(path, norm)) this.endGraces(path);
     for (const version of under) this.retire(version, 'delete');
     return under.length;
   }
 
-  /** Retires every expired flight, from whichever tier holds it; returns how many. */
+  /**
+   * Until when a ticket issued now for `version` is honoured: `ticketGrace` from now, never
+   * past the flight's expiry. Recorded, so a replace keeps the version for it.
+   */
+  issueTickets(version: FlightVersion, ticketGrace: number): number {
+    const now = this.h.clock.now();
+    const until = Math.min(now + ticketGrace, version.expiresAt ?? Number.POSITIVE_INFINITY);
+    version.ticketsUntil = Math.max(version.ticketsUntil, until);
+    const placed = version.placed;
+    // A graced version renewed (RenewFlightEndpoint): its copy stays as long.
+    if (placed?.graceUntil !== undefined && !placed.retired) placed.graceUntil = Math.max(placed.graceUntil, until);
+    return until;
+  }
+
+  /** Replaced versions kept for their tickets, now. */
+  get gracedCount(): number {
+    let n = 0;
+    for (const tags of this.graced.values()) n += tags.size;
+    return n;
+  }
+
+  /** Ends the grace of a replaced version: its copy is freed (once no reader holds it). */
+  endGrace(version: FlightVersion): void {
+    const tags = this.graced.get(version.path);
+    if (tags?.get(version.tag) === version) {
+      tags.delete(version.tag);
+      if (tags.size === 0) this.graced.delete(version.path);
+    }
+    const placed = version.placed;
+    if (placed && !placed.retired) this.h.ledger.retire(placed, 'replace');
+  }
+
+  private endGraces(path: string): void {
+    for (const version of [...(this.graced.get(path)?.values() ?? [])]) this.endGrace(version);
+  }
+
+  /** A replaced version still readable through its ticket, or undefined (its grace ended: it ends now). */
+  private gracedVersion(path: string, tag: string): FlightVersion | undefined {
+    const version = this.graced.get(path)?.get(tag);
+    if (!version) return undefined;
+    const placed = version.placed;
+    if (placed && !placed.retired && this.h.clock.now() < (placed.graceUntil ?? 0)) return version;
+    this.endGrace(version);
+    return undefined;
+  }
+
+  /** Retires every expired flight, from whichever tier holds it, and ends graces that ran out; returns how many flights. */
   sweepExpired(): number {
     const now = this.h.clock.now();
+    for (const tags of [...this.graced.values()]) {
+      for (const version of [...tags.values()]) {
+        if (now >= (version.placed?.graceUntil ?? 0)) this.endGrace(version);
+      }
+    }
     let count = 0;
     for (const version of [...this.versions.values()]) {
       if (version.isExpired(now)) {
@@ -158,7 +222,28 @@ export class Catalog {
       { path: version.path, storage: version.storage, bytes: version.heldBytes, reason },
       'flight removed',
     );
-    if (version.placed) this.h.ledger.retire(version.placed, reason);
+    const placed = version.placed;
+    if (!placed) return;
+    if (reason === 'replace' && this.keepForTickets(version, placed)) return;
+    this.h.ledger.retire(placed, reason);
+  }
+
+  /**
+   * A replaced version whose tickets are not all expired stays readable through them
+   * (`server.ticketGrace`): its copy stays charged, first in eviction order. Its durable
+   * object is the new version's now, so only a tier copy can be kept.
+   */
+  private keepForTickets(version: FlightVersion, placed: Placed): boolean {
+    const until = version.ticketsUntil;
+    if (until <= this.h.clock.now()) return false;
+    let tags = this.graced.get(version.path);
+    if (!tags) {
+      tags = new Map();
+      this.graced.set(version.path, tags);
+    }
+    tags.set(version.tag, version);
+    this.h.ledger.grace(placed, until);
+    return true;
   }
 
   /** The version keeps only its durable copy: its tier copy, if any, is freed (when no longer read). */
@@ -192,8 +277,13 @@ export class Catalog {
   }
 
   private under(prefix: string, what: string): FlightVersion[] {
+    const norm = this.prefixOf(prefix, what);
+    return [...this.versions.values()].filter((v) => isUnderPrefix(v.path, norm));
+  }
+
+  private prefixOf(prefix: string, what: string): string {
     const norm = normalizePrefix(prefix);
     if (!norm.ok) throw new InvalidArgumentError(`${what}: ${norm.reason}`);
-    return [...this.versions.values()].filter((v) => isUnderPrefix(v.path, norm.value));
+    return norm.value;
   }
 }

@@ -26,6 +26,12 @@ export type RemovalReason = 'replace' | 'delete' | 'evict' | 'expire' | 'move' |
 export class Placed {
   pins = 0;
   retired: RemovalReason | undefined;
+  /**
+   * Its version was replaced, but tickets issued for it are honoured until then
+   * (`server.ticketGrace`): the copy stays, first in eviction order, and eviction under
+   * pressure may end the grace early.
+   */
+  graceUntil: number | undefined;
 
   constructor(
     readonly version: FlightVersion,
@@ -71,6 +77,18 @@ export type FlightVersionInit = Pick<
 > &
   Partial<Pick<FlightVersion, 'firstCreatedAt' | 'owner'>>;
 
+/**
+ * Who a version is across a cluster: a copy made for a replica or a handover keeps the
+ * primary's tag and times, so the tickets the primary hands out read it on every owner.
+ */
+export interface VersionIdentity {
+  tag: string;
+  createdAt: number;
+  firstCreatedAt: number;
+  expiresAt?: number;
+  owner?: string;
+}
+
 /** A fresh version tag: 48 random bits, short enough for every ticket. */
 export function newVersionTag(): string {
   return randomBytes(6).toString('base64url');
@@ -96,6 +114,8 @@ export class FlightVersion {
   relocating = false;
   /** Pinned by an operator (`pin`): never evicted or moved down; still counted by the limits. */
   pinned = false;
+  /** Until when the tickets handed out for this version are honoured (GetFlightInfo, RenewFlightEndpoint). */
+  ticketsUntil = 0;
   /** Message index of each record batch, in order. */
   readonly batchIndex: readonly number[];
 
@@ -140,6 +160,16 @@ export class FlightVersion {
     const batches: number[] = [];
     init.kinds.forEach((k, i) => k === 'batch' && batches.push(i));
     this.batchIndex = batches;
+  }
+
+  get identity(): VersionIdentity {
+    return {
+      tag: this.tag,
+      createdAt: this.createdAt,
+      firstCreatedAt: this.firstCreatedAt,
+      ...(this.expiresAt !== undefined ? { expiresAt: this.expiresAt } : {}),
+      ...(this.owner !== undefined ? { owner: this.owner } : {}),
+    };
   }
 
   /** The version a flight object read back from a durable store or the spool describes. */

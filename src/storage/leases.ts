@@ -29,6 +29,7 @@ export interface LeaseHost {
   lookup(parts: readonly string[], tag?: string): FlightVersion;
   retire(version: FlightVersion, reason: RemovalReason): void;
   dropTierCopy(version: FlightVersion): void;
+  endGrace(version: FlightVersion): void;
   emit(event: PlacementEvent): void;
 }
 
@@ -63,7 +64,7 @@ export class Leases {
     // the version (its copy freed, or to be freed), or a move switched it to another copy.
     // Pin only a live copy of a live version, in this same synchronous step; else look again.
     const placed = version.placed;
-    if (!placed || placed.retired || version.retired) return this.open(parts, tag);
+    if (!placed || placed.retired || (version.retired && placed.graceUntil === undefined)) return this.open(parts, tag);
     this.h.ledger.pin(placed);
     const now = this.h.clock.now();
     version.lastAccess = now;
@@ -99,7 +100,12 @@ export class Leases {
   private async intact(version: FlightVersion): Promise<boolean> {
     const placed = version.placed;
     if (!placed?.placement.intact || (await placed.placement.intact())) return true;
-    if (version.placed !== placed || version.retired) return false; // changed meanwhile: look again
+    if (version.placed !== placed) return false; // changed meanwhile: look again
+    if (version.retired) {
+      // A replaced version kept for its tickets: without its copy, the grace is over.
+      if (placed.graceUntil !== undefined) this.h.endGrace(version);
+      return false;
+    }
     const durable = version.durable?.state === 'stored';
     this.h.log.error(
       { path: version.path, storage: placed.storage, durable },

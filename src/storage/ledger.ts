@@ -5,6 +5,9 @@ import { EvictionOrder } from './eviction-order.js';
 import { Placed, type FlightVersion, type RemovalReason } from './flight.js';
 import type { Placement, StorageType } from './storage-type.js';
 
+/** Below every tier's priority: copies kept only for tickets are evicted first. */
+const GRACE_PRIORITY = Number.NEGATIVE_INFINITY;
+
 /** Bytes charged to a storage type by a writer that has not finished; the ledger sums them. */
 export interface Charge {
   storage: StorageType;
@@ -97,6 +100,18 @@ export class Ledger {
   unpin(placed: Placed): void {
     placed.pins--;
     if (placed.pins === 0 && placed.retired) this.free(placed);
+  }
+
+  /**
+   * Keeps the copy of a replaced version for the tickets issued for it, until `until`:
+   * charged as before, and first in its storage type's eviction order, so it never costs a
+   * visible flight its place.
+   */
+  grace(placed: Placed, until: number): void {
+    placed.graceUntil = until;
+    const order = this.order.get(placed.storage);
+    order?.remove(placed);
+    order?.add(placed, GRACE_PRIORITY);
   }
 
   /** Takes a copy out of service: freed now, or when its last reader unpins it. */

@@ -5,7 +5,7 @@ import { ClassRouter, relativeSegments, type RoutedClass } from '../routing/rout
 import type { Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { TierMover } from './tier-mover.js';
-import type { FlightVersion, RemovalReason } from './flight.js';
+import type { FlightVersion, RemovalReason, VersionIdentity } from './flight.js';
 import type { PutSession } from './put-session.js';
 import { Puts } from './puts.js';
 import { backfillFor, prefetchItems, type BulkItem } from './bulk.js';
@@ -68,9 +68,12 @@ export class StorageManager {
   private readonly durability: Durability;
   private readonly recovery: Recovery;
   private limitEnforcer: LimitEnforcer<FlightVersion>;
+  /** `server.ticketGrace`: how long a ticket is honoured after it was handed out. */
+  private readonly ticketGrace: number;
 
   constructor(options: ManagerOptions) {
     this.clock = options.clock;
+    this.ticketGrace = options.config.server.ticketGrace;
     this.log = options.logger ?? silentLogger;
     this.events =
       options.events ??
@@ -138,6 +141,7 @@ export class StorageManager {
       limits: () => this.limitEnforcer,
       retire: (version: FlightVersion, reason: RemovalReason) => this.catalog.retire(version, reason),
       dropTierCopy: (version: FlightVersion) => this.catalog.dropTierCopy(version),
+      endGrace: (version: FlightVersion) => this.catalog.endGrace(version),
       emit: (event: PlacementEvent) => this.emit(event),
     };
   }
@@ -267,7 +271,14 @@ export class StorageManager {
     return { path: result.value, segments: result.segments };
   }
 
-  async beginPut(parts: readonly string[], options: { sizeHint?: number; owner?: string } = {}): Promise<PutSession> {
+  /**
+   * Starts a put. `identity`: the put is another node's copy of a version (a replica, a
+   * handover), which keeps that version's tag and times.
+   */
+  async beginPut(
+    parts: readonly string[],
+    options: { sizeHint?: number; owner?: string; identity?: VersionIdentity } = {},
+  ): Promise<PutSession> {
     const { path, cls } = this.route(parts);
     if (options.sizeHint !== undefined) {
       this.limitEnforcer.checkDeclaredSize(cls.config.name, path, relativeSegments(cls, path), options.sizeHint);
@@ -347,6 +358,23 @@ export class StorageManager {
   prefetchItems(prefix: string): BulkItem[] {
     const durableOnly = this.catalog.list(prefix).filter((v) => !v.placed && v.durable?.object !== undefined);
     return prefetchItems(durableOnly, this.leases);
+  }
+
+  /**
+   * Tickets for `version` are being handed out (GetFlightInfo, ListFlights): until when
+   * they are honoured, even if the path is replaced meanwhile (`server.ticketGrace`).
+   */
+  issueTickets(version: FlightVersion): number {
+    return this.catalog.issueTickets(version, this.ticketGrace);
+  }
+
+  /**
+   * RenewFlightEndpoint: the version a ticket names (current, or replaced but still kept
+   * for its tickets) is honoured another `ticketGrace`; NOT_FOUND when it is gone.
+   */
+  renewTickets(parts: readonly string[], tag?: string): { version: FlightVersion; until: number } {
+    const version = this.lookup(parts, tag);
+    return { version, until: this.issueTickets(version) };
   }
 
   /** Pins a flight: never evicted or moved down (DESIGN §6 `pin`); NOT_FOUND when absent. */

@@ -8,7 +8,7 @@ import { FlightVersion, newVersionTag } from './flight.js';
 import type { Frame, Placement, PlacementWriter, StorageType } from './storage-type.js';
 import type { StrongSink } from '../durability/strong-sink.js';
 import type { TierCopy } from './tier-copy.js';
-import type { DurableCopy } from './flight.js';
+import type { DurableCopy, VersionIdentity } from './flight.js';
 
 /** What a put session needs from the manager that owns it. */
 export interface PutHost {
@@ -46,6 +46,8 @@ export class PutSession {
   private tierIndex: number;
   /** Who writes the flight (`x-tierflight-owner`), kept with the version. */
   owner: string | undefined;
+  /** A copy of a version another node holds (replica, handover): its tag and times are kept. */
+  identity: VersionIdentity | undefined;
   /** The copy being written into the current tier. */
   private out: TierCopy;
   private state: 'open' | 'committed' | 'aborted' = 'open';
@@ -141,11 +143,12 @@ export class PutSession {
       if (!schema) throw new InvalidArgumentError(`flight "${this.path}": the put ended without a schema`);
       await this.makeRoom((w) => w.trailerSize());
       const placement = this.storeOnly ? undefined : await this.out.finish();
-      const now = this.host.now();
+      const copied = this.identity;
+      const now = copied?.createdAt ?? this.host.now();
       const ttl = this.cls.config.ttl;
-      const expiresAt = ttl === undefined ? undefined : now + ttl;
-      const tag = newVersionTag();
-      const firstCreatedAt = this.host.current(this.path)?.firstCreatedAt ?? now;
+      const expiresAt = copied ? copied.expiresAt : ttl === undefined ? undefined : now + ttl;
+      const tag = copied?.tag ?? newVersionTag();
+      const firstCreatedAt = copied?.firstCreatedAt ?? this.host.current(this.path)?.firstCreatedAt ?? now;
       let durable: DurableCopy | undefined;
       try {
         // Strong durability: acknowledged only once the store confirms the whole object.
@@ -171,6 +174,14 @@ export class PutSession {
       if (this.state !== 'open') {
         if (placement) await this.out.discard(placement);
         throw this.cancelled();
+      }
+      const newer = copied && this.host.current(this.path);
+      if (newer && newer.createdAt > now) {
+        // A copy that arrives after a newer version of its path (copies can overtake each other): not kept.
+        if (placement) await this.out.discard(placement);
+        this.state = 'committed';
+        this.host.sessionEnded(this);
+        return newer;
       }
       const version = new FlightVersion({
         id: this.host.nextVersionId(),

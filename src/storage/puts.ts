@@ -5,7 +5,7 @@ import type { LimitEnforcer } from '../limits/limit-enforcer.js';
 import { relativeSegments, type RoutedClass } from '../routing/router.js';
 import type { Catalog } from './catalog.js';
 import type { PlacementEvent } from './events.js';
-import type { DurableCopy, FlightVersion } from './flight.js';
+import type { DurableCopy, FlightVersion, VersionIdentity } from './flight.js';
 import type { Ledger } from './ledger.js';
 import { PutSession, type PutHost } from './put-session.js';
 import type { Placement } from './storage-type.js';
@@ -42,9 +42,14 @@ export class Puts {
     return this.sessions.size;
   }
 
-  async begin(path: string, cls: RoutedClass, options: { sizeHint?: number; owner?: string }): Promise<PutSession> {
+  async begin(
+    path: string,
+    cls: RoutedClass,
+    options: { sizeHint?: number; owner?: string; identity?: VersionIdentity },
+  ): Promise<PutSession> {
     const session = await PutSession.begin(this.host, path, cls, options.sizeHint);
-    session.owner = options.owner;
+    session.owner = options.identity?.owner ?? options.owner;
+    session.identity = options.identity;
     this.sessions.add(session);
     return session;
   }

@@ -12,6 +12,8 @@ export interface StorageTypeStats {
   flights: number;
   /** Bytes of copies no longer current but still being read. */
   pinnedRetired: number;
+  /** Bytes of replaced versions kept for the tickets issued for them (`server.ticketGrace`). */
+  ticketGrace: number;
   /** Bytes charged to writers in progress (uploads, spills, moves). */
   reserved: number;
 }
@@ -77,7 +79,14 @@ export function computeStats(src: StatsSources): ManagerStats {
   const { ledger, classes, putsInProgress } = src;
   const storageTypes: ManagerStats['storageTypes'] = {};
   for (const [name, type] of ledger.types) {
-    storageTypes[name] = { capacity: type.capacity, used: type.used, flights: 0, pinnedRetired: 0, reserved: 0 };
+    storageTypes[name] = {
+      capacity: type.capacity,
+      used: type.used,
+      flights: 0,
+      pinnedRetired: 0,
+      ticketGrace: 0,
+      reserved: 0,
+    };
   }
   const byClass: ManagerStats['classes'] = {};
   for (const cls of classes) {
@@ -121,6 +130,7 @@ export function computeStats(src: StatsSources): ManagerStats {
   for (const placed of ledger.residentCopies) {
     const t = storageTypes[placed.storage];
     if (t && placed.retired) t.pinnedRetired += placed.bytes;
+    else if (t && placed.graceUntil !== undefined) t.ticketGrace += placed.bytes;
   }
   for (const charge of ledger.openCharges) {
     const t = storageTypes[charge.storage.name];

@@ -21,6 +21,8 @@ export interface MoverHost {
   retire(version: FlightVersion, reason: RemovalReason): void;
   /** The version keeps only its durable copy: its tier copy (if any) is freed. */
   dropTierCopy(version: FlightVersion): void;
+  /** A replaced version kept for its tickets goes now: its grace ends, its copy is freed. */
+  endGrace(version: FlightVersion): void;
   inBackground(work: Promise<unknown>): void;
   emit(event: PlacementEvent): void;
 }
@@ -70,12 +72,12 @@ export class TierMover {
   private pickVictim(storage: StorageTypeName, kept: ReadonlySet<Placed>): Placed | undefined {
     for (const placed of this.h.ledger.candidates(storage)) {
       if (kept.has(placed)) continue;
-      // A weak flight whose durable copy is not written yet is the only copy: keep it.
+      if (placed.pins > 0) continue;
+      // A copy kept only for a replaced version's tickets goes first (it is first in the order).
+      if (placed.graceUntil !== undefined) return placed;
       // Pinned flights stay; so does a weak flight whose durable copy is not written yet (the only copy).
       const version = placed.version;
-      if (placed.pins === 0 && !version.pinned && !version.relocating && version.durable?.state !== 'pending') {
-        return placed;
-      }
+      if (!version.pinned && !version.relocating && version.durable?.state !== 'pending') return placed;
     }
     return undefined;
   }
@@ -88,6 +90,12 @@ export class TierMover {
    */
   async evict(placed: Placed): Promise<boolean> {
     const version = placed.version;
+    if (placed.graceUntil !== undefined) {
+      // Room is needed: the old version's tickets answer "was replaced" from now on.
+      this.h.log.debug({ path: version.path, tag: version.tag }, "ending a replaced version's ticket grace for room");
+      this.h.endGrace(version);
+      return true;
+    }
     const tiers = version.cls.config.tiers;
     const tier = tiers[placed.tierIndex] as TierConfig;
     if (tier.evictionSpill && placed.tierIndex + 1 < tiers.length) {

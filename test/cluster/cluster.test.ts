@@ -236,6 +236,23 @@ ${members()
       fromSecond.close();
       expect(b.equals(a)).toBe(true);
       expect(a.length).toBeGreaterThan(48 * 1024);
+      // A client following either location of the endpoint with its ticket gets the flight:
+      // the replica's copy is the primary's version (same tag), not a version of its own.
+      const viaTicket = await Promise.all(
+        info.endpoints[0]!.locations.map(async (location) => {
+          const client = new FlightClient(location);
+          try {
+            const bodies: Buffer[] = [];
+            for await (const m of client.doGet(info.endpoints[0]!.ticket)) bodies.push(m.header, m.body);
+            return Buffer.concat(bodies);
+          } finally {
+            client.close();
+          }
+        }),
+      );
+      expect(viaTicket).toHaveLength(2);
+      expect(viaTicket[1]!.equals(viaTicket[0]!)).toBe(true);
+      expect(viaTicket[0]!.length).toBeGreaterThan(48 * 1024);
     }
   });
 

@@ -5,7 +5,7 @@ import { MEMORY_ONLY, startTestServer, type TestServer } from '../helpers/server
 describe('batch-range tickets and DoAction verbs (pyarrow client)', () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer(MEMORY_ONLY('64MiB'), { server: '  maxEndpointBytes: 1MiB\n' });
+    server = await startTestServer(MEMORY_ONLY('64MiB'), { server: '  maxEndpointBytes: 1MiB\n  ticketGrace: 2s\n' });
   });
   afterAll(async () => {
     await server?.stop();
@@ -21,19 +21,26 @@ describe('batch-range tickets and DoAction verbs (pyarrow client)', () => {
     });
   });
 
-  it('never mixes versions: tickets of a replaced flight fail with NOT_FOUND, ranges are never clamped', async () => {
+  it('never mixes versions: tickets of a replaced flight read it until their expiration, then NOT_FOUND; ranges are never clamped', async () => {
     const out = await runPyClient<{
       endpoints: number;
       first_version: number[];
-      rest: { error: string; message: string }[];
+      rest: { rows: number; versions: number[] }[];
+      expires_in: number;
+      late: { error: string; message: string }[];
       fresh: { rows: number; versions: number[] };
       past_end: { error: string; message: string };
       inverted: { error: string; message: string };
     }>('replaced', server.location);
     expect(out.endpoints).toBe(6);
     expect(out.first_version).toEqual([1]);
-    expect(out.rest).toHaveLength(5);
-    for (const r of out.rest) {
+    // Within server.ticketGrace (2 s here), the old tickets still read the old version, whole.
+    expect(out.rest).toEqual(Array.from({ length: 5 }, () => ({ rows: 65536, versions: [1] })));
+    expect(out.expires_in).toBeGreaterThan(0.5);
+    expect(out.expires_in).toBeLessThanOrEqual(2);
+    // Past their expiration_time, NOT_FOUND: a ticket never reads another version.
+    expect(out.late).toHaveLength(5);
+    for (const r of out.late) {
       expect(r.error).toBe('ArrowKeyError'); // how pyarrow surfaces NOT_FOUND
       expect(r.message).toMatch(/flight "rep\/f" was replaced after this ticket was issued.*call GetFlightInfo again/);
     }

@@ -8,6 +8,8 @@
 //	                             receive limit (the server runs with maxBatchBytes)
 //	flightcheck poll ADDR        cache-fill coordination: reserve a path, long-poll it with
 //	                             PollFlightInfo while the owner's put lands, read it back
+//	flightcheck standard-actions ADDR   RenewFlightEndpoint and CancelFlightInfo through
+//	                             arrow-go's client methods of those names
 //	flightcheck auth ADDR        authentication with arrow-go's AuthenticateBasicToken (user
 //	                             and password from FLIGHTCHECK_USER, FLIGHTCHECK_PASSWORD):
 //	                             refused without it, put and read tenant1, denied tenant2
@@ -417,6 +419,100 @@ func poll(ctx context.Context, addr string) result {
 	return res
 }
 
+// standardActions uses arrow-go's RenewFlightEndpoint and CancelFlightInfo: a renewed
+// endpoint expires later and its ticket still reads the version it named after a replace;
+// a landed flight is not cancellable; cancelling a reserved path ends a GetFlightInfo
+// waiting for it (CANCELLED); an unknown path is NOT_FOUND.
+func standardActions(ctx context.Context, addr string) result {
+	client := connect(addr)
+	defer client.Close()
+	res := result{}
+	const path = "go/std"
+	mem := memory.NewGoAllocator()
+	schema := arrow.NewSchema([]arrow.Field{f("i", arrow.PrimitiveTypes.Int64)}, nil)
+	first, _ := batchesOf(mem, schema, `[{"i": 1}, {"i": 2}, {"i": 3}]`, 1)
+	second, _ := batchesOf(mem, schema, `[{"i": 4}]`, 1)
+	ack := func(int) string { return "ack" }
+	if _, err := put(ctx, client, path, schema, first, ack); err != nil {
+		res.Error = "put: " + err.Error()
+		return res
+	}
+	desc := &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{path}}
+	info, err := client.GetFlightInfo(ctx, desc)
+	if err != nil || len(info.Endpoint) != 1 || info.Endpoint[0].ExpirationTime == nil {
+		res.Error = fmt.Sprintf("GetFlightInfo should answer one endpoint with an expiration_time: %v %v", info, err)
+		return res
+	}
+	ep := info.Endpoint[0]
+	time.Sleep(1100 * time.Millisecond)
+	renewed, err := client.RenewFlightEndpoint(ctx, &flight.RenewFlightEndpointRequest{Endpoint: ep})
+	if err != nil {
+		res.Error = "RenewFlightEndpoint: " + err.Error()
+		return res
+	}
+	if !renewed.ExpirationTime.AsTime().After(ep.ExpirationTime.AsTime()) || string(renewed.Ticket.Ticket) != string(ep.Ticket.Ticket) {
+		res.Error = fmt.Sprintf("the renewed endpoint should keep its ticket and expire later: %v, was %v", renewed, ep)
+		return res
+	}
+	if _, err := put(ctx, client, path, schema, second, ack); err != nil {
+		res.Error = "replace: " + err.Error()
+		return res
+	}
+	stream, err := client.DoGet(ctx, renewed.Ticket)
+	if err != nil {
+		res.Error = "DoGet of the renewed ticket: " + err.Error()
+		return res
+	}
+	reader, err := flight.NewRecordReader(stream)
+	if err != nil {
+		res.Error = "DoGet of the renewed ticket: " + err.Error()
+		return res
+	}
+	for reader.Next() {
+		res.Rows += reader.RecordBatch().NumRows()
+	}
+	reader.Release()
+	if res.Rows != 3 {
+		res.Error = fmt.Sprintf("the renewed ticket should read the 3 rows of the version it named, read %d", res.Rows)
+		return res
+	}
+	landed, err := client.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: info})
+	if err != nil || landed.Status != flight.CancelStatusNotCancellable {
+		res.Error = fmt.Sprintf("cancelling a landed flight should be NOT_CANCELLABLE: %v %v", landed, err)
+		return res
+	}
+	waitPath := &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{"go/std-wait"}}
+	body := `{"path": "go/std-wait", "owner": "go-owner", "heartbeatSeconds": 30}`
+	if _, err := client.DoAction(ctx, &flight.Action{Type: "reserve", Body: []byte(body)}); err != nil {
+		res.Error = "reserve: " + err.Error()
+		return res
+	}
+	waited := make(chan error, 1)
+	started := time.Now()
+	go func() {
+		_, err := client.GetFlightInfo(metadata.AppendToOutgoingContext(ctx, "x-tierflight-wait-ms", "20000"), waitPath)
+		waited <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	cancelled, err := client.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: &flight.FlightInfo{FlightDescriptor: waitPath}})
+	if err != nil || cancelled.Status != flight.CancelStatusCancelled {
+		res.Error = fmt.Sprintf("cancelling a reserved path should be CANCELLED: %v %v", cancelled, err)
+		return res
+	}
+	if err := <-waited; status.Code(err) != codes.Canceled || time.Since(started) > 10*time.Second {
+		res.Error = fmt.Sprintf("the waiting GetFlightInfo should end CANCELLED at once, got %v after %v", err, time.Since(started))
+		return res
+	}
+	unknown := &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{"go/nobody"}}
+	_, err = client.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: &flight.FlightInfo{FlightDescriptor: unknown}})
+	if status.Code(err) != codes.NotFound {
+		res.Error = fmt.Sprintf("cancelling an unknown path should be NOT_FOUND, got %v", err)
+		return res
+	}
+	res.OK = true
+	return res
+}
+
 // authCheck logs in the way arrow-go users do (AuthenticateBasicToken, which sends the
 // credentials as unpadded base64) and checks the permission boundary of a tenant1 writer.
 func authCheck(ctx context.Context, addr, user, password string) result {
@@ -479,6 +575,8 @@ func main() {
 		out["bigbatch"] = bigbatch(ctx, addr)
 	case "poll":
 		out["poll"] = poll(ctx, addr)
+	case "standard-actions":
+		out["standard-actions"] = standardActions(ctx, addr)
 	case "auth":
 		out["auth"] = authCheck(ctx, addr, os.Getenv("FLIGHTCHECK_USER"), os.Getenv("FLIGHTCHECK_PASSWORD"))
 	default:

@@ -315,7 +315,8 @@ def cmd_oversize_no_acks(client, args):
 
 def cmd_replaced(client, args):
     """Reads the first endpoint of a multi-endpoint flight, replaces the flight, then reads
-    the other endpoints of the old FlightInfo: they must not return the new version."""
+    the other endpoints of the old FlightInfo: they read the old version until their
+    expiration_time, never the new one, and answer NOT_FOUND after it."""
     def version(k):
         schema = pa.schema([("v", pa.int64()), ("k", pa.int64())])
         return [pa.record_batch([pa.array(np.arange(b * 65536, (b + 1) * 65536) + k * 10**9),
@@ -334,6 +335,17 @@ def cmd_replaced(client, args):
         except Exception as e:
             rest.append(error_of(e))
     out["rest"] = rest
+    expiration = info.endpoints[0].expiration_time
+    out["expires_in"] = (expiration.as_py() - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    time.sleep(max(0.0, out["expires_in"]) + 0.2)
+    late = []
+    for endpoint in info.endpoints[1:]:
+        try:
+            client.do_get(endpoint.ticket).read_all()
+            late.append("read")
+        except Exception as e:
+            late.append(error_of(e))
+    out["late"] = late
     fresh = client.get_flight_info(fl.FlightDescriptor.for_path("rep/f"))
     tables = [client.do_get(e.ticket).read_all() for e in fresh.endpoints]
     out["fresh"] = {"rows": sum(t.num_rows for t in tables),
@@ -487,6 +499,163 @@ def cmd_read_table(client, args):
     table = pa.Table.from_batches(batches, schema=schema)
     return {"schema": [[f.name, str(f.type)] for f in schema], "rows": table.to_pylist(),
             "records": info.total_records}
+
+
+def cmd_churn(client, args):
+    """Writers replace a few paths over and over while readers read them, for
+    `seconds`: by the endpoints of one GetFlightInfo (each endpoint at its location) and by
+    plain path. Counts whole reads, NOT_FOUND answers for tickets before their
+    expiration_time (stale tickets), reads that mixed versions, and any other error."""
+    import threading
+    opts = json.loads(args.script)
+    paths = [f"churn/p{i}" for i in range(opts.get("paths", 3))]
+    seconds, kib = opts.get("seconds", 10), opts.get("kib", 4096)
+    stop = time.time() + seconds
+    lock = threading.Lock()
+    counts = {"puts": 0, "endpoint_reads": 0, "path_reads": 0, "stale": 0, "stale_after_expiry": 0,
+              "mixed": 0, "errors": []}
+
+    def table(version):
+        rows = (kib << 10) // 16
+        return pa.table({"k": pa.array(np.full(rows, version, dtype=np.int64)),
+                         "v": pa.array(np.arange(rows, dtype=np.int64))})
+
+    def writer(w):
+        c = fl.connect(args.location)
+        n = 0
+        while time.time() < stop:
+            n += 1
+            path = paths[(w + n) % len(paths)]
+            t = table(w * 1_000_000 + n)
+            try:
+                writer_, _ = c.do_put(fl.FlightDescriptor.for_path(path), t.schema)
+                for b in t.to_batches(max_chunksize=16384):
+                    writer_.write_batch(b)
+                writer_.close()
+                with lock:
+                    counts["puts"] += 1
+            except Exception as e:  # noqa: BLE001 - counted, the loop goes on
+                with lock:
+                    counts["errors"].append(f"put: {type(e).__name__}: {e}"[:300])
+
+    def reader(r):
+        c = fl.connect(args.location)
+        n = 0
+        while time.time() < stop:
+            n += 1
+            path = paths[(r + n) % len(paths)]
+            try:
+                if n % 4 == 0:
+                    t = c.do_get(fl.Ticket(path.encode())).read_all()
+                    with lock:
+                        counts["path_reads"] += 1
+                        if len(set(t.column("k").to_pylist())) > 1:
+                            counts["mixed"] += 1
+                    continue
+                info = c.get_flight_info(fl.FlightDescriptor.for_path(path))
+            except pa.ArrowKeyError:
+                continue  # not written yet
+            except fl.FlightError:
+                continue
+            except Exception as e:  # noqa: BLE001
+                with lock:
+                    counts["errors"].append(f"info: {type(e).__name__}: {e}"[:300])
+                continue
+            versions = set()
+            for endpoint in info.endpoints:
+                target = fl.connect(endpoint.locations[0]) if endpoint.locations else c
+                try:
+                    t = target.do_get(endpoint.ticket).read_all()
+                    versions |= set(t.column("k").to_pylist())
+                    with lock:
+                        counts["endpoint_reads"] += 1
+                except (fl.FlightError, pa.ArrowException) as e:
+                    expiry = endpoint.expiration_time
+                    before = expiry is None or datetime.datetime.now(datetime.timezone.utc) < expiry.as_py()
+                    with lock:
+                        if "was replaced" in str(e):
+                            counts["stale" if before else "stale_after_expiry"] += 1
+                        else:
+                            counts["errors"].append(f"get: {type(e).__name__}: {e}"[:300])
+            if len(versions) > 1:
+                with lock:
+                    counts["mixed"] += 1
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(opts.get("writers", 3))]
+    threads += [threading.Thread(target=reader, args=(r,)) for r in range(opts.get("readers", 4))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    reads = counts["endpoint_reads"] + counts["stale"] + counts["stale_after_expiry"]
+    counts["stale_rate"] = counts["stale"] / reads if reads else 0
+    return counts
+
+
+def field1(payload):
+    """A protobuf message holding `payload` as its field 1 (length-delimited)."""
+    n, length = len(payload), b""
+    while n > 0x7F:
+        length += bytes([(n & 0x7F) | 0x80])
+        n >>= 7
+    return b"\x0a" + length + bytes([n]) + payload
+
+
+def cancel_status(body):
+    """CancelFlightInfoResult's status (field 1, a varint; absent means 0)."""
+    return body[1] if len(body) >= 2 and body[0] == 0x08 else 0
+
+
+def cmd_std_actions(client, args):
+    """The protocol's standard actions through do_action (pyarrow has no helpers for them):
+    RenewFlightEndpoint and CancelFlightInfo, their bodies encoded as protobuf here."""
+    import threading
+    out = {"listed": sorted(a.type for a in client.list_actions() if a.type[0].isupper())}
+    schema = pa.schema([("v", pa.int64())])
+    put(client, "std/a", schema, [pa.record_batch([pa.array([1, 2, 3])], schema=schema)])
+    info = client.get_flight_info(fl.FlightDescriptor.for_path("std/a"))
+    endpoint = info.endpoints[0]
+    time.sleep(1.1)
+    results = list(client.do_action(fl.Action("RenewFlightEndpoint", field1(endpoint.serialize()))))
+    renewed = fl.FlightEndpoint.deserialize(results[0].body.to_pybytes())
+    out["renew"] = {"same_ticket": renewed.ticket == endpoint.ticket,
+                    "later_by_s": (renewed.expiration_time.as_py() - endpoint.expiration_time.as_py()).total_seconds()}
+    put(client, "std/a", schema, [pa.record_batch([pa.array([9])], schema=schema)])
+    out["old_ticket_rows"] = client.do_get(renewed.ticket).read_all().num_rows
+    cancel = lambda i: cancel_status(list(client.do_action(fl.Action("CancelFlightInfo", field1(i.serialize()))))[0]
+                                     .body.to_pybytes())
+    out["cancel_landed"] = cancel(info)
+    action_json(client, "reserve", {"path": "std/wait", "owner": "me", "heartbeatSeconds": 30})
+    waited = {}
+
+    def waiter():
+        started = time.time()
+        try:
+            client.get_flight_info(fl.FlightDescriptor.for_path("std/wait"),
+                                   fl.FlightCallOptions(headers=[(b"x-tierflight-wait-ms", b"20000")]))
+            waited["result"] = "info"
+        except Exception as e:  # noqa: BLE001 - the test asserts on it
+            waited["result"] = error_of(e)
+        waited["seconds"] = time.time() - started
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.5)
+    pending = fl.FlightInfo(schema, fl.FlightDescriptor.for_path("std/wait"), [], -1, -1)
+    out["cancel_reserved"] = cancel(pending)
+    t.join()
+    out["waiter"] = waited
+    try:
+        cancel(fl.FlightInfo(schema, fl.FlightDescriptor.for_path("std/nobody"), [], -1, -1))
+        out["cancel_unknown"] = "answered"
+    except Exception as e:  # noqa: BLE001
+        out["cancel_unknown"] = error_of(e)
+    try:
+        list(client.do_action(fl.Action("RenewFlightEndpoint", b"\xff\xff")))
+        out["renew_garbage"] = "answered"
+    except Exception as e:  # noqa: BLE001
+        out["renew_garbage"] = error_of(e)
+    return out
 
 
 def cmd_ops(client, args):

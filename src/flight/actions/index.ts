@@ -6,6 +6,7 @@ import { pinVerb, unpinVerb } from './pin.js';
 import { backfillStatusVerb, backfillVerb, prefetchVerb } from './jobs.js';
 import { statsVerb } from './stats.js';
 import { clusterResyncVerb, clusterVerb } from './cluster.js';
+import { cancelFlightInfoVerb, renewFlightEndpointVerb } from './standard.js';
 
 export { ActionRegistry, type ActionContext, type ActionVerb, type Permission } from './registry.js';
 
@@ -24,5 +25,7 @@ export function builtinActions(): ActionRegistry {
     prefetchVerb,
     clusterVerb,
     clusterResyncVerb,
+    renewFlightEndpointVerb,
+    cancelFlightInfoVerb,
   ]);
 }

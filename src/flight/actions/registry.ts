@@ -33,7 +33,8 @@ export interface ActionContext {
 /**
  * A DoAction verb (DESIGN §6): listed by ListActions with its description, and run as an
  * async iterable of results, each sent as one JSON `Result` as it comes, so a long verb
- * streams its progress.
+ * streams its progress. A Buffer result is sent as it is (the protocol's standard actions
+ * answer protobuf).
  */
 export interface ActionVerb {
   readonly type: string;
@@ -88,7 +89,8 @@ export class ActionRegistry {
         `user "${context.identity.user}" needs ${verb.permission} access to "${target.value || '/'}" for action "${type}"`,
       );
     }
-    for await (const result of verb.run(body, context)) yield Buffer.from(JSON.stringify(result), 'utf8');
+    for await (const result of verb.run(body, context))
+      yield Buffer.isBuffer(result) ? result : Buffer.from(JSON.stringify(result), 'utf8');
   }
 }
 

@@ -20,12 +20,14 @@ export function infoHandlers(ctx: RpcContext) {
   const endpoints = (version: FlightVersion): PbFlightInfo['endpoint'] => {
     const ranges = version.endpointRanges(ctx.maxEndpointBytes);
     const locations = locationsOf(ctx, version).map((uri) => ({ uri }));
+    // Until then the tickets read this version, even if the path is replaced meanwhile.
+    const expiration = toTimestamp(manager.issueTickets(version));
     return ranges.map((range) => ({
       ticket: {
         ticket: encodeTicket({ path: version.path, version: version.tag, ...(ranges.length > 1 ? { range } : {}) }),
       },
       location: locations,
-      expiration_time: toTimestamp(version.expiresAt),
+      expiration_time: expiration,
       app_metadata: EMPTY,
     }));
   };

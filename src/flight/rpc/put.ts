@@ -3,6 +3,8 @@ import { CancelledError, InvalidArgumentError } from '../../errors.js';
 import {
   acrossCluster,
   forwardedHeaders,
+  FROM_NODE_HEADER,
+  VERSION_HEADER,
   type ClusterMember,
   type ClusterPort,
   type ForwardedMessage,
@@ -17,6 +19,7 @@ import {
 } from '../../ipc/stream-validator.js';
 import { StorageManager } from '../../storage/manager.js';
 import type { PutSession } from '../../storage/put-session.js';
+import type { VersionIdentity } from '../../storage/flight.js';
 import { statusName, type RpcContext } from '../call.js';
 import { DescriptorType, isDecodeError, type DecodedFlightData, type FlightDataFrame } from '../flight-data-codec.js';
 import { toServiceError } from '../status.js';
@@ -87,8 +90,9 @@ async function doPut(
     checkIpc(session.path, () => validator.finish(index));
     const committed = await session.commit();
     if (ctx.cluster) replicate(ctx, ctx.cluster, committed);
-    // The owner's computation has landed: its reservation goes (a failed put keeps it).
-    if (session.owner !== undefined) {
+    // The owner's computation has landed: its reservation goes (a failed put keeps it). A
+    // copy from another node (a replica) is not the landing: the primary released it.
+    if (session.owner !== undefined && !session.identity) {
       await reservations.release(session.path, session.owner, true).catch((err: unknown) => {
         log.warn(
           { path: session?.path, err: (err as Error).message },
@@ -175,7 +179,12 @@ async function startPut(
       `flight "${path}": message 0 breaks the IPC rule "schema-first": the first DoPut message must be a Schema, got message type ${info.type}`,
     );
   }
-  const session = await manager.beginPut(d.path, { sizeHint: sizeHint(call), owner: ownerOf(call) });
+  const identity = copiedVersion(call);
+  const session = await manager.beginPut(d.path, {
+    sizeHint: sizeHint(call),
+    owner: ownerOf(call),
+    ...(identity ? { identity } : {}),
+  });
   try {
     await session.setSchema(first.header);
   } catch (err) {
@@ -210,6 +219,31 @@ function checkIpc<T>(path: string, step: () => T): T {
     if (err instanceof IpcValidationError) throw new InvalidArgumentError(`flight "${path}": ${err.message}`);
     throw err;
   }
+}
+
+/** A copy another node makes (replica, handover): the version it copies, kept as is. */
+function copiedVersion(call: ServerDuplexStream<unknown, unknown>): VersionIdentity | undefined {
+  const raw = call.metadata.get(VERSION_HEADER)[0];
+  if (raw === undefined || call.metadata.get(FROM_NODE_HEADER).length === 0) return undefined;
+  let doc: Partial<VersionIdentity>;
+  try {
+    doc = JSON.parse(raw.toString()) as Partial<VersionIdentity>;
+  } catch {
+    throw new InvalidArgumentError(`${VERSION_HEADER} must be JSON`);
+  }
+  const time = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (typeof doc.tag !== 'string' || !time(doc.createdAt) || !time(doc.firstCreatedAt)) {
+    throw new InvalidArgumentError(`${VERSION_HEADER} needs a tag, createdAt and firstCreatedAt`);
+  }
+  if (doc.expiresAt !== undefined && !time(doc.expiresAt))
+    throw new InvalidArgumentError(`${VERSION_HEADER}: bad expiresAt`);
+  return {
+    tag: doc.tag,
+    createdAt: doc.createdAt,
+    firstCreatedAt: doc.firstCreatedAt,
+    ...(doc.expiresAt !== undefined ? { expiresAt: doc.expiresAt } : {}),
+    ...(typeof doc.owner === 'string' ? { owner: doc.owner } : {}),
+  };
 }
 
 function ownerOf(call: ServerDuplexStream<unknown, unknown>): string | undefined {

@@ -1,5 +1,5 @@
 import type { Metadata } from '@grpc/grpc-js';
-import { InvalidArgumentError } from '../../errors.js';
+import { CancelledError, InvalidArgumentError } from '../../errors.js';
 import { StorageManager } from '../../storage/manager.js';
 import { cancelSignal, type RpcContext } from '../call.js';
 
@@ -32,5 +32,6 @@ export async function waitIfReserved(
 ): Promise<void> {
   if (waitMs === undefined || ctx.manager.has(parts)) return;
   const { path } = StorageManager.parsePath(parts);
-  await ctx.reservations.waitFor(path, waitMs, cancelSignal(call));
+  const outcome = await ctx.reservations.waitFor(path, waitMs, cancelSignal(call));
+  if (outcome === 'ended') throw new CancelledError(`the wait for flight "${path}" was ended by CancelFlightInfo`);
 }

@@ -1,0 +1,119 @@
+import { isTierflightError, NotFoundError } from '../../errors.js';
+import { StorageManager } from '../../storage/manager.js';
+import {
+  CancelStatus,
+  decodeCancelRequest,
+  decodeCancelResult,
+  decodeRenewRequest,
+  encodeCancelResult,
+  encodeEndpoint,
+  type CancelStatusValue,
+} from '../protocol-messages.js';
+import { decodeTicket } from '../ticket.js';
+import { DescriptorType } from '../flight-data-codec.js';
+import type { ActionContext, ActionVerb } from './registry.js';
+import { InvalidArgumentError } from '../../errors.js';
+
+/**
+ * The Flight protocol's standard actions, named and encoded as the protocol fixes them
+ * (request and result bodies are protobuf), so any Flight client's helpers for them work.
+ */
+
+/** The path a ticket names, normalised. */
+function ticketPath(raw: Buffer): string {
+  return StorageManager.parsePath([decodeTicket(raw).path]).path;
+}
+
+/** The path a CancelFlightInfo's FlightInfo describes. */
+function infoPath(body: Buffer): string {
+  const descriptor = decodeCancelRequest(body).info.flight_descriptor;
+  if (descriptor.type !== 'PATH' && descriptor.type !== DescriptorType.PATH) {
+    throw new InvalidArgumentError('CancelFlightInfo: Tierflight flights are named by PATH descriptors');
+  }
+  return StorageManager.parsePath(descriptor.path).path;
+}
+
+/** In a cluster, for a client's call: the path's owners other than this node. */
+function otherOwners(path: string, context: ActionContext) {
+  const { cluster, forwarded, manager } = context;
+  if (!cluster || !forwarded) return [];
+  return cluster.owners(path, manager.route([path]).cls.config.replicas).filter((o) => !o.self);
+}
+
+export const renewFlightEndpointVerb: ActionVerb = {
+  type: 'RenewFlightEndpoint',
+  description:
+    "The Flight protocol's RenewFlightEndpoint: the endpoint's ticket is honoured server.ticketGrace from now " +
+    '(even if its flight is replaced meanwhile). Body: RenewFlightEndpointRequest (protobuf). ' +
+    'Result: the FlightEndpoint with its new expiration_time.',
+  permission: 'read',
+  target: (body) => ticketPath(decodeRenewRequest(body).endpoint.ticket.ticket),
+  async *run(body, context) {
+    const { endpoint } = decodeRenewRequest(body);
+    const ticket = decodeTicket(endpoint.ticket.ticket);
+    const path = ticketPath(endpoint.ticket.ticket);
+    let until: number;
+    try {
+      until = context.manager.renewTickets([path], ticket.version).until;
+    } catch (err) {
+      // In a cluster the version lives on the path's owners: one of them renews it.
+      const owners = isTierflightError(err) && err.code === 'NOT_FOUND' ? otherOwners(path, context) : [];
+      for (const owner of owners) {
+        const answer = await context.cluster
+          ?.action(owner, 'RenewFlightEndpoint', body, context.forwarded ?? {})
+          .catch(() => undefined);
+        if (answer?.[0]) {
+          yield answer[0];
+          return;
+        }
+      }
+      throw err;
+    }
+    yield encodeEndpoint({
+      ...endpoint,
+      expiration_time: { seconds: Math.floor(until / 1000), nanos: (until % 1000) * 1_000_000 },
+    });
+  },
+};
+
+/** This node's part of a cancel: NOT_CANCELLABLE for a landed flight, CANCELLED for a reserved one. */
+async function cancelHere(path: string, context: ActionContext): Promise<CancelStatusValue | undefined> {
+  const { manager, reservations, log, peer, user } = context;
+  if (manager.has([path])) return CancelStatus.NOT_CANCELLABLE;
+  const ended = reservations.endWaits(path);
+  const reserved = (await reservations.holder(path).catch(() => undefined)) !== undefined;
+  if (ended === 0 && !reserved) return undefined;
+  log.info({ action: 'CancelFlightInfo', path, waitsEnded: ended, peer, user }, 'CancelFlightInfo');
+  return CancelStatus.CANCELLED;
+}
+
+export const cancelFlightInfoVerb: ActionVerb = {
+  type: 'CancelFlightInfo',
+  description:
+    "The Flight protocol's CancelFlightInfo. A landed flight is stored data: NOT_CANCELLABLE. A path reserved and " +
+    'not landed yet: every call waiting for it (x-tierflight-wait-ms, PollFlightInfo) ends with CANCELLED, and so ' +
+    'does the result; the reservation stays with its owner. Body: CancelFlightInfoRequest (protobuf). ' +
+    'Result: CancelFlightInfoResult.',
+  permission: 'write',
+  target: infoPath,
+  async *run(body, context) {
+    const path = infoPath(body);
+    const statuses = [await cancelHere(path, context)];
+    // Waits may be on any node (each answers its own clients' DoGet waits).
+    const { cluster, forwarded } = context;
+    if (cluster && forwarded) {
+      const answers = await Promise.all(
+        cluster.peers().map((peer) =>
+          cluster.action(peer, 'CancelFlightInfo', body, forwarded).then(
+            (results) => (results[0] ? decodeCancelResult(results[0]) : undefined),
+            () => undefined,
+          ),
+        ),
+      );
+      statuses.push(...answers);
+    }
+    if (statuses.includes(CancelStatus.NOT_CANCELLABLE)) yield encodeCancelResult(CancelStatus.NOT_CANCELLABLE);
+    else if (statuses.includes(CancelStatus.CANCELLED)) yield encodeCancelResult(CancelStatus.CANCELLED);
+    else throw new NotFoundError(`CancelFlightInfo: flight "${path}" is neither stored nor reserved`);
+  },
+};
