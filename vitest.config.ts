@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/setup/python-env.ts', 'test/setup/clients.ts'],
+    globalSetup: ['test/setup/python-env.ts', 'test/setup/clients.ts', 'test/setup/state-home.ts'],
     pool: 'forks',
     testTimeout: 120_000,
     hookTimeout: 600_000,

@@ -31,6 +31,11 @@ export interface App {
   readonly metricsServer: MetricsServer | undefined;
   /** This node's part in a cluster (`cluster` in the config), or undefined. */
   readonly cluster: ClusterNode | undefined;
+  /**
+   * Where flights of durable classes still without a durable copy wait at shutdown (every
+   * config with a durable class has one: `server.spool`, or this node's default).
+   */
+  readonly spool: string | undefined;
   /** Re-reads the config file and applies it, or keeps the running config; true when applied. */
   reload(): boolean;
   stop(): Promise<void>;
@@ -100,16 +105,6 @@ function removeStaleTemporaries(
   }
 }
 
-/**
- * The spool, when some class is weak (uploads can be pending at shutdown, and flights of a
- * class a reload made durable that no backfill has reached), or `server.spool` asks for one.
- * Not for strong classes alone: nodes sharing a filesystem store would share its default.
- */
-function spoolOf(config: Config): string | undefined {
-  const wanted = config.server.spool !== undefined || config.storageClasses.some((c) => c.durability === 'weak');
-  return wanted ? spoolDirectory(config) : undefined;
-}
-
 /** How this node calls the others: over TLS when it serves TLS, presenting its own certificate (mutual TLS). */
 function nodeClientOptions(config: Config): FlightClientOptions {
   const tls = config.server.tls;
@@ -124,9 +119,16 @@ function nodeClientOptions(config: Config): FlightClientOptions {
 }
 
 /** The directories this server must own alone: every tier directory, and the spool. */
-function ownedDirectories(config: Config): string[] {
+function ownedDirectories(config: Config): { dir: string; what: string }[] {
   const types = config.storageTypes;
-  return [types.disk_mapped?.path, types.disk?.path, spoolOf(config)].filter((d): d is string => d !== undefined);
+  const spool = spoolDirectory(config);
+  return [
+    ...(types.disk_mapped ? [{ dir: types.disk_mapped.path, what: 'disk_mapped tier directory' }] : []),
+    ...(types.disk ? [{ dir: types.disk.path, what: 'disk tier directory' }] : []),
+    ...(spool !== undefined
+      ? [{ dir: spool, what: config.server.spool !== undefined ? 'spool (server.spool)' : 'default spool directory' }]
+      : []),
+  ];
 }
 
 /**
@@ -163,7 +165,7 @@ export async function startApp(
     const durableStores = new Map(
       await Promise.all(config.durableStores.map(async (s) => [s.id, await createDurableStore(s)] as const)),
     );
-    const spoolDir = spoolOf(config);
+    const spoolDir = spoolDirectory(config);
     spool = spoolDir ? new FilesystemStore('spool', spoolDir) : undefined;
     manager = new StorageManager({
       config,
@@ -257,9 +259,9 @@ export async function startApp(
         throw new Error('changing cluster needs a restart; the running config is kept');
       }
       // A class made weak: its flights can wait in the spool at shutdown from now on.
-      const spoolDir = spool ? undefined : spoolOf(next);
+      const spoolDir = spool ? undefined : spoolDirectory(next);
       if (spoolDir) {
-        locks.push(...lockDirectories([spoolDir]));
+        locks.push(...lockDirectories([{ dir: spoolDir, what: 'spool' }]));
         spool = new FilesystemStore('spool', spoolDir);
         manager.useSpool(spool);
       }
@@ -284,6 +286,9 @@ export async function startApp(
     metrics,
     metricsServer,
     cluster,
+    get spool() {
+      return spool?.root;
+    },
     reload,
     stop: async () => {
       ready = false;

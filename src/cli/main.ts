@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { startApp } from '../app.js';
 import { configJsonSchema } from '../config/json-schema.js';
-import { ConfigError, loadConfigFile } from '../config/load.js';
+import { ConfigError, loadConfigFile, spoolDirectory } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../core/log.js';
 import { VERSION } from '../version.js';
@@ -93,6 +93,7 @@ program
           config: file,
           listen: config.server.listen,
           metrics: config.server.metrics,
+          ...(app.spool !== undefined ? { spool: app.spool } : {}),
           classes: config.storageClasses.map((c) => c.name),
           flights: stats.flights,
           degradedStores: app.manager.degradedStores,
@@ -129,6 +130,11 @@ program
       process.stdout.write(
         `${file}: OK (${config.storageClasses.length} storage classes, ${config.limitPolicies.length} limit policies)\n`,
       );
+      const spool = spoolDirectory(config);
+      if (spool !== undefined) {
+        const source = config.server.spool !== undefined ? 'server.spool' : 'the default for this node';
+        process.stdout.write(`spool: ${spool} (${source})\n`);
+      }
     } catch (err) {
       fail(err);
     }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { normalizePrefix } from '../core/path.js';
@@ -346,16 +347,28 @@ function resolvePaths(config: Config, base: string): Config {
 }
 
 /**
- * The spool directory: `server.spool`, or `spool` beside the first tier or filesystem-store
- * directory, or none when the config has no local directory at all.
+ * The spool directory (README "Durability"): `server.spool`; else, when some class is
+ * durable, a default of this node's own, so nodes sharing a store or a machine never pick
+ * the same one: `spool` beside the first tier directory (a directory this node owns), or
+ * with no tier directory `$XDG_STATE_HOME/tierflight/spool-<node>` (`~/.local/state` when
+ * XDG_STATE_HOME is unset), `<node>` being the cluster member name or the listen address.
+ * In a cluster the spool beside a tier directory is `spool-<member>` too. Undefined when
+ * no class is durable and none is configured.
  */
-export function spoolDirectory(config: Config): string | undefined {
+export function spoolDirectory(config: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (config.server.spool !== undefined) return config.server.spool;
-  const first =
-    config.storageTypes.disk_mapped?.path ??
-    config.storageTypes.disk?.path ??
-    config.durableStores.find((s) => s.type === 'filesystem')?.path;
-  return first === undefined ? undefined : path.join(path.dirname(path.resolve(first)), 'spool');
+  if (!config.storageClasses.some((c) => c.durability !== 'none')) return undefined;
+  const member = config.cluster?.self;
+  const tier = config.storageTypes.disk_mapped?.path ?? config.storageTypes.disk?.path;
+  if (tier !== undefined)
+    return path.join(path.dirname(path.resolve(tier)), member ? `spool-${fileSafe(member)}` : 'spool');
+  const stateHome = env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+  return path.join(stateHome, 'tierflight', `spool-${fileSafe(member ?? config.server.listen)}`);
+}
+
+/** A member name or address as one file-name segment. */
+function fileSafe(name: string): string {
+  return name.replace(/[^A-Za-z0-9._-]/g, '-');
 }
 
 /** Finds the source offset of a key path, falling back to the nearest existing parent. */

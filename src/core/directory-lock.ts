@@ -23,8 +23,18 @@ export interface DirectoryLock {
 const LOCK_FILE = '.tierflight.lock';
 const OWNER_FILE = '.tierflight.owner';
 
-export function lockDirectory(dir: string): DirectoryLock {
-  mkdirSync(dir, { recursive: true });
+/** A directory this server needs that cannot be created or opened (not writable, a file in the way). */
+export class DirectoryUnusableError extends Error {}
+
+/** Locks `dir` (`what` names it in errors: "tier directory", "spool"), creating it if needed. */
+export function lockDirectory(dir: string, what = 'directory'): DirectoryLock {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new DirectoryUnusableError(
+      `cannot create the ${what} ${dir}: ${(err as Error).message}; make it writable by the server, or configure another`,
+    );
+  }
   const db = new DatabaseSync(path.join(dir, LOCK_FILE), { timeout: 0 });
   try {
     db.exec('PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;');
@@ -51,10 +61,17 @@ export function lockDirectory(dir: string): DirectoryLock {
 }
 
 /** Locks every directory, or none: on a refusal, the ones already taken are released. */
-export function lockDirectories(dirs: readonly string[]): DirectoryLock[] {
+export function lockDirectories(dirs: readonly (string | { dir: string; what: string })[]): DirectoryLock[] {
   const locks: DirectoryLock[] = [];
+  const seen = new Set<string>();
   try {
-    for (const dir of new Set(dirs.map((d) => path.resolve(d)))) locks.push(lockDirectory(dir));
+    for (const d of dirs) {
+      const { dir, what } = typeof d === 'string' ? { dir: d, what: 'directory' } : d;
+      const resolved = path.resolve(dir);
+      if (seen.has(resolved)) continue;
+      seen.add(resolved);
+      locks.push(lockDirectory(resolved, what));
+    }
     return locks;
   } catch (err) {
     for (const lock of locks) lock.release();

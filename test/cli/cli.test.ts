@@ -60,6 +60,31 @@ describe('tierflight CLI', () => {
     expect(out.stderr).toBe('');
     expect(out.status).toBe(0);
     expect(out.stdout).toMatch(/config\/default.yaml: OK \(1 storage classes, 0 limit policies\)/);
+    // Every config with a durable class has a spool; validate says where.
+    expect(out.stdout).toContain(`spool: ${path.join(ROOT, 'data', 'spool')} (the default for this node)\n`);
+  });
+
+  it('validate names the spool of a config with a durable class and no local folder, and a serve that cannot create it stops with a clear line', () => {
+    const yaml = (spool: string) => `server: { listen: 127.0.0.1:0${spool} }
+durableStores:
+  - { id: s3, type: s3, bucket: b, region: us-east-1, endpoint: "http://127.0.0.1:9", forcePathStyle: true }
+storageTypes:
+  memory: { capacity: 1MiB }
+storageClasses:
+  - { name: weak, prefix: "", durability: weak, durableStore: s3, tiers: [{ storage: memory }] }
+`;
+    const out = cli('validate', write('no-folder.yaml', yaml('')));
+    expect(out.status).toBe(0);
+    expect(out.stdout).toContain(
+      `spool: ${path.join(process.env.XDG_STATE_HOME!, 'tierflight', 'spool-127.0.0.1-0')} (the default for this node)\n`,
+    );
+    // A spool under a regular file cannot be created: the start stops before serving, saying so.
+    const blocker = write('not-a-folder', '');
+    const serve = cli('serve', '--config', write('bad-spool.yaml', yaml(`, spool: ${blocker}/spool`)));
+    expect(serve.status).toBe(1);
+    expect(serve.stdout + serve.stderr).toMatch(
+      new RegExp(`cannot create the spool \\(server.spool\\) ${blocker}/spool: ENOTDIR`),
+    );
   });
 
   it('validate lists every error with file:line:column and exits 1', () => {

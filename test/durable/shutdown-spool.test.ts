@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Moto } from '../helpers/moto.js';
 import { runPyClient } from '../helpers/python.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { freePort, startTestServer, type TestServer } from '../helpers/server.js';
 import { startProxiedMoto, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/until.js';
 
@@ -19,7 +19,8 @@ let proxy: TcpProxy;
 let dir: string;
 let server: TestServer | undefined;
 
-const start = () =>
+/** A weak S3 class over a memory tier only; `spool` set, or left to the default. */
+const start = (options: { spool?: boolean; port?: number } = {}) =>
   startTestServer(
     `durableStores:
   - { id: s3main, type: s3, bucket: ${BUCKET}, region: us-east-1, endpoint: ${proxy.endpoint}, forcePathStyle: true }
@@ -28,14 +29,17 @@ storageTypes:
 storageClasses:
   - { name: weak, prefix: "", durability: weak, durableStore: s3main, durablePrefix: tf/, tiers: [{ storage: memory }] }
 `,
-    { server: `  spool: ${dir}/spool\n` },
+    {
+      ...(options.spool === false ? {} : { server: `  spool: ${dir}/spool\n` }),
+      ...(options.port ? { port: options.port } : {}),
+    },
   );
 const ops = (s: TestServer, script: unknown[]) =>
   runPyClient<Record<string, unknown>[]>('ops', s.location, ['--script', JSON.stringify(script)]);
 const FLIGHTS = Array.from({ length: 20 }, (_, i) => ({ path: `sp/${i}`, kib: 20 + i, seed: 100 + i }));
 
-/** Every object file under a directory, relative to it (not the directory lock's files). */
-async function spooled(): Promise<string[]> {
+/** Every object file under the spool, relative to it (not the directory lock's files). */
+async function spooled(spool = path.join(dir, 'spool')): Promise<string[]> {
   const out: string[] = [];
   const walk = async (d: string, rel: string): Promise<void> => {
     for (const e of await readdir(d, { withFileTypes: true })) {
@@ -43,7 +47,7 @@ async function spooled(): Promise<string[]> {
       else if (rel !== '') out.push(`${rel}${e.name}`);
     }
   };
-  await walk(path.join(dir, 'spool'), '');
+  await walk(spool, '');
   return out.sort();
 }
 
@@ -82,5 +86,36 @@ describe('graceful shutdown with the store down', () => {
     await until('every spooled flight to reach the store', async () => (await moto.keys(BUCKET, 'tf/')).length === 20);
     await until('the spool to empty', async () => (await spooled()).length === 0);
     server.app.manager.checkAccounting();
+  });
+
+  it('with no spool configured and no local directory at all, keeps them in the default spool of this node', async () => {
+    const port = await freePort();
+    server = await start({ spool: false, port });
+    // The default: under $XDG_STATE_HOME (a temporary folder during the suite), named after the listen address.
+    const spool = path.join(process.env.XDG_STATE_HOME!, 'tierflight', `spool-127.0.0.1-${port}`);
+    expect(server.app.spool).toBe(spool);
+    await proxy.down();
+    const flights = FLIGHTS.slice(0, 8).map((f) => ({ ...f, path: `default/${f.path}` }));
+    const puts = await ops(
+      server,
+      flights.map((f) => ({ op: 'put', ...f })),
+    );
+    expect(puts.every((p) => p.ok === true)).toBe(true);
+    await server.stop();
+    server = undefined;
+    expect(await spooled(spool)).toEqual(flights.map((f) => `s3main/tf/${f.path}`).sort());
+
+    await proxy.up();
+    server = await start({ spool: false, port });
+    const back = await ops(
+      server,
+      flights.map((f) => ({ op: 'check', ...f })),
+    );
+    expect(back.map((b) => b.problems)).toEqual(flights.map(() => []));
+    await until(
+      'every spooled flight to reach the store',
+      async () => (await moto.keys(BUCKET, 'tf/default/')).length === 8,
+    );
+    await until('the spool to empty', async () => (await spooled(spool)).length === 0);
   });
 });
