@@ -40,11 +40,13 @@ export class Recovery {
   ) {}
 
   /**
-   * Recovers every store the classes use. Waits up to `waitMs` (real time: a start is not
-   * driven by a test clock): a store that answers is recovered before the first call, one
-   * that refuses fails at once, one that hangs holds the start up this long at most.
+   * Recovers every store the classes use, in real time (a start is not driven by a test
+   * clock): a store that answers is recovered before the first call (waiting `waitMs` at
+   * most for a slow listing), one that refuses fails at once, and one that has not answered
+   * at all within `answerMs` (connections that hang) is not waited for: the classes that do
+   * not use it serve, and its paths answer UNAVAILABLE naming it until it answers.
    */
-  async start(waitMs: number): Promise<void> {
+  async start(waitMs: number, answerMs: number): Promise<void> {
     const stores = new Set(
       this.host
         .classes()
@@ -52,8 +54,25 @@ export class Recovery {
         .filter((s) => s !== undefined),
     );
     for (const store of stores) this.unrecovered.add(store);
-    const recovering = Promise.all([...stores].map((store) => this.recoverStore(store, 0)));
-    await Promise.race([recovering, sleep(waitMs)]);
+    const waitFor = async (store: string): Promise<void> => {
+      let answered!: () => void;
+      const answer = new Promise<void>((resolve) => (answered = resolve));
+      const done = this.recoverStore(store, 0, answered);
+      const spoke = await Promise.race([
+        answer.then(() => true),
+        done.then(() => true),
+        sleep(answerMs).then(() => false),
+      ]);
+      if (!spoke) {
+        this.log.warn(
+          { store, waitedMs: answerMs },
+          'durable store does not answer: serving without its flights (its paths answer UNAVAILABLE) until it does',
+        );
+        return;
+      }
+      await done;
+    };
+    await Promise.race([Promise.all([...stores].map(waitFor)), sleep(waitMs)]);
   }
 
   /** Durable stores whose flights have not been recovered yet: they could not be reached. */
@@ -89,12 +108,13 @@ export class Recovery {
     return version.isExpired(this.clock.now()) ? undefined : version;
   }
 
-  private async recoverStore(store: string, attempt: number): Promise<void> {
+  /** `answered`: called once the store has said anything (its first listing page, or an error). */
+  private async recoverStore(store: string, attempt: number, answered?: () => void): Promise<void> {
     if (this.closed) return;
     const classes = this.host.classes().filter((c) => c.config.durableStore === store);
     let versions: FlightVersion[];
     try {
-      versions = await this.recover(classes);
+      versions = await this.recover(classes, answered);
     } catch (err) {
       this.unrecovered.add(store);
       const retryMs = backoff(attempt);
@@ -115,12 +135,16 @@ export class Recovery {
    * of the durable classes whose path still routes to that class. Expired ones are removed
    * from the store instead (never served, even before a sweeper would reach them).
    */
-  private async recover(classes: readonly RoutedClass[]): Promise<FlightVersion[]> {
+  private async recover(classes: readonly RoutedClass[], answered?: () => void): Promise<FlightVersion[]> {
     const now = this.clock.now();
     const out: FlightVersion[] = [];
     // Scanned into a list first: a store that fails half-way recovers nothing, and is retried.
     const found = [];
-    for await (const entry of this.scan(classes.map((c) => c.config))) found.push(entry);
+    for await (const entry of this.scan(
+      classes.map((c) => c.config),
+      answered,
+    ))
+      found.push(entry);
     for (const { cls, object, store } of found) {
       const routed = this.host.route(object.path);
       if (routed.config !== cls) continue; // another class's object under an overlapping prefix
@@ -135,12 +159,14 @@ export class Recovery {
   /** Every flight object under the prefixes of the given durable classes. */
   private async *scan(
     classes: readonly StorageClassConfig[],
+    answered?: () => void,
   ): AsyncGenerator<{ cls: StorageClassConfig; object: FlightObject; store: DurableStore }> {
     for (const cls of classes) {
       if (cls.durability === 'none' || cls.durableStore === undefined) continue;
       const store = this.stores.get(cls.durableStore);
       if (!store) continue;
       for await (const info of store.list(cls.durablePrefix)) {
+        answered?.();
         try {
           const object = await readFlightObject(store, info.key);
           if (object && info.key === cls.durablePrefix + object.path) yield { cls, object, store };
@@ -149,6 +175,7 @@ export class Recovery {
           this.log.warn({ key: info.key, err: (err as Error).message }, 'skipping an object that is not a flight');
         }
       }
+      answered?.(); // an empty listing is an answer too
     }
   }
 }

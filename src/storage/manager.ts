@@ -27,9 +27,15 @@ export type { FlightLease } from './leases.js';
 /**
  * How long a start waits for durable stores to list their flights before serving without
  * them: a store that answers is recovered before the first call, one that refuses (down,
- * bad credentials) fails at once, and one that hangs holds the start up this long at most.
+ * bad credentials) fails at once, and one that answers but lists slowly holds the start up
+ * this long at most.
  */
 const INITIAL_RECOVERY_WAIT_MS = 30_000;
+/**
+ * A store that has not answered at all by then (connections that hang) is not waited for:
+ * the classes that do not use it serve, and its own paths answer UNAVAILABLE naming it.
+ */
+const STORE_ANSWER_WAIT_MS = 3_000;
 
 export interface ManagerOptions {
   config: Config;
@@ -165,7 +171,7 @@ export class StorageManager {
     }
     if (spooled.length > 0)
       this.log.info({ flights: spooled.length }, 'uploading the flights spooled at the last shutdown');
-    await this.recovery.start(INITIAL_RECOVERY_WAIT_MS);
+    await this.recovery.start(INITIAL_RECOVERY_WAIT_MS, STORE_ANSWER_WAIT_MS);
   }
 
   /** The class of a path read back from a store or the spool, which must be normalised. */

@@ -93,4 +93,33 @@ describe('a durable store down at start', () => {
     await until('the queued upload', async () => (await moto.keys(BUCKET, 'tf/')).includes('tf/w/new'), 30_000);
     server.app.manager.checkAccounting();
   });
+
+  it('a store that hangs (connections accepted, never answered) holds up only its own paths', async () => {
+    await server?.stop();
+    server = undefined;
+    moto.pause(); // SIGSTOP: the kernel still accepts connections, nothing answers them
+    try {
+      const started = Date.now();
+      server = await start();
+      const startedIn = Date.now() - started;
+      const out = await ops(server, [
+        { op: 'put', path: 'e/hang', kib: 100, seed: 5 },
+        { op: 'check', path: 'e/hang', kib: 100, seed: 5 },
+        { op: 'check', path: 'w/old', kib: 200, seed: 1 },
+      ]);
+      // Serving within the few seconds a store gets to say anything, not the 30 s a slow listing may take.
+      expect(startedIn).toBeLessThan(10_000);
+      expect(out[0]).toMatchObject({ ok: true });
+      expect(out[1]).toMatchObject({ ok: true, problems: [] });
+      expect(out[2]).toMatchObject({ error: 'FlightUnavailableError' });
+      expect(String(out[2]!.message)).toMatch(/durable store "s3main" cannot be reached yet/);
+      expect(server.app.manager.degradedStores).toEqual(['s3main']);
+    } finally {
+      moto.resume();
+    }
+    await until('the store to be recovered', () => server!.app.manager.degradedStores.length === 0, 60_000);
+    expect(await ops(server, [{ op: 'check', path: 'w/old', kib: 200, seed: 1 }])).toMatchObject([
+      { ok: true, problems: [] },
+    ]);
+  });
 });
