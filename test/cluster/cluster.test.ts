@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlightClient, FlightCallError, FlightStatus } from '../../src/client/flight-client.js';
 import { owners } from '../../src/cluster/placement.js';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import protobuf from 'protobufjs';
 import { encapsulatedMessages } from '../../src/ipc/ipc-stream.js';
 import { FROM_NODE_HEADER } from '../../src/flight/cluster-port.js';
 import { startMoto, type Moto } from '../helpers/moto.js';
@@ -254,6 +255,46 @@ ${members()
       expect(viaTicket[1]!.equals(viaTicket[0]!)).toBe(true);
       expect(viaTicket[0]!.length).toBeGreaterThan(48 * 1024);
     }
+  });
+
+  it('renews an endpoint (RenewFlightEndpoint) at a node that is not its owner, and CancelFlightInfo reaches a wait on another node', async () => {
+    const proto = new protobuf.Root().loadSync(path.join(ROOT, 'proto/flight.proto'), { keepCase: true });
+    const type = (name: string) => proto.lookupType(`arrow.flight.protocol.${name}`);
+    const encode = (name: string, value: object) =>
+      Buffer.from(type(name).encode(type(name).fromObject(value)).finish());
+    const decode = (name: string, body: Buffer) =>
+      type(name).toObject(type(name).decode(body), { longs: Number, defaults: true }) as Record<string, unknown>;
+
+    const p = cachePuts.find((c) => ownerOf(c.path) === 'node-b')!.path;
+    const infoClient = new FlightClient(location('node-a'));
+    const endpoint = (await infoClient.flightInfoMessage(p.split('/'))).endpoint[0]!;
+    await new Promise((r) => setTimeout(r, 1100));
+    const elsewhere = new FlightClient(location('node-c'));
+    const renewedBody: Buffer[] = [];
+    for await (const b of elsewhere.doAction('RenewFlightEndpoint', encode('RenewFlightEndpointRequest', { endpoint })))
+      renewedBody.push(b);
+    const renewed = decode('FlightEndpoint', renewedBody[0]!) as unknown as {
+      ticket: { ticket: Buffer };
+      expiration_time: { seconds: number };
+    };
+    expect(Buffer.from(renewed.ticket.ticket).equals(endpoint.ticket.ticket)).toBe(true);
+    expect(renewed.expiration_time.seconds).toBeGreaterThan(endpoint.expiration_time!.seconds);
+
+    // A GetFlightInfo waiting for a reserved path (at its owner) ends when CancelFlightInfo reaches another node.
+    const waitPath = 'cache/cancel-me';
+    await infoClient.action('reserve', { path: waitPath, owner: 'o', heartbeatSeconds: 30 });
+    const waiter = new FlightClient(location('node-a'));
+    const started = Date.now();
+    const waited = waiter.getFlightInfo(waitPath, { 'x-tierflight-wait-ms': '20000' }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 500));
+    const cancelBody: Buffer[] = [];
+    const request = encode('CancelFlightInfoRequest', { info: { flight_descriptor: { type: 1, path: [waitPath] } } });
+    for await (const b of elsewhere.doAction('CancelFlightInfo', request)) cancelBody.push(b);
+    expect(decode('CancelFlightInfoResult', cancelBody[0]!).status).toBe(1); // CANCEL_STATUS_CANCELLED
+    const err = await waited;
+    expect(err).toMatchObject({ code: FlightStatus.CANCELLED });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    for (const c of [infoClient, elsewhere, waiter]) c.close();
   });
 
   it("lists every member's flights from any node; DoGet elsewhere names the owner", async () => {
