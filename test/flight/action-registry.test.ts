@@ -35,6 +35,8 @@ describe('DoAction verb registry', () => {
       ['prefetch', 'admin'],
       ['cluster', 'admin'],
       ['cluster-resync', 'admin'],
+      ['RenewFlightEndpoint', 'read'],
+      ['CancelFlightInfo', 'write'],
     ]);
     for (const verb of builtinActions().list()) expect(verb.description.length).toBeGreaterThan(20);
   });

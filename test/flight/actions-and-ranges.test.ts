@@ -54,6 +54,8 @@ describe('batch-range tickets and DoAction verbs (pyarrow client)', () => {
   it('lists, reports, deletes and refuses unknown verbs', async () => {
     const out = await runPyClient<Record<string, unknown>>('actions', server.location);
     expect(out.types).toEqual([
+      'CancelFlightInfo',
+      'RenewFlightEndpoint',
       'backfill',
       'backfill-status',
       'cluster',
