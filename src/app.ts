@@ -11,7 +11,7 @@ import type { DurableStore } from './durable/durable-store.js';
 import { StorageManager } from './storage/manager.js';
 import { noAuthentication, SwitchableAuthenticator, type Authenticator } from './auth/authenticator.js';
 import { UsersAuthenticator } from './auth/users.js';
-import { TlsFiles } from './flight/tls.js';
+import { applyCipherPolicy, TlsFiles } from './flight/tls.js';
 import { JobRunner } from './jobs/runner.js';
 import { ClusterNode } from './cluster/cluster-node.js';
 import { Handover } from './cluster/handover.js';
@@ -161,6 +161,7 @@ export async function startApp(
   let nodeCredential: NodeCredential | undefined;
   let handover: Handover | undefined;
   try {
+    if (config.server.tls) applyCipherPolicy(config.server.tls);
     tls = config.server.tls ? new TlsFiles(config.server.tls, logger) : undefined;
     const durableStores = new Map(
       await Promise.all(config.durableStores.map(async (s) => [s.id, await createDurableStore(s)] as const)),
@@ -193,7 +194,7 @@ export async function startApp(
     if (config.server.metrics !== undefined) {
       const readiness = () => ({ ready, degraded: manager.degradedStores });
       metricsServer = await startMetricsServer(config.server.metrics, metrics.registry, readiness, logger, {
-        ...(tls ? { tls: tls.pem } : {}),
+        ...(tls ? { tls: tls.pem, requireClientCert: config.server.tls?.requireClientCert === true } : {}),
         ...(config.server.metricsToken !== undefined ? { token: config.server.metricsToken } : {}),
       });
     }

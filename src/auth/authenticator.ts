@@ -1,4 +1,5 @@
 import type { Access } from '../config/schema.js';
+import type { SubjectAttribute } from '../core/distinguished-name.js';
 
 /**
  * The authentication seam (DESIGN §7): the Flight edge asks an Authenticator who each call
@@ -13,6 +14,11 @@ import type { Access } from '../config/schema.js';
 export interface Identity {
   readonly user: string;
   readonly anonymous: boolean;
+  /**
+   * The call was made by a cluster node (with its node credential), possibly for a user
+   * whose rights it then has: only such calls may carry the headers nodes send each other.
+   */
+  readonly node: boolean;
   /** Whether this identity has `access` on `path` (a normalised flight path or prefix). */
   can(path: string, access: Access): boolean;
 }
@@ -23,8 +29,10 @@ export type HeaderLookup = (name: string) => string | undefined;
 /** What a call presents: its headers, and over mutual TLS the verified client certificate's subject. */
 export interface CallCredentials {
   headers: HeaderLookup;
-  /** The subject of a client certificate the TLS layer verified, as `CN=ops,O=example` (RFC 4514 order reversed as Node prints it). */
-  certSubject?: string | undefined;
+  /** The subject of a client certificate the TLS layer verified, attribute by attribute. */
+  certSubject?: SubjectAttribute[] | undefined;
+  /** The client's address (`ipv4:127.0.0.1:50000`), for throttling and the log. */
+  peer?: string | undefined;
 }
 
 export interface Authenticator {
@@ -38,7 +46,7 @@ export interface Authenticator {
   authenticate(call: CallCredentials): Promise<Identity>;
 }
 
-export const ANONYMOUS: Identity = { user: 'anonymous', anonymous: true, can: () => true };
+export const ANONYMOUS: Identity = { user: 'anonymous', anonymous: true, node: false, can: () => true };
 
 /** No authentication configured: every call is `anonymous` and may do everything. */
 export const noAuthentication: Authenticator = {

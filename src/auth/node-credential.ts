@@ -12,6 +12,25 @@ export const NODE_PREFIX = 'node:';
 export const ON_BEHALF_HEADER = 'x-tierflight-user';
 
 /**
+ * Set on every call one node makes to another (its member name): the receiver answers from
+ * its own state and neither forwards nor fans out again.
+ */
+export const FROM_NODE_HEADER = 'x-tierflight-from-node';
+
+/**
+ * On a put one node makes to copy a flight to another (a replica, a handover): the copied
+ * version's identity as JSON (`VersionIdentity`), so the copy keeps its version tag and
+ * times, and the tickets the primary hands out read it on every owner.
+ */
+export const VERSION_HEADER = 'x-tierflight-version';
+
+/**
+ * The headers nodes send each other. With authentication on, only a call made with a node
+ * credential may carry any of them; from anyone else the call is refused (PERMISSION_DENIED).
+ */
+export const NODE_ONLY_HEADERS = [FROM_NODE_HEADER, ON_BEHALF_HEADER, VERSION_HEADER] as const;
+
+/**
  * A cluster node's credential for calls to the other nodes (DESIGN §8): a bearer token for
  * `node:<self>` signed with the shared `auth.tokenSecret`, so any node sharing the secret
  * accepts it, minted again at half its lifetime. Carries every right: whoever has the secret
@@ -27,7 +46,7 @@ export class NodeCredential {
     auth: AuthConfig,
     private readonly self: string,
   ) {
-    this.signer = new TokenSigner(auth.tokenSecret, auth.tokenTtl);
+    this.signer = new TokenSigner(auth.tokenSecret, auth.tokenTtl, auth.sessionMax);
     this.ttlMs = auth.tokenTtl;
   }
 
@@ -50,6 +69,6 @@ export class NodeCredential {
   }
 
   private async renew(): Promise<void> {
-    this.token = await this.signer.sign(`${NODE_PREFIX}${this.self}`);
+    this.token = await this.signer.sign({ user: `${NODE_PREFIX}${this.self}`, generation: undefined });
   }
 }

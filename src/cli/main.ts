@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { startApp } from '../app.js';
 import { configJsonSchema } from '../config/json-schema.js';
 import { ConfigError, loadConfigFile, spoolDirectory } from '../config/load.js';
+import { securityWarnings } from '../config/security.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../core/log.js';
 import { VERSION } from '../version.js';
@@ -78,6 +79,7 @@ program
         return;
       }
       logger.info({ config: file, ...(worker ? { worker: worker[0] } : {}) }, 'starting');
+      for (const warning of securityWarnings(config)) logger.warn({ config: file }, warning);
       let app;
       try {
         app = await startApp(config, logger, undefined, { configFile: file, overrides });
@@ -130,6 +132,7 @@ program
       process.stdout.write(
         `${file}: OK (${config.storageClasses.length} storage classes, ${config.limitPolicies.length} limit policies)\n`,
       );
+      for (const warning of securityWarnings(config)) process.stdout.write(`warning: ${warning}\n`);
       const spool = spoolDirectory(config);
       if (spool !== undefined) {
         const source = config.server.spool !== undefined ? 'server.spool' : 'the default for this node';

@@ -54,6 +54,11 @@ export const tlsSchema = z.strictObject({
   clientCa: z.string().min(1).optional(),
   /** Refuse connections without a client certificate signed by clientCa. */
   requireClientCert: z.boolean().default(false),
+  /**
+   * The OpenSSL cipher list offered (TLS 1.3 and 1.2 suites). Default: AEAD suites only
+   * (AES-GCM, ChaCha20-Poly1305; no CBC, no SHA-1 MACs).
+   */
+  ciphers: z.string().min(1).optional(),
 });
 
 export const serverSchema = z.strictObject({
@@ -190,6 +195,11 @@ export const authSchema = z.strictObject({
   /** Signs bearer tokens (HS256); every node of a cluster shares it. `${ENV_VAR}` reads it from the environment. */
   tokenSecret: tokenSecretSchema,
   tokenTtl: duration.refine((v) => v > 0, 'tokenTtl must be longer than 0').prefault('1h'),
+  /**
+   * How long a session lasts from its login with a password or certificate: renewing a
+   * token through Handshake keeps the login's time, and no renewal reaches past this.
+   */
+  sessionMax: duration.refine((v) => v > 0, 'sessionMax must be longer than 0').prefault('12h'),
   users: z.array(userSchema).min(1, 'auth needs at least one user'),
 });
 
@@ -212,6 +222,10 @@ export const reservationsSchema = z.strictObject({
   maxHeartbeat: duration.refine((v) => v > 0, 'maxHeartbeat must be longer than 0').prefault('5m'),
   /** Calls waiting for reserved flights at once (x-tierflight-wait-ms, PollFlightInfo); more get RESOURCE_EXHAUSTED. */
   maxWaiters: z.number().int().positive().default(10_000),
+  /** Calls one authenticated user may have waiting at once (on this node): no tenant starves the others' waits. */
+  maxWaitersPerUser: z.number().int().positive().default(1_000),
+  /** Live reservations one authenticated user may hold at once (taken through this node). */
+  maxPerUser: z.number().int().positive().default(1_000),
 });
 
 /** A Flight location a node is reached at. */

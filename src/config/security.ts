@@ -1,3 +1,4 @@
+import { DistinguishedNameError, parseDistinguishedName } from '../core/distinguished-name.js';
 import { normalizePrefix } from '../core/path.js';
 import type { ConfigIssue, PathKey } from './issue.js';
 import type { Config } from './schema.js';
@@ -30,6 +31,14 @@ export function securityIssues(config: Config, issueAt: IssueAt): ConfigIssue[] 
         issueAt(['auth', 'users', i], `user "${user.name}" needs a passwordHash or a certSubject to log in with`),
       );
     }
+    if (user.certSubject !== undefined) {
+      try {
+        parseDistinguishedName(user.certSubject);
+      } catch (err) {
+        if (!(err instanceof DistinguishedNameError)) throw err;
+        issues.push(issueAt(['auth', 'users', i, 'certSubject'], `not a distinguished name: ${err.message}`));
+      }
+    }
     if (user.certSubject !== undefined && tls?.clientCa === undefined) {
       issues.push(
         issueAt(['auth', 'users', i, 'certSubject'], 'certSubject needs mutual TLS: set server.tls.clientCa'),
@@ -41,6 +50,30 @@ export function securityIssues(config: Config, issueAt: IssueAt): ConfigIssue[] 
     });
   });
   return issues;
+}
+
+/**
+ * What is valid but unsafe, for `validate` and the start's log: with users configured, a
+ * metrics port any host can reach without a token or a client certificate shows every
+ * limit's label (tenant and path names) to whoever asks.
+ */
+export function securityWarnings(config: Config): string[] {
+  const out: string[] = [];
+  const metrics = config.server.metrics;
+  const guarded = config.server.metricsToken !== undefined || config.server.tls?.requireClientCert === true;
+  if (config.auth && metrics !== undefined && !guarded && !isLoopback(metrics)) {
+    out.push(
+      `server.metrics: ${metrics} answers anyone who reaches it, and /metrics names tenants and paths ` +
+        '(limit labels) although users are configured: set server.metricsToken, require client ' +
+        'certificates (server.tls.requireClientCert), or listen on loopback',
+    );
+  }
+  return out;
+}
+
+function isLoopback(address: string): boolean {
+  const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1');
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
 
 /**

@@ -40,7 +40,12 @@ export type CoordinationEvent =
   | { type: 'release'; released: boolean; byPut: boolean }
   | { type: 'wait'; outcome: WaitOutcome; seconds: number }
   /** One put served this many waiters at once: the herd that did not compute. */
-  | { type: 'herd'; waiters: number };
+  | { type: 'herd'; waiters: number }
+  /** A reserve or a wait refused by a bound (RESOURCE_EXHAUSTED). */
+  | { type: 'refused'; reason: RefusalReason };
+
+/** Which bound refused a reserve or a wait. */
+export type RefusalReason = 'max_waiters' | 'max_waiters_per_user' | 'max_per_user';
 
 interface Waiter {
   wake(outcome: WaitOutcome): void;
@@ -60,6 +65,10 @@ const RESERVE_ATTEMPTS = 5;
 export class Reservations {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private waiting = 0;
+  /** Calls waiting now, per authenticated user (`maxWaitersPerUser`). */
+  private readonly waitingByUser = new Map<string, number>();
+  /** Reservations taken through this node, per authenticated user: path → when it lapses (`maxPerUser`). */
+  private readonly heldByUser = new Map<string, Map<string, number>>();
   private live = 0;
   private readonly unsubscribe: () => void;
   private observers: ((event: CoordinationEvent) => void)[] = [];
@@ -105,24 +114,29 @@ export class Reservations {
    * owner's (extended), else `held` with the holder and its expiry. Never an error for a
    * held path; UNAVAILABLE when the store cannot be reached.
    */
-  async reserve(path: string, owner: string, heartbeatSeconds: number): Promise<ReserveResult> {
+  async reserve(path: string, owner: string, heartbeatSeconds: number, user?: string): Promise<ReserveResult> {
     checkOwner(owner);
     if (!Number.isFinite(heartbeatSeconds) || heartbeatSeconds <= 0) {
       throw new InvalidArgumentError(`reserve: heartbeatSeconds must be a positive number of seconds`);
     }
     const heartbeatMs = Math.min(heartbeatSeconds * 1000, this.config.maxHeartbeat);
     const ttlMs = heartbeatMs * this.config.graceMultiplier;
+    this.checkHeld(path, user);
+    const held = (r: Reservation, outcome: 'acquired' | 'extended' | 'expired'): ReserveResult => {
+      if (user !== undefined) this.holding(user).set(path, this.clock.now() + ttlMs);
+      return this.acquired(r, outcome);
+    };
     for (let attempt = 0; attempt < RESERVE_ATTEMPTS; attempt++) {
       try {
         const r = await this.guard(() => this.store.create(path, owner, ttlMs));
-        return this.acquired(r, 'acquired');
+        return held(r, 'acquired');
       } catch (err) {
         if (!(err instanceof ReservationExistsError)) throw err;
       }
       try {
         const before = await this.guard(() => this.store.get(path)).catch(() => undefined);
         const r = await this.guard(() => this.store.updateIfExpiredOrOwned(path, owner, ttlMs));
-        return this.acquired(r, before?.owner === owner ? 'extended' : 'expired');
+        return held(r, before?.owner === owner ? 'extended' : 'expired');
       } catch (err) {
         if (err instanceof ReservationNotClaimableError && err.holder) {
           this.emit({ type: 'reserve', outcome: 'held' });
@@ -154,6 +168,7 @@ export class Reservations {
     }
     this.emit({ type: 'release', released, byPut });
     this.log.debug({ path, owner, released, byPut }, 'reservation released');
+    if (released) for (const paths of this.heldByUser.values()) paths.delete(path);
     if (deleted && !byPut) {
       this.wake(path, 'released');
       this.notify({ path, kind: 'released' });
@@ -167,14 +182,22 @@ export class Reservations {
    * nobody holds a live reservation. `signal` (the client cancelling) ends the wait and
    * frees its slot. RESOURCE_EXHAUSTED past `maxWaiters`.
    */
-  async waitFor(path: string, waitMs: number, signal?: AbortSignal): Promise<WaitOutcome> {
+  async waitFor(path: string, waitMs: number, signal?: AbortSignal, user?: string): Promise<WaitOutcome> {
     const started = this.clock.now();
     const reservation = await this.holder(path);
     if (!reservation || waitMs <= 0 || signal?.aborted) return this.waited('not-reserved', started);
     const now = await this.guard(() => this.store.now());
     if (this.waiting >= this.config.maxWaiters) {
+      this.emit({ type: 'refused', reason: 'max_waiters' });
       throw new ResourceExhaustedError(
         `too many calls are waiting for reserved flights (reservations.maxWaiters: ${this.config.maxWaiters})`,
+      );
+    }
+    const mine = user === undefined ? 0 : (this.waitingByUser.get(user) ?? 0);
+    if (user !== undefined && mine >= this.config.maxWaitersPerUser) {
+      this.emit({ type: 'refused', reason: 'max_waiters_per_user' });
+      throw new ResourceExhaustedError(
+        `user "${user}" has ${mine} calls waiting for reserved flights (reservations.maxWaitersPerUser: ${this.config.maxWaitersPerUser})`,
       );
     }
     const limit = Math.min(waitMs, reservation.expiresAt - now);
@@ -193,6 +216,11 @@ export class Reservations {
           done = true;
           timeout.abort();
           this.waiting--;
+          if (user !== undefined) {
+            const left = (this.waitingByUser.get(user) ?? 1) - 1;
+            if (left > 0) this.waitingByUser.set(user, left);
+            else this.waitingByUser.delete(user);
+          }
           waiters.delete(waiter);
           if (waiters.size === 0 && this.waiters.get(path) === waiters) this.waiters.delete(path);
           signal?.removeEventListener('abort', onAbort);
@@ -201,6 +229,7 @@ export class Reservations {
       };
       const onAbort = (): void => waiter.wake('cancelled');
       this.waiting++;
+      if (user !== undefined) this.waitingByUser.set(user, (this.waitingByUser.get(user) ?? 0) + 1);
       waiters.add(waiter);
       // A put that landed while the reservation was being read woke nobody: look once more.
       if (this.landing.has(path)) {
@@ -232,6 +261,28 @@ export class Reservations {
     this.wake(path, 'ended');
     if (count > 0) this.log.info({ path, waiters: count }, 'waits for a reserved flight ended by CancelFlightInfo');
     return count;
+  }
+
+  /** Refuses a new reservation past `maxPerUser` live ones taken by this user (renewing one it holds is fine). */
+  private checkHeld(path: string, user: string | undefined): void {
+    if (user === undefined) return;
+    const paths = this.holding(user);
+    const now = this.clock.now();
+    for (const [p, until] of paths) if (until <= now) paths.delete(p);
+    if (paths.has(path) || paths.size < this.config.maxPerUser) return;
+    this.emit({ type: 'refused', reason: 'max_per_user' });
+    throw new ResourceExhaustedError(
+      `user "${user}" holds ${paths.size} reservations (reservations.maxPerUser: ${this.config.maxPerUser}): release or complete some first`,
+    );
+  }
+
+  private holding(user: string): Map<string, number> {
+    let paths = this.heldByUser.get(user);
+    if (!paths) {
+      paths = new Map();
+      this.heldByUser.set(user, paths);
+    }
+    return paths;
   }
 
   /** Calls waiting now. */

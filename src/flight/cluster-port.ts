@@ -1,6 +1,7 @@
 import type { Metadata } from '@grpc/grpc-js';
 import type { PbFlightInfo, PbPollInfo } from './proto.js';
 import { identityOf } from './guard.js';
+import { FROM_NODE_HEADER, ON_BEHALF_HEADER } from '../auth/node-credential.js';
 
 /**
  * What the Flight service needs of a cluster (DESIGN §8), implemented by `src/cluster/` (which
@@ -59,24 +60,10 @@ export function updatedAtOf(info: PbFlightInfo): number {
   }
 }
 
-/**
- * Set on every call one node makes to another (its member name): the receiver answers from
- * its own state and neither forwards nor fans out again.
- */
-export const FROM_NODE_HEADER = 'x-tierflight-from-node';
-
-/**
- * On a put one node makes to copy a flight to another (a replica, a handover): the copied
- * version's identity as JSON (`VersionIdentity`), so the copy keeps its version tag and
- * times, and the tickets the primary hands out read it on every owner.
- */
-export const VERSION_HEADER = 'x-tierflight-version';
+export { FROM_NODE_HEADER, VERSION_HEADER } from '../auth/node-credential.js';
 
 /** The Tierflight request headers a forwarded call carries on. */
 const FORWARDED = ['x-tierflight-owner', 'x-tierflight-flight-size', 'x-tierflight-wait-ms'];
-
-/** Who a node calls for (auth/node-credential.ts ON_BEHALF_HEADER): the receiving node gives the call this user's rights. */
-const ON_BEHALF_HEADER = 'x-tierflight-user';
 
 /** The cluster this call acts across; undefined without one, or for a call from another node (answer locally). */
 export function acrossCluster(cluster: ClusterPort | undefined, metadata: Metadata): ClusterPort | undefined {

@@ -16,6 +16,8 @@ import {
 import type { Access } from '../config/schema.js';
 import { PermissionDeniedError } from '../errors.js';
 import type { Logger } from '../core/log.js';
+import { certificateAttributes } from '../core/distinguished-name.js';
+import { NODE_ONLY_HEADERS } from '../auth/node-credential.js';
 import { toServiceError } from './status.js';
 
 type AnyHandler = (
@@ -45,16 +47,24 @@ export function authorize(call: object, path: string, access: Access, denied?: (
 export function credentialsOf(call: {
   metadata: Metadata;
   getAuthContext?: () => { sslPeerCertificate?: PeerCertificate };
+  getPeer?: () => string;
 }): CallCredentials {
   const cert = call.getAuthContext?.().sslPeerCertificate;
-  return { headers: headerLookup(call.metadata), certSubject: cert ? subjectOf(cert) : undefined };
+  return {
+    headers: headerLookup(call.metadata),
+    // Attribute by attribute, never joined: a value may hold commas and equals signs.
+    certSubject: cert ? certificateAttributes(cert.subject ?? {}) : undefined,
+    peer: call.getPeer?.(),
+  };
 }
 
-/** `CN=ops,O=Example` from a certificate's subject fields. */
-function subjectOf(cert: PeerCertificate): string {
-  return Object.entries(cert.subject ?? {})
-    .flatMap(([key, value]) => (Array.isArray(value) ? value : [value]).map((v) => `${key}=${String(v)}`))
-    .join(',');
+/**
+ * A header only cluster nodes may send, sent by a caller that authenticated as a user (not
+ * with a node credential). Without authentication every caller is trusted alike.
+ */
+function nodeHeaderFrom(identity: Identity, metadata: Metadata): string | undefined {
+  if (identity.node || identity.anonymous) return undefined;
+  return NODE_ONLY_HEADERS.find((header) => metadata.get(header).length > 0);
 }
 
 /** A request header's first value, for the authenticator (which never sees gRPC). */
@@ -85,6 +95,7 @@ export function guard(
   ready: () => boolean,
   authenticator: Authenticator,
   log: Logger,
+  denied?: () => void,
 ): UntypedServiceImplementation {
   const guarded: UntypedServiceImplementation = {};
   for (const [name, handler] of Object.entries(handlers)) {
@@ -104,6 +115,20 @@ export function guard(
       }
       authenticator.authenticate(credentialsOf(call)).then(
         (identity) => {
+          const forged = nodeHeaderFrom(identity, call.metadata);
+          if (forged) {
+            denied?.();
+            log.warn(
+              { user: identity.user, header: forged, method: name },
+              'a cluster header from a caller that is not a node',
+            );
+            failCall(call, callback, {
+              code: status.PERMISSION_DENIED,
+              details: `user "${identity.user}" may not send ${forged}: it is for calls between cluster nodes`,
+              metadata: new Metadata(),
+            });
+            return;
+          }
           identities.set(call, identity);
           h(call, callback);
         },

@@ -84,5 +84,6 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
     options.ready ?? (() => true),
     authenticator,
     ctx.log,
+    options.denied,
   );
 }

@@ -1,10 +1,37 @@
 import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
 import { experimental, type ServerCredentials } from '@grpc/grpc-js';
 import type { TlsConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 
 type IdentityListener = experimental.IdentityCertificateUpdateListener;
 type CaListener = experimental.CaCertificateUpdateListener;
+
+/**
+ * The cipher suites Tierflight's TLS offers unless `server.tls.ciphers` says otherwise:
+ * AEAD only. TLS 1.3's suites are all AEAD (and naming none would turn TLS 1.3 off); for
+ * TLS 1.2, ECDHE with AES-GCM or ChaCha20-Poly1305, never CBC or SHA-1 MACs.
+ */
+export const AEAD_CIPHERS = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/**
+ * Sets the suites every TLS context of this process offers by default. Process-wide on
+ * purpose: grpc-js builds the Flight port's contexts (again on each certificate reload)
+ * with the default list, and so do the metrics port and the node-to-node clients.
+ */
+export function applyCipherPolicy(config: TlsConfig): void {
+  tls.DEFAULT_CIPHERS = config.ciphers ?? AEAD_CIPHERS;
+}
 
 /**
  * The PEM files of `server.tls`, read at start and again on `reload` (SIGHUP): grpc-js

@@ -48,6 +48,13 @@ export function registerCoordinationMetrics(registry: Registry, reservations: Re
     buckets: [1, 2, 5, 10, 20, 50, 100, 500, 1000],
     registers: [registry],
   });
+  const refusals = new Counter({
+    name: 'tierflight_reservation_refusals_total',
+    help: 'Reserves and waits refused by a bound: max_waiters, max_waiters_per_user (one user), max_per_user (held reservations)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of ['max_waiters', 'max_waiters_per_user', 'max_per_user']) refusals.inc({ reason }, 0);
   for (const outcome of ['acquired', 'extended', 'expired', 'held']) reserves.inc({ outcome }, 0);
   reservations.observe((e: CoordinationEvent) => {
     switch (e.type) {
@@ -62,6 +69,9 @@ export function registerCoordinationMetrics(registry: Registry, reservations: Re
         return;
       case 'herd':
         herd.observe(e.waiters);
+        return;
+      case 'refused':
+        refusals.inc({ reason: e.reason });
         return;
     }
   });

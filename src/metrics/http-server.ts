@@ -6,14 +6,20 @@ import type { Logger } from '../core/log.js';
 
 export interface MetricsServer {
   readonly port: number;
-  /** New certificate and key for new connections (TLS reloaded on SIGHUP). */
-  setTls(pem: { cert: Buffer; key: Buffer }): void;
+  /** New certificate, key and client CA for new connections (TLS reloaded on SIGHUP). */
+  setTls(pem: { cert: Buffer; key: Buffer; ca?: Buffer }): void;
   stop(): Promise<void>;
 }
 
 export interface MetricsServerOptions {
   /** Serve HTTPS with these (the Flight port's `server.tls` files). */
-  tls?: { cert: Buffer; key: Buffer };
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  /**
+   * As on the Flight port (`server.tls.requireClientCert`): refuse a client without a
+   * certificate signed by `tls.ca`, so limits' tenant names and paths stay with the
+   * clients the Flight port lets in.
+   */
+  requireClientCert?: boolean;
   /** `server.metricsToken`: `/metrics` answers only `authorization: Bearer <token>` (401 otherwise). */
   token?: string;
 }
@@ -70,8 +76,10 @@ export async function startMetricsServer(
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
     }
   };
+  const clientCerts = (pem: { ca?: Buffer }) =>
+    options.requireClientCert ? { ca: pem.ca, requestCert: true, rejectUnauthorized: true } : {};
   const server = options.tls
-    ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler)
+    ? https.createServer({ cert: options.tls.cert, key: options.tls.key, ...clientCerts(options.tls) }, handler)
     : http.createServer(handler);
   const { host, port } = splitHostPort(address);
   await new Promise<void>((resolve, reject) => {
@@ -86,7 +94,8 @@ export async function startMetricsServer(
   return {
     port: bound,
     setTls: (pem) => {
-      if (server instanceof https.Server) server.setSecureContext({ cert: pem.cert, key: pem.key });
+      if (server instanceof https.Server)
+        server.setSecureContext({ cert: pem.cert, key: pem.key, ...clientCerts(pem) });
     },
     stop: () =>
       new Promise<void>((resolve) => {

@@ -106,7 +106,7 @@ export class TierflightMetrics {
   );
   private readonly authFailures = this.counter(
     'tierflight_auth_failures_total',
-    'Calls refused by authentication or permissions, by reason (no_credentials, bad_password, expired_token, permission_denied, ...)',
+    'Calls refused by authentication or permissions, by reason (no_credentials, bad_password, expired_token, revoked_token, session_expired, throttled, permission_denied, ...)',
     ['reason'],
   );
   private readonly reloads = this.counter(
@@ -157,6 +157,9 @@ export class TierflightMetrics {
       'bad_password',
       'bad_token',
       'expired_token',
+      'revoked_token',
+      'session_expired',
+      'throttled',
       'unknown_certificate',
       'permission_denied',
     ]) {

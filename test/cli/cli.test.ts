@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { verifyPassword } from '../../src/auth/passwords.js';
+import { hashPassword, verifyPassword } from '../../src/auth/passwords.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -85,6 +85,22 @@ storageClasses:
     expect(serve.stdout + serve.stderr).toMatch(
       new RegExp(`cannot create the spool \\(server.spool\\) ${blocker}/spool: ENOTDIR`),
     );
+  });
+
+  it('validate warns when users are configured and /metrics is open to other hosts', async () => {
+    const hash = JSON.stringify(await hashPassword('a-good-password'));
+    const yaml = (metrics: string) => `server: { metrics: "${metrics}" }
+storageTypes: { memory: { capacity: 1MiB } }
+storageClasses: [{ name: d, prefix: "", tiers: [{ storage: memory }] }]
+auth:
+  tokenSecret: a-secret-of-at-least-32-characters-0123456789
+  users: [{ name: u, passwordHash: ${hash}, permissions: [{ prefix: "", access: [read] }] }]
+`;
+    const open = cli('validate', write('open-metrics.yaml', yaml('0.0.0.0:9464')));
+    expect(open.status).toBe(0);
+    expect(open.stdout).toMatch(/warning: server.metrics: 0.0.0.0:9464 answers anyone who reaches it.*metricsToken/);
+    const loopback = cli('validate', write('loopback-metrics.yaml', yaml('127.0.0.1:9464')));
+    expect(loopback.stdout).not.toMatch(/warning/);
   });
 
   it('validate lists every error with file:line:column and exits 1', () => {

@@ -36,12 +36,16 @@ describe('the published JSON Schema of the config file', () => {
     expect(Object.keys(schema.properties.reservations?.properties ?? {}).sort()).toEqual([
       'graceMultiplier',
       'maxHeartbeat',
+      'maxPerUser',
       'maxWaiters',
+      'maxWaitersPerUser',
       'store',
     ]);
+    // DESIGN §9's keys too: ticketGrace, spool, sessionMax.
     expect(Object.keys(schema.properties.server?.properties ?? {})).toEqual(
-      expect.arrayContaining(['listen', 'advertise', 'metrics', 'maxBatchBytes']),
+      expect.arrayContaining(['listen', 'advertise', 'metrics', 'maxBatchBytes', 'ticketGrace', 'spool']),
     );
+    expect(Object.keys(schema.properties.auth?.properties ?? {})).toEqual(expect.arrayContaining(['sessionMax']));
     expect(Object.keys(schema.properties.storageTypes?.properties ?? {}).sort()).toEqual([
       'disk',
       'disk_mapped',

@@ -15,7 +15,7 @@ import { freePort, MEMORY_ONLY } from '../helpers/server.js';
  * Authenticator about every call and lets Handshake answer with its headers. A stand-in
  * authenticator that knows one password and one token shows the edge does both.
  */
-const ops = { user: 'ops', anonymous: false, can: () => true };
+const ops = { user: 'ops', anonymous: false, node: false, can: () => true };
 const standIn: Authenticator = {
   handshake: ({ headers }) =>
     headers('x-password') === 'open sesame'

@@ -25,7 +25,12 @@ function openssl(args: string[], cwd: string): void {
 
 function keyAndCsr(dir: string, name: string, subject: string): void {
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', `${name}.key`], dir);
-  openssl(['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`], dir);
+  // -subj is openssl's own notation: `/` between RDNs, `+` between the attributes of one
+  // (multi-valued) RDN, `\` escapes; commas, quotes and UTF-8 are plain value characters.
+  openssl(
+    ['req', '-new', '-utf8', '-multivalue-rdn', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`],
+    dir,
+  );
 }
 
 function selfSignedCa(dir: string, name: string, subject: string): void {
@@ -57,14 +62,21 @@ function sign(dir: string, name: string, ca: string, extensions: string): void {
   );
 }
 
-export function makeTestCerts(clientNames: string[] = ['ops', 'nobody']): TestCerts {
+/**
+ * `clients`: client certificates by name; a plain name gets the subject `/CN=<name>`, an
+ * entry `{ name, subject }` the subject given in openssl's `-subj` notation.
+ */
+export function makeTestCerts(
+  clientNames: (string | { name: string; subject: string })[] = ['ops', 'nobody'],
+): TestCerts {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tierflight-certs-'));
   selfSignedCa(dir, 'ca', '/CN=Tierflight Test CA');
   keyAndCsr(dir, 'server', '/CN=localhost');
   sign(dir, 'server', 'ca', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
   const clients: TestCerts['clients'] = {};
-  for (const name of clientNames) {
-    keyAndCsr(dir, `client-${name}`, `/CN=${name}`);
+  for (const entry of clientNames) {
+    const { name, subject } = typeof entry === 'string' ? { name: entry, subject: `/CN=${entry}` } : entry;
+    keyAndCsr(dir, `client-${name}`, subject);
     sign(dir, `client-${name}`, 'ca', 'extendedKeyUsage=clientAuth\n');
     clients[name] = { cert: path.join(dir, `client-${name}.pem`), key: path.join(dir, `client-${name}.key`) };
   }

@@ -10,7 +10,7 @@ export const reserveVerb: ActionVerb = {
   permission: 'write',
   target: (body) => parseBody('reserve', body, ['path', 'owner']).path,
   atOwner: true,
-  async *run(body, { manager, reservations }) {
+  async *run(body, { manager, reservations, identity }) {
     const doc = parseBody('reserve', body, ['path', 'owner']);
     const heartbeat = doc.heartbeatSeconds;
     if (typeof heartbeat !== 'number') {
@@ -18,7 +18,8 @@ export const reserveVerb: ActionVerb = {
     }
     // Reservable exactly where a put would be accepted.
     const { path } = manager.route([doc.path]);
-    yield await reservations.reserve(path, doc.owner, heartbeat);
+    // Counted against the user's reservations.maxPerUser (authenticated users only).
+    yield await reservations.reserve(path, doc.owner, heartbeat, identity.anonymous ? undefined : identity.user);
   },
 };
 

@@ -2,6 +2,7 @@ import type { Metadata } from '@grpc/grpc-js';
 import { CancelledError, InvalidArgumentError } from '../../errors.js';
 import { StorageManager } from '../../storage/manager.js';
 import { cancelSignal, type RpcContext } from '../call.js';
+import { identityOf } from '../guard.js';
 
 /** A request header: wait up to this many ms for an absent but reserved flight (DESIGN §6). */
 export const WAIT_HEADER = 'x-tierflight-wait-ms';
@@ -32,6 +33,8 @@ export async function waitIfReserved(
 ): Promise<void> {
   if (waitMs === undefined || ctx.manager.has(parts)) return;
   const { path } = StorageManager.parsePath(parts);
-  const outcome = await ctx.reservations.waitFor(path, waitMs, cancelSignal(call));
+  const identity = identityOf(call);
+  const user = identity.anonymous ? undefined : identity.user;
+  const outcome = await ctx.reservations.waitFor(path, waitMs, cancelSignal(call), user);
   if (outcome === 'ended') throw new CancelledError(`the wait for flight "${path}" was ended by CancelFlightInfo`);
 }
