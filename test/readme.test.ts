@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { startApp } from '../src/app.js';
 import { hashPassword } from '../src/auth/passwords.js';
@@ -53,6 +53,41 @@ describe('README', () => {
     expect(commands).toEqual(expect.arrayContaining(['serve', 'validate', 'route', 'schema']));
     expect(commands.filter((c) => !README.includes(`tierflight ${c}`))).toEqual([]);
     expect(README).toContain('tierflight --version');
+  });
+
+  it('shows only YAML that validates as written (with the environment variables the text names)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tierflight-readme-yaml-'));
+    const env = {
+      TIERFLIGHT_TOKEN_SECRET: 'a-readme-token-secret-of-at-least-32-characters',
+      TIERFLIGHT_METRICS_TOKEN: 'a-readme-metrics-token',
+      POD_IP: '10.1.2.3',
+      REPORTING_PASSWORD_HASH:
+        '$argon2id$v=19$m=19456,t=2,p=1$8IShOFxy28XuPGV6CmcAtg$HxjevWgDYFORI5VWPRvj/6QrA+GMsadAUmxn71JyShc',
+    };
+    Object.assign(process.env, env);
+    try {
+      // The files the Security walk-through's commands create, where its config looks for them.
+      mkdirSync(path.join(dir, 'tls'));
+      for (const f of ['ca.pem', 'server.pem', 'server.key']) writeFileSync(path.join(dir, 'tls', f), 'PEM\n');
+      const blocks = [...README.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => ({
+        line: README.slice(0, m.index).split('\n').length,
+        text: m[1] as string,
+      }));
+      expect(blocks.length).toBeGreaterThan(5);
+      const problems = blocks.flatMap(({ line, text }) => {
+        const file = path.join(dir, `block-${line}.yaml`);
+        writeFileSync(file, text);
+        try {
+          loadConfigFile(file);
+          return [];
+        } catch (err) {
+          return [`README.md line ${line}: ${(err as Error).message}`];
+        }
+      });
+      expect(problems).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('shows a reserve → compute → put / wait example that works as written', async () => {

@@ -150,7 +150,7 @@ program
   .argument('<path>')
   .action((file: string, flightPath: string) => {
     try {
-      process.stdout.write(describeRoute(loadConfigFile(file).config, flightPath));
+      process.stdout.write(describeRoute(loadConfigFile(file, { files: false }).config, flightPath));
     } catch (err) {
       fail(err);
     }

@@ -45,7 +45,12 @@ export interface LoadedConfig {
   config: Config;
 }
 
-export function loadConfigFile(file: string): LoadedConfig {
+/** How much loading checks: `files: false` skips whether the TLS files exist (`tierflight route` needs none). */
+export interface LoadOptions {
+  files?: boolean;
+}
+
+export function loadConfigFile(file: string, options: LoadOptions = {}): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -56,7 +61,7 @@ export function loadConfigFile(file: string): LoadedConfig {
       { file, line: 0, column: 0, key: '', message: `cannot read the config file: ${why}` },
     ]);
   }
-  return { file, config: parseConfigText(text, file) };
+  return { file, config: parseConfigText(text, file, options) };
 }
 
 /**
@@ -64,7 +69,8 @@ export function loadConfigFile(file: string): LoadedConfig {
  * cross-references the schema cannot see. Every problem is reported at once, each
  * with its line and column. Relative directories resolve against the file's folder.
  */
-export function parseConfigText(text: string, file: string): Config {
+export function parseConfigText(text: string, file: string, options: LoadOptions = {}): Config {
+  const files = options.files !== false;
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const locate = (offset: number): { line: number; column: number } => {
@@ -84,6 +90,7 @@ export function parseConfigText(text: string, file: string): Config {
     message,
   });
 
+  const base = path.dirname(path.resolve(file));
   const env = substituteEnvironment(doc.toJS() ?? {}, issueAt);
   if (env.issues.length > 0) throw new ConfigError(file, sortIssues(env.issues));
   const raw = env.value;
@@ -94,13 +101,15 @@ export function parseConfigText(text: string, file: string): Config {
     const schemaIssues = parsed.error.issues.flatMap((i) => zodIssueToConfigIssues(i, issueAt));
     const { config: partial, known } = partialConfig(raw);
     const seen = new Set(schemaIssues.map((i) => `${i.line}:${i.column}:${i.key}`));
-    const cross = crossCheck(partial, issueAt, known).filter((i) => !seen.has(`${i.line}:${i.column}:${i.key}`));
+    const cross = crossCheck(partial, issueAt, { base, files }, known).filter(
+      (i) => !seen.has(`${i.line}:${i.column}:${i.key}`),
+    );
     throw new ConfigError(file, sortIssues([...schemaIssues, ...cross]));
   }
   const config = parsed.data;
-  const issues = crossCheck(config, issueAt);
+  const issues = crossCheck(config, issueAt, { base, files });
   if (issues.length > 0) throw new ConfigError(file, sortIssues(issues));
-  return resolvePaths(config, path.dirname(path.resolve(file)));
+  return resolvePaths(config, base);
 }
 
 function zodIssueToConfigIssues(
@@ -130,6 +139,8 @@ interface KnownNames {
   types: Set<string>;
   stores: Set<string>;
   classes: Set<string>;
+  /** The `server` section failed the schema: checks that need it (TLS, its files) wait for it to be fixed. */
+  serverBroken?: boolean;
 }
 
 /**
@@ -167,6 +178,7 @@ function partialConfig(raw: unknown): { config: Config; known: KnownNames } {
   }
   for (const name of Object.keys(types)) if (!(name in storageTypes)) known.types.add(name);
   const server = serverSchema.safeParse(doc.server ?? {});
+  known.serverBroken = !server.success;
   const config: Config = {
     server: server.success ? server.data : serverSchema.parse({}),
     storageTypes,
@@ -189,6 +201,8 @@ function partialConfig(raw: unknown): { config: Config; known: KnownNames } {
 function crossCheck(
   config: Config,
   issueAt: (p: PathKey[], m: string, k?: string) => ConfigIssue,
+  /** The config file's folder (relative paths resolve against it), and whether to check the files it names. */
+  where: { base: string; files: boolean },
   known: KnownNames = { types: new Set(), stores: new Set(), classes: new Set() },
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -257,7 +271,7 @@ function crossCheck(
     }
   });
 
-  issues.push(...securityIssues(config, issueAt));
+  issues.push(...securityIssues(config, issueAt, { ...where, serverBroken: known.serverBroken === true }));
   issues.push(...clusterIssues(config, issueAt));
 
   const policyNames = new Set<string>();

@@ -181,7 +181,12 @@ const userSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_.@-]+$/, 'a user name uses letters, digits, _ . @ -'),
   passwordHash: z
     .string()
-    .regex(/^\$argon2id\$/, 'expected an argon2id hash as `tierflight hash-password` prints ($argon2id$v=19$…)')
+    // The whole PHC string, salt and hash included: a placeholder (`…$...`) would start a
+    // server with a user nobody can log in as.
+    .regex(
+      /^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]{11,}\$[A-Za-z0-9+/]{22,}$/,
+      'expected a whole argon2id hash as `tierflight hash-password` prints it ($argon2id$v=19$m=…,t=…,p=…$salt$hash)',
+    )
     .optional(),
   /** With mutual TLS: a client certificate with this subject (e.g. `CN=ops`) is this user. */
   certSubject: z.string().min(1).optional(),

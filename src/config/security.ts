@@ -1,3 +1,5 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import path from 'node:path';
 import { DistinguishedNameError, parseDistinguishedName } from '../core/distinguished-name.js';
 import { normalizePrefix } from '../core/path.js';
 import type { ConfigIssue, PathKey } from './issue.js';
@@ -10,9 +12,22 @@ type IssueAt = (p: PathKey[], m: string, k?: string) => ConfigIssue;
  * environment (how secrets stay out of the file), and the checks on TLS and users that need
  * the whole file. Never puts a secret's value in a message.
  */
-export function securityIssues(config: Config, issueAt: IssueAt): ConfigIssue[] {
+export function securityIssues(
+  config: Config,
+  issueAt: IssueAt,
+  context: { base: string; files: boolean; serverBroken: boolean },
+): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const tls = config.server.tls;
+  // A server section that failed the schema is reported already; what depends on it waits.
+  const tls = context.serverBroken ? undefined : config.server.tls;
+  if (tls && context.files) {
+    for (const key of ['cert', 'key', 'clientCa'] as const) {
+      const file = tls[key];
+      if (file === undefined) continue;
+      const problem = unreadable(path.resolve(context.base, file));
+      if (problem) issues.push(issueAt(['server', 'tls', key], `${file}: ${problem}`));
+    }
+  }
   if (tls?.requireClientCert && tls.clientCa === undefined) {
     issues.push(
       issueAt(
@@ -39,7 +54,7 @@ export function securityIssues(config: Config, issueAt: IssueAt): ConfigIssue[] 
         issues.push(issueAt(['auth', 'users', i, 'certSubject'], `not a distinguished name: ${err.message}`));
       }
     }
-    if (user.certSubject !== undefined && tls?.clientCa === undefined) {
+    if (user.certSubject !== undefined && !context.serverBroken && tls?.clientCa === undefined) {
       issues.push(
         issueAt(['auth', 'users', i, 'certSubject'], 'certSubject needs mutual TLS: set server.tls.clientCa'),
       );
@@ -69,6 +84,21 @@ export function securityWarnings(config: Config): string[] {
     );
   }
   return out;
+}
+
+/** Why a file cannot be read, or undefined when it can. */
+function unreadable(file: string): string | undefined {
+  try {
+    accessSync(file, constants.R_OK);
+    return statSync(file).isFile() ? undefined : 'not a file';
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT'
+      ? 'no such file'
+      : code === 'EACCES'
+        ? 'not readable by the server'
+        : (err as Error).message;
+  }
 }
 
 function isLoopback(address: string): boolean {

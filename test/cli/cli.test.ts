@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { hashPassword, verifyPassword } from '../../src/auth/passwords.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -25,7 +25,19 @@ describe('tierflight CLI', () => {
     // The example reads its secrets from the environment, as a deployment would.
     process.env.TIERFLIGHT_TOKEN_SECRET = 'an-example-secret-of-at-least-32-characters';
     process.env.TIERFLIGHT_METRICS_TOKEN = 'an-example-metrics-token';
-    expect(cli('validate', 'config/example.yaml').stdout).toMatch(/OK \(3 storage classes, 3 limit policies\)/);
+    // ...and the certificates the README's Security walk-through makes in tls/ beside config/.
+    const root = mkdtempSync(path.join(tmpdir(), 'tierflight-example-'));
+    mkdirSync(path.join(root, 'config'));
+    mkdirSync(path.join(root, 'tls'));
+    for (const f of ['server.pem', 'server.key', 'ca.pem']) writeFileSync(path.join(root, 'tls', f), 'PEM\n');
+    const example = path.join(root, 'config', 'example.yaml');
+    copyFileSync(path.join(ROOT, 'config/example.yaml'), example);
+    expect(cli('validate', example).stdout).toMatch(/OK \(3 storage classes, 3 limit policies\)/);
+    // Without them, validate names each missing file.
+    rmSync(path.join(root, 'tls'), { recursive: true });
+    const missing = cli('validate', example);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/server\.tls\.cert: \.\.\/tls\/server\.pem: no such file/);
     const out = cli('route', 'config/example.yaml', 'cache/db/postgres/orders').stdout;
     expect(out).toContain('per-database (segmented, scope ephemeral, onLimit evict; shared by databases)');
     expect(out).toContain('subtree "postgres": 1GiB (limit)');

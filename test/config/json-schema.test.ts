@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -8,10 +9,15 @@ import { configJsonSchema } from '../../src/config/json-schema.js';
 import { ROOT } from '../setup/python-env.js';
 
 describe('the published JSON Schema of the config file', () => {
-  it('is config/tierflight.schema.json, generated from the schema the server validates with', () => {
-    const committed = JSON.parse(readFileSync(path.join(ROOT, 'config/tierflight.schema.json'), 'utf8')) as unknown;
-    // If this fails, regenerate: node dist/cli/main.js schema > config/tierflight.schema.json
-    expect(committed).toEqual(configJsonSchema());
+  it('is config/tierflight.schema.json, byte for byte what `tierflight schema` prints', () => {
+    const committed = readFileSync(path.join(ROOT, 'config/tierflight.schema.json'), 'utf8');
+    // If this fails, regenerate: npx tierflight schema > config/tierflight.schema.json
+    const printed = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'schema'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).stdout;
+    expect(printed).toBe(committed);
+    expect(JSON.parse(committed)).toEqual(configJsonSchema());
   });
 
   it('names every DESIGN.md key and refuses unknown ones', () => {
