@@ -11,6 +11,7 @@ import type { DurableStore } from './durable/durable-store.js';
 import { StorageManager } from './storage/manager.js';
 import { noAuthentication, SwitchableAuthenticator, type Authenticator } from './auth/authenticator.js';
 import { UsersAuthenticator } from './auth/users.js';
+import { denialReporter } from './auth/denials.js';
 import { applyCipherPolicy, TlsFiles } from './flight/tls.js';
 import { JobRunner } from './jobs/runner.js';
 import { ClusterNode } from './cluster/cluster-node.js';
@@ -119,7 +120,7 @@ function nodeClientOptions(config: Config): FlightClientOptions {
 }
 
 /** The directories this server must own alone: every tier directory, and the spool. */
-function ownedDirectories(config: Config): { dir: string; what: string }[] {
+export function ownedDirectories(config: Config): { dir: string; what: string }[] {
   const types = config.storageTypes;
   const spool = spoolDirectory(config);
   return [
@@ -220,7 +221,7 @@ export async function startApp(
       reservations,
       jobs,
       authenticator,
-      denied: () => metrics.authFailed('permission_denied'),
+      denied: denialReporter(logger, () => metrics.authFailed('permission_denied')),
       ...(tls ? { credentials: tls.credentials() } : {}),
       ...(options.validateIpc === undefined ? {} : { validateIpc: options.validateIpc }),
     });

@@ -90,6 +90,56 @@ describe('README', () => {
     }
   });
 
+  it('shows only tierflight command lines whose commands and options the CLI has', () => {
+    const helpOf = new Map<string, string>();
+    const help = (words: string[]): string => {
+      const key = words.join(' ');
+      if (!helpOf.has(key)) {
+        const out = spawnSync(
+          process.execPath,
+          ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...words, '--help'],
+          { cwd: ROOT, encoding: 'utf8' },
+        );
+        helpOf.set(key, out.stdout);
+      }
+      return helpOf.get(key) as string;
+    };
+    const subcommands = (text: string): string[] =>
+      [...text.slice(text.indexOf('Commands:')).matchAll(/^ {2}(\w[\w-]*)/gm)].map((m) => m[1] as string);
+    const lines = [...README.matchAll(/```sh\n([\s\S]*?)```/g)]
+      .flatMap((m) => (m[1] as string).split('\n'))
+      .map((l) => l.replace(/#.*$/, ''))
+      .filter((l) => /\btierflight\b/.test(l) && !l.includes('$('));
+    expect(lines.length).toBeGreaterThan(10);
+    const problems: string[] = [];
+    for (const line of lines) {
+      const words = line
+        .slice(line.indexOf('tierflight') + 'tierflight'.length)
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean);
+      const chain: string[] = [];
+      for (const w of words) {
+        if (w.startsWith('-')) continue;
+        if (subcommands(help(chain)).includes(w)) chain.push(w);
+        else if (chain.length === 0 && w === w.toUpperCase())
+          break; // a placeholder such as COMMAND
+        else if (chain.length === 0) problems.push(`${line.trim()}: no command "${w}"`);
+      }
+      const known = [help([]), ...chain.map((_, i) => help(chain.slice(0, i + 1)))].join('\n');
+      for (const flag of words.filter((w) => /^--[a-z]/.test(w)).map((w) => w.replace(/[=[\]].*$/, ''))) {
+        if (!known.includes(flag))
+          problems.push(`${line.trim()}: "${flag}" is not an option of tierflight ${chain.join(' ')}`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('cites only documents the repository has', () => {
+    expect(README).not.toMatch(/DESIGN/);
+    expect(readFileSync(path.join(ROOT, 'ARCHITECTURE.md'), 'utf8')).not.toMatch(/DESIGN/);
+  });
+
   it('shows a reserve → compute → put / wait example that works as written', async () => {
     const section = README.slice(README.indexOf('## Cache-fill reservations'));
     const code = /```python\n([\s\S]*?)```/.exec(section)?.[1];

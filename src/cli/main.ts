@@ -10,6 +10,8 @@ import type { Config } from '../config/schema.js';
 import { createLogger } from '../core/log.js';
 import { VERSION } from '../version.js';
 import { describeRoute } from './route.js';
+import { reloadServer } from './reload.js';
+import { DirectoryInUseError, DirectoryUnusableError } from '../core/directory-lock.js';
 import { adminCommand } from './admin/admin.js';
 import { readPassword } from './password.js';
 import { defaultWorkers, superviseWorkers, workerConfig } from './workers.js';
@@ -84,7 +86,10 @@ program
       try {
         app = await startApp(config, logger, undefined, { configFile: file, overrides });
       } catch (err) {
-        logger.fatal({ err }, 'cannot start');
+        // One line saying what to do; the stack only for what Tierflight did not expect.
+        const expected = isStartRefusal(err);
+        logger.fatal(expected ? { err: (err as Error).message } : { err }, 'cannot start');
+        process.stderr.write(`tierflight: cannot start with ${file}: ${(err as Error).message}\n`);
         process.exit(1);
       }
       const stats = app.manager.stats();
@@ -92,6 +97,8 @@ program
         {
           version: VERSION,
           node: process.version,
+          // The process to signal (SIGHUP reloads, SIGTERM stops): under npm start it is not npm's.
+          pid: process.pid,
           config: file,
           listen: config.server.listen,
           metrics: config.server.metrics,
@@ -121,6 +128,22 @@ program
       process.on('SIGTERM', () => shutdown('SIGTERM'));
     },
   );
+
+program
+  .command('reload')
+  .description('send SIGHUP to the server running with a config (found by the folders it holds), so it reloads it')
+  .option('-c, --config <file>', 'config file (default: $TIERFLIGHT_CONFIG or the embedded config/default.yaml)')
+  .action((opts: { config?: string }) => {
+    const file = opts.config ?? process.env.TIERFLIGHT_CONFIG ?? DEFAULT_CONFIG;
+    try {
+      const pids = reloadServer(loadConfigFile(file, { files: false }).config, file, (pid) =>
+        process.kill(pid, 'SIGHUP'),
+      );
+      process.stdout.write(`sent SIGHUP to ${pids.map((p) => `pid ${p}`).join(', ')} (the server running ${file})\n`);
+    } catch (err) {
+      fail(err);
+    }
+  });
 
 program
   .command('validate')
@@ -180,9 +203,41 @@ program
 
 program.addCommand(adminCommand());
 
+/** A refusal to start the operator can act on (a folder, a port, a file, a store): no stack needed. */
+function isStartRefusal(err: unknown): boolean {
+  return (
+    err instanceof DirectoryInUseError ||
+    err instanceof DirectoryUnusableError ||
+    err instanceof ConfigError ||
+    (err instanceof Error && /^(cannot listen on|server\.tls\.|cannot create the)/.test(err.message))
+  );
+}
+
 function fail(err: unknown): never {
   process.stderr.write(`${err instanceof ConfigError ? err.message : `error: ${(err as Error).message}`}\n`);
   process.exit(1);
+}
+
+/**
+ * A command used wrongly (a missing argument, an unknown command or option) exits 2, as the
+ * README says; help and --version exit 0. Subcommands added whole (admin) get it too.
+ */
+function usageExits(command: Command): void {
+  command.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  for (const sub of command.commands) usageExits(sub);
+}
+usageExits(program);
+
+// `serve` is the default command, so an unknown word would otherwise read as its argument.
+const first = process.argv[2];
+if (
+  first !== undefined &&
+  first !== 'help' &&
+  !first.startsWith('-') &&
+  !program.commands.some((c) => c.name() === first)
+) {
+  process.stderr.write(`error: unknown command '${first}' (see tierflight --help)\n`);
+  process.exit(2);
 }
 
 await program.parseAsync();

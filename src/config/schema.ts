@@ -9,7 +9,9 @@ import { DURATION_PATTERN, parseDuration, parseSize, SIZE_PATTERN } from './unit
 
 const size = z
   // The pattern is for editors (JSON Schema); the transform checks it with a message naming the value.
-  .union([z.string().meta({ pattern: SIZE_PATTERN }), z.number().int().min(0)])
+  .union([z.string().meta({ pattern: SIZE_PATTERN }), z.number().int().min(0)], {
+    error: 'expected a size: bytes, or a number and a unit such as 512MiB, 2GiB, 64KiB',
+  })
   .meta({ description: 'A size: bytes, or a number and a unit such as 64KiB, 512MiB, 2GiB, 5GB' })
   .transform((value, ctx) => {
     const parsed = parseSize(value);
@@ -24,7 +26,9 @@ const size = z
   });
 
 const duration = z
-  .union([z.string().meta({ pattern: DURATION_PATTERN }), z.number().min(0)])
+  .union([z.string().meta({ pattern: DURATION_PATTERN }), z.number().min(0)], {
+    error: 'expected a duration: milliseconds, or a number and a unit such as 250ms, 30s, 15m, 1h, 7d',
+  })
   .meta({ description: 'A duration: milliseconds, or a number and a unit such as 250ms, 30s, 15m, 1h, 7d' })
   .transform((value, ctx) => {
     const parsed = parseDuration(value);

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -76,6 +76,27 @@ export function lockDirectories(dirs: readonly (string | { dir: string; what: st
   } catch (err) {
     for (const lock of locks) lock.release();
     throw err;
+  }
+}
+
+/**
+ * Who holds a directory's lock now, from the owner file the holder wrote; undefined when no
+ * running server holds it (the lock is tried, and let go at once when it was free).
+ */
+export function lockHolder(dir: string): { pid: number; host: string } | undefined {
+  const file = path.join(dir, LOCK_FILE);
+  if (!existsSync(file)) return undefined;
+  const db = new DatabaseSync(file, { timeout: 0 });
+  try {
+    db.exec('PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE;');
+    return undefined; // free: nobody runs on it
+  } catch (err) {
+    if (!/locked|busy/i.test((err as Error).message)) throw err;
+    const o = JSON.parse(readFileSync(path.join(dir, OWNER_FILE), 'utf8')) as { pid?: unknown; host?: unknown };
+    if (typeof o.pid !== 'number' || typeof o.host !== 'string') return undefined;
+    return { pid: o.pid, host: o.host };
+  } finally {
+    db.close();
   }
 }
 

@@ -1,3 +1,4 @@
+import type { Denial } from '../auth/denials.js';
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '../core/log.js';
 import type { Reservations } from '../coordination/index.js';
@@ -27,7 +28,7 @@ export interface RpcContext {
   /** False skips IPC validation on DoPut (bench/validator.ts only). */
   validateIpc: boolean;
   /** Counts a call refused for lack of permission (metrics). */
-  denied?: () => void;
+  denied?: (d: Denial) => void;
   /** The other nodes (DESIGN §8); none: a single node. */
   cluster?: ClusterPort;
 }

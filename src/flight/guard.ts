@@ -18,10 +18,11 @@ import { PermissionDeniedError } from '../errors.js';
 import type { Logger } from '../core/log.js';
 import { certificateAttributes } from '../core/distinguished-name.js';
 import { NODE_ONLY_HEADERS } from '../auth/node-credential.js';
+import type { Denial } from '../auth/denials.js';
 import { toServiceError } from './status.js';
 
 type AnyHandler = (
-  call: { emit(event: 'error', err: unknown): boolean; metadata: Metadata },
+  call: { emit(event: 'error', err: unknown): boolean; metadata: Metadata; getPeer?: () => string },
   callback?: sendUnaryData<unknown>,
 ) => void;
 
@@ -36,10 +37,10 @@ export function identityOf(call: object): Identity {
  * Refuses the call unless its identity has `access` on `path` (normalised): PERMISSION_DENIED
  * naming the user, the access and the path.
  */
-export function authorize(call: object, path: string, access: Access, denied?: () => void): void {
+export function authorize(call: object, path: string, access: Access, denied?: (d: Denial) => void): void {
   const identity = identityOf(call);
   if (identity.can(path, access)) return;
-  denied?.();
+  denied?.({ user: identity.user, access, path: path || '/', peer: (call as { getPeer?: () => string }).getPeer?.() });
   throw new PermissionDeniedError(`user "${identity.user}" needs ${access} access to "${path || '/'}"`);
 }
 
@@ -95,7 +96,7 @@ export function guard(
   ready: () => boolean,
   authenticator: Authenticator,
   log: Logger,
-  denied?: () => void,
+  denied?: (d: Denial) => void,
 ): UntypedServiceImplementation {
   const guarded: UntypedServiceImplementation = {};
   for (const [name, handler] of Object.entries(handlers)) {
@@ -117,11 +118,7 @@ export function guard(
         (identity) => {
           const forged = nodeHeaderFrom(identity, call.metadata);
           if (forged) {
-            denied?.();
-            log.warn(
-              { user: identity.user, header: forged, method: name },
-              'a cluster header from a caller that is not a node',
-            );
+            denied?.({ user: identity.user, access: `send ${forged}`, path: name, peer: call.getPeer?.() });
             failCall(call, callback, {
               code: status.PERMISSION_DENIED,
               details: `user "${identity.user}" may not send ${forged}: it is for calls between cluster nodes`,

@@ -1,14 +1,16 @@
+import type { Denial } from '../auth/denials.js';
 import { Reservations } from '../coordination/index.js';
 import { JobRunner } from '../jobs/runner.js';
 import { MemoryReservationStore } from '../coordination/memory-store.js';
 import { reservationsSchema } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
-import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { Server, ServerCredentials, setLogger, type ChannelOptions } from '@grpc/grpc-js';
 import type { ServerConfig } from '../config/schema.js';
 import type { ClusterPort } from './cluster-port.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { Logger } from '../core/log.js';
+import { listenError } from '../core/listen-error.js';
 import { loadFlightService } from './proto.js';
 import { BatchSplitter } from './batch-splitter.js';
 import {
@@ -42,7 +44,7 @@ export interface FlightServerOptions {
   /** Cache-fill reservations; by default a memory store with default settings. */
   reservations?: Reservations;
   /** Counts calls refused for lack of permission. */
-  denied?: () => void;
+  denied?: (d: Denial) => void;
   /** Backfill and prefetch jobs; by default a runner of its own. */
   jobs?: JobRunner;
   /** The other nodes (DESIGN §8); none: a single node. */
@@ -58,6 +60,9 @@ export async function startFlightServer(
   options: FlightServerOptions = {},
 ): Promise<FlightServer> {
   const { observeRpc } = options;
+  // grpc-js writes its own errors to the console; they go through the one logger instead
+  // (what Tierflight reports itself, such as a port in use, says it better).
+  setLogger({ error: (...args: unknown[]) => logger.warn({ grpc: args.map(String).join(' ') }, 'grpc-js') });
   const channelOptions: ChannelOptions = {
     'grpc.max_receive_message_length': server.maxMessageSize,
     'grpc.max_send_message_length': server.maxMessageSize,
@@ -101,7 +106,7 @@ export async function startFlightServer(
   internals.honestCancels = allowHonestCancels(grpcServer);
   const port = await new Promise<number>((resolve, reject) => {
     grpcServer.bindAsync(server.listen, options.credentials ?? ServerCredentials.createInsecure(), (err, bound) =>
-      err ? reject(err) : resolve(bound),
+      err ? reject(listenError('server.listen', server.listen, err)) : resolve(bound),
     );
   });
   internals.wideWindows = widenFlowControlWindows(grpcServer);

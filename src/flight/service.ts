@@ -1,3 +1,4 @@
+import type { Denial } from '../auth/denials.js';
 import type { ServerDuplexStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { noAuthentication, type Authenticator } from '../auth/authenticator.js';
 import type { Logger } from '../core/log.js';
@@ -43,7 +44,7 @@ export interface FlightServiceOptions {
   /** Who each call is (DESIGN §7); without one, every call is anonymous. */
   authenticator?: Authenticator;
   /** Counts calls refused for lack of permission. */
-  denied?: () => void;
+  denied?: (d: Denial) => void;
   /** The other nodes (DESIGN §8); none: a single node. */
   cluster?: ClusterPort;
 }

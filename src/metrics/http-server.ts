@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
+import { listenError } from '../core/listen-error.js';
 
 export interface MetricsServer {
   readonly port: number;
@@ -83,7 +84,7 @@ export async function startMetricsServer(
     : http.createServer(handler);
   const { host, port } = splitHostPort(address);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenError('server.metrics', address, err)));
     server.listen(port, host, () => {
       server.off('error', reject);
       resolve();

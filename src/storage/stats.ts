@@ -32,6 +32,10 @@ export interface ClassStats {
   durableBytes: number;
   /** Flights whose only copy is the durable one (evicted, or found after a restart). */
   durableOnly: number;
+  /** Bytes of those flights' durable objects (`bytes` counts tier copies only). */
+  durableOnlyBytes: number;
+  /** Flights of the class pinned by an operator. */
+  pinned: number;
   tiers: TierStats[];
 }
 
@@ -96,6 +100,8 @@ export function computeStats(src: StatsSources): ManagerStats {
       bytes: 0,
       durableBytes: 0,
       durableOnly: 0,
+      durableOnlyBytes: 0,
+      pinned: 0,
       tiers: cls.config.tiers.map((t) => ({ storage: t.storage, flights: 0, bytes: 0 })),
     };
   }
@@ -106,11 +112,13 @@ export function computeStats(src: StatsSources): ManagerStats {
     if (version.pinned) pinned++;
     const c0 = byClass[version.cls.config.name];
     if (c0 && version.durable?.object) c0.durableBytes += version.durable.object.size;
+    if (c0 && version.pinned) c0.pinned++;
     const placed = version.placed;
     if (!placed) {
       if (c0) {
         c0.flights++;
         c0.durableOnly++;
+        c0.durableOnlyBytes += version.durable?.object?.size ?? 0;
       }
       continue;
     }

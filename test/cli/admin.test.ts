@@ -171,6 +171,78 @@ describe('tierflight admin', () => {
   });
 });
 
+describe('tierflight admin stats', () => {
+  let server: TestServer;
+  let dir: string;
+  const config = (d: string) => `storageTypes:
+  memory: { capacity: 64MiB }
+durableStores:
+  - { id: local, type: filesystem, path: ${d}/durable }
+storageClasses:
+  - { name: kept, prefix: kept, durability: strong, durableStore: local, tiers: [{ storage: memory }] }
+  - { name: default, prefix: "", tiers: [{ storage: memory }] }
+`;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'tierflight-admin-stats-'));
+    server = await startTestServer(config(dir), { server: `  spool: ${dir}/spool\n` });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('shows durable bytes, flights only in the durable store with their bytes, and pins; human units on a terminal', async () => {
+    await runPyClient('ops', server.location, [
+      '--script',
+      JSON.stringify([
+        { op: 'put', path: 'kept/a', kib: 300, seed: 1 },
+        { op: 'put', path: 'kept/b', kib: 300, seed: 2 },
+      ]),
+    ]);
+    // After a restart the durable flights are known only in their store until read.
+    await server.stop();
+    server = await startTestServer(config(dir), { server: `  spool: ${dir}/spool\n` });
+    await runPyClient('ops', server.location, [
+      '--script',
+      JSON.stringify([
+        { op: 'put', path: 'mem/c', kib: 40, seed: 3 },
+        { op: 'check', path: 'kept/b', kib: 300, seed: 2 },
+      ]),
+    ]);
+    const s = ['--server', server.location];
+    expect((await admin([...s, 'pin', 'mem/c'])).code).toBe(0);
+    const stats = await admin([...s, 'stats']);
+    const object = (p: string) => server.app.manager.lookup([p]).durable!.object!.size;
+    // Not a terminal: exact bytes, for scripts.
+    const kept = stats.stdout.split('\n').find((l) => l.startsWith('kept'))!;
+    expect(kept.split(/ {2,}/)).toEqual([
+      'kept',
+      'kept',
+      '2',
+      String(server.app.manager.lookup(['kept/b']).heldBytes),
+      String(object('kept/a') + object('kept/b')),
+      `1 (${object('kept/a')})`,
+      '0',
+    ]);
+    expect(stats.stdout).toMatch(/^default +"" +1 +\d+ +0 +0 \(0\) +1$/m);
+    expect(stats.stdout).toMatch(/^3 flights \(1 pinned\)/m);
+    const argv = [process.execPath, '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'admin', ...s];
+    const tty = await runPyClient<{ output: string; status: number }>('pty-run', server.location, [
+      '--script',
+      JSON.stringify({ argv: [...argv, 'stats'], cwd: ROOT }),
+    ]);
+    expect(tty.output).toMatch(/^kept +kept +2 +[\d.]+KiB +[\d.]+KiB +1 \([\d.]+KiB\) +0\s*$/m);
+    const exact = await runPyClient<{ output: string; status: number }>('pty-run', server.location, [
+      '--script',
+      JSON.stringify({ argv: [...argv, '--bytes', 'stats'], cwd: ROOT }),
+    ]);
+    expect(exact.output).toContain(`1 (${object('kept/a')})`);
+    // A small transfer counts in KiB.
+    const get = await admin([...s, 'get', 'mem/c', '-o', path.join(dir, 'c.arrows')]);
+    expect(get.stderr).toMatch(/^get mem\/c: [\d.]+ KiB of [\d.]+ KiB\n$/);
+  });
+});
+
 describe('tierflight admin over TLS as a user', () => {
   let certs: TestCerts;
   let server: TestServer;
@@ -208,5 +280,9 @@ describe('tierflight admin over TLS as a user', () => {
     expect(denied.stderr).toMatch(/PERMISSION_DENIED: user "reader" needs write access to "shared\/x"/);
     const untrusted = await admin(['--server', `grpc+tls://127.0.0.1:${server.port}`, 'ls']);
     expect(untrusted.code).toBe(5);
+    expect(untrusted.stderr).toMatch(/pass --tls-ca with the CA that signed it\)\n$/);
+    const plaintext = await admin(['--server', `grpc+tcp://127.0.0.1:${server.port}`, 'ls']);
+    expect(plaintext.code).toBe(5);
+    expect(plaintext.stderr).toMatch(/if the server serves TLS, use --server grpc\+tls:\/\/… and --tls-ca\)\n$/);
   });
 });

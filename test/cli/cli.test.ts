@@ -115,6 +115,41 @@ auth:
     expect(loopback.stdout).not.toMatch(/warning/);
   });
 
+  it('exits 2 for usage errors (unknown command or option, missing argument, a bad --server), 0 for help', () => {
+    const unknown = cli('frobnicate');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toBe("error: unknown command 'frobnicate' (see tierflight --help)\n");
+    expect(cli('validate').status).toBe(2);
+    expect(cli('admin', 'info').status).toBe(2);
+    expect(cli('admin', 'ls', '--bogus').status).toBe(2);
+    const server = cli('admin', 'ls', '--server', 'localhost:8815');
+    expect(server.status).toBe(2);
+    expect(server.stderr).toMatch(/--server "localhost:8815" is not a Flight location: grpc\+tcp:\/\/host:port/);
+    expect(cli('--help').status).toBe(0);
+    // The top-level help names every admin command.
+    expect(cli('--help').stdout.replace(/\s+/g, ' ')).toMatch(/admin \[options\] .*backfill, prefetch/);
+  });
+
+  it('refuses a placeholder password hash, and says what a bad duration should be', () => {
+    const out = cli(
+      'validate',
+      write(
+        'placeholder.yaml',
+        `storageTypes: { memory: { capacity: 1MiB } }
+storageClasses: [{ name: d, prefix: "", tiers: [{ storage: memory, promoteAfter: { accesses: 2, within: true } }] }]
+auth:
+  tokenSecret: a-secret-of-at-least-32-characters-0123456789
+  users: [{ name: u, passwordHash: $argon2id$v=19$m=19456,t=2,p=1$..., permissions: [{ prefix: "", access: [read] }] }]
+`,
+      ),
+    );
+    expect(out.status).toBe(1);
+    expect(out.stderr).toMatch(
+      /auth.users\[0\].passwordHash: expected a whole argon2id hash as `tierflight hash-password` prints it/,
+    );
+    expect(out.stderr).toMatch(/promoteAfter.within: expected a duration: milliseconds, or a number and a unit/);
+  });
+
   it('validate lists every error with file:line:column and exits 1', () => {
     const file = write(
       'bad.yaml',

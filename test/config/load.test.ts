@@ -1,3 +1,4 @@
+import { configErrors } from '../helpers/config.js';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfigFile, parseConfigText } from '../../src/config/load.js';
 import { parseDuration, parseSize } from '../../src/config/units.js';
@@ -187,5 +188,22 @@ limitPolicies:
 
   it('names a missing file', () => {
     expect(() => loadConfigFile('/nonexistent/tierflight.yaml')).toThrow(/cannot read the config file: no such file/);
+  });
+
+  it('reports only the real error when the server section fails: no spurious certSubject one', () => {
+    const out = configErrors(
+      `server:
+  metricsToken: short
+  tls: { cert: /dev/null, key: /dev/null, clientCa: /dev/null }
+storageTypes: { memory: { capacity: 1MiB } }
+storageClasses: [{ name: d, prefix: "", tiers: [{ storage: memory }] }]
+auth:
+  tokenSecret: a-secret-of-at-least-32-characters-0123456789
+  users: [{ name: ops, certSubject: CN=ops, permissions: [{ prefix: "", access: [read] }] }]
+`,
+      'short-token.yaml',
+    );
+    expect(out).toMatch(/^short-token.yaml: 1 configuration error\n/);
+    expect(out).toContain('server.metricsToken: metricsToken must be at least 16 characters');
   });
 });

@@ -14,6 +14,8 @@ import { FAILURES_PER_PEER, FAILURES_PER_USER, LoginThrottle } from '../../src/a
 import { FlightCallError, FlightClient, FlightStatus } from '../../src/client/flight-client.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { systemClock } from '../../src/core/clock.js';
+import type { Logger } from '../../src/core/log.js';
+import { denialReporter } from '../../src/auth/denials.js';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
 import { sampleMessages } from '../helpers/raw-client.js';
 import { freePort } from '../helpers/server.js';
@@ -307,29 +309,6 @@ describe('security probes', () => {
     b.close();
   });
 
-  it('throttles password guessing per user and per address, before checking any password', async () => {
-    const c = client(server);
-    const attempt = (user: string, password: string) =>
-      c.handshake(basic(user, password)).then(
-        () => 'ok',
-        (e: unknown) => (e as FlightCallError).details,
-      );
-    const answers: string[] = [];
-    for (let i = 0; i < FAILURES_PER_USER + 2; i++) answers.push(await attempt('reader', `guess-${i}`));
-    expect(answers.slice(0, FAILURES_PER_USER).every((a) => a === 'wrong user name or password')).toBe(true);
-    expect(answers.at(-1)).toMatch(/too many failed logins for this user or from this address: try again in \d+ s/);
-    // The right password is refused too while the name is throttled.
-    expect(await attempt('reader', PASSWORDS.reader)).toMatch(/too many failed logins/);
-    // Guessing across names from one address is throttled by the address.
-    const spray: string[] = [];
-    for (let i = 0; i < FAILURES_PER_PEER; i++) spray.push(await attempt(`nobody-${i}`, 'x'));
-    expect(spray.at(-1)).toMatch(/too many failed logins/);
-    expect(await attempt('other', PASSWORDS.other)).toMatch(/too many failed logins/);
-    const metrics = await server.app.metrics.registry.metrics();
-    expect(Number(/tierflight_auth_failures_total\{reason="throttled"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(2);
-    c.close();
-  });
-
   it('logs an unknown user name as a hash only (it may be a password typed into the user field)', async () => {
     const other = await startServer('log-probe');
     try {
@@ -343,6 +322,17 @@ describe('security probes', () => {
     } finally {
       await other.app.stop();
     }
+  });
+
+  it('logs each permission denial with the user, the access, the path and the peer', async () => {
+    const reader = client(server, { token: await login(server, 'reader', PASSWORDS.reader) });
+    expect((await refusal(reader.getFlightInfo('tenantB/secret'))).code).toBe(FlightStatus.PERMISSION_DENIED);
+    reader.close();
+    const line = server.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .findLast((l) => l.msg === 'permission denied');
+    expect(line).toMatchObject({ user: 'reader', access: 'read', path: 'tenantB/secret', level: 40 });
+    expect(String(line?.peer)).toMatch(/127\.0\.0\.1/);
   });
 
   it('refuses a correctly signed token without exp', async () => {
@@ -380,6 +370,29 @@ describe('security probes', () => {
     expect(await handshake('ECDHE-ECDSA-AES128-SHA')).toMatch(/^refused/);
     expect(await handshake('ECDHE-ECDSA-AES256-SHA384')).toMatch(/^refused/);
     expect(await handshake('ECDHE-ECDSA-AES128-GCM-SHA256')).toBe('ECDHE-ECDSA-AES128-GCM-SHA256');
+  });
+  // Last: it leaves this address throttled for the rest of the file's server.
+  it('throttles password guessing per user and per address, before checking any password', async () => {
+    const c = client(server);
+    const attempt = (user: string, password: string) =>
+      c.handshake(basic(user, password)).then(
+        () => 'ok',
+        (e: unknown) => (e as FlightCallError).details,
+      );
+    const answers: string[] = [];
+    for (let i = 0; i < FAILURES_PER_USER + 2; i++) answers.push(await attempt('reader', `guess-${i}`));
+    expect(answers.slice(0, FAILURES_PER_USER).every((a) => a === 'wrong user name or password')).toBe(true);
+    expect(answers.at(-1)).toMatch(/too many failed logins for this user or from this address: try again in \d+ s/);
+    // The right password is refused too while the name is throttled.
+    expect(await attempt('reader', PASSWORDS.reader)).toMatch(/too many failed logins/);
+    // Guessing across names from one address is throttled by the address.
+    const spray: string[] = [];
+    for (let i = 0; i < FAILURES_PER_PEER; i++) spray.push(await attempt(`nobody-${i}`, 'x'));
+    expect(spray.at(-1)).toMatch(/too many failed logins/);
+    expect(await attempt('other', PASSWORDS.other)).toMatch(/too many failed logins/);
+    const metrics = await server.app.metrics.registry.metrics();
+    expect(Number(/tierflight_auth_failures_total\{reason="throttled"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThan(2);
+    c.close();
   });
 });
 
@@ -433,5 +446,29 @@ describe('the login throttle', () => {
       ),
     );
     expect(most).toBe(2);
+  });
+});
+
+describe('the permission-denial log', () => {
+  it('logs 20 denials per 10 s one by one, then one line with how many more', () => {
+    const lines: { fields: Record<string, unknown>; msg: string }[] = [];
+    const log = { warn: (fields: Record<string, unknown>, msg: string) => lines.push({ fields, msg }) };
+    let now = 0;
+    let counted = 0;
+    const report = denialReporter(
+      log as unknown as Logger,
+      () => counted++,
+      () => now,
+    );
+    for (let i = 0; i < 100; i++) report({ user: 'u', access: 'read', path: `p/${i}`, peer: 'ipv4:1.2.3.4:5' });
+    expect(counted).toBe(100);
+    expect(lines.filter((l) => l.msg === 'permission denied')).toHaveLength(20);
+    now = 10_000;
+    report({ user: 'u', access: 'read', path: 'p/last' });
+    expect(lines.at(-2)).toEqual({
+      fields: { suppressed: 80, windowMs: 10_000 },
+      msg: 'more permission denials, not logged one by one',
+    });
+    expect(lines.at(-1)?.fields).toMatchObject({ path: 'p/last' });
   });
 });

@@ -11,7 +11,7 @@ import {
   UsageError,
   type ConnectOptions,
 } from './connect.js';
-import { clusterTable, statsTable, table } from './tables.js';
+import { clusterTable, exactBytes, humanBytes, statsTable, table, type BytesFormat } from './tables.js';
 import { csvMessages, ipcToCsv, parquetMessages } from './formats.js';
 import { counted, progress } from './progress.js';
 import { confirm, fileMessages, isIpcFile, jobProgress, print, readAll, summary, toIpcFile, write } from './io.js';
@@ -26,7 +26,7 @@ import { confirm, fileMessages, isIpcFile, jobProgress, print, readAll, summary,
 export function adminCommand(): Command {
   const admin = new Command('admin')
     .description(
-      'the Flight client for operators: ls, info, get, put, rm, stats, cluster, reserve, release, pin, unpin',
+      'the Flight client for operators: ls, info, get, put, rm, stats, cluster, reserve, release, pin, unpin, backfill, prefetch',
     )
     .option('--server <uri>', 'the Tierflight server', DEFAULT_SERVER)
     .option('--tls-ca <file>', 'CA certificate (PEM) to trust; implies TLS')
@@ -34,6 +34,7 @@ export function adminCommand(): Command {
     .option('--key <file>', 'key (PEM) of the client certificate')
     .option('--user <name>', 'log in as this user; the password comes from $TIERFLIGHT_PASSWORD or a prompt')
     .option('--json', 'machine-readable output')
+    .option('--bytes', 'sizes in exact bytes (the default when the output is not a terminal)')
     .showHelpAfterError();
 
   const run =
@@ -50,7 +51,7 @@ export function adminCommand(): Command {
         client = await connect(opts);
         await body(client, opts, ...positional);
       } catch (err) {
-        process.stderr.write(`${describeError(name, target(...positional), err)}\n`);
+        process.stderr.write(`${describeError(name, target(...positional), err, opts.server)}\n`);
         process.exitCode = exitCodeOf(err);
       } finally {
         client?.close();
@@ -73,7 +74,7 @@ export function adminCommand(): Command {
               ['path', 'rows', 'bytes', 'updated'],
               flights.map((f) => {
                 const s = summary(f);
-                return [s.path, String(s.rows), String(s.bytes), s.updatedAt ?? ''];
+                return [s.path, String(s.rows), sizesFor(opts)(s.bytes), s.updatedAt ?? ''];
               }),
             ),
           );
@@ -99,7 +100,7 @@ export function adminCommand(): Command {
               [
                 ['path', s.path],
                 ['rows', String(s.rows)],
-                ['bytes', String(s.bytes)],
+                ['bytes', sizesFor(opts)(s.bytes)],
                 ['created', s.createdAt ?? ''],
                 ['updated', s.updatedAt ?? ''],
                 ['owner', s.owner ?? ''],
@@ -222,7 +223,7 @@ export function adminCommand(): Command {
         () => undefined,
         async (client, opts) => {
           const [stats] = await client.action<Record<string, unknown>>('stats');
-          print(opts.json ? stats : statsTable(stats ?? {}));
+          print(opts.json ? stats : statsTable(stats ?? {}, sizesFor(opts)));
         },
       ),
     );
@@ -236,7 +237,7 @@ export function adminCommand(): Command {
         () => undefined,
         async (client, opts) => {
           const [report] = await client.action<Record<string, unknown>>('cluster');
-          print(opts.json ? report : clusterTable(report ?? {}));
+          print(opts.json ? report : clusterTable(report ?? {}, sizesFor(opts)));
         },
       ),
     );
@@ -349,3 +350,8 @@ type Body<A extends unknown[]> = (
   opts: ConnectOptions & Record<string, unknown>,
   ...args: A
 ) => Promise<unknown>;
+
+/** Human units for a person at a terminal; exact bytes with --bytes, or for a script reading the output. */
+function sizesFor(opts: Record<string, unknown>): BytesFormat {
+  return opts.bytes === true || !process.stdout.isTTY ? exactBytes : humanBytes;
+}

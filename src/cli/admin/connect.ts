@@ -10,6 +10,8 @@ export interface ConnectOptions {
   key?: string;
   user?: string;
   json?: boolean;
+  /** Sizes in exact bytes on a terminal too. */
+  bytes?: boolean;
 }
 
 export const DEFAULT_SERVER = 'grpc+tcp://localhost:8815';
@@ -20,6 +22,11 @@ export const DEFAULT_SERVER = 'grpc+tcp://localhost:8815';
  * $TIERFLIGHT_PASSWORD or a prompt) whose bearer token every later call carries.
  */
 export async function connect(options: ConnectOptions): Promise<FlightClient> {
+  if (!/^grpc(\+tcp|\+tls)?:\/\/[^/\s]+:\d{1,5}$/.test(options.server)) {
+    throw new UsageError(
+      `--server "${options.server}" is not a Flight location: grpc+tcp://host:port, or grpc+tls://host:port for TLS`,
+    );
+  }
   const tls = options.server.startsWith('grpc+tls://') || options.tlsCa !== undefined;
   if ((options.cert === undefined) !== (options.key === undefined)) {
     throw new UsageError('--cert and --key go together (a client certificate and its key)');
@@ -60,13 +67,26 @@ export function exitCodeOf(err: unknown): number {
   return EXIT.failed;
 }
 
-/** One line: what failed, on which path, with which status. */
-export function describeError(command: string, target: string | undefined, err: unknown): string {
+/** One line: what failed, on which path, with which status (and, for a failed connection, what to try). */
+export function describeError(command: string, target: string | undefined, err: unknown, server?: string): string {
   const where = target === undefined ? command : `${command} ${target}`;
   if (err instanceof FlightCallError) {
-    return `tierflight admin ${where}: ${statusName(err.code)}: ${oneLine(err.details)}`;
+    return `tierflight admin ${where}: ${statusName(err.code)}: ${oneLine(err.details)}${tlsHint(err, server)}`;
   }
   return `tierflight admin ${where}: ${oneLine((err as Error).message)}`;
+}
+
+/** A TLS server reached without trusting its certificate, or without TLS at all: say what to pass. */
+function tlsHint(err: FlightCallError, server: string | undefined): string {
+  if (err.code !== status.UNAVAILABLE) return '';
+  if (/unable to verify|self[- ]signed|certificate/i.test(err.details)) {
+    return " (the server's certificate is not trusted: pass --tls-ca with the CA that signed it)";
+  }
+  const plaintext = server !== undefined && !server.startsWith('grpc+tls://');
+  if (plaintext && /Failed to connect/.test(err.details) && !/ECONNREFUSED/.test(err.details)) {
+    return ' (if the server serves TLS, use --server grpc+tls://… and --tls-ca)';
+  }
+  return '';
 }
 
 /** The first line, without grpc-js's empty trailing notes. */

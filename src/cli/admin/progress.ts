@@ -6,6 +6,7 @@ export interface Progress {
   done(): void;
 }
 
+const KIB = 1024;
 const MIB = 1024 * 1024;
 
 /**
@@ -16,10 +17,12 @@ export function progress(
   label: string,
   total: number | undefined,
   options: { json?: boolean },
-  unit: 'MiB' | 'flights' = 'MiB',
+  kind: 'bytes' | 'flights' = 'bytes',
 ): Progress {
-  const scale = unit === 'MiB' ? MIB : 1;
-  const digits = unit === 'MiB' ? 1 : 0;
+  // A transfer under a MiB counts in KiB: "12.5 KiB of 40.0 KiB", never "0.0 MiB of 0.0 MiB".
+  const unit = kind === 'flights' ? 'flights' : total !== undefined && total < MIB ? 'KiB' : 'MiB';
+  const scale = unit === 'MiB' ? MIB : unit === 'KiB' ? KIB : 1;
+  const digits = unit === 'flights' ? 0 : 1;
   if (options.json) return { add: () => undefined, done: () => undefined };
   let moved = 0;
   if (process.stderr.isTTY) {

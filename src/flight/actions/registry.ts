@@ -1,3 +1,4 @@
+import type { Denial } from '../../auth/denials.js';
 import { InvalidArgumentError, PermissionDeniedError } from '../../errors.js';
 import { normalizePrefix } from '../../core/path.js';
 import type { Identity } from '../../auth/authenticator.js';
@@ -23,7 +24,7 @@ export interface ActionContext {
   /** Who calls: the registry checks the verb's permission on its target before running it. */
   identity: Identity;
   /** Counts a refused permission (metrics). */
-  denied?: () => void;
+  denied?: (d: Denial) => void;
   /** The other nodes (DESIGN §8); none: a single node. */
   cluster?: ClusterPort;
   /** Headers for calls to other members on this call's behalf; undefined for a call from another node. */
@@ -84,7 +85,12 @@ export class ActionRegistry {
     const target = normalizePrefix(verb.target?.(body) ?? '');
     if (!target.ok) throw new InvalidArgumentError(`action "${type}": ${target.reason}`);
     if (!context.identity.can(target.value, verb.permission)) {
-      context.denied?.();
+      context.denied?.({
+        user: context.identity.user,
+        access: verb.permission,
+        path: target.value || '/',
+        peer: context.peer,
+      });
       throw new PermissionDeniedError(
         `user "${context.identity.user}" needs ${verb.permission} access to "${target.value || '/'}" for action "${type}"`,
       );

@@ -20,6 +20,7 @@ import {
 import { StorageManager } from '../../storage/manager.js';
 import type { PutSession } from '../../storage/put-session.js';
 import type { VersionIdentity } from '../../storage/flight.js';
+import type { Denial } from '../../auth/denials.js';
 import { statusName, type RpcContext } from '../call.js';
 import { DescriptorType, isDecodeError, type DecodedFlightData, type FlightDataFrame } from '../flight-data-codec.js';
 import { toServiceError } from '../status.js';
@@ -160,7 +161,7 @@ async function startPut(
   manager: StorageManager,
   first: FlightDataFrame,
   validator: MessageChecker,
-  denied?: () => void,
+  denied?: (d: Denial) => void,
 ): Promise<PutSession> {
   const d = first.descriptor;
   if (!d) throw new InvalidArgumentError('the first DoPut message must carry a FlightDescriptor with the schema');
