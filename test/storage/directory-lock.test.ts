@@ -66,7 +66,7 @@ storageClasses:
     const squatter = net.createServer().listen(port, '127.0.0.1');
     await new Promise((resolve) => squatter.once('listening', resolve));
     try {
-      await expect(spawnServer(other, { port })).rejects.toThrow(/EADDRINUSE.*"msg":"cannot start"/s);
+      await expect(spawnServer(other, { port })).rejects.toThrow(/the address is in use.*"msg":"cannot start"/s);
     } finally {
       squatter.close();
     }
