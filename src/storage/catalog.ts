@@ -1,3 +1,5 @@
+import { SortedMap } from '../core/sorted-map.js';
+import { Deadlines } from '../core/deadlines.js';
 import type { Clock } from '../core/clock.js';
 import type { LimitPolicyConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
@@ -28,12 +30,19 @@ export interface CatalogHost {
  * on delete or expiry its durable object goes too.
  */
 export class Catalog {
-  private readonly versions = new Map<string, FlightVersion>();
+  /**
+   * By path, in path order (a B+ tree): a prefix's flights are one contiguous range, so
+   * prefix work costs what matches, not the number of flights.
+   */
+  private readonly versions: SortedMap<string, FlightVersion> = new SortedMap();
   /**
    * Replaced versions whose tickets are still honoured (their copy kept until
    * `placed.graceUntil`), by path, then tag.
    */
   private readonly graced = new Map<string, Map<string, FlightVersion>>();
+  /** Versions by expiry time, and graces by their end: a sweep pops what is due, nothing else. */
+  private readonly expiries = new Deadlines<FlightVersion>();
+  private readonly graceEnds = new Deadlines<FlightVersion>();
 
   constructor(private readonly h: CatalogHost) {}
 
@@ -41,8 +50,30 @@ export class Catalog {
     return this.versions.get(path);
   }
 
+  /** Every visible version, in path order. */
   values(): IterableIterator<FlightVersion> {
     return this.versions.values();
+  }
+
+  /** How many paths hold a visible version. */
+  get size(): number {
+    return this.versions.size;
+  }
+
+  /** The versions at a normalised prefix and under it (whole segments), in path order. */
+  *range(prefix: string): IterableIterator<FlightVersion> {
+    if (prefix === '') {
+      yield* this.versions.values();
+      return;
+    }
+    const exact = this.versions.get(prefix);
+    if (exact) yield exact;
+    // Every path under `prefix/` sorts from `prefix/` up to `prefix0` ('0' follows '/').
+    const end = `${prefix}0`;
+    for (const [path, version] of this.versions.entries(`${prefix}/`)) {
+      if (path >= end) return;
+      yield version;
+    }
   }
 
   /** Makes a version the visible one of its path, counted by the limits; the one it replaces is retired. */
@@ -51,6 +82,7 @@ export class Catalog {
     // A pin is the path's: a new version of a pinned flight is pinned too.
     version.pinned = old?.pinned ?? false;
     this.versions.set(version.path, version);
+    if (version.expiresAt !== undefined) this.expiries.schedule(version, version.expiresAt);
     this.h.limits().add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
     if (old && old !== version) this.retire(old, 'replace');
   }
@@ -108,7 +140,7 @@ export class Catalog {
       if (version.isExpired(now)) this.retire(version, 'expire');
       else out.push(version);
     }
-    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return out;
   }
 
   /** Pins the flight at a path (NOT_FOUND when there is none): never evicted or moved down from now on. */
@@ -192,21 +224,27 @@ export class Catalog {
     return undefined;
   }
 
-  /** Retires every expired flight, from whichever tier holds it, and ends graces that ran out; returns how many flights. */
+  /**
+   * Retires every expired flight, from whichever tier holds it, and ends graces that ran
+   * out; returns how many flights expired. Costs what is due: the deadlines are in heaps.
+   */
   sweepExpired(): number {
     const now = this.h.clock.now();
-    for (const tags of [...this.graced.values()]) {
-      for (const version of [...tags.values()]) {
-        if (now >= (version.placed?.graceUntil ?? 0)) this.endGrace(version);
-      }
+    for (const version of this.graceEnds.due(now)) {
+      const placed = version.placed;
+      if (this.graced.get(version.path)?.get(version.tag) !== version || !placed || placed.retired) continue;
+      const until = placed.graceUntil ?? 0;
+      if (until <= now) this.endGrace(version);
+      else this.graceEnds.schedule(version, until); // renewed meanwhile
     }
     let count = 0;
-    for (const version of [...this.versions.values()]) {
-      if (version.isExpired(now)) {
-        this.retire(version, 'expire');
-        count++;
-      }
+    for (const version of this.expiries.due(now)) {
+      if (version.retired || this.versions.get(version.path) !== version || !version.isExpired(now)) continue;
+      this.retire(version, 'expire');
+      count++;
     }
+    this.expiries.compact(this.versions.size, (v) => !v.retired);
+    this.graceEnds.compact(this.gracedCount, (v) => this.graced.get(v.path)?.get(v.tag) === v);
     return count;
   }
 
@@ -243,6 +281,7 @@ export class Catalog {
     }
     tags.set(version.tag, version);
     this.h.ledger.grace(placed, until);
+    this.graceEnds.schedule(version, until);
     return true;
   }
 
@@ -277,8 +316,7 @@ export class Catalog {
   }
 
   private under(prefix: string, what: string): FlightVersion[] {
-    const norm = this.prefixOf(prefix, what);
-    return [...this.versions.values()].filter((v) => isUnderPrefix(v.path, norm));
+    return [...this.range(this.prefixOf(prefix, what))];
   }
 
   private prefixOf(prefix: string, what: string): string {

@@ -2,6 +2,7 @@ import type { StorageTypeName, TierConfig } from '../config/schema.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../core/log.js';
 import { EvictionOrder } from './eviction-order.js';
+import { Deadlines } from '../core/deadlines.js';
 import { Placed, type FlightVersion, type RemovalReason } from './flight.js';
 import type { Placement, StorageType } from './storage-type.js';
 
@@ -26,6 +27,8 @@ export class Ledger {
   private readonly resident = new Set<Placed>();
   /** Charges of writers that have not finished (puts, spills, moves). */
   private readonly charges = new Set<Charge>();
+  /** Copies by when their tier's `moveAfter` may move them down: housekeeping pops what is due. */
+  private readonly moves = new Deadlines<Placed>();
 
   constructor(
     readonly types: ReadonlyMap<StorageTypeName, StorageType>,
@@ -77,7 +80,44 @@ export class Ledger {
     this.resident.add(placed);
     const tier = version.cls.config.tiers[tierIndex] as TierConfig;
     this.order.get(placed.storage)?.add(placed, tier.priority);
+    this.scheduleMove(placed);
     return placed;
+  }
+
+  /** When the copy's tier moves it down (`moveAfter` after the last read), if it does. */
+  private scheduleMove(placed: Placed, at?: number): void {
+    const tiers = placed.version.cls.config.tiers;
+    const moveAfter = tiers[placed.tierIndex]?.moveAfter;
+    if (moveAfter === undefined || placed.tierIndex + 1 >= tiers.length) return;
+    this.moves.schedule(placed, at ?? placed.version.lastAccess + moveAfter);
+  }
+
+  /**
+   * Current copies whose tier's `moveAfter` has passed since their flight was last read.
+   * A copy read since it was scheduled is scheduled again for its new time, not returned.
+   */
+  *dueMoves(now: number): Generator<Placed> {
+    for (const placed of this.moves.due(now)) {
+      if (placed.retired || placed.version.placed !== placed) continue;
+      const moveAfter = placed.version.cls.config.tiers[placed.tierIndex]?.moveAfter;
+      if (moveAfter === undefined) continue;
+      const due = placed.version.lastAccess + moveAfter;
+      if (due > now) this.moves.schedule(placed, due);
+      else yield placed;
+    }
+    this.moves.compact(this.resident.size, (p) => !p.retired && p.version.placed === p);
+  }
+
+  /** Looks at a copy's move again at `at` (it could not move now: pinned, busy, or no room). */
+  retryMove(placed: Placed, at: number): void {
+    this.scheduleMove(placed, at);
+  }
+
+  /** After a reload (tiers and their moveAfter may have changed): every current copy scheduled again. */
+  rescheduleMoves(): void {
+    this.moves.clear();
+    for (const placed of this.resident)
+      if (!placed.retired && placed.version.placed === placed) this.scheduleMove(placed);
   }
 
   /** Marks a copy as just read (eviction order). */

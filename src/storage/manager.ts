@@ -36,6 +36,8 @@ const INITIAL_RECOVERY_WAIT_MS = 30_000;
  * the classes that do not use it serve, and its own paths answer UNAVAILABLE naming it.
  */
 const STORE_ANSWER_WAIT_MS = 3_000;
+/** A copy that could not move down when due (pinned, being copied, no room below) is looked at again this much later. */
+const MOVE_RETRY_MS = 5_000;
 
 export interface ManagerOptions {
   config: Config;
@@ -227,6 +229,7 @@ export class StorageManager {
       this.limitEnforcer.add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
     }
     this.limitEnforcer.enforceAll();
+    this.ledger.rescheduleMoves();
     this.log.info({ classes: config.storageClasses.length, policies: config.limitPolicies.length }, 'config reloaded');
   }
 
@@ -405,13 +408,18 @@ export class StorageManager {
   async tick(): Promise<void> {
     this.catalog.sweepExpired();
     const now = this.clock.now();
-    for (const version of [...this.catalog.values()]) {
-      const placed = version.placed;
-      if (!placed || version.relocating || version.pinned) continue;
-      const tier = version.cls.config.tiers[placed.tierIndex];
-      const next = placed.tierIndex + 1;
-      if (tier?.moveAfter === undefined || next >= version.cls.config.tiers.length) continue;
-      if (now - version.lastAccess >= tier.moveAfter) this.inBackground(this.mover.relocate(version, next, 'move'));
+    // Only the copies whose moveAfter has passed: the ledger keeps them by deadline.
+    for (const placed of this.ledger.dueMoves(now)) {
+      const version = placed.version;
+      if (version.relocating || version.pinned) {
+        this.ledger.retryMove(placed, now + MOVE_RETRY_MS);
+        continue;
+      }
+      const move = this.mover.relocate(version, placed.tierIndex + 1, 'move').then((outcome) => {
+        if (outcome === 'no-room' || outcome === 'error')
+          this.ledger.retryMove(placed, this.clock.now() + MOVE_RETRY_MS);
+      });
+      this.inBackground(move);
     }
     await this.idle();
   }
