@@ -6,7 +6,7 @@ import { updatedAtOf } from '../flight/cluster-port.js';
 
 /** How long membership must stay still before flights are handed over (a flapping member moves nothing twice). */
 const SETTLE_MS = 1_000;
-/** Store reads at once when re-reading durable flights. */
+/** Flights copied to their new owners at once. */
 const CONCURRENCY = 8;
 
 /**
@@ -59,19 +59,20 @@ export class Handover {
     this.timer.unref();
   }
 
-  /** One pass over every flight held here. */
+  /** One pass over every flight held here, and over the durable stores' listings. */
   async run(): Promise<{ handedOver: number; dropped: number; refreshed: number }> {
     const counts = { handedOver: 0, dropped: 0, refreshed: 0 };
+    const owns = (path: string, replicas: number) => this.node.owners(path, replicas).some((o) => o.self);
+    // Durable flights this node owns now are brought in step from the listings (no object
+    // read): a newer version another node put, or a path this node takes over, is read on
+    // first use.
+    counts.refreshed = await this.manager.refreshFromStores((path, cls) => owns(path, cls.config.replicas));
     const work = this.manager.list('').map((version) => async () => {
       const { path, tag } = version;
       const replicas = version.cls.config.replicas;
       const owners = this.node.owners(path, replicas);
       const durable = version.durable?.state === 'stored';
-      if (owners.some((o) => o.self)) {
-        if (durable && (await this.manager.adoptFromStore(path)) && this.manager.lookup([path]).tag !== tag)
-          counts.refreshed++;
-        return;
-      }
+      if (owners.some((o) => o.self)) return;
       if (durable) {
         if (this.manager.handOver(path, tag)) counts.dropped++;
         return;

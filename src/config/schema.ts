@@ -88,6 +88,11 @@ export const serverSchema = z.strictObject({
   ticketGrace: duration
     .default(5 * 60_000)
     .refine((ms) => ms >= 1000, 'ticketGrace must be at least 1s: clients need time to read an endpoint'),
+  /**
+   * After a start lists the durable stores (it serves then), how many flight manifests are
+   * read at once in the background so listings, expiry and limits become exact.
+   */
+  recoveryConcurrency: z.number().int().positive().max(256).default(16),
   /** How long shutdown waits for in-flight calls before cancelling them. */
   shutdownGrace: duration.default(10_000),
   /**

@@ -106,12 +106,16 @@ export class Durability {
     if (!source) throw new Error(`flight "${version.path}" has no tier copy to upload`);
     const encoder = new FlightObjectEncoder();
     const started = performance.now();
+    let stored;
     try {
-      await copy.store.put(copy.key, encodeFlightObject(version, version.schemaHeader, source.frames, encoder));
+      stored = await copy.store.put(
+        copy.key,
+        encodeFlightObject(version, version.schemaHeader, source.frames, encoder),
+      );
     } finally {
       source.done();
     }
-    copy.object = encoder.object(copy.key, version);
+    copy.object = { ...encoder.object(copy.key, version), version: stored.version };
     copy.state = 'stored';
     version.durable = copy;
     const seconds = (performance.now() - started) / 1000;
@@ -304,8 +308,11 @@ export class Durability {
       const encoder = new FlightObjectEncoder();
       const started = performance.now();
       try {
-        await copy.store.put(copy.key, encodeFlightObject(version, version.schemaHeader, source.frames, encoder));
-        copy.object = encoder.object(copy.key, version);
+        const stored = await copy.store.put(
+          copy.key,
+          encodeFlightObject(version, version.schemaHeader, source.frames, encoder),
+        );
+        copy.object = { ...encoder.object(copy.key, version), version: stored.version };
         copy.state = 'stored';
         this.counters.uploads++;
         const spooled = version.durable;

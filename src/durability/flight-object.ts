@@ -2,7 +2,7 @@ import { END_OF_STREAM } from '../ipc/file-layout.js';
 import { IpcFramer } from '../ipc/ipc-framer.js';
 import { readSequential, type IndexEntry } from '../ipc/stream-reader.js';
 import type { Frame } from '../ipc/frame.js';
-import { DurableStoreError, type DurableStore } from '../durable/durable-store.js';
+import { DurableStoreError, type DurableStore, type ObjectInfo } from '../durable/durable-store.js';
 
 /**
  * A flight as one durable object: a standard Arrow IPC stream (schema, dictionaries and
@@ -55,6 +55,8 @@ export interface FlightObject extends FlightMeta {
   schemaHeader: Buffer;
   index: IndexEntry[];
   size: number;
+  /** The store's version of the object (see ObjectInfo.version), when it said. */
+  version?: string | undefined;
 }
 
 /** Frames a flight into object bytes incrementally; the buffers returned are written in order. */
@@ -145,10 +147,28 @@ export async function* encodeFlightObject(
   yield* encoder.finish(meta);
 }
 
-/** Reads a flight object's manifest from its tail; undefined when the object does not exist. */
-export async function readFlightObject(store: DurableStore, key: string): Promise<FlightObject | undefined> {
+/**
+ * Reads a flight object's manifest from its tail; undefined when the object does not exist.
+ * `listed`: what a listing said of it (size, version), which saves asking the store again.
+ */
+export async function readFlightObject(
+  store: DurableStore,
+  key: string,
+  listed?: ObjectInfo,
+): Promise<FlightObject | undefined> {
+  if (listed) {
+    try {
+      return await readManifest(store, key, listed);
+    } catch (err) {
+      // Replaced (or removed) since it was listed: ask the store what is there now.
+      if (!(err instanceof DurableStoreError) || err.kind === 'transient') throw err;
+    }
+  }
   const info = await store.head(key);
-  if (!info) return undefined;
+  return info ? readManifest(store, key, info) : undefined;
+}
+
+async function readManifest(store: DurableStore, key: string, info: ObjectInfo): Promise<FlightObject> {
   const bad = (why: string): never => {
     throw new DurableStoreError('permanent', store.id, key, `not a Tierflight flight object: ${why}`);
   };
@@ -171,6 +191,7 @@ export async function readFlightObject(store: DurableStore, key: string): Promis
   return {
     key,
     size: info.size,
+    ...(info.version !== undefined ? { version: info.version } : {}),
     path: m.path,
     createdAt: m.createdAt,
     expiresAt: m.expiresAt ?? undefined,

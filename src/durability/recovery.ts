@@ -1,13 +1,12 @@
-import type { StorageClassConfig } from '../config/schema.js';
 import { backoff } from '../core/backoff.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { sleep } from '../core/sleep.js';
-import { DurableStoreError, type DurableStore } from '../durable/durable-store.js';
+import type { DurableStore, ObjectInfo } from '../durable/durable-store.js';
 import type { RoutedClass } from '../routing/router.js';
 import { FlightVersion } from '../storage/flight.js';
 import type { Durability } from './durability.js';
-import { readFlightObject, type FlightObject } from './flight-object.js';
+import { readFlightObject } from './flight-object.js';
 
 /** What recovery needs from the manager whose catalog it fills. */
 export interface RecoveryHost {
@@ -18,6 +17,8 @@ export interface RecoveryHost {
   nextVersionId(): number;
   /** Adds a recovered version to the catalog, unless a newer one was put meanwhile. */
   adopt(version: FlightVersion): void;
+  /** Reads an unread version's manifest and fills it in (shared with any reader asking for it). */
+  materialize(version: FlightVersion): Promise<void>;
 }
 
 /**
@@ -30,6 +31,7 @@ export class Recovery {
   /** Durable stores whose flights are still to be recovered. */
   private readonly unrecovered = new Set<string>();
   private closed = false;
+  private filling: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly stores: ReadonlyMap<string, DurableStore>,
@@ -37,6 +39,8 @@ export class Recovery {
     private readonly host: RecoveryHost,
     private readonly clock: Clock,
     private readonly log: Logger,
+    /** Manifests read at once by the background fill (`server.recoveryConcurrency`). */
+    private readonly concurrency = 16,
   ) {}
 
   /**
@@ -127,55 +131,107 @@ export class Recovery {
     }
     for (const version of versions) this.host.adopt(version);
     this.unrecovered.delete(store);
-    this.log.info({ store, flights: versions.length, attempt }, 'durable flights recovered');
+    this.log.info(
+      { store, flights: versions.length, attempt },
+      'durable flights listed; their manifests are read on first use',
+    );
+    this.fillInBackground(store, versions);
   }
 
   /**
-   * The durable flights a restarted server serves: every flight object under the prefixes
-   * of the durable classes whose path still routes to that class. Expired ones are removed
-   * from the store instead (never served, even before a sweeper would reach them).
+   * The durable flights a restarted server serves, from the stores' listings alone: every
+   * object under the prefix of a durable class whose path (the key after the prefix) still
+   * routes to that class becomes an unread version, its manifest read on first use or by
+   * the background fill. Objects older than their class's TTL are expired for sure (a flight
+   * is created no later than its object is written): they are removed at once, unread.
    */
   private async recover(classes: readonly RoutedClass[], answered?: () => void): Promise<FlightVersion[]> {
     const now = this.clock.now();
     const out: FlightVersion[] = [];
-    // Scanned into a list first: a store that fails half-way recovers nothing, and is retried.
-    const found = [];
-    for await (const entry of this.scan(
-      classes.map((c) => c.config),
-      answered,
-    ))
-      found.push(entry);
-    for (const { cls, object, store } of found) {
-      const routed = this.host.route(object.path);
-      if (routed.config !== cls) continue; // another class's object under an overlapping prefix
-      const version = FlightVersion.fromObject(object, routed, this.host.nextVersionId());
-      version.durable = { store, key: object.key, state: 'stored', object };
-      if (version.isExpired(now)) this.durability.remove(version);
-      else out.push(version);
+    // Listed into a list first: a store that fails half-way recovers nothing, and is retried.
+    for (const cls of classes) {
+      const config = cls.config;
+      if (config.durability === 'none' || config.durableStore === undefined) continue;
+      const store = this.stores.get(config.durableStore);
+      if (!store) continue;
+      for await (const info of store.list(config.durablePrefix)) {
+        answered?.();
+        const version = this.listed(cls, store, info);
+        if (!version) continue;
+        const ttl = config.ttl;
+        if (ttl !== undefined && info.modifiedAt !== undefined && info.modifiedAt + ttl <= now) {
+          this.durability.remove(version);
+          continue;
+        }
+        out.push(version);
+      }
+      answered?.(); // an empty listing is an answer too
     }
     return out;
   }
 
-  /** Every flight object under the prefixes of the given durable classes. */
-  private async *scan(
-    classes: readonly StorageClassConfig[],
-    answered?: () => void,
-  ): AsyncGenerator<{ cls: StorageClassConfig; object: FlightObject; store: DurableStore }> {
-    for (const cls of classes) {
-      if (cls.durability === 'none' || cls.durableStore === undefined) continue;
-      const store = this.stores.get(cls.durableStore);
-      if (!store) continue;
-      for await (const info of store.list(cls.durablePrefix)) {
-        answered?.();
-        try {
-          const object = await readFlightObject(store, info.key);
-          if (object && info.key === cls.durablePrefix + object.path) yield { cls, object, store };
-        } catch (err) {
-          if (err instanceof DurableStoreError && err.kind === 'transient') throw err; // the store, not the object
-          this.log.warn({ key: info.key, err: (err as Error).message }, 'skipping an object that is not a flight');
-        }
-      }
-      answered?.(); // an empty listing is an answer too
+  /** The unread version a listed object of a class stands for, or undefined when it is not one of its flights. */
+  private listed(cls: RoutedClass, store: DurableStore, info: ObjectInfo): FlightVersion | undefined {
+    const path = info.key.slice(cls.config.durablePrefix.length);
+    let routed: RoutedClass;
+    try {
+      routed = this.host.route(path);
+    } catch {
+      this.log.warn({ key: info.key }, 'skipping an object whose key names no flight path');
+      return undefined;
     }
+    if (routed.config !== cls.config) return undefined; // another class's object under an overlapping prefix
+    return FlightVersion.unread(path, routed, this.host.nextVersionId(), store, info);
+  }
+
+  /**
+   * Reads the manifests of the unread versions a listing found, a few at once, so
+   * ListFlights, expiry and the limits become exact soon after a start; stops at close.
+   */
+  private fillInBackground(store: string, versions: readonly FlightVersion[]): void {
+    const started = performance.now();
+    let next = 0;
+    let read = 0;
+    const worker = async (): Promise<void> => {
+      while (!this.closed && next < versions.length) {
+        const version = versions[next++] as FlightVersion;
+        if (!version.unread || version.retired) continue;
+        await this.host.materialize(version).then(
+          () => read++,
+          (err: unknown) =>
+            this.log.warn({ store, path: version.path, err: (err as Error).message }, 'could not read a manifest'),
+        );
+      }
+    };
+    const workers = Array.from({ length: Math.min(this.concurrency, versions.length) }, worker);
+    this.filling = Promise.all(workers).then(() => {
+      if (versions.length > 0)
+        this.log.info(
+          { store, manifests: read, seconds: (performance.now() - started) / 1000 },
+          'durable manifests read',
+        );
+    });
+  }
+
+  /**
+   * Every object of every durable class's store, as the unread version it stands for (a
+   * handover compares them with what this node holds, without reading any object).
+   */
+  async *listAll(): AsyncGenerator<FlightVersion> {
+    for (const cls of this.host.classes()) {
+      const config = cls.config;
+      if (config.durability === 'none' || config.durableStore === undefined) continue;
+      const store = this.stores.get(config.durableStore);
+      if (!store) continue;
+      for await (const info of store.list(config.durablePrefix)) {
+        const version = this.listed(cls, store, info);
+        if (version) yield version;
+      }
+    }
+  }
+
+  /** Resolves when the background fill of the last listing is done (tests, benchmarks). */
+  filled(): Promise<void> {
+    return this.filling;
   }
 }

@@ -22,6 +22,8 @@ export class StrongSink {
   private wakeReader: (() => void) | undefined;
   private wakeWriters: (() => void)[] = [];
   private readonly done: Promise<void>;
+  /** The store's version of the object, once it confirmed it. */
+  private version: string | undefined;
   private readonly started = performance.now();
 
   constructor(
@@ -30,7 +32,9 @@ export class StrongSink {
     private readonly path: string,
   ) {
     this.done = store.put(key, this.body(), { signal: this.controller.signal }).then(
-      () => undefined,
+      (info) => {
+        this.version = info.version;
+      },
       (err: unknown) => {
         this.failure = err as Error;
         this.wake();
@@ -64,7 +68,7 @@ export class StrongSink {
     } catch (err) {
       throw this.unavailable(err);
     }
-    return this.encoder.object(this.key, meta);
+    return { ...this.encoder.object(this.key, meta), version: this.version };
   }
 
   /** Abandons the object: the store discards what it received. */

@@ -52,6 +52,14 @@ export interface ByteRange {
 export interface ObjectInfo {
   key: string;
   size: number;
+  /**
+   * Changes whenever the object is replaced (S3's ETag; a filesystem store's modification
+   * time and size): what a node compares to know, from a listing, whether an object is
+   * still the version it holds. Absent when the store cannot say.
+   */
+  version?: string;
+  /** When the object was last written (ms since the epoch), by the store's clock. */
+  modifiedAt?: number;
 }
 
 export type DurableErrorKind = 'not_found' | 'transient' | 'permanent';

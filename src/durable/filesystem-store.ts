@@ -49,7 +49,8 @@ export class FilesystemStore implements DurableStore {
       await rm(tmp, { force: true });
       this.fail(key, err, 'transient');
     }
-    return { key, size };
+    const s = await stat(file).catch(() => undefined);
+    return s ? infoOf(key, s) : { key, size };
   }
 
   async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
@@ -69,7 +70,7 @@ export class FilesystemStore implements DurableStore {
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
       const s = await stat(this.file(key));
-      return s.isFile() ? { key, size: s.size } : undefined;
+      return s.isFile() ? infoOf(key, s) : undefined;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
         return undefined;
@@ -125,7 +126,7 @@ export class FilesystemStore implements DurableStore {
           if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(path.join(dir, e.name), `${key}/`);
         } else if (e.isFile() && !e.name.endsWith(TMP) && key.startsWith(prefix)) {
           const s = await stat(path.join(dir, e.name)).catch(() => undefined);
-          if (s) found.push({ key, size: s.size });
+          if (s) found.push(infoOf(key, s));
         }
       }
     };
@@ -148,4 +149,9 @@ export class FilesystemStore implements DurableStore {
     const kind = code === 'ENOENT' ? missing : code === 'EACCES' || code === 'EPERM' ? 'permanent' : 'transient';
     throw new DurableStoreError(kind, this.id, key, (err as Error).message, { cause: err });
   }
+}
+
+/** What a stat says of an object: its size, and as its version the modification time (ns) and size. */
+function infoOf(key: string, s: { size: number; mtimeMs: number }): ObjectInfo {
+  return { key, size: s.size, version: `${s.mtimeMs}-${s.size}`, modifiedAt: Math.floor(s.mtimeMs) };
 }

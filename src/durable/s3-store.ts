@@ -121,8 +121,8 @@ export class S3Store implements DurableStore {
     options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       if (options.signal?.aborted) throw options.signal.reason ?? new Error('aborted');
-      await upload.done();
-      return { key, size };
+      const done = await upload.done();
+      return { key, size, ...('ETag' in done && done.ETag ? { version: done.ETag } : {}) };
     } catch (err) {
       counted.destroy();
       // Upload aborts its multipart upload on failure, but that abort fails too when the
@@ -165,7 +165,12 @@ export class S3Store implements DurableStore {
     checkKey(this.id, key);
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { key, size: out.ContentLength ?? 0 };
+      return {
+        key,
+        size: out.ContentLength ?? 0,
+        ...(out.ETag ? { version: out.ETag } : {}),
+        ...(out.LastModified ? { modifiedAt: out.LastModified.getTime() } : {}),
+      };
     } catch (err) {
       const e = this.error(key, err);
       if (e.kind === 'not_found') return undefined;
@@ -198,7 +203,15 @@ export class S3Store implements DurableStore {
       } catch (err) {
         throw this.error(prefix, err);
       }
-      for (const o of out.Contents ?? []) if (o.Key !== undefined) yield { key: o.Key, size: o.Size ?? 0 };
+      for (const o of out.Contents ?? []) {
+        if (o.Key === undefined) continue;
+        yield {
+          key: o.Key,
+          size: o.Size ?? 0,
+          ...(o.ETag ? { version: o.ETag } : {}),
+          ...(o.LastModified ? { modifiedAt: o.LastModified.getTime() } : {}),
+        };
+      }
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
   }

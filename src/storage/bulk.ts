@@ -89,10 +89,12 @@ export function prefetchItems(versions: FlightVersion[], leases: Leases): BulkIt
     path: version.path,
     createdAt: version.createdAt,
     run: async () => {
-      if (version.retired || version.placed || !version.durable?.object) return { outcome: 'skipped', bytes: 0 };
-      const lease = await leases.open([version.path], version.tag);
+      if (version.retired || version.placed || version.durable?.state !== 'stored')
+        return { outcome: 'skipped', bytes: 0 };
+      // An unread version (listed at a start) has no tag yet: the lease reads its manifest first.
+      const lease = await leases.open([version.path], version.unread ? undefined : version.tag);
       lease.release();
-      return { outcome: 'restored', bytes: version.durable.object.size };
+      return { outcome: 'restored', bytes: lease.version.durable?.object?.size ?? 0 };
     },
   }));
 }

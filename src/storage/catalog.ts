@@ -1,5 +1,7 @@
 import { SortedMap } from '../core/sorted-map.js';
 import { Deadlines } from '../core/deadlines.js';
+import { DurableStoreError } from '../durable/durable-store.js';
+import { readFlightObject, type FlightObject } from '../durability/flight-object.js';
 import type { Clock } from '../core/clock.js';
 import type { LimitPolicyConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
@@ -90,7 +92,8 @@ export class Catalog {
   /** A flight found in a durable store joins, unless a newer one was put meanwhile (while the store was down). */
   adopt(version: FlightVersion): void {
     const existing = this.versions.get(version.path);
-    if (existing && existing.createdAt >= version.createdAt) return;
+    // An unread version (only listed) gives way to one read from the store.
+    if (existing && !existing.unread && existing.createdAt >= version.createdAt) return;
     this.publish(version);
   }
 
@@ -122,6 +125,10 @@ export class Catalog {
       this.h.emit({ type: 'miss', path });
       throw new NotFoundError(`flight "${path}" not found (expired)`);
     }
+    if (version.unread) {
+      // A caller that needs the manifest reads it first (StorageManager.materialize).
+      throw new Error(`internal: flight "${path}" was looked up before its manifest was read`);
+    }
     if (tag !== undefined && version.tag !== tag) {
       throw new NotFoundError(
         `flight "${path}" was replaced after this ticket was issued (ticket version ${tag}, ` +
@@ -141,6 +148,34 @@ export class Catalog {
       else out.push(version);
     }
     return out;
+  }
+
+  /**
+   * Reads an unread version's manifest (see FlightVersion.unread) and fills it in, counted
+   * by its exact bytes from now on. A flight whose object is gone, or is not this flight,
+   * leaves the catalog (its object untouched); one that turns out expired expires.
+   */
+  async readManifest(version: FlightVersion): Promise<void> {
+    const copy = version.durable;
+    if (!copy) return;
+    let object: FlightObject | undefined;
+    try {
+      object = await readFlightObject(copy.store, copy.key, copy.listed);
+    } catch (err) {
+      if (!(err instanceof DurableStoreError) || err.kind === 'transient') throw err;
+      this.h.log.warn({ path: version.path, key: copy.key, err: err.message }, 'a listed object is not a flight');
+    }
+    if (!version.unread || version.retired) return; // read, replaced or deleted meanwhile
+    if (!object || object.path !== version.path) {
+      if (!object) this.h.log.warn({ path: version.path, key: copy.key }, 'a listed flight object is gone');
+      this.retire(version, 'evict'); // its object, if any, is left alone
+      return;
+    }
+    this.h.limits().remove(version);
+    version.fill(object);
+    this.h.limits().add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
+    if (version.expiresAt !== undefined) this.expiries.schedule(version, version.expiresAt);
+    if (version.isExpired(this.h.clock.now())) this.retire(version, 'expire');
   }
 
   /** Pins the flight at a path (NOT_FOUND when there is none): never evicted or moved down from now on. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { StorageTypeName } from '../config/schema.js';
 import { InvalidArgumentError } from '../errors.js';
-import type { DurableStore } from '../durable/durable-store.js';
+import type { DurableStore, ObjectInfo } from '../durable/durable-store.js';
 import type { FlightObject } from '../durability/flight-object.js';
 import type { RoutedClass } from '../routing/router.js';
 import type { Frame, Placement } from './storage-type.js';
@@ -59,6 +59,11 @@ export interface DurableCopy {
   object?: FlightObject;
   /** How long a strong put's object took to reach the store. */
   seconds?: number;
+  /**
+   * What the store's listing said of the object (size, version, time): all there is of a
+   * flight found at a start until its manifest is read, and what handover compares.
+   */
+  listed?: ObjectInfo;
 }
 
 export type FlightVersionInit = Pick<
@@ -94,12 +99,21 @@ export function newVersionTag(): string {
   return randomBytes(6).toString('base64url');
 }
 
+const NO_BYTES = Buffer.alloc(0);
+
 /**
  * One immutable version of a flight: its schema, message kinds and totals. Where its bytes
  * live (`placed`) changes as it spills, moves and is promoted; a put to an existing path
- * publishes a new version instead.
+ * publishes a new version instead. A version found in a durable store by listing it
+ * (a start, a handover) is `unread` until its manifest is read: it is known by its path
+ * and object, counted by its listed size, and filled in (`fill`) before anything that
+ * needs its schema, totals, tag or expiry uses it.
  */
 export class FlightVersion {
+  /** Only its durable object is known (listed), not yet its manifest: see `fill`. */
+  unread = false;
+  /** Reading the manifest of an unread version, shared by concurrent callers. */
+  loading: Promise<void> | undefined;
   /** The current ephemeral copy; undefined when only the durable copy is left. */
   placed: Placed | undefined;
   durable: DurableCopy | undefined;
@@ -116,31 +130,32 @@ export class FlightVersion {
   pinned = false;
   /** Until when the tickets handed out for this version are honoured (GetFlightInfo, RenewFlightEndpoint). */
   ticketsUntil = 0;
+  // The manifest's facts: set at construction, or once by `fill` for an unread version.
   /** Message index of each record batch, in order. */
-  readonly batchIndex: readonly number[];
+  batchIndex: readonly number[];
 
   readonly id: number;
   readonly path: string;
   /** Its storage class; a config reload may route it to the new version of it. */
   cls: RoutedClass;
-  readonly schemaHeader: Buffer;
-  readonly kinds: readonly Frame['kind'][];
+  schemaHeader: Buffer;
+  kinds: readonly Frame['kind'][];
   /** Arrow IPC bytes (header and body) of each message. */
-  readonly sizes: readonly number[];
-  readonly totalRecords: number;
-  /** Arrow IPC bytes (headers and bodies), as reported in `total_bytes`. */
-  readonly totalBytes: number;
-  readonly createdAt: number;
-  readonly expiresAt: number | undefined;
+  sizes: readonly number[];
+  totalRecords: number;
+  /** Arrow IPC bytes (headers and bodies), as reported in `total_bytes`; an unread version's object size. */
+  totalBytes: number;
+  createdAt: number;
+  expiresAt: number | undefined;
   /**
    * Names this version in tickets, so a ticket never reads another version of its path.
    * Kept in the durable object, so tickets outlive a restart.
    */
-  readonly tag: string;
+  tag: string;
   /** When the path's first version was written: kept when the path is overwritten (DESIGN §6). */
-  readonly firstCreatedAt: number;
+  firstCreatedAt: number;
   /** The owner (`x-tierflight-owner`) whose put wrote this version, if it named one. */
-  readonly owner: string | undefined;
+  owner: string | undefined;
 
   constructor(init: FlightVersionInit) {
     this.id = init.id;
@@ -157,9 +172,7 @@ export class FlightVersion {
     this.firstCreatedAt = init.firstCreatedAt ?? init.createdAt;
     this.owner = init.owner;
     this.lastAccess = init.createdAt;
-    const batches: number[] = [];
-    init.kinds.forEach((k, i) => k === 'batch' && batches.push(i));
-    this.batchIndex = batches;
+    this.batchIndex = batchesOf(init.kinds);
   }
 
   get identity(): VersionIdentity {
@@ -170,6 +183,48 @@ export class FlightVersion {
       ...(this.expiresAt !== undefined ? { expiresAt: this.expiresAt } : {}),
       ...(this.owner !== undefined ? { owner: this.owner } : {}),
     };
+  }
+
+  /**
+   * A version known only by its object in a durable store (a listing): counted by the
+   * object's size and time until `fill` reads its manifest. Its expiry is unknown until then.
+   */
+  static unread(path: string, cls: RoutedClass, id: number, store: DurableStore, listed: ObjectInfo): FlightVersion {
+    const at = listed.modifiedAt ?? 0;
+    const version = new FlightVersion({
+      id,
+      path,
+      cls,
+      schemaHeader: NO_BYTES,
+      kinds: [],
+      sizes: [],
+      totalRecords: 0,
+      totalBytes: listed.size,
+      createdAt: at,
+      expiresAt: undefined,
+      tag: '',
+    });
+    version.unread = true;
+    version.durable = { store, key: listed.key, state: 'stored', listed };
+    return version;
+  }
+
+  /** Fills an unread version in from its manifest (the object read from its store). */
+  fill(object: FlightObject): void {
+    this.schemaHeader = object.schemaHeader;
+    this.kinds = object.index.map((e) => e.kind);
+    this.sizes = object.index.map((e) => e.headerLength + e.bodyLength);
+    this.totalRecords = object.totalRecords;
+    this.totalBytes = object.totalBytes;
+    this.createdAt = object.createdAt;
+    this.expiresAt = object.expiresAt;
+    this.tag = object.tag;
+    this.firstCreatedAt = object.firstCreatedAt ?? object.createdAt;
+    this.owner = object.owner;
+    this.batchIndex = batchesOf(this.kinds);
+    this.lastAccess = Math.max(this.lastAccess, object.createdAt);
+    if (this.durable) this.durable.object = object;
+    this.unread = false;
   }
 
   /** The version a flight object read back from a durable store or the spool describes. */
@@ -265,4 +320,11 @@ export class FlightVersion {
     for (let i = start; i < end; i++) out.push(i);
     return out;
   }
+}
+
+/** The message index of each record batch, in order. */
+function batchesOf(kinds: readonly Frame['kind'][]): number[] {
+  const batches: number[] = [];
+  kinds.forEach((k, i) => k === 'batch' && batches.push(i));
+  return batches;
 }

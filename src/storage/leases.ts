@@ -27,6 +27,8 @@ export interface LeaseHost {
   limits(): LimitEnforcer<FlightVersion>;
   /** The current version of a path (NOT_FOUND when absent, expired or not `tag`). */
   lookup(parts: readonly string[], tag?: string): FlightVersion;
+  /** Reads the manifest of a flight known only by its durable object, first. */
+  materialize(parts: readonly string[]): Promise<void>;
   retire(version: FlightVersion, reason: RemovalReason): void;
   dropTierCopy(version: FlightVersion): void;
   endGrace(version: FlightVersion): void;
@@ -43,6 +45,7 @@ export class Leases {
 
   /** Pins the current copy of a flight for reading. NOT_FOUND when absent or expired. */
   async open(parts: readonly string[], tag?: string): Promise<FlightLease> {
+    await this.h.materialize(parts);
     let version = this.h.lookup(parts, tag);
     while (!version.placed) {
       const object = version.durable?.object;

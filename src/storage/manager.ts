@@ -1,6 +1,6 @@
 import type { Config, StorageTypeName } from '../config/schema.js';
 import { InvalidArgumentError } from '../errors.js';
-import { normalizePath } from '../core/path.js';
+import { normalizePath, normalizePrefix } from '../core/path.js';
 import { ClassRouter, relativeSegments, type RoutedClass } from '../routing/router.js';
 import type { Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/log.js';
@@ -38,6 +38,8 @@ const INITIAL_RECOVERY_WAIT_MS = 30_000;
 const STORE_ANSWER_WAIT_MS = 3_000;
 /** A copy that could not move down when due (pinned, being copied, no room below) is looked at again this much later. */
 const MOVE_RETRY_MS = 5_000;
+/** Manifests read at once for a listing of unread flights under a prefix. */
+const MANIFESTS_AT_ONCE = 16;
 
 export interface ManagerOptions {
   config: Config;
@@ -103,7 +105,12 @@ export class StorageManager {
       emit: (event) => this.emit(event),
     });
     this.mover = new TierMover({ ...this.parts(), inBackground: (work) => this.inBackground(work) });
-    this.leases = new Leases({ ...this.parts(), mover: this.mover, lookup: (parts, tag) => this.lookup(parts, tag) });
+    this.leases = new Leases({
+      ...this.parts(),
+      mover: this.mover,
+      lookup: (parts, tag) => this.lookup(parts, tag),
+      materialize: (parts) => this.materialize(parts),
+    });
     this.durability = new Durability(
       stores,
       { emit: (event) => this.emit(event), readCurrent: (version) => this.leases.readCurrent(version) },
@@ -119,9 +126,11 @@ export class StorageManager {
         route: (path) => this.routeNormalised(path),
         nextVersionId: () => this.nextVersionId(),
         adopt: (version) => this.catalog.adopt(version),
+        materialize: (version) => this.readManifest(version),
       },
       this.clock,
       this.log,
+      config.server.recoveryConcurrency,
     );
     this.puts = new Puts({
       ...this.parts(),
@@ -289,6 +298,7 @@ export class StorageManager {
     options: { sizeHint?: number; owner?: string; identity?: VersionIdentity } = {},
   ): Promise<PutSession> {
     const { path, cls } = this.route(parts);
+    await this.materialize([path]); // its first creation time carries over
     if (options.sizeHint !== undefined) {
       this.limitEnforcer.checkDeclaredSize(cls.config.name, path, relativeSegments(cls, path), options.sizeHint);
     }
@@ -312,6 +322,33 @@ export class StorageManager {
   }
 
   /**
+   * Brings the durable flights of the paths `owned` says this node owns in step with their
+   * stores, from the stores' listings alone (a cluster's handover): a listed object this
+   * node does not hold, or holds in another version, becomes an unread version, read on
+   * first use. Versions are compared by the store's object version (ETag, or time and
+   * size); a flight whose upload is still on its way stays. Returns how many changed.
+   */
+  async refreshFromStores(owned: (path: string, cls: RoutedClass) => boolean): Promise<number> {
+    let changed = 0;
+    for await (const listed of this.recovery.listAll()) {
+      if (!owned(listed.path, listed.cls)) continue;
+      const held = this.catalog.get(listed.path);
+      const info = listed.durable?.listed;
+      if (held && held.durable?.state !== 'stored') continue; // its own upload is on the way
+      const known = held?.durable?.object?.version ?? held?.durable?.listed?.version;
+      if (held && known !== undefined && known === info?.version) continue;
+      if (held && known === undefined && (info?.modifiedAt ?? 0) <= held.createdAt) {
+        // Written before this node's version was: the same object, as far as can be told.
+        if (held.durable) held.durable.listed = info;
+        continue;
+      }
+      this.catalog.adopt(listed);
+      changed++;
+    }
+    return changed;
+  }
+
+  /**
    * Lets go of this version of a path here, leaving any durable copy in its store: another
    * cluster node owns the path now and has it (or restores it). False if the path holds
    * another version by now.
@@ -321,6 +358,42 @@ export class StorageManager {
     if (!version || version.tag !== tag) return false;
     this.catalog.retire(version, 'handover');
     return true;
+  }
+
+  /**
+   * Reads the manifest of the flight at a path if it is known only by its durable object
+   * (listed at a start): what every caller that needs its schema, totals, tag or expiry
+   * awaits first. One read, shared by concurrent callers; a no-op for other flights.
+   */
+  async materialize(parts: readonly string[]): Promise<void> {
+    const version = this.catalog.get(StorageManager.parsePath(parts).path);
+    if (version?.unread) await this.readManifest(version);
+  }
+
+  /** Reads the manifests of the unread flights under a prefix (a listing of it), a few at once. */
+  async materializeUnder(prefix: string): Promise<void> {
+    const norm = normalizePrefix(prefix);
+    if (!norm.ok) throw new InvalidArgumentError(`ListFlights criteria: ${norm.reason}`);
+    const unread = [...this.catalog.range(norm.value)].filter((v) => v.unread);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < unread.length) await this.readManifest(unread[next++] as FlightVersion);
+    };
+    await Promise.all(Array.from({ length: Math.min(MANIFESTS_AT_ONCE, unread.length) }, worker));
+  }
+
+  /** One manifest read for an unread version, shared by whoever asks meanwhile. */
+  private readManifest(version: FlightVersion): Promise<void> {
+    if (!version.unread) return Promise.resolve();
+    const loading = (version.loading ??= this.catalog
+      .readManifest(version)
+      .finally(() => (version.loading = undefined)));
+    return loading;
+  }
+
+  /** Resolves when the manifests a start listed have been read in the background. */
+  manifestsRead(): Promise<void> {
+    return this.recovery.filled();
   }
 
   /** Whether a visible, unexpired flight is at `path` (no events, no expiry). */
@@ -365,7 +438,7 @@ export class StorageManager {
 
   /** Flights under a prefix whose only copy is durable, newest first, as prefetch items. */
   prefetchItems(prefix: string): BulkItem[] {
-    const durableOnly = this.catalog.list(prefix).filter((v) => !v.placed && v.durable?.object !== undefined);
+    const durableOnly = this.catalog.list(prefix).filter((v) => !v.placed && v.durable?.state === 'stored');
     return prefetchItems(durableOnly, this.leases);
   }
 
@@ -381,7 +454,8 @@ export class StorageManager {
    * RenewFlightEndpoint: the version a ticket names (current, or replaced but still kept
    * for its tickets) is honoured another `ticketGrace`; NOT_FOUND when it is gone.
    */
-  renewTickets(parts: readonly string[], tag?: string): { version: FlightVersion; until: number } {
+  async renewTickets(parts: readonly string[], tag?: string): Promise<{ version: FlightVersion; until: number }> {
+    await this.materialize(parts);
     const version = this.lookup(parts, tag);
     return { version, until: this.issueTickets(version) };
   }

@@ -111,14 +111,15 @@ export function computeStats(src: StatsSources): ManagerStats {
     flights++;
     if (version.pinned) pinned++;
     const c0 = byClass[version.cls.config.name];
-    if (c0 && version.durable?.object) c0.durableBytes += version.durable.object.size;
+    const durableSize = version.durable?.object?.size ?? version.durable?.listed?.size;
+    if (c0 && durableSize !== undefined) c0.durableBytes += durableSize;
     if (c0 && version.pinned) c0.pinned++;
     const placed = version.placed;
     if (!placed) {
       if (c0) {
         c0.flights++;
         c0.durableOnly++;
-        c0.durableOnlyBytes += version.durable?.object?.size ?? 0;
+        c0.durableOnlyBytes += durableSize ?? 0;
       }
       continue;
     }

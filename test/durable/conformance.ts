@@ -75,8 +75,9 @@ export function durableStoreConformance(name: string, setup: () => Promise<Store
 
     it('puts and gets a small object, and reports its size', async () => {
       const data = Buffer.from('hello, durable world');
-      expect(await f.store.put('c/small', chunks(data))).toEqual({ key: 'c/small', size: data.length });
-      expect(await f.store.head('c/small')).toEqual({ key: 'c/small', size: data.length });
+      const put = await f.store.put('c/small', chunks(data));
+      expect(put).toMatchObject({ key: 'c/small', size: data.length });
+      expect(await f.store.head('c/small')).toMatchObject({ key: 'c/small', size: data.length, version: put.version });
       expect(await readAll(await f.store.get('c/small'))).toEqual(data);
     });
 
@@ -110,6 +111,22 @@ export function durableStoreConformance(name: string, setup: () => Promise<Store
       await f.store.put('c/over', chunks(Buffer.from('first version')));
       await f.store.put('c/over', chunks(Buffer.from('second')));
       expect((await readAll(await f.store.get('c/over'))).toString()).toBe('second');
+    });
+
+    it('gives each object a version (and time) that a listing repeats and a replace changes', async () => {
+      const first = await f.store.put('v/obj', chunks(Buffer.from('one version')));
+      const listed = async () => {
+        for await (const o of f.store.list('v/')) return o;
+        return undefined;
+      };
+      expect(first.version).toBeDefined();
+      expect(await listed()).toMatchObject({ key: 'v/obj', size: 11, version: first.version });
+      expect((await listed())?.modifiedAt).toBeGreaterThan(Date.now() - 60_000);
+      expect((await f.store.head('v/obj'))?.version).toBe(first.version);
+      await new Promise((r) => setTimeout(r, 5));
+      const second = await f.store.put('v/obj', chunks(Buffer.from('another one')));
+      expect(second.version).not.toBe(first.version);
+      expect((await listed())?.version).toBe(second.version);
     });
 
     it('lists by plain string prefix, in key order', async () => {

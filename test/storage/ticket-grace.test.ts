@@ -84,13 +84,13 @@ describe('ticket lifetimes (server.ticketGrace)', () => {
     m.issueTickets(old);
     await putFlight(m, 'a', frames(10));
     clock.advance(50_000);
-    expect(m.renewTickets(['a'], old.tag)).toMatchObject({ version: old, until: 110_000 });
+    expect(await m.renewTickets(['a'], old.tag)).toMatchObject({ version: old, until: 110_000 });
     clock.advance(50_000); // past the first expiration, within the renewed one
     const lease = await m.open(['a'], old.tag);
     expect(await readLease(lease)).toEqual(expected(v1));
     lease.release();
     clock.advance(10_000);
-    expect(() => m.renewTickets(['a'], old.tag)).toThrow(/was replaced/);
+    await expect(m.renewTickets(['a'], old.tag)).rejects.toThrow(/was replaced/);
   });
 
   it('a delete ends the graces of its path; an expiration never reaches past the flight TTL', async () => {

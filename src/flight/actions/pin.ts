@@ -10,6 +10,7 @@ export const pinVerb: ActionVerb = {
   target: (body) => parseBody('pin', body, ['path']).path,
   async *run(body, { manager, log, peer, user }) {
     const { path } = parseBody('pin', body, ['path']);
+    await manager.materialize([path]);
     manager.pin([path]);
     log.info({ action: 'pin', path, peer, user }, 'pin');
     yield { pinned: true };

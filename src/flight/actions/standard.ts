@@ -54,7 +54,7 @@ export const renewFlightEndpointVerb: ActionVerb = {
     const path = ticketPath(endpoint.ticket.ticket);
     let until: number;
     try {
-      until = context.manager.renewTickets([path], ticket.version).until;
+      until = (await context.manager.renewTickets([path], ticket.version)).until;
     } catch (err) {
       // In a cluster the version lives on the path's owners: one of them renews it.
       const owners = isTierflightError(err) && err.code === 'NOT_FOUND' ? otherOwners(path, context) : [];

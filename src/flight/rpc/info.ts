@@ -50,10 +50,16 @@ export function infoHandlers(ctx: RpcContext) {
     ),
   });
 
+  /** The flight at a path, its manifest read first if a start only listed it. */
+  const lookup = async (parts: readonly string[]): Promise<FlightVersion> => {
+    await manager.materialize(parts);
+    return manager.lookup(parts);
+  };
+
   /** This node's answer for a path another node owns: what it holds, or can restore from the durable store. */
   const localInfo = async (parts: readonly string[]): Promise<PbFlightInfo> => {
     if (!manager.has(parts)) await manager.adoptFromStore(manager.route(parts).path);
-    return flightInfo(manager.lookup(parts));
+    return flightInfo(await lookup(parts));
   };
 
   /** The descriptor's path, once the caller is known to may read it. */
@@ -69,6 +75,7 @@ export function infoHandlers(ctx: RpcContext) {
         const prefix = call.request.expression.toString('utf8');
         // Only what the caller may read is listed (with auth off, everything).
         const identity = identityOf(call);
+        await manager.materializeUnder(prefix); // flights a start only listed: their manifests first
         const local = manager.list(prefix).filter((v) => identity.can(v.path, 'read'));
         const cluster = acrossCluster(ctx.cluster, call.metadata);
         if (!cluster) {
@@ -93,15 +100,15 @@ export function infoHandlers(ctx: RpcContext) {
       const elsewhere = await ownerElsewhere(ctx, call, parts);
       if (elsewhere) return fromOwner(elsewhere, parts, () => localInfo(parts));
       const waitMs = waitMsOf(call.metadata);
-      if (waitMs === undefined || manager.has(parts)) return flightInfo(manager.lookup(parts));
+      if (waitMs === undefined || manager.has(parts)) return flightInfo(await lookup(parts));
       await waitIfReserved(ctx, parts, call, waitMs);
-      return flightInfo(manager.lookup(parts));
+      return flightInfo(await lookup(parts));
     }),
 
     GetSchema: unary(ctx, 'GetSchema', async (descriptor: PbDescriptor, call) => {
       const parts = readable(call, descriptor);
       const elsewhere = await ownerElsewhere(ctx, call, parts);
-      const local = () => ({ schema: encapsulateSchema(manager.lookup(parts).schemaHeader) });
+      const local = async () => ({ schema: encapsulateSchema((await lookup(parts)).schemaHeader) });
       if (!elsewhere) return local();
       return { schema: (await fromOwner(elsewhere, parts, () => localInfo(parts))).schema };
     }),
@@ -126,7 +133,7 @@ export function infoHandlers(ctx: RpcContext) {
           }
         }
       }
-      return { info: flightInfo(manager.lookup(parts)), progress: 1 };
+      return { info: flightInfo(await lookup(parts)), progress: 1 };
     }),
   };
 }
