@@ -8,7 +8,9 @@ import {
   readFlightObject,
   readFlightObjectMessages,
 } from './flight-object.js';
-import type { PlacementEvent } from '../storage/events.js';
+import type { PlacementEvents } from '../storage/events.js';
+import type { Ledger } from '../storage/ledger.js';
+import type { Routes } from '../routing/routes.js';
 import { FlightVersion, type DurableCopy } from '../storage/flight.js';
 import type { RoutedClass } from '../routing/router.js';
 import type { Frame } from '../ipc/frame.js';
@@ -26,12 +28,19 @@ export interface DurabilityStats {
   deletes: number;
 }
 
-/** What the write-through needs from the manager. */
-export interface DurabilityHost {
-  /** Reports uploads and failures (metrics, logs). */
-  emit(event: PlacementEvent): void;
-  /** Pins the version's current copy and streams all its messages; `done` unpins. */
-  readCurrent(version: FlightVersion): { frames: AsyncIterable<Frame>; done: () => void } | undefined;
+/** What the write-through is built on. */
+export interface DurabilityParts {
+  /** Durable stores by id. */
+  stores: ReadonlyMap<string, DurableStore>;
+  /** Where weak uploads read a version's current tier copy (pinned while it is read). */
+  ledger: Ledger;
+  events: PlacementEvents;
+  clock: Clock;
+  log: Logger;
+  /** Where flights still without a durable copy at shutdown wait for the next start. */
+  spool?: DurableStore;
+  /** Weak uploads at once. */
+  concurrency?: number;
 }
 
 /**
@@ -54,15 +63,23 @@ export class Durability {
   /** The queued uploads of spooled versions, for a backfill resumed after a restart. */
   private readonly spoolUploads = new Map<FlightVersion, Promise<void>>();
 
-  constructor(
-    private readonly stores: ReadonlyMap<string, DurableStore>,
-    private readonly host: DurabilityHost,
-    private readonly clock: Clock,
-    private readonly log: Logger,
-    /** Where flights still without a durable copy at shutdown wait for the next start. */
-    private spool?: DurableStore,
-    private readonly concurrency = 4,
-  ) {}
+  private readonly stores: ReadonlyMap<string, DurableStore>;
+  private readonly ledger: Ledger;
+  private readonly events: PlacementEvents;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private spool: DurableStore | undefined;
+  private readonly concurrency: number;
+
+  constructor(parts: DurabilityParts) {
+    this.stores = parts.stores;
+    this.ledger = parts.ledger;
+    this.events = parts.events;
+    this.clock = parts.clock;
+    this.log = parts.log;
+    this.spool = parts.spool;
+    this.concurrency = parts.concurrency ?? 4;
+  }
 
   /** Takes a spool opened after the start (a reload made a class weak). */
   useSpool(spool: DurableStore): void {
@@ -92,7 +109,7 @@ export class Durability {
     const copy = version.durable;
     if (!copy) return;
     this.waiting.set(version, this.clock.now());
-    this.inOrder(copy.key, () => this.uploadWithRetries(version, copy, () => this.host.readCurrent(version))).finally(
+    this.inOrder(copy.key, () => this.uploadWithRetries(version, copy, () => this.ledger.readCurrent(version))).finally(
       () => this.waiting.delete(version),
     );
   }
@@ -102,7 +119,7 @@ export class Durability {
    * tier copy, uploads it, and makes `copy` the version's stored copy. Returns the bytes.
    */
   async writeNow(version: FlightVersion, copy: DurableCopy): Promise<number> {
-    const source = this.host.readCurrent(version);
+    const source = this.ledger.readCurrent(version);
     if (!source) throw new Error(`flight "${version.path}" has no tier copy to upload`);
     const encoder = new FlightObjectEncoder();
     const started = performance.now();
@@ -119,7 +136,7 @@ export class Durability {
     copy.state = 'stored';
     version.durable = copy;
     const seconds = (performance.now() - started) / 1000;
-    this.host.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
+    this.events.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
     return encoder.bytes;
   }
 
@@ -142,7 +159,7 @@ export class Durability {
           this.counters.deletes++;
           return;
         } catch (err) {
-          this.host.emit({ type: 'durable-failure', cls: version.cls, operation: 'delete', kind: kindOf(err) });
+          this.events.emit({ type: 'durable-failure', cls: version.cls, operation: 'delete', kind: kindOf(err) });
           if (this.closed || !isTransient(err) || attempt >= 20) {
             this.log.error({ key: copy.key, err: (err as Error).message }, 'could not delete a durable object');
             return;
@@ -180,7 +197,7 @@ export class Durability {
     }
     let count = 0;
     for (const [version, copy] of pending) {
-      const source = this.host.readCurrent(version);
+      const source = this.ledger.readCurrent(version);
       if (!copy || copy.state === 'stored' || version.retired || !source) {
         source?.done();
         continue;
@@ -219,7 +236,7 @@ export class Durability {
    * (queued here) lands in their store. Expired ones are dropped, and so are those whose
    * store or class is gone from the config (logged).
    */
-  async recoverSpool(route: (path: string) => RoutedClass, nextVersionId: () => number): Promise<FlightVersion[]> {
+  async recoverSpool(routes: Routes): Promise<FlightVersion[]> {
     const spool = this.spool;
     if (!spool) return [];
     const out: FlightVersion[] = [];
@@ -232,7 +249,7 @@ export class Durability {
       const object = await readFlightObject(spool, info.key).catch(() => undefined);
       let cls: RoutedClass | undefined;
       try {
-        cls = object && route(object.path);
+        cls = object && routes.routeStored(object.path);
       } catch {
         cls = undefined;
       }
@@ -243,7 +260,7 @@ export class Durability {
         );
         continue;
       }
-      const version = FlightVersion.fromObject(object, cls, nextVersionId());
+      const version = FlightVersion.fromObject(object, cls);
       if (version.isExpired(this.clock.now())) {
         await spool.delete(info.key);
         continue;
@@ -323,12 +340,12 @@ export class Durability {
           void spooled.store.delete(spooled.key).catch(() => undefined);
         }
         const seconds = (performance.now() - started) / 1000;
-        this.host.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
+        this.events.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
         this.log.debug({ key: copy.key, bytes: encoder.bytes, seconds }, 'durable copy written');
         return;
       } catch (err) {
         this.counters.uploadFailures++;
-        this.host.emit({ type: 'durable-failure', cls: version.cls, operation: 'upload', kind: kindOf(err) });
+        this.events.emit({ type: 'durable-failure', cls: version.cls, operation: 'upload', kind: kindOf(err) });
         if (!isTransient(err)) {
           copy.state = 'failed';
           this.log.error({ key: copy.key, err: (err as Error).message }, 'durable upload failed for good');

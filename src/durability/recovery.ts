@@ -4,21 +4,27 @@ import type { Logger } from '../core/log.js';
 import { sleep } from '../core/sleep.js';
 import type { DurableStore, ObjectInfo } from '../durable/durable-store.js';
 import type { RoutedClass } from '../routing/router.js';
+import type { Routes } from '../routing/routes.js';
+import type { Catalog } from '../storage/catalog.js';
+import type { UnrecoveredStores } from './unrecovered-stores.js';
 import { FlightVersion } from '../storage/flight.js';
 import type { Durability } from './durability.js';
 import { readFlightObject } from './flight-object.js';
 
-/** What recovery needs from the manager whose catalog it fills. */
-export interface RecoveryHost {
-  /** The storage classes now configured. */
-  classes(): readonly RoutedClass[];
-  /** The class of a normalised path read back from a store; throws when it is not one. */
-  route(path: string): RoutedClass;
-  nextVersionId(): number;
-  /** Adds a recovered version to the catalog, unless a newer one was put meanwhile. */
-  adopt(version: FlightVersion): void;
-  /** Reads an unread version's manifest and fills it in (shared with any reader asking for it). */
-  materialize(version: FlightVersion): Promise<void>;
+/** What recovery is built on. */
+export interface RecoveryParts {
+  stores: ReadonlyMap<string, DurableStore>;
+  /** Removes objects a listing proves expired. */
+  durability: Durability;
+  /** Where found flights are adopted, and their manifests read. */
+  catalog: Catalog;
+  routes: Routes;
+  /** The stores not recovered yet, kept up to date here. */
+  unrecovered: UnrecoveredStores;
+  clock: Clock;
+  log: Logger;
+  /** Manifests read at once by the background fill (`server.recoveryConcurrency`). */
+  concurrency?: number;
 }
 
 /**
@@ -28,20 +34,27 @@ export interface RecoveryHost {
  * it answers; until then it is `degraded` and lookups of its paths say UNAVAILABLE.
  */
 export class Recovery {
-  /** Durable stores whose flights are still to be recovered. */
-  private readonly unrecovered = new Set<string>();
   private closed = false;
   private filling: Promise<void> = Promise.resolve();
+  private readonly stores: ReadonlyMap<string, DurableStore>;
+  private readonly durability: Durability;
+  private readonly catalog: Catalog;
+  private readonly routes: Routes;
+  private readonly unrecovered: UnrecoveredStores;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly concurrency: number;
 
-  constructor(
-    private readonly stores: ReadonlyMap<string, DurableStore>,
-    private readonly durability: Durability,
-    private readonly host: RecoveryHost,
-    private readonly clock: Clock,
-    private readonly log: Logger,
-    /** Manifests read at once by the background fill (`server.recoveryConcurrency`). */
-    private readonly concurrency = 16,
-  ) {}
+  constructor(parts: RecoveryParts) {
+    this.stores = parts.stores;
+    this.durability = parts.durability;
+    this.catalog = parts.catalog;
+    this.routes = parts.routes;
+    this.unrecovered = parts.unrecovered;
+    this.clock = parts.clock;
+    this.log = parts.log;
+    this.concurrency = parts.concurrency ?? 16;
+  }
 
   /**
    * Recovers every store the classes use, in real time (a start is not driven by a test
@@ -51,12 +64,7 @@ export class Recovery {
    * not use it serve, and its paths answer UNAVAILABLE naming it until it answers.
    */
   async start(waitMs: number, answerMs: number): Promise<void> {
-    const stores = new Set(
-      this.host
-        .classes()
-        .map((c) => c.config.durableStore)
-        .filter((s) => s !== undefined),
-    );
+    const stores = new Set(this.routes.classes.map((c) => c.config.durableStore).filter((s) => s !== undefined));
     for (const store of stores) this.unrecovered.add(store);
     const waitFor = async (store: string): Promise<void> => {
       let answered!: () => void;
@@ -79,18 +87,6 @@ export class Recovery {
     await Promise.race([Promise.all([...stores].map(waitFor)), sleep(waitMs)]);
   }
 
-  /** Durable stores whose flights have not been recovered yet: they could not be reached. */
-  get degraded(): string[] {
-    return [...this.unrecovered];
-  }
-
-  /** The store a path's flight may still be found in once it answers, if that store is degraded. */
-  pendingStoreOf(path: string, storeOf: (path: string) => string | undefined): string | undefined {
-    if (this.unrecovered.size === 0) return undefined;
-    const store = storeOf(path);
-    return store !== undefined && this.unrecovered.has(store) ? store : undefined;
-  }
-
   close(): void {
     this.closed = true;
   }
@@ -100,14 +96,14 @@ export class Recovery {
    * put it there); undefined when the class keeps none, or it is not there or expired.
    */
   async find(path: string): Promise<FlightVersion | undefined> {
-    const cls = this.host.route(path);
+    const cls = this.routes.routeStored(path);
     const config = cls.config;
     const store = config.durableStore === undefined ? undefined : this.stores.get(config.durableStore);
     if (config.durability === 'none' || !store) return undefined;
     const key = config.durablePrefix + path;
     const object = await readFlightObject(store, key);
     if (!object || object.path !== path) return undefined;
-    const version = FlightVersion.fromObject(object, cls, this.host.nextVersionId());
+    const version = FlightVersion.fromObject(object, cls);
     version.durable = { store, key, state: 'stored', object };
     return version.isExpired(this.clock.now()) ? undefined : version;
   }
@@ -115,7 +111,7 @@ export class Recovery {
   /** `answered`: called once the store has said anything (its first listing page, or an error). */
   private async recoverStore(store: string, attempt: number, answered?: () => void): Promise<void> {
     if (this.closed) return;
-    const classes = this.host.classes().filter((c) => c.config.durableStore === store);
+    const classes = this.routes.classes.filter((c) => c.config.durableStore === store);
     let versions: FlightVersion[];
     try {
       versions = await this.recover(classes, answered);
@@ -129,7 +125,7 @@ export class Recovery {
       void this.clock.sleep(retryMs).then(() => this.recoverStore(store, attempt + 1));
       return;
     }
-    for (const version of versions) this.host.adopt(version);
+    for (const version of versions) this.catalog.adopt(version);
     this.unrecovered.delete(store);
     this.log.info(
       { store, flights: versions.length, attempt },
@@ -175,13 +171,13 @@ export class Recovery {
     const path = info.key.slice(cls.config.durablePrefix.length);
     let routed: RoutedClass;
     try {
-      routed = this.host.route(path);
+      routed = this.routes.routeStored(path);
     } catch {
       this.log.warn({ key: info.key }, 'skipping an object whose key names no flight path');
       return undefined;
     }
     if (routed.config !== cls.config) return undefined; // another class's object under an overlapping prefix
-    return FlightVersion.unread(path, routed, this.host.nextVersionId(), store, info);
+    return FlightVersion.unread(path, routed, store, info);
   }
 
   /**
@@ -196,7 +192,7 @@ export class Recovery {
       while (!this.closed && next < versions.length) {
         const version = versions[next++] as FlightVersion;
         if (!version.unread || version.retired) continue;
-        await this.host.materialize(version).then(
+        await this.catalog.materialize(version).then(
           () => read++,
           (err: unknown) =>
             this.log.warn({ store, path: version.path, err: (err as Error).message }, 'could not read a manifest'),
@@ -218,7 +214,7 @@ export class Recovery {
    * handover compares them with what this node holds, without reading any object).
    */
   async *listAll(): AsyncGenerator<FlightVersion> {
-    for (const cls of this.host.classes()) {
+    for (const cls of this.routes.classes) {
       const config = cls.config;
       if (config.durability === 'none' || config.durableStore === undefined) continue;
       const store = this.stores.get(config.durableStore);

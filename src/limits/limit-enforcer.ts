@@ -43,7 +43,7 @@ export interface LimitHost<F extends LimitedFlight> {
  * subtree and `reject` fails the put with RESOURCE_EXHAUSTED naming the policy and subtree.
  */
 export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
-  readonly tree: LimitTree;
+  private policyTree: LimitTree;
   private readonly charged = new Map<F, Charged>();
   private readonly pendingPuts = new Map<object, PendingPut>();
   /**
@@ -56,7 +56,23 @@ export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
     policies: readonly LimitPolicyConfig[],
     private readonly host: LimitHost<F>,
   ) {
-    this.tree = new LimitTree(policies);
+    this.policyTree = new LimitTree(policies);
+  }
+
+  get tree(): LimitTree {
+    return this.policyTree;
+  }
+
+  /**
+   * A reload's policies, in force from now on: the same enforcer, emptied. The caller
+   * counts every flight again (`add`, least recently read first) and calls `enforceAll`;
+   * puts in progress are no longer counted (their `settle` finds nothing).
+   */
+  replacePolicies(policies: readonly LimitPolicyConfig[]): void {
+    this.policyTree = new LimitTree(policies);
+    this.charged.clear();
+    this.pendingPuts.clear();
+    this.members.clear();
   }
 
   get active(): boolean {

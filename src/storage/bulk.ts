@@ -92,7 +92,7 @@ export function prefetchItems(versions: FlightVersion[], leases: Leases): BulkIt
       if (version.retired || version.placed || version.durable?.state !== 'stored')
         return { outcome: 'skipped', bytes: 0 };
       // An unread version (listed at a start) has no tag yet: the lease reads its manifest first.
-      const lease = await leases.open([version.path], version.unread ? undefined : version.tag);
+      const lease = await leases.open(version.path, version.unread ? undefined : version.tag);
       lease.release();
       return { outcome: 'restored', bytes: lease.version.durable?.object?.size ?? 0 };
     },

@@ -7,23 +7,26 @@ import type { LimitPolicyConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 import { isUnderPrefix, normalizePrefix } from '../core/path.js';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../errors.js';
-import type { LimitEnforcer } from '../limits/limit-enforcer.js';
-import { relativeSegments } from '../routing/router.js';
-import type { PlacementEvent } from './events.js';
+import { LimitEnforcer } from '../limits/limit-enforcer.js';
+import { relativeSegments, type RoutedClass } from '../routing/router.js';
+import type { PlacementEvents } from './events.js';
+import type { Durability } from '../durability/durability.js';
+import type { UnrecoveredStores } from '../durability/unrecovered-stores.js';
 import type { FlightVersion, Placed, RemovalReason } from './flight.js';
 import type { Ledger } from './ledger.js';
 
-/** What the catalog needs from the manager around it. */
-export interface CatalogHost {
-  readonly ledger: Ledger;
-  readonly clock: Clock;
-  readonly log: Logger;
-  limits(): LimitEnforcer<FlightVersion>;
-  /** Removes a version's durable object (delete, expiry), in the background. */
-  removeDurable(version: FlightVersion): void;
-  /** The durable store a path's flight may be in that has not been recovered yet, if any. */
-  unreachableStoreOf(path: string): string | undefined;
-  emit(event: PlacementEvent): void;
+/** What the catalog is built on. */
+export interface CatalogParts {
+  ledger: Ledger;
+  clock: Clock;
+  log: Logger;
+  events: PlacementEvents;
+  /** Where the durable objects of deleted and expired flights are removed. */
+  durability: Durability;
+  /** Stores not recovered yet: a path of theirs that is not here may be there. */
+  unrecovered: UnrecoveredStores;
+  /** The limit policies at the start (`limits.replacePolicies` on reload). */
+  policies: readonly LimitPolicyConfig[];
 }
 
 /**
@@ -45,8 +48,31 @@ export class Catalog {
   /** Versions by expiry time, and graces by their end: a sweep pops what is due, nothing else. */
   private readonly expiries = new Deadlines<FlightVersion>();
   private readonly graceEnds = new Deadlines<FlightVersion>();
+  /**
+   * The limit policies (DESIGN §4) over the visible flights: every version published here
+   * is counted, every one retired leaves; at an `evict` limit they evict through the
+   * catalog (`evictForLimit`). A reload replaces their policies, not them.
+   */
+  readonly limits: LimitEnforcer<FlightVersion>;
+  private readonly ledger: Ledger;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly events: PlacementEvents;
+  private readonly durability: Durability;
+  private readonly unrecovered: UnrecoveredStores;
 
-  constructor(private readonly h: CatalogHost) {}
+  constructor(parts: CatalogParts) {
+    this.ledger = parts.ledger;
+    this.clock = parts.clock;
+    this.log = parts.log;
+    this.events = parts.events;
+    this.durability = parts.durability;
+    this.unrecovered = parts.unrecovered;
+    this.limits = new LimitEnforcer<FlightVersion>(parts.policies, {
+      evictForLimit: (version, policy) => this.evictForLimit(version, policy),
+      rejected: (policy) => this.events.emit({ type: 'limit-reject', policy: policy.name }),
+    });
+  }
 
   get(path: string): FlightVersion | undefined {
     return this.versions.get(path);
@@ -85,7 +111,7 @@ export class Catalog {
     version.pinned = old?.pinned ?? false;
     this.versions.set(version.path, version);
     if (version.expiresAt !== undefined) this.expiries.schedule(version, version.expiresAt);
-    this.h.limits().add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
+    this.limits.add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
     if (old && old !== version) this.retire(old, 'replace');
   }
 
@@ -111,18 +137,18 @@ export class Catalog {
       if (graced) return graced;
     }
     if (!version) {
-      const store = this.h.unreachableStoreOf(path);
+      const store = this.unrecovered.storeOf(path);
       if (store !== undefined) {
         throw new UnavailableError(
           `flight "${path}" is not in the tiers, and durable store "${store}" cannot be reached yet to look for it`,
         );
       }
-      this.h.emit({ type: 'miss', path });
+      this.events.emit({ type: 'miss', path });
       throw new NotFoundError(`flight "${path}" not found`);
     }
-    if (version.isExpired(this.h.clock.now())) {
+    if (version.isExpired(this.clock.now())) {
       this.retire(version, 'expire');
-      this.h.emit({ type: 'miss', path });
+      this.events.emit({ type: 'miss', path });
       throw new NotFoundError(`flight "${path}" not found (expired)`);
     }
     if (version.unread) {
@@ -141,7 +167,7 @@ export class Catalog {
   /** Visible, unexpired flights under a whole-segment prefix, in path order. */
   list(prefix = ''): FlightVersion[] {
     const under = this.under(prefix, 'ListFlights criteria');
-    const now = this.h.clock.now();
+    const now = this.clock.now();
     const out: FlightVersion[] = [];
     for (const version of under) {
       if (version.isExpired(now)) this.retire(version, 'expire');
@@ -151,11 +177,38 @@ export class Catalog {
   }
 
   /**
-   * Reads an unread version's manifest (see FlightVersion.unread) and fills it in, counted
-   * by its exact bytes from now on. A flight whose object is gone, or is not this flight,
-   * leaves the catalog (its object untouched); one that turns out expired expires.
+   * Reads the manifest of an unread version (known only by its listed object, see
+   * FlightVersion.unread): what every caller that needs its schema, totals, tag or expiry
+   * awaits first. One read, shared by concurrent callers; a no-op for other versions.
    */
-  async readManifest(version: FlightVersion): Promise<void> {
+  materialize(version: FlightVersion): Promise<void> {
+    if (!version.unread) return Promise.resolve();
+    return (version.loading ??= this.readManifest(version).finally(() => (version.loading = undefined)));
+  }
+
+  /** `materialize` for the version at a normalised path, if any. */
+  async materializePath(path: string): Promise<void> {
+    const version = this.versions.get(path);
+    if (version?.unread) await this.materialize(version);
+  }
+
+  /** Reads the manifests of the unread versions under a normalised prefix (a listing of it), `atOnce` at a time. */
+  async materializeUnder(prefix: string, atOnce: number): Promise<void> {
+    const unread: FlightVersion[] = [];
+    for (const version of this.range(prefix)) if (version.unread) unread.push(version);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < unread.length) await this.materialize(unread[next++] as FlightVersion);
+    };
+    await Promise.all(Array.from({ length: Math.min(atOnce, unread.length) }, worker));
+  }
+
+  /**
+   * Fills an unread version in from its manifest, counted by its exact bytes from now on.
+   * A flight whose object is gone, or is not this flight, leaves the catalog (its object
+   * untouched); one that turns out expired expires.
+   */
+  private async readManifest(version: FlightVersion): Promise<void> {
     const copy = version.durable;
     if (!copy) return;
     let object: FlightObject | undefined;
@@ -163,26 +216,55 @@ export class Catalog {
       object = await readFlightObject(copy.store, copy.key, copy.listed);
     } catch (err) {
       if (!(err instanceof DurableStoreError) || err.kind === 'transient') throw err;
-      this.h.log.warn({ path: version.path, key: copy.key, err: err.message }, 'a listed object is not a flight');
+      this.log.warn({ path: version.path, key: copy.key, err: err.message }, 'a listed object is not a flight');
     }
     if (!version.unread || version.retired) return; // read, replaced or deleted meanwhile
     if (!object || object.path !== version.path) {
-      if (!object) this.h.log.warn({ path: version.path, key: copy.key }, 'a listed flight object is gone');
+      if (!object) this.log.warn({ path: version.path, key: copy.key }, 'a listed flight object is gone');
       this.retire(version, 'evict'); // its object, if any, is left alone
       return;
     }
-    this.h.limits().remove(version);
+    this.limits.remove(version);
     version.fill(object);
-    this.h.limits().add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
+    this.limits.add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
     if (version.expiresAt !== undefined) this.expiries.schedule(version, version.expiresAt);
-    if (version.isExpired(this.h.clock.now())) this.retire(version, 'expire');
+    if (version.isExpired(this.clock.now())) this.retire(version, 'expire');
+  }
+
+  /**
+   * A reload's classes: each version moves to its new class, its copy keeping the tier of
+   * the same storage type (or its index when the class has none of that type).
+   */
+  reclass(moves: Iterable<readonly [FlightVersion, RoutedClass]>): void {
+    for (const [version, cls] of moves) {
+      version.cls = cls;
+      const placed = version.placed;
+      if (!placed) continue;
+      const found = cls.config.tiers.findIndex((t) => t.storage === placed.storage);
+      const tier = found >= 0 ? found : placed.tierIndex;
+      this.ledger.reorder(placed, tier, cls.config.tiers[tier]?.priority ?? 0);
+    }
+  }
+
+  /**
+   * A reload's limit policies: every visible flight counted again under them (least
+   * recently read first, as their eviction order expects), then every node over an
+   * `evict` limit evicted down to it.
+   */
+  recount(policies: readonly LimitPolicyConfig[]): void {
+    this.limits.replacePolicies(policies);
+    if (!this.limits.active) return;
+    for (const version of [...this.versions.values()].sort((a, b) => a.lastAccess - b.lastAccess)) {
+      this.limits.add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
+    }
+    this.limits.enforceAll();
   }
 
   /** Pins the flight at a path (NOT_FOUND when there is none): never evicted or moved down from now on. */
   pin(path: string): FlightVersion {
     const version = this.find(path);
     version.pinned = true;
-    this.h.log.info({ path }, 'flight pinned');
+    this.log.info({ path }, 'flight pinned');
     return version;
   }
 
@@ -191,7 +273,7 @@ export class Catalog {
     const version = this.versions.get(path);
     const was = version?.pinned ?? false;
     if (version) version.pinned = false;
-    if (was) this.h.log.info({ path }, 'flight unpinned');
+    if (was) this.log.info({ path }, 'flight unpinned');
     return was;
   }
 
@@ -218,7 +300,7 @@ export class Catalog {
    * past the flight's expiry. Recorded, so a replace keeps the version for it.
    */
   issueTickets(version: FlightVersion, ticketGrace: number): number {
-    const now = this.h.clock.now();
+    const now = this.clock.now();
     const until = Math.min(now + ticketGrace, version.expiresAt ?? Number.POSITIVE_INFINITY);
     version.ticketsUntil = Math.max(version.ticketsUntil, until);
     const placed = version.placed;
@@ -242,7 +324,7 @@ export class Catalog {
       if (tags.size === 0) this.graced.delete(version.path);
     }
     const placed = version.placed;
-    if (placed && !placed.retired) this.h.ledger.retire(placed, 'replace');
+    if (placed && !placed.retired) this.ledger.retire(placed, 'replace');
   }
 
   private endGraces(path: string): void {
@@ -254,7 +336,7 @@ export class Catalog {
     const version = this.graced.get(path)?.get(tag);
     if (!version) return undefined;
     const placed = version.placed;
-    if (placed && !placed.retired && this.h.clock.now() < (placed.graceUntil ?? 0)) return version;
+    if (placed && !placed.retired && this.clock.now() < (placed.graceUntil ?? 0)) return version;
     this.endGrace(version);
     return undefined;
   }
@@ -264,7 +346,7 @@ export class Catalog {
    * out; returns how many flights expired. Costs what is due: the deadlines are in heaps.
    */
   sweepExpired(): number {
-    const now = this.h.clock.now();
+    const now = this.clock.now();
     for (const version of this.graceEnds.due(now)) {
       const placed = version.placed;
       if (this.graced.get(version.path)?.get(version.tag) !== version || !placed || placed.retired) continue;
@@ -288,17 +370,17 @@ export class Catalog {
     if (version.retired) return;
     version.retired = reason;
     if (this.versions.get(version.path) === version) this.versions.delete(version.path);
-    this.h.limits().remove(version);
-    if (reason === 'expire') this.h.emit({ type: 'expire', version });
-    if (reason === 'delete' || reason === 'expire') this.h.removeDurable(version);
-    this.h.log.debug(
+    this.limits.remove(version);
+    if (reason === 'expire') this.events.emit({ type: 'expire', version });
+    if (reason === 'delete' || reason === 'expire') this.durability.remove(version);
+    this.log.debug(
       { path: version.path, storage: version.storage, bytes: version.heldBytes, reason },
       'flight removed',
     );
     const placed = version.placed;
     if (!placed) return;
     if (reason === 'replace' && this.keepForTickets(version, placed)) return;
-    this.h.ledger.retire(placed, reason);
+    this.ledger.retire(placed, reason);
   }
 
   /**
@@ -308,14 +390,14 @@ export class Catalog {
    */
   private keepForTickets(version: FlightVersion, placed: Placed): boolean {
     const until = version.ticketsUntil;
-    if (until <= this.h.clock.now()) return false;
+    if (until <= this.clock.now()) return false;
     let tags = this.graced.get(version.path);
     if (!tags) {
       tags = new Map();
       this.graced.set(version.path, tags);
     }
     tags.set(version.tag, version);
-    this.h.ledger.grace(placed, until);
+    this.ledger.grace(placed, until);
     this.graceEnds.schedule(version, until);
     return true;
   }
@@ -324,8 +406,8 @@ export class Catalog {
   dropTierCopy(version: FlightVersion): void {
     const placed = version.placed;
     version.placed = undefined;
-    if (placed) this.h.ledger.retire(placed, 'evict');
-    this.h.limits().dropTierCopy(version);
+    if (placed) this.ledger.retire(placed, 'evict');
+    this.limits.dropTierCopy(version);
   }
 
   /** Frees a flight for a limit: its tier copy (scope ephemeral, durable copy kept) or the whole flight. */
@@ -335,10 +417,10 @@ export class Catalog {
     if (version.retired || version.pinned || (placed && placed.pins > 0) || version.durable?.state === 'pending') {
       return false;
     }
-    this.h.emit({ type: 'limit-evict', policy: policy.name });
-    this.h.log.debug({ path: version.path, policy: policy.name, scope, reason: 'limit' }, 'evicting to keep a limit');
+    this.events.emit({ type: 'limit-evict', policy: policy.name });
+    this.log.debug({ path: version.path, policy: policy.name, scope, reason: 'limit' }, 'evicting to keep a limit');
     if (placed)
-      this.h.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
+      this.events.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
     if (scope === 'ephemeral' && version.durable?.state === 'stored') {
       if (!placed) return false;
       this.dropTierCopy(version);
@@ -346,7 +428,7 @@ export class Catalog {
     }
     this.retire(version, 'evict');
     // A total-scope limit counts durable copies too: freeing room means removing it there.
-    if (scope === 'total') this.h.removeDurable(version);
+    if (scope === 'total') this.durability.remove(version);
     return true;
   }
 

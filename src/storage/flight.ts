@@ -5,6 +5,7 @@ import type { DurableStore, ObjectInfo } from '../durable/durable-store.js';
 import type { FlightObject } from '../durability/flight-object.js';
 import type { RoutedClass } from '../routing/router.js';
 import type { Frame, Placement } from './storage-type.js';
+import { internSchema } from './schema-intern.js';
 
 /** A half-open range of record-batch indices. */
 export interface BatchRange {
@@ -32,6 +33,11 @@ export class Placed {
    * pressure may end the grace early.
    */
   graceUntil: number | undefined;
+  // Its place in its storage type's eviction order (see EvictionOrder), while it has one:
+  // fields of the copy itself rather than entries of maps.
+  orderPriority: number | undefined;
+  orderPrev: Placed | undefined;
+  orderNext: Placed | undefined;
 
   constructor(
     readonly version: FlightVersion,
@@ -68,19 +74,13 @@ export interface DurableCopy {
 
 export type FlightVersionInit = Pick<
   FlightVersion,
-  | 'id'
-  | 'path'
-  | 'cls'
-  | 'schemaHeader'
-  | 'kinds'
-  | 'sizes'
-  | 'totalRecords'
-  | 'totalBytes'
-  | 'createdAt'
-  | 'expiresAt'
-  | 'tag'
+  'path' | 'cls' | 'schemaHeader' | 'totalRecords' | 'totalBytes' | 'createdAt' | 'expiresAt' | 'tag'
 > &
-  Partial<Pick<FlightVersion, 'firstCreatedAt' | 'owner'>>;
+  Partial<Pick<FlightVersion, 'firstCreatedAt' | 'owner'>> & {
+    /** Each message's kind and Arrow IPC bytes, in order. */
+    kinds: readonly Frame['kind'][];
+    sizes: readonly number[];
+  };
 
 /**
  * Who a version is across a cluster: a copy made for a replica or a handover keeps the
@@ -122,8 +122,8 @@ export class FlightVersion {
   /** Set once the version is no longer visible. */
   retired: RemovalReason | undefined;
   lastAccess: number;
-  /** Recent read times, for promoteAfter. */
-  accesses: number[] = [];
+  /** Recent read times, for promoteAfter (only in tiers that have it). */
+  accesses: number[] | undefined;
   /** A copy to another tier is being written. */
   relocating = false;
   /** Pinned by an operator (`pin`): never evicted or moved down; still counted by the limits. */
@@ -131,17 +131,19 @@ export class FlightVersion {
   /** Until when the tickets handed out for this version are honoured (GetFlightInfo, RenewFlightEndpoint). */
   ticketsUntil = 0;
   // The manifest's facts: set at construction, or once by `fill` for an unread version.
-  /** Message index of each record batch, in order. */
-  batchIndex: readonly number[];
+  /**
+   * Each message's Arrow IPC bytes (header and body) times two, plus one for a dictionary
+   * batch: kinds and sizes in one array of numbers, the cheapest form a million flights
+   * can keep.
+   */
+  private messages: readonly number[];
+  /** Message index of each record batch, made when first needed (ranges, endpoints). */
+  private batches: readonly number[] | undefined;
 
-  readonly id: number;
   readonly path: string;
   /** Its storage class; a config reload may route it to the new version of it. */
   cls: RoutedClass;
   schemaHeader: Buffer;
-  kinds: readonly Frame['kind'][];
-  /** Arrow IPC bytes (header and body) of each message. */
-  sizes: readonly number[];
   totalRecords: number;
   /** Arrow IPC bytes (headers and bodies), as reported in `total_bytes`; an unread version's object size. */
   totalBytes: number;
@@ -158,12 +160,10 @@ export class FlightVersion {
   owner: string | undefined;
 
   constructor(init: FlightVersionInit) {
-    this.id = init.id;
     this.path = init.path;
     this.cls = init.cls;
     this.schemaHeader = init.schemaHeader;
-    this.kinds = init.kinds;
-    this.sizes = init.sizes;
+    this.messages = encodeMessages(init.kinds, init.sizes);
     this.totalRecords = init.totalRecords;
     this.totalBytes = init.totalBytes;
     this.createdAt = init.createdAt;
@@ -172,7 +172,6 @@ export class FlightVersion {
     this.firstCreatedAt = init.firstCreatedAt ?? init.createdAt;
     this.owner = init.owner;
     this.lastAccess = init.createdAt;
-    this.batchIndex = batchesOf(init.kinds);
   }
 
   get identity(): VersionIdentity {
@@ -189,10 +188,9 @@ export class FlightVersion {
    * A version known only by its object in a durable store (a listing): counted by the
    * object's size and time until `fill` reads its manifest. Its expiry is unknown until then.
    */
-  static unread(path: string, cls: RoutedClass, id: number, store: DurableStore, listed: ObjectInfo): FlightVersion {
+  static unread(path: string, cls: RoutedClass, store: DurableStore, listed: ObjectInfo): FlightVersion {
     const at = listed.modifiedAt ?? 0;
     const version = new FlightVersion({
-      id,
       path,
       cls,
       schemaHeader: NO_BYTES,
@@ -211,9 +209,12 @@ export class FlightVersion {
 
   /** Fills an unread version in from its manifest (the object read from its store). */
   fill(object: FlightObject): void {
-    this.schemaHeader = object.schemaHeader;
-    this.kinds = object.index.map((e) => e.kind);
-    this.sizes = object.index.map((e) => e.headerLength + e.bodyLength);
+    this.schemaHeader = internSchema(object.schemaHeader);
+    this.messages = encodeMessages(
+      object.index.map((e) => e.kind),
+      object.index.map((e) => e.headerLength + e.bodyLength),
+    );
+    this.batches = undefined;
     this.totalRecords = object.totalRecords;
     this.totalBytes = object.totalBytes;
     this.createdAt = object.createdAt;
@@ -221,19 +222,17 @@ export class FlightVersion {
     this.tag = object.tag;
     this.firstCreatedAt = object.firstCreatedAt ?? object.createdAt;
     this.owner = object.owner;
-    this.batchIndex = batchesOf(this.kinds);
     this.lastAccess = Math.max(this.lastAccess, object.createdAt);
     if (this.durable) this.durable.object = object;
     this.unread = false;
   }
 
   /** The version a flight object read back from a durable store or the spool describes. */
-  static fromObject(object: FlightObject, cls: RoutedClass, id: number): FlightVersion {
+  static fromObject(object: FlightObject, cls: RoutedClass): FlightVersion {
     return new FlightVersion({
-      id,
       path: object.path,
       cls,
-      schemaHeader: object.schemaHeader,
+      schemaHeader: internSchema(object.schemaHeader),
       kinds: object.index.map((e) => e.kind),
       sizes: object.index.map((e) => e.headerLength + e.bodyLength),
       totalRecords: object.totalRecords,
@@ -244,6 +243,29 @@ export class FlightVersion {
       firstCreatedAt: object.firstCreatedAt ?? object.createdAt,
       owner: object.owner,
     });
+  }
+
+  /** How many IPC messages (dictionary and record batches) the flight has. */
+  get messageCount(): number {
+    return this.messages.length;
+  }
+
+  kindOf(index: number): Frame['kind'] {
+    return ((this.messages[index] as number) & 1) === 1 ? 'dictionary' : 'batch';
+  }
+
+  /** A message's Arrow IPC bytes (header and body). */
+  sizeOf(index: number): number {
+    return Math.floor((this.messages[index] as number) / 2);
+  }
+
+  /** Message index of each record batch, in order. */
+  get batchIndex(): readonly number[] {
+    if (this.batches) return this.batches;
+    const out: number[] = [];
+    for (let i = 0; i < this.messages.length; i++) if (this.kindOf(i) === 'batch') out.push(i);
+    this.batches = out.slice();
+    return this.batches;
   }
 
   get tierIndex(): number | undefined {
@@ -277,7 +299,7 @@ export class FlightVersion {
     let from = 0;
     let bytes = 0;
     for (let b = 0; b < n; b++) {
-      const size = this.sizes[this.batchIndex[b] as number] as number;
+      const size = this.sizeOf(this.batchIndex[b] as number);
       if (b > from && bytes + size > maxBytes) {
         ranges.push({ from, to: b });
         from = b;
@@ -291,7 +313,7 @@ export class FlightVersion {
 
   /** Every message index, in order. */
   allMessages(): number[] {
-    return this.kinds.map((_, i) => i);
+    return Array.from({ length: this.messages.length }, (_, i) => i);
   }
 
   /**
@@ -311,20 +333,20 @@ export class FlightVersion {
     const out: number[] = [];
     if (from === to) {
       // An empty range still replays the dictionaries so the stream is self-describing.
-      this.kinds.forEach((k, i) => k === 'dictionary' && out.push(i));
+      for (let i = 0; i < this.messages.length; i++) if (this.kindOf(i) === 'dictionary') out.push(i);
       return out;
     }
     const start = from === 0 ? 0 : (this.batchIndex[from] as number);
-    const end = to === n ? this.kinds.length : (this.batchIndex[to] as number);
-    for (let i = 0; i < start; i++) if (this.kinds[i] === 'dictionary') out.push(i);
+    const end = to === n ? this.messages.length : (this.batchIndex[to] as number);
+    for (let i = 0; i < start; i++) if (this.kindOf(i) === 'dictionary') out.push(i);
     for (let i = start; i < end; i++) out.push(i);
     return out;
   }
 }
 
-/** The message index of each record batch, in order. */
-function batchesOf(kinds: readonly Frame['kind'][]): number[] {
-  const batches: number[] = [];
-  kinds.forEach((k, i) => k === 'batch' && batches.push(i));
-  return batches;
+/** Kinds and sizes as one exact-length array: size × 2, plus 1 for a dictionary batch. */
+function encodeMessages(kinds: readonly Frame['kind'][], sizes: readonly number[]): number[] {
+  const out = new Array<number>(kinds.length);
+  for (let i = 0; i < kinds.length; i++) out[i] = (sizes[i] as number) * 2 + (kinds[i] === 'dictionary' ? 1 : 0);
+  return out;
 }

@@ -3,9 +3,9 @@ import { relativeSegments } from '../routing/router.js';
 import type { Logger } from '../core/log.js';
 import type { BufferPool } from '../core/buffer-pool.js';
 import { readFlightObjectMessages } from '../durability/flight-object.js';
-import type { LimitEnforcer } from '../limits/limit-enforcer.js';
-import type { PlacementEvent } from './events.js';
-import type { DurableCopy, FlightVersion, RemovalReason } from './flight.js';
+import type { Catalog } from './catalog.js';
+import type { PlacementEvents } from './events.js';
+import type { DurableCopy, FlightVersion } from './flight.js';
 import type { Ledger } from './ledger.js';
 import type { Frame } from './storage-type.js';
 import type { TierMover } from './tier-mover.js';
@@ -18,21 +18,16 @@ export interface FlightLease {
   release(): void;
 }
 
-/** What handing out leases needs from the manager that owns the catalog. */
-export interface LeaseHost {
-  readonly ledger: Ledger;
-  readonly mover: TierMover;
-  readonly clock: Clock;
-  readonly log: Logger;
-  limits(): LimitEnforcer<FlightVersion>;
-  /** The current version of a path (NOT_FOUND when absent, expired or not `tag`). */
-  lookup(parts: readonly string[], tag?: string): FlightVersion;
-  /** Reads the manifest of a flight known only by its durable object, first. */
-  materialize(parts: readonly string[]): Promise<void>;
-  retire(version: FlightVersion, reason: RemovalReason): void;
-  dropTierCopy(version: FlightVersion): void;
-  endGrace(version: FlightVersion): void;
-  emit(event: PlacementEvent): void;
+/** What handing out leases is built on. */
+export interface LeaseParts {
+  ledger: Ledger;
+  /** Where versions are looked up (and their manifests read) and vanished copies dropped. */
+  catalog: Catalog;
+  /** Restores and promotions. */
+  mover: TierMover;
+  events: PlacementEvents;
+  clock: Clock;
+  log: Logger;
 }
 
 /**
@@ -41,12 +36,26 @@ export interface LeaseHost {
  * readers share one restore) or, when no tier can take it, read from its store.
  */
 export class Leases {
-  constructor(private readonly h: LeaseHost) {}
+  private readonly ledger: Ledger;
+  private readonly catalog: Catalog;
+  private readonly mover: TierMover;
+  private readonly events: PlacementEvents;
+  private readonly clock: Clock;
+  private readonly log: Logger;
 
-  /** Pins the current copy of a flight for reading. NOT_FOUND when absent or expired. */
-  async open(parts: readonly string[], tag?: string): Promise<FlightLease> {
-    await this.h.materialize(parts);
-    let version = this.h.lookup(parts, tag);
+  constructor(parts: LeaseParts) {
+    this.ledger = parts.ledger;
+    this.catalog = parts.catalog;
+    this.mover = parts.mover;
+    this.events = parts.events;
+    this.clock = parts.clock;
+    this.log = parts.log;
+  }
+
+  /** Pins the current copy of the flight at a normalised path for reading. NOT_FOUND when absent or expired. */
+  async open(path: string, tag?: string): Promise<FlightLease> {
+    await this.catalog.materializePath(path);
+    let version = this.catalog.find(path, tag);
     while (!version.placed) {
       const object = version.durable?.object;
       if (object && !this.fitsSomeTier(version, object.size)) return this.serveFromStore(version);
@@ -54,27 +63,27 @@ export class Leases {
       if (
         object &&
         !version.restoring &&
-        !this.h.limits().admitTierCopy(version, relativeSegments(version.cls, version.path))
+        !this.catalog.limits.admitTierCopy(version, relativeSegments(version.cls, version.path))
       ) {
         return this.serveFromStore(version);
       }
-      version.restoring ??= this.h.mover.restore(version).finally(() => (version.restoring = undefined));
+      version.restoring ??= this.mover.restore(version).finally(() => (version.restoring = undefined));
       await version.restoring;
-      version = this.h.lookup(parts, tag);
+      version = this.catalog.find(path, tag);
     }
-    if (!(await this.intact(version))) return this.open(parts, tag);
+    if (!(await this.intact(version))) return this.open(path, tag);
     // The awaits above let anything happen: a replace, delete or eviction may have retired
     // the version (its copy freed, or to be freed), or a move switched it to another copy.
     // Pin only a live copy of a live version, in this same synchronous step; else look again.
     const placed = version.placed;
-    if (!placed || placed.retired || (version.retired && placed.graceUntil === undefined)) return this.open(parts, tag);
-    this.h.ledger.pin(placed);
-    const now = this.h.clock.now();
+    if (!placed || placed.retired || (version.retired && placed.graceUntil === undefined)) return this.open(path, tag);
+    this.ledger.pin(placed);
+    const now = this.clock.now();
     version.lastAccess = now;
-    this.h.limits().touch(version);
-    this.h.ledger.touch(placed);
-    this.h.emit({ type: 'hit', version, storage: placed.storage, tier: placed.tierIndex });
-    this.h.mover.considerPromotion(version, now);
+    this.catalog.limits.touch(version);
+    this.ledger.touch(placed);
+    this.events.emit({ type: 'hit', version, storage: placed.storage, tier: placed.tierIndex });
+    this.mover.considerPromotion(version, now);
     let released = false;
     return {
       version,
@@ -82,17 +91,9 @@ export class Leases {
       release: () => {
         if (released) return;
         released = true;
-        this.h.ledger.unpin(placed);
+        this.ledger.unpin(placed);
       },
     };
-  }
-
-  /** Pins a version's current copy and streams all its messages (weak uploads, the spool); `done` unpins. */
-  readCurrent(version: FlightVersion): { frames: AsyncIterable<Frame>; done: () => void } | undefined {
-    const placed = version.placed;
-    if (!placed) return undefined;
-    this.h.ledger.pin(placed);
-    return { frames: placed.placement.read(version.allMessages()), done: () => this.h.ledger.unpin(placed) };
   }
 
   /**
@@ -106,27 +107,27 @@ export class Leases {
     if (version.placed !== placed) return false; // changed meanwhile: look again
     if (version.retired) {
       // A replaced version kept for its tickets: without its copy, the grace is over.
-      if (placed.graceUntil !== undefined) this.h.endGrace(version);
+      if (placed.graceUntil !== undefined) this.catalog.endGrace(version);
       return false;
     }
     const durable = version.durable?.state === 'stored';
-    this.h.log.error(
+    this.log.error(
       { path: version.path, storage: placed.storage, durable },
       durable
         ? 'a tier copy vanished from under the server; serving the flight from its durable copy'
         : 'a tier copy vanished from under the server and there is no durable copy; the flight is lost',
     );
-    if (durable) this.h.dropTierCopy(version);
-    else this.h.retire(version, 'evict');
+    if (durable) this.catalog.dropTierCopy(version);
+    else this.catalog.retire(version, 'evict');
     return false;
   }
 
   /** A flight larger than every tier of its class is read straight from its durable object. */
   private serveFromStore(version: FlightVersion): FlightLease {
     const { store, object } = version.durable as Required<DurableCopy>;
-    version.lastAccess = this.h.clock.now();
-    this.h.limits().touch(version);
-    this.h.emit({ type: 'hit', version, storage: 'durable', tier: -1 });
+    version.lastAccess = this.clock.now();
+    this.catalog.limits.touch(version);
+    this.events.emit({ type: 'hit', version, storage: 'durable', tier: -1 });
     return {
       version,
       read: (indices) => readFlightObjectMessages(store, object, indices),
@@ -138,7 +139,7 @@ export class Leases {
   private fitsSomeTier(version: FlightVersion, bytes: number): boolean {
     return version.cls.config.tiers.some(
       (t) =>
-        (t.maxFlightSize === undefined || bytes <= t.maxFlightSize) && bytes <= this.h.ledger.storageType(t).capacity,
+        (t.maxFlightSize === undefined || bytes <= t.maxFlightSize) && bytes <= this.ledger.storageType(t).capacity,
     );
   }
 }

@@ -4,7 +4,7 @@ import type { Logger } from '../core/log.js';
 import { EvictionOrder } from './eviction-order.js';
 import { Deadlines } from '../core/deadlines.js';
 import { Placed, type FlightVersion, type RemovalReason } from './flight.js';
-import type { Placement, StorageType } from './storage-type.js';
+import type { Frame, Placement, StorageType } from './storage-type.js';
 
 /** Below every tier's priority: copies kept only for tickets are evicted first. */
 const GRACE_PRIORITY = Number.NEGATIVE_INFINITY;
@@ -18,8 +18,9 @@ export interface Charge {
 /**
  * Where every byte of every storage type is: copies placed in a tier (current ones, and
  * retired ones still pinned by readers) and charges of writers in progress, plus each
- * storage type's eviction order. Placing, pinning and freeing copies happens here and
- * nowhere else, so the accounting invariant (`check`) has one owner.
+ * storage type's eviction order. Charging, placing, pinning and freeing copies happens
+ * here and nowhere else (a storage type's byte budget is changed only from here), so the
+ * accounting invariant (`check`) has one owner.
  */
 export class Ledger {
   private readonly order = new Map<StorageTypeName, EvictionOrder>();
@@ -60,6 +61,13 @@ export class Ledger {
     this.charges.delete(charge);
   }
 
+  /** Adds `bytes` to a charge if its storage type has room for them now; whether it had. */
+  tryCharge(charge: Charge, bytes: number): boolean {
+    if (!charge.storage.tryCharge(bytes)) return false;
+    charge.bytes += bytes;
+    return true;
+  }
+
   unchargeBytes(charge: Charge, bytes: number): void {
     if (bytes === 0) return;
     if (bytes < 0 || bytes > charge.bytes) throw new Error(`releasing ${bytes} of a ${charge.bytes}-byte charge`);
@@ -72,6 +80,29 @@ export class Ledger {
     if (!this.charges.has(charge)) return;
     this.unchargeBytes(charge, charge.bytes);
     this.charges.delete(charge);
+  }
+
+  /**
+   * Frees a finished copy that was never placed (its flight was removed while it was
+   * written): its bytes, which its closed charge handed over to it, go back.
+   */
+  async discard(placement: Placement): Promise<void> {
+    this.storageTypeNamed(placement.storage).uncharge(placement.bytes);
+    await placement.destroy();
+  }
+
+  /** Pins a version's current copy and streams all its messages (weak uploads, the spool); `done` unpins. */
+  readCurrent(version: FlightVersion): { frames: AsyncIterable<Frame>; done: () => void } | undefined {
+    const placed = version.placed;
+    if (!placed) return undefined;
+    this.pin(placed);
+    return { frames: placed.placement.read(version.allMessages()), done: () => this.unpin(placed) };
+  }
+
+  private storageTypeNamed(name: StorageTypeName): StorageType {
+    const type = this.types.get(name);
+    if (!type) throw new Error(`storage type ${name} is not configured`);
+    return type;
   }
 
   /** Records a finished copy (its bytes already charged) as resident in a tier. */

@@ -2,24 +2,27 @@ import type { Config, StorageTypeName } from '../config/schema.js';
 import { InvalidArgumentError } from '../errors.js';
 import { normalizePath, normalizePrefix } from '../core/path.js';
 import { ClassRouter, relativeSegments, type RoutedClass } from '../routing/router.js';
+import { Routes } from '../routing/routes.js';
+import { Background } from '../core/background.js';
 import type { Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { TierMover } from './tier-mover.js';
-import type { FlightVersion, RemovalReason, VersionIdentity } from './flight.js';
+import type { FlightVersion, VersionIdentity } from './flight.js';
 import type { PutSession } from './put-session.js';
 import { Puts } from './puts.js';
 import { backfillFor, prefetchItems, type BulkItem } from './bulk.js';
 import type { StorageType } from './storage-type.js';
 import { createStorageTypes } from './types/index.js';
 import { computeStats, type ManagerStats } from './stats.js';
-import { PlacementEvents, type PlacementEvent } from './events.js';
+import { PlacementEvents } from './events.js';
 import { Catalog } from './catalog.js';
 import { Ledger } from './ledger.js';
 import { Leases, type FlightLease } from './leases.js';
 import type { DurableStore } from '../durable/durable-store.js';
 import { Durability } from '../durability/durability.js';
 import { Recovery } from '../durability/recovery.js';
-import { LimitEnforcer, type LimitHost } from '../limits/limit-enforcer.js';
+import type { LimitEnforcer } from '../limits/limit-enforcer.js';
+import { UnrecoveredStores } from '../durability/unrecovered-stores.js';
 
 export type { ManagerStats } from './stats.js';
 export type { FlightLease } from './leases.js';
@@ -36,8 +39,6 @@ const INITIAL_RECOVERY_WAIT_MS = 30_000;
  * the classes that do not use it serve, and its own paths answer UNAVAILABLE naming it.
  */
 const STORE_ANSWER_WAIT_MS = 3_000;
-/** A copy that could not move down when due (pinned, being copied, no room below) is looked at again this much later. */
-const MOVE_RETRY_MS = 5_000;
 /** Manifests read at once for a listing of unread flights under a prefix. */
 const MANIFESTS_AT_ONCE = 16;
 
@@ -54,113 +55,73 @@ export interface ManagerOptions {
 }
 
 /**
- * The one storage manager the Flight service talks to: a facade over the catalog of
- * visible flights (here), the byte ledger (`ledger.ts`), read leases (`leases.ts`), put
- * sessions, the tier mover, durability and the limits. Every placement decision goes
- * through it — tier choice and spill on put, eviction (priority, then LRU, across classes),
- * evictionSpill, moveAfter, promoteAfter and expiry — and is announced on `events`. The
- * service only translates RPCs into these calls.
+ * The one storage manager the Flight service talks to: a thin facade over the storage
+ * core, which it builds in dependency order — first what everything uses (clock, log,
+ * placement events, the classes in force, the byte ledger, durability, and the catalog of
+ * visible flights with its limits), then the parts built on them (the tier mover, read
+ * leases, put sessions, recovery), each given the few parts it calls. Every placement
+ * decision is made in those parts — tier choice and spill on put, eviction (priority, then
+ * LRU, across classes), evictionSpill, moveAfter, promoteAfter and expiry — and announced
+ * on `events`. The service only translates RPCs into these calls.
  */
 export class StorageManager {
-  private router: ClassRouter;
-  private readonly catalog: Catalog;
-  private readonly ledger: Ledger;
-  private readonly puts: Puts;
-  /** Moves and promotions started in the background. */
-  private readonly background = new Set<Promise<unknown>>();
   private readonly clock: Clock;
   private readonly log: Logger;
   /** Every placement decision, as events for whoever subscribes (metrics, logs, ...). */
   readonly events: PlacementEvents;
-  private versionIds = 0;
+  private readonly routes: Routes;
+  private readonly ledger: Ledger;
+  private readonly durability: Durability;
+  private readonly unrecovered: UnrecoveredStores;
+  private readonly catalog: Catalog;
+  /** Moves and promotions started in the background. */
+  private readonly background = new Background();
   private readonly mover: TierMover;
   private readonly leases: Leases;
-  private readonly durability: Durability;
+  private readonly puts: Puts;
   private readonly recovery: Recovery;
-  private limitEnforcer: LimitEnforcer<FlightVersion>;
   /** `server.ticketGrace`: how long a ticket is honoured after it was handed out. */
   private readonly ticketGrace: number;
 
   constructor(options: ManagerOptions) {
-    this.clock = options.clock;
-    this.ticketGrace = options.config.server.ticketGrace;
-    this.log = options.logger ?? silentLogger;
-    this.events =
+    const { config } = options;
+    const clock = (this.clock = options.clock);
+    const log = (this.log = options.logger ?? silentLogger);
+    const events = (this.events =
       options.events ??
       new PlacementEvents((err, event) =>
-        this.log.error({ err, event: event.type }, 'a placement event subscriber failed'),
-      );
-    const { config } = options;
+        log.error({ err, event: event.type }, 'a placement event subscriber failed'),
+      ));
+    this.ticketGrace = config.server.ticketGrace;
     const stores = options.durableStores ?? new Map<string, DurableStore>();
-    this.router = new ClassRouter(config.storageClasses);
-    this.ledger = new Ledger(createStorageTypes(config.storageTypes), this.log);
-    this.limitEnforcer = new LimitEnforcer(config.limitPolicies, this.limitHost());
-    this.catalog = new Catalog({
-      ledger: this.ledger,
-      clock: this.clock,
-      log: this.log,
-      limits: () => this.limitEnforcer,
-      removeDurable: (version) => this.durability.remove(version),
-      unreachableStoreOf: (path) => this.recovery.pendingStoreOf(path, (p) => this.durableStoreOf(p)),
-      emit: (event) => this.emit(event),
-    });
-    this.mover = new TierMover({ ...this.parts(), inBackground: (work) => this.inBackground(work) });
-    this.leases = new Leases({
-      ...this.parts(),
-      mover: this.mover,
-      lookup: (parts, tag) => this.lookup(parts, tag),
-      materialize: (parts) => this.materialize(parts),
-    });
-    this.durability = new Durability(
+    // What everything else uses.
+    const routes = (this.routes = new Routes(config.storageClasses));
+    const ledger = (this.ledger = new Ledger(createStorageTypes(config.storageTypes), log));
+    const durability = (this.durability = new Durability({ stores, ledger, events, clock, log, spool: options.spool }));
+    const unrecovered = (this.unrecovered = new UnrecoveredStores(routes));
+    const catalog = (this.catalog = new Catalog({
+      ledger,
+      clock,
+      log,
+      events,
+      durability,
+      unrecovered,
+      policies: config.limitPolicies,
+    }));
+    // The parts built on them.
+    const mover = (this.mover = new TierMover({ ledger, catalog, events, clock, log, background: this.background }));
+    this.leases = new Leases({ ledger, catalog, mover, events, clock, log });
+    this.puts = new Puts({ ledger, catalog, mover, durability, events, clock, log });
+    this.recovery = new Recovery({
       stores,
-      { emit: (event) => this.emit(event), readCurrent: (version) => this.leases.readCurrent(version) },
-      this.clock,
-      this.log,
-      options.spool,
-    );
-    this.recovery = new Recovery(
-      stores,
-      this.durability,
-      {
-        classes: () => this.router.classes,
-        route: (path) => this.routeNormalised(path),
-        nextVersionId: () => this.nextVersionId(),
-        adopt: (version) => this.catalog.adopt(version),
-        materialize: (version) => this.readManifest(version),
-      },
-      this.clock,
-      this.log,
-      config.server.recoveryConcurrency,
-    );
-    this.puts = new Puts({
-      ...this.parts(),
-      catalog: this.catalog,
-      mover: this.mover,
-      durability: this.durability,
-      nextVersionId: () => this.nextVersionId(),
+      durability,
+      catalog,
+      routes,
+      unrecovered,
+      clock,
+      log,
+      concurrency: config.server.recoveryConcurrency,
     });
-  }
-
-  /** Limits evict through the catalog. */
-  private limitHost(): LimitHost<FlightVersion> {
-    return {
-      evictForLimit: (version, policy) => this.catalog.evictForLimit(version, policy),
-      rejected: (policy) => this.emit({ type: 'limit-reject', policy: policy.name }),
-    };
-  }
-
-  /** What the manager's parts share: the ledger, clock, log, limits and the catalog's removals. */
-  private parts() {
-    return {
-      ledger: this.ledger,
-      clock: this.clock,
-      log: this.log,
-      limits: () => this.limitEnforcer,
-      retire: (version: FlightVersion, reason: RemovalReason) => this.catalog.retire(version, reason),
-      dropTierCopy: (version: FlightVersion) => this.catalog.dropTierCopy(version),
-      endGrace: (version: FlightVersion) => this.catalog.endGrace(version),
-      emit: (event: PlacementEvent) => this.emit(event),
-    };
   }
 
   /**
@@ -172,10 +133,7 @@ export class StorageManager {
   async init(): Promise<void> {
     for (const type of this.ledger.types.values()) await type.init();
     // Spooled flights first: they are newer than any copy their store may still have.
-    const spooled = await this.durability.recoverSpool(
-      (path) => this.routeNormalised(path),
-      () => this.nextVersionId(),
-    );
+    const spooled = await this.durability.recoverSpool(this.routes);
     for (const version of spooled) {
       this.catalog.publish(version);
       this.durability.uploadSpooled(version);
@@ -185,30 +143,14 @@ export class StorageManager {
     await this.recovery.start(INITIAL_RECOVERY_WAIT_MS, STORE_ANSWER_WAIT_MS);
   }
 
-  /** The class of a path read back from a store or the spool, which must be normalised. */
-  private routeNormalised(path: string): RoutedClass {
-    const parsed = StorageManager.parsePath([path]);
-    if (parsed.path !== path) throw new InvalidArgumentError(`"${path}" is not a normalised flight path`);
-    return this.router.route(parsed.path, parsed.segments);
-  }
-
-  /** The durable store of the class a path routes to, if any. */
-  private durableStoreOf(path: string): string | undefined {
-    try {
-      return this.router.route(path, path.split('/')).config.durableStore;
-    } catch {
-      return undefined; // routes to no class: not found, as before
-    }
-  }
-
   /** Durable stores whose flights have not been recovered yet: they could not be reached. */
   get degradedStores(): string[] {
-    return this.recovery.degraded;
+    return this.unrecovered.list;
   }
 
   /** The limit policies in force (replaced on reload). */
   get limits(): LimitEnforcer<FlightVersion> {
-    return this.limitEnforcer;
+    return this.catalog.limits;
   }
   /**
    * Applies a reloaded config: new storage classes (routing, tiers) and limit policies, at
@@ -230,26 +172,11 @@ export class StorageManager {
     }
     // Nothing above can fail half-way; from here on the swap is synchronous, so no
     // request sees a mix of old and new classes.
-    this.router = router;
-    for (const [version, cls] of moves) this.reclass(version, cls);
-    this.limitEnforcer = new LimitEnforcer(config.limitPolicies, this.limitHost());
-    // Least recently read first, as the limits' eviction order expects.
-    for (const version of [...this.catalog.values()].sort((a, b) => a.lastAccess - b.lastAccess)) {
-      this.limitEnforcer.add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
-    }
-    this.limitEnforcer.enforceAll();
+    this.routes.replace(router);
+    this.catalog.reclass(moves);
+    this.catalog.recount(config.limitPolicies);
     this.ledger.rescheduleMoves();
     this.log.info({ classes: config.storageClasses.length, policies: config.limitPolicies.length }, 'config reloaded');
-  }
-
-  /** Moves a flight to its class's new definition, keeping its copy in the tier of the same storage type. */
-  private reclass(version: FlightVersion, cls: RoutedClass): void {
-    version.cls = cls;
-    const placed = version.placed;
-    if (!placed) return;
-    const found = cls.config.tiers.findIndex((t) => t.storage === placed.storage);
-    const tier = found >= 0 ? found : placed.tierIndex;
-    this.ledger.reorder(placed, tier, cls.config.tiers[tier]?.priority ?? 0);
   }
 
   /** A spool opened after the start (a reload made a class weak); the first one stays. */
@@ -260,7 +187,7 @@ export class StorageManager {
   /** Stops background durable work: waits up to `deadlineMs` for queued uploads. */
   async close(deadlineMs: number): Promise<void> {
     this.recovery.close();
-    await this.idle();
+    await this.background.idle();
     const drained = await this.durability.drain(deadlineMs);
     // Flights of a durable class still without a durable copy: weak uploads the grace did
     // not finish, and those a backfill has not reached.
@@ -275,7 +202,7 @@ export class StorageManager {
   }
 
   get classes(): readonly RoutedClass[] {
-    return this.router.classes;
+    return this.routes.classes;
   }
 
   get storageTypes(): ReadonlyMap<StorageTypeName, StorageType> {
@@ -300,7 +227,7 @@ export class StorageManager {
     const { path, cls } = this.route(parts);
     await this.materialize([path]); // its first creation time carries over
     if (options.sizeHint !== undefined) {
-      this.limitEnforcer.checkDeclaredSize(cls.config.name, path, relativeSegments(cls, path), options.sizeHint);
+      this.catalog.limits.checkDeclaredSize(cls.config.name, path, relativeSegments(cls, path), options.sizeHint);
     }
     return this.puts.begin(path, cls, options);
   }
@@ -308,7 +235,7 @@ export class StorageManager {
   /** A flight path normalised and routed to its class, or INVALID_ARGUMENT as a put would get. */
   route(parts: readonly string[]): { path: string; cls: RoutedClass } {
     const { path, segments } = StorageManager.parsePath(parts);
-    return { path, cls: this.router.route(path, segments) };
+    return { path, cls: this.routes.route(path, segments) };
   }
 
   /**
@@ -365,30 +292,15 @@ export class StorageManager {
    * (listed at a start): what every caller that needs its schema, totals, tag or expiry
    * awaits first. One read, shared by concurrent callers; a no-op for other flights.
    */
-  async materialize(parts: readonly string[]): Promise<void> {
-    const version = this.catalog.get(StorageManager.parsePath(parts).path);
-    if (version?.unread) await this.readManifest(version);
+  materialize(parts: readonly string[]): Promise<void> {
+    return this.catalog.materializePath(StorageManager.parsePath(parts).path);
   }
 
   /** Reads the manifests of the unread flights under a prefix (a listing of it), a few at once. */
-  async materializeUnder(prefix: string): Promise<void> {
+  materializeUnder(prefix: string): Promise<void> {
     const norm = normalizePrefix(prefix);
     if (!norm.ok) throw new InvalidArgumentError(`ListFlights criteria: ${norm.reason}`);
-    const unread = [...this.catalog.range(norm.value)].filter((v) => v.unread);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < unread.length) await this.readManifest(unread[next++] as FlightVersion);
-    };
-    await Promise.all(Array.from({ length: Math.min(MANIFESTS_AT_ONCE, unread.length) }, worker));
-  }
-
-  /** One manifest read for an unread version, shared by whoever asks meanwhile. */
-  private readManifest(version: FlightVersion): Promise<void> {
-    if (!version.unread) return Promise.resolve();
-    const loading = (version.loading ??= this.catalog
-      .readManifest(version)
-      .finally(() => (version.loading = undefined)));
-    return loading;
+    return this.catalog.materializeUnder(norm.value, MANIFESTS_AT_ONCE);
   }
 
   /** Resolves when the manifests a start listed have been read in the background. */
@@ -407,7 +319,7 @@ export class StorageManager {
    * first when only that copy is left. NOT_FOUND when absent, expired or replaced (`tag`).
    */
   open(parts: readonly string[], tag?: string): Promise<FlightLease> {
-    return this.leases.open(parts, tag);
+    return this.leases.open(StorageManager.parsePath(parts).path, tag);
   }
 
   /** The current version without pinning it (for metadata calls); see Catalog.find. */
@@ -433,7 +345,7 @@ export class StorageManager {
   /** Backfill items for a class: see bulk.ts `backfillFor`. */
   backfillItems(className: string, before = Number.POSITIVE_INFINITY): BulkItem[] {
     const now = this.clock.now();
-    return backfillFor(this.router.classes, this.catalog.values(), className, before, now, this.durability);
+    return backfillFor(this.routes.classes, this.catalog.values(), className, before, now, this.durability);
   }
 
   /** Flights under a prefix whose only copy is durable, newest first, as prefetch items. */
@@ -481,36 +393,23 @@ export class StorageManager {
    */
   async tick(): Promise<void> {
     this.catalog.sweepExpired();
-    const now = this.clock.now();
-    // Only the copies whose moveAfter has passed: the ledger keeps them by deadline.
-    for (const placed of this.ledger.dueMoves(now)) {
-      const version = placed.version;
-      if (version.relocating || version.pinned) {
-        this.ledger.retryMove(placed, now + MOVE_RETRY_MS);
-        continue;
-      }
-      const move = this.mover.relocate(version, placed.tierIndex + 1, 'move').then((outcome) => {
-        if (outcome === 'no-room' || outcome === 'error')
-          this.ledger.retryMove(placed, this.clock.now() + MOVE_RETRY_MS);
-      });
-      this.inBackground(move);
-    }
-    await this.idle();
+    this.mover.moveDue();
+    await this.background.idle();
   }
 
   /** Resolves when no move or promotion started in the background is still running. */
-  async idle(): Promise<void> {
-    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  idle(): Promise<void> {
+    return this.background.idle();
   }
 
   /** A snapshot of everything observable: what `stats` answers and metrics read. */
   stats(): ManagerStats {
     return computeStats({
       ledger: this.ledger,
-      classes: this.router.classes,
+      classes: this.routes.classes,
       versions: this.catalog.values(),
       putsInProgress: this.puts.inProgress,
-      limits: this.limitEnforcer,
+      limits: this.catalog.limits,
       durability: this.durability.stats(),
       degraded: this.degradedStores,
     });
@@ -519,20 +418,5 @@ export class StorageManager {
   /** The accounting invariant, for tests (see Ledger.check). */
   checkAccounting(): void {
     this.ledger.check(this.catalog.values());
-  }
-
-  private nextVersionId(): number {
-    return ++this.versionIds;
-  }
-
-  // ---- background work ----
-
-  private inBackground(work: Promise<unknown>): void {
-    this.background.add(work);
-    void work.finally(() => this.background.delete(work));
-  }
-
-  private emit(event: PlacementEvent): void {
-    this.events.emit(event);
   }
 }

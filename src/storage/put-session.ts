@@ -8,6 +8,7 @@ import { FlightVersion, newVersionTag } from './flight.js';
 import type { Frame, Placement, PlacementWriter, StorageType } from './storage-type.js';
 import type { StrongSink } from '../durability/strong-sink.js';
 import type { TierCopy } from './tier-copy.js';
+import { internSchema } from './schema-intern.js';
 import type { DurableCopy, VersionIdentity } from './flight.js';
 
 /** What a put session needs from the manager that owns it. */
@@ -23,7 +24,6 @@ export interface PutHost {
   publish(version: FlightVersion, placement: Placement | undefined, tierIndex: number, durable?: DurableCopy): void;
   /** The store upload of a strong put (or, `evenIfWeak`, a weak one), undefined for other classes. */
   strongSink(cls: RoutedClass, path: string, evenIfWeak?: boolean): StrongSink | undefined;
-  nextVersionId(): number;
   now(): number;
   /** The visible, unexpired version of a path, if any (its first creation time carries over). */
   current(path: string): FlightVersion | undefined;
@@ -184,12 +184,12 @@ export class PutSession {
         return newer;
       }
       const version = new FlightVersion({
-        id: this.host.nextVersionId(),
         path: this.path,
         cls: this.cls,
-        schemaHeader: schema,
-        kinds: this.kinds,
-        sizes: this.sizes,
+        schemaHeader: internSchema(schema),
+        // Copied at their exact length (arrays grown by push keep spare room).
+        kinds: this.kinds.slice(),
+        sizes: this.sizes.slice(),
         totalRecords: this.records,
         totalBytes: this.data,
         createdAt: now,

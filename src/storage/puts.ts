@@ -1,10 +1,9 @@
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { Durability } from '../durability/durability.js';
-import type { LimitEnforcer } from '../limits/limit-enforcer.js';
 import { relativeSegments, type RoutedClass } from '../routing/router.js';
 import type { Catalog } from './catalog.js';
-import type { PlacementEvent } from './events.js';
+import type { PlacementEvents } from './events.js';
 import type { DurableCopy, FlightVersion, VersionIdentity } from './flight.js';
 import type { Ledger } from './ledger.js';
 import { PutSession, type PutHost } from './put-session.js';
@@ -12,17 +11,18 @@ import type { Placement } from './storage-type.js';
 import { TierCopy } from './tier-copy.js';
 import type { TierMover } from './tier-mover.js';
 
-/** What starting and finishing puts needs of the manager's parts. */
-export interface PutsDeps {
+/** What starting and finishing puts is built on. */
+export interface PutsParts {
   ledger: Ledger;
+  /** Where puts are admitted by the limits and published. */
   catalog: Catalog;
+  /** Charges (and evicts for) a put's bytes. */
   mover: TierMover;
+  /** Strong puts' store uploads, weak puts' queued ones. */
   durability: Durability;
+  events: PlacementEvents;
   clock: Clock;
   log: Logger;
-  limits(): LimitEnforcer<FlightVersion>;
-  emit(event: PlacementEvent): void;
-  nextVersionId(): number;
 }
 
 /**
@@ -34,7 +34,7 @@ export class Puts {
   private readonly sessions = new Set<PutSession>();
   private readonly host: PutHost;
 
-  constructor(private readonly d: PutsDeps) {
+  constructor(private readonly d: PutsParts) {
     this.host = this.putHost();
   }
 
@@ -58,7 +58,7 @@ export class Puts {
   private putHost(): PutHost {
     return {
       log: this.d.log,
-      emit: (event) => this.d.emit(event),
+      emit: (event) => this.d.events.emit(event),
       storageType: (tier) => this.d.ledger.storageType(tier),
       // Charging a put's bytes evicts lower-priority, then least-recently-used copies.
       copyInto: (tier, path) =>
@@ -67,12 +67,11 @@ export class Puts {
       publish: (version, placement, tierIndex, durable) => this.publish(version, placement, tierIndex, durable),
       admit: (session, bytes) => {
         // Called for every message of every put: nothing to do without limit policies.
-        if (!this.d.limits().active) return;
+        if (!this.d.catalog.limits.active) return;
         const segments = relativeSegments(session.cls, session.path);
         const current = this.d.catalog.get(session.path);
-        this.d.limits().admit(session, session.cls.config.name, session.path, segments, bytes, current);
+        this.d.catalog.limits.admit(session, session.cls.config.name, session.path, segments, bytes, current);
       },
-      nextVersionId: () => this.d.nextVersionId(),
       now: () => this.d.clock.now(),
       current: (path) => {
         const version = this.d.catalog.get(path);
@@ -80,7 +79,7 @@ export class Puts {
       },
       sessionEnded: (session) => {
         this.sessions.delete(session);
-        this.d.limits().settle(session);
+        this.d.catalog.limits.settle(session);
       },
     };
   }
@@ -97,7 +96,7 @@ export class Puts {
     version.durable = durable ?? this.d.durability.copyFor(version.cls.config, version.path);
     this.d.catalog.publish(version);
     const storage = placed?.storage ?? 'durable';
-    this.d.emit({ type: 'put', version, storage, tier: tierIndex });
+    this.d.events.emit({ type: 'put', version, storage, tier: tierIndex });
     this.d.log.debug(
       { path: version.path, storage, tier: tierIndex, bytes: placed?.bytes ?? durable?.object?.size, reason: 'put' },
       placed ? 'flight stored' : 'flight stored in the durable store only: it fits no tier',
@@ -106,7 +105,7 @@ export class Puts {
     const object = version.durable?.object;
     if (object && durable) {
       const seconds = durable.seconds ?? 0;
-      this.d.emit({ type: 'durable-write', version, durability: 'strong', bytes: object.size, seconds });
+      this.d.events.emit({ type: 'durable-write', version, durability: 'strong', bytes: object.size, seconds });
     }
   }
 }

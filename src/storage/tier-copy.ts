@@ -62,9 +62,8 @@ export class TierCopy {
   }
 
   /** Frees a finished copy that is not wanted after all (its flight was removed meanwhile). */
-  async discard(placement: Placement): Promise<void> {
-    this.storage.uncharge(placement.bytes);
-    await placement.destroy();
+  discard(placement: Placement): Promise<void> {
+    return this.ledger.discard(placement);
   }
 
   /** Charges `bytes` up front, before anything is written (a put's size hint). */

@@ -6,25 +6,29 @@ import type { Logger } from '../core/log.js';
 import { kindOf } from '../durable/durable-store.js';
 import type { Charge, Ledger } from './ledger.js';
 import { TierCopy } from './tier-copy.js';
-import type { PlacementEvent } from './events.js';
-import type { FlightVersion, Placed, RemovalReason } from './flight.js';
+import type { PlacementEvents } from './events.js';
+import type { Catalog } from './catalog.js';
+import type { Background } from '../core/background.js';
+import type { Clock } from '../core/clock.js';
+import type { FlightVersion, Placed } from './flight.js';
 import type { Frame } from './storage-type.js';
 
 /** How a relocation ended; see TierMover.relocate. */
 export type RelocateOutcome = 'done' | 'skipped' | 'no-room' | 'error';
 
-/** What the tier mover needs from the storage manager that owns the catalog. */
-export interface MoverHost {
-  readonly log: Logger;
-  readonly ledger: Ledger;
-  /** Removes a version: it is gone from the catalog, and its copies are freed. */
-  retire(version: FlightVersion, reason: RemovalReason): void;
-  /** The version keeps only its durable copy: its tier copy (if any) is freed. */
-  dropTierCopy(version: FlightVersion): void;
-  /** A replaced version kept for its tickets goes now: its grace ends, its copy is freed. */
-  endGrace(version: FlightVersion): void;
-  inBackground(work: Promise<unknown>): void;
-  emit(event: PlacementEvent): void;
+/** A copy that could not move down when due (pinned, being copied, no room below) is looked at again this much later. */
+const MOVE_RETRY_MS = 5_000;
+
+/** What the tier mover is built on. */
+export interface MoverParts {
+  ledger: Ledger;
+  /** Where evicted flights leave, or keep only their durable copy. */
+  catalog: Catalog;
+  events: PlacementEvents;
+  clock: Clock;
+  log: Logger;
+  /** Where promotions and due moves run. */
+  background: Background;
 }
 
 /**
@@ -37,7 +41,42 @@ export class TierMover {
   /** Evictions that copy a flight to the next tier; a reservation may wait for them. */
   private readonly leaving = new Map<StorageTypeName, Set<Promise<unknown>>>();
 
-  constructor(private readonly h: MoverHost) {}
+  private readonly ledger: Ledger;
+  private readonly catalog: Catalog;
+  private readonly events: PlacementEvents;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly background: Background;
+
+  constructor(parts: MoverParts) {
+    this.ledger = parts.ledger;
+    this.catalog = parts.catalog;
+    this.events = parts.events;
+    this.clock = parts.clock;
+    this.log = parts.log;
+    this.background = parts.background;
+  }
+
+  /**
+   * Starts moving down every copy whose tier's `moveAfter` has passed since it was last
+   * read (the ledger keeps them by deadline: only those due are looked at). One that cannot
+   * move now is looked at again later.
+   */
+  moveDue(): void {
+    const now = this.clock.now();
+    for (const placed of this.ledger.dueMoves(now)) {
+      const version = placed.version;
+      if (version.relocating || version.pinned) {
+        this.ledger.retryMove(placed, now + MOVE_RETRY_MS);
+        continue;
+      }
+      const move = this.relocate(version, placed.tierIndex + 1, 'move').then((outcome) => {
+        if (outcome === 'no-room' || outcome === 'error')
+          this.ledger.retryMove(placed, this.clock.now() + MOVE_RETRY_MS);
+      });
+      this.background.run(move);
+    }
+  }
 
   /**
    * Charges bytes, evicting lower-priority then least-recently-used copies of the storage
@@ -47,10 +86,7 @@ export class TierMover {
     const storage = charge.storage;
     const kept = new Set<Placed>();
     for (;;) {
-      if (storage.tryCharge(bytes)) {
-        charge.bytes += bytes;
-        return;
-      }
+      if (this.ledger.tryCharge(charge, bytes)) return;
       const victim = bytes <= storage.capacity ? this.pickVictim(storage.name, kept) : undefined;
       if (victim) {
         // A victim whose spill failed stays readable where it is; this reservation looks further.
@@ -70,7 +106,7 @@ export class TierMover {
   }
 
   private pickVictim(storage: StorageTypeName, kept: ReadonlySet<Placed>): Placed | undefined {
-    for (const placed of this.h.ledger.candidates(storage)) {
+    for (const placed of this.ledger.candidates(storage)) {
       if (kept.has(placed)) continue;
       if (placed.pins > 0) continue;
       // A copy kept only for a replaced version's tickets goes first (it is first in the order).
@@ -92,8 +128,8 @@ export class TierMover {
     const version = placed.version;
     if (placed.graceUntil !== undefined) {
       // Room is needed: the old version's tickets answer "was replaced" from now on.
-      this.h.log.debug({ path: version.path, tag: version.tag }, "ending a replaced version's ticket grace for room");
-      this.h.endGrace(version);
+      this.log.debug({ path: version.path, tag: version.tag }, "ending a replaced version's ticket grace for room");
+      this.catalog.endGrace(version);
       return true;
     }
     const tiers = version.cls.config.tiers;
@@ -117,13 +153,13 @@ export class TierMover {
       if (outcome === 'error' && version.durable?.state !== 'stored') return false;
       // The next tier has no room: the room is needed here, so the flight is dropped.
     }
-    this.h.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
+    this.events.emit({ type: 'evict', version, storage: placed.storage, tier: placed.tierIndex, outcome: 'dropped' });
     if (version.durable?.state === 'stored') {
       // The durable copy remains: the flight stays visible and is restored on next read.
-      this.h.dropTierCopy(version);
+      this.catalog.dropTierCopy(version);
       return true;
     }
-    this.h.retire(version, 'evict');
+    this.catalog.retire(version, 'evict');
     return true;
   }
 
@@ -139,21 +175,21 @@ export class TierMover {
         const placed = await this.copyTo(version, tier, readFlightObjectMessages(store, object, version.allMessages()));
         if (placed) {
           const seconds = (performance.now() - started) / 1000;
-          this.h.emit({ type: 'restore', version, storage: placed.storage, tier, bytes: object.size, seconds });
-          this.h.log.debug({ path: version.path, storage: placed.storage, tier, reason: 'restore' }, 'flight restored');
+          this.events.emit({ type: 'restore', version, storage: placed.storage, tier, bytes: object.size, seconds });
+          this.log.debug({ path: version.path, storage: placed.storage, tier, reason: 'restore' }, 'flight restored');
         }
         return;
       } catch (err) {
         lastError = err;
         if (!(err instanceof ResourceExhaustedError)) {
-          this.h.emit({ type: 'durable-failure', cls: version.cls, operation: 'restore', kind: kindOf(err) });
+          this.events.emit({ type: 'durable-failure', cls: version.cls, operation: 'restore', kind: kindOf(err) });
           this.failed(version, 'restore', 'error', tier, err);
           break;
         }
       }
     }
     if (lastError instanceof ResourceExhaustedError) this.failed(version, 'restore', 'no-room', undefined, lastError);
-    this.h.dropTierCopy(version);
+    this.catalog.dropTierCopy(version);
     if (lastError instanceof ResourceExhaustedError) throw lastError;
     throw new UnavailableError(
       `flight "${version.path}": restoring from the durable store failed: ${(lastError as Error)?.message}`,
@@ -174,17 +210,17 @@ export class TierMover {
     const from = version.placed;
     if (!from || !version.cls.config.tiers[toTier] || version.relocating || version.retired) return 'skipped';
     version.relocating = true;
-    this.h.ledger.pin(from);
+    this.ledger.pin(from);
     try {
       const placed = await this.copyTo(version, toTier, from.placement.read(version.allMessages()));
       if (!placed) return 'skipped';
-      this.h.ledger.retire(from, reason);
-      this.h.emit(
+      this.ledger.retire(from, reason);
+      this.events.emit(
         reason === 'evict'
           ? { type: 'evict', version, storage: from.storage, tier: from.tierIndex, outcome: 'spilled' }
           : { type: reason, version, from: from.storage, to: placed.storage },
       );
-      this.h.log.debug(
+      this.log.debug(
         { path: version.path, from: from.storage, to: placed.storage, bytes: placed.bytes, reason },
         'flight relocated',
       );
@@ -196,7 +232,7 @@ export class TierMover {
       return cause;
     } finally {
       version.relocating = false;
-      this.h.ledger.unpin(from);
+      this.ledger.unpin(from);
     }
   }
 
@@ -212,7 +248,7 @@ export class TierMover {
   ): Promise<Placed | undefined> {
     const tier = version.cls.config.tiers[toTier] as TierConfig;
     // A copy never waits for other evictions to finish, so two of them cannot wait on each other.
-    const copy = new TierCopy(this.h.ledger, tier, (charge, bytes) =>
+    const copy = new TierCopy(this.ledger, tier, (charge, bytes) =>
       this.chargeBytes(charge, bytes, version.path, false),
     );
     const room = async (bytes: number): Promise<void> => {
@@ -235,9 +271,9 @@ export class TierMover {
         await copy.discard(placement);
         return undefined;
       }
-      const placed = this.h.ledger.place(version, placement, toTier);
+      const placed = this.ledger.place(version, placement, toTier);
       version.placed = placed;
-      version.accesses = [];
+      version.accesses = undefined;
       return placed;
     } catch (err) {
       await copy.abort();
@@ -253,10 +289,10 @@ export class TierMover {
     toTier: number | undefined,
     err: unknown,
   ): void {
-    this.h.emit({ type: 'relocation-failed', version, operation, cause });
+    this.events.emit({ type: 'relocation-failed', version, operation, cause });
     const fields = { path: version.path, operation, toTier, from: version.storage, err: (err as Error)?.message };
-    if (cause === 'no-room') this.h.log.debug(fields, 'relocation not done: the tier has no room');
-    else this.h.log.warn(fields, 'relocation failed; the flight stays where it was');
+    if (cause === 'no-room') this.log.debug(fields, 'relocation not done: the tier has no room');
+    else this.log.warn(fields, 'relocation failed; the flight stays where it was');
   }
 
   /** Records a read; enough reads within the window move the flight one tier up. */
@@ -264,11 +300,12 @@ export class TierMover {
     const placed = version.placed as Placed;
     const rule = version.cls.config.tiers[placed.tierIndex]?.promoteAfter;
     if (!rule || placed.tierIndex === 0) return;
-    version.accesses.push(now);
-    if (version.accesses.length > rule.accesses) version.accesses.shift();
-    const first = version.accesses[0] as number;
-    if (version.accesses.length >= rule.accesses && now - first <= rule.within && !version.relocating) {
-      this.h.inBackground(this.relocate(version, placed.tierIndex - 1, 'promote'));
+    const accesses = (version.accesses ??= []);
+    accesses.push(now);
+    if (accesses.length > rule.accesses) accesses.shift();
+    const first = accesses[0] as number;
+    if (accesses.length >= rule.accesses && now - first <= rule.within && !version.relocating) {
+      this.background.run(this.relocate(version, placed.tierIndex - 1, 'promote'));
     }
   }
 }

@@ -64,7 +64,7 @@ function same(a: Buffer[], b: Buffer[]): boolean {
 interface ModelFlight {
   data: Buffer[];
   expiresAt: number | undefined;
-  versionId: number;
+  versionTag: string;
 }
 
 describe('placement engine against a reference model', () => {
@@ -96,7 +96,7 @@ describe('placement engine against a reference model', () => {
           for (const e of events) {
             if ((e.type === 'evict' && e.outcome === 'dropped') || e.type === 'expire') {
               const mf = model.get(e.version.path);
-              if (mf?.versionId === e.version.id) model.delete(e.version.path);
+              if (mf?.versionTag === e.version.tag) model.delete(e.version.path);
             }
           }
           events.length = 0;
@@ -151,7 +151,7 @@ describe('placement engine against a reference model', () => {
                 model.set(path, {
                   data: expected(data),
                   expiresAt: ttl === undefined ? undefined : clock.now() + ttl,
-                  versionId: v.id,
+                  versionTag: v.tag,
                 });
               }
             } catch (err) {
@@ -187,7 +187,7 @@ describe('placement engine against a reference model', () => {
           expect(visible, where(step, 'visible flights')).toEqual([...model.keys()].sort());
           for (const v of m.list()) {
             expect(v.isExpired(now), where(step, `expired ${v.path} listed`)).toBe(false);
-            expect(v.id, where(step, `version of ${v.path}`)).toBe(model.get(v.path)?.versionId);
+            expect(v.tag, where(step, `version of ${v.path}`)).toBe(model.get(v.path)?.versionTag);
           }
           if (step % 8 === 7) await verifyAll(step);
         }

@@ -1,0 +1,47 @@
+import type { StorageClassConfig } from '../config/schema.js';
+import { normalizePath } from '../core/path.js';
+import { InvalidArgumentError } from '../errors.js';
+import { ClassRouter, type RoutedClass } from './router.js';
+
+/**
+ * The storage classes in force, one object for the life of the server: a reload replaces
+ * the router inside it, so the parts that route paths hold this and never a stale router.
+ */
+export class Routes {
+  private router: ClassRouter;
+
+  constructor(classes: readonly StorageClassConfig[]) {
+    this.router = new ClassRouter(classes);
+  }
+
+  get classes(): readonly RoutedClass[] {
+    return this.router.classes;
+  }
+
+  /** The class of a normalised path (its segments given); INVALID_ARGUMENT when none matches. */
+  route(path: string, segments: readonly string[]): RoutedClass {
+    return this.router.route(path, segments);
+  }
+
+  /** The class of a path read back from a store or the spool, which must be normalised. */
+  routeStored(path: string): RoutedClass {
+    const parsed = normalizePath([path]);
+    if (!parsed.ok || parsed.value !== path)
+      throw new InvalidArgumentError(`"${path}" is not a normalised flight path`);
+    return this.router.route(parsed.value, parsed.segments);
+  }
+
+  /** The durable store of the class a normalised path routes to, if any. */
+  durableStoreOf(path: string): string | undefined {
+    try {
+      return this.router.route(path, path.split('/')).config.durableStore;
+    } catch {
+      return undefined; // routes to no class: not found, as before
+    }
+  }
+
+  /** A reload's classes, in force from now on (the router is built by the caller, so it cannot fail here). */
+  replace(router: ClassRouter): void {
+    this.router = router;
+  }
+}
