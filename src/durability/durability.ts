@@ -104,14 +104,17 @@ export class Durability {
     return copy && new StrongSink(copy.store, copy.key, path);
   }
 
-  /** Queues a weak upload of a published version. */
-  upload(version: FlightVersion): void {
+  /**
+   * Queues a weak upload of a published version; resolves (never rejects) once it is
+   * stored, has failed for good, or is no longer wanted.
+   */
+  upload(version: FlightVersion): Promise<void> {
     const copy = version.durable;
-    if (!copy) return;
+    if (!copy) return Promise.resolve();
     this.waiting.set(version, this.clock.now());
-    this.inOrder(copy.key, () => this.uploadWithRetries(version, copy, () => this.ledger.readCurrent(version))).finally(
-      () => this.waiting.delete(version),
-    );
+    return this.inOrder(copy.key, () =>
+      this.uploadWithRetries(version, copy, () => this.ledger.readCurrent(version)),
+    ).finally(() => this.waiting.delete(version));
   }
 
   /**
@@ -274,10 +277,10 @@ export class Durability {
   }
 
   /** Queues the upload of a spooled version to its store (after recoverSpool). */
-  uploadSpooled(version: FlightVersion): void {
+  uploadSpooled(version: FlightVersion): Promise<void> {
     const target = this.spooled.get(version);
     const spooled = version.durable;
-    if (!target || !spooled?.object) return;
+    if (!target || !spooled?.object) return Promise.resolve();
     const object = spooled.object;
     const read = () => ({
       frames: readFlightObjectMessages(spooled.store, object, version.allMessages()),
@@ -289,6 +292,7 @@ export class Durability {
       this.spoolUploads.delete(version);
     });
     this.spoolUploads.set(version, upload);
+    return upload;
   }
 
   stats(): DurabilityStats {

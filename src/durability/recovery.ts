@@ -1,15 +1,22 @@
 import { backoff } from '../core/backoff.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
+import { isUnderPrefix } from '../core/path.js';
 import { sleep } from '../core/sleep.js';
-import type { DurableStore, ObjectInfo } from '../durable/durable-store.js';
+import { DurableStoreError, type DurableStore, type ObjectInfo } from '../durable/durable-store.js';
+import { UnavailableError } from '../errors.js';
 import type { RoutedClass } from '../routing/router.js';
 import type { Routes } from '../routing/routes.js';
 import type { Catalog } from '../storage/catalog.js';
-import type { UnrecoveredStores } from './unrecovered-stores.js';
 import { FlightVersion } from '../storage/flight.js';
 import type { Durability } from './durability.js';
 import { readFlightObject } from './flight-object.js';
+import type { UnrecoveredStores } from './unrecovered-stores.js';
+
+/** The store's version of a flight's durable object (ETag, or time and size), when known. */
+function objectVersion(version: FlightVersion): string | undefined {
+  return version.durable?.object?.version ?? version.durable?.listed?.version;
+}
 
 /** What recovery is built on. */
 export interface RecoveryParts {
@@ -28,14 +35,18 @@ export interface RecoveryParts {
 }
 
 /**
- * Finds the flights of durable classes in their stores after a start (DESIGN §2), so they
- * are listed and served (restored on first read). A store that cannot be reached does not
- * stop the start: its flights are found in the background, with backoff on the clock, once
- * it answers; until then it is `degraded` and lookups of its paths say UNAVAILABLE.
+ * Finds the flights of durable classes in their stores after a start (DESIGN §2) by
+ * listing them: each listed object becomes an unread version, adopted as its listing page
+ * arrives, its manifest read on first use or by the background fill. A start waits for a
+ * store's listing a few seconds at most: a larger store keeps listing while the server
+ * serves, and until it is done a path not known here is looked up in its store directly
+ * (one object: the key names the path), a prefix listed from it, and a delete remembered so
+ * the listing never brings the flight back. A store that cannot be reached does not stop
+ * the start: its flights are found in the background, with backoff on the clock, once it
+ * answers; until then it is degraded and lookups of its paths say UNAVAILABLE.
  */
 export class Recovery {
   private closed = false;
-  private filling: Promise<void> = Promise.resolve();
   private readonly stores: ReadonlyMap<string, DurableStore>;
   private readonly durability: Durability;
   private readonly catalog: Catalog;
@@ -43,7 +54,17 @@ export class Recovery {
   private readonly unrecovered: UnrecoveredStores;
   private readonly clock: Clock;
   private readonly log: Logger;
-  private readonly concurrency: number;
+  private readonly fill: ManifestFill;
+  /** Listings in progress (first attempts and retries), by store. */
+  private readonly listings = new Map<string, Promise<void>>();
+  /** Direct lookups of paths the listings have not reached, shared by concurrent callers. */
+  private readonly lookups = new Map<string, Promise<void>>();
+  /**
+   * The objects (by path, their store versions) of flights deleted while some store was not
+   * recovered: a listing that still finds one of them (its removal on its way) does not
+   * bring the flight back.
+   */
+  private readonly removed = new Map<string, Set<string>>();
 
   constructor(parts: RecoveryParts) {
     this.stores = parts.stores;
@@ -53,19 +74,20 @@ export class Recovery {
     this.unrecovered = parts.unrecovered;
     this.clock = parts.clock;
     this.log = parts.log;
-    this.concurrency = parts.concurrency ?? 16;
+    this.fill = new ManifestFill(parts.catalog, parts.log, parts.concurrency ?? 16);
   }
 
   /**
    * Recovers every store the classes use, in real time (a start is not driven by a test
-   * clock): a store that answers is recovered before the first call (waiting `waitMs` at
-   * most for a slow listing), one that refuses fails at once, and one that has not answered
-   * at all within `answerMs` (connections that hang) is not waited for: the classes that do
-   * not use it serve, and its paths answer UNAVAILABLE naming it until it answers.
+   * clock). A store whose listing ends within `listMs` is recovered before the first call;
+   * one that answers but lists longer keeps listing while the server serves; one that
+   * refuses fails at once; and one that has not answered at all within `answerMs`
+   * (connections that hang) is not waited for: its paths answer UNAVAILABLE naming it
+   * until it answers.
    */
-  async start(waitMs: number, answerMs: number): Promise<void> {
+  async start(listMs: number, answerMs: number): Promise<void> {
     const stores = new Set(this.routes.classes.map((c) => c.config.durableStore).filter((s) => s !== undefined));
-    for (const store of stores) this.unrecovered.add(store);
+    for (const store of stores) this.unrecovered.unreachable(store);
     const waitFor = async (store: string): Promise<void> => {
       let answered!: () => void;
       const answer = new Promise<void>((resolve) => (answered = resolve));
@@ -82,13 +104,99 @@ export class Recovery {
         );
         return;
       }
-      await done;
+      const listed = await Promise.race([done.then(() => true), sleep(listMs).then(() => false)]);
+      if (!listed)
+        this.log.info(
+          { store, waitedMs: listMs },
+          'serving while the durable store is still listed: its paths not listed yet are looked up in it directly',
+        );
     };
-    await Promise.race([Promise.all([...stores].map(waitFor)), sleep(waitMs)]);
+    await Promise.all([...stores].map(waitFor));
   }
 
   close(): void {
     this.closed = true;
+    this.fill.close();
+  }
+
+  /**
+   * Makes the flight at a normalised path known here if its store's listing has not
+   * reached it yet: the store is asked for that one object. UNAVAILABLE when the store
+   * cannot answer; a no-op when the path is known or its store is recovered.
+   */
+  async lookup(path: string): Promise<void> {
+    if (this.catalog.get(path) || this.unrecovered.stateOf(path)?.state !== 'listing') return;
+    let pending = this.lookups.get(path);
+    if (!pending) {
+      pending = this.lookupNow(path).finally(() => this.lookups.delete(path));
+      this.lookups.set(path, pending);
+    }
+    await pending;
+  }
+
+  private async lookupNow(path: string): Promise<void> {
+    let version: FlightVersion | undefined;
+    try {
+      version = await this.find(path);
+    } catch (err) {
+      if (err instanceof DurableStoreError && err.kind === 'transient')
+        throw new UnavailableError(`flight "${path}": durable store "${err.store}" cannot be read: ${err.message}`);
+      throw err;
+    }
+    if (version && !this.wasRemoved(version)) this.catalog.adopt(version);
+  }
+
+  /**
+   * Makes every flight under a normalised whole-segment prefix known here while some
+   * store's listing is in progress: lists the prefix in those stores (the whole listing,
+   * for the empty prefix). UNAVAILABLE when a store cannot answer.
+   */
+  async listUnder(prefix: string): Promise<void> {
+    const stores = new Set(this.unrecovered.listed);
+    if (stores.size === 0) return;
+    if (prefix === '') {
+      await Promise.all([...stores].map((store) => this.listings.get(store)));
+      return;
+    }
+    for (const cls of this.routes.classes) {
+      const config = cls.config;
+      const store = config.durableStore === undefined ? undefined : this.stores.get(config.durableStore);
+      if (!store || config.durability === 'none' || !stores.has(store.id)) continue;
+      // Only classes whose paths can lie under the prefix.
+      if (!isUnderPrefix(cls.prefix, prefix) && !isUnderPrefix(prefix, cls.prefix)) continue;
+      try {
+        for await (const info of store.list(config.durablePrefix + prefix)) {
+          const version = this.listed(cls, store, info);
+          if (version && isUnderPrefix(version.path, prefix)) this.adoptListed(version);
+        }
+      } catch (err) {
+        throw new UnavailableError(
+          `flights under "${prefix}": durable store "${store.id}" cannot be listed: ${(err as Error).message}`,
+        );
+      }
+    }
+  }
+
+  /**
+   * A flight is being deleted: while some store is not recovered, a listing that still
+   * finds its object does not bring it back.
+   */
+  noteRemoved(version: FlightVersion): void {
+    if (!this.unrecovered.any) {
+      this.removed.clear();
+      return;
+    }
+    const object = objectVersion(version);
+    if (object === undefined) return;
+    let objects = this.removed.get(version.path);
+    if (!objects) this.removed.set(version.path, (objects = new Set()));
+    objects.add(object);
+  }
+
+  /** Whether a version found in a store is the object of a flight deleted since (see noteRemoved). */
+  private wasRemoved(version: FlightVersion): boolean {
+    const object = objectVersion(version);
+    return object !== undefined && (this.removed.get(version.path)?.has(object) ?? false);
   }
 
   /**
@@ -108,15 +216,32 @@ export class Recovery {
     return version.isExpired(this.clock.now()) ? undefined : version;
   }
 
+  /** Lists one store (once at a time), adopting what it lists; retried with backoff while it fails. */
+  private recoverStore(store: string, attempt: number, answered?: () => void): Promise<void> {
+    const listing = this.listStore(store, attempt, answered).finally(() => {
+      if (this.listings.get(store) === listing) this.listings.delete(store);
+    });
+    this.listings.set(store, listing);
+    return listing;
+  }
+
   /** `answered`: called once the store has said anything (its first listing page, or an error). */
-  private async recoverStore(store: string, attempt: number, answered?: () => void): Promise<void> {
+  private async listStore(store: string, attempt: number, answered?: () => void): Promise<void> {
     if (this.closed) return;
     const classes = this.routes.classes.filter((c) => c.config.durableStore === store);
-    let versions: FlightVersion[];
+    let count = 0;
+    let said = false;
+    this.fill.listingStarted();
     try {
-      versions = await this.recover(classes, answered);
+      count = await this.recover(classes, () => {
+        if (said) return;
+        said = true;
+        this.unrecovered.listing(store);
+        answered?.();
+      });
     } catch (err) {
-      this.unrecovered.add(store);
+      answered?.();
+      this.unrecovered.unreachable(store);
       const retryMs = backoff(attempt);
       this.log.warn(
         { store, attempt, retryMs: Math.round(retryMs), err: (err as Error).message },
@@ -124,46 +249,51 @@ export class Recovery {
       );
       void this.clock.sleep(retryMs).then(() => this.recoverStore(store, attempt + 1));
       return;
+    } finally {
+      this.fill.listingEnded();
     }
-    for (const version of versions) this.catalog.adopt(version);
-    this.unrecovered.delete(store);
-    this.log.info(
-      { store, flights: versions.length, attempt },
-      'durable flights listed; their manifests are read on first use',
-    );
-    this.fillInBackground(store, versions);
+    this.unrecovered.recovered(store);
+    if (!this.unrecovered.any) this.removed.clear();
+    this.log.info({ store, flights: count, attempt }, 'durable flights listed; their manifests are read on first use');
   }
 
   /**
-   * The durable flights a restarted server serves, from the stores' listings alone: every
-   * object under the prefix of a durable class whose path (the key after the prefix) still
-   * routes to that class becomes an unread version, its manifest read on first use or by
-   * the background fill. Objects older than their class's TTL are expired for sure (a flight
-   * is created no later than its object is written): they are removed at once, unread.
+   * Lists the stores of `classes`, adopting as the pages arrive: every object under the
+   * prefix of a durable class whose path (the key after the prefix) still routes to that
+   * class becomes an unread version. Objects older than their class's TTL are expired for
+   * sure (a flight is created no later than its object is written): removed at once,
+   * unread. Returns how many were adopted; throws when the store fails (what was adopted
+   * stays, and a retry lists again).
    */
-  private async recover(classes: readonly RoutedClass[], answered?: () => void): Promise<FlightVersion[]> {
-    const now = this.clock.now();
-    const out: FlightVersion[] = [];
-    // Listed into a list first: a store that fails half-way recovers nothing, and is retried.
+  private async recover(classes: readonly RoutedClass[], answered: () => void): Promise<number> {
+    let count = 0;
     for (const cls of classes) {
       const config = cls.config;
       if (config.durability === 'none' || config.durableStore === undefined) continue;
       const store = this.stores.get(config.durableStore);
       if (!store) continue;
       for await (const info of store.list(config.durablePrefix)) {
-        answered?.();
+        answered();
         const version = this.listed(cls, store, info);
-        if (!version) continue;
-        const ttl = config.ttl;
-        if (ttl !== undefined && info.modifiedAt !== undefined && info.modifiedAt + ttl <= now) {
-          this.durability.remove(version);
-          continue;
-        }
-        out.push(version);
+        if (version && this.adoptListed(version)) count++;
       }
-      answered?.(); // an empty listing is an answer too
+      answered(); // an empty listing is an answer too
     }
-    return out;
+    return count;
+  }
+
+  /** Adopts a listed version unless it expired, was deleted since, or is already known; queues its manifest. */
+  private adoptListed(version: FlightVersion): boolean {
+    const listed = version.durable?.listed;
+    const ttl = version.cls.config.ttl;
+    if (ttl !== undefined && listed?.modifiedAt !== undefined && listed.modifiedAt + ttl <= this.clock.now()) {
+      this.durability.remove(version);
+      return false;
+    }
+    if (this.wasRemoved(version)) return false;
+    if (!this.catalog.adopt(version)) return false;
+    this.fill.push(version);
+    return true;
   }
 
   /** The unread version a listed object of a class stands for, or undefined when it is not one of its flights. */
@@ -178,35 +308,6 @@ export class Recovery {
     }
     if (routed.config !== cls.config) return undefined; // another class's object under an overlapping prefix
     return FlightVersion.unread(path, routed, store, info);
-  }
-
-  /**
-   * Reads the manifests of the unread versions a listing found, a few at once, so
-   * ListFlights, expiry and the limits become exact soon after a start; stops at close.
-   */
-  private fillInBackground(store: string, versions: readonly FlightVersion[]): void {
-    const started = performance.now();
-    let next = 0;
-    let read = 0;
-    const worker = async (): Promise<void> => {
-      while (!this.closed && next < versions.length) {
-        const version = versions[next++] as FlightVersion;
-        if (!version.unread || version.retired) continue;
-        await this.catalog.materialize(version).then(
-          () => read++,
-          (err: unknown) =>
-            this.log.warn({ store, path: version.path, err: (err as Error).message }, 'could not read a manifest'),
-        );
-      }
-    };
-    const workers = Array.from({ length: Math.min(this.concurrency, versions.length) }, worker);
-    this.filling = Promise.all(workers).then(() => {
-      if (versions.length > 0)
-        this.log.info(
-          { store, manifests: read, seconds: (performance.now() - started) / 1000 },
-          'durable manifests read',
-        );
-    });
   }
 
   /**
@@ -226,8 +327,97 @@ export class Recovery {
     }
   }
 
-  /** Resolves when the background fill of the last listing is done (tests, benchmarks). */
+  /** Resolves when the listings are done and the manifests they found are read (tests, benchmarks). */
   filled(): Promise<void> {
-    return this.filling;
+    return this.fill.done();
+  }
+}
+
+/**
+ * The background fill: reads the manifests of the unread versions the listings adopt, a
+ * few at once, as they are adopted, so ListFlights, expiry and the limits become exact soon
+ * after a start; stops at close.
+ */
+class ManifestFill {
+  private readonly queue: FlightVersion[] = [];
+  private next = 0;
+  private workers = 0;
+  private read = 0;
+  /** Listings in progress: the fill is not done before they are. */
+  private listings = 0;
+  private closed = false;
+  private started = performance.now();
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly log: Logger,
+    private readonly concurrency: number,
+  ) {}
+
+  push(version: FlightVersion): void {
+    if (this.closed) return;
+    if (this.idle) this.started = performance.now(); // a new round: a retried listing, a prefix listed
+    this.queue.push(version);
+    if (this.workers < this.concurrency) {
+      this.workers++;
+      void this.work();
+    }
+  }
+
+  listingStarted(): void {
+    if (this.idle) this.started = performance.now();
+    this.listings++;
+  }
+
+  /** A listing has ended: once none is left and the queue drains, the fill is done. */
+  listingEnded(): void {
+    this.listings = Math.max(0, this.listings - 1);
+    this.settle();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.queue.length = 0;
+    this.next = 0;
+    this.listings = 0;
+    this.settle();
+  }
+
+  done(): Promise<void> {
+    if (this.idle) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private get idle(): boolean {
+    return this.listings === 0 && this.workers === 0 && this.next >= this.queue.length;
+  }
+
+  private async work(): Promise<void> {
+    while (!this.closed && this.next < this.queue.length) {
+      const version = this.queue[this.next++] as FlightVersion;
+      if (!version.unread || version.retired) continue;
+      await this.catalog.materialize(version).then(
+        () => this.read++,
+        (err: unknown) =>
+          this.log.warn({ path: version.path, err: (err as Error).message }, 'could not read a manifest'),
+      );
+    }
+    this.workers--;
+    this.settle();
+  }
+
+  private settle(): void {
+    if (!this.idle) return;
+    if (this.queue.length > 0) {
+      this.log.info(
+        { manifests: this.read, seconds: (performance.now() - this.started) / 1000 },
+        'durable manifests read',
+      );
+    }
+    this.queue.length = 0;
+    this.next = 0;
+    this.read = 0;
+    for (const resolve of this.waiters.splice(0)) resolve();
   }
 }

@@ -2,6 +2,7 @@ import { readFlightObject } from '../durability/flight-object.js';
 import type { Durability } from '../durability/durability.js';
 import type { FlightVersion } from './flight.js';
 import type { Leases } from './leases.js';
+import type { Catalog } from './catalog.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { RoutedClass } from '../routing/router.js';
 
@@ -21,7 +22,7 @@ function newestFirst<T extends { createdAt: number; path: string }>(versions: T[
  * Backfill: each flight without a stored durable copy gets one, unless its object is in
  * the store already (a cheap `head`, then the manifest to check it is this version).
  */
-export function backfillItems(versions: FlightVersion[], durability: Durability): BulkItem[] {
+export function backfillItems(versions: FlightVersion[], durability: Durability, catalog: Catalog): BulkItem[] {
   return newestFirst(versions).map((version) => ({
     path: version.path,
     createdAt: version.createdAt,
@@ -33,10 +34,13 @@ export function backfillItems(versions: FlightVersion[], durability: Durability)
         const object = await readFlightObject(copy.store, copy.key);
         if (object?.tag === version.tag) {
           version.durable = { ...copy, state: 'stored', object };
+          catalog.durableChanged(version);
           return { outcome: 'skipped', bytes: 0 };
         }
       }
-      return { outcome: 'uploaded', bytes: await durability.writeNow(version, copy) };
+      const bytes = await durability.writeNow(version, copy);
+      catalog.durableChanged(version);
+      return { outcome: 'uploaded', bytes };
     },
   }));
 }
@@ -48,7 +52,7 @@ export function backfillItems(versions: FlightVersion[], durability: Durability)
  */
 export function backfillFor(
   classes: readonly RoutedClass[],
-  versions: Iterable<FlightVersion>,
+  catalog: Catalog,
   className: string,
   before: number,
   now: number,
@@ -61,12 +65,12 @@ export function backfillFor(
       `backfill: class "${className}" has no durable store: set its durability and durableStore, reload, then backfill`,
     );
   }
-  const mine = [...versions].filter((v) => v.cls === cls && v.createdAt <= before && !v.isExpired(now));
+  const mine = [...catalog.values()].filter((v) => v.cls === cls && v.createdAt <= before && !v.isExpired(now));
   const gaps = mine.filter((v) => v.durable?.state !== 'stored' && v.placed);
   // Flights a shutdown spooled (a backfill the restart interrupted): their upload is queued
   // at start; the job counts them once their store has them.
   const spooled = mine.filter((v) => durability.isSpooled(v));
-  return newestFirst([...backfillItems(gaps, durability), ...spooledItems(spooled, durability)]);
+  return newestFirst([...backfillItems(gaps, durability, catalog), ...spooledItems(spooled, durability)]);
 }
 
 function spooledItems(versions: FlightVersion[], durability: Durability): BulkItem[] {

@@ -15,6 +15,21 @@ import type { UnrecoveredStores } from '../durability/unrecovered-stores.js';
 import type { FlightVersion, Placed, RemovalReason } from './flight.js';
 import type { Ledger } from './ledger.js';
 
+/** A class's share of the stats: its visible flights, and what their durable copies hold. */
+export interface ClassTally {
+  flights: number;
+  pinned: number;
+  /** Bytes of its visible flights' durable objects. */
+  durableBytes: number;
+  /** Of those, the bytes of flights with no tier copy. */
+  durableOnlyBytes: number;
+}
+
+/** A version's durable bytes as stats count them: its object's size, or its listed size until read. */
+function durableSize(version: FlightVersion): number {
+  return version.durable?.object?.size ?? version.durable?.listed?.size ?? 0;
+}
+
 /** What the catalog is built on. */
 export interface CatalogParts {
   ledger: Ledger;
@@ -48,6 +63,8 @@ export class Catalog {
   /** Versions by expiry time, and graces by their end: a sweep pops what is due, nothing else. */
   private readonly expiries = new Deadlines<FlightVersion>();
   private readonly graceEnds = new Deadlines<FlightVersion>();
+  /** Per class: what stats report of its visible flights, kept as they change (see `count`). */
+  private readonly byClass = new Map<string, ClassTally>();
   /**
    * The limit policies (DESIGN §4) over the visible flights: every version published here
    * is counted, every one retired leaves; at an `evict` limit they evict through the
@@ -110,17 +127,33 @@ export class Catalog {
     // A pin is the path's: a new version of a pinned flight is pinned too.
     version.pinned = old?.pinned ?? false;
     this.versions.set(version.path, version);
+    if (old !== version) {
+      if (old) this.count(old, -1); // no longer visible: retired below
+      version.countedDurable = durableSize(version);
+      this.count(version, 1);
+    }
     if (version.expiresAt !== undefined) this.expiries.schedule(version, version.expiresAt);
     this.limits.add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
     if (old && old !== version) this.retire(old, 'replace');
   }
 
-  /** A flight found in a durable store joins, unless a newer one was put meanwhile (while the store was down). */
-  adopt(version: FlightVersion): void {
+  /**
+   * A flight found in a durable store joins, unless a newer one was put meanwhile (while
+   * the store was down or being listed) or it is known already; whether it joined.
+   */
+  adopt(version: FlightVersion): boolean {
     const existing = this.versions.get(version.path);
-    // An unread version (only listed) gives way to one read from the store.
-    if (existing && !existing.unread && existing.createdAt >= version.createdAt) return;
+    if (existing) {
+      const listed = version.durable?.listed;
+      // The object this node knows already (a listing retried, or an upload of its own).
+      const known = existing.durable?.object?.version ?? existing.durable?.listed?.version;
+      if (version.unread && listed?.version !== undefined && known === listed.version) return false;
+      // An unread version (only listed) gives way to one read from the store, or listed later.
+      if (!existing.unread && existing.createdAt >= version.createdAt) return false;
+      if (existing.unread && version.unread && existing.createdAt >= version.createdAt) return false;
+    }
     this.publish(version);
+    return true;
   }
 
   /**
@@ -226,6 +259,7 @@ export class Catalog {
     }
     this.limits.remove(version);
     version.fill(object);
+    this.durableChanged(version);
     this.limits.add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
     if (version.expiresAt !== undefined) this.expiries.schedule(version, version.expiresAt);
     if (version.isExpired(this.clock.now())) this.retire(version, 'expire');
@@ -237,12 +271,15 @@ export class Catalog {
    */
   reclass(moves: Iterable<readonly [FlightVersion, RoutedClass]>): void {
     for (const [version, cls] of moves) {
+      const previous = version.cls.config.name;
+      this.count(version, -1);
       version.cls = cls;
+      this.count(version, 1);
       const placed = version.placed;
       if (!placed) continue;
       const found = cls.config.tiers.findIndex((t) => t.storage === placed.storage);
       const tier = found >= 0 ? found : placed.tierIndex;
-      this.ledger.reorder(placed, tier, cls.config.tiers[tier]?.priority ?? 0);
+      this.ledger.reorder(placed, tier, cls.config.tiers[tier]?.priority ?? 0, previous);
     }
   }
 
@@ -263,6 +300,7 @@ export class Catalog {
   /** Pins the flight at a path (NOT_FOUND when there is none): never evicted or moved down from now on. */
   pin(path: string): FlightVersion {
     const version = this.find(path);
+    if (!version.pinned) this.tally(version.cls.config.name).pinned++;
     version.pinned = true;
     this.log.info({ path }, 'flight pinned');
     return version;
@@ -272,7 +310,10 @@ export class Catalog {
   unpin(path: string): boolean {
     const version = this.versions.get(path);
     const was = version?.pinned ?? false;
-    if (version) version.pinned = false;
+    if (version && was) {
+      version.pinned = false;
+      this.tally(version.cls.config.name).pinned--;
+    }
     if (was) this.log.info({ path }, 'flight unpinned');
     return was;
   }
@@ -369,7 +410,10 @@ export class Catalog {
   retire(version: FlightVersion, reason: RemovalReason): void {
     if (version.retired) return;
     version.retired = reason;
-    if (this.versions.get(version.path) === version) this.versions.delete(version.path);
+    if (this.versions.get(version.path) === version) {
+      this.versions.delete(version.path);
+      this.count(version, -1);
+    }
     this.limits.remove(version);
     if (reason === 'expire') this.events.emit({ type: 'expire', version });
     if (reason === 'delete' || reason === 'expire') this.durability.remove(version);
@@ -406,8 +450,62 @@ export class Catalog {
   dropTierCopy(version: FlightVersion): void {
     const placed = version.placed;
     version.placed = undefined;
+    if (placed && this.isVisible(version))
+      this.tally(version.cls.config.name).durableOnlyBytes += version.countedDurable;
     if (placed) this.ledger.retire(placed, 'evict');
     this.limits.dropTierCopy(version);
+  }
+
+  /** A version's tier copy is `placed` from now on (restored, spilled, moved, promoted). */
+  setCopy(version: FlightVersion, placed: Placed): void {
+    const had = version.placed !== undefined;
+    version.placed = placed;
+    if (!had && this.isVisible(version)) this.tally(version.cls.config.name).durableOnlyBytes -= version.countedDurable;
+  }
+
+  /**
+   * A version's durable copy changed (an upload landed, a manifest was read, a backfill
+   * found its object): its bytes are counted as they are now.
+   */
+  durableChanged(version: FlightVersion): void {
+    if (!this.isVisible(version)) return;
+    const delta = durableSize(version) - version.countedDurable;
+    if (delta === 0) return;
+    const tally = this.tally(version.cls.config.name);
+    tally.durableBytes += delta;
+    if (!version.placed) tally.durableOnlyBytes += delta;
+    version.countedDurable += delta;
+  }
+
+  /** A class's visible flights, pinned ones, and durable bytes (see `count`). */
+  classTally(className: string): Readonly<ClassTally> {
+    return this.tally(className);
+  }
+
+  /** Pinned flights in every class. */
+  get pinnedCount(): number {
+    let n = 0;
+    for (const tally of this.byClass.values()) n += tally.pinned;
+    return n;
+  }
+
+  private tally(className: string): ClassTally {
+    let tally = this.byClass.get(className);
+    if (!tally) this.byClass.set(className, (tally = { flights: 0, pinned: 0, durableBytes: 0, durableOnlyBytes: 0 }));
+    return tally;
+  }
+
+  /** Counts a visible version in (+1) or out (-1) of its class's tally. */
+  private count(version: FlightVersion, sign: 1 | -1, className = version.cls.config.name): void {
+    const tally = this.tally(className);
+    tally.flights += sign;
+    if (version.pinned) tally.pinned += sign;
+    tally.durableBytes += sign * version.countedDurable;
+    if (!version.placed) tally.durableOnlyBytes += sign * version.countedDurable;
+  }
+
+  private isVisible(version: FlightVersion): boolean {
+    return this.versions.get(version.path) === version;
   }
 
   /** Frees a flight for a limit: its tier copy (scope ephemeral, durable copy kept) or the whole flight. */

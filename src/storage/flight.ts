@@ -130,6 +130,8 @@ export class FlightVersion {
   pinned = false;
   /** Until when the tickets handed out for this version are honoured (GetFlightInfo, RenewFlightEndpoint). */
   ticketsUntil = 0;
+  /** Its durable bytes as the catalog's stats count them now (see Catalog.durableChanged). */
+  countedDurable = 0;
   // The manifest's facts: set at construction, or once by `fill` for an unread version.
   /**
    * Each message's Arrow IPC bytes (header and body) times two, plus one for a dictionary

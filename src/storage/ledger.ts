@@ -6,6 +6,22 @@ import { Deadlines } from '../core/deadlines.js';
 import { Placed, type FlightVersion, type RemovalReason } from './flight.js';
 import type { Frame, Placement, StorageType } from './storage-type.js';
 
+/** A storage type's share of the stats (see Ledger `byType`). */
+export interface TypeTally {
+  /** Current copies: visible flights whose copy is here. */
+  flights: number;
+  /** Bytes of retired copies still being read. */
+  pinnedRetired: number;
+  /** Bytes of replaced versions' copies kept for their tickets. */
+  ticketGrace: number;
+}
+
+/** A class's current copies in one of its tiers. */
+export interface TierTally {
+  flights: number;
+  bytes: number;
+}
+
 /** Below every tier's priority: copies kept only for tickets are evicted first. */
 const GRACE_PRIORITY = Number.NEGATIVE_INFINITY;
 
@@ -30,12 +46,44 @@ export class Ledger {
   private readonly charges = new Set<Charge>();
   /** Copies by when their tier's `moveAfter` may move them down: housekeeping pops what is due. */
   private readonly moves = new Deadlines<Placed>();
+  /**
+   * What stats report, kept as copies change state rather than counted on each call: per
+   * storage type, its current copies and the bytes of copies kept only for tickets or
+   * readers; per class, its current copies and their bytes in each tier.
+   */
+  private readonly byType = new Map<StorageTypeName, TypeTally>();
+  private readonly byClass = new Map<string, TierTally[]>();
 
   constructor(
     readonly types: ReadonlyMap<StorageTypeName, StorageType>,
     private readonly log: Logger,
   ) {
-    for (const name of types.keys()) this.order.set(name, new EvictionOrder());
+    for (const name of types.keys()) {
+      this.order.set(name, new EvictionOrder());
+      this.byType.set(name, { flights: 0, pinnedRetired: 0, ticketGrace: 0 });
+    }
+  }
+
+  /** A storage type's tally (see `byType`). */
+  typeTally(name: StorageTypeName): Readonly<TypeTally> {
+    return this.byType.get(name) ?? { flights: 0, pinnedRetired: 0, ticketGrace: 0 };
+  }
+
+  /** A class's current copies and their bytes, by tier index (see `byClass`). */
+  tierTally(className: string): readonly Readonly<TierTally>[] {
+    return this.byClass.get(className) ?? [];
+  }
+
+  /** A copy becomes current (+1) or stops being current (-1), in its version's class and tier. */
+  private countCurrent(placed: Placed, sign: 1 | -1, className = placed.version.cls.config.name): void {
+    const type = this.byType.get(placed.storage);
+    if (type) type.flights += sign;
+    let tiers = this.byClass.get(className);
+    if (!tiers) this.byClass.set(className, (tiers = []));
+    while (tiers.length <= placed.tierIndex) tiers.push({ flights: 0, bytes: 0 });
+    const tier = tiers[placed.tierIndex] as TierTally;
+    tier.flights += sign;
+    tier.bytes += sign * placed.bytes;
   }
 
   storageType(tier: TierConfig): StorageType {
@@ -109,6 +157,7 @@ export class Ledger {
   place(version: FlightVersion, placement: Placement, tierIndex: number): Placed {
     const placed = new Placed(version, tierIndex, placement);
     this.resident.add(placed);
+    this.countCurrent(placed, 1);
     const tier = version.cls.config.tiers[tierIndex] as TierConfig;
     this.order.get(placed.storage)?.add(placed, tier.priority);
     this.scheduleMove(placed);
@@ -156,12 +205,23 @@ export class Ledger {
     this.order.get(placed.storage)?.touch(placed);
   }
 
-  /** Gives a copy a new tier index and priority (its class was reloaded). */
-  reorder(placed: Placed, tierIndex: number, priority: number): void {
+  /**
+   * Gives a copy a new tier index and priority: its class was reloaded (its version's
+   * class is the new one already; `previousClass` names the one it was counted in).
+   */
+  reorder(placed: Placed, tierIndex: number, priority: number, previousClass: string): void {
+    const current = this.isCurrent(placed);
+    if (current) this.countCurrent(placed, -1, previousClass);
     const order = this.order.get(placed.storage);
     order?.remove(placed);
     placed.tierIndex = tierIndex;
     order?.add(placed, priority);
+    if (current) this.countCurrent(placed, 1);
+  }
+
+  /** Whether a copy is its visible version's copy: neither retired nor kept only for tickets. */
+  private isCurrent(placed: Placed): boolean {
+    return !placed.retired && placed.graceUntil === undefined;
   }
 
   pin(placed: Placed): void {
@@ -170,7 +230,11 @@ export class Ledger {
 
   unpin(placed: Placed): void {
     placed.pins--;
-    if (placed.pins === 0 && placed.retired) this.free(placed);
+    if (placed.pins === 0 && placed.retired) {
+      const type = this.byType.get(placed.storage);
+      if (type && this.resident.has(placed)) type.pinnedRetired -= placed.bytes;
+      this.free(placed);
+    }
   }
 
   /**
@@ -179,6 +243,11 @@ export class Ledger {
    * visible flight its place.
    */
   grace(placed: Placed, until: number): void {
+    if (this.isCurrent(placed)) {
+      this.countCurrent(placed, -1);
+      const type = this.byType.get(placed.storage);
+      if (type) type.ticketGrace += placed.bytes;
+    }
     placed.graceUntil = until;
     const order = this.order.get(placed.storage);
     order?.remove(placed);
@@ -188,9 +257,13 @@ export class Ledger {
   /** Takes a copy out of service: freed now, or when its last reader unpins it. */
   retire(placed: Placed, reason: RemovalReason): void {
     if (placed.retired) return;
+    const type = this.byType.get(placed.storage);
+    if (placed.graceUntil === undefined) this.countCurrent(placed, -1);
+    else if (type) type.ticketGrace -= placed.bytes;
     placed.retired = reason;
     this.order.get(placed.storage)?.remove(placed);
     if (placed.pins === 0) this.free(placed);
+    else if (type) type.pinnedRetired += placed.bytes;
   }
 
   private free(placed: Placed): void {

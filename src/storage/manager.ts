@@ -13,7 +13,7 @@ import { Puts } from './puts.js';
 import { backfillFor, prefetchItems, type BulkItem } from './bulk.js';
 import type { StorageType } from './storage-type.js';
 import { createStorageTypes } from './types/index.js';
-import { computeStats, type ManagerStats } from './stats.js';
+import { countStats, tallyStats, type ManagerStats } from './stats.js';
 import { PlacementEvents } from './events.js';
 import { Catalog } from './catalog.js';
 import { Ledger } from './ledger.js';
@@ -28,12 +28,11 @@ export type { ManagerStats } from './stats.js';
 export type { FlightLease } from './leases.js';
 
 /**
- * How long a start waits for durable stores to list their flights before serving without
- * them: a store that answers is recovered before the first call, one that refuses (down,
- * bad credentials) fails at once, and one that answers but lists slowly holds the start up
- * this long at most.
+ * How long a start waits for a durable store's listing: a store listed by then is
+ * recovered before the first call; a larger one keeps listing while the server serves
+ * (see Recovery). One that refuses (down, bad credentials) fails at once.
  */
-const INITIAL_RECOVERY_WAIT_MS = 30_000;
+const LIST_WAIT_MS = 5_000;
 /**
  * A store that has not answered at all by then (connections that hang) is not waited for:
  * the classes that do not use it serve, and its own paths answer UNAVAILABLE naming it.
@@ -52,6 +51,8 @@ export interface ManagerOptions {
   durableStores?: ReadonlyMap<string, DurableStore>;
   /** Where weak flights not uploaded by shutdown wait for the next start (`server.spool`). */
   spool?: DurableStore;
+  /** How long a start waits for a store's listing (LIST_WAIT_MS; tests shorten it). */
+  listWaitMs?: number;
 }
 
 /**
@@ -82,6 +83,7 @@ export class StorageManager {
   private readonly recovery: Recovery;
   /** `server.ticketGrace`: how long a ticket is honoured after it was handed out. */
   private readonly ticketGrace: number;
+  private readonly listWaitMs: number;
 
   constructor(options: ManagerOptions) {
     const { config } = options;
@@ -93,6 +95,7 @@ export class StorageManager {
         log.error({ err, event: event.type }, 'a placement event subscriber failed'),
       ));
     this.ticketGrace = config.server.ticketGrace;
+    this.listWaitMs = options.listWaitMs ?? LIST_WAIT_MS;
     const stores = options.durableStores ?? new Map<string, DurableStore>();
     // What everything else uses.
     const routes = (this.routes = new Routes(config.storageClasses));
@@ -136,11 +139,11 @@ export class StorageManager {
     const spooled = await this.durability.recoverSpool(this.routes);
     for (const version of spooled) {
       this.catalog.publish(version);
-      this.durability.uploadSpooled(version);
+      void this.durability.uploadSpooled(version).then(() => this.catalog.durableChanged(version));
     }
     if (spooled.length > 0)
       this.log.info({ flights: spooled.length }, 'uploading the flights spooled at the last shutdown');
-    await this.recovery.start(INITIAL_RECOVERY_WAIT_MS, STORE_ANSWER_WAIT_MS);
+    await this.recovery.start(this.listWaitMs, STORE_ANSWER_WAIT_MS);
   }
 
   /** Durable stores whose flights have not been recovered yet: they could not be reached. */
@@ -267,6 +270,7 @@ export class StorageManager {
       if (held && known === undefined && (info?.modifiedAt ?? 0) <= held.createdAt) {
         // Written before this node's version was: the same object, as far as can be told.
         if (held.durable) held.durable.listed = info;
+        this.catalog.durableChanged(held);
         continue;
       }
       this.catalog.adopt(listed);
@@ -292,15 +296,29 @@ export class StorageManager {
    * (listed at a start): what every caller that needs its schema, totals, tag or expiry
    * awaits first. One read, shared by concurrent callers; a no-op for other flights.
    */
-  materialize(parts: readonly string[]): Promise<void> {
-    return this.catalog.materializePath(StorageManager.parsePath(parts).path);
+  async materialize(parts: readonly string[]): Promise<void> {
+    const { path } = StorageManager.parsePath(parts);
+    // A flight its store's listing has not reached yet is looked up in the store first.
+    await this.recovery.lookup(path);
+    await this.catalog.materializePath(path);
   }
 
-  /** Reads the manifests of the unread flights under a prefix (a listing of it), a few at once. */
-  materializeUnder(prefix: string): Promise<void> {
+  /**
+   * Makes the flights under a prefix known and read (a listing of it): those a store's
+   * listing has not reached yet are listed from it, and the manifests of unread flights
+   * are read, a few at once.
+   */
+  async materializeUnder(prefix: string): Promise<void> {
     const norm = normalizePrefix(prefix);
     if (!norm.ok) throw new InvalidArgumentError(`ListFlights criteria: ${norm.reason}`);
-    return this.catalog.materializeUnder(norm.value, MANIFESTS_AT_ONCE);
+    await this.recovery.listUnder(norm.value);
+    await this.catalog.materializeUnder(norm.value, MANIFESTS_AT_ONCE);
+  }
+
+  /** Whether a visible, unexpired flight is at `path`, once its store was asked if need be (see `materialize`). */
+  async known(parts: readonly string[]): Promise<boolean> {
+    await this.materialize(parts);
+    return this.has(parts);
   }
 
   /** Resolves when the manifests a start listed have been read in the background. */
@@ -318,8 +336,10 @@ export class StorageManager {
    * Pins the current copy of a flight for reading, restoring it from the durable store
    * first when only that copy is left. NOT_FOUND when absent, expired or replaced (`tag`).
    */
-  open(parts: readonly string[], tag?: string): Promise<FlightLease> {
-    return this.leases.open(StorageManager.parsePath(parts).path, tag);
+  async open(parts: readonly string[], tag?: string): Promise<FlightLease> {
+    const { path } = StorageManager.parsePath(parts);
+    await this.recovery.lookup(path);
+    return this.leases.open(path, tag);
   }
 
   /** The current version without pinning it (for metadata calls); see Catalog.find. */
@@ -332,20 +352,45 @@ export class StorageManager {
     return this.catalog.list(prefix);
   }
 
-  /** Removes a flight; returns whether it existed. */
+  /**
+   * Removes a flight; returns whether it existed. While its store is still being listed,
+   * call `materialize` first so a flight not listed yet is found (and its object removed);
+   * either way the listing never brings it back.
+   */
   delete(parts: readonly string[]): boolean {
-    return this.catalog.delete(StorageManager.parsePath(parts).path);
+    const { path } = StorageManager.parsePath(parts);
+    const version = this.catalog.get(path);
+    if (version) this.recovery.noteRemoved(version);
+    return this.catalog.delete(path);
   }
 
-  /** Removes every flight under a whole-segment prefix; returns how many. */
+  /**
+   * Removes every flight under a whole-segment prefix; returns how many. While a store is
+   * still being listed, call `findUnder` first so flights not listed yet are found.
+   */
   deletePrefix(prefix: string): number {
-    return this.catalog.deletePrefix(prefix);
+    const norm = normalizePrefix(prefix);
+    if (!norm.ok) throw new InvalidArgumentError(`delete-prefix: ${norm.reason}`);
+    if (this.unrecovered.any) for (const version of this.catalog.range(norm.value)) this.recovery.noteRemoved(version);
+    return this.catalog.deletePrefix(norm.value);
+  }
+
+  /** Looks up in its store a flight the store's listing has not reached yet (no manifest read). */
+  async locate(parts: readonly string[]): Promise<void> {
+    await this.recovery.lookup(StorageManager.parsePath(parts).path);
+  }
+
+  /** Lists from their stores the flights under a prefix that a store's listing has not reached yet. */
+  async findUnder(prefix: string): Promise<void> {
+    const norm = normalizePrefix(prefix);
+    if (!norm.ok) throw new InvalidArgumentError(`delete-prefix: ${norm.reason}`);
+    await this.recovery.listUnder(norm.value);
   }
 
   /** Backfill items for a class: see bulk.ts `backfillFor`. */
   backfillItems(className: string, before = Number.POSITIVE_INFINITY): BulkItem[] {
     const now = this.clock.now();
-    return backfillFor(this.routes.classes, this.catalog.values(), className, before, now, this.durability);
+    return backfillFor(this.routes.classes, this.catalog, className, before, now, this.durability);
   }
 
   /** Flights under a prefix whose only copy is durable, newest first, as prefetch items. */
@@ -404,7 +449,24 @@ export class StorageManager {
 
   /** A snapshot of everything observable: what `stats` answers and metrics read. */
   stats(): ManagerStats {
-    return computeStats({
+    return tallyStats({
+      ledger: this.ledger,
+      catalog: this.catalog,
+      classes: this.routes.classes,
+      putsInProgress: this.puts.inProgress,
+      limits: this.catalog.limits,
+      durability: this.durability.stats(),
+      degraded: this.degradedStores,
+    });
+  }
+
+  /**
+   * The accounting invariant, for tests (see Ledger.check), and the stats tallies against
+   * the same counted from every flight and copy.
+   */
+  checkAccounting(): void {
+    this.ledger.check(this.catalog.values());
+    const counted = countStats({
       ledger: this.ledger,
       classes: this.routes.classes,
       versions: this.catalog.values(),
@@ -413,10 +475,10 @@ export class StorageManager {
       durability: this.durability.stats(),
       degraded: this.degradedStores,
     });
-  }
-
-  /** The accounting invariant, for tests (see Ledger.check). */
-  checkAccounting(): void {
-    this.ledger.check(this.catalog.values());
+    const tallied = this.stats();
+    for (const key of ['storageTypes', 'classes', 'flights', 'pinned'] as const) {
+      const [a, b] = [JSON.stringify(tallied[key]), JSON.stringify(counted[key])];
+      if (a !== b) throw new Error(`stats ${key}: tallied ${a} != counted ${b}`);
+    }
   }
 }

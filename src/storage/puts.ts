@@ -101,7 +101,9 @@ export class Puts {
       { path: version.path, storage, tier: tierIndex, bytes: placed?.bytes ?? durable?.object?.size, reason: 'put' },
       placed ? 'flight stored' : 'flight stored in the durable store only: it fits no tier',
     );
-    if (version.durable?.state === 'pending') this.d.durability.upload(version);
+    if (version.durable?.state === 'pending') {
+      void this.d.durability.upload(version).then(() => this.d.catalog.durableChanged(version));
+    }
     const object = version.durable?.object;
     if (object && durable) {
       const seconds = durable.seconds ?? 0;

@@ -2,6 +2,7 @@ import type { StorageTypeName } from '../config/schema.js';
 import type { RoutedClass } from '../routing/router.js';
 import type { FlightVersion } from './flight.js';
 import type { Ledger } from './ledger.js';
+import type { Catalog } from './catalog.js';
 import type { LimitEnforcer } from '../limits/limit-enforcer.js';
 import type { DurabilityStats } from '../durability/durability.js';
 
@@ -79,7 +80,80 @@ export interface StatsSources {
   degraded: string[];
 }
 
-export function computeStats(src: StatsSources): ManagerStats {
+/** What a stats snapshot is read from: the tallies the ledger and the catalog keep as flights change. */
+export interface TallySources {
+  ledger: Ledger;
+  catalog: Catalog;
+  classes: readonly RoutedClass[];
+  putsInProgress: number;
+  limits: LimitEnforcer<FlightVersion>;
+  durability: DurabilityStats;
+  /** Durable stores not recovered yet. */
+  degraded: string[];
+}
+
+/**
+ * A stats snapshot from the tallies (Ledger `typeTally`/`tierTally`, Catalog `classTally`):
+ * its cost is the number of classes, tiers and limit nodes, not of flights, so metrics can
+ * read it at every scrape. `countStats` counts the same from every flight (the check).
+ */
+export function tallyStats(src: TallySources): ManagerStats {
+  const { ledger, catalog, classes } = src;
+  const storageTypes: ManagerStats['storageTypes'] = {};
+  for (const [name, type] of ledger.types) {
+    const tally = ledger.typeTally(name);
+    storageTypes[name] = {
+      capacity: type.capacity,
+      used: type.used,
+      flights: tally.flights,
+      pinnedRetired: tally.pinnedRetired,
+      ticketGrace: tally.ticketGrace,
+      reserved: 0,
+    };
+  }
+  for (const charge of ledger.openCharges) {
+    const t = storageTypes[charge.storage.name];
+    if (t) t.reserved += charge.bytes;
+  }
+  const byClass: ManagerStats['classes'] = {};
+  for (const cls of classes) {
+    const name = cls.config.name;
+    const tally = catalog.classTally(name);
+    const tiers = ledger.tierTally(name);
+    let placedFlights = 0;
+    let bytes = 0;
+    for (const tier of tiers) {
+      placedFlights += tier.flights;
+      bytes += tier.bytes;
+    }
+    byClass[name] = {
+      prefix: cls.prefix,
+      flights: tally.flights,
+      bytes,
+      durableBytes: tally.durableBytes,
+      durableOnly: tally.flights - placedFlights,
+      durableOnlyBytes: tally.durableOnlyBytes,
+      pinned: tally.pinned,
+      tiers: cls.config.tiers.map((t, i) => ({
+        storage: t.storage,
+        flights: tiers[i]?.flights ?? 0,
+        bytes: tiers[i]?.bytes ?? 0,
+      })),
+    };
+  }
+  return {
+    storageTypes,
+    classes: byClass,
+    flights: catalog.size,
+    pinned: catalog.pinnedCount,
+    putsInProgress: src.putsInProgress,
+    limits: limitStats(src.limits),
+    durability: durabilityStats(classes, src.durability, src.degraded),
+  };
+}
+
+/** The stats snapshot counted from every flight and copy: what the tallies must equal (tests). */
+export function countStats(src: StatsSources): ManagerStats {
   const { ledger, classes, putsInProgress } = src;
   const storageTypes: ManagerStats['storageTypes'] = {};
   for (const [name, type] of ledger.types) {
@@ -145,21 +219,33 @@ export function computeStats(src: StatsSources): ManagerStats {
     const t = storageTypes[charge.storage.name];
     if (t) t.reserved += charge.bytes;
   }
-  const stores = new Set(classes.map((c) => c.config.durableStore).filter((s) => s !== undefined));
   return {
     storageTypes,
     classes: byClass,
     flights,
     pinned,
     putsInProgress,
-    limits: [...src.limits.tree.all()].map((n) => ({
-      policy: n.policy.name,
-      type: n.policy.type,
-      node: n.key || '/',
-      source: n.source,
-      limit: n.limit,
-      used: n.used,
-    })),
-    durability: { ...src.durability, stores: [...stores], degraded: src.degraded },
+    limits: limitStats(src.limits),
+    durability: durabilityStats(classes, src.durability, src.degraded),
   };
+}
+
+function limitStats(limits: LimitEnforcer<FlightVersion>): LimitNodeStats[] {
+  return [...limits.tree.all()].map((n) => ({
+    policy: n.policy.name,
+    type: n.policy.type,
+    node: n.key || '/',
+    source: n.source,
+    limit: n.limit,
+    used: n.used,
+  }));
+}
+
+function durabilityStats(
+  classes: readonly RoutedClass[],
+  durability: DurabilityStats,
+  degraded: string[],
+): ManagerStats['durability'] {
+  const stores = new Set(classes.map((c) => c.config.durableStore).filter((s) => s !== undefined));
+  return { ...durability, stores: [...stores], degraded };
 }

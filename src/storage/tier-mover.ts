@@ -10,7 +10,7 @@ import type { PlacementEvents } from './events.js';
 import type { Catalog } from './catalog.js';
 import type { Background } from '../core/background.js';
 import type { Clock } from '../core/clock.js';
-import type { FlightVersion, Placed } from './flight.js';
+import type { FlightVersion, Placed, RemovalReason } from './flight.js';
 import type { Frame } from './storage-type.js';
 
 /** How a relocation ended; see TierMover.relocate. */
@@ -212,9 +212,8 @@ export class TierMover {
     version.relocating = true;
     this.ledger.pin(from);
     try {
-      const placed = await this.copyTo(version, toTier, from.placement.read(version.allMessages()));
+      const placed = await this.copyTo(version, toTier, from.placement.read(version.allMessages()), from, reason);
       if (!placed) return 'skipped';
-      this.ledger.retire(from, reason);
       this.events.emit(
         reason === 'evict'
           ? { type: 'evict', version, storage: from.storage, tier: from.tierIndex, outcome: 'spilled' }
@@ -245,6 +244,9 @@ export class TierMover {
     version: FlightVersion,
     toTier: number,
     frames: AsyncIterable<Frame>,
+    /** The copy this one replaces (a relocation): retired in the same step the new one becomes current. */
+    from?: Placed,
+    reason: RemovalReason = 'move',
   ): Promise<Placed | undefined> {
     const tier = version.cls.config.tiers[toTier] as TierConfig;
     // A copy never waits for other evictions to finish, so two of them cannot wait on each other.
@@ -272,7 +274,8 @@ export class TierMover {
         return undefined;
       }
       const placed = this.ledger.place(version, placement, toTier);
-      version.placed = placed;
+      this.catalog.setCopy(version, placed);
+      if (from) this.ledger.retire(from, reason);
       version.accesses = undefined;
       return placed;
     } catch (err) {

@@ -23,6 +23,9 @@ class CountingStore implements DurableStore {
   readonly readsOf = new Map<string, number>();
   /** Each read waits for this first (a slow store). */
   gate: Promise<void> = Promise.resolve();
+  /** A listing yields this many objects, then waits for `listGate` (a store too large to list at once). */
+  listFirst = Number.POSITIVE_INFINITY;
+  listGate: Promise<void> = Promise.resolve();
 
   constructor(private readonly inner: DurableStore) {}
 
@@ -49,12 +52,27 @@ class CountingStore implements DurableStore {
     this.reads++;
     return this.inner.head(key);
   }
-  delete(key: string): Promise<void> {
+  /** Each delete waits for this first (removals still on their way). */
+  deleteGate: Promise<void> = Promise.resolve();
+  async delete(key: string): Promise<void> {
+    await this.deleteGate;
     return this.inner.delete(key);
   }
-  list(prefix: string): AsyncIterable<ObjectInfo> {
+  /** Holds every listing of the whole store after its first `n` objects until the returned function is called. */
+  holdListing(n: number): () => void {
+    let open!: () => void;
+    this.listFirst = n;
+    this.listGate = new Promise((r) => (open = r));
+    return open;
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
     this.lists++;
-    return this.inner.list(prefix);
+    let n = 0;
+    for await (const info of this.inner.list(prefix)) {
+      if (prefix === 'tf/' && n++ === this.listFirst) await this.listGate;
+      yield info;
+    }
   }
   close(): void {}
 }
@@ -72,9 +90,14 @@ let dir: string;
 let store: CountingStore;
 const managers: StorageManager[] = [];
 
-async function start(clock: ManualClock, concurrency?: number): Promise<StorageManager> {
+async function start(clock: ManualClock, concurrency?: number, listWaitMs?: number): Promise<StorageManager> {
   const config = parseConfigText(CONFIG(dir, concurrency), 'lazy.yaml');
-  const m = new StorageManager({ config, clock, durableStores: new Map([['local', store as DurableStore]]) });
+  const m = new StorageManager({
+    config,
+    clock,
+    durableStores: new Map([['local', store as DurableStore]]),
+    ...(listWaitMs !== undefined ? { listWaitMs } : {}),
+  });
   await m.init();
   managers.push(m);
   return m;
@@ -161,6 +184,73 @@ describe('a restart from listings', () => {
     const left: string[] = [];
     for await (const o of store.list('tf/d/')) left.push(o.key);
     expect(left).toHaveLength(19);
+    m.checkAccounting();
+  });
+
+  it('serves while a large store is still listed: unlisted paths are looked up directly, deletes stay deleted', async () => {
+    const clock = new ManualClock(Date.now());
+    const first = await start(clock);
+    for (let i = 0; i < 30; i++) await putFlight(first, `s/${i % 3}/${i}`, data(i));
+    await first.close(0);
+    // The listing gives 5 objects (in key order: s/0/0, s/0/12, s/0/15, ...), then stalls.
+    const resume = store.holdListing(5);
+    const started = Date.now();
+    const m = await start(clock, 4, 300);
+    expect(Date.now() - started).toBeLessThan(3_000); // ready after the wait, not the listing
+    expect(m.degradedStores).toEqual([]); // it answers: listing, not down
+    expect(m.stats().flights).toBe(5);
+    // A flight the listing has not reached is found in the store and served.
+    expect(m.has(['s/2/29'])).toBe(false);
+    const lease = await m.open(['s/2/29']);
+    expect(await readLease(lease)).toEqual(expected(data(29)));
+    lease.release();
+    // One not in the store at all is NOT_FOUND (its key names it: no listing needed).
+    await expect(m.open(['s/9/9'])).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // A delete of an unlisted flight, and of an unlisted prefix: found first, removed for good
+    // (even while their objects are still in the store, when the listing reaches them).
+    let removeNow!: () => void;
+    store.deleteGate = new Promise((r) => (removeNow = r));
+    await m.locate(['s/1/10']);
+    expect(m.delete(['s/1/10'])).toBe(true);
+    await m.findUnder('s/2');
+    expect(m.deletePrefix('s/2')).toBe(10);
+    // A put meanwhile is newer than the object the listing will find.
+    await putFlight(m, 's/1/13', data(99));
+    const reads = store.hold();
+    resume();
+    await m.findUnder(''); // the whole listing is done
+    expect(m.has(['s/1/10'])).toBe(false);
+    expect(m.has(['s/2/20'])).toBe(false);
+    removeNow();
+    reads();
+    await m.manifestsRead();
+    const want = Array.from({ length: 30 }, (_, i) => `s/${i % 3}/${i}`)
+      .filter((p) => !p.startsWith('s/2/') && p !== 's/1/10')
+      .sort();
+    expect(m.list('s').map((v) => v.path)).toEqual(want);
+    const put = await m.open(['s/1/13']);
+    expect(await readLease(put)).toEqual(expected(data(99)));
+    put.release();
+    await new Promise((r) => setTimeout(r, 50)); // removals go in the background
+    const left: string[] = [];
+    for await (const o of store.list('tf/s/')) left.push(o.key.slice('tf/'.length));
+    expect(left.sort()).toEqual(want);
+    m.checkAccounting();
+  });
+
+  it('lists a prefix from a store still being listed before a ListFlights of it answers', async () => {
+    const clock = new ManualClock(Date.now());
+    const first = await start(clock);
+    for (let i = 0; i < 12; i++) await putFlight(first, `p/${i % 2}/${i}`, data(i));
+    await first.close(0);
+    const resume = store.holdListing(2);
+    const m = await start(clock, 4, 200);
+    await m.materializeUnder('p/1');
+    expect(m.list('p/1').map((v) => v.path)).toEqual(['p/1/1', 'p/1/11', 'p/1/3', 'p/1/5', 'p/1/7', 'p/1/9']);
+    expect(m.list('p/1').every((v) => !v.unread)).toBe(true);
+    resume();
+    await m.manifestsRead();
+    expect(m.list('p')).toHaveLength(12);
     m.checkAccounting();
   });
 

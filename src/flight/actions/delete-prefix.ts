@@ -20,6 +20,7 @@ export const deletePrefixVerb: ActionVerb = {
           'send {"prefix": "", "all": true} to mean that',
       );
     }
+    await manager.findUnder(prefix); // flights a store's listing has not reached yet
     const deleted = manager.deletePrefix(prefix);
     log.info({ action: 'delete-prefix', prefix, deleted, peer, user }, 'delete-prefix');
     yield { deleted };

@@ -8,6 +8,7 @@ export const deleteVerb: ActionVerb = {
   target: (body) => parseBody('delete', body, ['path']).path,
   async *run(body, { manager, log, peer, user }) {
     const { path } = parseBody('delete', body, ['path']);
+    await manager.locate([path]); // a flight its store's listing has not reached yet
     const deleted = manager.delete([path]);
     log.info({ action: 'delete', path, deleted, peer, user }, 'delete');
     yield { deleted };

@@ -100,7 +100,7 @@ export function infoHandlers(ctx: RpcContext) {
       const elsewhere = await ownerElsewhere(ctx, call, parts);
       if (elsewhere) return fromOwner(elsewhere, parts, () => localInfo(parts));
       const waitMs = waitMsOf(call.metadata);
-      if (waitMs === undefined || manager.has(parts)) return flightInfo(await lookup(parts));
+      if (waitMs === undefined || (await manager.known(parts))) return flightInfo(await lookup(parts));
       await waitIfReserved(ctx, parts, call, waitMs);
       return flightInfo(await lookup(parts));
     }),
@@ -121,7 +121,7 @@ export function infoHandlers(ctx: RpcContext) {
       // In a cluster the owner answers: the put lands there and the wait happens there.
       const elsewhere = await ownerElsewhere(ctx, call, parts);
       if (elsewhere) return elsewhere.cluster.pollFlightInfo(elsewhere.to, parts, elsewhere.headers);
-      if (!manager.has(parts)) {
+      if (!(await manager.known(parts))) {
         await waitIfReserved(ctx, parts, call, waitMsOf(call.metadata) ?? DEFAULT_POLL_WAIT_MS);
         if (!manager.has(parts)) {
           const holder = await ctx.reservations.holder(StorageManager.parsePath(parts).path);

@@ -31,7 +31,7 @@ export async function waitIfReserved(
   call: NodeJS.EventEmitter & { cancelled: boolean; metadata: Metadata },
   waitMs = waitMsOf(call.metadata),
 ): Promise<void> {
-  if (waitMs === undefined || ctx.manager.has(parts)) return;
+  if (waitMs === undefined || (await ctx.manager.known(parts))) return;
   const { path } = StorageManager.parsePath(parts);
   const identity = identityOf(call);
   const user = identity.anonymous ? undefined : identity.user;
