@@ -92,11 +92,11 @@ async function measure(n: number): Promise<Result> {
   const tick: number[] = [];
   const prefixes = Math.max(1, n / PER_PREFIX);
   const deletePrefix = async (i: number, times?: number[]): Promise<void> => {
-    // Each delete removes a prefix of exactly 100 flights, put back (untimed) before the next.
-    const prefix = `t${i % prefixes}`;
-    const call = () => client.action('delete-prefix', { prefix });
+    // Each delete removes a prefix of exactly 100 flights, put back (untimed) as they were before the next.
+    const k = i % prefixes;
+    const call = () => client.action('delete-prefix', { prefix: `t${k}` });
     await (times ? timed(times, call) : call());
-    for (let j = 0; j < PER_PREFIX; j++) await putFlight(m, `${prefix}/r${j}`, [receivedFrame(j)]);
+    for (let j = 0; j < PER_PREFIX; j++) await putFlight(m, pathOf(k + j * prefixes, n), [receivedFrame(j)]);
   };
   // Warm every call path first, so both sizes are measured warm. Enough samples follow that
   // a p99 is not just the slowest call (a collection of the refills' garbage lands in some).

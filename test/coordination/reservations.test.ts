@@ -368,7 +368,10 @@ reservations:
       await a!.action('reserve', { path: 'released/x', owner: 'a', heartbeatSeconds: 60 });
       const started = Date.now();
       const waiting = b!.getFlightInfo('released/x', { 'x-tierflight-wait-ms': '30000' }).catch((e: unknown) => e);
-      await new Promise((r) => setTimeout(r, 300));
+      // The release must find a registered waiter on the other node, or it tests nothing.
+      await until('the waiter to be registered on the other node', async () =>
+        /^tierflight_reservation_waiters 1$/m.test(await (await fetch(metricsUrls[1]!)).text()),
+      );
       expect(await a!.action('release', { path: 'released/x', owner: 'a' })).toEqual([{ released: true }]);
       expect(await waiting).toMatchObject({ code: status.NOT_FOUND });
       expect(Date.now() - started).toBeLessThan(5_000);
