@@ -1,6 +1,11 @@
 import { Dictionary, Int32, Table, tableFromArrays, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import { encapsulateSchema, InvalidMessageError, MessageType, readMessageHeader } from '../../src/ipc/message-header.js';
+import {
+  encapsulateSchema,
+  InvalidMessageError,
+  MessageType,
+  readMessageHeader,
+} from '../../src/ipc/message-header.js';
 import { ipcMessages } from '../helpers/raw-client.js';
 
 describe('Arrow IPC message header reader', () => {
@@ -40,7 +45,11 @@ describe('Arrow IPC message header reader', () => {
 
   it.each([
     ['too short', Buffer.alloc(4), /data_header of 4 bytes is too short/],
-    ['root offset past the end', Buffer.from([0xff, 0xff, 0, 0, 0, 0, 0, 0]), /flatbuffer offset 65535\+\d+ outside a 8-byte header/],
+    [
+      'root offset past the end',
+      Buffer.from([0xff, 0xff, 0, 0, 0, 0, 0, 0]),
+      /flatbuffer offset 65535\+\d+ outside a 8-byte header/,
+    ],
     ['text', Buffer.from('definitely not a flatbuffer'), /flatbuffer offset \d+\+\d+ outside a 27-byte header/],
   ])('throws on %s, saying why', (_name, header, why) => {
     expect(() => readMessageHeader(header)).toThrow(InvalidMessageError);
