@@ -121,6 +121,35 @@ export class Catalog {
     }
   }
 
+  /**
+   * Up to `max` versions at or under a normalised prefix (whole segments) whose paths sort
+   * after `after` (from the first when undefined), in path order: a listing a page at a
+   * time, so it never holds the whole range and survives changes between pages.
+   */
+  page(prefix: string, after: string | undefined, max: number): FlightVersion[] {
+    const out: FlightVersion[] = [];
+    if (after === undefined && prefix !== '') {
+      const exact = this.versions.get(prefix);
+      if (exact) out.push(exact);
+    }
+    // Every path under `prefix/` sorts from `prefix/` up to `prefix0` ('0' follows '/').
+    const low = prefix === '' ? '' : `${prefix}/`;
+    const end = prefix === '' ? undefined : `${prefix}0`;
+    for (const [path, version] of this.versions.entries(after !== undefined && after >= low ? after : low)) {
+      if (out.length >= max || (end !== undefined && path >= end)) break;
+      if (path !== after) out.push(version);
+    }
+    return out;
+  }
+
+  /** The visible version of a normalised path if it is unexpired (an expired one is retired), without events. */
+  current(path: string): FlightVersion | undefined {
+    const version = this.versions.get(path);
+    if (!version || !version.isExpired(this.clock.now())) return version;
+    this.retire(version, 'expire');
+    return undefined;
+  }
+
   /** Makes a version the visible one of its path, counted by the limits; the one it replaces is retired. */
   publish(version: FlightVersion): void {
     const old = this.versions.get(version.path);
@@ -225,10 +254,9 @@ export class Catalog {
     if (version?.unread) await this.materialize(version);
   }
 
-  /** Reads the manifests of the unread versions under a normalised prefix (a listing of it), `atOnce` at a time. */
-  async materializeUnder(prefix: string, atOnce: number): Promise<void> {
-    const unread: FlightVersion[] = [];
-    for (const version of this.range(prefix)) if (version.unread) unread.push(version);
+  /** Reads the manifests of the unread versions among `versions`, `atOnce` at a time. */
+  async materializeAll(versions: readonly FlightVersion[], atOnce: number): Promise<void> {
+    const unread = versions.filter((v) => v.unread);
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < unread.length) await this.materialize(unread[next++] as FlightVersion);

@@ -40,6 +40,8 @@ const LIST_WAIT_MS = 5_000;
 const STORE_ANSWER_WAIT_MS = 3_000;
 /** Manifests read at once for a listing of unread flights under a prefix. */
 const MANIFESTS_AT_ONCE = 16;
+/** Flights a listing takes from the catalog at a time. */
+const LISTING_PAGE = 256;
 
 export interface ManagerOptions {
   config: Config;
@@ -304,15 +306,27 @@ export class StorageManager {
   }
 
   /**
-   * Makes the flights under a prefix known and read (a listing of it): those a store's
-   * listing has not reached yet are listed from it, and the manifests of unread flights
-   * are read, a few at once.
+   * Visible, unexpired flights under a whole-segment prefix, in path order, for a listing
+   * (ListFlights): flights a store's listing has not reached yet are listed from it first,
+   * then the catalog is walked a page at a time, the manifests of unread flights on each
+   * page read a few at once before it is yielded. Never holds the whole range.
    */
-  async materializeUnder(prefix: string): Promise<void> {
+  async *listing(prefix: string): AsyncGenerator<FlightVersion> {
     const norm = normalizePrefix(prefix);
     if (!norm.ok) throw new InvalidArgumentError(`ListFlights criteria: ${norm.reason}`);
     await this.recovery.listUnder(norm.value);
-    await this.catalog.materializeUnder(norm.value, MANIFESTS_AT_ONCE);
+    let after: string | undefined;
+    for (;;) {
+      const page = this.catalog.page(norm.value, after, LISTING_PAGE);
+      if (page.length === 0) return;
+      after = (page[page.length - 1] as FlightVersion).path;
+      await this.catalog.materializeAll(page, MANIFESTS_AT_ONCE);
+      for (const { path } of page) {
+        // As it is now: removed, replaced or expired while the manifests were read.
+        const version = this.catalog.current(path);
+        if (version && !version.unread) yield version;
+      }
+    }
   }
 
   /** Whether a visible, unexpired flight is at `path`, once its store was asked if need be (see `materialize`). */

@@ -190,3 +190,27 @@ describe('StorageManager accounting', async () => {
     expect(m.stats().storageTypes.memory).toMatchObject({ used: 0, pinnedRetired: 0, reserved: 0 });
   });
 });
+
+describe('StorageManager listing', () => {
+  it('walks a prefix a page at a time, in path order, whole segments only, as the catalog is when each page is read', async () => {
+    const clock = new ManualClock();
+    const m = new StorageManager({ config: config(10_000_000), clock });
+    const under = Array.from({ length: 600 }, (_, i) => `a/${String(i).padStart(4, '0')}`);
+    for (const path of ['a', ...under, 'a-b/x', 'a.c', 'ab/1', 'b/1']) await put(m, path, [64]);
+    await put(m, 'tmp/gone', [64]); // expires before its page is read
+    const seen: string[] = [];
+    for await (const v of m.listing('a')) {
+      seen.push(v.path);
+      // Changes between pages show in later pages: a removed flight is not listed.
+      if (seen.length === 10) m.delete(['a/0300']);
+    }
+    expect(seen).toEqual(['a', ...under.filter((p) => p !== 'a/0300')]);
+    clock.advance(11_000);
+    const all: string[] = [];
+    for await (const v of m.listing('')) all.push(v.path);
+    expect(all).toHaveLength(1 + 599 + 4);
+    expect(all).not.toContain('tmp/gone');
+    expect(m.has(['tmp/gone'])).toBe(false);
+    m.checkAccounting();
+  });
+});

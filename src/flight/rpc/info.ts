@@ -75,13 +75,16 @@ export function infoHandlers(ctx: RpcContext) {
         const prefix = call.request.expression.toString('utf8');
         // Only what the caller may read is listed (with auth off, everything).
         const identity = identityOf(call);
-        await manager.materializeUnder(prefix); // flights a start only listed: their manifests first
-        const local = manager.list(prefix).filter((v) => identity.can(v.path, 'read'));
         const cluster = acrossCluster(ctx.cluster, call.metadata);
         if (!cluster) {
-          for (const version of local) await write(flightInfo(version));
+          // Streamed a page at a time, in path order, as the catalog has them.
+          for await (const version of manager.listing(prefix))
+            if (identity.can(version.path, 'read')) await write(flightInfo(version));
           return;
         }
+        const local = [];
+        for await (const version of manager.listing(prefix))
+          if (identity.can(version.path, 'read')) local.push(version);
         // Every member's flights (each filters by the same caller), one per path.
         const answers = await Promise.all(
           cluster.peers().map((peer) =>
