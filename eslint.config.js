@@ -12,6 +12,21 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware rules (STYLE.md: no promise is left floating or passed where a callback's
+    // result is ignored): they read the TypeScript project.
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: {
+        projectService: { allowDefaultProject: ['vitest.config.ts'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+    },
+  },
+  {
     files: ['test/**', 'bench/**'],
     rules: { 'no-console': 'off' },
   },
