@@ -57,7 +57,7 @@ export class TlsFiles implements experimental.CertificateProvider {
   credentials(): ServerCredentials {
     // grpc-js names this function's parameters the other way round from what it does with
     // them (its first argument is the identity provider, the second the CA provider); the
-    // TLS tests (test/security) fail if that ever changes.
+    // TLS tests (test/auth) fail if that ever changes.
     return experimental.createCertificateProviderServerCredentials(
       this,
       this.config.clientCa === undefined ? null : this,
