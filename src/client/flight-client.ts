@@ -2,7 +2,6 @@ import {
   Client,
   credentials as grpcCredentials,
   Metadata,
-  status,
   type ChannelCredentials,
   type ClientReadableStream,
   type ServiceError,
@@ -54,13 +53,7 @@ export interface FlightClientOptions {
   maxReconnectBackoffMs?: number;
 }
 
-/** gRPC status codes by name (OK, NOT_FOUND, PERMISSION_DENIED, ...). */
-export const FlightStatus = status;
-
-/** A gRPC status code's name, e.g. NOT_FOUND. */
-export function statusName(code: number): string {
-  return Object.entries(status).find(([, v]) => v === code)?.[0] ?? String(code);
-}
+export { GrpcStatus as FlightStatus, statusName } from '../flight/status.js';
 
 /** A failed call: its gRPC status code and the server's message. */
 export class FlightCallError extends Error {

@@ -1,12 +1,18 @@
-import { FlightCallError, FlightClient, statusName, type FlightClientOptions } from '../client/flight-client.js';
+import {
+  FlightCallError,
+  FlightClient,
+  FlightStatus,
+  statusName,
+  type FlightClientOptions,
+} from '../client/flight-client.js';
+import { errorCodeOf } from '../flight/status.js';
 import type { ClusterConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
-import { TierflightError, type ErrorCode } from '../errors.js';
+import { TierflightError } from '../errors.js';
 import type { ClusterMember, ClusterPort, ForwardedMessage } from '../flight/cluster-port.js';
-import { FROM_NODE_HEADER, VERSION_HEADER } from '../flight/cluster-port.js';
+import { DEFAULT_POLL_WAIT_MS, FROM_NODE_HEADER, VERSION_HEADER } from '../flight/cluster-port.js';
 import type { PbFlightInfo, PbPollInfo } from '../flight/proto.js';
-import { DEFAULT_POLL_WAIT_MS } from '../flight/rpc/wait.js';
 import { Membership, type Lookup, type Member } from './membership.js';
 import { owners } from './placement.js';
 import type { StorageManager } from '../storage/manager.js';
@@ -18,18 +24,6 @@ const CALL_TIMEOUT_MS = 5_000;
 const LIST_TIMEOUT_MS = 30_000;
 /** Connections to members ping this often; one that does not answer fails the calls open on it (a paused node). */
 const KEEPALIVE_MS = 10_000;
-
-/** The gRPC status a member answered with, as a Tierflight error code (anything else: INTERNAL). */
-const CALL_CODES: Record<number, ErrorCode> = {
-  1: 'CANCELLED',
-  3: 'INVALID_ARGUMENT',
-  5: 'NOT_FOUND',
-  7: 'PERMISSION_DENIED',
-  8: 'RESOURCE_EXHAUSTED',
-  12: 'UNIMPLEMENTED',
-  14: 'UNAVAILABLE',
-  16: 'UNAUTHENTICATED',
-};
 
 export interface ClusterNodeOptions {
   /** How this node reaches the others: TLS files when the cluster runs TLS. */
@@ -222,10 +216,10 @@ export class ClusterNode implements ClusterPort {
     } catch (err) {
       if (err instanceof TierflightError) throw err;
       if (err instanceof FlightCallError) {
-        const code = CALL_CODES[err.code] ?? (err.code === 4 ? 'UNAVAILABLE' : 'INTERNAL');
+        const code = errorCodeOf(err.code);
         // The member's own words when it answered; who failed when it did not.
         const message =
-          err.code === 14 || err.code === 4
+          err.code === FlightStatus.UNAVAILABLE || err.code === FlightStatus.DEADLINE_EXCEEDED
             ? `cluster member ${on.name} (${on.location}) cannot be reached for ${what}: ${err.details}`
             : err.details;
         throw new TierflightError(code, message);

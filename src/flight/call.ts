@@ -1,5 +1,5 @@
 import type { Denial } from '../auth/denials.js';
-import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
+import { type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '../core/log.js';
 import type { Reservations } from '../coordination/index.js';
 import type { JobRunner } from '../jobs/runner.js';
@@ -35,11 +35,9 @@ export interface RpcContext {
 
 export const EMPTY: Buffer = Buffer.alloc(0);
 
-const STATUS_NAMES = new Map(Object.entries(status).map(([name, value]) => [value as number, name]));
+import { statusName } from './status.js';
 
-export function statusName(code: number | undefined): string {
-  return STATUS_NAMES.get(code ?? status.UNKNOWN) ?? 'UNKNOWN';
-}
+export { statusName };
 
 /** A unary handler: answers with `fn`'s result (or what it resolves to) or the status its error maps to, observed. */
 export function unary<Req, Res>(

@@ -62,6 +62,12 @@ export function updatedAtOf(info: PbFlightInfo): number {
 
 export { FROM_NODE_HEADER, VERSION_HEADER } from '../auth/node-credential.js';
 
+/**
+ * How long one PollFlightInfo call waits for a reserved flight when the client names no
+ * wait (a member that forwards one waits this long for the owner's answer, plus its deadline).
+ */
+export const DEFAULT_POLL_WAIT_MS = 10_000;
+
 /** The Tierflight request headers a forwarded call carries on. */
 const FORWARDED = ['x-tierflight-owner', 'x-tierflight-flight-size', 'x-tierflight-wait-ms'];
 

@@ -9,6 +9,11 @@ function isSystemError(err: unknown): err is NodeJS.ErrnoException {
   return err instanceof Error && typeof code === 'string' && /^E[A-Z0-9]+$/.test(code);
 }
 
+/**
+ * The one table between Tierflight's error codes and gRPC statuses: each code is the
+ * status of the same name. `statusName` names any status; `errorCodeOf` reads a status a
+ * peer answered with back into a code (a cluster member's answer re-thrown here).
+ */
 const CODES: Record<ErrorCode, status> = {
   NOT_FOUND: status.NOT_FOUND,
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
@@ -20,6 +25,25 @@ const CODES: Record<ErrorCode, status> = {
   UNIMPLEMENTED: status.UNIMPLEMENTED,
   INTERNAL: status.INTERNAL,
 };
+const ERROR_CODES = new Map(Object.entries(CODES).map(([code, value]) => [value as number, code as ErrorCode]));
+const STATUS_NAMES = new Map(Object.entries(status).map(([name, value]) => [value as number, name]));
+
+/** gRPC status codes by name (OK, NOT_FOUND, PERMISSION_DENIED, ...). */
+export const GrpcStatus = status;
+
+/** A gRPC status code's name, e.g. NOT_FOUND (UNKNOWN for none or an unknown number). */
+export function statusName(code: number | undefined): string {
+  return STATUS_NAMES.get(code ?? status.UNKNOWN) ?? 'UNKNOWN';
+}
+
+/**
+ * The Tierflight error code of a status a peer answered with: the code of the same name,
+ * UNAVAILABLE for DEADLINE_EXCEEDED (the peer did not answer in time), else INTERNAL.
+ */
+export function errorCodeOf(code: number): ErrorCode {
+  if (code === status.DEADLINE_EXCEEDED) return 'UNAVAILABLE';
+  return ERROR_CODES.get(code) ?? 'INTERNAL';
+}
 
 /**
  * The one place where errors become gRPC statuses. Tierflight's own errors carry their

@@ -7,8 +7,7 @@ import { identityOf } from '../guard.js';
 /** A request header: wait up to this many ms for an absent but reserved flight (DESIGN §6). */
 export const WAIT_HEADER = 'x-tierflight-wait-ms';
 
-/** How long one PollFlightInfo call waits for a reserved flight when the client names no wait. */
-export const DEFAULT_POLL_WAIT_MS = 10_000;
+export { DEFAULT_POLL_WAIT_MS } from '../cluster-port.js';
 
 /** The `x-tierflight-wait-ms` header's value, if given; INVALID_ARGUMENT unless a whole number of ms. */
 export function waitMsOf(metadata: Metadata): number | undefined {
