@@ -5,7 +5,7 @@ import type { Reservations } from '../coordination/index.js';
 import type { JobRunner } from '../jobs/runner.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { BatchSplitter } from './batch-splitter.js';
-import type { ClusterPort } from './cluster-port.js';
+import type { Owners } from './owners.js';
 import { toServiceError } from './status.js';
 
 /** Called once per finished call with its gRPC status name (OK, NOT_FOUND, CANCELLED, ...). */
@@ -29,8 +29,8 @@ export interface RpcContext {
   validateIpc: boolean;
   /** Counts a call refused for lack of permission (metrics). */
   denied?: (d: Denial) => void;
-  /** The other nodes (DESIGN §8); none: a single node. */
-  cluster?: ClusterPort;
+  /** Routes calls to their paths' owners (DESIGN §8); outside a cluster, every call is answered here. */
+  owners: Owners;
 }
 
 export const EMPTY: Buffer = Buffer.alloc(0);

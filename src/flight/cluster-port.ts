@@ -44,6 +44,29 @@ export interface ForwardedMessage {
   wire?: Buffer;
 }
 
+/**
+ * The port of a node outside any cluster: it owns every path, and has no peers and no
+ * members, so routing (`Owners`) answers every call here. Nothing ever asks it to call
+ * another node; if something did, that is a bug and says so.
+ */
+export const SOLO_NODE: ClusterPort = {
+  self: '',
+  owners: () => [{ name: '', location: '', self: true }],
+  peers: () => [],
+  members: () => [],
+  resync: () => undefined,
+  forwardPut: () => noPeers(),
+  copyFlight: () => noPeers(),
+  pollFlightInfo: () => noPeers(),
+  flightInfo: () => noPeers(),
+  listFlights: () => noPeers(),
+  action: () => noPeers(),
+};
+
+function noPeers(): Promise<never> {
+  return Promise.reject(new Error('a node outside any cluster has no other node to call'));
+}
+
 export interface ClusterMember {
   name: string;
   location: string;
@@ -70,11 +93,6 @@ export const DEFAULT_POLL_WAIT_MS = 10_000;
 
 /** The Tierflight request headers a forwarded call carries on. */
 const FORWARDED = ['x-tierflight-owner', 'x-tierflight-flight-size', 'x-tierflight-wait-ms'];
-
-/** The cluster this call acts across; undefined without one, or for a call from another node (answer locally). */
-export function acrossCluster(cluster: ClusterPort | undefined, metadata: Metadata): ClusterPort | undefined {
-  return cluster && metadata.get(FROM_NODE_HEADER).length === 0 ? cluster : undefined;
-}
 
 /**
  * The headers to call another node with on behalf of this call: the Tierflight ones, and the

@@ -7,7 +7,8 @@ import type { Reservations } from '../coordination/index.js';
 import type { JobRunner } from '../jobs/runner.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { BatchSplitter } from './batch-splitter.js';
-import type { ClusterPort } from './cluster-port.js';
+import { SOLO_NODE, type ClusterPort } from './cluster-port.js';
+import { Owners } from './owners.js';
 import type { RpcContext, RpcObserver } from './call.js';
 import type { DecodedFlightData, OutgoingFlightData } from './flight-data-codec.js';
 import { guard } from './guard.js';
@@ -45,7 +46,7 @@ export interface FlightServiceOptions {
   authenticator?: Authenticator;
   /** Counts calls refused for lack of permission. */
   denied?: (d: Denial) => void;
-  /** The other nodes (DESIGN §8); none: a single node. */
+  /** The other nodes (DESIGN §8); none: a node outside any cluster (SOLO_NODE). */
   cluster?: ClusterPort;
 }
 
@@ -66,7 +67,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
     splitter: options.splitter,
     validateIpc: options.validateIpc !== false,
     ...(options.denied ? { denied: options.denied } : {}),
-    ...(options.cluster ? { cluster: options.cluster } : {}),
+    owners: new Owners(options.cluster ?? SOLO_NODE, options.manager, options.logger),
   };
   const authenticator = options.authenticator ?? noAuthentication;
   return guard(

@@ -29,7 +29,8 @@ export const clusterVerb: ActionVerb = {
         bytes: types.reduce((n, t) => n + (t?.used ?? 0), 0),
       };
     };
-    if (!cluster) {
+    // A node outside any cluster has no members (SOLO_NODE).
+    if (cluster.members().length === 0) {
       yield { self: null, members: [] };
       return;
     }
@@ -58,7 +59,7 @@ export const clusterResyncVerb: ActionVerb = {
   description: "Between cluster nodes: check this node's flights against placement and the durable store. Body: empty.",
   permission: 'admin',
   async *run(_body, { cluster }) {
-    cluster?.resync();
-    yield { resync: cluster !== undefined };
+    cluster.resync();
+    yield { resync: cluster.members().length > 0 };
   },
 };

@@ -25,8 +25,8 @@ export interface ActionContext {
   identity: Identity;
   /** Counts a refused permission (metrics). */
   denied?: (d: Denial) => void;
-  /** The other nodes (DESIGN §8); none: a single node. */
-  cluster?: ClusterPort;
+  /** The other nodes (DESIGN §8); outside a cluster, SOLO_NODE (no members, no peers). */
+  cluster: ClusterPort;
   /** Headers for calls to other members on this call's behalf; undefined for a call from another node. */
   forwarded?: Record<string, string>;
 }

@@ -36,7 +36,7 @@ function infoPath(body: Buffer): string {
 /** In a cluster, for a client's call: the path's owners other than this node. */
 function otherOwners(path: string, context: ActionContext) {
   const { cluster, forwarded, manager } = context;
-  if (!cluster || !forwarded) return [];
+  if (!forwarded) return [];
   return cluster.owners(path, manager.route([path]).cls.config.replicas).filter((o) => !o.self);
 }
 
@@ -60,7 +60,7 @@ export const renewFlightEndpointVerb: ActionVerb = {
       const owners = isTierflightError(err) && err.code === 'NOT_FOUND' ? otherOwners(path, context) : [];
       for (const owner of owners) {
         const answer = await context.cluster
-          ?.action(owner, 'RenewFlightEndpoint', body, context.forwarded ?? {})
+          .action(owner, 'RenewFlightEndpoint', body, context.forwarded ?? {})
           .catch(() => undefined);
         if (answer?.[0]) {
           yield answer[0];
@@ -101,7 +101,7 @@ export const cancelFlightInfoVerb: ActionVerb = {
     const statuses = [await cancelHere(path, context)];
     // Waits may be on any node (each answers its own clients' DoGet waits).
     const { cluster, forwarded } = context;
-    if (cluster && forwarded) {
+    if (forwarded) {
       const answers = await Promise.all(
         cluster.peers().map((peer) =>
           cluster.action(peer, 'CancelFlightInfo', body, forwarded).then(

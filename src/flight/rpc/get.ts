@@ -7,27 +7,12 @@ import { decodeTicket } from '../ticket.js';
 import { waitIfReserved } from './wait.js';
 import { authorize } from '../guard.js';
 import { StorageManager } from '../../storage/manager.js';
-import { NotFoundError } from '../../errors.js';
-import type { ClusterPort } from '../cluster-port.js';
 
 /**
  * Read buffers kept for reuse between DoGets from the disk tiers (see BufferPool): enough
  * for a few streams' worth of batches in flight.
  */
 const READ_POOL_IDLE_BYTES = 64 * 1024 * 1024;
-
-/**
- * In a cluster, a flight this node does not hold: restored from the durable store when it is
- * there (whoever put it), else NOT_FOUND naming the path's owners, where the client should read.
- */
-async function notHeldHere(ctx: RpcContext, cluster: ClusterPort, path: string): Promise<void> {
-  if (await ctx.manager.adoptFromStore(path)) return;
-  const owners = cluster.owners(path, ctx.manager.route([path]).cls.config.replicas).filter((o) => !o.self);
-  if (owners.length === 0) return; // this node owns it: the usual NOT_FOUND follows
-  throw new NotFoundError(
-    `flight "${path}" is not held by ${cluster.self}; read it from its owner ${owners.map((o) => `${o.name} (${o.location})`).join(', ')}`,
-  );
-}
 
 /**
  * DoGet: the schema, then the ticket's stored messages as they are (behind the gRPC prefix
@@ -43,7 +28,8 @@ export function doGet(ctx: RpcContext) {
       const parts = [StorageManager.parsePath([ticket.path]).path];
       authorize(call, parts[0] as string, 'read', ctx.denied);
       await waitIfReserved(ctx, parts, call);
-      if (ctx.cluster && !manager.has(parts)) await notHeldHere(ctx, ctx.cluster, parts[0] as string);
+      // Not held here: restored from the durable store, or NOT_FOUND naming its owners.
+      await ctx.owners.readHere(parts[0] as string, manager.route(parts).cls.config.replicas);
       const lease = await manager.open(parts, ticket.version);
       try {
         const version = lease.version;

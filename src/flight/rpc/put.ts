@@ -1,14 +1,6 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { CancelledError, InvalidArgumentError } from '../../errors.js';
-import {
-  acrossCluster,
-  forwardedHeaders,
-  FROM_NODE_HEADER,
-  VERSION_HEADER,
-  type ClusterMember,
-  type ClusterPort,
-  type ForwardedMessage,
-} from '../cluster-port.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { FROM_NODE_HEADER, VERSION_HEADER } from '../cluster-port.js';
 import type { Frame } from '../../ipc/frame.js';
 import { MessageType } from '../../ipc/message-header.js';
 import {
@@ -24,7 +16,7 @@ import type { Denial } from '../../auth/denials.js';
 import { statusName, type RpcContext } from '../call.js';
 import { DescriptorType, isDecodeError, type DecodedFlightData, type FlightDataFrame } from '../flight-data-codec.js';
 import { toServiceError } from '../status.js';
-import { replicate } from './replicate.js';
+import type { ClusterMember } from '../cluster-port.js';
 import { authorize } from '../guard.js';
 
 /** A request header giving the flight's size up front, so it is charged to a tier that takes it. */
@@ -63,10 +55,10 @@ async function doPut(
       if (isDecodeError(msg)) throw new InvalidArgumentError(`message ${index}: ${msg.decodeError}`);
       const at = index++;
       if (!session) {
-        // In a cluster, a put of a path another node is the primary owner of goes there.
-        const primary = primaryElsewhere(call, ctx, msg);
-        if (primary) {
-          await forwardPut(call, primary.cluster, primary.to, msg, incoming);
+        // A put of a path another node is the primary owner of goes there.
+        const owner = primaryElsewhere(call, ctx, msg);
+        if (owner) {
+          await ctx.owners.forwardPut(call, owner, msg, incoming);
           call.end();
           return 'OK';
         }
@@ -90,7 +82,7 @@ async function doPut(
       throw new InvalidArgumentError('DoPut stream ended without any message: send a PATH descriptor with the schema');
     checkIpc(session.path, () => validator.finish(index));
     const committed = await session.commit();
-    if (ctx.cluster) replicate(ctx, ctx.cluster, committed);
+    ctx.owners.replicate(committed);
     // The owner's computation has landed: its reservation goes (a failed put keeps it). A
     // copy from another node (a replica) is not the landing: the primary released it.
     if (session.owner !== undefined && !session.identity) {
@@ -112,48 +104,17 @@ async function doPut(
   }
 }
 
-/** The path's primary owner when it is another node and this put is not already forwarded. */
+/** The path's primary owner when it is another node (routed by `ctx.owners`); undefined: stored here. */
 function primaryElsewhere(
   call: ServerDuplexStream<DecodedFlightData, Buffer>,
   ctx: RpcContext,
   first: FlightDataFrame,
-): { cluster: ClusterPort; to: ClusterMember } | undefined {
-  const cluster = acrossCluster(ctx.cluster, call.metadata);
+): ClusterMember | undefined {
   const d = first.descriptor;
-  if (!cluster || !d || d.type !== DescriptorType.PATH) return undefined; // errors: answered locally
+  if (!d || d.type !== DescriptorType.PATH) return undefined; // errors: answered here
   const { path, cls } = ctx.manager.route(d.path);
   authorize(call, path, 'write', ctx.denied);
-  const to = cluster.owners(path, cls.config.replicas)[0];
-  return to && !to.self ? { cluster, to } : undefined;
-}
-
-/**
- * Streams the put on to the primary owner as it arrives (the next message is read once the
- * last is sent, so a slow owner slows the client) and its acks back; the owner validates,
- * stores and answers, and its status is this call's. A client that goes away cancels it.
- */
-async function forwardPut(
-  call: ServerDuplexStream<DecodedFlightData, Buffer>,
-  cluster: ClusterPort,
-  to: ClusterMember,
-  first: FlightDataFrame,
-  rest: AsyncIterator<DecodedFlightData>,
-): Promise<void> {
-  async function* messages(): AsyncGenerator<ForwardedMessage> {
-    yield first;
-    for (let index = 1; ; index++) {
-      const next = await rest.next();
-      // Ending the owner's stream commits the flight: never for a client that left mid-put.
-      if (call.cancelled) throw new CancelledError('the client cancelled the put');
-      if (next.done) return;
-      const m = next.value;
-      if (isDecodeError(m)) throw new InvalidArgumentError(`message ${index}: ${m.decodeError}`);
-      // Sent on as it came (no re-encoding) when it holds nothing but header, metadata and body.
-      yield { header: m.header, body: m.body, appMetadata: m.appMetadata, ...(m.replayable ? { wire: m.wire } : {}) };
-    }
-  }
-  const headers = forwardedHeaders(cluster, call);
-  await cluster.forwardPut(to, first.descriptor?.path ?? [], headers, messages(), (ack) => call.write(ack));
+  return ctx.owners.primaryElsewhere(call, path, cls.config.replicas);
 }
 
 async function startPut(
