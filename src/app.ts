@@ -169,15 +169,6 @@ export async function startApp(
     );
     const spoolDir = spoolDirectory(config);
     spool = spoolDir ? new FilesystemStore('spool', spoolDir) : undefined;
-    manager = new StorageManager({
-      config,
-      clock,
-      logger,
-      durableStores,
-      ...(spool ? { spool } : {}),
-    });
-    metrics.bind(manager);
-    manager.events.subscribe(metrics.observe);
     const reservationStore = await createReservationStore(config.reservations, clock);
     if (reservationStore.startError) {
       logger.warn(
@@ -185,11 +176,23 @@ export async function startApp(
         'the reservation store cannot be reached: reserve and waits answer UNAVAILABLE until it is back',
       );
     }
-    const landing = {
+    // Waiters read what has landed here, or what another node put in the shared store.
+    const landingHost = {
       has: (path: string) => manager.has([path]),
       adopt: (path: string) => manager.adoptFromStore(path),
     };
-    reservations = new Reservations(reservationStore, config.reservations, manager.events, clock, logger, landing);
+    reservations = new Reservations(reservationStore, config.reservations, clock, logger, landingHost);
+    manager = new StorageManager({
+      config,
+      clock,
+      logger,
+      durableStores,
+      ...(spool ? { spool } : {}),
+      // Told when a flight lands: its waiters answer, its reservation goes.
+      landing: reservations,
+    });
+    metrics.bind(manager);
+    manager.events.subscribe(metrics.observe);
     await reservations.start();
     metrics.bindReservations(reservations);
     if (config.server.metrics !== undefined) {

@@ -2,7 +2,8 @@ import type { ReservationsConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { InvalidArgumentError, ResourceExhaustedError, UnavailableError } from '../errors.js';
-import type { PlacementEvents } from '../storage/events.js';
+import type { FlightVersion } from '../storage/flight.js';
+import type { Landing } from '../storage/landing.js';
 import {
   ReservationExistsError,
   ReservationNotClaimableError,
@@ -58,11 +59,11 @@ const RESERVE_ATTEMPTS = 5;
  * Cache-fill coordination (DESIGN §6): one client reserves a missing flight's path and
  * computes it, the others wait for it to land. Reservations live in a ReservationStore
  * (memory or Redis) and last `heartbeat × graceMultiplier` from each reserve call; a put
- * carrying the owner releases it. Waiters are woken by the put itself (a placement event),
- * by a release, or by the reservation's expiry, never by polling, and there are at most
- * `maxWaiters` at once.
+ * carrying the owner releases it. Waiters are woken by the put itself (the manager calls
+ * `landed`, the storage's landing hook), by a release, or by the reservation's expiry, never
+ * by polling, and there are at most `maxWaiters` at once.
  */
-export class Reservations {
+export class Reservations implements Landing {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private waiting = 0;
   /** Calls waiting now, per authenticated user (`maxWaitersPerUser`). */
@@ -70,29 +71,37 @@ export class Reservations {
   /** Reservations taken through this node, per authenticated user: path → when it lapses (`maxPerUser`). */
   private readonly heldByUser = new Map<string, Map<string, number>>();
   private live = 0;
-  private readonly unsubscribe: () => void;
   private observers: ((event: CoordinationEvent) => void)[] = [];
 
   constructor(
     readonly store: ReservationStore,
     private config: ReservationsConfig,
-    events: PlacementEvents,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly landing: LandingHost = { has: () => false, adopt: () => Promise.resolve(false) },
-  ) {
-    this.unsubscribe = events.subscribe((event) => {
-      if (event.type === 'put') {
-        this.wake(event.version.path, 'landed');
-        // A put that delivers a reservation: other nodes' waiters read it from the durable
-        // store, once it is there (a weak class's upload is still queued).
-        if (event.version.owner !== undefined && event.version.durable?.state !== 'pending') {
-          this.notify({ path: event.version.path, kind: 'landed' });
-        }
-      } else if (event.type === 'durable-write' && event.durability === 'weak' && event.version.owner !== undefined) {
-        this.notify({ path: event.version.path, kind: 'landed' });
-      }
+  ) {}
+
+  /**
+   * A put made `version` visible here: this node's waiters for its path answer at once;
+   * other nodes' waiters are told once the flight is in the durable store they share (a
+   * weak class's upload is still queued: `durable` tells them); and the delivery of an
+   * owner's computation (not another node's copy) releases the owner's reservation. A
+   * release the store refuses is logged: the flight landed, and the reservation lapses.
+   */
+  async landed(version: FlightVersion, copied: boolean): Promise<void> {
+    const { path, owner } = version;
+    this.wake(path, 'landed');
+    if (owner === undefined) return;
+    if (version.durable?.state !== 'pending') this.notify({ path, kind: 'landed' });
+    if (copied) return;
+    await this.release(path, owner, true).catch((err: unknown) => {
+      this.log.warn({ path, err: (err as Error).message }, 'the put landed but its reservation could not be released');
     });
+  }
+
+  /** A weak class's upload of an owner's flight is in the store: other nodes' waiters can read it now. */
+  durable(version: FlightVersion): void {
+    if (version.owner !== undefined) this.notify({ path: version.path, kind: 'landed' });
   }
 
   /** Starts hearing other nodes' notices (a shared store only). */
@@ -302,7 +311,6 @@ export class Reservations {
   }
 
   async close(): Promise<void> {
-    this.unsubscribe();
     for (const path of [...this.waiters.keys()]) this.wake(path, 'timeout');
     await this.store.close();
   }

@@ -9,6 +9,7 @@ import {
   readFlightObjectMessages,
 } from './flight-object.js';
 import type { PlacementEvents } from '../storage/events.js';
+import type { Landing } from '../storage/landing.js';
 import type { Ledger } from '../storage/ledger.js';
 import type { Routes } from '../routing/routes.js';
 import { FlightVersion, type DurableCopy } from '../storage/flight.js';
@@ -35,6 +36,8 @@ export interface DurabilityParts {
   /** Where weak uploads read a version's current tier copy (pinned while it is read). */
   ledger: Ledger;
   events: PlacementEvents;
+  /** Told when a weak upload reaches the store (other nodes' waiters can read the flight then). */
+  landing: Landing;
   clock: Clock;
   log: Logger;
   /** Where flights still without a durable copy at shutdown wait for the next start. */
@@ -66,6 +69,7 @@ export class Durability {
   private readonly stores: ReadonlyMap<string, DurableStore>;
   private readonly ledger: Ledger;
   private readonly events: PlacementEvents;
+  private readonly landing: Landing;
   private readonly clock: Clock;
   private readonly log: Logger;
   private spool: DurableStore | undefined;
@@ -75,6 +79,7 @@ export class Durability {
     this.stores = parts.stores;
     this.ledger = parts.ledger;
     this.events = parts.events;
+    this.landing = parts.landing;
     this.clock = parts.clock;
     this.log = parts.log;
     this.spool = parts.spool;
@@ -140,6 +145,7 @@ export class Durability {
     version.durable = copy;
     const seconds = (performance.now() - started) / 1000;
     this.events.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
+    this.landing.durable(version);
     return encoder.bytes;
   }
 
@@ -345,6 +351,7 @@ export class Durability {
         }
         const seconds = (performance.now() - started) / 1000;
         this.events.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
+        this.landing.durable(version);
         this.log.debug({ key: copy.key, bytes: encoder.bytes, seconds }, 'durable copy written');
         return;
       } catch (err) {

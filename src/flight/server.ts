@@ -1,8 +1,6 @@
 import type { Denial } from '../auth/denials.js';
-import { Reservations } from '../coordination/index.js';
+import type { Reservations } from '../coordination/index.js';
 import { JobRunner } from '../jobs/runner.js';
-import { MemoryReservationStore } from '../coordination/memory-store.js';
-import { reservationsSchema } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import { Server, ServerCredentials, setLogger, type ChannelOptions } from '@grpc/grpc-js';
 import type { ServerConfig } from '../config/schema.js';
@@ -41,8 +39,8 @@ export interface FlightServerOptions {
   credentials?: ServerCredentials;
   /** Who each call is; every call is anonymous by default. */
   authenticator?: Authenticator;
-  /** Cache-fill reservations; by default a memory store with default settings. */
-  reservations?: Reservations;
+  /** Cache-fill reservations: the ones the manager tells when a flight lands (its `landing`). */
+  reservations: Reservations;
   /** Counts calls refused for lack of permission. */
   denied?: (d: Denial) => void;
   /** Backfill and prefetch jobs; by default a runner of its own. */
@@ -57,7 +55,7 @@ export async function startFlightServer(
   server: ServerConfig,
   manager: StorageManager,
   logger: Logger,
-  options: FlightServerOptions = {},
+  options: FlightServerOptions,
 ): Promise<FlightServer> {
   const { observeRpc } = options;
   // grpc-js writes its own errors to the console; they go through the one logger instead
@@ -79,15 +77,7 @@ export async function startFlightServer(
     loadFlightService(),
     createFlightService({
       manager,
-      reservations:
-        options.reservations ??
-        new Reservations(
-          new MemoryReservationStore(systemClock),
-          reservationsSchema.parse({}),
-          manager.events,
-          systemClock,
-          logger,
-        ),
+      reservations: options.reservations,
       jobs: options.jobs ?? new JobRunner(systemClock, logger),
       logger,
       maxEndpointBytes: server.maxEndpointBytes,

@@ -35,8 +35,8 @@ export type PlacementEvent =
 export type PlacementObserver = (event: PlacementEvent) => void;
 
 /**
- * Placement events to every subscriber (metrics and logs now; reservations and the cluster
- * later), in subscription order. A subscriber that throws is a bug in it: the error is
+ * Placement events to every subscriber (metrics and logs: observers only; what must happen
+ * when a flight lands is a direct call, `Landing`), in subscription order. A subscriber that throws is a bug in it: the error is
  * reported through `onError` and the others still get the event, so observing can never
  * break a placement decision.
  */

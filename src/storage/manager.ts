@@ -15,6 +15,7 @@ import type { StorageType } from './storage-type.js';
 import { createStorageTypes } from './types/index.js';
 import { countStats, tallyStats, type ManagerStats } from './stats.js';
 import { PlacementEvents } from './events.js';
+import { NO_LANDING, type Landing } from './landing.js';
 import { Catalog } from './catalog.js';
 import { Ledger } from './ledger.js';
 import { Leases, type FlightLease } from './leases.js';
@@ -53,6 +54,8 @@ export interface ManagerOptions {
   durableStores?: ReadonlyMap<string, DurableStore>;
   /** Where weak flights not uploaded by shutdown wait for the next start (`server.spool`). */
   spool?: DurableStore;
+  /** Told when a flight lands (the reservations); nobody by default. */
+  landing?: Landing;
   /** How long a start waits for a store's listing (LIST_WAIT_MS; tests shorten it). */
   listWaitMs?: number;
 }
@@ -99,10 +102,19 @@ export class StorageManager {
     this.ticketGrace = config.server.ticketGrace;
     this.listWaitMs = options.listWaitMs ?? LIST_WAIT_MS;
     const stores = options.durableStores ?? new Map<string, DurableStore>();
+    const landing = options.landing ?? NO_LANDING;
     // What everything else uses.
     const routes = (this.routes = new Routes(config.storageClasses));
     const ledger = (this.ledger = new Ledger(createStorageTypes(config.storageTypes), log));
-    const durability = (this.durability = new Durability({ stores, ledger, events, clock, log, spool: options.spool }));
+    const durability = (this.durability = new Durability({
+      stores,
+      ledger,
+      events,
+      landing,
+      clock,
+      log,
+      spool: options.spool,
+    }));
     const unrecovered = (this.unrecovered = new UnrecoveredStores(routes));
     const catalog = (this.catalog = new Catalog({
       ledger,
@@ -116,7 +128,7 @@ export class StorageManager {
     // The parts built on them.
     const mover = (this.mover = new TierMover({ ledger, catalog, events, clock, log, background: this.background }));
     this.leases = new Leases({ ledger, catalog, mover, events, clock, log });
-    this.puts = new Puts({ ledger, catalog, mover, durability, events, clock, log });
+    this.puts = new Puts({ ledger, catalog, mover, durability, events, landing, clock, log });
     this.recovery = new Recovery({
       stores,
       durability,

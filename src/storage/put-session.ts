@@ -22,6 +22,8 @@ export interface PutHost {
   storageType(tier: TierConfig): StorageType;
   /** Makes a finished version visible, atomically replacing the path's current one. */
   publish(version: FlightVersion, placement: Placement | undefined, tierIndex: number, durable?: DurableCopy): void;
+  /** Tells who waits for the path that a version landed (awaited: part of the put). */
+  landed(version: FlightVersion, copied: boolean): Promise<void>;
   /** The store upload of a strong put (or, `evenIfWeak`, a weak one), undefined for other classes. */
   strongSink(cls: RoutedClass, path: string, evenIfWeak?: boolean): StrongSink | undefined;
   now(): number;
@@ -201,6 +203,7 @@ export class PutSession {
       this.state = 'committed';
       this.host.publish(version, placement, this.tierIndex, durable);
       this.host.sessionEnded(this);
+      await this.host.landed(version, copied !== undefined);
       return version;
     });
   }

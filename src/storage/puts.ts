@@ -4,6 +4,7 @@ import type { Durability } from '../durability/durability.js';
 import { relativeSegments, type RoutedClass } from '../routing/router.js';
 import type { Catalog } from './catalog.js';
 import type { PlacementEvents } from './events.js';
+import type { Landing } from './landing.js';
 import type { DurableCopy, FlightVersion, VersionIdentity } from './flight.js';
 import type { Ledger } from './ledger.js';
 import { PutSession, type PutHost } from './put-session.js';
@@ -21,6 +22,8 @@ export interface PutsParts {
   /** Strong puts' store uploads, weak puts' queued ones. */
   durability: Durability;
   events: PlacementEvents;
+  /** Told, and awaited, when a put lands (reservations). */
+  landing: Landing;
   clock: Clock;
   log: Logger;
 }
@@ -65,6 +68,7 @@ export class Puts {
         new TierCopy(this.d.ledger, tier, (charge, bytes) => this.d.mover.chargeBytes(charge, bytes, path)),
       strongSink: (cls, path, evenIfWeak) => this.d.durability.strongSink(cls.config, path, evenIfWeak),
       publish: (version, placement, tierIndex, durable) => this.publish(version, placement, tierIndex, durable),
+      landed: (version, copied) => this.d.landing.landed(version, copied),
       admit: (session, bytes) => {
         // Called for every message of every put: nothing to do without limit policies.
         if (!this.d.catalog.limits.active) return;

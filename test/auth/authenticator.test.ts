@@ -1,3 +1,6 @@
+import { Reservations } from '../../src/coordination/reservations.js';
+import { MemoryReservationStore } from '../../src/coordination/memory-store.js';
+import { reservationsSchema } from '../../src/config/schema.js';
 import { Client, credentials, Metadata, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Authenticator } from '../../src/auth/authenticator.js';
@@ -35,7 +38,15 @@ describe('the authentication seam', () => {
     tm = await createManager(MEMORY_ONLY(), new ManualClock(0));
     const port = await freePort();
     const config = parseConfigText(`server:\n  listen: 127.0.0.1:${port}\n${MEMORY_ONLY()}`, 'auth.yaml');
-    server = await startFlightServer(config.server, tm.manager, silentLogger, { authenticator: standIn });
+    server = await startFlightServer(config.server, tm.manager, silentLogger, {
+      authenticator: standIn,
+      reservations: new Reservations(
+        new MemoryReservationStore(new ManualClock(0)),
+        reservationsSchema.parse({}),
+        new ManualClock(0),
+        silentLogger,
+      ),
+    });
     location = `grpc://127.0.0.1:${port}`;
   });
   afterAll(async () => {

@@ -4,7 +4,6 @@ import { Reservations } from '../../src/coordination/reservations.js';
 import { reservationsSchema } from '../../src/config/schema.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/log.js';
-import { PlacementEvents } from '../../src/storage/events.js';
 
 /**
  * The races between a wait starting and the flight landing or the reservation going,
@@ -12,14 +11,10 @@ import { PlacementEvents } from '../../src/storage/events.js';
  * never left waiting for an event that already happened.
  */
 function setup(store: MemoryReservationStore, landed: () => boolean, clock = new ManualClock(1_000_000)) {
-  const reservations = new Reservations(
-    store,
-    reservationsSchema.parse({}),
-    new PlacementEvents(() => undefined),
-    clock,
-    silentLogger,
-    { has: landed, adopt: () => Promise.resolve(false) },
-  );
+  const reservations = new Reservations(store, reservationsSchema.parse({}), clock, silentLogger, {
+    has: landed,
+    adopt: () => Promise.resolve(false),
+  });
   return { clock, reservations };
 }
 

@@ -40,7 +40,7 @@ async function doPut(
   // Every message is validated before it is stored, so nothing an Arrow reader cannot read is kept.
   validator: MessageChecker,
 ): Promise<string> {
-  const { manager, reservations, log, denied } = ctx;
+  const { manager, log, denied } = ctx;
   let session: PutSession | undefined;
   call.on('cancelled', () => void session?.abort());
   let index = 0;
@@ -81,18 +81,10 @@ async function doPut(
     if (!session)
       throw new InvalidArgumentError('DoPut stream ended without any message: send a PATH descriptor with the schema');
     checkIpc(session.path, () => validator.finish(index));
+    // The commit tells the reservations (the storage's landing hook): waiters answer, and
+    // the owner's reservation goes (a failed put keeps it).
     const committed = await session.commit();
     ctx.owners.replicate(committed);
-    // The owner's computation has landed: its reservation goes (a failed put keeps it). A
-    // copy from another node (a replica) is not the landing: the primary released it.
-    if (session.owner !== undefined && !session.identity) {
-      await reservations.release(session.path, session.owner, true).catch((err: unknown) => {
-        log.warn(
-          { path: session?.path, err: (err as Error).message },
-          'the put landed but its reservation could not be released',
-        );
-      });
-    }
     call.end();
     return 'OK';
   } catch (err) {
