@@ -15,6 +15,7 @@ import { denialReporter } from './auth/denials.js';
 import { applyCipherPolicy, TlsFiles } from './flight/tls.js';
 import { JobRunner } from './jobs/runner.js';
 import { ClusterNode } from './cluster/cluster-node.js';
+import { Timers } from './core/timers.js';
 import { Handover } from './cluster/handover.js';
 import { NodeCredential } from './auth/node-credential.js';
 import type { FlightClientOptions } from './client/flight-client.js';
@@ -231,7 +232,7 @@ export async function startApp(
     metrics.grpcInternals({ ...flight.internals });
     await manager.init();
     if (cluster) {
-      handover = new Handover(manager, cluster, logger);
+      handover = new Handover(manager, cluster, logger, clock);
       handover.start();
     }
     removeStaleTemporaries(durableStores, spool, logger);
@@ -246,8 +247,8 @@ export async function startApp(
   }
   ready = true;
   const coordination = reservations as Reservations;
-  const sweeper = setInterval(() => void manager.tick(), SWEEP_INTERVAL_MS);
-  sweeper.unref();
+  const timers = new Timers(clock, (err) => logger.error({ err: (err as Error).message }, 'housekeeping failed'));
+  timers.every(SWEEP_INTERVAL_MS, () => manager.tick());
   let running = config;
   const reload = (): boolean => {
     // Certificates renewed on disk take effect for new connections; open ones keep theirs.
@@ -297,7 +298,7 @@ export async function startApp(
     reload,
     stop: async () => {
       ready = false;
-      clearInterval(sweeper);
+      timers.stop();
       watcher?.close();
       // Jobs stop first (the items running finish), so a client following one gets its
       // last progress, "stopped" with the checkpoint to resume from, before calls drain.

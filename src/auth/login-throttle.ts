@@ -1,4 +1,4 @@
-import pLimit from 'p-limit';
+import { limit } from '../core/limit.js';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**
@@ -32,7 +32,7 @@ export class LoginThrottle {
     duration: THROTTLE_SECONDS,
     blockDuration: THROTTLE_SECONDS,
   });
-  private readonly checks = pLimit(CONCURRENT_PASSWORD_CHECKS);
+  private readonly checks = limit(CONCURRENT_PASSWORD_CHECKS);
 
   /** Seconds until `user` or `peer` may try again, or 0 when neither is refused. */
   async retryAfter(user: string, peer: string | undefined): Promise<number> {

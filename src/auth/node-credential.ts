@@ -1,3 +1,5 @@
+import { systemClock, type Clock } from '../core/clock.js';
+import { Timers } from '../core/timers.js';
 import type { AuthConfig } from '../config/schema.js';
 import { TokenSigner } from './tokens.js';
 
@@ -39,25 +41,27 @@ export const NODE_ONLY_HEADERS = [FROM_NODE_HEADER, ON_BEHALF_HEADER, VERSION_HE
 export class NodeCredential {
   private readonly signer: TokenSigner;
   private token = '';
-  private timer: NodeJS.Timeout | undefined;
+  private readonly timers: Timers;
   private readonly ttlMs: number;
 
   constructor(
     auth: AuthConfig,
     private readonly self: string,
+    // Tokens expire on the wall clock (their `exp`), so they are renewed on it too by default.
+    clock: Clock = systemClock,
   ) {
+    this.timers = new Timers(clock);
     this.signer = new TokenSigner(auth.tokenSecret, auth.tokenTtl, auth.sessionMax);
     this.ttlMs = auth.tokenTtl;
   }
 
   async start(): Promise<void> {
     await this.renew();
-    this.timer = setInterval(() => void this.renew(), Math.max(1_000, this.ttlMs / 2));
-    this.timer.unref();
+    this.timers.every(Math.max(1_000, this.ttlMs / 2), () => this.renew());
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.timers.stop();
   }
 
   /** The headers of a node-to-node call: this node's token, and the user it calls for if any. */

@@ -1,4 +1,6 @@
+import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
+import { Timers } from '../core/timers.js';
 import { isTierflightError } from '../errors.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { ClusterNode } from './cluster-node.js';
@@ -19,7 +21,9 @@ const CONCURRENCY = 8;
  * Weak flights whose upload has not finished stay until it has.
  */
 export class Handover {
-  private timer: NodeJS.Timeout | undefined;
+  private readonly timers: Timers;
+  /** Runs a pass once membership has stayed still for `settleMs`. */
+  private readonly schedule: () => void;
   private running: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
 
@@ -27,8 +31,20 @@ export class Handover {
     private readonly manager: StorageManager,
     private readonly node: ClusterNode,
     private readonly log: Logger,
-    private readonly settleMs = SETTLE_MS,
-  ) {}
+    clock: Clock,
+    settleMs = SETTLE_MS,
+  ) {
+    this.timers = new Timers(clock);
+    this.schedule = this.timers.debounce(settleMs, () => {
+      this.running = this.running
+        .then(async () => {
+          await this.run();
+        })
+        .catch((err: unknown) => {
+          this.log.error({ err: (err as Error).message }, 'cluster handover failed');
+        });
+    });
+  }
 
   start(): void {
     const offChange = this.node.membership.onChange(() => this.schedule());
@@ -41,22 +57,8 @@ export class Handover {
 
   stop(): Promise<void> {
     this.unsubscribe?.();
-    clearTimeout(this.timer);
+    this.timers.stop();
     return this.running;
-  }
-
-  private schedule(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.running = this.running
-        .then(async () => {
-          await this.run();
-        })
-        .catch((err: unknown) => {
-          this.log.error({ err: (err as Error).message }, 'cluster handover failed');
-        });
-    }, this.settleMs);
-    this.timer.unref();
   }
 
   /** One pass over every flight held here, and over the durable stores' listings. */

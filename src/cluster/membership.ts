@@ -1,6 +1,7 @@
 import { Resolver } from 'node:dns/promises';
 import type { ClusterConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
+import { Timers } from '../core/timers.js';
 import type { Logger } from '../core/log.js';
 
 /** `unknown` until the first probe answers or three fail; counted as live until then, so every node places alike from the start. */
@@ -32,7 +33,7 @@ export class Membership {
   private readonly members = new Map<string, Member & { misses: number }>();
   private readonly listeners = new Set<() => void>();
   private readonly returned = new Set<(member: Member) => void>();
-  private timers: NodeJS.Timeout[] = [];
+  private readonly timers: Timers;
   private stopped = false;
 
   constructor(
@@ -45,6 +46,9 @@ export class Membership {
     private readonly lookup: Lookup = systemLookup(config.discover?.resolver),
   ) {
     for (const m of config.members ?? []) this.add(m.name, m.location);
+    this.timers = new Timers(clock, (err) =>
+      log.error({ err: (err as Error).message }, 'cluster membership check failed'),
+    );
   }
 
   get self(): string {
@@ -66,8 +70,7 @@ export class Membership {
 
   stop(): void {
     this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
-    this.timers = [];
+    this.timers.stop();
   }
 
   /** Every member, self included, sorted by name. */
@@ -99,9 +102,7 @@ export class Membership {
   }
 
   private every(ms: number, fn: () => Promise<void>): void {
-    const timer = setInterval(() => void fn(), ms);
-    timer.unref();
-    this.timers.push(timer);
+    this.timers.every(ms, fn);
   }
 
   private async probeAll(): Promise<void> {

@@ -15,7 +15,8 @@ import type { Routes } from '../routing/routes.js';
 import { FlightVersion, type DurableCopy } from '../storage/flight.js';
 import type { RoutedClass } from '../routing/router.js';
 import type { Frame } from '../ipc/frame.js';
-import { backoff } from '../core/backoff.js';
+import { limit, type Limit } from '../core/limit.js';
+import { retry } from '../core/retry.js';
 import { StrongSink } from './strong-sink.js';
 import { sleep } from '../core/sleep.js';
 
@@ -28,6 +29,9 @@ export interface DurabilityStats {
   uploadFailures: number;
   deletes: number;
 }
+
+/** Attempts at deleting a durable object while its store fails transiently. */
+const DELETE_ATTEMPTS = 21;
 
 /** What the write-through is built on. */
 export interface DurabilityParts {
@@ -56,8 +60,6 @@ export interface DurabilityParts {
 export class Durability {
   private readonly chains = new Map<string, Promise<void>>();
   private readonly waiting = new Map<FlightVersion, number>();
-  private running = 0;
-  private readonly slots: (() => void)[] = [];
   private readonly counters = { uploads: 0, uploadFailures: 0, deletes: 0 };
   private closed = false;
 
@@ -73,7 +75,8 @@ export class Durability {
   private readonly clock: Clock;
   private readonly log: Logger;
   private spool: DurableStore | undefined;
-  private readonly concurrency: number;
+  /** Weak uploads at once. */
+  private readonly uploads: Limit;
 
   constructor(parts: DurabilityParts) {
     this.stores = parts.stores;
@@ -83,7 +86,7 @@ export class Durability {
     this.clock = parts.clock;
     this.log = parts.log;
     this.spool = parts.spool;
-    this.concurrency = parts.concurrency ?? 4;
+    this.uploads = limit(parts.concurrency ?? 4);
   }
 
   /** Takes a spool opened after the start (a reload made a class weak). */
@@ -162,20 +165,23 @@ export class Durability {
 
   private removeCopy(version: FlightVersion, copy: DurableCopy): void {
     void this.inOrder(copy.key, async () => {
-      for (let attempt = 0; ; attempt++) {
+      const once = async () => {
         try {
           await copy.store.delete(copy.key);
-          this.counters.deletes++;
-          return;
         } catch (err) {
           this.events.emit({ type: 'durable-failure', cls: version.cls, operation: 'delete', kind: kindOf(err) });
-          if (this.closed || !isTransient(err) || attempt >= 20) {
-            this.log.error({ key: copy.key, err: (err as Error).message }, 'could not delete a durable object');
-            return;
-          }
-          await this.clock.sleep(backoff(attempt));
+          throw err;
         }
-      }
+      };
+      await retry(once, {
+        clock: this.clock,
+        attempts: DELETE_ATTEMPTS,
+        retryable: (err) => !this.closed && isTransient(err),
+      }).then(
+        () => this.counters.deletes++,
+        (err: unknown) =>
+          this.log.error({ key: copy.key, err: (err as Error).message }, 'could not delete a durable object'),
+      );
     });
   }
 
@@ -322,53 +328,58 @@ export class Durability {
     for (const store of this.stores.values()) store.close();
   }
 
+  /** Uploads a version's durable copy, retrying with backoff while the store fails transiently. */
   private async uploadWithRetries(
     version: FlightVersion,
     copy: DurableCopy,
     read: () => { frames: AsyncIterable<Frame>; done: () => void } | undefined,
   ): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
+    const once = async (): Promise<void> => {
       if (version.retired || this.closed) return; // replaced or deleted: nothing to make durable
       const source = read();
       if (!source) return;
-      await this.slot();
-      const encoder = new FlightObjectEncoder();
-      const started = performance.now();
       try {
-        const stored = await copy.store.put(
-          copy.key,
-          encodeFlightObject(version, version.schemaHeader, source.frames, encoder),
-        );
-        copy.object = { ...encoder.object(copy.key, version), version: stored.version };
-        copy.state = 'stored';
-        this.counters.uploads++;
-        const spooled = version.durable;
-        if (spooled && spooled !== copy) {
-          // Uploaded from the spool: the store's copy is the flight's now.
-          version.durable = copy;
-          this.spooled.delete(version);
-          void spooled.store.delete(spooled.key).catch(() => undefined);
-        }
-        const seconds = (performance.now() - started) / 1000;
-        this.events.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
-        this.landing.durable(version);
-        this.log.debug({ key: copy.key, bytes: encoder.bytes, seconds }, 'durable copy written');
-        return;
-      } catch (err) {
-        this.counters.uploadFailures++;
-        this.events.emit({ type: 'durable-failure', cls: version.cls, operation: 'upload', kind: kindOf(err) });
-        if (!isTransient(err)) {
-          copy.state = 'failed';
-          this.log.error({ key: copy.key, err: (err as Error).message }, 'durable upload failed for good');
-          return;
-        }
-        this.log.warn({ key: copy.key, attempt, err: (err as Error).message }, 'durable upload failed; retrying');
+        await this.uploads(() => this.uploadOnce(version, copy, source.frames));
       } finally {
         source.done();
-        this.freeSlot();
       }
-      await this.clock.sleep(backoff(attempt));
+    };
+    await retry(once, {
+      clock: this.clock,
+      retryable: isTransient,
+      onRetry: (err, attempt) =>
+        this.log.warn({ key: copy.key, attempt, err: (err as Error).message }, 'durable upload failed; retrying'),
+    }).catch((err: unknown) => {
+      copy.state = 'failed';
+      this.log.error({ key: copy.key, err: (err as Error).message }, 'durable upload failed for good');
+    });
+  }
+
+  /** One attempt at uploading a version's durable copy (counted, and announced either way). */
+  private async uploadOnce(version: FlightVersion, copy: DurableCopy, frames: AsyncIterable<Frame>): Promise<void> {
+    const encoder = new FlightObjectEncoder();
+    const started = performance.now();
+    try {
+      const stored = await copy.store.put(copy.key, encodeFlightObject(version, version.schemaHeader, frames, encoder));
+      copy.object = { ...encoder.object(copy.key, version), version: stored.version };
+      copy.state = 'stored';
+      this.counters.uploads++;
+    } catch (err) {
+      this.counters.uploadFailures++;
+      this.events.emit({ type: 'durable-failure', cls: version.cls, operation: 'upload', kind: kindOf(err) });
+      throw err;
     }
+    const spooled = version.durable;
+    if (spooled && spooled !== copy) {
+      // Uploaded from the spool: the store's copy is the flight's now.
+      version.durable = copy;
+      this.spooled.delete(version);
+      void spooled.store.delete(spooled.key).catch(() => undefined);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    this.events.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
+    this.landing.durable(version);
+    this.log.debug({ key: copy.key, bytes: encoder.bytes, seconds }, 'durable copy written');
   }
 
   private inOrder(key: string, work: () => Promise<void>): Promise<void> {
@@ -378,20 +389,6 @@ export class Durability {
       if (this.chains.get(key) === next) this.chains.delete(key);
     });
     return next;
-  }
-
-  private async slot(): Promise<void> {
-    if (this.running < this.concurrency) {
-      this.running++;
-      return;
-    }
-    await new Promise<void>((resolve) => this.slots.push(resolve));
-  }
-
-  private freeSlot(): void {
-    const next = this.slots.shift();
-    if (next) next();
-    else this.running--;
   }
 }
 

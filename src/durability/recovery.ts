@@ -1,4 +1,5 @@
-import { backoff } from '../core/backoff.js';
+import { limit, type Limit } from '../core/limit.js';
+import { retry } from '../core/retry.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { isUnderPrefix } from '../core/path.js';
@@ -91,7 +92,7 @@ export class Recovery {
     const waitFor = async (store: string): Promise<void> => {
       let answered!: () => void;
       const answer = new Promise<void>((resolve) => (answered = resolve));
-      const done = this.recoverStore(store, 0, answered);
+      const done = this.recoverStore(store, answered);
       const spoke = await Promise.race([
         answer.then(() => true),
         done.then(() => true),
@@ -216,13 +217,36 @@ export class Recovery {
     return version.isExpired(this.clock.now()) ? undefined : version;
   }
 
-  /** Lists one store (once at a time), adopting what it lists; retried with backoff while it fails. */
-  private recoverStore(store: string, attempt: number, answered?: () => void): Promise<void> {
-    const listing = this.listStore(store, attempt, answered).finally(() => {
-      if (this.listings.get(store) === listing) this.listings.delete(store);
-    });
-    this.listings.set(store, listing);
-    return listing;
+  /**
+   * Lists one store, adopting what it lists; retried with backoff on the clock while it
+   * fails (each attempt is the store's listing in progress). Resolves once the first
+   * attempt has ended, listed or not.
+   */
+  private recoverStore(store: string, answered?: () => void): Promise<void> {
+    let first: Promise<void> | undefined;
+    const attempt = (n: number): Promise<void> => {
+      const listing = this.listStore(store, n, n === 0 ? answered : undefined);
+      const settled = listing.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.listings.set(store, settled);
+      void settled.finally(() => {
+        if (this.listings.get(store) === settled) this.listings.delete(store);
+      });
+      first ??= settled;
+      return listing;
+    };
+    void retry(attempt, {
+      clock: this.clock,
+      retryable: () => !this.closed,
+      onRetry: (err, n, retryMs) =>
+        this.log.warn(
+          { store, attempt: n, retryMs: Math.round(retryMs), err: (err as Error).message },
+          'durable store unreachable: serving without its flights, recovering them in the background',
+        ),
+    }).catch(() => undefined);
+    return first ?? Promise.resolve();
   }
 
   /** `answered`: called once the store has said anything (its first listing page, or an error). */
@@ -242,13 +266,7 @@ export class Recovery {
     } catch (err) {
       answered?.();
       this.unrecovered.unreachable(store);
-      const retryMs = backoff(attempt);
-      this.log.warn(
-        { store, attempt, retryMs: Math.round(retryMs), err: (err as Error).message },
-        'durable store unreachable: serving without its flights, recovering them in the background',
-      );
-      void this.clock.sleep(retryMs).then(() => this.recoverStore(store, attempt + 1));
-      return;
+      throw err;
     } finally {
       this.fill.listingEnded();
     }
@@ -341,7 +359,8 @@ export class Recovery {
 class ManifestFill {
   private readonly queue: FlightVersion[] = [];
   private next = 0;
-  private workers = 0;
+  /** The readers draining the queue, at most `concurrency` at once. */
+  private readonly readers: Limit;
   private read = 0;
   /** Listings in progress: the fill is not done before they are. */
   private listings = 0;
@@ -353,15 +372,18 @@ class ManifestFill {
     private readonly catalog: Catalog,
     private readonly log: Logger,
     private readonly concurrency: number,
-  ) {}
+  ) {
+    this.readers = limit(concurrency);
+  }
 
   push(version: FlightVersion): void {
     if (this.closed) return;
     if (this.idle) this.started = performance.now(); // a new round: a retried listing, a prefix listed
     this.queue.push(version);
-    if (this.workers < this.concurrency) {
-      this.workers++;
-      void this.work();
+    // One more reader while fewer than `concurrency` drain the queue (each reads until it is empty).
+    if (this.readers.activeCount + this.readers.pendingCount < this.concurrency) {
+      // The limiter counts a reader out before its promise settles: the fill may be idle then.
+      void this.readers(() => this.work()).finally(() => this.settle());
     }
   }
 
@@ -390,7 +412,11 @@ class ManifestFill {
   }
 
   private get idle(): boolean {
-    return this.listings === 0 && this.workers === 0 && this.next >= this.queue.length;
+    return (
+      this.listings === 0 &&
+      this.readers.activeCount + this.readers.pendingCount === 0 &&
+      this.next >= this.queue.length
+    );
   }
 
   private async work(): Promise<void> {
@@ -403,8 +429,6 @@ class ManifestFill {
           this.log.warn({ path: version.path, err: (err as Error).message }, 'could not read a manifest'),
       );
     }
-    this.workers--;
-    this.settle();
   }
 
   private settle(): void {

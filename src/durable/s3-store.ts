@@ -1,4 +1,3 @@
-import { backoff } from '../core/backoff.js';
 import http from 'node:http';
 import https from 'node:https';
 import { Readable } from 'node:stream';
@@ -22,7 +21,8 @@ import {
   type ObjectInfo,
   type PutOptions,
 } from './durable-store.js';
-import { sleep } from '../core/sleep.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { retry } from '../core/retry.js';
 
 export interface S3StoreOptions {
   id: string;
@@ -38,7 +38,12 @@ export interface S3StoreOptions {
   maxAttempts?: number;
   /** Milliseconds a connection may stay silent before the request counts as failed. */
   idleTimeout?: number;
+  /** Whose time background cleanups wait on (the system's by default). */
+  clock?: Clock;
 }
+
+/** Attempts at a background cleanup (aborting a multipart upload) while the store fails transiently. */
+const CLEANUP_ATTEMPTS = 30;
 
 const MIB = 1024 * 1024;
 
@@ -60,9 +65,11 @@ export class S3Store implements DurableStore {
   private readonly cleanups = new Set<Promise<void>>();
   /** Uploads in progress, whose multipart uploads a sweep must leave alone. */
   private readonly active = new Set<Upload>();
+  private readonly clock: Clock;
 
   constructor(options: S3StoreOptions) {
     this.id = options.id;
+    this.clock = options.clock ?? systemClock;
     this.bucket = options.bucket;
     this.partSize = options.partSize ?? 8 * MIB;
     this.queueSize = options.queueSize ?? 4;
@@ -251,24 +258,22 @@ export class S3Store implements DurableStore {
     };
     this.inBackground(async () => {
       await sweep();
-      await sleep(3_000);
+      await this.clock.sleep(3_000);
       await sweep();
     });
   }
 
   /** Retries `work` with backoff while the store fails transiently. */
   private inBackground(work: () => Promise<unknown>): void {
-    const run = (async () => {
-      for (let attempt = 0; attempt < 30; attempt++) {
-        try {
-          await work();
-          return;
-        } catch (err) {
-          if (classify(err) !== 'transient') return; // already gone, or nothing we can do
-          await sleep(backoff(attempt, 200));
-        }
-      }
-    })();
+    const run = retry(work, {
+      clock: this.clock,
+      attempts: CLEANUP_ATTEMPTS,
+      baseMs: 200,
+      retryable: (err) => classify(err) === 'transient',
+    }).then(
+      () => undefined,
+      () => undefined, // already gone, or nothing we can do
+    );
     this.cleanups.add(run);
     void run.finally(() => this.cleanups.delete(run));
   }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { backoff } from '../core/backoff.js';
+import { retry } from '../core/retry.js';
+import { Timers } from '../core/timers.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 
@@ -89,9 +90,10 @@ export class Job {
       done: false,
     };
     const workers = Array.from({ length: Math.max(1, Math.min(concurrency, items.length || 1)) }, () => this.work());
-    const logger = setInterval(() => this.logCheckpoint(), CHECKPOINT_LOG_MS).unref();
+    const timers = new Timers(clock);
+    timers.every(CHECKPOINT_LOG_MS, () => this.logCheckpoint());
     this.finished = Promise.all(workers).then(() => {
-      clearInterval(logger);
+      timers.stop();
       this.progress.state = this.stopped ? 'stopped' : 'done';
       this.progress.done = true;
       this.logCheckpoint();
@@ -125,16 +127,13 @@ export class Job {
         yield snap;
       }
       if (snap.done) return;
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          this.listeners.delete(wake);
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(wake, 1_000).unref();
-        this.listeners.add(wake);
-      });
-      await new Promise((r) => setTimeout(r, minMs).unref());
+      // Until the job changes (or a second passes), then at most every `minMs`.
+      const changed = new AbortController();
+      const wake = () => changed.abort();
+      this.listeners.add(wake);
+      await this.clock.sleep(1_000, changed.signal);
+      this.listeners.delete(wake);
+      await this.clock.sleep(minMs);
     }
   }
 
@@ -162,34 +161,35 @@ export class Job {
     }
   }
 
+  /**
+   * Runs an item, retried with backoff on the clock: while the store is down the job
+   * pauses (and says so) until it answers or the job is stopped (undefined); another failure
+   * is retried up to ITEM_ATTEMPTS times in all, then counted as failed.
+   */
   private async attempt(item: JobItem): Promise<{ outcome: ItemOutcome; bytes: number } | 'failed' | undefined> {
-    for (let attempt = 0, paused = 0; ;) {
-      try {
-        const result = await item.run();
-        if (this.progress.state === 'paused') {
-          this.progress.state = 'running';
-          delete this.progress.message;
-          this.log.info({ job: this.id, kind: this.kind }, 'the store answers again: job resumed');
-        }
-        return result;
-      } catch (err) {
-        const message = (err as Error).message;
-        if (this.storeDown(err)) {
-          if (this.progress.state !== 'paused')
-            this.log.warn({ job: this.id, kind: this.kind, err: message }, 'job paused');
-          this.progress.state = 'paused';
-          this.progress.message = `paused: the store cannot be reached (${message}); retrying`;
-          this.changed();
-          if (this.stopped) return undefined;
-          await this.clock.sleep(backoff(paused++));
-          continue;
-        }
-        if (++attempt >= ITEM_ATTEMPTS) {
-          this.log.warn({ job: this.id, kind: this.kind, path: item.path, err: message }, 'job item failed');
-          return 'failed';
-        }
-        await this.clock.sleep(backoff(attempt));
+    let failures = 0;
+    const retryable = (err: unknown): boolean => {
+      if (!this.storeDown(err)) return ++failures < ITEM_ATTEMPTS;
+      const message = (err as Error).message;
+      if (this.progress.state !== 'paused')
+        this.log.warn({ job: this.id, kind: this.kind, err: message }, 'job paused');
+      this.progress.state = 'paused';
+      this.progress.message = `paused: the store cannot be reached (${message}); retrying`;
+      this.changed();
+      return !this.stopped;
+    };
+    try {
+      const result = await retry(() => item.run(), { clock: this.clock, retryable });
+      if (this.progress.state === 'paused') {
+        this.progress.state = 'running';
+        delete this.progress.message;
+        this.log.info({ job: this.id, kind: this.kind }, 'the store answers again: job resumed');
       }
+      return result;
+    } catch (err) {
+      if (this.storeDown(err)) return undefined; // stopped while paused
+      this.log.warn({ job: this.id, kind: this.kind, path: item.path, err: (err as Error).message }, 'job item failed');
+      return 'failed';
     }
   }
 
