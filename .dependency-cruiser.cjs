@@ -10,7 +10,7 @@ const layers = [
   ['metrics and flight', '^src/(metrics|flight)/'],
   ['client', '^src/client/'],
   ['cluster', '^src/cluster/'],
-  ['app', '^src/app\\.ts$'],
+  ['node (composition and lifecycle)', '^src/node/'],
   ['cli', '^src/cli/'],
 ];
 

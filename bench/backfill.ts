@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { startApp } from '../src/app.js';
+import { startNode } from '../src/node/start.js';
 import { FlightClient } from '../src/client/flight-client.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { systemClock } from '../src/core/clock.js';
@@ -45,7 +45,7 @@ storageClasses:
 ${durable ? `    durability: weak\n    durableStore: s3\n    durablePrefix: c${concurrency}/\n` : ''}    tiers: [{ storage: memory }]
 `;
     writeFileSync(file, yaml(false));
-    const app = await startApp(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
+    const app = await startNode(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
     const location = `grpc://127.0.0.1:${port}`;
     await runPyClient('ops', location, [
       '--script',

@@ -1,3 +1,4 @@
+import { flightPath } from '../src/core/path.js';
 /**
  * `npm run bench:restart`: a restart with many durable flights. moto_server holds N small
  * flight objects of a `strong` class; Tierflight reaches it through a TCP proxy that adds
@@ -59,7 +60,7 @@ async function fill(moto: Moto, n: number, from: number): Promise<void> {
   const worker = async (): Promise<void> => {
     while (next < n) {
       const i = next++;
-      const path = `f/${i}`;
+      const path = flightPath(`f/${i}`);
       const encoder = new FlightObjectEncoder();
       const parts = [
         ...encoder.writeSchema(schema.header),

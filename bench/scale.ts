@@ -9,7 +9,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startApp, type App } from '../src/app.js';
+import { startNode, type RunningNode } from '../src/node/start.js';
 import { FlightClient } from '../src/client/flight-client.js';
 import { parseConfigText } from '../src/config/load.js';
 import { silentLogger } from '../src/core/log.js';
@@ -74,7 +74,7 @@ async function measure(n: number): Promise<Result> {
       `storageClasses:\n  - { name: all, prefix: "", ttl: 7d, tiers: [{ storage: memory }] }\n`,
     'scale-bench.yaml',
   );
-  const app: App = await startApp(config, silentLogger);
+  const app: RunningNode = await startNode(config, silentLogger);
   const m = app.manager;
   global.gc?.();
   const before = process.memoryUsage();

@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startApp } from '../src/app.js';
+import { startNode } from '../src/node/start.js';
 import { parseConfigText } from '../src/config/load.js';
 import { IpcStreamValidator } from '../src/ipc/stream-validator.js';
 import { silentLogger } from '../src/core/log.js';
@@ -50,7 +50,7 @@ async function putGbps(validateIpc: boolean, kind: string): Promise<{ put_gbps: 
       `storageClasses:\n  - { name: all, prefix: "", tiers: [{ storage: memory }] }\n`,
     'validator-bench.yaml',
   );
-  const app = await startApp(config, silentLogger, undefined, { validateIpc });
+  const app = await startNode(config, silentLogger, undefined, { validateIpc });
   try {
     // The client runs in its own process; this one only serves while it waits.
     const { stdout } = await execFileAsync(

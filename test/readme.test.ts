@@ -1,7 +1,7 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { startApp } from '../src/app.js';
+import { startNode } from '../src/node/start.js';
 import { hashPassword } from '../src/auth/passwords.js';
 import { loadConfigFile } from '../src/config/load.js';
 import { silentLogger } from '../src/core/log.js';
@@ -182,7 +182,7 @@ describe('README', () => {
       process.env.TIERFLIGHT_TOKEN_SECRET = execFileSync('openssl', ['rand', '-base64', '48'], {
         encoding: 'utf8',
       }).trim();
-      const app = await startApp(loadConfigFile(path.join(dir, 'tierflight.yaml')).config, silentLogger);
+      const app = await startNode(loadConfigFile(path.join(dir, 'tierflight.yaml')).config, silentLogger);
       try {
         const script = block('python')
           .replaceAll('8815', String(port))

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { startApp } from '../app.js';
+import { startNode } from '../node/start.js';
 import { configJsonSchema } from '../config/json-schema.js';
 import { ConfigError, loadConfigFile, spoolDirectory } from '../config/load.js';
 import { securityWarnings } from '../config/security.js';
@@ -84,7 +84,7 @@ program
       for (const warning of securityWarnings(config)) logger.warn({ config: file }, warning);
       let app;
       try {
-        app = await startApp(config, logger, undefined, { configFile: file, overrides });
+        app = await startNode(config, logger, undefined, { configFile: file, overrides });
       } catch (err) {
         // One line saying what to do; the stack only for what Tierflight did not expect.
         const expected = isStartRefusal(err);

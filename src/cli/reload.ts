@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { ownedDirectories } from '../app.js';
+import { ownedDirectories } from '../node/directories.js';
 import type { Config } from '../config/schema.js';
 import { lockHolder } from '../core/directory-lock.js';
 

@@ -1,3 +1,4 @@
+import type { FlightPath } from '../core/path.js';
 import {
   FlightCallError,
   FlightClient,
@@ -138,10 +139,10 @@ export class ClusterNode implements ClusterPort {
    * is handed over to), streamed from the stored copy; it is that member's own put, of the
    * same version (its tag and times travel in VERSION_HEADER).
    */
-  async copyFlight(to: ClusterMember, path: string, tag?: string): Promise<void> {
+  async copyFlight(to: ClusterMember, path: FlightPath, tag?: string): Promise<void> {
     const manager = this.options.manager;
     if (!manager) throw new Error('this cluster node has no storage to copy from');
-    const lease = await manager.open([path], tag);
+    const lease = await manager.open(path, tag);
     try {
       const version = lease.version;
       async function* messages(): AsyncGenerator<ForwardedMessage> {

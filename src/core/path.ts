@@ -1,3 +1,5 @@
+import { InvalidArgumentError } from '../errors.js';
+
 /**
  * Flight paths: descriptor segments joined with `/`, so `["a","b"]` and `["a/b"]` name the
  * same flight. A leading `/` is ignored (`["/data/x.json"]` is `data/x.json`: Arrow's
@@ -6,6 +8,32 @@
  * control characters, and paths over 1024 bytes.
  */
 export const MAX_PATH_BYTES = 1024;
+
+declare const checked: unique symbol;
+
+/**
+ * A flight path checked and normalised once, where it comes in (a descriptor, a ticket, an
+ * action's body, a durable object's key): the storage core takes only these, so it never
+ * parses a path again.
+ */
+export type FlightPath = string & { readonly [checked]: true };
+
+/**
+ * A path read back from a store (an object's key, a manifest), which must already be in
+ * normal form: as a FlightPath, or INVALID_ARGUMENT.
+ */
+export function storedPath(path: string): FlightPath {
+  const checked = flightPath(path);
+  if (checked !== path) throw new InvalidArgumentError(`"${path}" is not a normalised flight path`);
+  return checked;
+}
+
+/** Descriptor segments (or one path) as a FlightPath, or INVALID_ARGUMENT naming the problem. */
+export function flightPath(parts: readonly string[] | string): FlightPath {
+  const result = normalizePath(typeof parts === 'string' ? [parts] : parts);
+  if (!result.ok) throw new InvalidArgumentError(result.reason);
+  return result.value as FlightPath;
+}
 
 export type PathResult = { ok: true; value: string; segments: string[] } | { ok: false; reason: string };
 

@@ -264,7 +264,7 @@ export class Durability {
       const object = await readFlightObject(spool, info.key).catch(() => undefined);
       let cls: RoutedClass | undefined;
       try {
-        cls = object && routes.routeStored(object.path);
+        cls = object && routes.route(object.path);
       } catch {
         cls = undefined;
       }

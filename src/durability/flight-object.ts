@@ -1,4 +1,5 @@
 import { END_OF_STREAM } from '../ipc/file-layout.js';
+import { storedPath, type FlightPath } from '../core/path.js';
 import { IpcFramer } from '../ipc/ipc-framer.js';
 import { readSequential, type IndexEntry } from '../ipc/stream-reader.js';
 import type { Frame } from '../ipc/frame.js';
@@ -20,7 +21,7 @@ const TRAILER = 4 + OBJECT_MAGIC.length;
 const TAIL_GUESS = 64 * 1024;
 
 export interface FlightMeta {
-  path: string;
+  path: FlightPath;
   createdAt: number;
   expiresAt: number | undefined;
   totalRecords: number;
@@ -188,11 +189,17 @@ async function readManifest(store: DurableStore, key: string, info: ObjectInfo):
     return bad('manifest is not JSON');
   }
   if (m.format !== 1 || typeof m.path !== 'string' || !Array.isArray(m.messages)) bad('unknown manifest format');
+  let path: FlightPath;
+  try {
+    path = storedPath(m.path);
+  } catch (err) {
+    return bad(`manifest path: ${(err as Error).message}`);
+  }
   return {
     key,
     size: info.size,
     ...(info.version !== undefined ? { version: info.version } : {}),
-    path: m.path,
+    path,
     createdAt: m.createdAt,
     expiresAt: m.expiresAt ?? undefined,
     totalRecords: m.totalRecords,

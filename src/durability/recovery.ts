@@ -2,7 +2,7 @@ import { limit, type Limit } from '../core/limit.js';
 import { retry } from '../core/retry.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
-import { isUnderPrefix } from '../core/path.js';
+import { isUnderPrefix, storedPath, type FlightPath } from '../core/path.js';
 import { sleep } from '../core/sleep.js';
 import { DurableStoreError, type DurableStore, type ObjectInfo } from '../durable/durable-store.js';
 import { UnavailableError } from '../errors.js';
@@ -125,7 +125,7 @@ export class Recovery {
    * reached it yet: the store is asked for that one object. UNAVAILABLE when the store
    * cannot answer; a no-op when the path is known or its store is recovered.
    */
-  async lookup(path: string): Promise<void> {
+  async lookup(path: FlightPath): Promise<void> {
     if (this.catalog.get(path) || this.unrecovered.stateOf(path)?.state !== 'listing') return;
     let pending = this.lookups.get(path);
     if (!pending) {
@@ -135,7 +135,7 @@ export class Recovery {
     await pending;
   }
 
-  private async lookupNow(path: string): Promise<void> {
+  private async lookupNow(path: FlightPath): Promise<void> {
     let version: FlightVersion | undefined;
     try {
       version = await this.find(path);
@@ -204,8 +204,8 @@ export class Recovery {
    * The flight at a normalised path as its class's durable store has it now (another node
    * put it there); undefined when the class keeps none, or it is not there or expired.
    */
-  async find(path: string): Promise<FlightVersion | undefined> {
-    const cls = this.routes.routeStored(path);
+  async find(path: FlightPath): Promise<FlightVersion | undefined> {
+    const cls = this.routes.route(path);
     const config = cls.config;
     const store = config.durableStore === undefined ? undefined : this.stores.get(config.durableStore);
     if (config.durability === 'none' || !store) return undefined;
@@ -316,10 +316,11 @@ export class Recovery {
 
   /** The unread version a listed object of a class stands for, or undefined when it is not one of its flights. */
   private listed(cls: RoutedClass, store: DurableStore, info: ObjectInfo): FlightVersion | undefined {
-    const path = info.key.slice(cls.config.durablePrefix.length);
+    let path: FlightPath;
     let routed: RoutedClass;
     try {
-      routed = this.routes.routeStored(path);
+      path = storedPath(info.key.slice(cls.config.durablePrefix.length));
+      routed = this.routes.route(path);
     } catch {
       this.log.warn({ key: info.key }, 'skipping an object whose key names no flight path');
       return undefined;

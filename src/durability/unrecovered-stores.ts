@@ -1,3 +1,4 @@
+import type { FlightPath } from '../core/path.js';
 import type { Routes } from '../routing/routes.js';
 
 /**
@@ -36,7 +37,7 @@ export class UnrecoveredStores {
   }
 
   /** The state of the store a normalised path's flight would be in, if that store is not recovered. */
-  stateOf(path: string): { store: string; state: 'unreachable' | 'listing' } | undefined {
+  stateOf(path: FlightPath): { store: string; state: 'unreachable' | 'listing' } | undefined {
     if (this.stores.size === 0) return undefined;
     const store = this.routes.durableStoreOf(path);
     const state = store === undefined ? undefined : this.stores.get(store);
@@ -44,7 +45,7 @@ export class UnrecoveredStores {
   }
 
   /** The unreachable store a normalised path's flight may still be found in, if any. */
-  storeOf(path: string): string | undefined {
+  storeOf(path: FlightPath): string | undefined {
     const found = this.stateOf(path);
     return found?.state === 'unreachable' ? found.store : undefined;
   }

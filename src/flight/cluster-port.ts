@@ -1,3 +1,4 @@
+import type { FlightPath } from '../core/path.js';
 import type { Metadata } from '@grpc/grpc-js';
 import type { PbFlightInfo, PbPollInfo } from './proto.js';
 import { identityOf } from './guard.js';
@@ -28,7 +29,7 @@ export interface ClusterPort {
   /** Checks this node's flights against placement and the durable store soon (another member saw it return). */
   resync(): void;
   /** Copies the version `tag` of a flight held here to a member, as that member's own put. */
-  copyFlight(to: ClusterMember, path: string, tag?: string): Promise<void>;
+  copyFlight(to: ClusterMember, path: FlightPath, tag?: string): Promise<void>;
   pollFlightInfo(from: ClusterMember, path: readonly string[], headers: Record<string, string>): Promise<PbPollInfo>;
   flightInfo(from: ClusterMember, path: readonly string[], headers: Record<string, string>): Promise<PbFlightInfo>;
   listFlights(from: ClusterMember, prefix: string, headers: Record<string, string>): Promise<PbFlightInfo[]>;

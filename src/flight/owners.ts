@@ -1,6 +1,7 @@
 import type { Metadata, ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../core/log.js';
 import { CancelledError, InvalidArgumentError, isTierflightError, NotFoundError } from '../errors.js';
+import { flightPath, type FlightPath } from '../core/path.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { FlightVersion } from '../storage/flight.js';
 import type { ActionVerb } from './actions/registry.js';
@@ -34,7 +35,7 @@ export class Owners {
   ) {}
 
   /** The path's primary owner when it is another node and the call came from a client, else undefined (answer here). */
-  primaryElsewhere(call: Call, path: string, replicas: number): ClusterMember | undefined {
+  primaryElsewhere(call: Call, path: FlightPath, replicas: number): ClusterMember | undefined {
     if (fromNode(call)) return undefined;
     const to = this.cluster.owners(path, replicas)[0];
     return to && !to.self ? to : undefined;
@@ -98,8 +99,8 @@ export class Owners {
    * another member may have put it there, else NOT_FOUND naming the path's owners, where the
    * client should read. Nothing to do for a flight held here, or one this node owns.
    */
-  async readHere(path: string, replicas: number): Promise<void> {
-    if (this.manager.has([path]) || !this.othersMayWrite()) return;
+  async readHere(path: FlightPath, replicas: number): Promise<void> {
+    if (this.manager.has(path) || !this.othersMayWrite()) return;
     if (await this.manager.adoptFromStore(path)) return;
     const owners = this.cluster.owners(path, replicas).filter((o) => !o.self);
     if (owners.length === 0) return; // this node owns it: the usual NOT_FOUND follows
@@ -117,7 +118,7 @@ export class Owners {
    */
   async info<T>(
     call: Call,
-    path: string,
+    path: FlightPath,
     replicas: number,
     local: () => Promise<T>,
     fromOwner: (info: PbFlightInfo) => T,
@@ -128,7 +129,7 @@ export class Owners {
       return fromOwner(await this.cluster.flightInfo(to, path.split('/'), forwardedHeaders(this.cluster, call)));
     } catch (err) {
       if (isTierflightError(err) && err.code === 'UNAVAILABLE') {
-        if (!this.manager.has([path])) await this.manager.adoptFromStore(path).catch(() => false);
+        if (!this.manager.has(path)) await this.manager.adoptFromStore(path).catch(() => false);
         return local().catch(() => {
           throw err;
         });
@@ -138,7 +139,7 @@ export class Owners {
   }
 
   /** PollFlightInfo: the owner answers (the put lands there and the wait happens there), else `local()`. */
-  async poll(call: Call, path: string, replicas: number, local: () => Promise<PbPollInfo>): Promise<PbPollInfo> {
+  async poll(call: Call, path: FlightPath, replicas: number, local: () => Promise<PbPollInfo>): Promise<PbPollInfo> {
     const to = await this.answeredBy(call, path, replicas);
     if (!to) return local();
     return this.cluster.pollFlightInfo(to, path.split('/'), forwardedHeaders(this.cluster, call));
@@ -185,8 +186,8 @@ export class Owners {
     const { type, body } = call.request;
     const client = !fromNode(call);
     if (client && verb?.atOwner && verb.target && memoryReservations) {
-      const { path, cls } = this.manager.route([verb.target(body)]);
-      const owner = this.primaryElsewhere(call, path, cls.config.replicas);
+      const path = flightPath(verb.target(body));
+      const owner = this.primaryElsewhere(call, path, this.manager.route(path).config.replicas);
       if (owner) {
         yield* await this.cluster.action(owner, type, body, forwardedHeaders(this.cluster, call));
         return;
@@ -233,11 +234,11 @@ export class Owners {
   }
 
   /** The member a metadata call is answered by (undefined: here, once the durable store's copy is adopted). */
-  private async answeredBy(call: Call, path: string, replicas: number): Promise<ClusterMember | undefined> {
+  private async answeredBy(call: Call, path: FlightPath, replicas: number): Promise<ClusterMember | undefined> {
     const owners = fromNode(call) ? [] : this.cluster.owners(path, replicas);
     const to = owners[0];
     if (to && !owners.some((o) => o.self)) return to;
-    if (!this.manager.has([path]) && this.othersMayWrite()) await this.manager.adoptFromStore(path);
+    if (!this.manager.has(path) && this.othersMayWrite()) await this.manager.adoptFromStore(path);
     return undefined;
   }
 

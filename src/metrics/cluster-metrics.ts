@@ -7,36 +7,11 @@ export interface MemberStates {
 
 const STATES = ['self', 'unknown', 'up', 'down'] as const;
 
-/**
- * Cluster metrics (DESIGN §8): members by the state this node sees them in, each member's
- * liveness, and the calls this node made to the others by method and outcome.
- */
+/** Cluster metrics (DESIGN §8): the calls this node made to the others by method and outcome. */
 export class ClusterMetrics {
-  private members: MemberStates | undefined;
   private readonly calls: Counter<'method' | 'outcome'>;
 
   constructor(registry: Registry) {
-    const members = () => this.members?.all() ?? [];
-    new Gauge({
-      name: 'tierflight_cluster_members',
-      help: 'Cluster members by the state this node sees them in (self, unknown, up, down); all 0 without a cluster',
-      labelNames: ['state'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const state of STATES) this.set({ state }, members().filter((m) => m.state === state).length);
-      },
-    });
-    new Gauge({
-      name: 'tierflight_cluster_member_up',
-      help: 'Whether this node sees each cluster member answer (1) or not (0: down, or not probed yet)',
-      labelNames: ['member'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const m of members()) this.set({ member: m.name }, m.state === 'up' || m.state === 'self' ? 1 : 0);
-      },
-    });
     this.calls = new Counter({
       name: 'tierflight_cluster_calls_total',
       help: 'Calls this node made to other members (forwarded puts, owners asked, lists merged, actions fanned out, probes), by method and outcome (OK or the status)',
@@ -45,11 +20,35 @@ export class ClusterMetrics {
     });
   }
 
-  bind(members: MemberStates): void {
-    this.members = members;
-  }
-
   readonly call = (method: string, outcome: string): void => {
     this.calls.inc({ method, outcome });
   };
+}
+
+/** A node outside any cluster: no members. */
+export const NO_MEMBERS: MemberStates = { all: () => [] };
+
+/** Members by the state this node sees them in, and each member's liveness, read at scrape time. */
+export function registerClusterGauges(registry: Registry, states: MemberStates): void {
+  const members = () => states.all();
+  new Gauge({
+    name: 'tierflight_cluster_members',
+    help: 'Cluster members by the state this node sees them in (self, unknown, up, down); all 0 without a cluster',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const state of STATES) this.set({ state }, members().filter((m) => m.state === state).length);
+    },
+  });
+  new Gauge({
+    name: 'tierflight_cluster_member_up',
+    help: 'Whether this node sees each cluster member answer (1) or not (0: down, or not probed yet)',
+    labelNames: ['member'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of members()) this.set({ member: m.name }, m.state === 'up' || m.state === 'self' ? 1 : 0);
+    },
+  });
 }

@@ -1,25 +1,17 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 import type { PlacementEvent } from '../storage/events.js';
-import type { StorageManager } from '../storage/manager.js';
-import type { Reservations } from '../coordination/index.js';
-import { registerCoordinationMetrics } from './coordination-metrics.js';
 import { JobMetrics } from './job-metrics.js';
 import { ClusterMetrics } from './cluster-metrics.js';
-import type { JobRunner } from '../jobs/runner.js';
-
-/** Default-limit nodes (segmented, hierarchical defaults) exported per policy, largest first. */
-const TOP_LIMIT_NODES = 20;
-/** How long one stats snapshot serves the gauges (the length of a scrape, at most). */
-const SNAPSHOT_MS = 100;
 
 /**
- * Prometheus metrics (DESIGN.md §7): the storage engine, durability and Flight calls. Counters
- * follow the placement events the manager emits; gauges read the manager's stats at scrape
- * time (exact, free between scrapes). Labels are bounded: never flight paths.
+ * Prometheus metrics (DESIGN.md §7): the registry, the process metrics, and the counters and
+ * histograms the parts report into (placement events, Flight calls, auth failures, reloads,
+ * job items, cluster calls). The gauges read their part at scrape time and are registered
+ * with it once it exists (`storage-gauges.ts`, `coordination-metrics.ts`, `job-metrics.ts`,
+ * `cluster-metrics.ts`). Labels are bounded: never flight paths.
  */
 export class TierflightMetrics {
   readonly registry = new Registry();
-  private manager: StorageManager | undefined;
 
   private readonly puts = this.counter('tierflight_puts_total', 'Flights stored by DoPut', ['class', 'storage']);
   private readonly hits = this.counter('tierflight_hits_total', 'Reads served, by the storage type serving them', [
@@ -122,18 +114,6 @@ export class TierflightMetrics {
     registers: [this.registry],
   });
 
-  private readonly grpcInternal = new Gauge({
-    name: 'tierflight_grpc_internal_active',
-    help: 'Whether each grpc-js internal Tierflight relies on took effect (1) or a grpc-js release changed it (0): zeroCopySend, noMessageAfterStatus, honestCancels, wideWindows',
-    labelNames: ['feature'],
-    registers: [this.registry],
-  });
-
-  /** Reports which grpc-js internals took effect (see flight/grpc-internals.ts). */
-  grpcInternals(internals: Record<string, boolean>): void {
-    for (const [feature, on] of Object.entries(internals)) this.grpcInternal.set({ feature }, on ? 1 : 0);
-  }
-
   /** A call refused: not authenticated (why), or without the permission it needed. */
   readonly authFailed = (reason: string): void => {
     this.authFailures.inc({ reason });
@@ -175,164 +155,15 @@ export class TierflightMetrics {
     ]) {
       this.registry.removeSingleMetric(name);
     }
-    // One snapshot serves every gauge of a scrape.
-    let snapshot: { at: number; stats: ReturnType<StorageManager['stats']> } | undefined;
-    const stats = (): ReturnType<StorageManager['stats']> | undefined => {
-      if (!this.manager) return undefined;
-      const now = performance.now();
-      if (!snapshot || now - snapshot.at > SNAPSHOT_MS) snapshot = { at: now, stats: this.manager.stats() };
-      return snapshot.stats;
-    };
-    this.gauge('tierflight_storage_capacity_bytes', 'Configured capacity of each storage type', ['storage'], (set) => {
-      for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.capacity);
-    });
-    this.gauge(
-      'tierflight_storage_used_bytes',
-      'Bytes charged to each storage type: flights, copies still being read, uploads in progress',
-      ['storage'],
-      (set) => {
-        for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.used);
-      },
-    );
-    this.gauge(
-      'tierflight_storage_reserved_bytes',
-      'Bytes charged to writers in progress (uploads, spills, moves)',
-      ['storage'],
-      (set) => {
-        for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.reserved);
-      },
-    );
-    this.gauge(
-      'tierflight_storage_pinned_bytes',
-      'Bytes of replaced, evicted or moved copies that readers still hold',
-      ['storage'],
-      (set) => {
-        for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.pinnedRetired);
-      },
-    );
-    this.gauge(
-      'tierflight_storage_ticket_grace_bytes',
-      'Bytes of replaced versions kept for the tickets issued for them (server.ticketGrace)',
-      ['storage'],
-      (set) => {
-        for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.ticketGrace);
-      },
-    );
-    this.gauge(
-      'tierflight_storage_flights',
-      'Flights whose current copy is in each storage type',
-      ['storage'],
-      (set) => {
-        for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.flights);
-      },
-    );
-    this.gauge('tierflight_class_bytes', 'Bytes of each class per tier', ['class', 'tier', 'storage'], (set) => {
-      for (const [cls, c] of Object.entries(stats()?.classes ?? {})) {
-        c.tiers.forEach((t, i) => set({ class: cls, tier: String(i), storage: t.storage }, t.bytes));
-      }
-    });
-    this.gauge('tierflight_class_flights', 'Flights of each class per tier', ['class', 'tier', 'storage'], (set) => {
-      for (const [cls, c] of Object.entries(stats()?.classes ?? {})) {
-        c.tiers.forEach((t, i) => set({ class: cls, tier: String(i), storage: t.storage }, t.flights));
-      }
-    });
-    this.gauge(
-      'tierflight_class_durable_bytes',
-      "Bytes of each class's objects in its durable store",
-      ['class'],
-      (set) => {
-        for (const [cls, c] of Object.entries(stats()?.classes ?? {})) set({ class: cls }, c.durableBytes);
-      },
-    );
-    this.gauge(
-      'tierflight_class_durable_only_flights',
-      'Flights whose only copy is the durable one (evicted, or found after a restart)',
-      ['class'],
-      (set) => {
-        for (const [cls, c] of Object.entries(stats()?.classes ?? {})) set({ class: cls }, c.durableOnly);
-      },
-    );
-    // Limit nodes: configured limits and overrides always, plus the largest consumers of
-    // segmented and hierarchical defaults, so the number of series stays bounded.
-    const limitNodes = () => {
-      const nodes = stats()?.limits ?? [];
-      const fixed = nodes.filter((n) => n.source !== 'default' && n.type !== 'segmented');
-      const rest = nodes.filter((n) => !fixed.includes(n)).sort((a, b) => b.used - a.used);
-      return [...fixed, ...rest.slice(0, TOP_LIMIT_NODES)];
-    };
-    this.gauge(
-      'tierflight_limit_bytes',
-      'The limit of each limit node (policy and subtree)',
-      ['policy', 'node'],
-      (set) => {
-        for (const n of limitNodes()) set({ policy: n.policy, node: n.node }, n.limit);
-      },
-    );
-    this.gauge(
-      'tierflight_limit_used_bytes',
-      'Bytes counted against each limit node (policy and subtree)',
-      ['policy', 'node'],
-      (set) => {
-        for (const n of limitNodes()) set({ policy: n.policy, node: n.node }, n.used);
-      },
-    );
-    this.gauge(
-      'tierflight_durable_store_degraded',
-      '1 while a durable store could not be reached to recover its flights (the server serves without them), else 0',
-      ['store'],
-      (set) => {
-        const d = stats()?.durability;
-        for (const store of d?.stores ?? []) set({ store }, d?.degraded.includes(store) ? 1 : 0);
-      },
-    );
-    this.gauge('tierflight_durable_queue_depth', 'Weak-durability uploads waiting or running', [], (set) => {
-      set({}, stats()?.durability.queueDepth ?? 0);
-    });
-    this.gauge(
-      'tierflight_durable_queue_oldest_seconds',
-      'How long the oldest waiting weak-durability upload has waited',
-      [],
-      (set) => {
-        set({}, (stats()?.durability.oldestAgeMs ?? 0) / 1000);
-      },
-    );
-    this.gauge(
-      'tierflight_durable_uploads',
-      'Durable uploads completed and failed attempts since start',
-      ['outcome'],
-      (set) => {
-        const d = stats()?.durability;
-        set({ outcome: 'ok' }, d?.uploads ?? 0);
-        set({ outcome: 'failed_attempt' }, d?.uploadFailures ?? 0);
-      },
-    );
-    this.gauge('tierflight_uploads_in_progress', 'DoPut streams not yet finished', [], (set) => {
-      set({}, stats()?.putsInProgress ?? 0);
-    });
   }
 
-  /** Reads gauges from this manager at scrape time. */
-  bind(manager: StorageManager): void {
-    this.manager = manager;
-  }
-
-  private jobRunner: JobRunner | undefined;
-  private readonly jobs = new JobMetrics(this.registry, () => this.jobRunner);
-  /** A job item finished (job-metrics.ts). */
+  /** Job items by outcome and bytes (job-metrics.ts); the running-jobs gauges read the runner (`registerJobGauges`). */
+  private readonly jobs = new JobMetrics(this.registry);
+  /** A job item finished. */
   readonly jobItem = this.jobs.item;
 
-  /** Reads the running-jobs gauge from this runner. */
-  bindJobs(runner: JobRunner): void {
-    this.jobRunner = runner;
-  }
-
-  /** Members and calls to them (cluster-metrics.ts): `bind` the membership, `call` per finished call. */
+  /** Calls to other members (cluster-metrics.ts); the member gauges read the membership (`registerClusterGauges`). */
   readonly cluster = new ClusterMetrics(this.registry);
-
-  /** Coordination metrics from this server's reservations (see coordination-metrics.ts). */
-  bindReservations(reservations: Reservations): void {
-    registerCoordinationMetrics(this.registry, reservations);
-  }
 
   /** The manager's event observer. */
   readonly observe = (e: PlacementEvent): void => {
@@ -389,23 +220,5 @@ export class TierflightMetrics {
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
-  }
-
-  private gauge<L extends string>(
-    name: string,
-    help: string,
-    labelNames: readonly L[],
-    fill: (set: (labels: Partial<Record<L, string>>, value: number) => void) => void,
-  ): void {
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        fill((labels, value) => this.set(labels, value));
-      },
-    });
   }
 }

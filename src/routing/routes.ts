@@ -1,6 +1,5 @@
 import type { StorageClassConfig } from '../config/schema.js';
-import { normalizePath } from '../core/path.js';
-import { InvalidArgumentError } from '../errors.js';
+import type { FlightPath } from '../core/path.js';
 import { ClassRouter, type RoutedClass } from './router.js';
 
 /**
@@ -18,21 +17,13 @@ export class Routes {
     return this.router.classes;
   }
 
-  /** The class of a normalised path (its segments given); INVALID_ARGUMENT when none matches. */
-  route(path: string, segments: readonly string[]): RoutedClass {
-    return this.router.route(path, segments);
+  /** The class of a flight path; INVALID_ARGUMENT when none matches. */
+  route(path: FlightPath): RoutedClass {
+    return this.router.route(path, path.split('/'));
   }
 
-  /** The class of a path read back from a store or the spool, which must be normalised. */
-  routeStored(path: string): RoutedClass {
-    const parsed = normalizePath([path]);
-    if (!parsed.ok || parsed.value !== path)
-      throw new InvalidArgumentError(`"${path}" is not a normalised flight path`);
-    return this.router.route(parsed.value, parsed.segments);
-  }
-
-  /** The durable store of the class a normalised path routes to, if any. */
-  durableStoreOf(path: string): string | undefined {
+  /** The durable store of the class a flight path routes to, if any. */
+  durableStoreOf(path: FlightPath): string | undefined {
     try {
       return this.router.route(path, path.split('/')).config.durableStore;
     } catch {

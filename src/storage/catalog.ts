@@ -5,7 +5,7 @@ import { readFlightObject, type FlightObject } from '../durability/flight-object
 import type { Clock } from '../core/clock.js';
 import type { LimitPolicyConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
-import { isUnderPrefix, normalizePrefix } from '../core/path.js';
+import { isUnderPrefix, normalizePrefix, type FlightPath } from '../core/path.js';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../errors.js';
 import { LimitEnforcer } from '../limits/limit-enforcer.js';
 import { relativeSegments, type RoutedClass } from '../routing/router.js';
@@ -191,7 +191,7 @@ export class Catalog {
    * another version than the one GetFlightInfo described. UNAVAILABLE when the path's
    * durable store has not answered yet, so the flight may exist there.
    */
-  find(path: string, tag?: string): FlightVersion {
+  find(path: FlightPath, tag?: string): FlightVersion {
     const version = this.versions.get(path);
     if (tag !== undefined && version?.tag !== tag) {
       // A ticket of a replaced version reads it while its grace lasts.
@@ -326,7 +326,7 @@ export class Catalog {
   }
 
   /** Pins the flight at a path (NOT_FOUND when there is none): never evicted or moved down from now on. */
-  pin(path: string): FlightVersion {
+  pin(path: FlightPath): FlightVersion {
     const version = this.find(path);
     if (!version.pinned) this.tally(version.cls.config.name).pinned++;
     version.pinned = true;
@@ -335,7 +335,7 @@ export class Catalog {
   }
 
   /** Unpins a path; whether it was pinned. */
-  unpin(path: string): boolean {
+  unpin(path: FlightPath): boolean {
     const version = this.versions.get(path);
     const was = version?.pinned ?? false;
     if (version && was) {
@@ -347,7 +347,7 @@ export class Catalog {
   }
 
   /** Removes a flight (and the replaced versions kept for its tickets); returns whether it existed. */
-  delete(path: string): boolean {
+  delete(path: FlightPath): boolean {
     this.endGraces(path);
     const version = this.versions.get(path);
     if (!version) return false;

@@ -4,6 +4,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { DurableStore, ObjectInfo } from '../durable/durable-store.js';
 import type { FlightObject } from '../durability/flight-object.js';
 import type { RoutedClass } from '../routing/router.js';
+import type { FlightPath } from '../core/path.js';
 import type { Frame, Placement } from './storage-type.js';
 import { internSchema } from './schema-intern.js';
 
@@ -142,7 +143,7 @@ export class FlightVersion {
   /** Message index of each record batch, made when first needed (ranges, endpoints). */
   private batches: readonly number[] | undefined;
 
-  readonly path: string;
+  readonly path: FlightPath;
   /** Its storage class; a config reload may route it to the new version of it. */
   cls: RoutedClass;
   schemaHeader: Buffer;
@@ -190,7 +191,7 @@ export class FlightVersion {
    * A version known only by its object in a durable store (a listing): counted by the
    * object's size and time until `fill` reads its manifest. Its expiry is unknown until then.
    */
-  static unread(path: string, cls: RoutedClass, store: DurableStore, listed: ObjectInfo): FlightVersion {
+  static unread(path: FlightPath, cls: RoutedClass, store: DurableStore, listed: ObjectInfo): FlightVersion {
     const at = listed.modifiedAt ?? 0;
     const version = new FlightVersion({
       path,

@@ -1,3 +1,4 @@
+import type { FlightPath } from '../core/path.js';
 import type { Clock } from '../core/clock.js';
 import { relativeSegments } from '../routing/router.js';
 import type { Logger } from '../core/log.js';
@@ -53,7 +54,7 @@ export class Leases {
   }
 
   /** Pins the current copy of the flight at a normalised path for reading. NOT_FOUND when absent or expired. */
-  async open(path: string, tag?: string): Promise<FlightLease> {
+  async open(path: FlightPath, tag?: string): Promise<FlightLease> {
     await this.catalog.materializePath(path);
     let version = this.catalog.find(path, tag);
     while (!version.placed) {

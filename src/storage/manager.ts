@@ -1,6 +1,6 @@
 import type { Config, StorageTypeName } from '../config/schema.js';
 import { InvalidArgumentError } from '../errors.js';
-import { normalizePath, normalizePrefix } from '../core/path.js';
+import { normalizePrefix, type FlightPath } from '../core/path.js';
 import { ClassRouter, relativeSegments, type RoutedClass } from '../routing/router.js';
 import { Routes } from '../routing/routes.js';
 import { Background } from '../core/background.js';
@@ -172,16 +172,10 @@ export class StorageManager {
   /**
    * Applies a reloaded config: new storage classes (routing, tiers) and limit policies, at
    * once. Every flight is routed again and counted against the new limits; nodes over an
-   * `evict` limit are evicted down to it. Storage types, durable stores and server
-   * settings need a restart: a reload that changes them is refused and nothing changes.
+   * `evict` limit are evicted down to it. What needs a restart (storage types, durable
+   * stores, server settings) was refused before (`node/reload.ts`).
    */
-  reconfigure(config: Config, current: Config): void {
-    const restartOnly = (['storageTypes', 'durableStores', 'server'] as const).filter(
-      (key) => JSON.stringify(config[key]) !== JSON.stringify(current[key]),
-    );
-    if (restartOnly.length > 0) {
-      throw new InvalidArgumentError(`changing ${restartOnly.join(', ')} needs a restart; the running config is kept`);
-    }
+  reconfigure(config: Config): void {
     const router = new ClassRouter(config.storageClasses);
     const moves: [FlightVersion, RoutedClass][] = [];
     for (const version of this.catalog.values()) {
@@ -226,43 +220,35 @@ export class StorageManager {
     return this.ledger.types;
   }
 
-  /** Normalises descriptor path segments or fails with INVALID_ARGUMENT. */
-  static parsePath(parts: readonly string[]): { path: string; segments: string[] } {
-    const result = normalizePath(parts);
-    if (!result.ok) throw new InvalidArgumentError(result.reason);
-    return { path: result.value, segments: result.segments };
-  }
-
   /**
    * Starts a put. `identity`: the put is another node's copy of a version (a replica, a
    * handover), which keeps that version's tag and times.
    */
   async beginPut(
-    parts: readonly string[],
+    path: FlightPath,
     options: { sizeHint?: number; owner?: string; identity?: VersionIdentity } = {},
   ): Promise<PutSession> {
-    const { path, cls } = this.route(parts);
-    await this.materialize([path]); // its first creation time carries over
+    const cls = this.route(path);
+    await this.materialize(path); // its first creation time carries over
     if (options.sizeHint !== undefined) {
       this.catalog.limits.checkDeclaredSize(cls.config.name, path, relativeSegments(cls, path), options.sizeHint);
     }
     return this.puts.begin(path, cls, options);
   }
 
-  /** A flight path normalised and routed to its class, or INVALID_ARGUMENT as a put would get. */
-  route(parts: readonly string[]): { path: string; cls: RoutedClass } {
-    const { path, segments } = StorageManager.parsePath(parts);
-    return { path, cls: this.routes.route(path, segments) };
+  /** The class a flight path routes to, or INVALID_ARGUMENT as a put would get. */
+  route(path: FlightPath): RoutedClass {
+    return this.routes.route(path);
   }
 
   /**
    * Makes a flight another node put at `path` visible here, from the durable store they
    * share (cache-fill reservations across nodes); whether the path now has a flight.
    */
-  async adoptFromStore(path: string): Promise<boolean> {
+  async adoptFromStore(path: FlightPath): Promise<boolean> {
     const version = await this.recovery.find(path);
     if (version) this.catalog.adopt(version);
-    return this.has([path]);
+    return this.has(path);
   }
 
   /**
@@ -310,8 +296,7 @@ export class StorageManager {
    * (listed at a start): what every caller that needs its schema, totals, tag or expiry
    * awaits first. One read, shared by concurrent callers; a no-op for other flights.
    */
-  async materialize(parts: readonly string[]): Promise<void> {
-    const { path } = StorageManager.parsePath(parts);
+  async materialize(path: FlightPath): Promise<void> {
     // A flight its store's listing has not reached yet is looked up in the store first.
     await this.recovery.lookup(path);
     await this.catalog.materializePath(path);
@@ -342,9 +327,9 @@ export class StorageManager {
   }
 
   /** Whether a visible, unexpired flight is at `path`, once its store was asked if need be (see `materialize`). */
-  async known(parts: readonly string[]): Promise<boolean> {
-    await this.materialize(parts);
-    return this.has(parts);
+  async known(path: FlightPath): Promise<boolean> {
+    await this.materialize(path);
+    return this.has(path);
   }
 
   /** Resolves when the manifests a start listed have been read in the background. */
@@ -353,8 +338,8 @@ export class StorageManager {
   }
 
   /** Whether a visible, unexpired flight is at `path` (no events, no expiry). */
-  has(parts: readonly string[]): boolean {
-    const version = this.catalog.get(StorageManager.parsePath(parts).path);
+  has(path: FlightPath): boolean {
+    const version = this.catalog.get(path);
     return version !== undefined && !version.isExpired(this.clock.now());
   }
 
@@ -362,15 +347,14 @@ export class StorageManager {
    * Pins the current copy of a flight for reading, restoring it from the durable store
    * first when only that copy is left. NOT_FOUND when absent, expired or replaced (`tag`).
    */
-  async open(parts: readonly string[], tag?: string): Promise<FlightLease> {
-    const { path } = StorageManager.parsePath(parts);
+  async open(path: FlightPath, tag?: string): Promise<FlightLease> {
     await this.recovery.lookup(path);
     return this.leases.open(path, tag);
   }
 
   /** The current version without pinning it (for metadata calls); see Catalog.find. */
-  lookup(parts: readonly string[], tag?: string): FlightVersion {
-    return this.catalog.find(StorageManager.parsePath(parts).path, tag);
+  lookup(path: FlightPath, tag?: string): FlightVersion {
+    return this.catalog.find(path, tag);
   }
 
   /** Visible, unexpired flights under a whole-segment prefix, in path order. */
@@ -383,8 +367,7 @@ export class StorageManager {
    * call `materialize` first so a flight not listed yet is found (and its object removed);
    * either way the listing never brings it back.
    */
-  delete(parts: readonly string[]): boolean {
-    const { path } = StorageManager.parsePath(parts);
+  delete(path: FlightPath): boolean {
     const version = this.catalog.get(path);
     if (version) this.recovery.noteRemoved(version);
     return this.catalog.delete(path);
@@ -402,8 +385,8 @@ export class StorageManager {
   }
 
   /** Looks up in its store a flight the store's listing has not reached yet (no manifest read). */
-  async locate(parts: readonly string[]): Promise<void> {
-    await this.recovery.lookup(StorageManager.parsePath(parts).path);
+  async locate(path: FlightPath): Promise<void> {
+    await this.recovery.lookup(path);
   }
 
   /** Lists from their stores the flights under a prefix that a store's listing has not reached yet. */
@@ -437,20 +420,20 @@ export class StorageManager {
    * RenewFlightEndpoint: the version a ticket names (current, or replaced but still kept
    * for its tickets) is honoured another `ticketGrace`; NOT_FOUND when it is gone.
    */
-  async renewTickets(parts: readonly string[], tag?: string): Promise<{ version: FlightVersion; until: number }> {
-    await this.materialize(parts);
-    const version = this.lookup(parts, tag);
+  async renewTickets(path: FlightPath, tag?: string): Promise<{ version: FlightVersion; until: number }> {
+    await this.materialize(path);
+    const version = this.lookup(path, tag);
     return { version, until: this.issueTickets(version) };
   }
 
   /** Pins a flight: never evicted or moved down (DESIGN §6 `pin`); NOT_FOUND when absent. */
-  pin(parts: readonly string[]): FlightVersion {
-    return this.catalog.pin(StorageManager.parsePath(parts).path);
+  pin(path: FlightPath): FlightVersion {
+    return this.catalog.pin(path);
   }
 
   /** Unpins a flight's path; whether it was pinned. */
-  unpin(parts: readonly string[]): boolean {
-    return this.catalog.unpin(StorageManager.parsePath(parts).path);
+  unpin(path: FlightPath): boolean {
+    return this.catalog.unpin(path);
   }
 
   /** Retires every expired flight; returns how many. */

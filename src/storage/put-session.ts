@@ -1,4 +1,5 @@
 import { CancelledError, InvalidArgumentError, ResourceExhaustedError } from '../errors.js';
+import type { FlightPath } from '../core/path.js';
 import type { StorageTypeName, TierConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 import type { PlacementEvent } from './events.js';
@@ -62,7 +63,7 @@ export class PutSession {
 
   private constructor(
     private readonly host: PutHost,
-    readonly path: string,
+    readonly path: FlightPath,
     readonly cls: RoutedClass,
     tierIndex: number,
   ) {
@@ -75,7 +76,7 @@ export class PutSession {
    * Starts a put in the class's first tier, or with a size hint in the first tier whose
    * maxFlightSize and capacity admit it (reserving it there up front).
    */
-  static async begin(host: PutHost, path: string, cls: RoutedClass, sizeHint?: number): Promise<PutSession> {
+  static async begin(host: PutHost, path: FlightPath, cls: RoutedClass, sizeHint?: number): Promise<PutSession> {
     const tiers = cls.config.tiers;
     if (sizeHint === undefined) return new PutSession(host, path, cls, 0);
     let lastError: unknown;

@@ -1,4 +1,5 @@
 import type { Clock } from '../core/clock.js';
+import type { FlightPath } from '../core/path.js';
 import type { Logger } from '../core/log.js';
 import type { Durability } from '../durability/durability.js';
 import { relativeSegments, type RoutedClass } from '../routing/router.js';
@@ -46,7 +47,7 @@ export class Puts {
   }
 
   async begin(
-    path: string,
+    path: FlightPath,
     cls: RoutedClass,
     options: { sizeHint?: number; owner?: string; identity?: VersionIdentity },
   ): Promise<PutSession> {

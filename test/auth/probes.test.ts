@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
@@ -8,7 +9,7 @@ import { Writable } from 'node:stream';
 import { SignJWT } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, type App } from '../../src/app.js';
+import { startNode, type RunningNode } from '../../src/node/start.js';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { FAILURES_PER_PEER, FAILURES_PER_USER, LoginThrottle } from '../../src/auth/login-throttle.js';
 import { FlightCallError, FlightClient, FlightStatus } from '../../src/client/flight-client.js';
@@ -92,7 +93,7 @@ auth:
 }
 
 interface Server {
-  app: App;
+  app: RunningNode;
   location: string;
   file: string;
   port: number;
@@ -113,7 +114,7 @@ async function startServer(name: string, options: { metrics?: string; requireCli
       done();
     },
   });
-  const app = await startApp(loadConfigFile(file).config, pino({ level: 'info' }, sink), systemClock, {
+  const app = await startNode(loadConfigFile(file).config, pino({ level: 'info' }, sink), systemClock, {
     configFile: file,
   });
   return { app, location: `grpc+tls://127.0.0.1:${port}`, file, port, logs } satisfies Server;
@@ -271,7 +272,7 @@ describe('security probes', () => {
       }
       c.close();
     }
-    expect(server.app.manager.has(['tenantA/sneaky'])).toBe(false);
+    expect(server.app.manager.has(flightPath(['tenantA/sneaky']))).toBe(false);
   });
 
   it("caps one user's waits and reservations, so another tenant's wait on its own path still works", async () => {

@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -212,14 +213,14 @@ storageClasses:
     const s = ['--server', server.location];
     expect((await admin([...s, 'pin', 'mem/c'])).code).toBe(0);
     const stats = await admin([...s, 'stats']);
-    const object = (p: string) => server.app.manager.lookup([p]).durable!.object!.size;
+    const object = (p: string) => server.app.manager.lookup(flightPath([p])).durable!.object!.size;
     // Not a terminal: exact bytes, for scripts.
     const kept = stats.stdout.split('\n').find((l) => l.startsWith('kept'))!;
     expect(kept.split(/ {2,}/)).toEqual([
       'kept',
       'kept',
       '2',
-      String(server.app.manager.lookup(['kept/b']).heldBytes),
+      String(server.app.manager.lookup(flightPath(['kept/b'])).heldBytes),
       String(object('kept/a') + object('kept/b')),
       `1 (${object('kept/a')})`,
       '0',

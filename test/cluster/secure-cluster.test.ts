@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, type App } from '../../src/app.js';
+import { startNode, type RunningNode } from '../../src/node/start.js';
 import { hashPassword } from '../../src/auth/passwords.js';
 import { FlightClient, FlightStatus } from '../../src/client/flight-client.js';
 import { owners } from '../../src/cluster/placement.js';
@@ -29,7 +29,7 @@ describe('a cluster over mutual TLS with users', () => {
   let certs: TestCerts;
   let dir: string;
   let redis: RedisServer;
-  const apps: App[] = [];
+  const apps: RunningNode[] = [];
   const ports: number[] = [];
   const location = (i: number) => `grpc+tls://127.0.0.1:${ports[i]}`;
 
@@ -80,7 +80,7 @@ ${users}cluster:
     - { name: n1, location: "${location(1)}" }
 `,
       );
-      apps.push(await startApp(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file }));
+      apps.push(await startNode(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file }));
     }
   }, 60_000);
 

@@ -2,7 +2,7 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, type App } from '../../src/app.js';
+import { startNode, type RunningNode } from '../../src/node/start.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/log.js';
@@ -29,7 +29,7 @@ ${extra}`;
 describe('config reload (file change and SIGHUP)', () => {
   let dir: string;
   let file: string;
-  let app: App;
+  let app: RunningNode;
   let port: number;
   let location: string;
 
@@ -52,7 +52,7 @@ describe('config reload (file change and SIGHUP)', () => {
     port = await freePort();
     location = `grpc://127.0.0.1:${port}`;
     await writeFile(file, config(port, '1000KiB'));
-    app = await startApp(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
+    app = await startNode(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
   });
   afterAll(async () => {
     await app?.stop();

@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -46,7 +47,7 @@ async function* iterate<T>(items: T[]): AsyncGenerator<T> {
 }
 
 const META: FlightMeta = {
-  path: 'a/b',
+  path: flightPath('a/b'),
   createdAt: 1_000,
   expiresAt: 61_000,
   totalRecords: 14,

@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -124,9 +125,9 @@ describe('a restart from listings', () => {
     const open = store.hold(); // nothing is read until the test says so
     const m = await start(clock);
     expect(store.reads).toBeLessThanOrEqual(16); // the background fill's first reads, waiting
-    expect(m.has(['t/7'])).toBe(true);
+    expect(m.has(flightPath(['t/7']))).toBe(true);
     expect(m.stats().classes.kept).toMatchObject({ flights: 40, durableOnly: 40 });
-    const [a, b] = [m.open(['t/7']), m.open(['t/7'])];
+    const [a, b] = [m.open(flightPath(['t/7'])), m.open(flightPath(['t/7']))];
     await new Promise((r) => setTimeout(r, 20));
     open();
     const leases = await Promise.all([a, b]);
@@ -152,11 +153,11 @@ describe('a restart from listings', () => {
     store.readsOf.clear();
     const open = store.hold();
     const m = await start(new ManualClock(Date.now()), 1);
-    expect(m.has(['older'])).toBe(false);
-    expect(m.has(['old'])).toBe(true); // not known to be expired until read
+    expect(m.has(flightPath(['older']))).toBe(false);
+    expect(m.has(flightPath(['old']))).toBe(true); // not known to be expired until read
     open();
-    await expect(m.open(['old'])).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    expect(m.has(['old'])).toBe(false);
+    await expect(m.open(flightPath(['old']))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(m.has(flightPath(['old']))).toBe(false);
     expect(store.readsOf.get('tf/older')).toBeUndefined();
     await new Promise((r) => setTimeout(r, 50)); // removals go in the background
     const left: string[] = [];
@@ -172,7 +173,7 @@ describe('a restart from listings', () => {
     const open = store.hold();
     const m = await start(clock, 2);
     expect(m.deletePrefix('d/1')).toBe(10);
-    expect(m.delete(['d/0/0'])).toBe(true);
+    expect(m.delete(flightPath(['d/0/0']))).toBe(true);
     open();
     await m.manifestsRead();
     expect(m.list('d').map((v) => v.path)).toEqual(
@@ -200,18 +201,18 @@ describe('a restart from listings', () => {
     expect(m.degradedStores).toEqual([]); // it answers: listing, not down
     expect(m.stats().flights).toBe(5);
     // A flight the listing has not reached is found in the store and served.
-    expect(m.has(['s/2/29'])).toBe(false);
-    const lease = await m.open(['s/2/29']);
+    expect(m.has(flightPath(['s/2/29']))).toBe(false);
+    const lease = await m.open(flightPath(['s/2/29']));
     expect(await readLease(lease)).toEqual(expected(data(29)));
     lease.release();
     // One not in the store at all is NOT_FOUND (its key names it: no listing needed).
-    await expect(m.open(['s/9/9'])).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(m.open(flightPath(['s/9/9']))).rejects.toMatchObject({ code: 'NOT_FOUND' });
     // A delete of an unlisted flight, and of an unlisted prefix: found first, removed for good
     // (even while their objects are still in the store, when the listing reaches them).
     let removeNow!: () => void;
     store.deleteGate = new Promise((r) => (removeNow = r));
-    await m.locate(['s/1/10']);
-    expect(m.delete(['s/1/10'])).toBe(true);
+    await m.locate(flightPath(['s/1/10']));
+    expect(m.delete(flightPath(['s/1/10']))).toBe(true);
     await m.findUnder('s/2');
     expect(m.deletePrefix('s/2')).toBe(10);
     // A put meanwhile is newer than the object the listing will find.
@@ -219,8 +220,8 @@ describe('a restart from listings', () => {
     const reads = store.hold();
     resume();
     await m.findUnder(''); // the whole listing is done
-    expect(m.has(['s/1/10'])).toBe(false);
-    expect(m.has(['s/2/20'])).toBe(false);
+    expect(m.has(flightPath(['s/1/10']))).toBe(false);
+    expect(m.has(flightPath(['s/2/20']))).toBe(false);
     removeNow();
     reads();
     await m.manifestsRead();
@@ -228,7 +229,7 @@ describe('a restart from listings', () => {
       .filter((p) => !p.startsWith('s/2/') && p !== 's/1/10')
       .sort();
     expect(m.list('s').map((v) => v.path)).toEqual(want);
-    const put = await m.open(['s/1/13']);
+    const put = await m.open(flightPath(['s/1/13']));
     expect(await readLease(put)).toEqual(expected(data(99)));
     put.release();
     await new Promise((r) => setTimeout(r, 50)); // removals go in the background
@@ -270,7 +271,7 @@ describe('a restart from listings', () => {
     expect(await a.refreshFromStores(() => true)).toBe(1);
     expect(store.reads).toBe(0);
     expect(store.lists).toBeGreaterThan(lists);
-    const lease = await a.open(['h/x']);
+    const lease = await a.open(flightPath(['h/x']));
     expect(await readLease(lease)).toEqual(expected(data(3)));
     lease.release();
     // Nothing changed since: a second pass changes nothing.

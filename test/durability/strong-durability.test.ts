@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -91,11 +92,11 @@ describe('durability: strong (pyarrow client, moto)', () => {
     const out = await ops(server.location, [put('ev/a', 300, 11), put('ev/b', 300, 12), put('ev/c', 300, 13)]);
     expect(out.map((o) => o.ok)).toEqual([true, true, true]);
     // A strong flight is durable when acknowledged, so eviction may drop its memory copy at once.
-    expect(server.app.manager.lookup(['ev/a']).placed).toBeUndefined();
+    expect(server.app.manager.lookup(flightPath(['ev/a'])).placed).toBeUndefined();
     const back = await ops(server.location, [{ op: 'list', prefix: 'ev' }, check('ev/a', 300, 11)]);
     expect(back[0]).toEqual(['ev/a', 'ev/b', 'ev/c']);
     expect(back[1]).toMatchObject({ ok: true });
-    expect(server.app.manager.lookup(['ev/a']).storage).toBe('memory');
+    expect(server.app.manager.lookup(flightPath(['ev/a'])).storage).toBe('memory');
     server.app.manager.checkAccounting();
   });
 
@@ -152,9 +153,9 @@ describe('durability: strong (pyarrow client, moto)', () => {
     expect(out.map((o) => o.ok ?? o.message)).toEqual(Array(8).fill(true));
     // Acknowledged means in the store, also for the weak class when no tier could hold it.
     expect(await objects('s/')).toEqual(expect.arrayContaining(['s/big/strong', 's/weakbig/x', 's/big/hinted']));
-    expect(server.app.manager.lookup(['big/strong']).placed).toBeUndefined();
-    expect(server.app.manager.lookup(['weakbig/x']).placed).toBeUndefined();
-    expect(server.app.manager.lookup(['big/small']).storage).toBe('memory');
+    expect(server.app.manager.lookup(flightPath(['big/strong'])).placed).toBeUndefined();
+    expect(server.app.manager.lookup(flightPath(['weakbig/x'])).placed).toBeUndefined();
+    expect(server.app.manager.lookup(flightPath(['big/small'])).storage).toBe('memory');
     const text = await server.app.metrics.registry.metrics();
     expect(text).toMatch(/^tierflight_hits_total\{class="strong",storage="durable"\} 2$/m);
     expect(text).toMatch(/^tierflight_puts_total\{class="weakbig",storage="durable"\} 1$/m);

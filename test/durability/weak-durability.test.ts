@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,9 +97,12 @@ describe('durability: weak (pyarrow client, moto)', () => {
       await ops(s, [put(p, 300, seed)]);
       await drained(s); // a weak flight is evictable once its durable copy exists
     }
-    expect(s.app.manager.lookup(['e/a']).placed).toBeUndefined(); // evicted, still listed
+    expect(s.app.manager.lookup(flightPath(['e/a'])).placed).toBeUndefined(); // evicted, still listed
     expect((await ops<string[][]>(s, [{ op: 'list', prefix: 'e' }]))[0]).toEqual(['e/a', 'e/b', 'e/c']);
-    const [l1, l2] = await Promise.all([s.app.manager.open(['e/a']), s.app.manager.open(['e/a'])]);
+    const [l1, l2] = await Promise.all([
+      s.app.manager.open(flightPath(['e/a'])),
+      s.app.manager.open(flightPath(['e/a'])),
+    ]);
     expect(l1.version.placed).toBe(l2.version.placed); // one copy, from one restore (counted below)
     l1.release();
     l2.release();

@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { status } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runPyClient, spawnPyClient } from '../helpers/python.js';
@@ -32,7 +33,7 @@ describe('bad input gets a clear error and loses nothing', () => {
   });
 
   const expectNothingStored = (path: string): void => {
-    expect(() => server.app.manager.lookup([path])).toThrow(/not found/);
+    expect(() => server.app.manager.lookup(flightPath([path]))).toThrow(/not found/);
   };
 
   it('accepts a well-formed raw put (the control case)', async () => {
@@ -42,7 +43,7 @@ describe('bad input gets a clear error and loses nothing', () => {
     ]);
     expect(out.code).toBe(status.OK);
     expect(out.results).toHaveLength(2);
-    expect(server.app.manager.lookup(['bad/ok']).totalRecords).toBe(8);
+    expect(server.app.manager.lookup(flightPath(['bad/ok'])).totalRecords).toBe(8);
   });
 
   const cases: [string, () => Buffer[], number, RegExp][] = [
@@ -210,11 +211,11 @@ describe('bad input gets a clear error and loses nothing', () => {
     const stream = raw.doGetStream('bad/read');
     await new Promise<void>((resolve) => stream.once('data', () => resolve()));
     stream.pause();
-    expect(server.app.manager.lookup(['bad/read']).placed?.pins).toBe(1);
+    expect(server.app.manager.lookup(flightPath(['bad/read'])).placed?.pins).toBe(1);
     stream.on('error', () => undefined);
     stream.cancel();
-    await waitFor(() => server.app.manager.lookup(['bad/read']).placed?.pins === 0);
-    expect(server.app.manager.delete(['bad/read'])).toBe(true);
+    await waitFor(() => server.app.manager.lookup(flightPath(['bad/read'])).placed?.pins === 0);
+    expect(server.app.manager.delete(flightPath(['bad/read']))).toBe(true);
     expect(server.app.manager.stats().storageTypes.memory?.pinnedRetired).toBe(0);
   });
 });

@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import http2 from 'node:http2';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,7 +46,7 @@ describe('HTTP/2 stream resets', () => {
     );
     raw.close();
     expect(outcomes).toEqual({ CANCELLED: 3000 });
-    await expect.poll(() => server.app.manager.lookup(['resets/f']).placed?.pins).toBe(0);
+    await expect.poll(() => server.app.manager.lookup(flightPath(['resets/f'])).placed?.pins).toBe(0);
   });
 
   it('a rapid-reset flood (streams opened and reset at once, no reads) is still cut off with GOAWAY', async () => {
@@ -74,6 +75,8 @@ describe('HTTP/2 stream resets', () => {
     expect(goaway).toBeDefined();
     expect(sent).toBeLessThan(100_000);
     // Reads reset before their first write release the flight too.
-    await expect.poll(() => server.app.manager.lookup(['resets/f']).placed?.pins, { timeout: 10_000 }).toBe(0);
+    await expect
+      .poll(() => server.app.manager.lookup(flightPath(['resets/f'])).placed?.pins, { timeout: 10_000 })
+      .toBe(0);
   });
 });

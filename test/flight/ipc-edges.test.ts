@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -214,6 +215,6 @@ storageClasses:
     expect(err).toBeInstanceOf(FlightCallError);
     expect(err).toMatchObject({ code: FlightStatus.INVALID_ARGUMENT });
     expect((err as Error).message).toMatch(/dictionary id 0 is declared with values of type utf8 .* with int32/);
-    expect(server.app.manager.has(['shared/conflict'])).toBe(false);
+    expect(server.app.manager.has(flightPath(['shared/conflict']))).toBe(false);
   });
 });

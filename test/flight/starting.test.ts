@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { startApp, type App } from '../../src/app.js';
+import { startNode, type RunningNode } from '../../src/node/start.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { silentLogger } from '../../src/core/log.js';
 import { encodeRequest, RawFlightClient } from '../helpers/raw-client.js';
@@ -28,8 +28,8 @@ describe('a server still starting', () => {
     );
     process.env.AWS_ACCESS_KEY_ID ??= 'test';
     process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
-    let app: App | undefined;
-    const starting = startApp(config, silentLogger).then((a) => (app = a));
+    let app: RunningNode | undefined;
+    const starting = startNode(config, silentLogger).then((a) => (app = a));
     const raw = new RawFlightClient(`grpc://127.0.0.1:${port}`);
     try {
       // The Flight port is bound before the flights are recovered.

@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,7 +24,7 @@ export function frame(seed: number, bytes: number, kind: Frame['kind'] = 'batch'
 }
 
 export async function putFlight(m: StorageManager, path: string, frames: Frame[], sizeHint?: number): Promise<void> {
-  const s = await m.beginPut([path], sizeHint === undefined ? {} : { sizeHint });
+  const s = await m.beginPut(flightPath([path]), sizeHint === undefined ? {} : { sizeHint });
   try {
     await s.setSchema(SCHEMA);
     for (const f of frames) await s.append(f);

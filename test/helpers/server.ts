@@ -3,14 +3,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { startApp, type App } from '../../src/app.js';
+import { startNode, type RunningNode } from '../../src/node/start.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/log.js';
 import { ROOT } from '../setup/python-env.js';
 
 export interface TestServer {
-  app: App;
+  app: RunningNode;
   location: string;
   port: number;
   stop(): Promise<void>;
@@ -27,7 +27,7 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts a real Tierflight (the same startApp `tierflight serve` uses) on a free loopback
+ * Starts a real Tierflight (the same startNode `tierflight serve` uses) on a free loopback
  * port. `body` is the YAML after the server section; the server section is generated.
  */
 export async function startTestServer(
@@ -40,7 +40,7 @@ export async function startTestServer(
     `server:\n  listen: 127.0.0.1:${port}\n  advertise: ${advertise}\n` +
     `  shutdownGrace: 2s\n${options.server ?? ''}${body}`;
   const config = parseConfigText(yaml, 'test.yaml');
-  const app = await startApp(config, silentLogger, options.clock ?? systemClock);
+  const app = await startNode(config, silentLogger, options.clock ?? systemClock);
   return { app, port, location: `grpc://127.0.0.1:${port}`, stop: () => app.stop() };
 }
 

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApp, type App } from '../../src/app.js';
+import { startNode, type RunningNode } from '../../src/node/start.js';
 import { FlightClient } from '../../src/client/flight-client.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { systemClock } from '../../src/core/clock.js';
@@ -44,7 +44,7 @@ describe('backfill and prefetch', () => {
   let dir: string;
   let file: string;
   let port: number;
-  let app: App;
+  let app: RunningNode;
   let client: FlightClient;
   const location = () => `grpc://127.0.0.1:${port}`;
 
@@ -53,7 +53,7 @@ describe('backfill and prefetch', () => {
     file = path.join(dir, 'tierflight.yaml');
     port = await freePort();
     await writeFile(file, config(port, dir, false));
-    app = await startApp(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
+    app = await startNode(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
     client = new FlightClient(location());
   });
   afterAll(async () => {
@@ -149,7 +149,7 @@ describe('backfill and prefetch', () => {
 
   it('prefetch restores durable-only flights into the first tier after a restart', async () => {
     await app.stop();
-    app = await startApp(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
+    app = await startNode(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
     client.close();
     client = new FlightClient(location());
     const before = app.manager.stats().classes.reports!;
@@ -165,7 +165,7 @@ describe('a backfill whose store goes down (moto stopped), driven by tierflight 
   let dir: string;
   let file: string;
   let port: number;
-  let app: App;
+  let app: RunningNode;
   let moto: Moto;
   const s3Config = (durable: boolean) =>
     config(port, dir, false)
@@ -186,7 +186,7 @@ describe('a backfill whose store goes down (moto stopped), driven by tierflight 
     file = path.join(dir, 'tierflight.yaml');
     port = await freePort();
     await writeFile(file, s3Config(false));
-    app = await startApp(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
+    app = await startNode(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
   });
   afterAll(async () => {
     await app?.stop();
@@ -257,7 +257,7 @@ describe('a backfill whose store goes down (moto stopped), driven by tierflight 
     const spooled = await readdir(path.join(dir, 'spool', 's3', 'reports'));
     expect(spooled.length).toBe(last.total - last.processed);
 
-    app = await startApp(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
+    app = await startNode(loadConfigFile(file).config, silentLogger, systemClock, { configFile: file });
     const again = new FlightClient(location);
     const resumed = await again.action<JobProgress>('backfill', { class: 'reports', resume: last.checkpoint });
     // The spooled flights are uploaded from the start on; the resumed job counts those still

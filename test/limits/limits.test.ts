@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { createManager, frame, putFlight, type TestManager } from '../helpers/manager.js';
@@ -210,7 +211,7 @@ limitPolicies:
     let rejected = 0;
     for (let step = 0; step < 3000; step++) {
       const path = paths[rand(paths.length)] as string;
-      if (rand(5) === 0) m.delete([path]);
+      if (rand(5) === 0) m.delete(flightPath([path]));
       else {
         try {
           await putFlight(

@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FlightLease } from '../../src/storage/manager.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -59,18 +60,18 @@ describe('readers during placement changes', () => {
     const m = t.manager;
     const data = frames(1);
     await putFlight(m, 'a', data);
-    const reader = await partialRead(await m.open(['a']), 2);
+    const reader = await partialRead(await m.open(flightPath(['a'])), 2);
     clock.advance(61_000);
     await m.tick();
-    expect(m.lookup(['a']).storage).toBe('disk_mapped');
+    expect(m.lookup(flightPath(['a'])).storage).toBe('disk_mapped');
     // The memory copy is still charged: its reader is not done.
     expect(m.stats().storageTypes.memory?.pinnedRetired).toBeGreaterThan(0);
     m.checkAccounting();
     // Two new reads promote it back to memory while a disk_mapped reader is mid-stream.
-    const onDisk = await partialRead(await m.open(['a']), 1);
-    const second = await m.open(['a']);
+    const onDisk = await partialRead(await m.open(flightPath(['a'])), 1);
+    const second = await m.open(flightPath(['a']));
     await m.idle();
-    expect(m.lookup(['a']).storage).toBe('memory');
+    expect(m.lookup(flightPath(['a'])).storage).toBe('memory');
     second.release();
     expect(await reader.rest()).toEqual(expected(data));
     expect(await onDisk.rest()).toEqual(expected(data));
@@ -84,13 +85,13 @@ describe('readers during placement changes', () => {
     const m = t.manager;
     const v1 = frames(2);
     await putFlight(m, 'a', v1);
-    const r1 = await partialRead(await m.open(['a']), 3);
+    const r1 = await partialRead(await m.open(flightPath(['a'])), 3);
     const v2 = frames(3, 3);
     await putFlight(m, 'a', v2);
-    const r2 = await partialRead(await m.open(['a']), 1);
-    expect(m.delete(['a'])).toBe(true);
+    const r2 = await partialRead(await m.open(flightPath(['a'])), 1);
+    expect(m.delete(flightPath(['a']))).toBe(true);
     await putFlight(m, 'b', frames(4));
-    const r3 = await partialRead(await m.open(['b']), 1);
+    const r3 = await partialRead(await m.open(flightPath(['b'])), 1);
     clock.advance(3_600_000);
     expect(m.sweepExpired()).toBe(1);
     expect(await r1.rest()).toEqual(expected(v1));
@@ -110,12 +111,12 @@ describe('readers during placement changes', () => {
     // This put needs room: 'a' (least recently used) is copied to disk_mapped meanwhile.
     const put = putFlight(m, 'c', frames(7, 6, 5000));
     await new Promise((r) => setImmediate(r));
-    expect(m.lookup(['a']).relocating).toBe(true);
-    const reader = await partialRead(await m.open(['a']), 1);
+    expect(m.lookup(flightPath(['a'])).relocating).toBe(true);
+    const reader = await partialRead(await m.open(flightPath(['a'])), 1);
     await put;
-    expect(m.lookup(['a']).storage).toBe('disk_mapped');
+    expect(m.lookup(flightPath(['a'])).storage).toBe('disk_mapped');
     expect(await reader.rest()).toEqual(expected(data));
-    const again = await m.open(['a']);
+    const again = await m.open(flightPath(['a']));
     expect(again.version.storage).toBe('disk_mapped');
     again.release();
     m.checkAccounting();
@@ -133,10 +134,10 @@ storageClasses: [{ name: d, prefix: "", tiers: [{ storage: memory }] }]
     const m = t.manager;
     await putFlight(m, 'a', frames(8, 3, 6000));
     await putFlight(m, 'b', frames(9, 3, 6000));
-    const lease = await m.open(['a']);
+    const lease = await m.open(flightPath(['a']));
     await putFlight(m, 'c', frames(10, 3, 6000)); // evicts b, not the pinned a
     expect(m.list().map((v) => v.path)).toEqual(['a', 'c']);
-    const lease2 = await m.open(['c']);
+    const lease2 = await m.open(flightPath(['c']));
     await expect(putFlight(m, 'd', frames(11, 3, 6000))).rejects.toThrow(/memory is full/);
     lease.release();
     lease2.release();
@@ -150,8 +151,8 @@ storageClasses: [{ name: d, prefix: "", tiers: [{ storage: memory }] }]
     // The lookup and the pin are one step apart (the copy's check is awaited): a delete in
     // that gap used to hand out the freed copy, whose read failed ("has no message 0").
     await putFlight(m, 'gone', frames(12));
-    const opening = m.open(['gone']);
-    m.delete(['gone']);
+    const opening = m.open(flightPath(['gone']));
+    m.delete(flightPath(['gone']));
     await expect(opening).rejects.toMatchObject({ code: 'NOT_FOUND' });
     m.checkAccounting();
   });
@@ -177,7 +178,7 @@ storageClasses: [{ name: d, prefix: "", tiers: [{ storage: memory }] }]
     };
     const changes: Record<string, (seed: number) => Promise<unknown>> = {
       replace: (seed) => put('p', seed),
-      delete: async () => m.delete(['p']),
+      delete: async () => m.delete(flightPath(['p'])),
       // Two more flights need room in memory: 'p' (least recently used) spills to disk_mapped.
       spill: (seed) => Promise.all([put('q', seed + 1, 6), put('r', seed + 2, 6)]),
       move: async () => {
@@ -195,7 +196,7 @@ storageClasses: [{ name: d, prefix: "", tiers: [{ storage: memory }] }]
         const changing = change((seed += 3));
         await microtasks(d);
         try {
-          const lease = await m.open(['p']);
+          const lease = await m.open(flightPath(['p']));
           const got = (await readLease(lease)).map((b) => b.toString('hex')).join();
           lease.release();
           if (versions.has(got)) outcomes.whole++;

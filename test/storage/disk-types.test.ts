@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,7 +67,7 @@ storageClasses:
   it(`writes files that pyarrow.ipc opens (${layout} layout), one per flight, under its directory`, async () => {
     const files: Record<string, [string, string]> = {};
     for (const name of FILE_CASES) {
-      const placed = server.app.manager.lookup([`types/${name}`]).placed;
+      const placed = server.app.manager.lookup(flightPath([`types/${name}`])).placed;
       const file = (placed?.placement as { file?: string } | undefined)?.file;
       expect(file && path.dirname(file)).toBe(dir);
       files[name] = [file as string, layout];

@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { Deadlines } from '../../src/core/deadlines.js';
@@ -69,7 +70,7 @@ describe('housekeeping with 2,000 flights', () => {
     expect(where()).toEqual({ disk_mapped: 1000, memory: 1000 });
     // A read puts off a move: read one of the second thousand just before its time.
     clock.advance(18 * 60_000);
-    (await m.open(['f/1500'])).release();
+    (await m.open(flightPath(['f/1500']))).release();
     clock.advance(2 * 60_000);
     await m.tick();
     expect(where()).toEqual({ disk_mapped: 1999, memory: 1 });

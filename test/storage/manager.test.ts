@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import type { Frame } from '../../src/storage/storage-type.js';
@@ -23,7 +24,7 @@ const batch = (bytes: number, rows = 1): Frame => ({
 });
 
 async function put(m: StorageManager, path: string, batchBytes: number[], schemaBytes = 16) {
-  const s = await m.beginPut([path]);
+  const s = await m.beginPut(flightPath([path]));
   try {
     await s.setSchema(Buffer.alloc(schemaBytes));
     for (const b of batchBytes) await s.append(batch(b));
@@ -42,17 +43,17 @@ describe('StorageManager accounting', async () => {
     expect(v.totalRecords).toBe(2);
     expect(m.stats().storageTypes.memory?.used).toBe(316);
     m.checkAccounting();
-    expect(m.delete(['a'])).toBe(true);
-    expect(m.delete(['a'])).toBe(false);
+    expect(m.delete(flightPath(['a']))).toBe(true);
+    expect(m.delete(flightPath(['a']))).toBe(false);
     expect(m.stats().storageTypes.memory?.used).toBe(0);
   });
 
   it('makes nothing visible before commit and frees everything on abort', async () => {
     const m = new StorageManager({ config: config(10_000), clock: new ManualClock() });
-    const s = await m.beginPut(['a']);
+    const s = await m.beginPut(flightPath(['a']));
     await s.setSchema(Buffer.alloc(16));
     await s.append(batch(1000));
-    expect(() => m.lookup(['a'])).toThrow(/not found/);
+    expect(() => m.lookup(flightPath(['a']))).toThrow(/not found/);
     expect(m.stats().storageTypes.memory?.reserved).toBe(1016);
     await s.abort();
     await s.abort();
@@ -62,7 +63,7 @@ describe('StorageManager accounting', async () => {
 
   it('reserves a size hint up front and returns the unused part at commit', async () => {
     const m = new StorageManager({ config: config(10_000), clock: new ManualClock() });
-    const s = await m.beginPut(['a'], { sizeHint: 5000 });
+    const s = await m.beginPut(flightPath(['a']), { sizeHint: 5000 });
     expect(m.stats().storageTypes.memory?.used).toBe(5000);
     await s.setSchema(Buffer.alloc(16));
     await s.append(batch(84));
@@ -74,9 +75,9 @@ describe('StorageManager accounting', async () => {
   it('replaces atomically while old readers keep their version', async () => {
     const m = new StorageManager({ config: config(10_000), clock: new ManualClock() });
     await put(m, 'a', [100]);
-    const lease = await m.open(['a']);
+    const lease = await m.open(flightPath(['a']));
     await put(m, 'a', [300]);
-    expect(m.lookup(['a']).heldBytes).toBe(316);
+    expect(m.lookup(flightPath(['a'])).heldBytes).toBe(316);
     expect(lease.version.heldBytes).toBe(116);
     expect(lease.version.retired).toBe('replace');
     expect(m.stats().storageTypes.memory).toMatchObject({ used: 432, pinnedRetired: 116 });
@@ -91,8 +92,8 @@ describe('StorageManager accounting', async () => {
     await put(m, 'a', [284]); // 300 each
     await put(m, 'b', [284]);
     await put(m, 'c', [284]);
-    (await m.open(['a'])).release(); // a is now the most recent
-    const pinned = await m.open(['b']); // b is pinned
+    (await m.open(flightPath(['a']))).release(); // a is now the most recent
+    const pinned = await m.open(flightPath(['b'])); // b is pinned
     await put(m, 'd', [284]); // needs 300: c is the LRU unpinned
     expect(m.list().map((v) => v.path)).toEqual(['a', 'b', 'd']);
     pinned.release();
@@ -105,7 +106,7 @@ describe('StorageManager accounting', async () => {
   it('fails with RESOURCE_EXHAUSTED when readers hold what would be evicted', async () => {
     const m = new StorageManager({ config: config(1000), clock: new ManualClock() });
     await put(m, 'a', [584]);
-    const lease = await m.open(['a']);
+    const lease = await m.open(flightPath(['a']));
     await expect(put(m, 'b', [584])).rejects.toThrow(/flight "b": memory is full/);
     expect(m.stats().putsInProgress).toBe(0);
     m.checkAccounting();
@@ -114,13 +115,15 @@ describe('StorageManager accounting', async () => {
 
   it('rejects a flight over its tier maxFlightSize naming the rule', async () => {
     const m = new StorageManager({ config: config(10_000), clock: new ManualClock() });
-    const s = await m.beginPut(['tmp/x']);
+    const s = await m.beginPut(flightPath(['tmp/x']));
     await s.setSchema(Buffer.alloc(16));
     await expect(s.append(batch(600))).rejects.toThrow(
       /exceeds maxFlightSize 500B in tier 0 \(memory\) of class "short", and uploadSpill is "reject"/,
     );
     await s.abort();
-    await expect(m.beginPut(['tmp/x'], { sizeHint: 501 })).rejects.toThrow(/declared size 501B fits no tier/);
+    await expect(m.beginPut(flightPath(['tmp/x']), { sizeHint: 501 })).rejects.toThrow(
+      /declared size 501B fits no tier/,
+    );
     expect(m.stats().storageTypes.memory?.used).toBe(0);
   });
 
@@ -130,10 +133,10 @@ describe('StorageManager accounting', async () => {
     const v = await put(m, 'tmp/x', [100]);
     expect(v.expiresAt).toBe(1_010_000);
     clock.advance(9_999);
-    expect(m.lookup(['tmp/x']).path).toBe('tmp/x');
+    expect(m.lookup(flightPath(['tmp/x'])).path).toBe('tmp/x');
     clock.advance(1);
     expect(m.list('tmp')).toEqual([]);
-    expect(() => m.lookup(['tmp/x'])).toThrow(/expired|not found/);
+    expect(() => m.lookup(flightPath(['tmp/x']))).toThrow(/expired|not found/);
     expect(m.stats().storageTypes.memory?.used).toBe(0);
     await put(m, 'tmp/y', [100]);
     clock.advance(10_000);
@@ -165,7 +168,7 @@ describe('StorageManager accounting', async () => {
       const op = rand(10);
       try {
         if (op < 4) {
-          const s = await m.beginPut([path]);
+          const s = await m.beginPut(flightPath([path]));
           await s.setSchema(Buffer.alloc(16));
           const n = rand(4);
           try {
@@ -176,9 +179,9 @@ describe('StorageManager accounting', async () => {
             await s.abort();
             throw err;
           }
-        } else if (op < 6) leases.push(await m.open([path]));
+        } else if (op < 6) leases.push(await m.open(flightPath([path])));
         else if (op < 8 && leases.length > 0) leases.splice(rand(leases.length), 1)[0]?.release();
-        else if (op < 9) m.delete([path]);
+        else if (op < 9) m.delete(flightPath([path]));
         else clock.advance(rand(5000));
       } catch (err) {
         expect((err as Error).message).toMatch(/not found|memory is full|exceeds/);
@@ -186,7 +189,7 @@ describe('StorageManager accounting', async () => {
       m.checkAccounting();
     }
     for (const l of leases) l.release();
-    for (const v of m.list()) m.delete([v.path]);
+    for (const v of m.list()) m.delete(v.path);
     expect(m.stats().storageTypes.memory).toMatchObject({ used: 0, pinnedRetired: 0, reserved: 0 });
   });
 });
@@ -202,7 +205,7 @@ describe('StorageManager listing', () => {
     for await (const v of m.listing('a')) {
       seen.push(v.path);
       // Changes between pages show in later pages: a removed flight is not listed.
-      if (seen.length === 10) m.delete(['a/0300']);
+      if (seen.length === 10) m.delete(flightPath(['a/0300']));
     }
     expect(seen).toEqual(['a', ...under.filter((p) => p !== 'a/0300')]);
     clock.advance(11_000);
@@ -210,7 +213,7 @@ describe('StorageManager listing', () => {
     for await (const v of m.listing('')) all.push(v.path);
     expect(all).toHaveLength(1 + 599 + 4);
     expect(all).not.toContain('tmp/gone');
-    expect(m.has(['tmp/gone'])).toBe(false);
+    expect(m.has(flightPath(['tmp/gone']))).toBe(false);
     m.checkAccounting();
   });
 });

@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { describe, expect, it } from 'vitest';
 import type { PlacementEvent } from '../../src/storage/events.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -109,7 +110,7 @@ describe('placement engine against a reference model', () => {
             absorb();
             const f = model.get(path);
             if (!f) continue;
-            const lease = await m.open([path]);
+            const lease = await m.open(flightPath([path]));
             try {
               expect(same(await readLease(lease), f.data), where(step, `read ${path}`)).toBe(true);
             } finally {
@@ -136,7 +137,7 @@ describe('placement engine against a reference model', () => {
             const abort = rand(10) === 0;
             try {
               if (abort) {
-                const s = await m.beginPut([path]);
+                const s = await m.beginPut(flightPath([path]));
                 for (const f of data.slice(0, 2)) await s.append(f).catch(() => undefined);
                 await s.abort();
               } else {
@@ -146,7 +147,7 @@ describe('placement engine against a reference model', () => {
                   data,
                   rand(4) === 0 ? data.reduce((a, f) => a + f.body.length + 64, 400) : undefined,
                 );
-                const v = m.lookup([path]);
+                const v = m.lookup(flightPath([path]));
                 const ttl = TTL[path.split('/')[0] as string];
                 model.set(path, {
                   data: expected(data),
@@ -160,7 +161,7 @@ describe('placement engine against a reference model', () => {
           } else if (op < 13) {
             const f = model.get(path);
             if (f && (f.expiresAt === undefined || clock.now() < f.expiresAt)) {
-              const lease = await m.open([path]);
+              const lease = await m.open(flightPath([path]));
               const count = lease.version.batchCount;
               const from = rand(count + 1);
               const to = from + rand(count - from + 1);
@@ -169,10 +170,12 @@ describe('placement engine against a reference model', () => {
               expect(same(got, f.data.slice(from, to)), where(step, `range read ${path}`)).toBe(true);
               reads++;
             } else {
-              await expect(m.open([path]), where(step, `open of absent ${path}`)).rejects.toThrow(/not found/);
+              await expect(m.open(flightPath([path])), where(step, `open of absent ${path}`)).rejects.toThrow(
+                /not found/,
+              );
             }
           } else if (op < 15) {
-            expect(m.delete([path]), where(step, `delete ${path}`)).toBe(model.delete(path));
+            expect(m.delete(flightPath([path])), where(step, `delete ${path}`)).toBe(model.delete(path));
           } else {
             clock.advance(rand(25_000));
             await m.tick();

@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { ManualClock } from '../../src/core/clock.js';
@@ -27,24 +28,24 @@ describe('pinned flights', () => {
     tm = await createManager(CONFIG(), clock);
     const m = tm.manager;
     await putFlight(m, 'keep', [frame(1, 400 * 1024)]);
-    m.pin(['keep']);
+    m.pin(flightPath(['keep']));
     for (let i = 0; i < 6; i++) await putFlight(m, `churn/${i}`, [frame(10 + i, 300 * 1024)]);
-    expect(m.lookup(['keep']).storage).toBe('memory');
+    expect(m.lookup(flightPath(['keep'])).storage).toBe('memory');
     expect(m.list('churn').length).toBeLessThan(6); // the others were evicted (no spill configured)
     // moveAfter moves the idle ones down, never the pinned one.
     clock.advance(120_000);
     await putFlight(m, 'fresh', [frame(30, 100 * 1024)]);
     await m.tick();
-    expect(m.lookup(['keep']).storage).toBe('memory');
+    expect(m.lookup(flightPath(['keep'])).storage).toBe('memory');
     // More than the room the pinned flight leaves: refused rather than evicting it.
     await expect(putFlight(m, 'huge', [frame(40, 700 * 1024)])).rejects.toThrow(/memory is full/);
-    expect(m.lookup(['keep']).storage).toBe('memory');
+    expect(m.lookup(flightPath(['keep'])).storage).toBe('memory');
     expect(m.stats().pinned).toBe(1);
     // Unpinned, it is an eviction candidate again.
-    expect(m.unpin(['keep'])).toBe(true);
-    expect(m.unpin(['keep'])).toBe(false);
+    expect(m.unpin(flightPath(['keep']))).toBe(true);
+    expect(m.unpin(flightPath(['keep']))).toBe(false);
     await putFlight(m, 'huge', [frame(40, 700 * 1024)]);
-    expect(() => m.lookup(['keep'])).toThrow(/not found/);
+    expect(() => m.lookup(flightPath(['keep']))).toThrow(/not found/);
     m.checkAccounting();
   });
 
@@ -56,19 +57,19 @@ describe('pinned flights', () => {
     tm = await createManager(CONFIG(limit), clock);
     const m = tm.manager;
     await putFlight(m, 'keep', [frame(1, 500 * 1024)]);
-    m.pin(['keep']);
+    m.pin(flightPath(['keep']));
     await putFlight(m, 'keep', [frame(2, 500 * 1024)]); // a new version of a pinned path is pinned
-    expect(m.lookup(['keep']).pinned).toBe(true);
+    expect(m.lookup(flightPath(['keep'])).pinned).toBe(true);
     const config = parseConfigText(CONFIG(limit).replaceAll('$DIR', tm.dir), 'test.yaml');
-    m.reconfigure(config, config);
-    expect(m.lookup(['keep']).pinned).toBe(true);
+    m.reconfigure(config);
+    expect(m.lookup(flightPath(['keep'])).pinned).toBe(true);
     await expect(putFlight(m, 'other', [frame(3, 500 * 1024)])).rejects.toThrow(/limit/);
-    expect(m.lookup(['keep']).pinned).toBe(true);
+    expect(m.lookup(flightPath(['keep'])).pinned).toBe(true);
     m.limits.check();
     // Deleting the flight drops its pin: a new put of the path is not pinned.
-    m.delete(['keep']);
+    m.delete(flightPath(['keep']));
     await putFlight(m, 'keep', [frame(4, 100 * 1024)]);
-    expect(m.lookup(['keep']).pinned).toBe(false);
-    expect(() => m.pin(['missing'])).toThrow(/not found/);
+    expect(m.lookup(flightPath(['keep'])).pinned).toBe(false);
+    expect(() => m.pin(flightPath(['missing']))).toThrow(/not found/);
   });
 });

@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/core/clock.js';
 import { createManager, expected, frame, putFlight, readLease, type TestManager } from '../helpers/manager.js';
@@ -29,20 +30,20 @@ describe('ticket lifetimes (server.ticketGrace)', () => {
     const m = t.manager;
     const v1 = frames(1);
     await putFlight(m, 'a', v1);
-    const old = m.lookup(['a']);
+    const old = m.lookup(flightPath(['a']));
     expect(m.issueTickets(old)).toBe(1_000_000 + 60_000);
     await putFlight(m, 'a', frames(2));
     expect(m.stats().storageTypes.memory?.ticketGrace).toBe(old.heldBytes);
     clock.advance(59_000);
-    const lease = await m.open(['a'], old.tag);
+    const lease = await m.open(flightPath(['a']), old.tag);
     expect(await readLease(lease)).toEqual(expected(v1));
     lease.release();
     m.checkAccounting();
     clock.advance(1_000);
-    expect(() => m.lookup(['a'], old.tag)).toThrow(/was replaced after this ticket was issued/);
+    expect(() => m.lookup(flightPath(['a']), old.tag)).toThrow(/was replaced after this ticket was issued/);
     await m.tick();
     expect(m.stats().storageTypes.memory?.ticketGrace).toBe(0);
-    expect(m.stats().storageTypes.memory?.used).toBe(m.lookup(['a']).heldBytes);
+    expect(m.stats().storageTypes.memory?.used).toBe(m.lookup(flightPath(['a'])).heldBytes);
     m.checkAccounting();
   });
 
@@ -51,10 +52,13 @@ describe('ticket lifetimes (server.ticketGrace)', () => {
     t = await createManager(CONFIG, clock);
     const m = t.manager;
     await putFlight(m, 'a', frames(3));
-    const old = m.lookup(['a']);
+    const old = m.lookup(flightPath(['a']));
     await putFlight(m, 'a', frames(4));
-    expect(() => m.lookup(['a'], old.tag)).toThrow(/was replaced/);
-    expect(m.stats().storageTypes.memory).toMatchObject({ ticketGrace: 0, used: m.lookup(['a']).heldBytes });
+    expect(() => m.lookup(flightPath(['a']), old.tag)).toThrow(/was replaced/);
+    expect(m.stats().storageTypes.memory).toMatchObject({
+      ticketGrace: 0,
+      used: m.lookup(flightPath(['a'])).heldBytes,
+    });
   });
 
   it('under pressure, ends a grace before evicting any visible flight', async () => {
@@ -63,13 +67,13 @@ describe('ticket lifetimes (server.ticketGrace)', () => {
     const m = t.manager;
     await putFlight(m, 'keep', frames(5, 3, 6000)); // least recently used of the visible flights
     await putFlight(m, 'a', frames(6, 3, 6000));
-    const old = m.lookup(['a']);
+    const old = m.lookup(flightPath(['a']));
     m.issueTickets(old);
     await putFlight(m, 'a', frames(7, 3, 6000));
     // 36 KiB of flights and 18 KiB kept for a ticket: the next put needs room.
     await putFlight(m, 'b', frames(8, 1, 14_000));
     expect(m.list().map((v) => v.path)).toEqual(['a', 'b', 'keep']);
-    expect(() => m.lookup(['a'], old.tag)).toThrow(/was replaced/);
+    expect(() => m.lookup(flightPath(['a']), old.tag)).toThrow(/was replaced/);
     expect(m.stats().storageTypes.memory?.ticketGrace).toBe(0);
     m.checkAccounting();
   });
@@ -80,17 +84,17 @@ describe('ticket lifetimes (server.ticketGrace)', () => {
     const m = t.manager;
     const v1 = frames(9);
     await putFlight(m, 'a', v1);
-    const old = m.lookup(['a']);
+    const old = m.lookup(flightPath(['a']));
     m.issueTickets(old);
     await putFlight(m, 'a', frames(10));
     clock.advance(50_000);
-    expect(await m.renewTickets(['a'], old.tag)).toMatchObject({ version: old, until: 110_000 });
+    expect(await m.renewTickets(flightPath(['a']), old.tag)).toMatchObject({ version: old, until: 110_000 });
     clock.advance(50_000); // past the first expiration, within the renewed one
-    const lease = await m.open(['a'], old.tag);
+    const lease = await m.open(flightPath(['a']), old.tag);
     expect(await readLease(lease)).toEqual(expected(v1));
     lease.release();
     clock.advance(10_000);
-    await expect(m.renewTickets(['a'], old.tag)).rejects.toThrow(/was replaced/);
+    await expect(m.renewTickets(flightPath(['a']), old.tag)).rejects.toThrow(/was replaced/);
   });
 
   it('a delete ends the graces of its path; an expiration never reaches past the flight TTL', async () => {
@@ -98,14 +102,14 @@ describe('ticket lifetimes (server.ticketGrace)', () => {
     t = await createManager(CONFIG, clock);
     const m = t.manager;
     await putFlight(m, 'a', frames(11));
-    const old = m.lookup(['a']);
+    const old = m.lookup(flightPath(['a']));
     m.issueTickets(old);
     await putFlight(m, 'a', frames(12));
-    m.delete(['a']);
-    expect(() => m.lookup(['a'], old.tag)).toThrow(/not found/);
+    m.delete(flightPath(['a']));
+    expect(() => m.lookup(flightPath(['a']), old.tag)).toThrow(/not found/);
     expect(m.stats().storageTypes.memory).toMatchObject({ ticketGrace: 0, used: 0 });
     await putFlight(m, 'short/x', frames(13));
-    expect(m.issueTickets(m.lookup(['short/x']))).toBe(30_000);
+    expect(m.issueTickets(m.lookup(flightPath(['short/x'])))).toBe(30_000);
     m.checkAccounting();
   });
 });

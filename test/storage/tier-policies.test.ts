@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,7 +53,7 @@ const check = (path: string, kib: number, seed: number, extra: Op = {}): Op => (
 
 /** Which storage type holds a flight now. */
 function whereIs(s: TestServer, path: string): string | undefined {
-  return s.app.manager.lookup([path]).storage;
+  return s.app.manager.lookup(flightPath([path])).storage;
 }
 
 describe('tier policies (pyarrow client)', () => {

@@ -1,3 +1,4 @@
+import { flightPath } from '../../src/core/path.js';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,8 +45,8 @@ storageClasses:
     expect(out[0]).toMatchObject({ ok: true, problems: [] });
     expect(out[1]).toMatchObject({ error: 'ArrowKeyError' });
     // The durable flight was restored into its tier again; the other one left the catalog.
-    expect(server.app.manager.lookup(['kept/a']).storage).toBe('disk');
-    expect(() => server.app.manager.lookup(['lost/b'])).toThrow(/not found/);
+    expect(server.app.manager.lookup(flightPath(['kept/a'])).storage).toBe('disk');
+    expect(() => server.app.manager.lookup(flightPath(['lost/b']))).toThrow(/not found/);
     server.app.manager.checkAccounting();
   });
 });

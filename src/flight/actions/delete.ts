@@ -1,3 +1,4 @@
+import { flightPath } from '../../core/path.js';
 import type { ActionVerb } from './registry.js';
 import { parseBody } from './registry.js';
 
@@ -7,9 +8,9 @@ export const deleteVerb: ActionVerb = {
   permission: 'write',
   target: (body) => parseBody('delete', body, ['path']).path,
   async *run(body, { manager, log, peer, user }) {
-    const { path } = parseBody('delete', body, ['path']);
-    await manager.locate([path]); // a flight its store's listing has not reached yet
-    const deleted = manager.delete([path]);
+    const path = flightPath(parseBody('delete', body, ['path']).path);
+    await manager.locate(path); // a flight its store's listing has not reached yet
+    const deleted = manager.delete(path);
     log.info({ action: 'delete', path, deleted, peer, user }, 'delete');
     yield { deleted };
   },

@@ -1,3 +1,4 @@
+import { flightPath } from '../../core/path.js';
 import type { ActionVerb } from './registry.js';
 import { parseBody } from './registry.js';
 
@@ -9,9 +10,9 @@ export const pinVerb: ActionVerb = {
   permission: 'admin',
   target: (body) => parseBody('pin', body, ['path']).path,
   async *run(body, { manager, log, peer, user }) {
-    const { path } = parseBody('pin', body, ['path']);
-    await manager.materialize([path]);
-    manager.pin([path]);
+    const path = flightPath(parseBody('pin', body, ['path']).path);
+    await manager.materialize(path);
+    manager.pin(path);
     log.info({ action: 'pin', path, peer, user }, 'pin');
     yield { pinned: true };
   },
@@ -26,8 +27,8 @@ export const unpinVerb: ActionVerb = {
   permission: 'admin',
   target: (body) => parseBody('unpin', body, ['path']).path,
   async *run(body, { manager, log, peer, user }) {
-    const { path } = parseBody('unpin', body, ['path']);
-    const unpinned = manager.unpin([path]);
+    const path = flightPath(parseBody('unpin', body, ['path']).path);
+    const unpinned = manager.unpin(path);
     log.info({ action: 'unpin', path, unpinned, peer, user }, 'unpin');
     yield { unpinned };
   },

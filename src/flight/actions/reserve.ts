@@ -1,3 +1,4 @@
+import { flightPath } from '../../core/path.js';
 import { InvalidArgumentError } from '../../errors.js';
 import type { ActionVerb } from './registry.js';
 import { parseBody } from './registry.js';
@@ -17,7 +18,8 @@ export const reserveVerb: ActionVerb = {
       throw new InvalidArgumentError('action "reserve": body needs "heartbeatSeconds", a number of seconds');
     }
     // Reservable exactly where a put would be accepted.
-    const { path } = manager.route([doc.path]);
+    const path = flightPath(doc.path);
+    manager.route(path);
     // Counted against the user's reservations.maxPerUser (authenticated users only).
     yield await reservations.reserve(path, doc.owner, heartbeat, identity.anonymous ? undefined : identity.user);
   },
@@ -33,7 +35,8 @@ export const releaseVerb: ActionVerb = {
   atOwner: true,
   async *run(body, { manager, reservations }) {
     const doc = parseBody('release', body, ['path', 'owner']);
-    const { path } = manager.route([doc.path]);
+    const path = flightPath(doc.path);
+    manager.route(path);
     yield { released: await reservations.release(path, doc.owner) };
   },
 };

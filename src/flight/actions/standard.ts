@@ -1,5 +1,5 @@
 import { isTierflightError, NotFoundError } from '../../errors.js';
-import { StorageManager } from '../../storage/manager.js';
+import { flightPath, type FlightPath } from '../../core/path.js';
 import {
   CancelStatus,
   decodeCancelRequest,
@@ -20,24 +20,24 @@ import { InvalidArgumentError } from '../../errors.js';
  */
 
 /** The path a ticket names, normalised. */
-function ticketPath(raw: Buffer): string {
-  return StorageManager.parsePath([decodeTicket(raw).path]).path;
+function ticketPath(raw: Buffer): FlightPath {
+  return flightPath(decodeTicket(raw).path);
 }
 
 /** The path a CancelFlightInfo's FlightInfo describes. */
-function infoPath(body: Buffer): string {
+function infoPath(body: Buffer): FlightPath {
   const descriptor = decodeCancelRequest(body).info.flight_descriptor;
   if (descriptor.type !== 'PATH' && descriptor.type !== DescriptorType.PATH) {
     throw new InvalidArgumentError('CancelFlightInfo: Tierflight flights are named by PATH descriptors');
   }
-  return StorageManager.parsePath(descriptor.path).path;
+  return flightPath(descriptor.path);
 }
 
 /** In a cluster, for a client's call: the path's owners other than this node. */
-function otherOwners(path: string, context: ActionContext) {
+function otherOwners(path: FlightPath, context: ActionContext) {
   const { cluster, forwarded, manager } = context;
   if (!forwarded) return [];
-  return cluster.owners(path, manager.route([path]).cls.config.replicas).filter((o) => !o.self);
+  return cluster.owners(path, manager.route(path).config.replicas).filter((o) => !o.self);
 }
 
 export const renewFlightEndpointVerb: ActionVerb = {
@@ -54,7 +54,7 @@ export const renewFlightEndpointVerb: ActionVerb = {
     const path = ticketPath(endpoint.ticket.ticket);
     let until: number;
     try {
-      until = (await context.manager.renewTickets([path], ticket.version)).until;
+      until = (await context.manager.renewTickets(path, ticket.version)).until;
     } catch (err) {
       // In a cluster the version lives on the path's owners: one of them renews it.
       const owners = isTierflightError(err) && err.code === 'NOT_FOUND' ? otherOwners(path, context) : [];
@@ -77,9 +77,9 @@ export const renewFlightEndpointVerb: ActionVerb = {
 };
 
 /** This node's part of a cancel: NOT_CANCELLABLE for a landed flight, CANCELLED for a reserved one. */
-async function cancelHere(path: string, context: ActionContext): Promise<CancelStatusValue | undefined> {
+async function cancelHere(path: FlightPath, context: ActionContext): Promise<CancelStatusValue | undefined> {
   const { manager, reservations, log, peer, user } = context;
-  if (manager.has([path])) return CancelStatus.NOT_CANCELLABLE;
+  if (manager.has(path)) return CancelStatus.NOT_CANCELLABLE;
   const ended = reservations.endWaits(path);
   const reserved = (await reservations.holder(path).catch(() => undefined)) !== undefined;
   if (ended === 0 && !reserved) return undefined;

@@ -6,7 +6,7 @@ import { PrefixedFlightData, type OutgoingFlightData } from '../flight-data-code
 import { decodeTicket } from '../ticket.js';
 import { waitIfReserved } from './wait.js';
 import { authorize } from '../guard.js';
-import { StorageManager } from '../../storage/manager.js';
+import { flightPath } from '../../core/path.js';
 
 /**
  * Read buffers kept for reuse between DoGets from the disk tiers (see BufferPool): enough
@@ -24,13 +24,13 @@ export function doGet(ctx: RpcContext) {
   return (call: ServerWritableStream<{ ticket: Buffer }, OutgoingFlightData>): void => {
     void streamOut(ctx, call, 'DoGet', async (write) => {
       const ticket = decodeTicket(call.request.ticket);
-      // Normalised once; the checks and the lease below take it as is.
-      const parts = [StorageManager.parsePath([ticket.path]).path];
-      authorize(call, parts[0] as string, 'read', ctx.denied);
-      await waitIfReserved(ctx, parts, call);
+      // Parsed once; the checks and the lease below take it as is.
+      const path = flightPath(ticket.path);
+      authorize(call, path, 'read', ctx.denied);
+      await waitIfReserved(ctx, path, call);
       // Not held here: restored from the durable store, or NOT_FOUND naming its owners.
-      await ctx.owners.readHere(parts[0] as string, manager.route(parts).cls.config.replicas);
-      const lease = await manager.open(parts, ticket.version);
+      await ctx.owners.readHere(path, manager.route(path).config.replicas);
+      const lease = await manager.open(path, ticket.version);
       try {
         const version = lease.version;
         const messages = version.messagesFor(ticket.range);

@@ -1,6 +1,6 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../../errors.js';
-import { StorageManager } from '../../storage/manager.js';
+import { flightPath, type FlightPath } from '../../core/path.js';
 import { DEFAULT_POLL_WAIT_MS, waitIfReserved, waitMsOf } from './wait.js';
 import { encapsulateSchema } from '../../ipc/message-header.js';
 import type { FlightVersion } from '../../storage/flight.js';
@@ -50,17 +50,17 @@ export function infoHandlers(ctx: RpcContext) {
   });
 
   /** The flight at a path, its manifest read first if a start only listed it. */
-  const lookup = async (parts: readonly string[]): Promise<FlightVersion> => {
-    await manager.materialize(parts);
-    return manager.lookup(parts);
+  const lookup = async (path: FlightPath): Promise<FlightVersion> => {
+    await manager.materialize(path);
+    return manager.lookup(path);
   };
 
-  /** The descriptor's path, normalised and routed, once the caller is known to may read it. */
+  /** The descriptor's path, parsed (once) and routed, once the caller is known to may read it. */
   const readable = (call: object, descriptor: PbDescriptor) => {
     const parts = pathOf(descriptor);
-    const { path, cls } = manager.route(parts);
+    const path = flightPath(parts);
     authorize(call, path, 'read', ctx.denied);
-    return { parts, path, replicas: cls.config.replicas };
+    return { parts, path, replicas: manager.route(path).config.replicas };
   };
 
   return {
@@ -80,18 +80,18 @@ export function infoHandlers(ctx: RpcContext) {
     },
 
     GetFlightInfo: unary(ctx, 'GetFlightInfo', async (descriptor: PbDescriptor, call) => {
-      const { parts, path, replicas } = readable(call, descriptor);
+      const { path, replicas } = readable(call, descriptor);
       const local = async () => {
         const waitMs = waitMsOf(call.metadata);
-        if (waitMs !== undefined && !(await manager.known(parts))) await waitIfReserved(ctx, parts, call, waitMs);
-        return flightInfo(await lookup(parts));
+        if (waitMs !== undefined && !(await manager.known(path))) await waitIfReserved(ctx, path, call, waitMs);
+        return flightInfo(await lookup(path));
       };
       return ctx.owners.info(call, path, replicas, local, (info) => info);
     }),
 
     GetSchema: unary(ctx, 'GetSchema', async (descriptor: PbDescriptor, call) => {
-      const { parts, path, replicas } = readable(call, descriptor);
-      const local = async () => ({ schema: encapsulateSchema((await lookup(parts)).schemaHeader) });
+      const { path, replicas } = readable(call, descriptor);
+      const local = async () => ({ schema: encapsulateSchema((await lookup(path)).schemaHeader) });
       return ctx.owners.info(call, path, replicas, local, (info) => ({ schema: info.schema }));
     }),
 
@@ -102,10 +102,10 @@ export function infoHandlers(ctx: RpcContext) {
       const { parts, path, replicas } = readable(call, descriptor);
       // In a cluster the owner answers: the put lands there and the wait happens there.
       return ctx.owners.poll(call, path, replicas, async () => {
-        if (!(await manager.known(parts))) {
-          await waitIfReserved(ctx, parts, call, waitMsOf(call.metadata) ?? DEFAULT_POLL_WAIT_MS);
-          if (!manager.has(parts)) {
-            const holder = await ctx.reservations.holder(StorageManager.parsePath(parts).path);
+        if (!(await manager.known(path))) {
+          await waitIfReserved(ctx, path, call, waitMsOf(call.metadata) ?? DEFAULT_POLL_WAIT_MS);
+          if (!manager.has(path)) {
+            const holder = await ctx.reservations.holder(path);
             if (holder) {
               return {
                 flight_descriptor: { type: 'PATH', cmd: EMPTY, path: parts },
@@ -114,7 +114,7 @@ export function infoHandlers(ctx: RpcContext) {
             }
           }
         }
-        return { info: flightInfo(await lookup(parts)), progress: 1 };
+        return { info: flightInfo(await lookup(path)), progress: 1 };
       });
     }),
   };

@@ -9,14 +9,13 @@ import {
   IpcValidationError,
   type MessageChecker,
 } from '../../ipc/stream-validator.js';
-import { StorageManager } from '../../storage/manager.js';
+import type { StorageManager } from '../../storage/manager.js';
 import type { PutSession } from '../../storage/put-session.js';
 import type { VersionIdentity } from '../../storage/flight.js';
-import type { Denial } from '../../auth/denials.js';
 import { statusName, type RpcContext } from '../call.js';
 import { DescriptorType, isDecodeError, type DecodedFlightData, type FlightDataFrame } from '../flight-data-codec.js';
 import { toServiceError } from '../status.js';
-import type { ClusterMember } from '../cluster-port.js';
+import { flightPath, type FlightPath } from '../../core/path.js';
 import { authorize } from '../guard.js';
 
 /** A request header giving the flight's size up front, so it is charged to a tier that takes it. */
@@ -55,14 +54,16 @@ async function doPut(
       if (isDecodeError(msg)) throw new InvalidArgumentError(`message ${index}: ${msg.decodeError}`);
       const at = index++;
       if (!session) {
-        // A put of a path another node is the primary owner of goes there.
-        const owner = primaryElsewhere(call, ctx, msg);
+        // The path is parsed once, here; a put of a path another node is the primary owner of goes there.
+        const path = descriptorPath(msg);
+        authorize(call, path, 'write', denied);
+        const owner = ctx.owners.primaryElsewhere(call, path, manager.route(path).config.replicas);
         if (owner) {
           await ctx.owners.forwardPut(call, owner, msg, incoming);
           call.end();
           return 'OK';
         }
-        session = await startPut(call, manager, msg, validator, denied);
+        session = await startPut(call, manager, msg, path, validator);
         continue;
       }
       const stored = toFrame(msg, session.path, validator, at);
@@ -96,35 +97,13 @@ async function doPut(
   }
 }
 
-/** The path's primary owner when it is another node (routed by `ctx.owners`); undefined: stored here. */
-function primaryElsewhere(
-  call: ServerDuplexStream<DecodedFlightData, Buffer>,
-  ctx: RpcContext,
-  first: FlightDataFrame,
-): ClusterMember | undefined {
-  const d = first.descriptor;
-  if (!d || d.type !== DescriptorType.PATH) return undefined; // errors: answered here
-  const { path, cls } = ctx.manager.route(d.path);
-  authorize(call, path, 'write', ctx.denied);
-  return ctx.owners.primaryElsewhere(call, path, cls.config.replicas);
-}
-
 async function startPut(
   call: ServerDuplexStream<DecodedFlightData, Buffer>,
   manager: StorageManager,
   first: FlightDataFrame,
+  path: FlightPath,
   validator: MessageChecker,
-  denied?: (d: Denial) => void,
 ): Promise<PutSession> {
-  const d = first.descriptor;
-  if (!d) throw new InvalidArgumentError('the first DoPut message must carry a FlightDescriptor with the schema');
-  if (d.type !== DescriptorType.PATH) {
-    throw new InvalidArgumentError(
-      `Tierflight stores flights under PATH descriptors; got descriptor type ${describeType(d.type)}`,
-    );
-  }
-  const { path } = StorageManager.parsePath(d.path);
-  authorize(call, path, 'write', denied);
   if (first.header.length === 0)
     throw new InvalidArgumentError(`flight "${path}": the first DoPut message carries no schema`);
   const info = checkIpc(path, () => validator.message(0, first.header, first.body));
@@ -134,7 +113,7 @@ async function startPut(
     );
   }
   const identity = copiedVersion(call);
-  const session = await manager.beginPut(d.path, {
+  const session = await manager.beginPut(path, {
     sizeHint: sizeHint(call),
     owner: ownerOf(call),
     ...(identity ? { identity } : {}),
@@ -146,6 +125,18 @@ async function startPut(
     throw err;
   }
   return session;
+}
+
+/** The flight the first DoPut message's descriptor names, or INVALID_ARGUMENT saying what is wrong with it. */
+function descriptorPath(first: FlightDataFrame): FlightPath {
+  const d = first.descriptor;
+  if (!d) throw new InvalidArgumentError('the first DoPut message must carry a FlightDescriptor with the schema');
+  if (d.type !== DescriptorType.PATH) {
+    throw new InvalidArgumentError(
+      `Tierflight stores flights under PATH descriptors; got descriptor type ${describeType(d.type)}`,
+    );
+  }
+  return flightPath(d.path);
 }
 
 function toFrame(msg: FlightDataFrame, path: string, validator: MessageChecker, index: number): Frame | undefined {

@@ -1,6 +1,6 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { CancelledError, InvalidArgumentError } from '../../errors.js';
-import { StorageManager } from '../../storage/manager.js';
+import type { FlightPath } from '../../core/path.js';
 import { cancelSignal, type RpcContext } from '../call.js';
 import { identityOf } from '../guard.js';
 
@@ -26,12 +26,11 @@ export function waitMsOf(metadata: Metadata): number | undefined {
  */
 export async function waitIfReserved(
   ctx: RpcContext,
-  parts: readonly string[],
+  path: FlightPath,
   call: NodeJS.EventEmitter & { cancelled: boolean; metadata: Metadata },
   waitMs = waitMsOf(call.metadata),
 ): Promise<void> {
-  if (waitMs === undefined || (await ctx.manager.known(parts))) return;
-  const { path } = StorageManager.parsePath(parts);
+  if (waitMs === undefined || (await ctx.manager.known(path))) return;
   const identity = identityOf(call);
   const user = identity.anonymous ? undefined : identity.user;
   const outcome = await ctx.reservations.waitFor(path, waitMs, cancelSignal(call), user);
