@@ -6,8 +6,8 @@ import {
   type ClientReadableStream,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { InvalidMessageError, readMessageHeader } from '../ipc/message-header.js';
-import { encapsulatedMessages, toIpcStream } from '../ipc/ipc-stream.js';
+import { InvalidMessageError } from '../ipc/message-header.js';
+import { encapsulatedMessages, toIpcStream, unwrapMessage } from '../ipc/ipc-stream.js';
 import { isDecodeError, type DecodedFlightData } from '../flight/flight-data-codec.js';
 import { loadFlightService, SERVICE_NAME } from '../flight/proto.js';
 import { FLOW_CONTROL_WINDOW } from '../flight/grpc-internals.js';
@@ -414,19 +414,14 @@ function toFlightInfo(info: PbFlightInfo): FlightInfo {
   };
 }
 
-/** The flatbuffer inside an encapsulated schema message (continuation marker, length, padding). */
+/** The flatbuffer inside an encapsulated schema message; INTERNAL when it is not one. */
 function unwrapSchema(encapsulated: Buffer): Buffer {
-  const continued = encapsulated.length >= 8 && encapsulated.readUInt32LE(0) === 0xffffffff;
-  const at = continued ? 8 : 4;
-  const length = encapsulated.readInt32LE(at - 4);
-  const header = encapsulated.subarray(at, at + length);
   try {
-    readMessageHeader(header);
+    return unwrapMessage(encapsulated);
   } catch (err) {
     if (err instanceof InvalidMessageError) throw new FlightCallError(13, `the schema is not an IPC message`, 'schema');
     throw err;
   }
-  return header;
 }
 
 function varint(n: number): number[] {

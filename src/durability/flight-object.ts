@@ -1,4 +1,4 @@
-import { END_OF_STREAM } from '../ipc/file-layout.js';
+import { END_OF_STREAM } from '../ipc/ipc-stream.js';
 import { storedPath, type FlightPath } from '../core/path.js';
 import { IpcFramer } from '../ipc/ipc-framer.js';
 import { readSequential, type IndexEntry } from '../ipc/stream-reader.js';

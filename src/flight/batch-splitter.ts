@@ -1,5 +1,5 @@
-import { encapsulateSchema, isBigEndianSchema, MessageType, readMessageHeader } from '../ipc/message-header.js';
-import { END_OF_STREAM, messagePrefix, paddingFor } from '../ipc/file-layout.js';
+import { isBigEndianSchema, MessageType, readMessageHeader } from '../ipc/message-header.js';
+import { encapsulate, encapsulatedMessages, encapsulateSchema, END_OF_STREAM } from '../ipc/ipc-stream.js';
 import type { Frame } from '../storage/storage-type.js';
 import type { Logger } from '../core/log.js';
 
@@ -51,7 +51,7 @@ export class BatchSplitter {
       for (let from = 0; from < decoded.numRows; from += rowsPer) {
         const slice = decoded.slice(from, Math.min(decoded.numRows, from + rowsPer));
         const bytes = RecordBatchStreamWriter.writeAll([slice]).toUint8Array(true);
-        for (const m of messages(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) {
+        for (const m of encapsulatedMessages(bytes)) {
           const info = readMessageHeader(m.header);
           if (info.type !== MessageType.RecordBatch) continue;
           out.push({
@@ -75,25 +75,5 @@ export class BatchSplitter {
       this.log.warn({ maxBatchBytes: this.maxBytes, why }, 'cannot split a stored batch; sending it whole');
     }
     return undefined;
-  }
-}
-
-function encapsulate(m: { header: Buffer; body: Buffer }): Buffer[] {
-  return [messagePrefix(m.header.length), m.header, paddingFor(m.header.length), m.body, paddingFor(m.body.length)];
-}
-
-/** The messages of an IPC stream arrow-js wrote (header without padding, body). */
-function* messages(buf: Buffer): Generator<{ header: Buffer; body: Buffer }> {
-  let pos = 0;
-  while (pos + 8 <= buf.length) {
-    const continuation = buf.readUInt32LE(pos);
-    const offset = continuation === 0xffffffff ? 4 : 0;
-    const len = buf.readInt32LE(pos + offset);
-    if (len === 0) return;
-    const start = pos + offset + 4;
-    const header = buf.subarray(start, start + len);
-    const { bodyLength } = readMessageHeader(header);
-    yield { header, body: buf.subarray(start + len, start + len + bodyLength) };
-    pos = start + len + bodyLength;
   }
 }

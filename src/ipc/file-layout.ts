@@ -1,4 +1,5 @@
 import { schemaTableOf } from './message-header.js';
+import { pad8 } from './ipc-stream.js';
 
 /**
  * Arrow IPC framing for files written by the disk tiers, so any Arrow tool opens them:
@@ -10,34 +11,6 @@ import { schemaTableOf } from './message-header.js';
 /** "ARROW1" and two bytes of padding: the file layout's leading magic. */
 export const FILE_MAGIC = Buffer.from('ARROW1\0\0', 'latin1');
 const TRAILING_MAGIC = Buffer.from('ARROW1', 'latin1');
-const CONTINUATION = 0xffffffff;
-/** Continuation marker and a zero length: the end of a stream. */
-export const END_OF_STREAM = Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
-
-export function pad8(n: number): number {
-  return (n + 7) & ~7;
-}
-
-/** Bytes an encapsulated message occupies: prefix, padded flatbuffer, padded body. */
-export function framedSize(headerLength: number, bodyLength: number): number {
-  return 8 + pad8(headerLength) + pad8(bodyLength);
-}
-
-/** The 8-byte prefix of an encapsulated message whose flatbuffer is `headerLength` long. */
-export function messagePrefix(headerLength: number): Buffer {
-  const out = Buffer.allocUnsafe(8);
-  out.writeUInt32LE(CONTINUATION, 0);
-  out.writeInt32LE(pad8(headerLength), 4);
-  return out;
-}
-
-const ZEROS = Buffer.alloc(8);
-
-/** Zero bytes that pad `n` up to a multiple of 8. */
-export function paddingFor(n: number): Buffer {
-  return ZEROS.subarray(0, pad8(n) - n);
-}
-
 /** Where one message sits in a file (a footer `Block`). */
 export interface Block {
   /** Offset of the message's continuation marker. */

@@ -1,4 +1,4 @@
-import { messagePrefix, pad8, paddingFor } from './file-layout.js';
+import { messagePrefix, pad8, paddingFor } from './ipc-stream.js';
 import type { IndexEntry } from './stream-reader.js';
 import type { Frame } from './frame.js';
 

@@ -169,18 +169,3 @@ export function isBigEndianSchema(header: Buffer): boolean {
 }
 
 const SCHEMA_ENDIANNESS = 0;
-
-const CONTINUATION = 0xffffffff;
-
-/**
- * The schema as an encapsulated IPC message (continuation marker, padded length, the
- * flatbuffer), as FlightInfo.schema and SchemaResult.schema carry it.
- */
-export function encapsulateSchema(header: Buffer): Buffer {
-  const padded = (header.length + 7) & ~7;
-  const out = Buffer.alloc(8 + padded);
-  out.writeUInt32LE(CONTINUATION, 0);
-  out.writeInt32LE(padded, 4);
-  header.copy(out, 8);
-  return out;
-}

@@ -1,8 +1,8 @@
+import { encapsulatedMessages } from '../../src/ipc/ipc-stream.js';
 import path from 'node:path';
 import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
-import { readMessageHeader } from '../../src/ipc/message-header.js';
 import { ROOT } from '../setup/python-env.js';
 
 /**
@@ -49,22 +49,8 @@ export function decodeFlightData(b: Buffer): { header: Buffer; body: Buffer; app
   return { header: m.data_header, body: m.data_body, appMetadata: m.app_metadata };
 }
 
-/** Splits an Arrow IPC stream into (header, body) pairs. */
-export function ipcMessages(stream: Uint8Array): { header: Buffer; body: Buffer }[] {
-  const buf = Buffer.from(stream.buffer, stream.byteOffset, stream.byteLength);
-  const out: { header: Buffer; body: Buffer }[] = [];
-  let pos = 0;
-  while (pos + 8 <= buf.length) {
-    const len = buf.readInt32LE(pos + 4);
-    if (len === 0) break; // end-of-stream marker
-    const header = buf.subarray(pos + 8, pos + 8 + len);
-    const { bodyLength } = readMessageHeader(header);
-    const body = buf.subarray(pos + 8 + len, pos + 8 + len + bodyLength);
-    out.push({ header, body });
-    pos += 8 + len + bodyLength;
-  }
-  return out;
-}
+/** Splits an Arrow IPC stream into (header, body) pairs (the server's own framing code). */
+export const ipcMessages = encapsulatedMessages;
 
 /** A small valid flight: schema message plus `batches` record batches of `rows` int32s. */
 export function sampleMessages(

@@ -1,11 +1,7 @@
 import { Dictionary, Int32, Table, tableFromArrays, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
 import { describe, expect, it } from 'vitest';
-import {
-  encapsulateSchema,
-  InvalidMessageError,
-  MessageType,
-  readMessageHeader,
-} from '../../src/ipc/message-header.js';
+import { InvalidMessageError, MessageType, readMessageHeader } from '../../src/ipc/message-header.js';
+import { encapsulateSchema } from '../../src/ipc/ipc-stream.js';
 import { ipcMessages } from '../helpers/raw-client.js';
 
 describe('Arrow IPC message header reader', () => {

@@ -2,7 +2,7 @@ import type { ServerWritableStream } from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../../errors.js';
 import { flightPath, type FlightPath } from '../../core/path.js';
 import { DEFAULT_POLL_WAIT_MS, waitIfReserved, waitMsOf } from './wait.js';
-import { encapsulateSchema } from '../../ipc/message-header.js';
+import { encapsulateSchema } from '../../ipc/ipc-stream.js';
 import type { FlightVersion } from '../../storage/flight.js';
 import { EMPTY, streamOut, unary, type RpcContext } from '../call.js';
 import { DescriptorType } from '../flight-data-codec.js';

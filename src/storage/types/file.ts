@@ -2,15 +2,8 @@ import { access, mkdir, open, readdir, rename, rm, type FileHandle } from 'node:
 import path from 'node:path';
 import type { StorageTypeName } from '../../config/schema.js';
 import { ResourceExhaustedError } from '../../errors.js';
-import {
-  buildFooter,
-  END_OF_STREAM,
-  FILE_MAGIC,
-  footerSize,
-  framedSize,
-  pad8,
-  type Block,
-} from '../../ipc/file-layout.js';
+import { buildFooter, FILE_MAGIC, footerSize, type Block } from '../../ipc/file-layout.js';
+import { END_OF_STREAM, framedSize, pad8 } from '../../ipc/ipc-stream.js';
 import { IpcFramer, type Framed } from '../../ipc/ipc-framer.js';
 import type { BufferPool } from '../../core/buffer-pool.js';
 import { entryAt, frameFor, type IndexEntry } from '../../ipc/stream-reader.js';
