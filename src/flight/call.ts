@@ -1,37 +1,59 @@
-import type { Denial } from '../auth/denials.js';
 import { type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '../core/log.js';
+import type { Owners } from './owners.js';
+import type { Denial } from '../auth/denials.js';
+import type { Authenticator } from '../auth/authenticator.js';
 import type { Reservations } from '../coordination/index.js';
 import type { JobRunner } from '../jobs/runner.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { BatchSplitter } from './batch-splitter.js';
-import type { Owners } from './owners.js';
+import type { ClusterPort } from './cluster-port.js';
 import { toServiceError } from './status.js';
 
 /** Called once per finished call with its gRPC status name (OK, NOT_FOUND, CANCELLED, ...). */
 export type RpcObserver = (method: string, code: string, seconds: number) => void;
 
-/** What every RPC family's handlers share. */
-export interface RpcContext {
+/** What the Flight service is built with (the one declaration the server's options are picked from). */
+export interface FlightServiceOptions {
   manager: StorageManager;
-  /** Cache-fill reservations and the calls waiting on them (DESIGN §6). */
   reservations: Reservations;
   jobs: JobRunner;
-  log: Logger;
-  observe: RpcObserver;
+  logger: Logger;
   /** Location put in endpoints; undefined means "this same server" (empty location list). */
   advertise?: string;
   /** Largest batch range one endpoint covers. */
   maxEndpointBytes: number;
-  /** With `server.maxBatchBytes`: DoGet splits larger stored batches. */
+  /** With `server.maxBatchBytes`: DoGet splits larger stored batches (Go and Rust clients refuse >4 MiB). */
   splitter?: BatchSplitter;
+  /** Records each call's duration and final status (RPC latency metrics). */
+  observeRpc?: RpcObserver;
+  /**
+   * False skips IPC validation on DoPut, reading only the header fields storage needs:
+   * for measuring the validator's cost (bench/validator.ts), never for serving.
+   */
+  validateIpc?: boolean;
+  /** False while the server starts (tiers wiped, flights recovered): calls get UNAVAILABLE. */
+  ready?: () => boolean;
+  /** Who each call is (DESIGN §7); without one, every call is anonymous. */
+  authenticator?: Authenticator;
+  /** Counts calls refused for lack of permission. */
+  denied?: (d: Denial) => void;
+  /** The other nodes (DESIGN §8); none: a node outside any cluster (SOLO_NODE). */
+  cluster?: ClusterPort;
+}
+
+/** What every RPC family's handlers share: the service's options (FlightServiceOptions), settled. */
+export type RpcContext = Pick<
+  FlightServiceOptions,
+  'manager' | 'reservations' | 'jobs' | 'advertise' | 'maxEndpointBytes' | 'splitter' | 'denied'
+> & {
+  log: Logger;
+  observe: RpcObserver;
   /** False skips IPC validation on DoPut (bench/validator.ts only). */
   validateIpc: boolean;
-  /** Counts a call refused for lack of permission (metrics). */
-  denied?: (d: Denial) => void;
   /** Routes calls to their paths' owners (DESIGN §8); outside a cluster, every call is answered here. */
   owners: Owners;
-}
+};
 
 export const EMPTY: Buffer = Buffer.alloc(0);
 

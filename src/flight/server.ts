@@ -1,11 +1,7 @@
-import type { Denial } from '../auth/denials.js';
-import type { Reservations } from '../coordination/index.js';
 import { JobRunner } from '../jobs/runner.js';
 import { systemClock } from '../core/clock.js';
 import { Server, ServerCredentials, setLogger, type ChannelOptions } from '@grpc/grpc-js';
 import type { ServerConfig } from '../config/schema.js';
-import type { ClusterPort } from './cluster-port.js';
-import type { Authenticator } from '../auth/authenticator.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { Logger } from '../core/log.js';
 import { listenError } from '../core/listen-error.js';
@@ -18,7 +14,7 @@ import {
   widenFlowControlWindows,
   type GrpcInternals,
 } from './grpc-internals.js';
-import { createFlightService, type RpcObserver } from './service.js';
+import { createFlightService, type FlightServiceOptions } from './service.js';
 
 export interface FlightServer {
   /** The port actually bound (useful with port 0). */
@@ -29,27 +25,19 @@ export interface FlightServer {
   stop(graceMs: number): Promise<void>;
 }
 
-export interface FlightServerOptions {
-  observeRpc?: RpcObserver;
-  /** False until the server may answer calls; until then every call gets UNAVAILABLE. */
-  ready?: () => boolean;
-  /** See FlightServiceOptions.validateIpc. */
-  validateIpc?: boolean;
-  /** TLS and mutual TLS go here (DESIGN §7); insecure by default. */
-  credentials?: ServerCredentials;
-  /** Who each call is; every call is anonymous by default. */
-  authenticator?: Authenticator;
-  /** Cache-fill reservations: the ones the manager tells when a flight lands (its `landing`). */
-  reservations: Reservations;
-  /** Counts calls refused for lack of permission. */
-  denied?: (d: Denial) => void;
-  /** Backfill and prefetch jobs; by default a runner of its own. */
-  jobs?: JobRunner;
-  /** The other nodes (DESIGN §8); none: a single node. */
-  cluster?: ClusterPort;
-  /** Location put in endpoints, overriding `server.advertise` (a cluster member's own location). */
-  advertise?: string;
-}
+/**
+ * What the Flight server is started with besides its config section: the service's
+ * options (one declaration, `FlightServiceOptions`) that are not read from `server`, and the
+ * credentials. `advertise` overrides `server.advertise` (a cluster member's own location).
+ */
+export type FlightServerOptions = Pick<
+  FlightServiceOptions,
+  'reservations' | 'observeRpc' | 'ready' | 'validateIpc' | 'authenticator' | 'denied' | 'cluster' | 'advertise'
+> &
+  Partial<Pick<FlightServiceOptions, 'jobs'>> & {
+    /** TLS and mutual TLS go here (DESIGN §7); insecure by default. */
+    credentials?: ServerCredentials;
+  };
 
 export async function startFlightServer(
   server: ServerConfig,
@@ -57,7 +45,7 @@ export async function startFlightServer(
   logger: Logger,
   options: FlightServerOptions,
 ): Promise<FlightServer> {
-  const { observeRpc } = options;
+  const { credentials, ...service } = options;
   // grpc-js writes its own errors to the console; they go through the one logger instead
   // (what Tierflight reports itself, such as a port in use, says it better).
   setLogger({ error: (...args: unknown[]) => logger.warn({ grpc: args.map(String).join(' ') }, 'grpc-js') });
@@ -76,26 +64,20 @@ export async function startFlightServer(
   grpcServer.addService(
     loadFlightService(),
     createFlightService({
+      ...service,
       manager,
-      reservations: options.reservations,
       jobs: options.jobs ?? new JobRunner(systemClock, logger),
       logger,
       maxEndpointBytes: server.maxEndpointBytes,
       ...(server.maxBatchBytes !== undefined
         ? { splitter: await BatchSplitter.create(server.maxBatchBytes, logger) }
         : {}),
-      ...(observeRpc ? { observeRpc } : {}),
-      ...(options.ready ? { ready: options.ready } : {}),
-      ...(options.validateIpc === undefined ? {} : { validateIpc: options.validateIpc }),
-      ...(options.authenticator ? { authenticator: options.authenticator } : {}),
-      ...(options.denied ? { denied: options.denied } : {}),
-      ...(options.cluster ? { cluster: options.cluster } : {}),
       ...((options.advertise ?? server.advertise) ? { advertise: options.advertise ?? server.advertise } : {}),
     }),
   );
   internals.honestCancels = allowHonestCancels(grpcServer);
   const port = await new Promise<number>((resolve, reject) => {
-    grpcServer.bindAsync(server.listen, options.credentials ?? ServerCredentials.createInsecure(), (err, bound) =>
+    grpcServer.bindAsync(server.listen, credentials ?? ServerCredentials.createInsecure(), (err, bound) =>
       err ? reject(listenError('server.listen', server.listen, err)) : resolve(bound),
     );
   });
