@@ -10,3 +10,11 @@ export interface ConfigIssue {
 
 /** A step in a key path: an object key or an array index. */
 export type PathKey = string | number;
+
+/** A key path as operators read it: `storageClasses[0].tiers[1].storage`. */
+export function formatKeyPath(keyPath: PathKey[]): string {
+  return keyPath.reduce<string>(
+    (acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc === '' ? k : `${acc}.${k}`),
+    '',
+  );
+}

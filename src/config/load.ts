@@ -3,23 +3,12 @@ import path from 'node:path';
 import os from 'node:os';
 import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { normalizePrefix } from '../core/path.js';
-import { clusterIssues } from './cluster.js';
-import { securityIssues, substituteEnvironment } from './security.js';
-import {
-  configSchema,
-  diskTypeSchema,
-  durableStoreSchema,
-  limitPolicySchema,
-  reservationsSchema,
-  authSchema,
-  memoryTypeSchema,
-  serverSchema,
-  storageClassSchema,
-  type Config,
-} from './schema.js';
+import { substituteEnvironment } from './security.js';
+import { configSchema, type Config } from './schema.js';
 
-import type { ConfigIssue, PathKey } from './issue.js';
+import { formatKeyPath, type ConfigIssue, type PathKey } from './issue.js';
+import { crossCheck } from './cross-check.js';
+import { partialConfig } from './partial.js';
 
 export type { ConfigIssue } from './issue.js';
 
@@ -135,203 +124,6 @@ function describeDiscriminator(issue: z.core.$ZodIssue): string {
 }
 
 /** Names of entries that failed the schema: references to them are not reported again. */
-interface KnownNames {
-  types: Set<string>;
-  stores: Set<string>;
-  classes: Set<string>;
-  /** The `server` section failed the schema: checks that need it (TLS, its files) wait for it to be fixed. */
-  serverBroken?: boolean;
-}
-
-/**
- * The well-formed parts of a file that failed the schema, each entry parsed on its own and
- * kept at its index (arrays may have holes), so cross-reference checks still run on them.
- */
-function partialConfig(raw: unknown): { config: Config; known: KnownNames } {
-  const known: KnownNames = { types: new Set(), stores: new Set(), classes: new Set() };
-  const doc = (raw && typeof raw === 'object' ? raw : {}) as Record<string, unknown>;
-  const nameOf = (v: unknown, key: string): string | undefined => {
-    const n = (v as Record<string, unknown> | null)?.[key];
-    return typeof n === 'string' ? n : undefined;
-  };
-  const sparse = <T>(value: unknown, schema: z.ZodType<T>, onFail: (v: unknown) => void): T[] => {
-    const out: T[] = [];
-    if (Array.isArray(value)) {
-      value.forEach((v, i) => {
-        const r = schema.safeParse(v);
-        if (r.success) out[i] = r.data;
-        else onFail(v);
-      });
-    }
-    return out;
-  };
-  const types = (doc.storageTypes && typeof doc.storageTypes === 'object' ? doc.storageTypes : {}) as Record<
-    string,
-    unknown
-  >;
-  const storageTypes: Config['storageTypes'] = {};
-  const memory = memoryTypeSchema.safeParse(types.memory);
-  if (memory.success) storageTypes.memory = memory.data;
-  for (const name of ['disk_mapped', 'disk'] as const) {
-    const r = diskTypeSchema.safeParse(types[name]);
-    if (r.success) storageTypes[name] = r.data;
-  }
-  for (const name of Object.keys(types)) if (!(name in storageTypes)) known.types.add(name);
-  const server = serverSchema.safeParse(doc.server ?? {});
-  known.serverBroken = !server.success;
-  const config: Config = {
-    server: server.success ? server.data : serverSchema.parse({}),
-    storageTypes,
-    durableStores: sparse(doc.durableStores, durableStoreSchema, (v) => {
-      const id = nameOf(v, 'id');
-      if (id) known.stores.add(id);
-    }),
-    storageClasses: sparse(doc.storageClasses, storageClassSchema, (v) => {
-      const name = nameOf(v, 'name');
-      if (name) known.classes.add(name);
-    }),
-    limitPolicies: sparse(doc.limitPolicies, limitPolicySchema, () => undefined),
-    reservations: reservationsSchema.safeParse(doc.reservations ?? {}).data ?? reservationsSchema.parse({}),
-    auth: authSchema.safeParse(doc.auth).data,
-  };
-  return { config, known };
-}
-
-/** Checks that need the whole file: names, references, overlaps. */
-function crossCheck(
-  config: Config,
-  issueAt: (p: PathKey[], m: string, k?: string) => ConfigIssue,
-  /** The config file's folder (relative paths resolve against it), and whether to check the files it names. */
-  where: { base: string; files: boolean },
-  known: KnownNames = { types: new Set(), stores: new Set(), classes: new Set() },
-): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  const storeIds = new Set<string>();
-  config.durableStores.forEach((store, i) => {
-    if (storeIds.has(store.id))
-      issues.push(issueAt(['durableStores', i, 'id'], `duplicate durable store id "${store.id}"`));
-    storeIds.add(store.id);
-  });
-
-  const classNames = new Set<string>();
-  const prefixes = new Map<string, string>();
-  config.storageClasses.forEach((cls, i) => {
-    const at = (...rest: PathKey[]): PathKey[] => ['storageClasses', i, ...rest];
-    if (classNames.has(cls.name)) issues.push(issueAt(at('name'), `duplicate class name "${cls.name}"`));
-    classNames.add(cls.name);
-    const prefix = normalizePrefix(cls.prefix);
-    if (!prefix.ok) {
-      issues.push(issueAt(at('prefix'), prefix.reason));
-    } else {
-      const other = prefixes.get(prefix.value);
-      if (other !== undefined) {
-        issues.push(issueAt(at('prefix'), `prefix "${prefix.value}" is already used by class "${other}"`));
-      }
-      prefixes.set(prefix.value, cls.name);
-    }
-    if (cls.durability !== 'none' && cls.durableStore === undefined) {
-      issues.push(issueAt(at('durability'), `durability "${cls.durability}" needs a durableStore`));
-    }
-    if (cls.durableStore !== undefined && !storeIds.has(cls.durableStore) && !known.stores.has(cls.durableStore)) {
-      issues.push(issueAt(at('durableStore'), `no durable store has id "${cls.durableStore}"`));
-    }
-    const seen = new Set<string>();
-    cls.tiers.forEach((tier, t) => {
-      if (config.storageTypes[tier.storage] === undefined && !known.types.has(tier.storage)) {
-        issues.push(
-          issueAt(at('tiers', t, 'storage'), `storage type "${tier.storage}" is not defined in storageTypes`),
-        );
-      }
-      if (seen.has(tier.storage)) {
-        issues.push(issueAt(at('tiers', t, 'storage'), `storage type "${tier.storage}" appears twice in this class`));
-      }
-      seen.add(tier.storage);
-    });
-    const lastIndex = cls.tiers.length - 1;
-    const last = cls.tiers[lastIndex];
-    if (last !== undefined) {
-      if (last.uploadSpill === 'spill') {
-        issues.push(
-          issueAt(at('tiers', lastIndex, 'uploadSpill'), 'the last tier cannot spill: there is no next tier'),
-        );
-      }
-      if (last.evictionSpill) {
-        issues.push(
-          issueAt(at('tiers', lastIndex, 'evictionSpill'), 'the last tier cannot spill: there is no next tier'),
-        );
-      }
-      if (last.moveAfter !== undefined) {
-        issues.push(
-          issueAt(at('tiers', lastIndex, 'moveAfter'), 'the last tier cannot move flights: there is no next tier'),
-        );
-      }
-    }
-    if (cls.tiers[0]?.promoteAfter !== undefined) {
-      issues.push(issueAt(at('tiers', 0, 'promoteAfter'), 'the first tier cannot promote: there is no tier above it'));
-    }
-  });
-
-  issues.push(...securityIssues(config, issueAt, { ...where, serverBroken: known.serverBroken === true }));
-  issues.push(...clusterIssues(config, issueAt));
-
-  const policyNames = new Set<string>();
-  config.limitPolicies.forEach((policy, i) => {
-    if (policyNames.has(policy.name))
-      issues.push(issueAt(['limitPolicies', i, 'name'], `duplicate policy name "${policy.name}"`));
-    policyNames.add(policy.name);
-    policy.classes.forEach((name, c) => {
-      if (!classNames.has(name) && !known.classes.has(name))
-        issues.push(issueAt(['limitPolicies', i, 'classes', c], `no storage class is named "${name}"`));
-    });
-    if (policy.type === 'hierarchical') {
-      policy.levels.forEach((level, l) => {
-        for (const key of Object.keys(level.overrides)) {
-          const depth = key.split('/').length;
-          if (depth !== l + 1 || key.split('/').some((s) => s === '')) {
-            issues.push(
-              issueAt(
-                ['limitPolicies', i, 'levels', l, 'overrides'],
-                `override "${key}" must name ${l + 1} path segment(s) at level ${l + 1}`,
-                key,
-              ),
-            );
-          }
-        }
-      });
-    }
-  });
-
-  const dirs: { key: PathKey[]; dir: string }[] = [];
-  for (const name of ['disk_mapped', 'disk'] as const) {
-    const t = config.storageTypes[name];
-    if (t) dirs.push({ key: ['storageTypes', name, 'path'], dir: path.resolve(t.path) });
-  }
-  config.durableStores.forEach((s, i) => {
-    if (s.type === 'filesystem') dirs.push({ key: ['durableStores', i, 'path'], dir: path.resolve(s.path) });
-  });
-  if (config.server.spool !== undefined)
-    dirs.push({ key: ['server', 'spool'], dir: path.resolve(config.server.spool) });
-  for (let a = 0; a < dirs.length; a++) {
-    for (let b = a + 1; b < dirs.length; b++) {
-      const x = dirs[a];
-      const y = dirs[b];
-      if (x && y && overlaps(x.dir, y.dir)) {
-        issues.push(issueAt(y.key, `directory overlaps ${formatKeyPath(x.key)}; tier directories are wiped at start`));
-      }
-    }
-  }
-  const server = config.server;
-  if (server.maxBatchBytes !== undefined && server.maxBatchBytes > server.maxMessageSize) {
-    issues.push(issueAt(['server', 'maxBatchBytes'], 'maxBatchBytes cannot exceed maxMessageSize'));
-  }
-  return issues;
-}
-
-function overlaps(a: string, b: string): boolean {
-  const within = (x: string, y: string): boolean => x === y || x.startsWith(y.endsWith(path.sep) ? y : y + path.sep);
-  return within(a, b) || within(b, a);
-}
-
 function resolvePaths(config: Config, base: string): Config {
   const abs = (p: string): string => path.resolve(base, p);
   const st = config.storageTypes;
@@ -403,13 +195,6 @@ function offsetOf(doc: Document, keyPath: PathKey[], keyName?: string): number {
     if (node.range) return node.range[0];
   }
   return 0;
-}
-
-function formatKeyPath(keyPath: PathKey[]): string {
-  return keyPath.reduce<string>(
-    (acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc === '' ? k : `${acc}.${k}`),
-    '',
-  );
 }
 
 function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {

@@ -102,6 +102,27 @@ storageClasses:
     expect(issues.find((i) => i.key === 'storageTypes.memory.capacity')?.message).toMatch(/not a size/);
   });
 
+  it('runs the cluster checks even when another section fails the schema', () => {
+    const text = `storageTypes:
+  memory: { capacity: lots }
+storageClasses:
+  - { name: a, prefix: '', tiers: [{ storage: memory }] }
+cluster:
+  self: c
+  members:
+    - { name: a, location: grpc://127.0.0.1:9001 }
+    - { name: a, location: grpc://127.0.0.1:9002 }
+`;
+    const keys = issuesOf(text).map((i) => `${i.key}: ${i.message}`);
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^storageTypes\.memory\.capacity: /),
+        'cluster.self: self "c" is not one of cluster.members',
+        'cluster.members[1].name: duplicate member "a"',
+      ]),
+    );
+  });
+
   it('reports cross-reference problems together', () => {
     const text = `storageTypes:
   memory: { capacity: 1GiB }
