@@ -1,5 +1,5 @@
-import { limit, type Limit } from '../core/limit.js';
 import { retry } from '../core/retry.js';
+import { ManifestFill } from './manifest-fill.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { isUnderPrefix, storedPath, type FlightPath } from '../core/path.js';
@@ -346,103 +346,36 @@ export class Recovery {
     }
   }
 
+  /**
+   * Brings the durable flights of the paths `owned` says this node owns in step with their
+   * stores, from the stores' listings alone (a cluster's handover): a listed object this
+   * node does not hold, or holds in another version, becomes an unread version, read on
+   * first use. Versions are compared by the store's object version (ETag, or time and
+   * size); a flight whose upload is still on its way stays. Returns how many changed.
+   */
+  async refresh(owned: (path: string, cls: RoutedClass) => boolean): Promise<number> {
+    let changed = 0;
+    for await (const listed of this.listAll()) {
+      if (!owned(listed.path, listed.cls)) continue;
+      const held = this.catalog.get(listed.path);
+      const info = listed.durable?.listed;
+      if (held && held.durable?.state !== 'stored') continue; // its own upload is on the way
+      const known = held?.durable?.object?.version ?? held?.durable?.listed?.version;
+      if (held && known !== undefined && known === info?.version) continue;
+      if (held && known === undefined && (info?.modifiedAt ?? 0) <= held.createdAt) {
+        // Written before this node's version was: the same object, as far as can be told.
+        if (held.durable) held.durable.listed = info;
+        this.catalog.durableChanged(held);
+        continue;
+      }
+      this.catalog.adopt(listed);
+      changed++;
+    }
+    return changed;
+  }
+
   /** Resolves when the listings are done and the manifests they found are read (tests, benchmarks). */
   filled(): Promise<void> {
     return this.fill.done();
-  }
-}
-
-/**
- * The background fill: reads the manifests of the unread versions the listings adopt, a
- * few at once, as they are adopted, so ListFlights, expiry and the limits become exact soon
- * after a start; stops at close.
- */
-class ManifestFill {
-  private readonly queue: FlightVersion[] = [];
-  private next = 0;
-  /** The readers draining the queue, at most `concurrency` at once. */
-  private readonly readers: Limit;
-  private read = 0;
-  /** Listings in progress: the fill is not done before they are. */
-  private listings = 0;
-  private closed = false;
-  private started = performance.now();
-  private waiters: (() => void)[] = [];
-
-  constructor(
-    private readonly catalog: Catalog,
-    private readonly log: Logger,
-    private readonly concurrency: number,
-  ) {
-    this.readers = limit(concurrency);
-  }
-
-  push(version: FlightVersion): void {
-    if (this.closed) return;
-    if (this.idle) this.started = performance.now(); // a new round: a retried listing, a prefix listed
-    this.queue.push(version);
-    // One more reader while fewer than `concurrency` drain the queue (each reads until it is empty).
-    if (this.readers.activeCount + this.readers.pendingCount < this.concurrency) {
-      // The limiter counts a reader out before its promise settles: the fill may be idle then.
-      void this.readers(() => this.work()).finally(() => this.settle());
-    }
-  }
-
-  listingStarted(): void {
-    if (this.idle) this.started = performance.now();
-    this.listings++;
-  }
-
-  /** A listing has ended: once none is left and the queue drains, the fill is done. */
-  listingEnded(): void {
-    this.listings = Math.max(0, this.listings - 1);
-    this.settle();
-  }
-
-  close(): void {
-    this.closed = true;
-    this.queue.length = 0;
-    this.next = 0;
-    this.listings = 0;
-    this.settle();
-  }
-
-  done(): Promise<void> {
-    if (this.idle) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  private get idle(): boolean {
-    return (
-      this.listings === 0 &&
-      this.readers.activeCount + this.readers.pendingCount === 0 &&
-      this.next >= this.queue.length
-    );
-  }
-
-  private async work(): Promise<void> {
-    while (!this.closed && this.next < this.queue.length) {
-      const version = this.queue[this.next++] as FlightVersion;
-      if (!version.unread || version.retired) continue;
-      await this.catalog.materialize(version).then(
-        () => this.read++,
-        (err: unknown) =>
-          this.log.warn({ path: version.path, err: (err as Error).message }, 'could not read a manifest'),
-      );
-    }
-  }
-
-  private settle(): void {
-    if (!this.idle) return;
-    if (this.queue.length > 0) {
-      this.log.info(
-        { manifests: this.read, seconds: (performance.now() - this.started) / 1000 },
-        'durable manifests read',
-      );
-    }
-    this.queue.length = 0;
-    this.next = 0;
-    this.read = 0;
-    for (const resolve of this.waiters.splice(0)) resolve();
   }
 }

@@ -65,7 +65,7 @@ export function backfillFor(
       `backfill: class "${className}" has no durable store: set its durability and durableStore, reload, then backfill`,
     );
   }
-  const mine = [...catalog.values()].filter((v) => v.cls === cls && v.createdAt <= before && !v.isExpired(now));
+  const mine = [...catalog.paths.values()].filter((v) => v.cls === cls && v.createdAt <= before && !v.isExpired(now));
   const gaps = mine.filter((v) => v.durable?.state !== 'stored' && v.placed);
   // Flights a shutdown spooled (a backfill the restart interrupted): their upload is queued
   // at start; the job counts them once their store has them.

@@ -1,11 +1,11 @@
-import { SortedMap } from '../core/sorted-map.js';
 import { Deadlines } from '../core/deadlines.js';
-import { DurableStoreError } from '../durable/durable-store.js';
-import { readFlightObject, type FlightObject } from '../durability/flight-object.js';
+import type { FlightObject } from '../durability/flight-object.js';
+import { ManifestReads } from './manifest-reads.js';
+import { PathIndex } from './path-index.js';
 import type { Clock } from '../core/clock.js';
 import type { LimitPolicyConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
-import { isUnderPrefix, normalizePrefix, type FlightPath } from '../core/path.js';
+import { normalizePrefix, type FlightPath } from '../core/path.js';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../errors.js';
 import { LimitEnforcer } from '../limits/limit-enforcer.js';
 import { relativeSegments, type RoutedClass } from '../routing/router.js';
@@ -14,21 +14,10 @@ import type { Durability } from '../durability/durability.js';
 import type { UnrecoveredStores } from '../durability/unrecovered-stores.js';
 import type { FlightVersion, Placed, RemovalReason } from './flight.js';
 import type { Ledger } from './ledger.js';
+import { ClassTallies, durableSize, type ClassTally } from './class-tallies.js';
+import { TicketGraces } from './ticket-graces.js';
 
-/** A class's share of the stats: its visible flights, and what their durable copies hold. */
-export interface ClassTally {
-  flights: number;
-  pinned: number;
-  /** Bytes of its visible flights' durable objects. */
-  durableBytes: number;
-  /** Of those, the bytes of flights with no tier copy. */
-  durableOnlyBytes: number;
-}
-
-/** A version's durable bytes as stats count them: its object's size, or its listed size until read. */
-function durableSize(version: FlightVersion): number {
-  return version.durable?.object?.size ?? version.durable?.listed?.size ?? 0;
-}
+export type { ClassTally } from './class-tallies.js';
 
 /** What the catalog is built on. */
 export interface CatalogParts {
@@ -50,21 +39,16 @@ export interface CatalogParts {
  * on delete or expiry its durable object goes too.
  */
 export class Catalog {
-  /**
-   * By path, in path order (a B+ tree): a prefix's flights are one contiguous range, so
-   * prefix work costs what matches, not the number of flights.
-   */
-  private readonly versions: SortedMap<string, FlightVersion> = new SortedMap();
-  /**
-   * Replaced versions whose tickets are still honoured (their copy kept until
-   * `placed.graceUntil`), by path, then tag.
-   */
-  private readonly graced = new Map<string, Map<string, FlightVersion>>();
-  /** Versions by expiry time, and graces by their end: a sweep pops what is due, nothing else. */
+  /** The visible versions by path, in path order: `range` and `page` walk a prefix's flights. */
+  readonly paths = new PathIndex();
+  /** Replaced versions whose tickets are still honoured (`server.ticketGrace`). */
+  private readonly graces: TicketGraces;
+  /** Versions by expiry time: a sweep pops what is due, nothing else. */
   private readonly expiries = new Deadlines<FlightVersion>();
-  private readonly graceEnds = new Deadlines<FlightVersion>();
-  /** Per class: what stats report of its visible flights, kept as they change (see `count`). */
-  private readonly byClass = new Map<string, ClassTally>();
+  /** Per class: what stats report of its visible flights, kept as they change. */
+  private readonly tallies = new ClassTallies();
+  /** Reads the manifests of unread versions (one read each, shared). */
+  readonly manifests: ManifestReads;
   /**
    * The limit policies (DESIGN §4) over the visible flights: every version published here
    * is counted, every one retired leaves; at an `evict` limit they evict through the
@@ -85,6 +69,12 @@ export class Catalog {
     this.events = parts.events;
     this.durability = parts.durability;
     this.unrecovered = parts.unrecovered;
+    this.graces = new TicketGraces(parts.ledger, parts.clock);
+    this.manifests = new ManifestReads(
+      parts.log,
+      (path) => this.paths.get(path),
+      (version, object) => this.filled(version, object),
+    );
     this.limits = new LimitEnforcer<FlightVersion>(parts.policies, {
       evictForLimit: (version, policy) => this.evictForLimit(version, policy),
       rejected: (policy) => this.events.emit({ type: 'limit-reject', policy: policy.name }),
@@ -92,59 +82,12 @@ export class Catalog {
   }
 
   get(path: string): FlightVersion | undefined {
-    return this.versions.get(path);
-  }
-
-  /** Every visible version, in path order. */
-  values(): IterableIterator<FlightVersion> {
-    return this.versions.values();
-  }
-
-  /** How many paths hold a visible version. */
-  get size(): number {
-    return this.versions.size;
-  }
-
-  /** The versions at a normalised prefix and under it (whole segments), in path order. */
-  *range(prefix: string): IterableIterator<FlightVersion> {
-    if (prefix === '') {
-      yield* this.versions.values();
-      return;
-    }
-    const exact = this.versions.get(prefix);
-    if (exact) yield exact;
-    // Every path under `prefix/` sorts from `prefix/` up to `prefix0` ('0' follows '/').
-    const end = `${prefix}0`;
-    for (const [path, version] of this.versions.entries(`${prefix}/`)) {
-      if (path >= end) return;
-      yield version;
-    }
-  }
-
-  /**
-   * Up to `max` versions at or under a normalised prefix (whole segments) whose paths sort
-   * after `after` (from the first when undefined), in path order: a listing a page at a
-   * time, so it never holds the whole range and survives changes between pages.
-   */
-  page(prefix: string, after: string | undefined, max: number): FlightVersion[] {
-    const out: FlightVersion[] = [];
-    if (after === undefined && prefix !== '') {
-      const exact = this.versions.get(prefix);
-      if (exact) out.push(exact);
-    }
-    // Every path under `prefix/` sorts from `prefix/` up to `prefix0` ('0' follows '/').
-    const low = prefix === '' ? '' : `${prefix}/`;
-    const end = prefix === '' ? undefined : `${prefix}0`;
-    for (const [path, version] of this.versions.entries(after !== undefined && after >= low ? after : low)) {
-      if (out.length >= max || (end !== undefined && path >= end)) break;
-      if (path !== after) out.push(version);
-    }
-    return out;
+    return this.paths.get(path);
   }
 
   /** The visible version of a normalised path if it is unexpired (an expired one is retired), without events. */
   current(path: string): FlightVersion | undefined {
-    const version = this.versions.get(path);
+    const version = this.paths.get(path);
     if (!version || !version.isExpired(this.clock.now())) return version;
     this.retire(version, 'expire');
     return undefined;
@@ -152,14 +95,14 @@ export class Catalog {
 
   /** Makes a version the visible one of its path, counted by the limits; the one it replaces is retired. */
   publish(version: FlightVersion): void {
-    const old = this.versions.get(version.path);
+    const old = this.paths.get(version.path);
     // A pin is the path's: a new version of a pinned flight is pinned too.
     version.pinned = old?.pinned ?? false;
-    this.versions.set(version.path, version);
+    this.paths.set(version.path, version);
     if (old !== version) {
-      if (old) this.count(old, -1); // no longer visible: retired below
+      if (old) this.tallies.count(old, -1); // no longer visible: retired below
       version.countedDurable = durableSize(version);
-      this.count(version, 1);
+      this.tallies.count(version, 1);
     }
     if (version.expiresAt !== undefined) this.expiries.schedule(version, version.expiresAt);
     this.limits.add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
@@ -171,7 +114,7 @@ export class Catalog {
    * the store was down or being listed) or it is known already; whether it joined.
    */
   adopt(version: FlightVersion): boolean {
-    const existing = this.versions.get(version.path);
+    const existing = this.paths.get(version.path);
     if (existing) {
       const listed = version.durable?.listed;
       // The object this node knows already (a listing retried, or an upload of its own).
@@ -192,10 +135,10 @@ export class Catalog {
    * durable store has not answered yet, so the flight may exist there.
    */
   find(path: FlightPath, tag?: string): FlightVersion {
-    const version = this.versions.get(path);
+    const version = this.paths.get(path);
     if (tag !== undefined && version?.tag !== tag) {
       // A ticket of a replaced version reads it while its grace lasts.
-      const graced = this.gracedVersion(path, tag);
+      const graced = this.graces.find(path, tag);
       if (graced) return graced;
     }
     if (!version) {
@@ -239,49 +182,12 @@ export class Catalog {
   }
 
   /**
-   * Reads the manifest of an unread version (known only by its listed object, see
-   * FlightVersion.unread): what every caller that needs its schema, totals, tag or expiry
-   * awaits first. One read, shared by concurrent callers; a no-op for other versions.
+   * An unread version's manifest was read (`manifests`): it is filled in and counted by its
+   * exact bytes from now on; one whose object is gone, or is not this flight, leaves the
+   * catalog (its object untouched); one that turns out expired expires.
    */
-  materialize(version: FlightVersion): Promise<void> {
-    if (!version.unread) return Promise.resolve();
-    return (version.loading ??= this.readManifest(version).finally(() => (version.loading = undefined)));
-  }
-
-  /** `materialize` for the version at a normalised path, if any. */
-  async materializePath(path: string): Promise<void> {
-    const version = this.versions.get(path);
-    if (version?.unread) await this.materialize(version);
-  }
-
-  /** Reads the manifests of the unread versions among `versions`, `atOnce` at a time. */
-  async materializeAll(versions: readonly FlightVersion[], atOnce: number): Promise<void> {
-    const unread = versions.filter((v) => v.unread);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < unread.length) await this.materialize(unread[next++] as FlightVersion);
-    };
-    await Promise.all(Array.from({ length: Math.min(atOnce, unread.length) }, worker));
-  }
-
-  /**
-   * Fills an unread version in from its manifest, counted by its exact bytes from now on.
-   * A flight whose object is gone, or is not this flight, leaves the catalog (its object
-   * untouched); one that turns out expired expires.
-   */
-  private async readManifest(version: FlightVersion): Promise<void> {
-    const copy = version.durable;
-    if (!copy) return;
-    let object: FlightObject | undefined;
-    try {
-      object = await readFlightObject(copy.store, copy.key, copy.listed);
-    } catch (err) {
-      if (!(err instanceof DurableStoreError) || err.kind === 'transient') throw err;
-      this.log.warn({ path: version.path, key: copy.key, err: err.message }, 'a listed object is not a flight');
-    }
-    if (!version.unread || version.retired) return; // read, replaced or deleted meanwhile
+  private filled(version: FlightVersion, object: FlightObject | undefined): void {
     if (!object || object.path !== version.path) {
-      if (!object) this.log.warn({ path: version.path, key: copy.key }, 'a listed flight object is gone');
       this.retire(version, 'evict'); // its object, if any, is left alone
       return;
     }
@@ -300,9 +206,9 @@ export class Catalog {
   reclass(moves: Iterable<readonly [FlightVersion, RoutedClass]>): void {
     for (const [version, cls] of moves) {
       const previous = version.cls.config.name;
-      this.count(version, -1);
+      this.tallies.count(version, -1);
       version.cls = cls;
-      this.count(version, 1);
+      this.tallies.count(version, 1);
       const placed = version.placed;
       if (!placed) continue;
       const found = cls.config.tiers.findIndex((t) => t.storage === placed.storage);
@@ -319,7 +225,7 @@ export class Catalog {
   recount(policies: readonly LimitPolicyConfig[]): void {
     this.limits.replacePolicies(policies);
     if (!this.limits.active) return;
-    for (const version of [...this.versions.values()].sort((a, b) => a.lastAccess - b.lastAccess)) {
+    for (const version of [...this.paths.values()].sort((a, b) => a.lastAccess - b.lastAccess)) {
       this.limits.add(version, relativeSegments(version.cls, version.path), version.placed !== undefined);
     }
     this.limits.enforceAll();
@@ -328,7 +234,7 @@ export class Catalog {
   /** Pins the flight at a path (NOT_FOUND when there is none): never evicted or moved down from now on. */
   pin(path: FlightPath): FlightVersion {
     const version = this.find(path);
-    if (!version.pinned) this.tally(version.cls.config.name).pinned++;
+    if (!version.pinned) this.tallies.of(version.cls.config.name).pinned++;
     version.pinned = true;
     this.log.info({ path }, 'flight pinned');
     return version;
@@ -336,11 +242,11 @@ export class Catalog {
 
   /** Unpins a path; whether it was pinned. */
   unpin(path: FlightPath): boolean {
-    const version = this.versions.get(path);
+    const version = this.paths.get(path);
     const was = version?.pinned ?? false;
     if (version && was) {
       version.pinned = false;
-      this.tally(version.cls.config.name).pinned--;
+      this.tallies.of(version.cls.config.name).pinned--;
     }
     if (was) this.log.info({ path }, 'flight unpinned');
     return was;
@@ -348,8 +254,8 @@ export class Catalog {
 
   /** Removes a flight (and the replaced versions kept for its tickets); returns whether it existed. */
   delete(path: FlightPath): boolean {
-    this.endGraces(path);
-    const version = this.versions.get(path);
+    this.graces.endPath(path);
+    const version = this.paths.get(path);
     if (!version) return false;
     this.retire(version, 'delete');
     return true;
@@ -359,55 +265,24 @@ export class Catalog {
   deletePrefix(prefix: string): number {
     const under = this.under(prefix, 'delete-prefix');
     const norm = this.prefixOf(prefix, 'delete-prefix');
-    for (const path of [...this.graced.keys()]) if (isUnderPrefix(path, norm)) this.endGraces(path);
+    this.graces.endUnder(norm);
     for (const version of under) this.retire(version, 'delete');
     return under.length;
   }
 
-  /**
-   * Until when a ticket issued now for `version` is honoured: `ticketGrace` from now, never
-   * past the flight's expiry. Recorded, so a replace keeps the version for it.
-   */
+  /** Until when a ticket issued now for `version` is honoured (see TicketGraces.issue). */
   issueTickets(version: FlightVersion, ticketGrace: number): number {
-    const now = this.clock.now();
-    const until = Math.min(now + ticketGrace, version.expiresAt ?? Number.POSITIVE_INFINITY);
-    version.ticketsUntil = Math.max(version.ticketsUntil, until);
-    const placed = version.placed;
-    // A graced version renewed (RenewFlightEndpoint): its copy stays as long.
-    if (placed?.graceUntil !== undefined && !placed.retired) placed.graceUntil = Math.max(placed.graceUntil, until);
-    return until;
+    return this.graces.issue(version, ticketGrace);
   }
 
   /** Replaced versions kept for their tickets, now. */
   get gracedCount(): number {
-    let n = 0;
-    for (const tags of this.graced.values()) n += tags.size;
-    return n;
+    return this.graces.count;
   }
 
   /** Ends the grace of a replaced version: its copy is freed (once no reader holds it). */
   endGrace(version: FlightVersion): void {
-    const tags = this.graced.get(version.path);
-    if (tags?.get(version.tag) === version) {
-      tags.delete(version.tag);
-      if (tags.size === 0) this.graced.delete(version.path);
-    }
-    const placed = version.placed;
-    if (placed && !placed.retired) this.ledger.retire(placed, 'replace');
-  }
-
-  private endGraces(path: string): void {
-    for (const version of [...(this.graced.get(path)?.values() ?? [])]) this.endGrace(version);
-  }
-
-  /** A replaced version still readable through its ticket, or undefined (its grace ended: it ends now). */
-  private gracedVersion(path: string, tag: string): FlightVersion | undefined {
-    const version = this.graced.get(path)?.get(tag);
-    if (!version) return undefined;
-    const placed = version.placed;
-    if (placed && !placed.retired && this.clock.now() < (placed.graceUntil ?? 0)) return version;
-    this.endGrace(version);
-    return undefined;
+    this.graces.end(version);
   }
 
   /**
@@ -416,21 +291,14 @@ export class Catalog {
    */
   sweepExpired(): number {
     const now = this.clock.now();
-    for (const version of this.graceEnds.due(now)) {
-      const placed = version.placed;
-      if (this.graced.get(version.path)?.get(version.tag) !== version || !placed || placed.retired) continue;
-      const until = placed.graceUntil ?? 0;
-      if (until <= now) this.endGrace(version);
-      else this.graceEnds.schedule(version, until); // renewed meanwhile
-    }
+    this.graces.sweep(now);
     let count = 0;
     for (const version of this.expiries.due(now)) {
-      if (version.retired || this.versions.get(version.path) !== version || !version.isExpired(now)) continue;
+      if (version.retired || this.paths.get(version.path) !== version || !version.isExpired(now)) continue;
       this.retire(version, 'expire');
       count++;
     }
-    this.expiries.compact(this.versions.size, (v) => !v.retired);
-    this.graceEnds.compact(this.gracedCount, (v) => this.graced.get(v.path)?.get(v.tag) === v);
+    this.expiries.compact(this.paths.size, (v) => !v.retired);
     return count;
   }
 
@@ -438,9 +306,9 @@ export class Catalog {
   retire(version: FlightVersion, reason: RemovalReason): void {
     if (version.retired) return;
     version.retired = reason;
-    if (this.versions.get(version.path) === version) {
-      this.versions.delete(version.path);
-      this.count(version, -1);
+    if (this.paths.get(version.path) === version) {
+      this.paths.delete(version.path);
+      this.tallies.count(version, -1);
     }
     this.limits.remove(version);
     if (reason === 'expire') this.events.emit({ type: 'expire', version });
@@ -451,27 +319,8 @@ export class Catalog {
     );
     const placed = version.placed;
     if (!placed) return;
-    if (reason === 'replace' && this.keepForTickets(version, placed)) return;
+    if (reason === 'replace' && this.graces.keep(version, placed)) return;
     this.ledger.retire(placed, reason);
-  }
-
-  /**
-   * A replaced version whose tickets are not all expired stays readable through them
-   * (`server.ticketGrace`): its copy stays charged, first in eviction order. Its durable
-   * object is the new version's now, so only a tier copy can be kept.
-   */
-  private keepForTickets(version: FlightVersion, placed: Placed): boolean {
-    const until = version.ticketsUntil;
-    if (until <= this.clock.now()) return false;
-    let tags = this.graced.get(version.path);
-    if (!tags) {
-      tags = new Map();
-      this.graced.set(version.path, tags);
-    }
-    tags.set(version.tag, version);
-    this.ledger.grace(placed, until);
-    this.graceEnds.schedule(version, until);
-    return true;
   }
 
   /** The version keeps only its durable copy: its tier copy, if any, is freed (when no longer read). */
@@ -479,7 +328,7 @@ export class Catalog {
     const placed = version.placed;
     version.placed = undefined;
     if (placed && this.isVisible(version))
-      this.tally(version.cls.config.name).durableOnlyBytes += version.countedDurable;
+      this.tallies.of(version.cls.config.name).durableOnlyBytes += version.countedDurable;
     if (placed) this.ledger.retire(placed, 'evict');
     this.limits.dropTierCopy(version);
   }
@@ -488,7 +337,8 @@ export class Catalog {
   setCopy(version: FlightVersion, placed: Placed): void {
     const had = version.placed !== undefined;
     version.placed = placed;
-    if (!had && this.isVisible(version)) this.tally(version.cls.config.name).durableOnlyBytes -= version.countedDurable;
+    if (!had && this.isVisible(version))
+      this.tallies.of(version.cls.config.name).durableOnlyBytes -= version.countedDurable;
   }
 
   /**
@@ -499,41 +349,24 @@ export class Catalog {
     if (!this.isVisible(version)) return;
     const delta = durableSize(version) - version.countedDurable;
     if (delta === 0) return;
-    const tally = this.tally(version.cls.config.name);
+    const tally = this.tallies.of(version.cls.config.name);
     tally.durableBytes += delta;
     if (!version.placed) tally.durableOnlyBytes += delta;
     version.countedDurable += delta;
   }
 
-  /** A class's visible flights, pinned ones, and durable bytes (see `count`). */
+  /** A class's visible flights, pinned ones, and durable bytes. */
   classTally(className: string): Readonly<ClassTally> {
-    return this.tally(className);
+    return this.tallies.of(className);
   }
 
   /** Pinned flights in every class. */
   get pinnedCount(): number {
-    let n = 0;
-    for (const tally of this.byClass.values()) n += tally.pinned;
-    return n;
-  }
-
-  private tally(className: string): ClassTally {
-    let tally = this.byClass.get(className);
-    if (!tally) this.byClass.set(className, (tally = { flights: 0, pinned: 0, durableBytes: 0, durableOnlyBytes: 0 }));
-    return tally;
-  }
-
-  /** Counts a visible version in (+1) or out (-1) of its class's tally. */
-  private count(version: FlightVersion, sign: 1 | -1, className = version.cls.config.name): void {
-    const tally = this.tally(className);
-    tally.flights += sign;
-    if (version.pinned) tally.pinned += sign;
-    tally.durableBytes += sign * version.countedDurable;
-    if (!version.placed) tally.durableOnlyBytes += sign * version.countedDurable;
+    return this.tallies.pinned;
   }
 
   private isVisible(version: FlightVersion): boolean {
-    return this.versions.get(version.path) === version;
+    return this.paths.get(version.path) === version;
   }
 
   /** Frees a flight for a limit: its tier copy (scope ephemeral, durable copy kept) or the whole flight. */
@@ -559,7 +392,7 @@ export class Catalog {
   }
 
   private under(prefix: string, what: string): FlightVersion[] {
-    return [...this.range(this.prefixOf(prefix, what))];
+    return [...this.paths.range(this.prefixOf(prefix, what))];
   }
 
   private prefixOf(prefix: string, what: string): string {

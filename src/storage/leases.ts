@@ -55,7 +55,7 @@ export class Leases {
 
   /** Pins the current copy of the flight at a normalised path for reading. NOT_FOUND when absent or expired. */
   async open(path: FlightPath, tag?: string): Promise<FlightLease> {
-    await this.catalog.materializePath(path);
+    await this.catalog.manifests.readPath(path);
     let version = this.catalog.find(path, tag);
     while (!version.placed) {
       const object = version.durable?.object;

@@ -2,31 +2,20 @@ import type { Config, StorageTypeName } from '../config/schema.js';
 import { InvalidArgumentError } from '../errors.js';
 import { normalizePrefix, type FlightPath } from '../core/path.js';
 import { ClassRouter, relativeSegments, type RoutedClass } from '../routing/router.js';
-import { Routes } from '../routing/routes.js';
-import { Background } from '../core/background.js';
-import type { Clock } from '../core/clock.js';
-import { silentLogger, type Logger } from '../core/log.js';
-import { TierMover } from './tier-mover.js';
 import type { FlightVersion, VersionIdentity } from './flight.js';
 import type { PutSession } from './put-session.js';
-import { Puts } from './puts.js';
 import { backfillFor, prefetchItems, type BulkItem } from './bulk.js';
 import type { StorageType } from './storage-type.js';
-import { createStorageTypes } from './types/index.js';
 import { countStats, tallyStats, type ManagerStats } from './stats.js';
-import { PlacementEvents } from './events.js';
-import { NO_LANDING, type Landing } from './landing.js';
-import { Catalog } from './catalog.js';
-import { Ledger } from './ledger.js';
-import { Leases, type FlightLease } from './leases.js';
+import type { PlacementEvents } from './events.js';
+import { buildStorageCore, type ManagerOptions, type StorageCore } from './core.js';
+import type { FlightLease } from './leases.js';
 import type { DurableStore } from '../durable/durable-store.js';
-import { Durability } from '../durability/durability.js';
-import { Recovery } from '../durability/recovery.js';
 import type { LimitEnforcer } from '../limits/limit-enforcer.js';
-import { UnrecoveredStores } from '../durability/unrecovered-stores.js';
 
 export type { ManagerStats } from './stats.js';
 export type { FlightLease } from './leases.js';
+export type { ManagerOptions } from './core.js';
 
 /**
  * How long a start waits for a durable store's listing: a store listed by then is
@@ -44,22 +33,6 @@ const MANIFESTS_AT_ONCE = 16;
 /** Flights a listing takes from the catalog at a time. */
 const LISTING_PAGE = 256;
 
-export interface ManagerOptions {
-  config: Config;
-  clock: Clock;
-  logger?: Logger;
-  /** Where placement events go; subscribe to it (the manager makes one when not given). */
-  events?: PlacementEvents;
-  /** Durable stores by id (created from `durableStores` by the app). */
-  durableStores?: ReadonlyMap<string, DurableStore>;
-  /** Where weak flights not uploaded by shutdown wait for the next start (`server.spool`). */
-  spool?: DurableStore;
-  /** Told when a flight lands (the reservations); nobody by default. */
-  landing?: Landing;
-  /** How long a start waits for a store's listing (LIST_WAIT_MS; tests shorten it). */
-  listWaitMs?: number;
-}
-
 /**
  * The one storage manager the Flight service talks to: a thin facade over the storage
  * core, which it builds in dependency order — first what everything uses (clock, log,
@@ -71,74 +44,19 @@ export interface ManagerOptions {
  * on `events`. The service only translates RPCs into these calls.
  */
 export class StorageManager {
-  private readonly clock: Clock;
-  private readonly log: Logger;
+  /** The parts the facade calls (storage/core.ts). */
+  private readonly core: StorageCore;
   /** Every placement decision, as events for whoever subscribes (metrics, logs, ...). */
   readonly events: PlacementEvents;
-  private readonly routes: Routes;
-  private readonly ledger: Ledger;
-  private readonly durability: Durability;
-  private readonly unrecovered: UnrecoveredStores;
-  private readonly catalog: Catalog;
-  /** Moves and promotions started in the background. */
-  private readonly background = new Background();
-  private readonly mover: TierMover;
-  private readonly leases: Leases;
-  private readonly puts: Puts;
-  private readonly recovery: Recovery;
   /** `server.ticketGrace`: how long a ticket is honoured after it was handed out. */
   private readonly ticketGrace: number;
   private readonly listWaitMs: number;
 
   constructor(options: ManagerOptions) {
-    const { config } = options;
-    const clock = (this.clock = options.clock);
-    const log = (this.log = options.logger ?? silentLogger);
-    const events = (this.events =
-      options.events ??
-      new PlacementEvents((err, event) =>
-        log.error({ err, event: event.type }, 'a placement event subscriber failed'),
-      ));
-    this.ticketGrace = config.server.ticketGrace;
+    this.core = buildStorageCore(options);
+    this.events = this.core.events;
+    this.ticketGrace = options.config.server.ticketGrace;
     this.listWaitMs = options.listWaitMs ?? LIST_WAIT_MS;
-    const stores = options.durableStores ?? new Map<string, DurableStore>();
-    const landing = options.landing ?? NO_LANDING;
-    // What everything else uses.
-    const routes = (this.routes = new Routes(config.storageClasses));
-    const ledger = (this.ledger = new Ledger(createStorageTypes(config.storageTypes), log));
-    const durability = (this.durability = new Durability({
-      stores,
-      ledger,
-      events,
-      landing,
-      clock,
-      log,
-      spool: options.spool,
-    }));
-    const unrecovered = (this.unrecovered = new UnrecoveredStores(routes));
-    const catalog = (this.catalog = new Catalog({
-      ledger,
-      clock,
-      log,
-      events,
-      durability,
-      unrecovered,
-      policies: config.limitPolicies,
-    }));
-    // The parts built on them.
-    const mover = (this.mover = new TierMover({ ledger, catalog, events, clock, log, background: this.background }));
-    this.leases = new Leases({ ledger, catalog, mover, events, clock, log });
-    this.puts = new Puts({ ledger, catalog, mover, durability, events, landing, clock, log });
-    this.recovery = new Recovery({
-      stores,
-      durability,
-      catalog,
-      routes,
-      unrecovered,
-      clock,
-      log,
-      concurrency: config.server.recoveryConcurrency,
-    });
   }
 
   /**
@@ -148,26 +66,26 @@ export class StorageManager {
    * in the background, with backoff, once it answers (see `degradedStores`).
    */
   async init(): Promise<void> {
-    for (const type of this.ledger.types.values()) await type.init();
+    for (const type of this.core.ledger.types.values()) await type.init();
     // Spooled flights first: they are newer than any copy their store may still have.
-    const spooled = await this.durability.recoverSpool(this.routes);
+    const spooled = await this.core.durability.recoverSpool(this.core.routes);
     for (const version of spooled) {
-      this.catalog.publish(version);
-      void this.durability.uploadSpooled(version).then(() => this.catalog.durableChanged(version));
+      this.core.catalog.publish(version);
+      void this.core.durability.uploadSpooled(version).then(() => this.core.catalog.durableChanged(version));
     }
     if (spooled.length > 0)
-      this.log.info({ flights: spooled.length }, 'uploading the flights spooled at the last shutdown');
-    await this.recovery.start(this.listWaitMs, STORE_ANSWER_WAIT_MS);
+      this.core.log.info({ flights: spooled.length }, 'uploading the flights spooled at the last shutdown');
+    await this.core.recovery.start(this.listWaitMs, STORE_ANSWER_WAIT_MS);
   }
 
   /** Durable stores whose flights have not been recovered yet: they could not be reached. */
   get degradedStores(): string[] {
-    return this.unrecovered.list;
+    return this.core.unrecovered.list;
   }
 
   /** The limit policies in force (replaced on reload). */
   get limits(): LimitEnforcer<FlightVersion> {
-    return this.catalog.limits;
+    return this.core.catalog.limits;
   }
   /**
    * Applies a reloaded config: new storage classes (routing, tiers) and limit policies, at
@@ -178,46 +96,49 @@ export class StorageManager {
   reconfigure(config: Config): void {
     const router = new ClassRouter(config.storageClasses);
     const moves: [FlightVersion, RoutedClass][] = [];
-    for (const version of this.catalog.values()) {
+    for (const version of this.core.catalog.paths.values()) {
       moves.push([version, router.route(version.path, version.path.split('/'))]);
     }
     // Nothing above can fail half-way; from here on the swap is synchronous, so no
     // request sees a mix of old and new classes.
-    this.routes.replace(router);
-    this.catalog.reclass(moves);
-    this.catalog.recount(config.limitPolicies);
-    this.ledger.rescheduleMoves();
-    this.log.info({ classes: config.storageClasses.length, policies: config.limitPolicies.length }, 'config reloaded');
+    this.core.routes.replace(router);
+    this.core.catalog.reclass(moves);
+    this.core.catalog.recount(config.limitPolicies);
+    this.core.ledger.rescheduleMoves();
+    this.core.log.info(
+      { classes: config.storageClasses.length, policies: config.limitPolicies.length },
+      'config reloaded',
+    );
   }
 
   /** A spool opened after the start (a reload made a class weak); the first one stays. */
   useSpool(spool: DurableStore): void {
-    this.durability.useSpool(spool);
+    this.core.durability.useSpool(spool);
   }
 
   /** Stops background durable work: waits up to `deadlineMs` for queued uploads. */
   async close(deadlineMs: number): Promise<void> {
-    this.recovery.close();
-    await this.background.idle();
-    const drained = await this.durability.drain(deadlineMs);
+    this.core.recovery.close();
+    await this.core.background.idle();
+    const drained = await this.core.durability.drain(deadlineMs);
     // Flights of a durable class still without a durable copy: weak uploads the grace did
     // not finish, and those a backfill has not reached.
-    const unbacked = [...this.catalog.values()].filter(
+    const unbacked = [...this.core.catalog.paths.values()].filter(
       (v) => v.placed && v.durable?.state !== 'stored' && v.cls.config.durability !== 'none',
     );
     if (!drained || unbacked.length > 0) {
-      const spooled = await this.durability.spoolPending(unbacked);
-      if (spooled > 0) this.log.info({ flights: spooled }, 'flights spooled; the next start uploads them');
+      const spooled = await this.core.durability.spoolPending(unbacked);
+      if (spooled > 0) this.core.log.info({ flights: spooled }, 'flights spooled; the next start uploads them');
     }
-    this.durability.close();
+    this.core.durability.close();
   }
 
   get classes(): readonly RoutedClass[] {
-    return this.routes.classes;
+    return this.core.routes.classes;
   }
 
   get storageTypes(): ReadonlyMap<StorageTypeName, StorageType> {
-    return this.ledger.types;
+    return this.core.ledger.types;
   }
 
   /**
@@ -231,14 +152,14 @@ export class StorageManager {
     const cls = this.route(path);
     await this.materialize(path); // its first creation time carries over
     if (options.sizeHint !== undefined) {
-      this.catalog.limits.checkDeclaredSize(cls.config.name, path, relativeSegments(cls, path), options.sizeHint);
+      this.core.catalog.limits.checkDeclaredSize(cls.config.name, path, relativeSegments(cls, path), options.sizeHint);
     }
-    return this.puts.begin(path, cls, options);
+    return this.core.puts.begin(path, cls, options);
   }
 
   /** The class a flight path routes to, or INVALID_ARGUMENT as a put would get. */
   route(path: FlightPath): RoutedClass {
-    return this.routes.route(path);
+    return this.core.routes.route(path);
   }
 
   /**
@@ -246,8 +167,8 @@ export class StorageManager {
    * share (cache-fill reservations across nodes); whether the path now has a flight.
    */
   async adoptFromStore(path: FlightPath): Promise<boolean> {
-    const version = await this.recovery.find(path);
-    if (version) this.catalog.adopt(version);
+    const version = await this.core.recovery.find(path);
+    if (version) this.core.catalog.adopt(version);
     return this.has(path);
   }
 
@@ -259,24 +180,7 @@ export class StorageManager {
    * size); a flight whose upload is still on its way stays. Returns how many changed.
    */
   async refreshFromStores(owned: (path: string, cls: RoutedClass) => boolean): Promise<number> {
-    let changed = 0;
-    for await (const listed of this.recovery.listAll()) {
-      if (!owned(listed.path, listed.cls)) continue;
-      const held = this.catalog.get(listed.path);
-      const info = listed.durable?.listed;
-      if (held && held.durable?.state !== 'stored') continue; // its own upload is on the way
-      const known = held?.durable?.object?.version ?? held?.durable?.listed?.version;
-      if (held && known !== undefined && known === info?.version) continue;
-      if (held && known === undefined && (info?.modifiedAt ?? 0) <= held.createdAt) {
-        // Written before this node's version was: the same object, as far as can be told.
-        if (held.durable) held.durable.listed = info;
-        this.catalog.durableChanged(held);
-        continue;
-      }
-      this.catalog.adopt(listed);
-      changed++;
-    }
-    return changed;
+    return this.core.recovery.refresh(owned);
   }
 
   /**
@@ -285,9 +189,9 @@ export class StorageManager {
    * another version by now.
    */
   handOver(path: string, tag: string): boolean {
-    const version = this.catalog.get(path);
+    const version = this.core.catalog.get(path);
     if (!version || version.tag !== tag) return false;
-    this.catalog.retire(version, 'handover');
+    this.core.catalog.retire(version, 'handover');
     return true;
   }
 
@@ -298,8 +202,8 @@ export class StorageManager {
    */
   async materialize(path: FlightPath): Promise<void> {
     // A flight its store's listing has not reached yet is looked up in the store first.
-    await this.recovery.lookup(path);
-    await this.catalog.materializePath(path);
+    await this.core.recovery.lookup(path);
+    await this.core.catalog.manifests.readPath(path);
   }
 
   /**
@@ -311,16 +215,16 @@ export class StorageManager {
   async *listing(prefix: string): AsyncGenerator<FlightVersion> {
     const norm = normalizePrefix(prefix);
     if (!norm.ok) throw new InvalidArgumentError(`ListFlights criteria: ${norm.reason}`);
-    await this.recovery.listUnder(norm.value);
+    await this.core.recovery.listUnder(norm.value);
     let after: string | undefined;
     for (;;) {
-      const page = this.catalog.page(norm.value, after, LISTING_PAGE);
+      const page = this.core.catalog.paths.page(norm.value, after, LISTING_PAGE);
       if (page.length === 0) return;
       after = (page[page.length - 1] as FlightVersion).path;
-      await this.catalog.materializeAll(page, MANIFESTS_AT_ONCE);
+      await this.core.catalog.manifests.readAll(page, MANIFESTS_AT_ONCE);
       for (const { path } of page) {
         // As it is now: removed, replaced or expired while the manifests were read.
-        const version = this.catalog.current(path);
+        const version = this.core.catalog.current(path);
         if (version && !version.unread) yield version;
       }
     }
@@ -334,13 +238,13 @@ export class StorageManager {
 
   /** Resolves when the manifests a start listed have been read in the background. */
   manifestsRead(): Promise<void> {
-    return this.recovery.filled();
+    return this.core.recovery.filled();
   }
 
   /** Whether a visible, unexpired flight is at `path` (no events, no expiry). */
   has(path: FlightPath): boolean {
-    const version = this.catalog.get(path);
-    return version !== undefined && !version.isExpired(this.clock.now());
+    const version = this.core.catalog.get(path);
+    return version !== undefined && !version.isExpired(this.core.clock.now());
   }
 
   /**
@@ -348,18 +252,18 @@ export class StorageManager {
    * first when only that copy is left. NOT_FOUND when absent, expired or replaced (`tag`).
    */
   async open(path: FlightPath, tag?: string): Promise<FlightLease> {
-    await this.recovery.lookup(path);
-    return this.leases.open(path, tag);
+    await this.core.recovery.lookup(path);
+    return this.core.leases.open(path, tag);
   }
 
   /** The current version without pinning it (for metadata calls); see Catalog.find. */
   lookup(path: FlightPath, tag?: string): FlightVersion {
-    return this.catalog.find(path, tag);
+    return this.core.catalog.find(path, tag);
   }
 
   /** Visible, unexpired flights under a whole-segment prefix, in path order. */
   list(prefix = ''): FlightVersion[] {
-    return this.catalog.list(prefix);
+    return this.core.catalog.list(prefix);
   }
 
   /**
@@ -368,9 +272,9 @@ export class StorageManager {
    * either way the listing never brings it back.
    */
   delete(path: FlightPath): boolean {
-    const version = this.catalog.get(path);
-    if (version) this.recovery.noteRemoved(version);
-    return this.catalog.delete(path);
+    const version = this.core.catalog.get(path);
+    if (version) this.core.recovery.noteRemoved(version);
+    return this.core.catalog.delete(path);
   }
 
   /**
@@ -380,32 +284,33 @@ export class StorageManager {
   deletePrefix(prefix: string): number {
     const norm = normalizePrefix(prefix);
     if (!norm.ok) throw new InvalidArgumentError(`delete-prefix: ${norm.reason}`);
-    if (this.unrecovered.any) for (const version of this.catalog.range(norm.value)) this.recovery.noteRemoved(version);
-    return this.catalog.deletePrefix(norm.value);
+    if (this.core.unrecovered.any)
+      for (const version of this.core.catalog.paths.range(norm.value)) this.core.recovery.noteRemoved(version);
+    return this.core.catalog.deletePrefix(norm.value);
   }
 
   /** Looks up in its store a flight the store's listing has not reached yet (no manifest read). */
   async locate(path: FlightPath): Promise<void> {
-    await this.recovery.lookup(path);
+    await this.core.recovery.lookup(path);
   }
 
   /** Lists from their stores the flights under a prefix that a store's listing has not reached yet. */
   async findUnder(prefix: string): Promise<void> {
     const norm = normalizePrefix(prefix);
     if (!norm.ok) throw new InvalidArgumentError(`delete-prefix: ${norm.reason}`);
-    await this.recovery.listUnder(norm.value);
+    await this.core.recovery.listUnder(norm.value);
   }
 
   /** Backfill items for a class: see bulk.ts `backfillFor`. */
   backfillItems(className: string, before = Number.POSITIVE_INFINITY): BulkItem[] {
-    const now = this.clock.now();
-    return backfillFor(this.routes.classes, this.catalog, className, before, now, this.durability);
+    const now = this.core.clock.now();
+    return backfillFor(this.core.routes.classes, this.core.catalog, className, before, now, this.core.durability);
   }
 
   /** Flights under a prefix whose only copy is durable, newest first, as prefetch items. */
   prefetchItems(prefix: string): BulkItem[] {
-    const durableOnly = this.catalog.list(prefix).filter((v) => !v.placed && v.durable?.state === 'stored');
-    return prefetchItems(durableOnly, this.leases);
+    const durableOnly = this.core.catalog.list(prefix).filter((v) => !v.placed && v.durable?.state === 'stored');
+    return prefetchItems(durableOnly, this.core.leases);
   }
 
   /**
@@ -413,7 +318,7 @@ export class StorageManager {
    * they are honoured, even if the path is replaced meanwhile (`server.ticketGrace`).
    */
   issueTickets(version: FlightVersion): number {
-    return this.catalog.issueTickets(version, this.ticketGrace);
+    return this.core.catalog.issueTickets(version, this.ticketGrace);
   }
 
   /**
@@ -428,17 +333,17 @@ export class StorageManager {
 
   /** Pins a flight: never evicted or moved down (DESIGN §6 `pin`); NOT_FOUND when absent. */
   pin(path: FlightPath): FlightVersion {
-    return this.catalog.pin(path);
+    return this.core.catalog.pin(path);
   }
 
   /** Unpins a flight's path; whether it was pinned. */
   unpin(path: FlightPath): boolean {
-    return this.catalog.unpin(path);
+    return this.core.catalog.unpin(path);
   }
 
   /** Retires every expired flight; returns how many. */
   sweepExpired(): number {
-    return this.catalog.sweepExpired();
+    return this.core.catalog.sweepExpired();
   }
 
   /**
@@ -446,25 +351,25 @@ export class StorageManager {
    * clock: expiry, then moveAfter. Resolves when the moves it started are done.
    */
   async tick(): Promise<void> {
-    this.catalog.sweepExpired();
-    this.mover.moveDue();
-    await this.background.idle();
+    this.core.catalog.sweepExpired();
+    this.core.mover.moveDue();
+    await this.core.background.idle();
   }
 
   /** Resolves when no move or promotion started in the background is still running. */
   idle(): Promise<void> {
-    return this.background.idle();
+    return this.core.background.idle();
   }
 
   /** A snapshot of everything observable: what `stats` answers and metrics read. */
   stats(): ManagerStats {
     return tallyStats({
-      ledger: this.ledger,
-      catalog: this.catalog,
-      classes: this.routes.classes,
-      putsInProgress: this.puts.inProgress,
-      limits: this.catalog.limits,
-      durability: this.durability.stats(),
+      ledger: this.core.ledger,
+      catalog: this.core.catalog,
+      classes: this.core.routes.classes,
+      putsInProgress: this.core.puts.inProgress,
+      limits: this.core.catalog.limits,
+      durability: this.core.durability.stats(),
       degraded: this.degradedStores,
     });
   }
@@ -474,14 +379,14 @@ export class StorageManager {
    * the same counted from every flight and copy.
    */
   checkAccounting(): void {
-    this.ledger.check(this.catalog.values());
+    this.core.ledger.check(this.core.catalog.paths.values());
     const counted = countStats({
-      ledger: this.ledger,
-      classes: this.routes.classes,
-      versions: this.catalog.values(),
-      putsInProgress: this.puts.inProgress,
-      limits: this.catalog.limits,
-      durability: this.durability.stats(),
+      ledger: this.core.ledger,
+      classes: this.core.routes.classes,
+      versions: this.core.catalog.paths.values(),
+      putsInProgress: this.core.puts.inProgress,
+      limits: this.core.catalog.limits,
+      durability: this.core.durability.stats(),
       degraded: this.degradedStores,
     });
     const tallied = this.stats();

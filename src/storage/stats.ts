@@ -144,7 +144,7 @@ export function tallyStats(src: TallySources): ManagerStats {
   return {
     storageTypes,
     classes: byClass,
-    flights: catalog.size,
+    flights: catalog.paths.size,
     pinned: catalog.pinnedCount,
     putsInProgress: src.putsInProgress,
     limits: limitStats(src.limits),
