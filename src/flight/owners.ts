@@ -193,6 +193,10 @@ export class Owners {
         return;
       }
     }
+    if (client && verb?.askOwnersOnNotFound && verb.target) {
+      yield* await this.hereOrOtherOwners(call, flightPath(verb.target(body)), local);
+      return;
+    }
     if (!verb?.clusterWide) {
       yield* local();
       return;
@@ -205,19 +209,43 @@ export class Owners {
     })();
     const remote = (client ? this.cluster.peers() : []).map((peer) =>
       this.cluster.action(peer, type, body, headers).catch((err: unknown) => {
-        this.log.warn(
-          { member: peer.name, action: type, err: (err as Error).message },
-          'a member did not run the action',
-        );
+        // A member without the flight says NOT_FOUND: nothing to report.
+        if (!isTierflightError(err) || err.code !== 'NOT_FOUND')
+          this.log.warn(
+            { member: peer.name, action: type, err: (err as Error).message },
+            'a member did not run the action',
+          );
         throw err;
       }),
     );
     const settled = await Promise.allSettled([here, ...remote]);
     const results = settled
       .filter((s): s is PromiseFulfilledResult<Buffer[]> => s.status === 'fulfilled')
-      .flatMap((s) => s.value.slice(0, 1).map((b) => JSON.parse(b.toString()) as unknown));
+      .flatMap((s) => s.value.slice(0, 1));
     if (results.length === 0) throw (settled[0] as PromiseRejectedResult).reason;
-    yield Buffer.from(JSON.stringify(verb.clusterWide(results)));
+    yield verb.clusterWide(results);
+  }
+
+  /** A verb's results here; on NOT_FOUND, the first answer of the path's other owners (else this node's error). */
+  private async hereOrOtherOwners(
+    call: Call & { request: { type: string; body: Buffer } },
+    path: FlightPath,
+    local: () => AsyncIterable<Buffer>,
+  ): Promise<Buffer[]> {
+    try {
+      const out: Buffer[] = [];
+      for await (const result of local()) out.push(result);
+      return out;
+    } catch (err) {
+      if (!isTierflightError(err) || err.code !== 'NOT_FOUND') throw err;
+      const others = this.cluster.owners(path, this.manager.route(path).config.replicas).filter((o) => !o.self);
+      const headers = forwardedHeaders(this.cluster, call);
+      for (const owner of others) {
+        const answer = await this.cluster.action(owner, call.request.type, call.request.body, headers).catch(() => []);
+        if (answer.length > 0) return answer;
+      }
+      throw err;
+    }
   }
 
   /**

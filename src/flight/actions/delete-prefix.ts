@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../../errors.js';
 import { normalizePrefix } from '../../core/path.js';
 import type { ActionVerb } from './registry.js';
-import { parseBody } from './registry.js';
+import { joinJson, parseBody } from './registry.js';
 
 export const deletePrefixVerb: ActionVerb = {
   type: 'delete-prefix',
@@ -25,5 +25,7 @@ export const deletePrefixVerb: ActionVerb = {
     log.info({ action: 'delete-prefix', prefix, deleted, peer, user }, 'delete-prefix');
     yield { deleted };
   },
-  clusterWide: (results) => ({ deleted: (results as { deleted: number }[]).reduce((n, r) => n + r.deleted, 0) }),
+  clusterWide: joinJson((results) => ({
+    deleted: (results as { deleted: number }[]).reduce((n, r) => n + r.deleted, 0),
+  })),
 };

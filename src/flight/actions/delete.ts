@@ -1,6 +1,6 @@
 import { flightPath } from '../../core/path.js';
 import type { ActionVerb } from './registry.js';
-import { parseBody } from './registry.js';
+import { joinJson, parseBody } from './registry.js';
 
 export const deleteVerb: ActionVerb = {
   type: 'delete',
@@ -14,5 +14,5 @@ export const deleteVerb: ActionVerb = {
     log.info({ action: 'delete', path, deleted, peer, user }, 'delete');
     yield { deleted };
   },
-  clusterWide: (results) => ({ deleted: (results as { deleted: boolean }[]).some((r) => r.deleted) }),
+  clusterWide: joinJson((results) => ({ deleted: (results as { deleted: boolean }[]).some((r) => r.deleted) })),
 };

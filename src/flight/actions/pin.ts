@@ -1,6 +1,6 @@
 import { flightPath } from '../../core/path.js';
 import type { ActionVerb } from './registry.js';
-import { parseBody } from './registry.js';
+import { joinJson, parseBody } from './registry.js';
 
 export const pinVerb: ActionVerb = {
   type: 'pin',
@@ -17,7 +17,7 @@ export const pinVerb: ActionVerb = {
     yield { pinned: true };
   },
   // Pinned wherever the flight is held; NOT_FOUND only when no member has it.
-  clusterWide: () => ({ pinned: true }),
+  clusterWide: joinJson(() => ({ pinned: true })),
 };
 
 export const unpinVerb: ActionVerb = {
@@ -32,5 +32,7 @@ export const unpinVerb: ActionVerb = {
     log.info({ action: 'unpin', path, unpinned, peer, user }, 'unpin');
     yield { unpinned };
   },
-  clusterWide: (results) => ({ unpinned: (results as { unpinned: boolean }[]).some((r) => r.unpinned) }),
+  clusterWide: joinJson((results) => ({
+    unpinned: (results as { unpinned: boolean }[]).some((r) => r.unpinned),
+  })),
 };

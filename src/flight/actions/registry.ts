@@ -45,10 +45,16 @@ export interface ActionVerb {
   target?(body: Buffer): string;
   run(body: Buffer, context: ActionContext): AsyncIterable<unknown>;
   /**
-   * In a cluster the verb runs on every live member (DESIGN §8) and this joins their single
-   * results into the caller's (this node's first; a member that failed is left out).
+   * In a cluster the verb runs on every live member (DESIGN §8) and this joins their first
+   * results into the caller's one (this node's first; a member that failed is left out;
+   * `joinJson` for verbs that answer JSON). Outside a cluster it joins this node's alone.
    */
-  clusterWide?(results: unknown[]): unknown;
+  clusterWide?(results: Buffer[]): Buffer;
+  /**
+   * NOT_FOUND here asks the target path's other owners, the first answer winning: the
+   * version it names may live on them (RenewFlightEndpoint of another node's ticket).
+   */
+  readonly askOwnersOnNotFound?: boolean;
   /**
    * In a cluster whose reservation store is this node's memory (`--workers`), the verb runs
    * on the primary owner of its target path, where the path's puts and waits happen too.
@@ -121,4 +127,10 @@ export function parseBody<K extends string>(
       throw new InvalidArgumentError(`action "${action}": body needs a "${key}" string`);
   }
   return out as Record<K, string> & Record<string, unknown>;
+}
+
+/** A `clusterWide` join for verbs whose results are JSON documents. */
+export function joinJson(join: (results: unknown[]) => unknown): (results: Buffer[]) => Buffer {
+  return (results) =>
+    Buffer.from(JSON.stringify(join(results.map((b) => JSON.parse(b.toString('utf8')) as unknown))), 'utf8');
 }

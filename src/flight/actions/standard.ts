@@ -1,4 +1,4 @@
-import { isTierflightError, NotFoundError } from '../../errors.js';
+import { NotFoundError } from '../../errors.js';
 import { flightPath, type FlightPath } from '../../core/path.js';
 import {
   CancelStatus,
@@ -33,13 +33,6 @@ function infoPath(body: Buffer): FlightPath {
   return flightPath(descriptor.path);
 }
 
-/** In a cluster, for a client's call: the path's owners other than this node. */
-function otherOwners(path: FlightPath, context: ActionContext) {
-  const { cluster, forwarded, manager } = context;
-  if (!forwarded) return [];
-  return cluster.owners(path, manager.route(path).config.replicas).filter((o) => !o.self);
-}
-
 export const renewFlightEndpointVerb: ActionVerb = {
   type: 'RenewFlightEndpoint',
   description:
@@ -48,27 +41,13 @@ export const renewFlightEndpointVerb: ActionVerb = {
     'Result: the FlightEndpoint with its new expiration_time.',
   permission: 'read',
   target: (body) => ticketPath(decodeRenewRequest(body).endpoint.ticket.ticket),
+  // In a cluster the version may live on the path's other owners: one of them renews it.
+  askOwnersOnNotFound: true,
   async *run(body, context) {
     const { endpoint } = decodeRenewRequest(body);
     const ticket = decodeTicket(endpoint.ticket.ticket);
     const path = ticketPath(endpoint.ticket.ticket);
-    let until: number;
-    try {
-      until = (await context.manager.renewTickets(path, ticket.version)).until;
-    } catch (err) {
-      // In a cluster the version lives on the path's owners: one of them renews it.
-      const owners = isTierflightError(err) && err.code === 'NOT_FOUND' ? otherOwners(path, context) : [];
-      for (const owner of owners) {
-        const answer = await context.cluster
-          .action(owner, 'RenewFlightEndpoint', body, context.forwarded ?? {})
-          .catch(() => undefined);
-        if (answer?.[0]) {
-          yield answer[0];
-          return;
-        }
-      }
-      throw err;
-    }
+    const { until } = await context.manager.renewTickets(path, ticket.version);
     yield encodeEndpoint({
       ...endpoint,
       expiration_time: { seconds: Math.floor(until / 1000), nanos: (until % 1000) * 1_000_000 },
@@ -98,22 +77,17 @@ export const cancelFlightInfoVerb: ActionVerb = {
   target: infoPath,
   async *run(body, context) {
     const path = infoPath(body);
-    const statuses = [await cancelHere(path, context)];
-    // Waits may be on any node (each answers its own clients' DoGet waits).
-    const { cluster, forwarded } = context;
-    if (forwarded) {
-      const answers = await Promise.all(
-        cluster.peers().map((peer) =>
-          cluster.action(peer, 'CancelFlightInfo', body, forwarded).then(
-            (results) => (results[0] ? decodeCancelResult(results[0]) : undefined),
-            () => undefined,
-          ),
-        ),
-      );
-      statuses.push(...answers);
-    }
-    if (statuses.includes(CancelStatus.NOT_CANCELLABLE)) yield encodeCancelResult(CancelStatus.NOT_CANCELLABLE);
-    else if (statuses.includes(CancelStatus.CANCELLED)) yield encodeCancelResult(CancelStatus.CANCELLED);
-    else throw new NotFoundError(`CancelFlightInfo: flight "${path}" is neither stored nor reserved`);
+    const status = await cancelHere(path, context);
+    if (status === undefined)
+      throw new NotFoundError(`CancelFlightInfo: flight "${path}" is neither stored nor reserved`);
+    yield encodeCancelResult(status);
+  },
+  // Waits may be on any node (each answers its own clients' DoGet waits): every member
+  // cancels its own; NOT_CANCELLABLE wins (the flight landed somewhere), then CANCELLED.
+  clusterWide: (results) => {
+    const statuses = results.map(decodeCancelResult);
+    return encodeCancelResult(
+      statuses.includes(CancelStatus.NOT_CANCELLABLE) ? CancelStatus.NOT_CANCELLABLE : CancelStatus.CANCELLED,
+    );
   },
 };
