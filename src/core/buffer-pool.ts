@@ -1,3 +1,6 @@
+import { systemClock, type Clock } from './clock.js';
+import { Timers } from './timers.js';
+
 /**
  * Reuses the large buffers disk reads fill for DoGet. A fresh multi-MiB allocation per
  * batch is costly twice over: the kernel faults in and zeroes new pages, and V8 answers
@@ -13,18 +16,23 @@ export class BufferPool {
   private readonly lent = new WeakSet<ArrayBuffer>();
   private idleBytes = 0;
   private lastAcquire = 0;
-  private trimTimer: NodeJS.Timeout | undefined;
+  /** Cancels the pending trim, if one is scheduled. */
+  private trimTimer: (() => void) | undefined;
+  private readonly timers: Timers;
 
   constructor(
     readonly maxIdleBytes: number,
     readonly minSize = 64 * 1024,
     readonly idleMs = 10_000,
-  ) {}
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.timers = new Timers(clock);
+  }
 
   /** A buffer of exactly `size` bytes, with unspecified contents. */
   acquire(size: number): Buffer {
     if (size < this.minSize) return Buffer.allocUnsafe(size);
-    this.lastAcquire = performance.now();
+    this.lastAcquire = this.clock.now();
     const capacity = sizeClass(size);
     let ab = this.free.get(capacity)?.pop();
     if (ab) this.idleBytes -= capacity;
@@ -42,7 +50,7 @@ export class BufferPool {
     if (!list) this.free.set(ab.byteLength, (list = []));
     list.push(ab);
     this.idleBytes += ab.byteLength;
-    this.trimTimer ??= setTimeout(() => this.trim(), this.idleMs).unref();
+    this.trimTimer ??= this.timers.after(this.idleMs, () => this.trim());
   }
 
   /** Bytes waiting for reuse. */
@@ -53,12 +61,12 @@ export class BufferPool {
   private trim(): void {
     this.trimTimer = undefined;
     if (this.idleBytes === 0) return;
-    const quiet = performance.now() - this.lastAcquire;
+    const quiet = this.clock.now() - this.lastAcquire;
     if (quiet >= this.idleMs) {
       this.free.clear();
       this.idleBytes = 0;
     } else {
-      this.trimTimer = setTimeout(() => this.trim(), this.idleMs - quiet).unref();
+      this.trimTimer = this.timers.after(this.idleMs - quiet, () => this.trim());
     }
   }
 }

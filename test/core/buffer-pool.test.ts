@@ -1,4 +1,5 @@
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
 import { BufferPool, sizeClass } from '../../src/core/buffer-pool.js';
 
 const MIB = 1024 * 1024;
@@ -38,17 +39,19 @@ describe('BufferPool', () => {
     expect(pool.idle).toBe(MIB);
   });
 
-  it('keeps at most maxIdleBytes and drops them after a quiet spell', () => {
-    vi.useFakeTimers();
-    try {
-      const pool = new BufferPool(2 * MIB, 64 * 1024, 1000);
-      const lent = [pool.acquire(MIB), pool.acquire(MIB), pool.acquire(MIB)];
-      for (const b of lent) pool.release(b);
-      expect(pool.idle).toBe(2 * MIB);
-      vi.advanceTimersByTime(1001);
-      expect(pool.idle).toBe(0);
-    } finally {
-      vi.useRealTimers();
-    }
+  it('keeps at most maxIdleBytes and drops them after a quiet spell on its clock', async () => {
+    const clock = new ManualClock(0);
+    const pool = new BufferPool(2 * MIB, 64 * 1024, 1000, clock);
+    const lent = [pool.acquire(MIB), pool.acquire(MIB), pool.acquire(MIB)];
+    for (const b of lent) pool.release(b);
+    expect(pool.idle).toBe(2 * MIB);
+    clock.advance(600);
+    pool.release(pool.acquire(MIB)); // used again: the quiet spell starts over
+    clock.advance(600);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(pool.idle).toBe(2 * MIB);
+    clock.advance(500);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(pool.idle).toBe(0);
   });
 });
