@@ -5,7 +5,7 @@ const layers = [
   ['config and ipc', '^src/(config|ipc)/'],
   ['routing, durable stores, limits and auth', '^src/(routing|durable|limits|auth)/'],
   ['storage and durability', '^src/(storage|durability)/'],
-  ['coordination', '^src/coordination/'],
+  ['coordination and datasets', '^src/(coordination|datasets)/'],
   ['jobs', '^src/jobs/'],
   ['metrics and flight', '^src/(metrics|flight)/'],
   ['client', '^src/client/'],

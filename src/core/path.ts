@@ -23,9 +23,36 @@ export type FlightPath = string & { readonly [checked]: true };
  * normal form: as a FlightPath, or INVALID_ARGUMENT.
  */
 export function storedPath(path: string): FlightPath {
-  const checked = flightPath(path);
-  if (checked !== path) throw new InvalidArgumentError(`"${path}" is not a normalised flight path`);
-  return checked;
+  const result = normalizePath([path], true);
+  if (!result.ok) throw new InvalidArgumentError(result.reason);
+  if (result.value !== path) throw new InvalidArgumentError(`"${path}" is not a normalised flight path`);
+  return result.value as FlightPath;
+}
+
+/**
+ * Path segments starting with this are Tierflight's own (a dataset's partitions live under
+ * `<dataset>/.tierflight-partition/…`): a client's path may not use them.
+ */
+export const RESERVED_SEGMENT = '.tierflight';
+const PARTITION_SEGMENT = '.tierflight-partition';
+
+/** Where partition `index` of generation `generation` of the dataset at `dataset` is stored. */
+export function partitionPath(dataset: FlightPath, generation: number, index: number): FlightPath {
+  return `${dataset}/${PARTITION_SEGMENT}/${generation}/${index}` as FlightPath;
+}
+
+/** The dataset, generation and index a partition's path names; undefined for any other path. */
+export function partitionOf(path: string): { dataset: FlightPath; generation: number; index: number } | undefined {
+  const at = path.lastIndexOf(`/${PARTITION_SEGMENT}/`);
+  if (at <= 0) return undefined;
+  const m = /^(\d{1,15})\/(\d{1,9})$/.exec(path.slice(at + PARTITION_SEGMENT.length + 2));
+  if (!m) return undefined;
+  return { dataset: path.slice(0, at) as FlightPath, generation: Number(m[1]), index: Number(m[2]) };
+}
+
+/** A path a ticket names: a client's path, or a partition's (checked like a stored path). */
+export function ticketPath(path: string): FlightPath {
+  return partitionOf(path) ? storedPath(path) : flightPath(path);
 }
 
 /** Descriptor segments (or one path) as a FlightPath, or INVALID_ARGUMENT naming the problem. */
@@ -40,12 +67,17 @@ export type PathResult = { ok: true; value: string; segments: string[] } | { ok:
 // eslint-disable-next-line no-control-regex -- control characters are exactly what we refuse
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-export function normalizePath(parts: readonly string[]): PathResult {
+/** `reserved`: Tierflight's own paths (partitions) are accepted too; a client's path never is. */
+export function normalizePath(parts: readonly string[], reserved = false): PathResult {
   if (parts.length === 0) return { ok: false, reason: 'the descriptor path is empty' };
   const segments: string[] = [];
   for (const [i, part] of parts.entries()) {
     for (const segment of (i === 0 && part.startsWith('/') ? part.slice(1) : part).split('/')) {
-      const problem = segmentProblem(segment);
+      const problem =
+        segmentProblem(segment) ??
+        (!reserved && segment.startsWith(RESERVED_SEGMENT)
+          ? `path segment "${segment}" is reserved (segments starting with "${RESERVED_SEGMENT}" are Tierflight's own)`
+          : undefined);
       if (problem) return { ok: false, reason: `${problem} in path "${printable(parts.join('/'))}"` };
       segments.push(segment);
     }

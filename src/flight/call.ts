@@ -4,6 +4,7 @@ import type { Owners } from './owners.js';
 import type { Denial } from '../auth/denials.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Reservations } from '../coordination/index.js';
+import type { Datasets } from '../datasets/datasets.js';
 import type { JobRunner } from '../jobs/runner.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { BatchSplitter } from './batch-splitter.js';
@@ -17,6 +18,8 @@ export type RpcObserver = (method: string, code: string, seconds: number) => voi
 export interface FlightServiceOptions {
   manager: StorageManager;
   reservations: Reservations;
+  /** Partitioned datasets (DESIGN §9). */
+  datasets: Datasets;
   jobs: JobRunner;
   logger: Logger;
   /** Location put in endpoints; undefined means "this same server" (empty location list). */
@@ -45,7 +48,7 @@ export interface FlightServiceOptions {
 /** What every RPC family's handlers share: the service's options (FlightServiceOptions), settled. */
 export type RpcContext = Pick<
   FlightServiceOptions,
-  'manager' | 'reservations' | 'jobs' | 'advertise' | 'maxEndpointBytes' | 'splitter' | 'denied'
+  'manager' | 'reservations' | 'datasets' | 'jobs' | 'advertise' | 'maxEndpointBytes' | 'splitter' | 'denied'
 > & {
   log: Logger;
   observe: RpcObserver;

@@ -32,7 +32,15 @@ export interface FlightServer {
  */
 export type FlightServerOptions = Pick<
   FlightServiceOptions,
-  'reservations' | 'observeRpc' | 'ready' | 'validateIpc' | 'authenticator' | 'denied' | 'cluster' | 'advertise'
+  | 'reservations'
+  | 'datasets'
+  | 'observeRpc'
+  | 'ready'
+  | 'validateIpc'
+  | 'authenticator'
+  | 'denied'
+  | 'cluster'
+  | 'advertise'
 > &
   Partial<Pick<FlightServiceOptions, 'jobs'>> & {
     /** TLS and mutual TLS go here (DESIGN §7); insecure by default. */

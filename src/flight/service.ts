@@ -27,6 +27,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
   const ctx: RpcContext = {
     manager: options.manager,
     reservations: options.reservations,
+    datasets: options.datasets,
     jobs: options.jobs,
     log: options.logger,
     observe: options.observeRpc ?? (() => undefined),

@@ -10,6 +10,7 @@ import { UsersAuthenticator } from '../auth/users.js';
 import type { FlightClientOptions } from '../client/flight-client.js';
 import { ClusterNode } from '../cluster/cluster-node.js';
 import { Reservations } from '../coordination/index.js';
+import { Datasets } from '../datasets/datasets.js';
 import type { ReservationStore } from '../coordination/reservation-store.js';
 import type { DurableStore } from '../durable/durable-store.js';
 import type { FilesystemStore } from '../durable/filesystem-store.js';
@@ -40,6 +41,7 @@ export interface NodeParts {
   authenticatorFor: (config: Config) => Authenticator;
   reservations: Reservations;
   manager: StorageManager;
+  datasets: Datasets;
   jobs: JobRunner;
   /** With auth in a cluster: the token this node calls the others with. */
   credential: NodeCredential | undefined;
@@ -83,6 +85,10 @@ export function composeNode(
   });
   manager.events.subscribe(metrics.observe);
   const jobs = new JobRunner(clock, logger, metrics.jobItem);
+  const datasets = new Datasets(clock, {
+    remove: (path) => manager.delete(path),
+    graceMs: config.server.ticketGrace,
+  });
 
   // With auth, node-to-node calls carry this node's credential (signed with the shared secret).
   const credential = config.cluster && config.auth ? new NodeCredential(config.auth, config.cluster.self) : undefined;
@@ -105,6 +111,7 @@ export function composeNode(
     ...(cluster?.location && config.server.advertise === undefined ? { advertise: cluster.location } : {}),
     observeRpc: metrics.observeRpc,
     reservations,
+    datasets,
     jobs,
     authenticator,
     denied: denialReporter(logger, () => metrics.authFailed('permission_denied')),
@@ -118,6 +125,7 @@ export function composeNode(
     authenticatorFor,
     reservations,
     manager,
+    datasets,
     jobs,
     credential,
     cluster,

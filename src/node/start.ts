@@ -129,6 +129,7 @@ export async function startNode(
     built.manager = parts.manager;
     const { reservations, jobs, credential, cluster } = parts;
     stack.defer(() => reservations.close());
+    stack.defer(() => parts.datasets.close());
     let initialized = false;
     stack.defer(async () => {
       // Weak uploads still queued get the grace to reach the store; then flights of a

@@ -1099,6 +1099,108 @@ def cmd_pty_run(client, args):
     return {"status": status, "output": out.decode("utf-8", "replace")}
 
 
+def dataset_part(seed, index, rows=2000):
+    """Partition `index` of a dataset: its own rows, two batches, a dictionary column."""
+    rng = np.random.default_rng(seed * 1000 + index)
+    table = pa.table({
+        "part": pa.array([index] * rows, pa.int32()),
+        "x": pa.array(rng.integers(0, 1 << 40, rows), pa.int64()),
+        "tag": pa.array([f"t{v % 7}" for v in range(rows)]).dictionary_encode(),
+    })
+    return table
+
+
+def put_partition(location, path, seed, index, count):
+    client = fl.connect(location)
+    table = dataset_part(seed, index)
+    opts = fl.FlightCallOptions(headers=[(b"x-tierflight-partition", f"{index}/{count}".encode())])
+    writer, _ = client.do_put(fl.FlightDescriptor.for_path(*path.split("/")), table.schema, opts)
+    writer.write_table(table, max_chunksize=1000)
+    writer.close()
+    client.close()
+
+
+def read_dataset(client, path):
+    """The dataset read the way any Flight client does: every endpoint's ticket, in order."""
+    info = client.get_flight_info(fl.FlightDescriptor.for_path(*path.split("/")))
+    tables = [client.do_get(e.ticket).read_all() for e in info.endpoints]
+    return info, pa.concat_tables(tables) if tables else None
+
+
+def cmd_datasets(client, args):
+    """Partitioned datasets (DESIGN §9) on one node: parallel writers, all or nothing, generations."""
+    import threading
+    out = {}
+    path, count = args.path, 8
+
+    def write_all(seed, indexes):
+        threads = [threading.Thread(target=put_partition, args=(args.location, path, seed, i, count)) for i in indexes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    # 7 of 8 partitions: not visible, the missing one named.
+    write_all(1, [i for i in range(count) if i != 5])
+    try:
+        client.get_flight_info(fl.FlightDescriptor.for_path(*path.split("/")))
+        out["partial"] = "visible"
+    except (fl.FlightError, pa.ArrowException) as e:
+        out["partial"] = error_of(e)
+    # The last one lands: the whole table, partitions in order.
+    write_all(1, [5])
+    expected = pa.concat_tables([dataset_part(1, i) for i in range(count)])
+    info, got = read_dataset(client, path)
+    out["endpoints"] = len(info.endpoints)
+    out["ordered"] = info.ordered
+    out["records"] = info.total_records
+    out["equal"] = got.equals(expected)
+    out["metadata"] = json.loads(info.app_metadata.decode() or "{}")
+    # DoGet of the plain path streams every partition in order.
+    plain = client.do_get(fl.Ticket(path.encode())).read_all()
+    out["plain_equal"] = plain.combine_chunks().equals(expected.combine_chunks())
+    out["listed"] = sorted("/".join(p.decode() for p in f.descriptor.path) for f in client.list_flights(b""))
+    # A new generation: readers of the old one finish on it; the new one shows once complete.
+    old_ticket = info.endpoints[0].ticket
+    write_all(2, range(count - 1))
+    _, still = read_dataset(client, path)
+    out["old_generation_while_new_pending"] = still.equals(expected)
+    write_all(2, [count - 1])
+    _, newer = read_dataset(client, path)
+    out["new_generation"] = newer.equals(pa.concat_tables([dataset_part(2, i) for i in range(count)]))
+    out["old_ticket_reads"] = client.do_get(old_ticket).read_all().equals(dataset_part(1, 0))
+    # A partition with another schema is refused.
+    try:
+        bad = pa.table({"y": pa.array([1.5])})
+        opts = fl.FlightCallOptions(headers=[(b"x-tierflight-partition", b"0/2")])
+        for i in range(2):
+            table = dataset_part(3, i) if i == 1 else bad
+            o = fl.FlightCallOptions(headers=[(b"x-tierflight-partition", f"{i}/2".encode())])
+            writer, _ = client.do_put(fl.FlightDescriptor.for_path("other", "ds"), table.schema, o)
+            writer.write_table(table)
+            writer.close()
+        out["schema_mismatch"] = "accepted"
+    except (fl.FlightError, pa.ArrowException) as e:
+        out["schema_mismatch"] = error_of(e)
+    # A bad partition header.
+    try:
+        o = fl.FlightCallOptions(headers=[(b"x-tierflight-partition", b"8/8")])
+        writer, _ = client.do_put(fl.FlightDescriptor.for_path("other", "bad"), dataset_part(1, 0).schema, o)
+        writer.write_table(dataset_part(1, 0))
+        writer.close()
+        out["bad_header"] = "accepted"
+    except (fl.FlightError, pa.ArrowException) as e:
+        out["bad_header"] = error_of(e)
+    # Delete takes the dataset with its partitions.
+    out["delete"] = action_json(client, "delete", {"path": path})
+    try:
+        client.get_flight_info(fl.FlightDescriptor.for_path(*path.split("/")))
+        out["after_delete"] = "visible"
+    except (fl.FlightError, pa.ArrowException) as e:
+        out["after_delete"] = error_of(e)
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("command")

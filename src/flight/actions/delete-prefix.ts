@@ -10,7 +10,7 @@ export const deletePrefixVerb: ActionVerb = {
     'an empty prefix (every flight) needs {"prefix": "", "all": true}. Result: {"deleted": N}.',
   permission: 'admin',
   target: (body) => parseBody('delete-prefix', body, ['prefix']).prefix,
-  async *run(body, { manager, log, peer, user }) {
+  async *run(body, { manager, datasets, log, peer, user }) {
     const doc = parseBody('delete-prefix', body, ['prefix']);
     const { prefix } = doc;
     const norm = normalizePrefix(prefix);
@@ -21,7 +21,9 @@ export const deletePrefixVerb: ActionVerb = {
       );
     }
     await manager.findUnder(prefix); // flights a store's listing has not reached yet
-    const deleted = manager.deletePrefix(prefix);
+    // Datasets count once each (their partitions go with them), then the flights.
+    const datasetsDeleted = norm.ok ? datasets.dropUnder(norm.value) : 0;
+    const deleted = manager.deletePrefix(prefix) + datasetsDeleted;
     log.info({ action: 'delete-prefix', prefix, deleted, peer, user }, 'delete-prefix');
     yield { deleted };
   },

@@ -7,10 +7,12 @@ export const deleteVerb: ActionVerb = {
   description: 'Remove one flight everywhere. Body: {"path": "a/b"}. Result: {"deleted": true|false}.',
   permission: 'write',
   target: (body) => parseBody('delete', body, ['path']).path,
-  async *run(body, { manager, log, peer, user }) {
+  async *run(body, { manager, datasets, log, peer, user }) {
     const path = flightPath(parseBody('delete', body, ['path']).path);
     await manager.locate(path); // a flight its store's listing has not reached yet
-    const deleted = manager.delete(path);
+    // A dataset goes with its partitions.
+    const dataset = datasets.drop(path);
+    const deleted = manager.delete(path) || dataset;
     log.info({ action: 'delete', path, deleted, peer, user }, 'delete');
     yield { deleted };
   },

@@ -3,6 +3,7 @@ import { InvalidArgumentError, PermissionDeniedError } from '../../errors.js';
 import { normalizePrefix } from '../../core/path.js';
 import type { Identity } from '../../auth/authenticator.js';
 import type { Reservations } from '../../coordination/index.js';
+import type { Datasets } from '../../datasets/datasets.js';
 import type { JobRunner } from '../../jobs/runner.js';
 import type { StorageManager } from '../../storage/manager.js';
 import type { Logger } from '../../core/log.js';
@@ -15,6 +16,8 @@ export type Permission = 'read' | 'write' | 'admin';
 export interface ActionContext {
   manager: StorageManager;
   reservations: Reservations;
+  /** Partitioned datasets (DESIGN §9): deleted with their partitions. */
+  datasets: Datasets;
   /** Backfill and prefetch jobs (DESIGN §6). */
   jobs: JobRunner;
   log: Logger;

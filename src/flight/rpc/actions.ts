@@ -21,6 +21,7 @@ export function actionHandlers(ctx: RpcContext) {
           ...(fromNode(call) ? {} : { forwarded: forwardedHeaders(cluster, call) }),
           manager,
           reservations,
+          datasets: ctx.datasets,
           jobs,
           log,
           peer: call.getPeer(),

@@ -6,7 +6,9 @@ import { PrefixedFlightData, type OutgoingFlightData } from '../flight-data-code
 import { decodeTicket } from '../ticket.js';
 import { waitIfReserved } from './wait.js';
 import { authorize } from '../guard.js';
-import { flightPath } from '../../core/path.js';
+import { partitionOf, ticketPath, type FlightPath } from '../../core/path.js';
+import type { FlightVersion } from '../../storage/flight.js';
+import { partitionsOf } from './datasets.js';
 
 /**
  * Read buffers kept for reuse between DoGets from the disk tiers (see BufferPool): enough
@@ -24,35 +26,55 @@ export function doGet(ctx: RpcContext) {
   return (call: ServerWritableStream<{ ticket: Buffer }, OutgoingFlightData>): void => {
     void streamOut(ctx, call, 'DoGet', async (write) => {
       const ticket = decodeTicket(call.request.ticket);
-      // Parsed once; the checks and the lease below take it as is.
-      const path = flightPath(ticket.path);
-      authorize(call, path, 'read', ctx.denied);
+      // Parsed once (a client's path, or a dataset partition's from a dataset's endpoint);
+      // the checks and the lease below take it as is. A partition is read with its dataset's access.
+      const path = ticketPath(ticket.path);
+      authorize(call, partitionOf(path)?.dataset ?? path, 'read', ctx.denied);
       await waitIfReserved(ctx, path, call);
+      if (ctx.datasets.has(path) && ticket.version === undefined) {
+        // The dataset's plain path: every partition in order, the schema once.
+        const versions = await partitionsOf(ctx, ctx.datasets.visible(path));
+        for (const [i, version] of versions.entries()) {
+          if (!(await send(version.path, version.tag, undefined, i === 0))) return;
+        }
+        return;
+      }
       // Not held here: restored from the durable store, or NOT_FOUND naming its owners.
       await ctx.owners.readHere(path, manager.route(path).config.replicas);
-      const lease = await manager.open(path, ticket.version);
-      try {
-        const version = lease.version;
-        const messages = version.messagesFor(ticket.range);
-        await write({ header: version.schemaHeader, body: EMPTY });
-        const dictionaries: Frame[] = [];
-        for await (const m of lease.read(messages, readPool)) {
-          if (gone(call)) return;
-          if (splitter) {
-            if (m.kind === 'dictionary') dictionaries.push(m);
-            const parts = splitter.needsSplit(m) ? splitter.split(version.schemaHeader, dictionaries, m) : undefined;
-            if (parts) {
-              for (const p of parts) await write(p);
-              continue;
+      await send(path, ticket.version, ticket.range, true);
+
+      /** Streams one stored version (its schema first when asked); false once the client is gone. */
+      async function send(
+        at: FlightPath,
+        tag: string | undefined,
+        range: Parameters<FlightVersion['messagesFor']>[0],
+        withSchema: boolean,
+      ): Promise<boolean> {
+        const lease = await manager.open(at, tag);
+        try {
+          const version = lease.version;
+          const messages = version.messagesFor(range);
+          if (withSchema) await write({ header: version.schemaHeader, body: EMPTY });
+          const dictionaries: Frame[] = [];
+          for await (const m of lease.read(messages, readPool)) {
+            if (gone(call)) return false;
+            if (splitter) {
+              if (m.kind === 'dictionary') dictionaries.push(m);
+              const parts = splitter.needsSplit(m) ? splitter.split(version.schemaHeader, dictionaries, m) : undefined;
+              if (parts) {
+                for (const p of parts) await write(p);
+                continue;
+              }
             }
+            const { prefixed } = m;
+            if (!prefixed) await write(m);
+            // Once the bytes are on the socket, a buffer read for this call goes back to the pool.
+            else await write(new PrefixedFlightData(prefixed), (err) => err || readPool.release(prefixed));
           }
-          const { prefixed } = m;
-          if (!prefixed) await write(m);
-          // Once the bytes are on the socket, a buffer read for this call goes back to the pool.
-          else await write(new PrefixedFlightData(prefixed), (err) => err || readPool.release(prefixed));
+          return true;
+        } finally {
+          lease.release();
         }
-      } finally {
-        lease.release();
       }
     });
   };

@@ -1,6 +1,7 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../../errors.js';
-import { flightPath, type FlightPath } from '../../core/path.js';
+import { flightPath, normalizePrefix, partitionOf, type FlightPath } from '../../core/path.js';
+import type { Generation } from '../../datasets/datasets.js';
 import { DEFAULT_POLL_WAIT_MS, waitIfReserved, waitMsOf } from './wait.js';
 import { encapsulateSchema } from '../../ipc/ipc-stream.js';
 import type { FlightVersion } from '../../storage/flight.js';
@@ -8,6 +9,7 @@ import { EMPTY, streamOut, unary, type RpcContext } from '../call.js';
 import { DescriptorType } from '../flight-data-codec.js';
 import type { PbDescriptor, PbFlightInfo, PbPollInfo } from '../proto.js';
 import { encodeTicket } from '../ticket.js';
+import { datasetInfo, toTimestamp } from './datasets.js';
 import { authorize, identityOf } from '../guard.js';
 
 /**
@@ -72,8 +74,22 @@ export function infoHandlers(ctx: RpcContext) {
         // Streamed a page at a time, in path order, as the catalog has them; in a cluster,
         // joined with the other members' lists (`Owners.list`).
         async function* local() {
-          for await (const version of manager.listing(prefix))
+          // Partitions are listed as their datasets (one entry each), merged in path order.
+          const datasets = ctx.datasets.listVisible(normalizedPrefix(prefix));
+          for await (const version of manager.listing(prefix)) {
+            if (partitionOf(version.path)) continue;
+            while (datasets[0] && datasets[0].dataset < version.path) {
+              const next = datasets.shift() as Generation;
+              if (identity.can(next.dataset, 'read')) yield* datasetEntry(next);
+            }
             if (identity.can(version.path, 'read')) yield flightInfo(version);
+          }
+          for (const next of datasets) if (identity.can(next.dataset, 'read')) yield* datasetEntry(next);
+        }
+        /** A dataset as ListFlights shows it (one lost meanwhile is left out). */
+        async function* datasetEntry(generation: Generation) {
+          const info = await datasetInfo(ctx, generation.dataset).catch(() => undefined);
+          if (info) yield info;
         }
         for await (const info of ctx.owners.list(call, prefix, local)) await write(info);
       });
@@ -82,6 +98,7 @@ export function infoHandlers(ctx: RpcContext) {
     GetFlightInfo: unary(ctx, 'GetFlightInfo', async (descriptor: PbDescriptor, call) => {
       const { path, replicas } = readable(call, descriptor);
       const local = async () => {
+        if (ctx.datasets.has(path)) return datasetInfo(ctx, path);
         const waitMs = waitMsOf(call.metadata);
         if (waitMs !== undefined && !(await manager.known(path))) await waitIfReserved(ctx, path, call, waitMs);
         return flightInfo(await lookup(path));
@@ -91,7 +108,11 @@ export function infoHandlers(ctx: RpcContext) {
 
     GetSchema: unary(ctx, 'GetSchema', async (descriptor: PbDescriptor, call) => {
       const { path, replicas } = readable(call, descriptor);
-      const local = async () => ({ schema: encapsulateSchema((await lookup(path)).schemaHeader) });
+      const local = async () => ({
+        schema: ctx.datasets.has(path)
+          ? (await datasetInfo(ctx, path)).schema
+          : encapsulateSchema((await lookup(path)).schemaHeader),
+      });
       return ctx.owners.info(call, path, replicas, local, (info) => ({ schema: info.schema }));
     }),
 
@@ -102,6 +123,7 @@ export function infoHandlers(ctx: RpcContext) {
       const { parts, path, replicas } = readable(call, descriptor);
       // In a cluster the owner answers: the put lands there and the wait happens there.
       return ctx.owners.poll(call, path, replicas, async () => {
+        if (ctx.datasets.has(path)) return { info: await datasetInfo(ctx, path), progress: 1 };
         if (!(await manager.known(path))) {
           await waitIfReserved(ctx, path, call, waitMsOf(call.metadata) ?? DEFAULT_POLL_WAIT_MS);
           if (!manager.has(path)) {
@@ -127,7 +149,8 @@ function pathOf(descriptor: PbDescriptor): string[] {
   return descriptor.path;
 }
 
-function toTimestamp(ms: number | undefined): { seconds: number; nanos: number } | null {
-  if (ms === undefined) return null;
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
+/** A ListFlights prefix in normal form ('' when it is not one: the listing itself says why). */
+function normalizedPrefix(prefix: string): string {
+  const norm = normalizePrefix(prefix);
+  return norm.ok ? norm.value : '';
 }

@@ -15,7 +15,8 @@ import type { VersionIdentity } from '../../storage/flight.js';
 import { statusName, type RpcContext } from '../call.js';
 import { DescriptorType, isDecodeError, type DecodedFlightData, type FlightDataFrame } from '../flight-data-codec.js';
 import { toServiceError } from '../status.js';
-import { flightPath, type FlightPath } from '../../core/path.js';
+import { flightPath, partitionPath, type FlightPath } from '../../core/path.js';
+import { PARTITION_HEADER, parsePartition, type Generation } from '../../datasets/datasets.js';
 import { authorize } from '../guard.js';
 
 /** A request header giving the flight's size up front, so it is charged to a tier that takes it. */
@@ -41,6 +42,8 @@ async function doPut(
 ): Promise<string> {
   const { manager, log, denied } = ctx;
   let session: PutSession | undefined;
+  /** A partition of a dataset (`x-tierflight-partition`): its generation and index. */
+  let partition: { generation: Generation; index: number } | undefined;
   call.on('cancelled', () => void session?.abort());
   let index = 0;
   // A plain `for await` destroys the stream when the loop ends, before grpc-js can send
@@ -57,6 +60,21 @@ async function doPut(
         // The path is parsed once, here; a put of a path another node is the primary owner of goes there.
         const path = descriptorPath(msg);
         authorize(call, path, 'write', denied);
+        const part = partitionHeader(call);
+        if (part) {
+          // Stored as its generation's partition, under the dataset's path (its class and limits).
+          ctx.owners.partitionsHere();
+          partition = { generation: ctx.datasets.begin(path, part.index, part.count), index: part.index };
+          session = await startPut(
+            call,
+            manager,
+            msg,
+            partitionPath(path, partition.generation.number, part.index),
+            validator,
+          );
+          ctx.datasets.checkSchema(partition.generation, part.index, msg.header);
+          continue;
+        }
         const owner = ctx.owners.primaryElsewhere(call, path, manager.route(path).config.replicas);
         if (owner) {
           await ctx.owners.forwardPut(call, owner, msg, incoming);
@@ -85,6 +103,15 @@ async function doPut(
     // The commit tells the reservations (the storage's landing hook): waiters answer, and
     // the owner's reservation goes (a failed put keeps it).
     const committed = await session.commit();
+    // A dataset's partition: the dataset becomes visible once every partition of its generation has.
+    if (partition) {
+      const { generation, index: i } = partition;
+      ctx.datasets.landed(generation, i, {
+        tag: committed.tag,
+        records: committed.totalRecords,
+        bytes: committed.totalBytes,
+      });
+    }
     ctx.owners.replicate(committed);
     call.end();
     return 'OK';
@@ -189,6 +216,12 @@ function copiedVersion(call: ServerDuplexStream<unknown, unknown>): VersionIdent
     ...(doc.expiresAt !== undefined ? { expiresAt: doc.expiresAt } : {}),
     ...(typeof doc.owner === 'string' ? { owner: doc.owner } : {}),
   };
+}
+
+/** The partition a put writes (`x-tierflight-partition: <i>/<n>`), if it names one. */
+function partitionHeader(call: ServerDuplexStream<unknown, unknown>): { index: number; count: number } | undefined {
+  const raw = call.metadata.get(PARTITION_HEADER)[0];
+  return raw === undefined ? undefined : parsePartition(raw.toString());
 }
 
 function ownerOf(call: ServerDuplexStream<unknown, unknown>): string | undefined {

@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runPyClient } from '../helpers/python.js';
+import { MEMORY_ONLY, startTestServer, type TestServer } from '../helpers/server.js';
+
+type PyError = { error: string; message: string };
+
+/**
+ * Partitioned datasets on one node, as pyarrow users write and read them: eight writers put
+ * the partitions in parallel with `x-tierflight-partition`, and the dataset is all or
+ * nothing — NOT_FOUND naming the missing partition before, the whole table after, read by
+ * its endpoints (one per partition, in order) or by DoGet of the plain path.
+ */
+describe('partitioned datasets (pyarrow, one node)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(MEMORY_ONLY('256MiB'), { server: '  ticketGrace: 30s\n' });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('are visible only when every partition of a generation landed, and read whole', async () => {
+    const out = await runPyClient<{
+      partial: PyError;
+      endpoints: number;
+      ordered: boolean;
+      records: number;
+      equal: boolean;
+      metadata: { partitions: number };
+      plain_equal: boolean;
+      listed: string[];
+      old_generation_while_new_pending: boolean;
+      new_generation: boolean;
+      old_ticket_reads: boolean;
+      schema_mismatch: PyError;
+      bad_header: PyError;
+      delete: { deleted: boolean }[];
+      after_delete: PyError;
+    }>('datasets', server.location, ['--path', 'ml/features']);
+    expect(out.partial.error).toBe('ArrowKeyError'); // pyarrow's NOT_FOUND
+    expect(out.partial.message).toMatch(/7 of 8 partitions have landed; missing partition 5\b/);
+    expect(out.endpoints).toBe(8);
+    expect(out.ordered).toBe(true);
+    expect(out.records).toBe(8 * 2000);
+    expect(out.equal).toBe(true);
+    expect(out.metadata.partitions).toBe(8);
+    expect(out.plain_equal).toBe(true);
+    // One entry for the dataset: its partitions are not listed as flights.
+    expect(out.listed).toEqual(['ml/features']);
+    expect(out.old_generation_while_new_pending).toBe(true);
+    expect(out.new_generation).toBe(true);
+    expect(out.old_ticket_reads).toBe(true);
+    expect(out.schema_mismatch.message).toMatch(/partition 1 has another schema/);
+    expect(out.bad_header.message).toMatch(/x-tierflight-partition must be "<i>\/<n>"/);
+    expect(out.delete).toEqual([{ deleted: true }]);
+    expect(out.after_delete.error).toBe('ArrowKeyError');
+    // Nothing of the dataset is left: every partition went with it.
+    expect(server.app.manager.list('ml').map((v) => v.path)).toEqual([]);
+    server.app.manager.checkAccounting();
+  });
+
+  it('refuses client paths in the partitions namespace', async () => {
+    const out = await runPyClient<PyError[]>('ops', server.location, [
+      '--script',
+      JSON.stringify([{ op: 'put', path: 'a/.tierflight-partition/1/0', seed: 1, kib: 4 }]),
+    ]);
+    expect(out[0]?.message).toMatch(/reserved/);
+  });
+});

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/core/clock.js';
+import { flightPath, partitionOf, partitionPath, ticketPath } from '../../src/core/path.js';
+import { Datasets, parsePartition } from '../../src/datasets/datasets.js';
+
+const settle = () => new Promise((r) => setTimeout(r, 0));
+const landed = (tag: string) => ({ tag, records: 1, bytes: 8 });
+
+function setup() {
+  const clock = new ManualClock(0);
+  const removed: string[] = [];
+  const datasets = new Datasets(clock, { remove: (p) => removed.push(p), graceMs: 1_000 });
+  return { clock, removed, datasets, path: flightPath('d/x') };
+}
+
+describe('dataset generations', () => {
+  it('become visible when the last partition lands; the replaced one goes after the ticket grace', async () => {
+    const { clock, removed, datasets, path } = setup();
+    const g1 = datasets.begin(path, 0, 2);
+    expect(datasets.begin(path, 1, 2)).toBe(g1); // the same generation
+    expect(datasets.landed(g1, 1, landed('a1'))).toBe(false);
+    expect(() => datasets.visible(path)).toThrow(/1 of 2 partitions have landed; missing partition 0/);
+    expect(datasets.landed(g1, 0, landed('a0'))).toBe(true);
+    expect(datasets.visible(path)).toBe(g1);
+
+    // Partition 0 put again: a new generation; the old one stays visible until it completes.
+    const g2 = datasets.begin(path, 0, 2);
+    expect(g2.number).toBe(g1.number + 1);
+    datasets.landed(g2, 0, landed('b0'));
+    expect(datasets.visible(path)).toBe(g1);
+    datasets.landed(g2, 1, landed('b1'));
+    expect(datasets.visible(path)).toBe(g2);
+    expect(removed).toEqual([]); // g1's partitions stay for its tickets
+    clock.advance(1_000);
+    await settle();
+    expect(removed.sort()).toEqual([partitionPath(path, 1, 0), partitionPath(path, 1, 1)].sort());
+  });
+
+  it('abandon a pending generation that a partition is put to twice, and drop late partitions of it', () => {
+    const { removed, datasets, path } = setup();
+    const g1 = datasets.begin(path, 0, 3);
+    datasets.landed(g1, 0, landed('a0'));
+    const late = datasets.begin(path, 1, 3); // still g1
+    const g2 = datasets.begin(path, 0, 3); // partition 0 again: g1 is abandoned
+    expect(g2).not.toBe(g1);
+    expect(removed).toEqual([partitionPath(path, 1, 0)]);
+    expect(datasets.landed(late, 1, landed('a1'))).toBe(false); // landed after it was abandoned
+    expect(removed).toContain(partitionPath(path, 1, 1));
+    // Another partition count starts a new generation too.
+    expect(datasets.begin(path, 1, 4)).not.toBe(g2);
+  });
+
+  it('delete a dataset with every generation, the retiring ones included', async () => {
+    const { removed, datasets, path } = setup();
+    for (const tag of ['a', 'b']) {
+      const g = datasets.begin(path, 0, 1);
+      datasets.landed(g, 0, landed(tag));
+    }
+    expect(datasets.drop(path)).toBe(true);
+    expect(removed.sort()).toEqual([partitionPath(path, 1, 0), partitionPath(path, 2, 0)].sort());
+    expect(datasets.has(path)).toBe(false);
+    expect(datasets.drop(path)).toBe(false);
+  });
+
+  it('parse the partition header and the partition paths', () => {
+    expect(parsePartition('3/8')).toEqual({ index: 3, count: 8 });
+    for (const bad of ['8/8', '-1/8', '1/0', 'a/b', '1/5000', '1'])
+      expect(() => parsePartition(bad)).toThrow(/x-tierflight-partition/);
+    const p = partitionPath(flightPath('a/b'), 4, 7);
+    expect(partitionOf(p)).toEqual({ dataset: 'a/b', generation: 4, index: 7 });
+    expect(ticketPath(p)).toBe(p);
+    expect(partitionOf('a/b')).toBeUndefined();
+    expect(() => flightPath(p)).toThrow(/reserved/);
+  });
+});
