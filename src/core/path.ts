@@ -36,18 +36,38 @@ export function storedPath(path: string): FlightPath {
 export const RESERVED_SEGMENT = '.tierflight';
 const PARTITION_SEGMENT = '.tierflight-partition';
 
-/** Where partition `index` of generation `generation` of the dataset at `dataset` is stored. */
-export function partitionPath(dataset: FlightPath, generation: number, index: number): FlightPath {
-  return `${dataset}/${PARTITION_SEGMENT}/${generation}/${index}` as FlightPath;
+/** A partition as its stored path names it. */
+export interface PartitionName {
+  dataset: FlightPath;
+  generation: number;
+  index: number;
+  /** How many partitions its generation has. */
+  count: number;
 }
 
-/** The dataset, generation and index a partition's path names; undefined for any other path. */
-export function partitionOf(path: string): { dataset: FlightPath; generation: number; index: number } | undefined {
+/**
+ * Where partition `index` of `count` of generation `generation` of the dataset at `dataset`
+ * is stored: `<dataset>/.tierflight-partition/<generation>/<index>-of-<count>`, so a restart
+ * finds every dataset again from its stored partitions alone.
+ */
+export function partitionPath(dataset: FlightPath, generation: number, index: number, count: number): FlightPath {
+  return `${dataset}/${PARTITION_SEGMENT}/${generation}/${index}-of-${count}` as FlightPath;
+}
+
+/** The prefix every partition of a dataset is stored under. */
+export function partitionsPrefix(dataset: FlightPath): string {
+  return `${dataset}/${PARTITION_SEGMENT}`;
+}
+
+/** The dataset, generation, index and count a partition's path names; undefined for any other path. */
+export function partitionOf(path: string): PartitionName | undefined {
   const at = path.lastIndexOf(`/${PARTITION_SEGMENT}/`);
   if (at <= 0) return undefined;
-  const m = /^(\d{1,15})\/(\d{1,9})$/.exec(path.slice(at + PARTITION_SEGMENT.length + 2));
+  const m = /^(\d{1,15})\/(\d{1,9})-of-(\d{1,9})$/.exec(path.slice(at + PARTITION_SEGMENT.length + 2));
   if (!m) return undefined;
-  return { dataset: path.slice(0, at) as FlightPath, generation: Number(m[1]), index: Number(m[2]) };
+  const [generation, index, count] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (index >= count) return undefined;
+  return { dataset: path.slice(0, at) as FlightPath, generation, index, count };
 }
 
 /** A path a ticket names: a client's path, or a partition's (checked like a stored path). */

@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js';
-import { partitionPath, type FlightPath } from '../core/path.js';
+import { partitionOf, partitionPath, type FlightPath } from '../core/path.js';
 import { Timers } from '../core/timers.js';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
 
@@ -21,11 +21,9 @@ export function parsePartition(value: string): { index: number; count: number } 
   return { index, count };
 }
 
-/** What a landed partition is: the version its put wrote, and its totals. */
+/** What a landed partition is: the version its put wrote (unknown for one found after a restart). */
 export interface LandedPartition {
-  tag: string;
-  records: number;
-  bytes: number;
+  tag?: string;
 }
 
 /** One generation of a dataset: `count` partitions, those landed so far. */
@@ -40,8 +38,10 @@ export interface Generation {
   schema?: Buffer;
 }
 
-/** How the datasets remove the partitions of generations that are gone (the storage manager). */
-export interface PartitionRemover {
+/** Where the datasets' partitions are stored (the storage manager). */
+export interface PartitionStore {
+  /** The stored partitions of a dataset (their paths), as the catalog knows them now. */
+  stored(dataset: FlightPath): FlightPath[];
   remove(path: FlightPath): void;
   /** How long a replaced generation's partitions stay for the tickets issued for them (`server.ticketGrace`). */
   readonly graceMs: number;
@@ -72,14 +72,14 @@ export class Datasets {
 
   constructor(
     private readonly clock: Clock,
-    private readonly remover: PartitionRemover,
+    private readonly store: PartitionStore,
   ) {
     this.timers = new Timers(clock);
   }
 
   /** The generation a put of partition `index` of `count` belongs to (a new one when needed). */
   begin(dataset: FlightPath, index: number, count: number): Generation {
-    let state = this.states.get(dataset);
+    let state = this.state(dataset);
     if (!state) this.states.set(dataset, (state = { next: 1, retiring: new Map() }));
     const pending = state.pending;
     if (pending && pending.count === count && !pending.landed.has(index)) return pending;
@@ -105,8 +105,10 @@ export class Datasets {
    */
   landed(generation: Generation, index: number, partition: LandedPartition): boolean {
     const state = this.states.get(generation.dataset);
+    // Counted already (found stored by `notice` between its commit and this call).
+    if (state?.complete === generation && generation.landed.has(index)) return true;
     if (state?.pending !== generation) {
-      this.remover.remove(partitionPath(generation.dataset, generation.number, index));
+      this.store.remove(pathOf(generation, index));
       return false;
     }
     generation.landed.set(index, partition);
@@ -118,7 +120,7 @@ export class Datasets {
     // Readers of the generation it replaces finish on it: its partitions stay for their tickets.
     if (replaced) {
       const retiring = state.retiring;
-      const cancel = this.timers.after(this.remover.graceMs, () => {
+      const cancel = this.timers.after(this.store.graceMs, () => {
         retiring.delete(replaced);
         this.removeNow(replaced);
       });
@@ -127,14 +129,15 @@ export class Datasets {
     return true;
   }
 
-  /** Whether a dataset is known here (visible, or being written). */
-  has(dataset: string): boolean {
-    return this.states.has(dataset);
+  /** Whether a dataset is known here (visible, or being written, or stored before a restart). */
+  has(dataset: FlightPath): boolean {
+    return this.state(dataset) !== undefined;
   }
 
   /** The visible generation of a dataset; NOT_FOUND naming the missing partitions while none is. */
   visible(dataset: FlightPath): Generation {
-    const state = this.states.get(dataset);
+    const state = this.state(dataset);
+    if (state?.pending) this.notice(state);
     if (state?.complete) return state.complete;
     const pending = state?.pending;
     if (!pending) throw new NotFoundError(`dataset "${dataset}" not found`);
@@ -158,8 +161,8 @@ export class Datasets {
   }
 
   /** Deletes a dataset and its partitions; whether it was known. */
-  drop(dataset: string): boolean {
-    const state = this.states.get(dataset);
+  drop(dataset: FlightPath): boolean {
+    const state = this.state(dataset);
     if (!state) return false;
     this.states.delete(dataset);
     // Deleted: the generations kept for tickets go now too, as a deleted flight's graces end.
@@ -174,7 +177,7 @@ export class Datasets {
   /** Deletes every dataset at or under a normalised prefix; how many. */
   dropUnder(prefix: string): number {
     const paths = [...this.states.keys()].filter((p) => prefix === '' || p === prefix || p.startsWith(`${prefix}/`));
-    for (const path of paths) this.drop(path);
+    for (const path of paths) this.drop(path as FlightPath);
     return paths.length;
   }
 
@@ -184,7 +187,63 @@ export class Datasets {
   }
 
   private removeNow(generation: Generation): void {
-    for (const i of generation.landed.keys())
-      this.remover.remove(partitionPath(generation.dataset, generation.number, i));
+    for (const i of generation.landed.keys()) this.store.remove(pathOf(generation, i));
   }
+
+  /** A dataset's state: the one kept here, or one rebuilt from its stored partitions (after a restart). */
+  private state(dataset: FlightPath): DatasetState | undefined {
+    return this.states.get(dataset) ?? this.rebuild(dataset);
+  }
+
+  /**
+   * Finds a dataset again from its stored partitions (their paths name generation, index and
+   * count): the newest complete generation is visible, a newer incomplete one is being
+   * written, and older generations are leftovers of replaced or abandoned ones: they go.
+   */
+  private rebuild(dataset: FlightPath): DatasetState | undefined {
+    const generations = new Map<number, Generation>();
+    for (const path of this.store.stored(dataset)) {
+      const name = partitionOf(path);
+      if (!name || name.dataset !== dataset) continue;
+      let g = generations.get(name.generation);
+      if (!g) {
+        g = { dataset, number: name.generation, count: name.count, landed: new Map() };
+        generations.set(name.generation, g);
+      }
+      if (g.count === name.count) g.landed.set(name.index, {});
+      else this.store.remove(path); // a partition that does not fit its generation
+    }
+    if (generations.size === 0) return undefined;
+    const newest = [...generations.values()].sort((a, b) => b.number - a.number);
+    const complete = newest.find((g) => g.landed.size === g.count);
+    const pending = newest[0] !== complete ? newest[0] : undefined;
+    for (const g of newest) if (g !== complete && g !== pending) this.removeNow(g);
+    if (complete) complete.completedAt = this.clock.now();
+    const state: DatasetState = {
+      ...(complete ? { complete } : {}),
+      ...(pending ? { pending } : {}),
+      retiring: new Map(),
+      next: (newest[0]?.number ?? 0) + 1,
+    };
+    this.states.set(dataset, state);
+    return state;
+  }
+
+  /**
+   * A generation being written that was found after a restart: partitions the stores'
+   * listing has found since count as landed too (it may complete the generation).
+   */
+  private notice(state: DatasetState): void {
+    const pending = state.pending;
+    if (!pending || pending.landed.size === pending.count) return;
+    const stored = new Set<string>(this.store.stored(pending.dataset));
+    for (let i = 0; i < pending.count; i++) {
+      if (!pending.landed.has(i) && stored.has(pathOf(pending, i))) this.landed(pending, i, {});
+    }
+  }
+}
+
+/** Where a partition of a generation is stored. */
+function pathOf(generation: Generation, index: number): FlightPath {
+  return partitionPath(generation.dataset, generation.number, index, generation.count);
 }

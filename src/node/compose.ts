@@ -86,6 +86,7 @@ export function composeNode(
   manager.events.subscribe(metrics.observe);
   const jobs = new JobRunner(clock, logger, metrics.jobItem);
   const datasets = new Datasets(clock, {
+    stored: (dataset) => manager.storedPartitions(dataset),
     remove: (path) => manager.delete(path),
     graceMs: config.server.ticketGrace,
   });

@@ -1,6 +1,6 @@
 import type { Config, StorageTypeName } from '../config/schema.js';
 import { InvalidArgumentError } from '../errors.js';
-import { normalizePrefix, type FlightPath } from '../core/path.js';
+import { normalizePrefix, partitionsPrefix, type FlightPath } from '../core/path.js';
 import { ClassRouter, relativeSegments, type RoutedClass } from '../routing/router.js';
 import type { FlightVersion, VersionIdentity } from './flight.js';
 import type { PutSession } from './put-session.js';
@@ -287,6 +287,11 @@ export class StorageManager {
     if (this.core.unrecovered.any)
       for (const version of this.core.catalog.paths.range(norm.value)) this.core.recovery.noteRemoved(version);
     return this.core.catalog.deletePrefix(norm.value);
+  }
+
+  /** The stored partitions of a dataset (their paths: see core/path.ts `partitionPath`), as the catalog knows them. */
+  storedPartitions(dataset: FlightPath): FlightPath[] {
+    return [...this.core.catalog.paths.range(partitionsPrefix(dataset))].map((v) => v.path);
   }
 
   /** Looks up in its store a flight the store's listing has not reached yet (no manifest read). */

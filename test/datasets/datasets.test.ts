@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPyClient } from '../helpers/python.js';
 import { MEMORY_ONLY, startTestServer, type TestServer } from '../helpers/server.js';
@@ -65,5 +68,39 @@ describe('partitioned datasets (pyarrow, one node)', () => {
       JSON.stringify([{ op: 'put', path: 'a/.tierflight-partition/1/0', seed: 1, kib: 4 }]),
     ]);
     expect(out[0]?.message).toMatch(/reserved/);
+  });
+});
+
+/** A durable dataset outlives a restart: it is found again from its stored partitions. */
+describe('a partitioned dataset of a strong class across a restart', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tf-datasets-'));
+  const config = `storageTypes:
+  memory: { capacity: 64MiB }
+durableStores:
+  - { id: fs, type: filesystem, path: ${dir}/durable }
+storageClasses:
+  - { name: kept, prefix: "", durability: strong, durableStore: fs, tiers: [{ storage: memory }] }
+`;
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is read whole after the server restarts', async () => {
+    let server = await startTestServer(config, { server: `  spool: ${dir}/spool\n` });
+    const before = await runPyClient<{ equal: boolean; endpoints: number }>('dataset-write', server.location, [
+      '--path',
+      'jobs/out',
+    ]);
+    expect(before).toEqual({ equal: true, endpoints: 4 });
+    const port = server.port;
+    await server.stop();
+    server = await startTestServer(config, { port, server: `  spool: ${dir}/spool\n` });
+    try {
+      const after = await runPyClient<{ equal: boolean; endpoints: number }>('dataset-read', server.location, [
+        '--path',
+        'jobs/out',
+      ]);
+      expect(after).toEqual({ equal: true, endpoints: 4 });
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -4,13 +4,18 @@ import { flightPath, partitionOf, partitionPath, ticketPath } from '../../src/co
 import { Datasets, parsePartition } from '../../src/datasets/datasets.js';
 
 const settle = () => new Promise((r) => setTimeout(r, 0));
-const landed = (tag: string) => ({ tag, records: 1, bytes: 8 });
+const landed = (tag: string) => ({ tag });
 
 function setup() {
   const clock = new ManualClock(0);
   const removed: string[] = [];
-  const datasets = new Datasets(clock, { remove: (p) => removed.push(p), graceMs: 1_000 });
-  return { clock, removed, datasets, path: flightPath('d/x') };
+  const stored: string[] = [];
+  const datasets = new Datasets(clock, {
+    stored: () => stored.filter((p) => !removed.includes(p)) as ReturnType<typeof flightPath>[],
+    remove: (p) => removed.push(p),
+    graceMs: 1_000,
+  });
+  return { clock, removed, stored, datasets, path: flightPath('d/x') };
 }
 
 describe('dataset generations', () => {
@@ -33,7 +38,7 @@ describe('dataset generations', () => {
     expect(removed).toEqual([]); // g1's partitions stay for its tickets
     clock.advance(1_000);
     await settle();
-    expect(removed.sort()).toEqual([partitionPath(path, 1, 0), partitionPath(path, 1, 1)].sort());
+    expect(removed.sort()).toEqual([partitionPath(path, 1, 0, 2), partitionPath(path, 1, 1, 2)].sort());
   });
 
   it('abandon a pending generation that a partition is put to twice, and drop late partitions of it', () => {
@@ -43,9 +48,9 @@ describe('dataset generations', () => {
     const late = datasets.begin(path, 1, 3); // still g1
     const g2 = datasets.begin(path, 0, 3); // partition 0 again: g1 is abandoned
     expect(g2).not.toBe(g1);
-    expect(removed).toEqual([partitionPath(path, 1, 0)]);
+    expect(removed).toEqual([partitionPath(path, 1, 0, 3)]);
     expect(datasets.landed(late, 1, landed('a1'))).toBe(false); // landed after it was abandoned
-    expect(removed).toContain(partitionPath(path, 1, 1));
+    expect(removed).toContain(partitionPath(path, 1, 1, 3));
     // Another partition count starts a new generation too.
     expect(datasets.begin(path, 1, 4)).not.toBe(g2);
   });
@@ -57,17 +62,37 @@ describe('dataset generations', () => {
       datasets.landed(g, 0, landed(tag));
     }
     expect(datasets.drop(path)).toBe(true);
-    expect(removed.sort()).toEqual([partitionPath(path, 1, 0), partitionPath(path, 2, 0)].sort());
+    expect(removed.sort()).toEqual([partitionPath(path, 1, 0, 1), partitionPath(path, 2, 0, 1)].sort());
     expect(datasets.has(path)).toBe(false);
     expect(datasets.drop(path)).toBe(false);
+  });
+
+  it('are found again from their stored partitions after a restart; leftovers of older generations go', () => {
+    const { stored, removed, datasets, path } = setup();
+    stored.push(
+      partitionPath(path, 3, 0, 2), // an older complete generation: replaced, goes
+      partitionPath(path, 3, 1, 2),
+      partitionPath(path, 4, 0, 2), // the newest complete one: visible
+      partitionPath(path, 4, 1, 2),
+      partitionPath(path, 5, 1, 3), // being written: one of three so far
+    );
+    expect(datasets.visible(path).number).toBe(4);
+    expect(removed.sort()).toEqual([partitionPath(path, 3, 0, 2), partitionPath(path, 3, 1, 2)].sort());
+    // The listing finds the rest of generation 5: it becomes visible.
+    stored.push(partitionPath(path, 5, 0, 3), partitionPath(path, 5, 2, 3));
+    datasets.drop(flightPath('other')); // unrelated
+    expect(datasets.visible(path).number).toBe(5);
+    // A new put starts generation 6.
+    expect(datasets.begin(path, 0, 3).number).toBe(6);
   });
 
   it('parse the partition header and the partition paths', () => {
     expect(parsePartition('3/8')).toEqual({ index: 3, count: 8 });
     for (const bad of ['8/8', '-1/8', '1/0', 'a/b', '1/5000', '1'])
       expect(() => parsePartition(bad)).toThrow(/x-tierflight-partition/);
-    const p = partitionPath(flightPath('a/b'), 4, 7);
-    expect(partitionOf(p)).toEqual({ dataset: 'a/b', generation: 4, index: 7 });
+    const p = partitionPath(flightPath('a/b'), 4, 7, 9);
+    expect(partitionOf(p)).toEqual({ dataset: 'a/b', generation: 4, index: 7, count: 9 });
+    expect(p).toBe('a/b/.tierflight-partition/4/7-of-9');
     expect(ticketPath(p)).toBe(p);
     expect(partitionOf('a/b')).toBeUndefined();
     expect(() => flightPath(p)).toThrow(/reserved/);

@@ -1201,6 +1201,23 @@ def cmd_datasets(client, args):
     return out
 
 
+def cmd_dataset_write(client, args):
+    """Puts the 4 partitions of a dataset (seed 7) in parallel and reads it back."""
+    import threading
+    threads = [threading.Thread(target=put_partition, args=(args.location, args.path, 7, i, 4)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return cmd_dataset_read(client, args)
+
+
+def cmd_dataset_read(client, args):
+    info, got = read_dataset(client, args.path)
+    expected = pa.concat_tables([dataset_part(7, i) for i in range(4)])
+    return {"equal": got.equals(expected), "endpoints": len(info.endpoints)}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("command")

@@ -16,7 +16,7 @@ export async function partitionsOf(ctx: RpcContext, generation: Generation): Pro
   const { dataset, count, number } = generation;
   const out: FlightVersion[] = [];
   for (let i = 0; i < count; i++) {
-    const path = partitionPath(dataset, number, i);
+    const path = partitionPath(dataset, number, i, count);
     try {
       await ctx.manager.materialize(path);
       out.push(ctx.manager.lookup(path, generation.landed.get(i)?.tag));

@@ -69,7 +69,7 @@ async function doPut(
             call,
             manager,
             msg,
-            partitionPath(path, partition.generation.number, part.index),
+            partitionPath(path, partition.generation.number, part.index, part.count),
             validator,
           );
           ctx.datasets.checkSchema(partition.generation, part.index, msg.header);
@@ -106,11 +106,7 @@ async function doPut(
     // A dataset's partition: the dataset becomes visible once every partition of its generation has.
     if (partition) {
       const { generation, index: i } = partition;
-      ctx.datasets.landed(generation, i, {
-        tag: committed.tag,
-        records: committed.totalRecords,
-        bytes: committed.totalBytes,
-      });
+      ctx.datasets.landed(generation, i, { tag: committed.tag });
     }
     ctx.owners.replicate(committed);
     call.end();
