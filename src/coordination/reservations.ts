@@ -63,7 +63,7 @@ const RESERVE_ATTEMPTS = 5;
  * `landed`, the storage's landing hook), by a release, or by the reservation's expiry, never
  * by polling, and there are at most `maxWaiters` at once.
  */
-export class Reservations implements Landing {
+export class Reservations implements Pick<Landing, 'landed' | 'durable'> {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private waiting = 0;
   /** Calls waiting now, per authenticated user (`maxWaitersPerUser`). */

@@ -47,6 +47,14 @@ export interface PartitionStore {
   readonly graceMs: number;
 }
 
+/** A dataset that lost a partition (evicted or expired): dropped whole, and said so. */
+export interface DatasetLoss {
+  dataset: FlightPath;
+  index: number;
+  count: number;
+  reason: 'evict' | 'expire';
+}
+
 interface DatasetState {
   /** The visible generation: every partition landed. */
   complete?: Generation;
@@ -68,19 +76,45 @@ interface DatasetState {
  */
 export class Datasets {
   private readonly states = new Map<string, DatasetState>();
+  /** Datasets dropped because they lost a partition: what a read of them is told, until it is written again. */
+  private readonly losses = new Map<string, DatasetLoss>();
   private readonly timers: Timers;
 
   constructor(
     private readonly clock: Clock,
     private readonly store: PartitionStore,
+    /** Told of each dataset lost (metrics, logs). */
+    private readonly onLoss: (loss: DatasetLoss) => void = () => undefined,
   ) {
     this.timers = new Timers(clock);
+  }
+
+  /**
+   * A stored flight left the catalog. A partition of a dataset's visible or pending
+   * generation that was evicted or expired loses the whole dataset (DESIGN §9): its other
+   * partitions go, and reads say it was lost, so memory pressure never leaves part of a
+   * table to be read. (Deferred: the catalog is in the middle of removing a flight.)
+   */
+  retired(path: string, reason: string): void {
+    if (reason !== 'evict' && reason !== 'expire') return;
+    const name = partitionOf(path);
+    if (!name) return;
+    queueMicrotask(() => {
+      const state = this.states.get(name.dataset);
+      const current = [state?.complete, state?.pending].some((g) => g?.number === name.generation);
+      if (!state || !current) return;
+      const loss: DatasetLoss = { dataset: name.dataset, index: name.index, count: name.count, reason };
+      this.drop(name.dataset);
+      this.losses.set(name.dataset, loss);
+      this.onLoss(loss);
+    });
   }
 
   /** The generation a put of partition `index` of `count` belongs to (a new one when needed). */
   begin(dataset: FlightPath, index: number, count: number): Generation {
     let state = this.state(dataset);
     if (!state) this.states.set(dataset, (state = { next: 1, retiring: new Map() }));
+    this.losses.delete(dataset); // written again
     const pending = state.pending;
     if (pending && pending.count === count && !pending.landed.has(index)) return pending;
     if (pending) this.removeNow(pending);
@@ -131,7 +165,7 @@ export class Datasets {
 
   /** Whether a dataset is known here (visible, or being written, or stored before a restart). */
   has(dataset: FlightPath): boolean {
-    return this.state(dataset) !== undefined;
+    return this.losses.has(dataset) || this.state(dataset) !== undefined;
   }
 
   /** The visible generation of a dataset; NOT_FOUND naming the missing partitions while none is. */
@@ -140,6 +174,12 @@ export class Datasets {
     if (state?.pending) this.notice(state);
     if (state?.complete) return state.complete;
     const pending = state?.pending;
+    const loss = this.losses.get(dataset);
+    if (!pending && loss) {
+      throw new NotFoundError(
+        `dataset "${dataset}" lost partition ${loss.index} of ${loss.count} (${loss.reason === 'evict' ? 'evicted' : 'expired'}); recompute it`,
+      );
+    }
     if (!pending) throw new NotFoundError(`dataset "${dataset}" not found`);
     const missing: number[] = [];
     for (let i = 0; i < pending.count && missing.length < 20; i++) if (!pending.landed.has(i)) missing.push(i);
@@ -162,8 +202,9 @@ export class Datasets {
 
   /** Deletes a dataset and its partitions; whether it was known. */
   drop(dataset: FlightPath): boolean {
+    const lost = this.losses.delete(dataset);
     const state = this.state(dataset);
-    if (!state) return false;
+    if (!state) return lost;
     this.states.delete(dataset);
     // Deleted: the generations kept for tickets go now too, as a deleted flight's graces end.
     for (const [generation, cancel] of state.retiring) {
@@ -176,7 +217,9 @@ export class Datasets {
 
   /** Deletes every dataset at or under a normalised prefix; how many. */
   dropUnder(prefix: string): number {
-    const paths = [...this.states.keys()].filter((p) => prefix === '' || p === prefix || p.startsWith(`${prefix}/`));
+    const under = (p: string) => prefix === '' || p === prefix || p.startsWith(`${prefix}/`);
+    for (const p of [...this.losses.keys()]) if (under(p)) this.losses.delete(p);
+    const paths = [...this.states.keys()].filter(under);
     for (const path of paths) this.drop(path as FlightPath);
     return paths.length;
   }

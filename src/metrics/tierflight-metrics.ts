@@ -114,6 +114,17 @@ export class TierflightMetrics {
     registers: [this.registry],
   });
 
+  private readonly datasetsLost = this.counter(
+    'tierflight_datasets_lost_total',
+    'Partitioned datasets dropped whole because a partition was evicted or expired (reason), so no reader gets part of a table',
+    ['reason'],
+  );
+
+  /** A partitioned dataset lost a partition and was dropped whole. */
+  datasetLost(reason: string): void {
+    this.datasetsLost.inc({ reason });
+  }
+
   /** A call refused: not authenticated (why), or without the permission it needed. */
   readonly authFailed = (reason: string): void => {
     this.authFailures.inc({ reason });

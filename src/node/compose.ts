@@ -81,15 +81,28 @@ export function composeNode(
     logger,
     durableStores: opened.durableStores,
     ...(opened.spool ? { spool: opened.spool } : {}),
-    landing: reservations,
+    // Told when a flight lands (its waiters answer, its reservation goes) or leaves (a
+    // dataset that loses a partition is dropped whole).
+    landing: {
+      landed: (version, copied) => reservations.landed(version, copied),
+      durable: (version) => reservations.durable(version),
+      retired: (version, reason) => datasets.retired(version.path, reason),
+    },
   });
   manager.events.subscribe(metrics.observe);
   const jobs = new JobRunner(clock, logger, metrics.jobItem);
-  const datasets = new Datasets(clock, {
-    stored: (dataset) => manager.storedPartitions(dataset),
-    remove: (path) => manager.delete(path),
-    graceMs: config.server.ticketGrace,
-  });
+  const datasets: Datasets = new Datasets(
+    clock,
+    {
+      stored: (dataset) => manager.storedPartitions(dataset),
+      remove: (path) => manager.delete(path),
+      graceMs: config.server.ticketGrace,
+    },
+    (loss) => {
+      metrics.datasetLost(loss.reason);
+      logger.warn({ ...loss }, 'a dataset lost a partition: dropped whole (recompute it)');
+    },
+  );
 
   // With auth, node-to-node calls carry this node's credential (signed with the shared secret).
   const credential = config.cluster && config.auth ? new NodeCredential(config.auth, config.cluster.self) : undefined;

@@ -14,6 +14,7 @@ import type { Durability } from '../durability/durability.js';
 import type { UnrecoveredStores } from '../durability/unrecovered-stores.js';
 import type { FlightVersion, Placed, RemovalReason } from './flight.js';
 import type { Ledger } from './ledger.js';
+import type { Landing } from './landing.js';
 import { ClassTallies, durableSize, type ClassTally } from './class-tallies.js';
 import { TicketGraces } from './ticket-graces.js';
 
@@ -29,6 +30,8 @@ export interface CatalogParts {
   durability: Durability;
   /** Stores not recovered yet: a path of theirs that is not here may be there. */
   unrecovered: UnrecoveredStores;
+  /** Told when a version leaves the catalog (a dataset loses a partition). */
+  landing: Landing;
   /** The limit policies at the start (`limits.replacePolicies` on reload). */
   policies: readonly LimitPolicyConfig[];
 }
@@ -61,6 +64,7 @@ export class Catalog {
   private readonly events: PlacementEvents;
   private readonly durability: Durability;
   private readonly unrecovered: UnrecoveredStores;
+  private readonly landing: Landing;
 
   constructor(parts: CatalogParts) {
     this.ledger = parts.ledger;
@@ -69,6 +73,7 @@ export class Catalog {
     this.events = parts.events;
     this.durability = parts.durability;
     this.unrecovered = parts.unrecovered;
+    this.landing = parts.landing;
     this.graces = new TicketGraces(parts.ledger, parts.clock);
     this.manifests = new ManifestReads(
       parts.log,
@@ -317,6 +322,7 @@ export class Catalog {
       { path: version.path, storage: version.storage, bytes: version.heldBytes, reason },
       'flight removed',
     );
+    this.landing.retired(version, reason);
     const placed = version.placed;
     if (!placed) return;
     if (reason === 'replace' && this.graces.keep(version, placed)) return;

@@ -86,6 +86,7 @@ export function buildStorageCore(options: ManagerOptions): StorageCore {
     events,
     durability,
     unrecovered,
+    landing,
     policies: config.limitPolicies,
   });
   // The parts built on them.

@@ -2,6 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { FlightClient, FlightStatus } from '../../src/client/flight-client.js';
+import { flightPath } from '../../src/core/path.js';
 import { runPyClient } from '../helpers/python.js';
 import { MEMORY_ONLY, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -101,6 +104,48 @@ storageClasses:
       expect(after).toEqual({ equal: true, endpoints: 4 });
     } finally {
       await server.stop();
+    }
+  });
+});
+
+/**
+ * Memory pressure never leaves part of a dataset to read: evicting one partition drops the
+ * dataset whole (its other partitions go too), reads say it was lost, and a metric counts it.
+ */
+describe('a partitioned dataset under memory pressure', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(MEMORY_ONLY('6MiB'));
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('is dropped whole when a partition is evicted, and reads say so', async () => {
+    const client = new FlightClient(server.location);
+    try {
+      const part = (i: number) => tableToIPC(tableFromArrays({ part: new Int32Array(200_000).fill(i) }), 'stream'); // ~800 KB
+      for (let i = 0; i < 4; i++)
+        await client.putStream('ds/pressure', part(i), { 'x-tierflight-partition': `${i}/4` });
+      expect((await client.getFlightInfo('ds/pressure')).endpoints).toHaveLength(4);
+      // Plain flights fill the tier: the least recently used copies, the dataset's first, go.
+      for (let i = 0; i < 6; i++) await client.putStream(`fill/${i}`, part(9));
+      await new Promise((r) => setTimeout(r, 50)); // the drop runs right after the eviction
+      await expect(client.getFlightInfo('ds/pressure')).rejects.toMatchObject({
+        code: FlightStatus.NOT_FOUND,
+        details: expect.stringMatching(/^dataset "ds\/pressure" lost partition \d of 4 \(evicted\); recompute it$/),
+      });
+      expect(server.app.manager.storedPartitions(flightPath('ds/pressure'))).toEqual([]);
+      expect(await server.app.metrics.registry.metrics()).toMatch(
+        /^tierflight_datasets_lost_total\{reason="evict"\} 1$/m,
+      );
+      // Written again, it is a dataset again.
+      for (let i = 0; i < 2; i++)
+        await client.putStream('ds/pressure', part(i), { 'x-tierflight-partition': `${i}/2` });
+      expect((await client.getFlightInfo('ds/pressure')).endpoints).toHaveLength(2);
+      server.app.manager.checkAccounting();
+    } finally {
+      client.close();
     }
   });
 });
