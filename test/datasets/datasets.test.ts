@@ -5,7 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
 import { FlightClient, FlightStatus } from '../../src/client/flight-client.js';
 import { flightPath } from '../../src/core/path.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { runPyClient } from '../helpers/python.js';
+import { GO_CLIENT } from '../setup/clients.js';
 import { MEMORY_ONLY, startTestServer, type TestServer } from '../helpers/server.js';
 
 type PyError = { error: string; message: string };
@@ -63,6 +66,14 @@ describe('partitioned datasets (pyarrow, one node)', () => {
     // Nothing of the dataset is left: every partition went with it.
     expect(server.app.manager.list('ml').map((v) => v.path)).toEqual([]);
     server.app.manager.checkAccounting();
+  });
+
+  it('are written in parallel and read whole by arrow-go', async () => {
+    const { stdout } = await promisify(execFile)(GO_CLIENT, ['dataset', `127.0.0.1:${server.port}`], {
+      timeout: 120_000,
+    });
+    const out = JSON.parse(stdout) as Record<string, { ok: boolean; error?: string; endpoints: number; rows: number }>;
+    expect(out.dataset).toMatchObject({ ok: true, endpoints: 4, rows: 1200 });
   });
 
   it('refuses client paths in the partitions namespace', async () => {

@@ -555,6 +555,66 @@ func authCheck(ctx context.Context, addr, user, password string) result {
 	return res
 }
 
+// dataset puts the 4 partitions of a dataset in parallel, each with x-tierflight-partition,
+// and reads it back the way arrow-go readers do: every endpoint of its FlightInfo, in order.
+// The batches read must be the partitions' batches, partition by partition.
+func dataset(ctx context.Context, addr string) result {
+	client := connect(addr)
+	defer client.Close()
+	mem := memory.NewGoAllocator()
+	schema := arrow.NewSchema([]arrow.Field{f("part", arrow.PrimitiveTypes.Int32), f("s", arrow.BinaryTypes.String)}, nil)
+	const count = 4
+	parts := make([][]arrow.RecordBatch, count)
+	for i := range parts {
+		rows := make([]string, 0, 300)
+		for r := 0; r < 300; r++ {
+			rows = append(rows, fmt.Sprintf(`{"part": %d, "s": "p%d-r%d"}`, i, i, r))
+		}
+		batches, err := batchesOf(mem, schema, "["+strings.Join(rows, ",")+"]", 2)
+		if err != nil {
+			return result{Error: "building the test data: " + err.Error()}
+		}
+		parts[i] = batches
+	}
+	errs := make(chan error, count)
+	for i := 0; i < count; i++ {
+		go func(i int) {
+			pctx := metadata.AppendToOutgoingContext(ctx, "x-tierflight-partition", fmt.Sprintf("%d/%d", i, count))
+			_, err := put(pctx, client, "go/dataset", schema, parts[i], func(j int) string { return fmt.Sprintf("p%d-b%d", i, j) })
+			errs <- err
+		}(i)
+	}
+	for i := 0; i < count; i++ {
+		if err := <-errs; err != nil {
+			return result{Error: "put: " + err.Error()}
+		}
+	}
+	got, _, endpoints, err := readAll(ctx, client, "go/dataset")
+	res := result{Endpoints: endpoints}
+	if err != nil {
+		res.Error = "get: " + err.Error()
+		return res
+	}
+	var want []arrow.RecordBatch
+	for _, p := range parts {
+		want = append(want, p...)
+	}
+	res.Batches = len(got)
+	if len(got) != len(want) {
+		res.Error = fmt.Sprintf("read %d batches, want %d", len(got), len(want))
+		return res
+	}
+	for i := range got {
+		res.Rows += got[i].NumRows()
+		if !array.RecordEqual(got[i], want[i]) {
+			res.Error = fmt.Sprintf("batch %d differs", i)
+			return res
+		}
+	}
+	res.OK = true
+	return res
+}
+
 func main() {
 	if len(os.Args) != 3 {
 		fmt.Fprintln(os.Stderr, "usage: flightcheck roundtrip|bigbatch|poll HOST:PORT")
@@ -577,6 +637,8 @@ func main() {
 		out["poll"] = poll(ctx, addr)
 	case "standard-actions":
 		out["standard-actions"] = standardActions(ctx, addr)
+	case "dataset":
+		out["dataset"] = dataset(ctx, addr)
 	case "auth":
 		out["auth"] = authCheck(ctx, addr, os.Getenv("FLIGHTCHECK_USER"), os.Getenv("FLIGHTCHECK_PASSWORD"))
 	default:
