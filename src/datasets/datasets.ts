@@ -1,12 +1,14 @@
 import type { Clock } from '../core/clock.js';
 import { partitionOf, partitionPath, type FlightPath } from '../core/path.js';
 import { Timers } from '../core/timers.js';
-import { InvalidArgumentError, NotFoundError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../errors.js';
 
 /** A request header: this DoPut writes partition `<i>` of `<n>` of the dataset at its path. */
 export const PARTITION_HEADER = 'x-tierflight-partition';
 /** The most partitions one dataset may have. */
 export const MAX_PARTITIONS = 4096;
+/** The most reads that may wait at once for datasets to complete. */
+export const MAX_WAITERS = 10_000;
 
 /** `x-tierflight-partition: <i>/<n>`, checked: 0 ≤ i < n ≤ MAX_PARTITIONS. */
 export function parsePartition(value: string): { index: number; count: number } {
@@ -43,6 +45,8 @@ export interface PartitionStore {
   /** The stored partitions of a dataset (their paths), as the catalog knows them now. */
   stored(dataset: FlightPath): FlightPath[];
   remove(path: FlightPath): void;
+  /** Pins or unpins a stored partition (a pinned dataset's partitions are never evicted). */
+  pin(path: FlightPath, pinned: boolean): Promise<void>;
   /** How long a replaced generation's partitions stay for the tickets issued for them (`server.ticketGrace`). */
   readonly graceMs: number;
 }
@@ -62,6 +66,8 @@ interface DatasetState {
   pending?: Generation;
   /** Replaced generations kept for their tickets, each with the cancel of its removal. */
   retiring: Map<Generation, () => void>;
+  /** Pinned: every generation's partitions are pinned as it becomes visible. */
+  pinned?: boolean;
   next: number;
 }
 
@@ -78,6 +84,9 @@ export class Datasets {
   private readonly states = new Map<string, DatasetState>();
   /** Datasets dropped because they lost a partition: what a read of them is told, until it is written again. */
   private readonly losses = new Map<string, DatasetLoss>();
+  /** Reads waiting for a dataset to become visible (`x-tierflight-wait-ms`), by dataset. */
+  private readonly waiting = new Map<string, Set<() => void>>();
+  private waiters = 0;
   private readonly timers: Timers;
 
   constructor(
@@ -151,6 +160,8 @@ export class Datasets {
     generation.completedAt = this.clock.now();
     state.complete = generation;
     state.pending = undefined;
+    if (state.pinned) void this.pinAll(generation, true).catch(() => undefined);
+    for (const wake of this.waiting.get(generation.dataset) ?? []) wake();
     // Readers of the generation it replaces finish on it: its partitions stay for their tickets.
     if (replaced) {
       const retiring = state.retiring;
@@ -198,6 +209,50 @@ export class Datasets {
       if (prefix === '' || path === prefix || path.startsWith(`${prefix}/`)) out.push(state.complete);
     }
     return out.sort((a, b) => (a.dataset < b.dataset ? -1 : a.dataset > b.dataset ? 1 : 0));
+  }
+
+  /**
+   * Waits up to `waitMs` for a dataset being written to become visible (a read with
+   * `x-tierflight-wait-ms`), or until `signal` aborts; at once when it is visible or unknown.
+   * RESOURCE_EXHAUSTED past MAX_WAITERS reads waiting at once.
+   */
+  async waitVisible(dataset: FlightPath, waitMs: number, signal?: AbortSignal): Promise<void> {
+    const state = this.state(dataset);
+    if (!state?.pending || state.complete || waitMs <= 0) return;
+    if (this.waiters >= MAX_WAITERS) {
+      throw new ResourceExhaustedError(`too many reads are waiting for datasets to complete (at most ${MAX_WAITERS})`);
+    }
+    const done = new AbortController();
+    const stop = signal ? AbortSignal.any([signal, done.signal]) : done.signal;
+    let set = this.waiting.get(dataset);
+    if (!set) this.waiting.set(dataset, (set = new Set()));
+    const wake = () => done.abort();
+    set.add(wake);
+    this.waiters++;
+    try {
+      await this.clock.sleep(waitMs, stop);
+    } finally {
+      this.waiters--;
+      set.delete(wake);
+      if (set.size === 0 && this.waiting.get(dataset) === set) this.waiting.delete(dataset);
+    }
+  }
+
+  /** Pins (or unpins) a dataset: its partitions, and those of every generation after; whether it was pinned before. */
+  async pin(dataset: FlightPath, pinned: boolean): Promise<boolean> {
+    const state = this.state(dataset);
+    if (!state?.complete) {
+      if (pinned) this.visible(dataset); // NOT_FOUND, saying why
+      return false;
+    }
+    const was = state.pinned === true;
+    state.pinned = pinned;
+    await this.pinAll(state.complete, pinned);
+    return was;
+  }
+
+  private async pinAll(generation: Generation, pinned: boolean): Promise<void> {
+    await Promise.all([...generation.landed.keys()].map((i) => this.store.pin(pathOf(generation, i), pinned)));
   }
 
   /** Deletes a dataset and its partitions; whether it was known. */

@@ -96,6 +96,11 @@ export function composeNode(
     {
       stored: (dataset) => manager.storedPartitions(dataset),
       remove: (path) => manager.delete(path),
+      pin: async (path, pinned) => {
+        await manager.materialize(path);
+        if (pinned) manager.pin(path);
+        else manager.unpin(path);
+      },
       graceMs: config.server.ticketGrace,
     },
     (loss) => {

@@ -41,7 +41,12 @@ describe('the authentication seam', () => {
     const config = parseConfigText(`server:\n  listen: 127.0.0.1:${port}\n${MEMORY_ONLY()}`, 'auth.yaml');
     server = await startFlightServer(config.server, tm.manager, silentLogger, {
       authenticator: standIn,
-      datasets: new Datasets(new ManualClock(0), { stored: () => [], remove: (p) => tm.manager.delete(p), graceMs: 0 }),
+      datasets: new Datasets(new ManualClock(0), {
+        stored: () => [],
+        remove: (p) => tm.manager.delete(p),
+        pin: () => Promise.resolve(),
+        graceMs: 0,
+      }),
       reservations: new Reservations(
         new MemoryReservationStore(new ManualClock(0)),
         reservationsSchema.parse({}),

@@ -160,3 +160,52 @@ describe('a partitioned dataset under memory pressure', () => {
     }
   });
 });
+
+describe('waiting for a dataset, and pinning one', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(MEMORY_ONLY('6MiB'));
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  const part = (i: number) => tableToIPC(tableFromArrays({ part: new Int32Array(200_000).fill(i) }), 'stream');
+
+  it('answers a read that waits (x-tierflight-wait-ms) once the last partition lands', async () => {
+    const client = new FlightClient(server.location);
+    try {
+      await client.putStream('ds/waited', part(0), { 'x-tierflight-partition': '0/2' });
+      const started = Date.now();
+      const waiting = client.getFlightInfo('ds/waited', { 'x-tierflight-wait-ms': '20000' });
+      await new Promise((r) => setTimeout(r, 300));
+      await client.putStream('ds/waited', part(1), { 'x-tierflight-partition': '1/2' });
+      const info = await waiting;
+      expect(info.endpoints).toHaveLength(2);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250); // it did wait for the put
+      expect(Date.now() - started).toBeLessThan(10_000); // and not for the whole wait
+      // Without the header, an incomplete dataset answers at once.
+      await client.putStream('ds/waited2', part(0), { 'x-tierflight-partition': '0/2' });
+      await expect(client.getFlightInfo('ds/waited2')).rejects.toMatchObject({ code: FlightStatus.NOT_FOUND });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('keeps a pinned dataset whole under memory pressure, also its next generation', async () => {
+    const client = new FlightClient(server.location);
+    try {
+      for (const p of ['ds/waited', 'ds/waited2']) await client.action('delete', { path: p });
+      for (let i = 0; i < 2; i++) await client.putStream('ds/pinned', part(i), { 'x-tierflight-partition': `${i}/2` });
+      expect(await client.action('pin', { path: 'ds/pinned' })).toEqual([{ pinned: true }]);
+      for (let i = 0; i < 2; i++)
+        await client.putStream('ds/pinned', part(i + 5), { 'x-tierflight-partition': `${i}/2` }); // generation 2
+      for (let i = 0; i < 8; i++) await client.putStream(`fill/${i}`, part(9));
+      const info = await client.getFlightInfo('ds/pinned');
+      expect(info.endpoints).toHaveLength(2);
+      expect(info.totalRecords).toBe(400_000);
+      expect(await client.action('unpin', { path: 'ds/pinned' })).toEqual([{ unpinned: true }]);
+    } finally {
+      client.close();
+    }
+  });
+});

@@ -13,6 +13,7 @@ function setup() {
   const datasets = new Datasets(clock, {
     stored: () => stored.filter((p) => !removed.includes(p)) as ReturnType<typeof flightPath>[],
     remove: (p) => removed.push(p),
+    pin: () => Promise.resolve(),
     graceMs: 1_000,
   });
   return { clock, removed, stored, datasets, path: flightPath('d/x') };

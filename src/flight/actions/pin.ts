@@ -9,10 +9,14 @@ export const pinVerb: ActionVerb = {
     'Body: {"path": "a/b"}. Result: {"pinned": true}.',
   permission: 'admin',
   target: (body) => parseBody('pin', body, ['path']).path,
-  async *run(body, { manager, log, peer, user }) {
+  async *run(body, { manager, datasets, log, peer, user }) {
     const path = flightPath(parseBody('pin', body, ['path']).path);
-    await manager.materialize(path);
-    manager.pin(path);
+    // A dataset: its partitions, and those of the generations after.
+    if (datasets.has(path)) await datasets.pin(path, true);
+    else {
+      await manager.materialize(path);
+      manager.pin(path);
+    }
     log.info({ action: 'pin', path, peer, user }, 'pin');
     yield { pinned: true };
   },
@@ -26,9 +30,9 @@ export const unpinVerb: ActionVerb = {
     'Unpin a flight (idempotent). Body: {"path": "a/b"}. Result: {"unpinned": true|false} (false: it was not pinned).',
   permission: 'admin',
   target: (body) => parseBody('unpin', body, ['path']).path,
-  async *run(body, { manager, log, peer, user }) {
+  async *run(body, { manager, datasets, log, peer, user }) {
     const path = flightPath(parseBody('unpin', body, ['path']).path);
-    const unpinned = manager.unpin(path);
+    const unpinned = datasets.has(path) ? await datasets.pin(path, false) : manager.unpin(path);
     log.info({ action: 'unpin', path, unpinned, peer, user }, 'unpin');
     yield { unpinned };
   },

@@ -5,7 +5,7 @@ import type { Generation } from '../../datasets/datasets.js';
 import { DEFAULT_POLL_WAIT_MS, waitIfReserved, waitMsOf } from './wait.js';
 import { encapsulateSchema } from '../../ipc/ipc-stream.js';
 import type { FlightVersion } from '../../storage/flight.js';
-import { EMPTY, streamOut, unary, type RpcContext } from '../call.js';
+import { cancelSignal, EMPTY, streamOut, unary, type RpcContext } from '../call.js';
 import { DescriptorType } from '../flight-data-codec.js';
 import type { PbDescriptor, PbFlightInfo, PbPollInfo } from '../proto.js';
 import { encodeTicket } from '../ticket.js';
@@ -98,8 +98,12 @@ export function infoHandlers(ctx: RpcContext) {
     GetFlightInfo: unary(ctx, 'GetFlightInfo', async (descriptor: PbDescriptor, call) => {
       const { path, replicas } = readable(call, descriptor);
       const local = async () => {
-        if (ctx.datasets.has(path)) return datasetInfo(ctx, path);
         const waitMs = waitMsOf(call.metadata);
+        if (ctx.datasets.has(path)) {
+          // A dataset being written: wait for its last partition if asked to.
+          if (waitMs !== undefined) await ctx.datasets.waitVisible(path, waitMs, cancelSignal(call));
+          return datasetInfo(ctx, path);
+        }
         if (waitMs !== undefined && !(await manager.known(path))) await waitIfReserved(ctx, path, call, waitMs);
         return flightInfo(await lookup(path));
       };
