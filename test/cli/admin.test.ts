@@ -1,3 +1,5 @@
+import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { FlightClient } from '../../src/client/flight-client.js';
 import { flightPath } from '../../src/core/path.js';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -49,6 +51,31 @@ describe('tierflight admin', () => {
   afterAll(async () => {
     await server?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('shows a partitioned dataset once in ls, its partitions in info, and gets it whole', async () => {
+    const s = ['--server', server.location];
+    const client = new FlightClient(server.location);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const ipc = tableToIPC(tableFromArrays({ part: new Int32Array(1000).fill(i) }), 'stream');
+        await client.putStream('sets/ds', ipc, { 'x-tierflight-partition': `${i}/3` });
+      }
+    } finally {
+      client.close();
+    }
+    const ls = JSON.parse((await admin([...s, 'ls', 'sets', '--json'])).stdout) as { path: string; rows: number }[];
+    expect(ls.map((f) => [f.path, f.rows])).toEqual([['sets/ds', 3000]]);
+    const info = await admin([...s, 'info', 'sets/ds']);
+    expect(info.stdout).toMatch(/^partitions +3 *$/m);
+    expect(info.stdout).toMatch(/^partition 2 +grpc\+tcp:\/\/127\.0\.0\.1:\d+ *$/m);
+    const out = path.join(dir, 'ds.arrows');
+    expect((await admin([...s, 'get', 'sets/ds', '-o', out])).code).toBe(0);
+    const back = await runPyClient<{ rows: number }>('ipc-rows', server.location, ['--path', out]);
+    expect(back.rows).toBe(3000);
+    // Gone with its partitions (the tests after this one count the flights).
+    expect(await admin([...s, 'rm', 'sets/ds'])).toMatchObject({ code: 0, stdout: 'removed sets/ds\n' });
+    expect(server.app.manager.list('sets')).toEqual([]);
   });
 
   it('puts Arrow IPC streams and files, lists, shows and gets them back equal in either format', async () => {

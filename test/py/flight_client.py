@@ -735,6 +735,11 @@ def read_ipc_file(file):
         return (pa.ipc.open_file(f) if is_file else pa.ipc.open_stream(f)).read_all()
 
 
+def cmd_ipc_rows(client, args):
+    """Rows of an Arrow IPC stream or file on disk (read by pyarrow)."""
+    return {"rows": read_ipc_file(args.path).num_rows}
+
+
 def cmd_write_ipc(client, args):
     """Writes the herd table for `--path` as an Arrow IPC stream and file: `--script` ["x.arrows", "x.arrow"]."""
     stream_file, file_file = json.loads(args.script)

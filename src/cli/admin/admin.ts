@@ -106,6 +106,13 @@ export function adminCommand(): Command {
                 ['owner', s.owner ?? ''],
                 ['pinned', s.pinned ? 'yes' : 'no'],
                 ['endpoints', String(s.endpoints.length)],
+                // A partitioned dataset: its partitions, in order, and where each is read.
+                ...(s.partitions !== undefined
+                  ? [
+                      ['partitions', String(s.partitions)],
+                      ...s.endpoints.map((e, i) => [`partition ${i}`, e.locations.join(', ') || '(this server)']),
+                    ]
+                  : []),
               ],
             ),
           );

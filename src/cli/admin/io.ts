@@ -16,10 +16,13 @@ export interface Summary {
   updatedAt?: string;
   owner?: string | null;
   pinned?: boolean;
+  /** A partitioned dataset's partition count. */
+  partitions?: number;
 }
 
 export function summary(info: FlightInfo): Summary {
-  let meta: { createdAt?: string; updatedAt?: string; owner?: string | null; pinned?: boolean } = {};
+  let meta: { createdAt?: string; updatedAt?: string; owner?: string | null; pinned?: boolean; partitions?: number } =
+    {};
   try {
     meta = info.appMetadata.length > 0 ? (JSON.parse(info.appMetadata.toString('utf8')) as typeof meta) : {};
   } catch {
