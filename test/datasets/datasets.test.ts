@@ -103,16 +103,22 @@ storageClasses:
       '--path',
       'jobs/out',
     ]);
-    expect(before).toEqual({ equal: true, endpoints: 4 });
+    expect(before).toEqual({ equal: true, endpoints: 4, listed: ['jobs/out'] });
     const port = server.port;
     await server.stop();
     server = await startTestServer(config, { port, server: `  spool: ${dir}/spool\n` });
     try {
+      // Listed right after the restart, before anything asked for it.
+      const listed = await runPyClient<string[]>('ops', server.location, [
+        '--script',
+        JSON.stringify([{ op: 'list' }]),
+      ]);
+      expect(listed).toEqual([['jobs/out']]);
       const after = await runPyClient<{ equal: boolean; endpoints: number }>('dataset-read', server.location, [
         '--path',
         'jobs/out',
       ]);
-      expect(after).toEqual({ equal: true, endpoints: 4 });
+      expect(after).toEqual({ equal: true, endpoints: 4, listed: ['jobs/out'] });
     } finally {
       await server.stop();
     }

@@ -1220,7 +1220,8 @@ def cmd_dataset_write(client, args):
 def cmd_dataset_read(client, args):
     info, got = read_dataset(client, args.path)
     expected = pa.concat_tables([dataset_part(7, i) for i in range(4)])
-    return {"equal": got.equals(expected), "endpoints": len(info.endpoints)}
+    listed = sorted("/".join(p.decode() for p in f.descriptor.path) for f in client.list_flights(b""))
+    return {"equal": got.equals(expected), "endpoints": len(info.endpoints), "listed": listed}
 
 
 def main():

@@ -1,7 +1,6 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../../errors.js';
 import { flightPath, normalizePrefix, partitionOf, type FlightPath } from '../../core/path.js';
-import type { Generation } from '../../datasets/datasets.js';
 import { DEFAULT_POLL_WAIT_MS, waitIfReserved, waitMsOf } from './wait.js';
 import { encapsulateSchema } from '../../ipc/ipc-stream.js';
 import type { FlightVersion } from '../../storage/flight.js';
@@ -74,22 +73,28 @@ export function infoHandlers(ctx: RpcContext) {
         // Streamed a page at a time, in path order, as the catalog has them; in a cluster,
         // joined with the other members' lists (`Owners.list`).
         async function* local() {
-          // Partitions are listed as their datasets (one entry each), merged in path order.
-          const datasets = ctx.datasets.listVisible(normalizedPrefix(prefix));
+          // Partitions are listed as their datasets (one entry each), merged in path order;
+          // a dataset found only by its stored partitions (after a restart) where they are.
+          const datasets = ctx.datasets.listVisible(normalizedPrefix(prefix)).map((g) => g.dataset);
+          const shown = new Set<string>();
+          async function* entry(dataset: FlightPath) {
+            if (shown.has(dataset) || !identity.can(dataset, 'read')) return;
+            shown.add(dataset);
+            // One lost or incomplete meanwhile is left out.
+            const info = await datasetInfo(ctx, dataset).catch(() => undefined);
+            if (info) yield info;
+          }
           for await (const version of manager.listing(prefix)) {
-            if (partitionOf(version.path)) continue;
-            while (datasets[0] && datasets[0].dataset < version.path) {
-              const next = datasets.shift() as Generation;
-              if (identity.can(next.dataset, 'read')) yield* datasetEntry(next);
+            const partition = partitionOf(version.path);
+            if (partition) {
+              if (!shown.has(partition.dataset) && ctx.datasets.has(partition.dataset)) yield* entry(partition.dataset);
+              continue;
             }
+            while (datasets[0] !== undefined && datasets[0] < version.path)
+              yield* entry(datasets.shift() as FlightPath);
             if (identity.can(version.path, 'read')) yield flightInfo(version);
           }
-          for (const next of datasets) if (identity.can(next.dataset, 'read')) yield* datasetEntry(next);
-        }
-        /** A dataset as ListFlights shows it (one lost meanwhile is left out). */
-        async function* datasetEntry(generation: Generation) {
-          const info = await datasetInfo(ctx, generation.dataset).catch(() => undefined);
-          if (info) yield info;
+          for (const dataset of datasets) yield* entry(dataset);
         }
         for await (const info of ctx.owners.list(call, prefix, local)) await write(info);
       });
