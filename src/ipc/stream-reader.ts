@@ -48,7 +48,8 @@ export async function* readSequential(
     const last = entryAt(index, indices[j - 1] as number);
     const start = first.headerAt - 8;
     const end = last.bodyAt + last.bodyLength;
-    const cursor = new ChunkCursor(await open(start, end), start);
+    // A stream that breaks mid-range (a store's connection reset) is opened again where it broke.
+    const cursor = new ChunkCursor(await open(start, end), start, (from) => open(from, end));
     try {
       for (let k = i; k < j; k++) {
         const e = entryAt(index, indices[k] as number);
@@ -66,15 +67,24 @@ export async function* readSequential(
   }
 }
 
-/** Sequential reads over a file stream: copy out or skip bytes, in order. */
-class ChunkCursor {
-  private readonly chunks: AsyncIterator<Buffer>;
+/** Reopens after a broken stream, at most this many times per range. */
+const REOPENS = 2;
+
+/**
+ * Sequential reads over a file or object stream: copy out or skip bytes, in order. A stream
+ * that fails mid-way (an S3 body whose connection was reset: "aborted") is opened again
+ * from the first byte not read yet, up to REOPENS times; then its error is the read's.
+ */
+export class ChunkCursor {
+  private chunks: AsyncIterator<Buffer>;
   private chunk: Buffer = Buffer.alloc(0);
   private at = 0;
+  private reopens = REOPENS;
 
   constructor(
-    private readonly stream: Readable,
+    private stream: Readable,
     private position: number,
+    private readonly reopen?: (from: number) => Readable | Promise<Readable>,
   ) {
     this.chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   }
@@ -105,9 +115,22 @@ class ChunkCursor {
 
   private async ensure(): Promise<void> {
     if (this.at < this.chunk.length) return;
-    const next = await this.chunks.next();
+    const next = await this.nextChunk();
     if (next.done) throw new Error(`unexpected end of data at ${this.position}`);
     this.chunk = next.value;
     this.at = 0;
+  }
+
+  private async nextChunk(): Promise<IteratorResult<Buffer>> {
+    for (;;) {
+      try {
+        return await this.chunks.next();
+      } catch (err) {
+        if (!this.reopen || this.reopens-- <= 0) throw err;
+        this.stream.destroy();
+        this.stream = await this.reopen(this.position);
+        this.chunks = this.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      }
+    }
   }
 }
