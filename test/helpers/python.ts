@@ -4,8 +4,25 @@ import { PYTHON, ROOT } from '../setup/python-env.js';
 
 const CLIENT = path.join(ROOT, 'test/py/flight_client.py');
 
-/** Runs one flight_client.py subcommand against a server and returns its JSON answer. */
-export function runPyClient<T = unknown>(command: string, location: string, args: string[] = []): Promise<T> {
+/**
+ * Runs one flight_client.py subcommand against a server and returns its JSON answer. A
+ * client that dies of a native crash in pyarrow's own gRPC (SIGABRT or SIGSEGV: seen as a
+ * "double free" in its TLS transport when a server refuses the handshake) is run once more;
+ * a second crash fails the test.
+ */
+export async function runPyClient<T = unknown>(command: string, location: string, args: string[] = []): Promise<T> {
+  try {
+    return await runPyClientOnce<T>(command, location, args);
+  } catch (err) {
+    if (!(err instanceof NativeCrash)) throw err;
+    process.stderr.write(`flight_client.py ${command} crashed in pyarrow (${err.message}); running it again\n`);
+    return runPyClientOnce<T>(command, location, args);
+  }
+}
+
+class NativeCrash extends Error {}
+
+function runPyClientOnce<T>(command: string, location: string, args: string[]): Promise<T> {
   return new Promise((resolve, reject) => {
     execFile(
       PYTHON,
@@ -13,6 +30,11 @@ export function runPyClient<T = unknown>(command: string, location: string, args
       { maxBuffer: 64 * 1024 * 1024, timeout: 300_000 },
       (err, stdout, stderr) => {
         if (err) {
+          const signal = (err as { signal?: string | null }).signal;
+          if (signal === 'SIGABRT' || signal === 'SIGSEGV') {
+            reject(new NativeCrash(`${signal}: ${stderr.trim().split('\n').at(-1) ?? ''}`));
+            return;
+          }
           reject(new Error(`flight_client.py ${command} failed: ${err.message}\n${stderr}`));
           return;
         }
