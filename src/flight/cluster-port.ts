@@ -6,7 +6,7 @@ import { FROM_NODE_HEADER, ON_BEHALF_HEADER } from '../auth/node-credential.js';
 
 /**
  * What the Flight service needs of a cluster (DESIGN §8), implemented by `src/cluster/` (which
- * sits above the Flight client it calls other nodes with) and handed in by the app. Peers'
+ * sits above the Flight client it calls other nodes with) and handed in by node/compose.ts. Peers'
  * failures reach here as Tierflight errors carrying the peer's status code.
  */
 export interface ClusterPort {

@@ -22,7 +22,7 @@ export interface ManagerOptions {
   logger?: Logger;
   /** Where placement events go; subscribe to it (the manager makes one when not given). */
   events?: PlacementEvents;
-  /** Durable stores by id (created from `durableStores` by the app). */
+  /** Durable stores by id (opened from `durableStores` by node/start.ts). */
   durableStores?: ReadonlyMap<string, DurableStore>;
   /** Where weak flights not uploaded by shutdown wait for the next start (`server.spool`). */
   spool?: DurableStore;
