@@ -60,6 +60,12 @@ export type RpcContext = Pick<
 
 export const EMPTY: Buffer = Buffer.alloc(0);
 
+/** A time in ms as a protobuf Timestamp (null for none). */
+export function toTimestamp(ms: number | undefined): { seconds: number; nanos: number } | null {
+  if (ms === undefined) return null;
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
+}
+
 import { statusName } from './status.js';
 
 export { statusName };

@@ -41,9 +41,9 @@ export class Owners {
   ) {}
 
   /** The path's primary owner when it is another node and the call came from a client, else undefined (answer here). */
-  primaryElsewhere(call: Call, path: FlightPath, replicas: number): ClusterMember | undefined {
-    if (fromNode(call)) return undefined;
-    const to = this.cluster.owners(path, replicas)[0];
+  primaryElsewhere(call: Call, path: FlightPath): ClusterMember | undefined {
+    if (fromNode(call) || this.cluster.peers().length === 0) return undefined;
+    const to = this.cluster.owners(path, this.replicasOf(path))[0];
     return to && !to.self ? to : undefined;
   }
 
@@ -117,10 +117,10 @@ export class Owners {
    * another member may have put it there, else NOT_FOUND naming the path's owners, where the
    * client should read. Nothing to do for a flight held here, or one this node owns.
    */
-  async readHere(path: FlightPath, replicas: number): Promise<void> {
+  async readHere(path: FlightPath): Promise<void> {
     if (this.manager.has(path) || !this.othersMayWrite()) return;
     if (await this.manager.adoptFromStore(path)) return;
-    const owners = this.cluster.owners(path, replicas).filter((o) => !o.self);
+    const owners = this.cluster.owners(path, this.replicasOf(path)).filter((o) => !o.self);
     if (owners.length === 0) return; // this node owns it: the usual NOT_FOUND follows
     throw new NotFoundError(
       `flight "${path}" is not held by ${this.cluster.self}; read it from its owner ${owners.map((o) => `${o.name} (${o.location})`).join(', ')}`,
@@ -137,11 +137,10 @@ export class Owners {
   async info<T>(
     call: Call,
     path: FlightPath,
-    replicas: number,
     local: () => Promise<T>,
     fromOwner: (info: PbFlightInfo) => T,
   ): Promise<T> {
-    const to = await this.answeredBy(call, path, replicas);
+    const to = await this.answeredBy(call, path);
     if (!to) return local();
     try {
       return fromOwner(await this.cluster.flightInfo(to, path.split('/'), forwardedHeaders(this.cluster, call)));
@@ -157,8 +156,8 @@ export class Owners {
   }
 
   /** PollFlightInfo: the owner answers (the put lands there and the wait happens there), else `local()`. */
-  async poll(call: Call, path: FlightPath, replicas: number, local: () => Promise<PbPollInfo>): Promise<PbPollInfo> {
-    const to = await this.answeredBy(call, path, replicas);
+  async poll(call: Call, path: FlightPath, local: () => Promise<PbPollInfo>): Promise<PbPollInfo> {
+    const to = await this.answeredBy(call, path);
     if (!to) return local();
     return this.cluster.pollFlightInfo(to, path.split('/'), forwardedHeaders(this.cluster, call));
   }
@@ -205,7 +204,7 @@ export class Owners {
     const client = !fromNode(call);
     if (client && verb?.atOwner && verb.target && memoryReservations) {
       const path = flightPath(verb.target(body));
-      const owner = this.primaryElsewhere(call, path, this.manager.route(path).config.replicas);
+      const owner = this.primaryElsewhere(call, path);
       if (owner) {
         yield* await this.cluster.action(owner, type, body, forwardedHeaders(this.cluster, call));
         return;
@@ -256,7 +255,7 @@ export class Owners {
       return out;
     } catch (err) {
       if (!isTierflightError(err) || err.code !== 'NOT_FOUND') throw err;
-      const others = this.cluster.owners(path, this.manager.route(path).config.replicas).filter((o) => !o.self);
+      const others = this.cluster.owners(path, this.replicasOf(path)).filter((o) => !o.self);
       const headers = forwardedHeaders(this.cluster, call);
       for (const owner of others) {
         const answer = await this.cluster.action(owner, call.request.type, call.request.body, headers).catch(() => []);
@@ -280,12 +279,19 @@ export class Owners {
   }
 
   /** The member a metadata call is answered by (undefined: here, once the durable store's copy is adopted). */
-  private async answeredBy(call: Call, path: FlightPath, replicas: number): Promise<ClusterMember | undefined> {
-    const owners = fromNode(call) ? [] : this.cluster.owners(path, replicas);
+  private async answeredBy(call: Call, path: FlightPath): Promise<ClusterMember | undefined> {
+    // Outside a cluster (or with every other member down) this node is the only owner.
+    const owners =
+      fromNode(call) || this.cluster.peers().length === 0 ? [] : this.cluster.owners(path, this.replicasOf(path));
     const to = owners[0];
     if (to && !owners.some((o) => o.self)) return to;
     if (!this.manager.has(path) && this.othersMayWrite()) await this.manager.adoptFromStore(path);
     return undefined;
+  }
+
+  /** How many owners the path's class gives it (`replicas`); asked only when there are other members. */
+  private replicasOf(path: FlightPath): number {
+    return this.manager.route(path).config.replicas;
   }
 
   /** Whether another member may have put a durable flight this node has not seen (there are other members). */

@@ -3,7 +3,7 @@ import type { Generation } from '../../datasets/datasets.js';
 import { isTierflightError, NotFoundError } from '../../errors.js';
 import { encapsulateSchema } from '../../ipc/ipc-stream.js';
 import type { FlightVersion } from '../../storage/flight.js';
-import { EMPTY, type RpcContext } from '../call.js';
+import { EMPTY, toTimestamp, type RpcContext } from '../call.js';
 import type { PbFlightInfo } from '../proto.js';
 import { encodeTicket } from '../ticket.js';
 
@@ -65,9 +65,4 @@ export async function datasetInfo(ctx: RpcContext, dataset: FlightPath): Promise
       JSON.stringify({ createdAt: at, updatedAt: at, owner: null, pinned: false, partitions: generation.count }),
     ),
   };
-}
-
-export function toTimestamp(ms: number | undefined): { seconds: number; nanos: number } | null {
-  if (ms === undefined) return null;
-  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
 }

@@ -31,7 +31,7 @@ export function doGet(ctx: RpcContext) {
       const path = ticketPath(ticket.path);
       authorize(call, partitionOf(path)?.dataset ?? path, 'read', ctx.denied);
       await waitIfReserved(ctx, path, call);
-      if (ctx.datasets.has(path) && ticket.version === undefined) {
+      if (ticket.version === undefined && ctx.datasets.has(path)) {
         // The dataset's plain path: every partition in order, the schema once.
         const versions = await partitionsOf(ctx, ctx.datasets.visible(path));
         for (const [i, version] of versions.entries()) {
@@ -40,7 +40,7 @@ export function doGet(ctx: RpcContext) {
         return;
       }
       // Not held here: restored from the durable store, or NOT_FOUND naming its owners.
-      await ctx.owners.readHere(path, manager.route(path).config.replicas);
+      await ctx.owners.readHere(path);
       await send(path, ticket.version, ticket.range, true);
 
       /** Streams one stored version (its schema first when asked); false once the client is gone. */

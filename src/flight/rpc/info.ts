@@ -4,11 +4,11 @@ import { flightPath, normalizePrefix, partitionOf, type FlightPath } from '../..
 import { DEFAULT_POLL_WAIT_MS, waitIfReserved, waitMsOf } from './wait.js';
 import { encapsulateSchema } from '../../ipc/ipc-stream.js';
 import type { FlightVersion } from '../../storage/flight.js';
-import { cancelSignal, EMPTY, streamOut, unary, type RpcContext } from '../call.js';
+import { cancelSignal, EMPTY, streamOut, toTimestamp, unary, type RpcContext } from '../call.js';
 import { DescriptorType } from '../flight-data-codec.js';
 import type { PbDescriptor, PbFlightInfo, PbPollInfo } from '../proto.js';
 import { encodeTicket } from '../ticket.js';
-import { datasetInfo, toTimestamp } from './datasets.js';
+import { datasetInfo } from './datasets.js';
 import { authorize, identityOf } from '../guard.js';
 
 /**
@@ -56,12 +56,12 @@ export function infoHandlers(ctx: RpcContext) {
     return manager.lookup(path);
   };
 
-  /** The descriptor's path, parsed (once) and routed, once the caller is known to may read it. */
+  /** The descriptor's path, parsed (once), once the caller is known to may read it. */
   const readable = (call: object, descriptor: PbDescriptor) => {
     const parts = pathOf(descriptor);
     const path = flightPath(parts);
     authorize(call, path, 'read', ctx.denied);
-    return { parts, path, replicas: manager.route(path).config.replicas };
+    return { parts, path };
   };
 
   return {
@@ -101,7 +101,7 @@ export function infoHandlers(ctx: RpcContext) {
     },
 
     GetFlightInfo: unary(ctx, 'GetFlightInfo', async (descriptor: PbDescriptor, call) => {
-      const { path, replicas } = readable(call, descriptor);
+      const { path } = readable(call, descriptor);
       const local = async () => {
         const waitMs = waitMsOf(call.metadata);
         if (ctx.datasets.has(path)) {
@@ -112,26 +112,26 @@ export function infoHandlers(ctx: RpcContext) {
         if (waitMs !== undefined && !(await manager.known(path))) await waitIfReserved(ctx, path, call, waitMs);
         return flightInfo(await lookup(path));
       };
-      return ctx.owners.info(call, path, replicas, local, (info) => info);
+      return ctx.owners.info(call, path, local, (info) => info);
     }),
 
     GetSchema: unary(ctx, 'GetSchema', async (descriptor: PbDescriptor, call) => {
-      const { path, replicas } = readable(call, descriptor);
+      const { path } = readable(call, descriptor);
       const local = async () => ({
         schema: ctx.datasets.has(path)
           ? (await datasetInfo(ctx, path)).schema
           : encapsulateSchema((await lookup(path)).schemaHeader),
       });
-      return ctx.owners.info(call, path, replicas, local, (info) => ({ schema: info.schema }));
+      return ctx.owners.info(call, path, local, (info) => ({ schema: info.schema }));
     }),
 
     // A visible flight is complete: `info` at once. An absent, reserved one: wait for it (the
     // wait header's ms, or DEFAULT_POLL_WAIT_MS), then `info`, or the descriptor to poll
     // again until the reservation's expiry. Absent and not reserved: NOT_FOUND.
     PollFlightInfo: unary(ctx, 'PollFlightInfo', async (descriptor: PbDescriptor, call): Promise<PbPollInfo> => {
-      const { parts, path, replicas } = readable(call, descriptor);
+      const { parts, path } = readable(call, descriptor);
       // In a cluster the owner answers: the put lands there and the wait happens there.
-      return ctx.owners.poll(call, path, replicas, async () => {
+      return ctx.owners.poll(call, path, async () => {
         if (ctx.datasets.has(path)) return { info: await datasetInfo(ctx, path), progress: 1 };
         if (!(await manager.known(path))) {
           await waitIfReserved(ctx, path, call, waitMsOf(call.metadata) ?? DEFAULT_POLL_WAIT_MS);

@@ -75,7 +75,7 @@ async function doPut(
           ctx.datasets.checkSchema(partition.generation, part.index, msg.header);
           continue;
         }
-        const owner = ctx.owners.primaryElsewhere(call, path, manager.route(path).config.replicas);
+        const owner = ctx.owners.primaryElsewhere(call, path);
         if (owner) {
           await ctx.owners.forwardPut(call, owner, msg, incoming);
           call.end();
