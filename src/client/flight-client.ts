@@ -133,8 +133,8 @@ export class FlightClient {
   }
 
   /** DoGet: the stream's messages, schema first, as slices of what grpc-js received. */
-  async *doGet(ticket: Buffer): AsyncGenerator<FlightMessage> {
-    for await (const m of this.channel.stream<DecodedFlightData>('DoGet', { ticket })) {
+  async *doGet(ticket: Buffer, headers: Record<string, string> = {}): AsyncGenerator<FlightMessage> {
+    for await (const m of this.channel.stream<DecodedFlightData>('DoGet', { ticket }, headers)) {
       if (isDecodeError(m))
         throw new FlightCallError(13, `a DoGet message is not FlightData: ${m.decodeError}`, 'DoGet');
       yield { header: m.header, body: m.body, appMetadata: m.appMetadata };

@@ -1,4 +1,4 @@
-import type { FlightPath } from '../core/path.js';
+import { placementKey, type FlightPath } from '../core/path.js';
 import {
   FlightCallError,
   FlightClient,
@@ -109,7 +109,11 @@ export class ClusterNode implements ClusterPort {
   }
 
   owners(path: string, replicas: number): ClusterMember[] {
-    return owners(path, this.membership.live(), replicas).map((m) => this.member(m));
+    return owners(placementKey(path), this.membership.live(), replicas).map((m) => this.member(m));
+  }
+
+  onMemberDown(listener: (name: string) => void): () => void {
+    return this.membership.onDown((m) => listener(m.name));
   }
 
   peers(): ClusterMember[] {
@@ -173,6 +177,20 @@ export class ClusterNode implements ClusterPort {
     );
   }
 
+  async *readFlight(
+    from: ClusterMember,
+    ticket: Buffer,
+    headers: Record<string, string>,
+  ): AsyncIterable<{ header: Buffer; body: Buffer }> {
+    try {
+      yield* this.clientFor(from).doGet(ticket, this.with(headers));
+      this.options.observe?.('DoGet', 'OK');
+    } catch (err) {
+      this.options.observe?.('DoGet', err instanceof FlightCallError ? statusName(err.code) : 'UNKNOWN');
+      throw this.failure(from, 'DoGet', err);
+    }
+  }
+
   listFlights(from: ClusterMember, prefix: string, headers: Record<string, string>): Promise<PbFlightInfo[]> {
     return this.call(from, 'ListFlights', (c) => c.listFlightMessages(prefix, this.with(headers), LIST_TIMEOUT_MS));
   }
@@ -215,19 +233,24 @@ export class ClusterNode implements ClusterPort {
     try {
       return await this.observed(what.split(' ')[0] as string, fn(this.clientFor(on)));
     } catch (err) {
-      if (err instanceof TierflightError) throw err;
-      if (err instanceof FlightCallError) {
-        const code = errorCodeOf(err.code);
-        // The member's own words when it answered; who failed when it did not.
-        const message =
-          err.code === FlightStatus.UNAVAILABLE || err.code === FlightStatus.DEADLINE_EXCEEDED
-            ? `cluster member ${on.name} (${on.location}) cannot be reached for ${what}: ${err.details}`
-            : err.details;
-        throw new TierflightError(code, message);
-      }
-      this.log.warn({ member: on.name, what, err: (err as Error).message }, 'cluster call failed');
-      throw new TierflightError('UNAVAILABLE', `cluster member ${on.name} failed ${what}: ${(err as Error).message}`);
+      throw this.failure(on, what, err);
     }
+  }
+
+  /** A failed call to a member as a Tierflight error: the member's status and words, or who could not be reached. */
+  private failure(on: ClusterMember, what: string, err: unknown): TierflightError {
+    if (err instanceof TierflightError) return err;
+    if (err instanceof FlightCallError) {
+      const code = errorCodeOf(err.code);
+      // The member's own words when it answered; who failed when it did not.
+      const message =
+        err.code === FlightStatus.UNAVAILABLE || err.code === FlightStatus.DEADLINE_EXCEEDED
+          ? `cluster member ${on.name} (${on.location}) cannot be reached for ${what}: ${err.details}`
+          : err.details;
+      return new TierflightError(code, message);
+    }
+    this.log.warn({ member: on.name, what, err: (err as Error).message }, 'cluster call failed');
+    return new TierflightError('UNAVAILABLE', `cluster member ${on.name} failed ${what}: ${(err as Error).message}`);
   }
 
   private clientFor(m: { name: string; location: string }): FlightClient {

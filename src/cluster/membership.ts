@@ -33,6 +33,7 @@ export class Membership {
   private readonly members = new Map<string, Member & { misses: number }>();
   private readonly listeners = new Set<() => void>();
   private readonly returned = new Set<(member: Member) => void>();
+  private readonly downs = new Set<(member: Member) => void>();
   private readonly timers: Timers;
   private stopped = false;
 
@@ -133,7 +134,14 @@ export class Membership {
     log({ member: m.name, location: m.location, was, now: state, at: this.clock.now() }, `cluster member ${state}`);
     if (was === 'down' && state === 'up')
       for (const l of this.returned) l({ name: m.name, location: m.location, state });
+    if (state === 'down') for (const l of this.downs) l({ name: m.name, location: m.location, state });
     this.changed();
+  }
+
+  /** Called when a member is marked down (three probes missed). */
+  onDown(listener: (member: Member) => void): () => void {
+    this.downs.add(listener);
+    return () => this.downs.delete(listener);
   }
 
   /** Called when a member that was down answers again (it may not know it was away: paused, cut off). */

@@ -70,6 +70,16 @@ export function partitionOf(path: string): PartitionName | undefined {
   return { dataset: path.slice(0, at) as FlightPath, generation, index, count };
 }
 
+/**
+ * The key a path is placed by in a cluster (rendezvous hashing): the path itself, but for a
+ * partition its dataset and index (`<dataset>#<i>`), so partition i of every generation has
+ * the same owners and a put of it can be routed before its generation is known.
+ */
+export function placementKey(path: string): string {
+  const partition = partitionOf(path);
+  return partition ? `${partition.dataset}#${partition.index}` : path;
+}
+
 /** A path a ticket names: a client's path, or a partition's (checked like a stored path). */
 export function ticketPath(path: string): FlightPath {
   return partitionOf(path) ? storedPath(path) : flightPath(path);

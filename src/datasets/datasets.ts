@@ -23,9 +23,16 @@ export function parsePartition(value: string): { index: number; count: number } 
   return { index, count };
 }
 
-/** What a landed partition is: the version its put wrote (unknown for one found after a restart). */
+/**
+ * What a landed partition is: the version its put wrote (unknown for one found after a
+ * restart), and in a cluster the node it landed on and its size (another node's partition
+ * is described from these).
+ */
 export interface LandedPartition {
   tag?: string;
+  node?: string;
+  records?: number;
+  bytes?: number;
 }
 
 /** One generation of a dataset: `count` partitions, those landed so far. */
@@ -44,20 +51,34 @@ export interface Generation {
 export interface PartitionStore {
   /** The stored partitions of a dataset (their paths), as the catalog knows them now. */
   stored(dataset: FlightPath): FlightPath[];
-  remove(path: FlightPath): void;
+  /** Removes partitions (in a cluster, wherever they are held). */
+  remove(paths: FlightPath[]): void;
   /** Pins or unpins a stored partition (a pinned dataset's partitions are never evicted). */
   pin(path: FlightPath, pinned: boolean): Promise<void>;
   /** How long a replaced generation's partitions stay for the tickets issued for them (`server.ticketGrace`). */
   readonly graceMs: number;
 }
 
-/** A dataset that lost a partition (evicted or expired): dropped whole, and said so. */
+/**
+ * A dataset that lost a partition: dropped whole, and said so. `evict`/`expire`: the
+ * partition left its node's catalog; `node`: the cluster member holding it went down;
+ * `missing`: a read found it gone.
+ */
 export interface DatasetLoss {
   dataset: FlightPath;
   index: number;
   count: number;
-  reason: 'evict' | 'expire';
+  reason: 'evict' | 'expire' | 'node' | 'missing';
+  /** The member that went down (`node`). */
+  node?: string;
 }
+
+const LOSS_WORDS: Record<DatasetLoss['reason'], string> = {
+  evict: 'evicted',
+  expire: 'expired',
+  node: 'its node left',
+  missing: 'gone',
+};
 
 interface DatasetState {
   /** The visible generation: every partition landed. */
@@ -94,6 +115,12 @@ export class Datasets {
     private readonly store: PartitionStore,
     /** Told of each dataset lost (metrics, logs). */
     private readonly onLoss: (loss: DatasetLoss) => void = () => undefined,
+    /**
+     * Whether a dataset unknown here is looked for among the stored partitions (after a
+     * restart). Not in a cluster: there the dataset's home knows it from the puts alone, and
+     * its partitions on other nodes are not in this node's catalog.
+     */
+    private readonly rebuilds = true,
   ) {
     this.timers = new Timers(clock);
   }
@@ -112,11 +139,43 @@ export class Datasets {
       const state = this.states.get(name.dataset);
       const current = [state?.complete, state?.pending].some((g) => g?.number === name.generation);
       if (!state || !current) return;
-      const loss: DatasetLoss = { dataset: name.dataset, index: name.index, count: name.count, reason };
-      this.drop(name.dataset);
-      this.losses.set(name.dataset, loss);
-      this.onLoss(loss);
+      this.lose({ dataset: name.dataset, index: name.index, count: name.count, reason });
     });
+  }
+
+  /** Drops a dataset that lost a partition: reads say so (recompute it) until it is written again. */
+  lose(loss: DatasetLoss): void {
+    this.drop(loss.dataset);
+    this.losses.set(loss.dataset, loss);
+    this.onLoss(loss);
+  }
+
+  /**
+   * A cluster member went down: every dataset with a partition that landed on it loses that
+   * partition, unless `durable` says the dataset's class keeps it in a durable store (its
+   * partitions are restored from there instead).
+   */
+  memberLost(node: string, durable: (dataset: FlightPath) => boolean): void {
+    for (const [dataset, state] of [...this.states]) {
+      if (durable(dataset as FlightPath)) continue;
+      for (const generation of [state.complete, state.pending]) {
+        const lost = [...(generation?.landed ?? [])].find(([, p]) => p.node === node);
+        if (generation && lost) {
+          this.lose({ dataset: dataset as FlightPath, index: lost[0], count: generation.count, reason: 'node', node });
+          break;
+        }
+      }
+    }
+  }
+
+  /**
+   * The generation `number` of a dataset while it is being written or visible; once it was
+   * replaced, abandoned or dropped, a detached one (a partition landing for it goes, see `landed`).
+   */
+  generation(dataset: FlightPath, number: number, count: number): Generation {
+    const state = this.states.get(dataset);
+    const known = [state?.pending, state?.complete].find((g) => g?.number === number);
+    return known ?? { dataset, number, count, landed: new Map() };
   }
 
   /** The generation a put of partition `index` of `count` belongs to (a new one when needed). */
@@ -151,7 +210,7 @@ export class Datasets {
     // Counted already (found stored by `notice` between its commit and this call).
     if (state?.complete === generation && generation.landed.has(index)) return true;
     if (state?.pending !== generation) {
-      this.store.remove(pathOf(generation, index));
+      this.store.remove([pathOf(generation, index)]);
       return false;
     }
     generation.landed.set(index, partition);
@@ -174,6 +233,14 @@ export class Datasets {
     return true;
   }
 
+  /**
+   * Until when a ticket issued now for a partition of a visible generation surely reads:
+   * a generation replaced from now on stays `graceMs` after (deleted or lost datasets go at once).
+   */
+  ticketsUntil(): number {
+    return this.clock.now() + this.store.graceMs;
+  }
+
   /** Whether a dataset is known here (visible, or being written, or stored before a restart). */
   has(dataset: FlightPath): boolean {
     return this.losses.has(dataset) || this.state(dataset) !== undefined;
@@ -187,8 +254,9 @@ export class Datasets {
     const pending = state?.pending;
     const loss = this.losses.get(dataset);
     if (!pending && loss) {
+      const why = loss.node ? `its node ${loss.node} left` : LOSS_WORDS[loss.reason];
       throw new NotFoundError(
-        `dataset "${dataset}" lost partition ${loss.index} of ${loss.count} (${loss.reason === 'evict' ? 'evicted' : 'expired'}); recompute it`,
+        `dataset "${dataset}" lost partition ${loss.index} of ${loss.count} (${why}); recompute it`,
       );
     }
     if (!pending) throw new NotFoundError(`dataset "${dataset}" not found`);
@@ -285,12 +353,13 @@ export class Datasets {
   }
 
   private removeNow(generation: Generation): void {
-    for (const i of generation.landed.keys()) this.store.remove(pathOf(generation, i));
+    const paths = [...generation.landed.keys()].map((i) => pathOf(generation, i));
+    if (paths.length > 0) this.store.remove(paths);
   }
 
   /** A dataset's state: the one kept here, or one rebuilt from its stored partitions (after a restart). */
   private state(dataset: FlightPath): DatasetState | undefined {
-    return this.states.get(dataset) ?? this.rebuild(dataset);
+    return this.states.get(dataset) ?? (this.rebuilds ? this.rebuild(dataset) : undefined);
   }
 
   /**
@@ -309,7 +378,7 @@ export class Datasets {
         generations.set(name.generation, g);
       }
       if (g.count === name.count) g.landed.set(name.index, {});
-      else this.store.remove(path); // a partition that does not fit its generation
+      else this.store.remove([path]); // a partition that does not fit its generation
     }
     if (generations.size === 0) return undefined;
     const newest = [...generations.values()].sort((a, b) => b.number - a.number);

@@ -1,6 +1,7 @@
 import { type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from '../core/log.js';
 import type { Owners } from './owners.js';
+import type { DatasetHomes } from './dataset-homes.js';
 import type { Denial } from '../auth/denials.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Reservations } from '../coordination/index.js';
@@ -43,6 +44,8 @@ export interface FlightServiceOptions {
   denied?: (d: Denial) => void;
   /** The other nodes (DESIGN §8); none: a node outside any cluster (SOLO_NODE). */
   cluster?: ClusterPort;
+  /** Where each dataset's generations are kept in a cluster (built from `cluster` when not given). */
+  homes?: DatasetHomes;
 }
 
 /** What every RPC family's handlers share: the service's options (FlightServiceOptions), settled. */
@@ -56,6 +59,8 @@ export type RpcContext = Pick<
   validateIpc: boolean;
   /** Routes calls to their paths' owners (DESIGN §8); outside a cluster, every call is answered here. */
   owners: Owners;
+  /** Partitioned datasets across the cluster: each dataset's home, its partitions' owners. */
+  homes: DatasetHomes;
 };
 
 export const EMPTY: Buffer = Buffer.alloc(0);

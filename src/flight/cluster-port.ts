@@ -14,6 +14,8 @@ export interface ClusterPort {
   readonly self: string;
   /** The live owners of a path, primary first: the first `replicas` by rendezvous hashing. */
   owners(path: string, replicas: number): ClusterMember[];
+  /** Calls `listener` with a member's name whenever it is marked down. */
+  onMemberDown(listener: (name: string) => void): () => void;
   /** Every other live member. */
   peers(): ClusterMember[];
   /** Every member with its state as this node sees it (`self`, `unknown`, `up`, `down`). */
@@ -33,7 +35,15 @@ export interface ClusterPort {
   pollFlightInfo(from: ClusterMember, path: readonly string[], headers: Record<string, string>): Promise<PbPollInfo>;
   flightInfo(from: ClusterMember, path: readonly string[], headers: Record<string, string>): Promise<PbFlightInfo>;
   listFlights(from: ClusterMember, prefix: string, headers: Record<string, string>): Promise<PbFlightInfo[]>;
+  /** A DoGet of a ticket at a member: its messages (the schema first) as they come. */
+  readFlight(from: ClusterMember, ticket: Buffer, headers: Record<string, string>): AsyncIterable<ReadMessage>;
   action(on: ClusterMember, type: string, body: Buffer, headers: Record<string, string>): Promise<Buffer[]>;
+}
+
+/** One FlightData message read from another node. */
+export interface ReadMessage {
+  header: Buffer;
+  body: Buffer;
 }
 
 /** One FlightData message as it goes on to another node (the descriptor is added to the first). */
@@ -53,6 +63,7 @@ export interface ForwardedMessage {
 export const SOLO_NODE: ClusterPort = {
   self: '',
   owners: () => [{ name: '', location: '', self: true }],
+  onMemberDown: () => () => undefined,
   peers: () => [],
   members: () => [],
   resync: () => undefined,
@@ -61,6 +72,7 @@ export const SOLO_NODE: ClusterPort = {
   pollFlightInfo: () => noPeers(),
   flightInfo: () => noPeers(),
   listFlights: () => noPeers(),
+  readFlight: () => ({ [Symbol.asyncIterator]: () => ({ next: () => noPeers() }) }),
   action: () => noPeers(),
 };
 
@@ -93,7 +105,7 @@ export { FROM_NODE_HEADER, VERSION_HEADER } from '../auth/node-credential.js';
 export const DEFAULT_POLL_WAIT_MS = 10_000;
 
 /** The Tierflight request headers a forwarded call carries on. */
-const FORWARDED = ['x-tierflight-owner', 'x-tierflight-flight-size', 'x-tierflight-wait-ms'];
+const FORWARDED = ['x-tierflight-owner', 'x-tierflight-flight-size', 'x-tierflight-wait-ms', 'x-tierflight-partition'];
 
 /**
  * The headers to call another node with on behalf of this call: the Tierflight ones, and the

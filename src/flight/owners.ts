@@ -1,12 +1,6 @@
 import type { Metadata, ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../core/log.js';
-import {
-  CancelledError,
-  InvalidArgumentError,
-  isTierflightError,
-  NotFoundError,
-  UnimplementedError,
-} from '../errors.js';
+import { CancelledError, InvalidArgumentError, isTierflightError, NotFoundError } from '../errors.js';
 import { flightPath, type FlightPath } from '../core/path.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { FlightVersion } from '../storage/flight.js';
@@ -45,18 +39,6 @@ export class Owners {
     if (fromNode(call) || this.cluster.peers().length === 0) return undefined;
     const to = this.cluster.owners(path, this.replicasOf(path))[0];
     return to && !to.self ? to : undefined;
-  }
-
-  /**
-   * Partitioned datasets are stored on one node so far: in a cluster a partition put is
-   * refused (UNIMPLEMENTED) rather than stored where the other nodes would not find it.
-   */
-  partitionsHere(): void {
-    if (this.cluster.members().length > 0) {
-      throw new UnimplementedError(
-        'partitioned datasets (x-tierflight-partition) are served by a single node for now, not by a cluster',
-      );
-    }
   }
 
   /**

@@ -40,6 +40,7 @@ export type FlightServerOptions = Pick<
   | 'authenticator'
   | 'denied'
   | 'cluster'
+  | 'homes'
   | 'advertise'
 > &
   Partial<Pick<FlightServiceOptions, 'jobs'>> & {

@@ -3,6 +3,7 @@ import { noAuthentication } from '../auth/authenticator.js';
 import { UnimplementedError } from '../errors.js';
 import { SOLO_NODE } from './cluster-port.js';
 import { Owners } from './owners.js';
+import { DatasetHomes } from './dataset-homes.js';
 import type { FlightServiceOptions, RpcContext } from './call.js';
 import type { DecodedFlightData, OutgoingFlightData } from './flight-data-codec.js';
 import { guard } from './guard.js';
@@ -37,6 +38,7 @@ export function createFlightService(options: FlightServiceOptions): UntypedServi
     validateIpc: options.validateIpc !== false,
     ...(options.denied ? { denied: options.denied } : {}),
     owners: new Owners(options.cluster ?? SOLO_NODE, options.manager, options.logger),
+    homes: options.homes ?? new DatasetHomes(options.cluster ?? SOLO_NODE, options.datasets, options.manager),
   };
   const authenticator = options.authenticator ?? noAuthentication;
   return guard(

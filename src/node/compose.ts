@@ -15,6 +15,8 @@ import type { ReservationStore } from '../coordination/reservation-store.js';
 import type { DurableStore } from '../durable/durable-store.js';
 import type { FilesystemStore } from '../durable/filesystem-store.js';
 import type { FlightServerOptions } from '../flight/server.js';
+import { DatasetHomes, partitionStore } from '../flight/dataset-homes.js';
+import { SOLO_NODE } from '../flight/cluster-port.js';
 import type { TlsFiles } from '../flight/tls.js';
 import { JobRunner } from '../jobs/runner.js';
 import { NO_MEMBERS, registerClusterGauges } from '../metrics/cluster-metrics.js';
@@ -86,27 +88,21 @@ export function composeNode(
     landing: {
       landed: (version, copied) => reservations.landed(version, copied),
       durable: (version) => reservations.durable(version),
-      retired: (version, reason) => datasets.retired(version.path, reason),
+      retired: (version, reason) => homes.retired(version.path, reason, logger),
     },
   });
   manager.events.subscribe(metrics.observe);
   const jobs = new JobRunner(clock, logger, metrics.jobItem);
+  // A dataset's generations are kept at its home; in a cluster its partitions are removed
+  // and pinned wherever they are held (the cluster is built below).
   const datasets: Datasets = new Datasets(
     clock,
-    {
-      stored: (dataset) => manager.storedPartitions(dataset),
-      remove: (path) => manager.delete(path),
-      pin: async (path, pinned) => {
-        await manager.materialize(path);
-        if (pinned) manager.pin(path);
-        else manager.unpin(path);
-      },
-      graceMs: config.server.ticketGrace,
-    },
+    partitionStore(manager, () => cluster ?? SOLO_NODE, logger, config.server.ticketGrace),
     (loss) => {
       metrics.datasetLost(loss.reason);
       logger.warn({ ...loss }, 'a dataset lost a partition: dropped whole (recompute it)');
     },
+    !config.cluster,
   );
 
   // With auth, node-to-node calls carry this node's credential (signed with the shared secret).
@@ -120,6 +116,16 @@ export function composeNode(
       })
     : undefined;
 
+  const homes = new DatasetHomes(cluster ?? SOLO_NODE, datasets, manager);
+  // A member that goes down takes the partitions it held: their datasets are lost, unless
+  // their class keeps them durably (restored from the store) or on more than one member.
+  cluster?.onMemberDown((name) =>
+    datasets.memberLost(name, (dataset) => {
+      const cls = manager.route(dataset).config;
+      return cls.durability !== 'none' || cls.replicas > 1;
+    }),
+  );
+
   registerStorageGauges(metrics.registry, manager);
   registerCoordinationMetrics(metrics.registry, reservations);
   registerJobGauges(metrics.registry, jobs);
@@ -131,6 +137,7 @@ export function composeNode(
     observeRpc: metrics.observeRpc,
     reservations,
     datasets,
+    homes,
     jobs,
     authenticator,
     denied: denialReporter(logger, () => metrics.authFailed('permission_denied')),

@@ -1,6 +1,6 @@
 import type { Config, StorageTypeName } from '../config/schema.js';
 import { InvalidArgumentError } from '../errors.js';
-import { normalizePrefix, partitionsPrefix, type FlightPath } from '../core/path.js';
+import { normalizePrefix, partitionOf, partitionsPrefix, type FlightPath } from '../core/path.js';
 import { ClassRouter, relativeSegments, type RoutedClass } from '../routing/router.js';
 import type { FlightVersion, VersionIdentity } from './flight.js';
 import type { PutSession } from './put-session.js';
@@ -292,6 +292,11 @@ export class StorageManager {
   /** The stored partitions of a dataset (their paths: see core/path.ts `partitionPath`), as the catalog knows them. */
   storedPartitions(dataset: FlightPath): FlightPath[] {
     return [...this.core.catalog.paths.range(partitionsPrefix(dataset))].map((v) => v.path);
+  }
+
+  /** The stored partitions of every dataset at or under a normalised prefix. */
+  partitionsUnder(prefix: string): FlightPath[] {
+    return [...this.core.catalog.paths.range(prefix)].map((v) => v.path).filter((p) => partitionOf(p) !== undefined);
   }
 
   /** Looks up in its store a flight the store's listing has not reached yet (no manifest read). */

@@ -43,7 +43,7 @@ describe('the authentication seam', () => {
       authenticator: standIn,
       datasets: new Datasets(new ManualClock(0), {
         stored: () => [],
-        remove: (p) => tm.manager.delete(p),
+        remove: (paths) => paths.forEach((p) => tm.manager.delete(p)),
         pin: () => Promise.resolve(),
         graceMs: 0,
       }),

@@ -17,6 +17,7 @@ import { freePort, spawnServer, type ServerProcess } from '../helpers/server.js'
 import { until } from '../helpers/until.js';
 import { TIERFLIGHT_CLI } from '../helpers/cli.js';
 import { ROOT } from '../setup/python-env.js';
+import { GO_CLIENT } from '../setup/clients.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -550,5 +551,142 @@ ${members()
       ]);
       expect(check).toMatchObject({ ok: true });
     }
+  });
+  it('stores a partitioned dataset over the members: written through any node, read whole from any, lost whole with a node unless durable', async () => {
+    const count = 8;
+    /** The owner of partition i of a dataset (placed by dataset and index), among the live members. */
+    const partOwner = (dataset: string, i: number, live: readonly Name[] = NAMES) => ownerOf(`${dataset}#${i}`, live);
+    // Two datasets with the same home, and another node holding partitions of both (killed below).
+    let none = '';
+    let strong = '';
+    let killed: Name | undefined;
+    for (let n = 0; !killed; n++) {
+      none = `ds/none-${n}`;
+      strong = `durable/ds-${n}`;
+      const home = ownerOf(none);
+      if (ownerOf(strong) !== home) continue;
+      killed = NAMES.find(
+        (k) =>
+          k !== home &&
+          [none, strong].every((d) => Array.from({ length: count }, (_, i) => partOwner(d, i)).includes(k)),
+      );
+    }
+    const home = ownerOf(none);
+    interface Read {
+      error?: { error: string; message: string };
+      equal?: boolean;
+      by_location_equal?: boolean;
+      plain_equal?: boolean;
+      locations?: string[][];
+      records?: number;
+      ordered?: boolean;
+      listed?: string[];
+    }
+    const write = async (dataset: string, seed: number, indexes: number[]) => {
+      const locations = NAMES.map(location);
+      const out = await runPyClient<{ errors: string[] }>('cluster-dataset', location('node-a'), [
+        '--path',
+        dataset,
+        '--script',
+        JSON.stringify({ op: 'write', count, seed, indexes, locations }),
+      ]);
+      expect(out.errors).toEqual([]);
+    };
+    const read = (through: Name, dataset: string, seed: number, plain = false) =>
+      runPyClient<Read>('cluster-dataset', location(through), [
+        '--path',
+        dataset,
+        '--script',
+        JSON.stringify({ op: 'read', count, seed, plain }),
+      ]);
+
+    // 7 of 8 partitions, written through all three nodes: not visible anywhere, the missing one named.
+    await write(none, 1, [0, 1, 2, 3, 4, 6, 7]);
+    for (const n of NAMES)
+      expect((await read(n, none, 1)).error?.message).toMatch(/not complete: 7 of 8 .*missing partition 5$/);
+    await write(none, 1, [5]);
+    const expectedLocations = Array.from({ length: count }, (_, i) => [location(partOwner(none, i))]);
+    for (const n of NAMES) {
+      expect(await read(n, none, 1, n === home)).toMatchObject({
+        equal: true,
+        by_location_equal: true,
+        ordered: true,
+        records: count * 2000,
+        locations: expectedLocations,
+        listed: [none],
+        ...(n === home ? { plain_equal: true } : {}),
+      });
+    }
+    // Each partition is held by its owner alone, and they are spread over more than one node.
+    const { endpoints } = await new FlightClient(location(home)).getFlightInfo(none);
+    /** How many of the dataset's partitions a node holds itself (a node-to-node read is answered locally). */
+    const holds = async (n: Name) => {
+      const client = new FlightClient(location(n));
+      let found = 0;
+      for (const e of endpoints) {
+        const read = async () => {
+          for await (const m of client.doGet(e.ticket, { [FROM_NODE_HEADER]: 'test' })) void m;
+        };
+        found += await read().then(
+          () => 1,
+          () => 0,
+        );
+      }
+      client.close();
+      return found;
+    };
+    const held = Object.fromEntries(await Promise.all(NAMES.map(async (n) => [n, await holds(n)] as const))) as Record<
+      Name,
+      number
+    >;
+    for (const n of NAMES)
+      expect(held[n]).toBe(Array.from({ length: count }, (_, i) => partOwner(none, i)).filter((o) => o === n).length);
+    expect(NAMES.filter((n) => held[n] > 0).length).toBeGreaterThan(1);
+    // arrow-go: four partitions put through one node, read back endpoint by endpoint through another.
+    const { stdout } = await execFileAsync(GO_CLIENT, ['dataset', `127.0.0.1:${ports['node-b']}`], {
+      timeout: 120_000,
+    });
+    expect(JSON.parse(stdout)).toMatchObject({ dataset: { ok: true, endpoints: 4, rows: 1200 } });
+
+    await write(
+      strong,
+      2,
+      Array.from({ length: count }, (_, i) => i),
+    );
+    expect(await read('node-a', strong, 2)).toMatchObject({ equal: true, by_location_equal: true });
+
+    // The member holding partitions of both goes: the `none` dataset is lost everywhere, the durable one is read on.
+    nodes[killed].process.kill('SIGKILL');
+    const killedAt = Date.now();
+    const live = NAMES.filter((n) => n !== killed);
+    await until(
+      `dataset ${none} to be NOT_FOUND on every live node`,
+      async () => {
+        for (const n of live) {
+          const error = (await read(n, none, 1)).error?.message ?? '';
+          if (!/NOT_FOUND|not found|lost partition/i.test(error)) return false;
+        }
+        return true;
+      },
+      20_000,
+    );
+    const lostMs = Date.now() - killedAt;
+    for (const n of live) {
+      expect((await read(n, none, 1)).error?.message).toMatch(
+        new RegExp(`lost partition \\d+ of 8 \\(its node ${killed} left\\); recompute it`),
+      );
+    }
+    await settled(live);
+    for (const n of live) {
+      expect(await read(n, strong, 2)).toMatchObject({
+        equal: true,
+        by_location_equal: true,
+        locations: Array.from({ length: count }, (_, i) => [location(partOwner(strong, i, live))]),
+      });
+    }
+    console.log(
+      `partitioned datasets: ${killed} SIGKILLed; the none dataset was NOT_FOUND on ${live.join(' and ')} ${lostMs} ms later; ` +
+        `the strong one read whole from both (its partitions restored from S3 by their new owners)`,
+    );
   });
 });

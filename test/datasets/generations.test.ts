@@ -12,7 +12,7 @@ function setup() {
   const stored: string[] = [];
   const datasets = new Datasets(clock, {
     stored: () => stored.filter((p) => !removed.includes(p)) as ReturnType<typeof flightPath>[],
-    remove: (p) => removed.push(p),
+    remove: (paths) => removed.push(...paths),
     pin: () => Promise.resolve(),
     graceMs: 1_000,
   });

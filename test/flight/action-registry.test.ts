@@ -35,6 +35,7 @@ describe('DoAction verb registry', () => {
       ['prefetch', 'admin'],
       ['cluster', 'admin'],
       ['cluster-resync', 'admin'],
+      ['cluster-dataset', 'admin'],
       ['RenewFlightEndpoint', 'read'],
       ['CancelFlightInfo', 'write'],
     ]);
@@ -61,7 +62,7 @@ describe('DoAction verb registry', () => {
   it('refuses an unknown verb naming the ones there are, and a verb registered twice', async () => {
     const registry = builtinActions();
     await expect(collect(registry.run('nope', Buffer.alloc(0), context))).rejects.toThrow(
-      /unknown action "nope"; available: delete, delete-prefix, stats, reserve, release, pin, unpin, backfill, backfill-status, prefetch, cluster, cluster-resync/,
+      /unknown action "nope"; available: delete, delete-prefix, stats, reserve, release, pin, unpin, backfill, backfill-status, prefetch, cluster, cluster-resync, cluster-dataset/,
     );
     expect(() => registry.register(registry.list()[0]!)).toThrow(/registered twice/);
   });

@@ -59,6 +59,7 @@ describe('batch-range tickets and DoAction verbs (pyarrow client)', () => {
       'backfill',
       'backfill-status',
       'cluster',
+      'cluster-dataset',
       'cluster-resync',
       'delete',
       'delete-prefix',

@@ -1224,6 +1224,60 @@ def cmd_dataset_read(client, args):
     return {"equal": got.equals(expected), "endpoints": len(info.endpoints), "listed": listed}
 
 
+def cmd_cluster_dataset(client, args):
+    """Partitioned datasets on a cluster. `write`: partitions `indexes` of `count` (seed `seed`)
+    put in parallel, partition i through node i mod len(locations). `read`: the dataset read
+    through this node (every endpoint's ticket here), at each endpoint's own location (in
+    parallel, as a parallel reader does), and with `plain` as the plain path's DoGet."""
+    import threading
+    s = json.loads(args.script)
+    path, count, seed = args.path, s["count"], s["seed"]
+    if s["op"] == "write":
+        errors = []
+
+        def one(i):
+            try:
+                put_partition(s["locations"][i % len(s["locations"])], path, seed, i, count)
+            except Exception as e:  # reported, not raised: every writer runs
+                errors.append(f"partition {i}: {e}")
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in s["indexes"]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return {"errors": errors}
+    expected = pa.concat_tables([dataset_part(seed, i) for i in range(count)])
+    try:
+        info, got = read_dataset(client, path)
+    except (fl.FlightError, pa.ArrowException) as e:
+        return {"error": error_of(e)}
+    parts = [None] * len(info.endpoints)
+
+    def at_location(i, e):
+        c = fl.connect(e.locations[0]) if e.locations else client
+        parts[i] = c.do_get(e.ticket).read_all()
+
+    threads = [threading.Thread(target=at_location, args=(i, e)) for i, e in enumerate(info.endpoints)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out = {
+        "equal": got.equals(expected),
+        "by_location_equal": all(p is not None for p in parts) and pa.concat_tables(parts).equals(expected),
+        "locations": [[loc.uri.decode() for loc in e.locations] for e in info.endpoints],
+        "records": info.total_records,
+        "bytes": info.total_bytes,
+        "ordered": info.ordered,
+        "listed": ["/".join(p.decode() for p in f.descriptor.path) for f in client.list_flights(path.encode())],
+    }
+    if s.get("plain"):
+        plain = client.do_get(fl.Ticket(path.encode())).read_all()
+        out["plain_equal"] = plain.combine_chunks().equals(expected.combine_chunks())
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("command")

@@ -6,6 +6,7 @@ import { pinVerb, unpinVerb } from './pin.js';
 import { backfillStatusVerb, backfillVerb, prefetchVerb } from './jobs.js';
 import { statsVerb } from './stats.js';
 import { clusterResyncVerb, clusterVerb } from './cluster.js';
+import { clusterDatasetVerb } from './cluster-dataset.js';
 import { cancelFlightInfoVerb, renewFlightEndpointVerb } from './standard.js';
 
 export { ActionRegistry, type ActionContext, type ActionVerb, type Permission } from './registry.js';
@@ -25,6 +26,7 @@ export function builtinActions(): ActionRegistry {
     prefetchVerb,
     clusterVerb,
     clusterResyncVerb,
+    clusterDatasetVerb,
     renewFlightEndpointVerb,
     cancelFlightInfoVerb,
   ]);

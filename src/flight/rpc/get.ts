@@ -8,7 +8,9 @@ import { waitIfReserved } from './wait.js';
 import { authorize } from '../guard.js';
 import { partitionOf, ticketPath, type FlightPath } from '../../core/path.js';
 import type { FlightVersion } from '../../storage/flight.js';
-import { partitionsOf } from './datasets.js';
+import { partitionsOf, partitionTicket } from './datasets.js';
+import { fromNode } from '../owners.js';
+import type { ClusterMember } from '../cluster-port.js';
 
 /**
  * Read buffers kept for reuse between DoGets from the disk tiers (see BufferPool): enough
@@ -32,16 +34,42 @@ export function doGet(ctx: RpcContext) {
       authorize(call, partitionOf(path)?.dataset ?? path, 'read', ctx.denied);
       await waitIfReserved(ctx, path, call);
       if (ticket.version === undefined && ctx.datasets.has(path)) {
-        // The dataset's plain path: every partition in order, the schema once.
-        const versions = await partitionsOf(ctx, ctx.datasets.visible(path));
-        for (const [i, version] of versions.entries()) {
-          if (!(await send(version.path, version.tag, undefined, i === 0))) return;
+        // The dataset's plain path: every partition in order, the schema once; in a cluster,
+        // the partitions other members hold read from them.
+        const partitions = await partitionsOf(ctx, ctx.datasets.visible(path));
+        for (const p of partitions) {
+          const first = p.index === 0;
+          const sent = p.version
+            ? await send(p.path, p.version.tag, undefined, first)
+            : await relay(p.owners, partitionTicket(p), first);
+          if (!sent) return;
         }
+        return;
+      }
+      // Another member's partition (a client reading every endpoint through this node): read there.
+      const elsewhere = partitionOf(path) && !fromNode(call) ? ctx.homes.heldElsewhere(path) : undefined;
+      if (elsewhere) {
+        await relay(elsewhere, call.request.ticket, true);
         return;
       }
       // Not held here: restored from the durable store, or NOT_FOUND naming its owners.
       await ctx.owners.readHere(path);
       await send(path, ticket.version, ticket.range, true);
+
+      /** Streams a ticket read from another member (its schema message only when asked); false once the client is gone. */
+      async function relay(owners: ClusterMember[], at: Buffer, withSchema: boolean): Promise<boolean> {
+        let schema = true;
+        for await (const m of ctx.homes.readElsewhere(call, owners, at)) {
+          if (gone(call)) return false;
+          if (schema && !withSchema) {
+            schema = false;
+            continue;
+          }
+          schema = false;
+          await write({ header: m.header, body: m.body });
+        }
+        return true;
+      }
 
       /** Streams one stored version (its schema first when asked); false once the client is gone. */
       async function send(

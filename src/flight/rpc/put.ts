@@ -15,8 +15,8 @@ import type { VersionIdentity } from '../../storage/flight.js';
 import { statusName, type RpcContext } from '../call.js';
 import { DescriptorType, isDecodeError, type DecodedFlightData, type FlightDataFrame } from '../flight-data-codec.js';
 import { toServiceError } from '../status.js';
-import { flightPath, partitionPath, type FlightPath } from '../../core/path.js';
-import { PARTITION_HEADER, parsePartition, type Generation } from '../../datasets/datasets.js';
+import { flightPath, partitionOf, partitionPath, storedPath, type FlightPath } from '../../core/path.js';
+import { PARTITION_HEADER, parsePartition } from '../../datasets/datasets.js';
 import { authorize } from '../guard.js';
 
 /** A request header giving the flight's size up front, so it is charged to a tier that takes it. */
@@ -42,8 +42,8 @@ async function doPut(
 ): Promise<string> {
   const { manager, log, denied } = ctx;
   let session: PutSession | undefined;
-  /** A partition of a dataset (`x-tierflight-partition`): its generation and index. */
-  let partition: { generation: Generation; index: number } | undefined;
+  /** A partition of a dataset (`x-tierflight-partition`): its dataset, generation, index and count. */
+  let partition: { dataset: FlightPath; generation: number; index: number; count: number } | undefined;
   call.on('cancelled', () => void session?.abort());
   let index = 0;
   // A plain `for await` destroys the stream when the loop ends, before grpc-js can send
@@ -58,30 +58,29 @@ async function doPut(
       const at = index++;
       if (!session) {
         // The path is parsed once, here; a put of a path another node is the primary owner of goes there.
-        const path = descriptorPath(msg);
+        const path = descriptorPath(msg, call);
         authorize(call, path, 'write', denied);
         const part = partitionHeader(call);
-        if (part) {
-          // Stored as its generation's partition, under the dataset's path (its class and limits).
-          ctx.owners.partitionsHere();
-          partition = { generation: ctx.datasets.begin(path, part.index, part.count), index: part.index };
-          session = await startPut(
-            call,
-            manager,
-            msg,
-            partitionPath(path, partition.generation.number, part.index, part.count),
-            validator,
-          );
-          ctx.datasets.checkSchema(partition.generation, part.index, msg.header);
-          continue;
-        }
-        const owner = ctx.owners.primaryElsewhere(call, path);
+        // A dataset's partition goes to its owner (placed by dataset and index), which asks the
+        // dataset's home for its generation and stores it under the dataset's path (its class
+        // and limits); anything else to the path's primary owner.
+        const owner = part
+          ? ctx.homes.partitionOwnerElsewhere(call, path, part.index)
+          : ctx.owners.primaryElsewhere(call, path);
         if (owner) {
           await ctx.owners.forwardPut(call, owner, msg, incoming);
           call.end();
           return 'OK';
         }
-        session = await startPut(call, manager, msg, path, validator);
+        // A partition's generation is asked for once its schema message is known to be one.
+        const place = part
+          ? async () => {
+              const generation = await ctx.homes.begin(path, part.index, part.count, msg.header);
+              partition = { dataset: path, generation, ...part };
+              return partitionPath(path, generation, part.index, part.count);
+            }
+          : undefined;
+        session = await startPut(call, manager, msg, path, validator, place);
         continue;
       }
       const stored = toFrame(msg, session.path, validator, at);
@@ -105,8 +104,13 @@ async function doPut(
     const committed = await session.commit();
     // A dataset's partition: the dataset becomes visible once every partition of its generation has.
     if (partition) {
-      const { generation, index: i } = partition;
-      ctx.datasets.landed(generation, i, { tag: committed.tag });
+      const { dataset, generation, index: i, count } = partition;
+      const facts = { tag: committed.tag, records: committed.totalRecords, bytes: committed.totalBytes };
+      await ctx.homes.landed(dataset, generation, i, count, facts).catch((err: unknown) => {
+        // The home did not hear of it: the partition would never be read; it goes, and the writer hears why.
+        manager.delete(committed.path);
+        throw err;
+      });
     }
     ctx.owners.replicate(committed);
     call.end();
@@ -126,6 +130,8 @@ async function startPut(
   first: FlightDataFrame,
   path: FlightPath,
   validator: MessageChecker,
+  /** Where it is stored, once the schema message is checked, when that is not `path` (a dataset's partition). */
+  place?: () => Promise<FlightPath>,
 ): Promise<PutSession> {
   if (first.header.length === 0)
     throw new InvalidArgumentError(`flight "${path}": the first DoPut message carries no schema`);
@@ -136,7 +142,7 @@ async function startPut(
     );
   }
   const identity = copiedVersion(call);
-  const session = await manager.beginPut(path, {
+  const session = await manager.beginPut(place ? await place() : path, {
     sizeHint: sizeHint(call),
     owner: ownerOf(call),
     ...(identity ? { identity } : {}),
@@ -151,7 +157,7 @@ async function startPut(
 }
 
 /** The flight the first DoPut message's descriptor names, or INVALID_ARGUMENT saying what is wrong with it. */
-function descriptorPath(first: FlightDataFrame): FlightPath {
+function descriptorPath(first: FlightDataFrame, call: ServerDuplexStream<unknown, unknown>): FlightPath {
   const d = first.descriptor;
   if (!d) throw new InvalidArgumentError('the first DoPut message must carry a FlightDescriptor with the schema');
   if (d.type !== DescriptorType.PATH) {
@@ -159,6 +165,9 @@ function descriptorPath(first: FlightDataFrame): FlightPath {
       `Tierflight stores flights under PATH descriptors; got descriptor type ${describeType(d.type)}`,
     );
   }
+  // Another node copies a dataset's partition under its own path (a replica, a handover).
+  const joined = d.path.join('/');
+  if (call.metadata.get(FROM_NODE_HEADER).length > 0 && partitionOf(joined)) return storedPath(joined);
   return flightPath(d.path);
 }
 
