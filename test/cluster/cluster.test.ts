@@ -617,10 +617,10 @@ ${members()
         ...(n === home ? { plain_equal: true } : {}),
       });
     }
-    // Each partition is held by its owner alone, and they are spread over more than one node.
     const { endpoints } = await new FlightClient(location(home)).getFlightInfo(none);
-    /** How many of the dataset's partitions a node holds itself (a node-to-node read is answered locally). */
-    const holds = async (n: Name) => {
+    // Each partition is held by its owner alone, and they are spread over more than one node.
+    /** How many of a dataset's partitions (its endpoints) a node holds itself (a node-to-node read is answered locally). */
+    const holds = async (n: Name, endpoints: { ticket: Buffer }[]) => {
       const client = new FlightClient(location(n));
       let found = 0;
       for (const e of endpoints) {
@@ -635,10 +635,9 @@ ${members()
       client.close();
       return found;
     };
-    const held = Object.fromEntries(await Promise.all(NAMES.map(async (n) => [n, await holds(n)] as const))) as Record<
-      Name,
-      number
-    >;
+    const held = Object.fromEntries(
+      await Promise.all(NAMES.map(async (n) => [n, await holds(n, endpoints)] as const)),
+    ) as Record<Name, number>;
     for (const n of NAMES)
       expect(held[n]).toBe(Array.from({ length: count }, (_, i) => partOwner(none, i)).filter((o) => o === n).length);
     expect(NAMES.filter((n) => held[n] > 0).length).toBeGreaterThan(1);
@@ -647,6 +646,15 @@ ${members()
       timeout: 120_000,
     });
     expect(JSON.parse(stdout)).toMatchObject({ dataset: { ok: true, endpoints: 4, rows: 1200 } });
+    // Deleted through any node: the dataset counts once, and its partitions go from every node.
+    const go = await new FlightClient(location('node-c')).getFlightInfo('go/dataset');
+    expect(await Promise.all(NAMES.map((n) => holds(n, go.endpoints)))).not.toEqual([0, 0, 0]);
+    expect(await new FlightClient(location('node-c')).action('delete-prefix', { prefix: 'go' })).toEqual([
+      { deleted: 1 },
+    ]);
+    await until('the partitions of go/dataset to go from every node', async () =>
+      (await Promise.all(NAMES.map((n) => holds(n, go.endpoints)))).every((h) => h === 0),
+    );
 
     await write(
       strong,

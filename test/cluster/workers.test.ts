@@ -34,6 +34,7 @@ describe('serve --workers 2', () => {
   memory: { capacity: 64MiB }
   disk: { path: ${dir}/disk, capacity: 1GiB }
 storageClasses:
+  - { name: scratch, prefix: scratch, tiers: [{ storage: memory }] }
   - { name: default, prefix: "", tiers: [{ storage: memory }, { storage: disk }] }
 `,
     );
@@ -117,6 +118,46 @@ storageClasses:
     expect(third).toMatchObject({ status: 'acquired' });
     a.close();
     b.close();
+  });
+
+  it('loses a dataset whole when another worker evicts one of its partitions, and says so through either port', async () => {
+    const members = [{ name: 'worker-0' }, { name: 'worker-1' }];
+    const ownerOf = (key: string) => owners(key, members, 1)[0]!.name;
+    // A dataset whose home holds none of its partitions: only the other worker's report can lose it.
+    const dataset = Array.from({ length: 200 }, (_, i) => `scratch/ds-${i}`).find((d) =>
+      [0, 1].every((i) => ownerOf(`${d}#${i}`) !== ownerOf(d)),
+    )!;
+    const script = (op: string) => [
+      '--path',
+      dataset,
+      '--script',
+      JSON.stringify({ op, count: 2, seed: 3, indexes: [0, 1], locations: [location(0), location(1)] }),
+    ];
+    expect(await runPyClient('cluster-dataset', location(0), script('write'))).toEqual({ errors: [] });
+    for (const i of [0, 1]) {
+      expect(await runPyClient('cluster-dataset', location(i), script('read'))).toMatchObject({
+        equal: true,
+        by_location_equal: true,
+      });
+    }
+    // Memory-only flights twice the size of the memory of both workers: the dataset's partitions are evicted.
+    const fill = Array.from({ length: 128 }, (_, i) => ({ op: 'put', path: `scratch/fill-${i}`, kib: 1024, seed: i }));
+    const acked = await runPyClient<{ ok?: boolean }[]>('ops', location(0), ['--script', JSON.stringify(fill)]);
+    expect(acked.filter((a) => !a.ok)).toEqual([]);
+    for (const i of [0, 1]) {
+      await until(
+        `the dataset to read as lost through port ${i}`,
+        async () => {
+          const out = await runPyClient<{ error?: { message: string } }>(
+            'cluster-dataset',
+            location(i),
+            script('read'),
+          );
+          return /lost partition [01] of 2 \(evicted\); recompute it/.test(out.error?.message ?? '');
+        },
+        10_000,
+      );
+    }
   });
 
   it('stops every worker on SIGTERM', async () => {

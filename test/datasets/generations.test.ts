@@ -56,6 +56,28 @@ describe('dataset generations', () => {
     expect(datasets.begin(path, 1, 4)).not.toBe(g2);
   });
 
+  it('lose every dataset with a partition on a member that went down, unless its class keeps it', () => {
+    const { removed, datasets } = setup();
+    const [onB, elsewhere, durable] = ['d/on-b', 'd/elsewhere', 'd/durable'].map((p) => flightPath(p));
+    for (const dataset of [onB, elsewhere, durable]) {
+      // A home hears of each partition from its owner by generation number (`generation`).
+      const number = datasets.begin(dataset, 0, 2).number;
+      for (const i of [0, 1]) {
+        const node = dataset !== elsewhere && i === 1 ? 'node-b' : 'node-a';
+        datasets.landed(datasets.generation(dataset, number, 2), i, { tag: `t${i}`, node, records: 10, bytes: 100 });
+      }
+      expect(datasets.visible(dataset).landed.get(1)).toMatchObject({ records: 10, bytes: 100 });
+    }
+    datasets.memberLost('node-b', (d) => d === durable);
+    expect(() => datasets.visible(onB)).toThrow(/lost partition 1 of 2 \(its node node-b left\); recompute it/);
+    expect(removed.sort()).toEqual([partitionPath(onB, 1, 0, 2), partitionPath(onB, 1, 1, 2)].sort());
+    expect(datasets.visible(elsewhere).count).toBe(2);
+    expect(datasets.visible(durable).count).toBe(2);
+    // A partition landing for a generation the home no longer has goes (it was dropped meanwhile).
+    expect(datasets.landed(datasets.generation(onB, 1, 2), 0, { tag: 'late', node: 'node-a' })).toBe(false);
+    expect(removed.filter((p) => p === partitionPath(onB, 1, 0, 2))).toHaveLength(2);
+  });
+
   it('delete a dataset with every generation, the retiring ones included', async () => {
     const { removed, datasets, path } = setup();
     for (const tag of ['a', 'b']) {
