@@ -161,6 +161,22 @@ describe('README', () => {
     expect(info.owner).toMatch(/^.+-\d+$/);
   });
 
+  it('shows a partitioned dataset example (parallel writers, parallel readers) that works as written', async () => {
+    const section = README.slice(README.indexOf('## Partitioned datasets'), README.indexOf('## Security'));
+    const code = /```python\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(code).toContain('x-tierflight-partition');
+    const script = (code as string).replace('grpc://localhost:8815', server.location);
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        PYTHON,
+        ['-c', `${script}\nprint(table.num_rows, len(info.endpoints))`],
+        { timeout: 60_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim())),
+      );
+    });
+    expect(out).toBe('8000 8');
+  });
+
   it('shows a security example (openssl, hash-password, config, pyarrow) that works as written', async () => {
     const section = README.slice(README.indexOf('## Security'), README.indexOf('## Configuration reference'));
     const block = (lang: string) => new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section)?.[1] ?? '';

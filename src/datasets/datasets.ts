@@ -241,6 +241,13 @@ export class Datasets {
     return this.clock.now() + this.store.graceMs;
   }
 
+  /** How many datasets this node keeps (is home for): visible, being written (none visible yet), lost. */
+  counts(): { visible: number; writing: number; lost: number } {
+    let visible = 0;
+    for (const state of this.states.values()) if (state.complete) visible++;
+    return { visible, writing: this.states.size - visible, lost: this.losses.size };
+  }
+
   /** Whether a dataset is known here (visible, or being written, or stored before a restart). */
   has(dataset: FlightPath): boolean {
     return this.losses.has(dataset) || this.state(dataset) !== undefined;

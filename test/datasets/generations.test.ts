@@ -58,7 +58,7 @@ describe('dataset generations', () => {
 
   it('lose every dataset with a partition on a member that went down, unless its class keeps it', () => {
     const { removed, datasets } = setup();
-    const [onB, elsewhere, durable] = ['d/on-b', 'd/elsewhere', 'd/durable'].map((p) => flightPath(p));
+    const [onB, elsewhere, durable] = [flightPath('d/on-b'), flightPath('d/elsewhere'), flightPath('d/durable')];
     for (const dataset of [onB, elsewhere, durable]) {
       // A home hears of each partition from its owner by generation number (`generation`).
       const number = datasets.begin(dataset, 0, 2).number;
