@@ -179,7 +179,83 @@ def concurrent(location, clients, mib, rounds):
     return {"clients": clients, "put_gbps": total / puts_s / 1e9, "get_gbps": total / gets_s / 1e9}
 
 
+def dataset(location, parts, mib, rounds):
+    """A `mib` MiB table written as one flight by one writer (parts = 0) or as a dataset of
+    `parts` partitions by `parts` writer threads (x-tierflight-partition), then read with one
+    thread per endpoint, each following its endpoint's location (where the partition is
+    held); aggregate GB/s, best of `rounds`, and the endpoints and nodes read from."""
+    import threading
+
+    table, rpb = big_table(mib, 64 * 1024)
+    path = f"ds/{parts}"
+
+    def together(work, n):
+        errors = []
+
+        def run(i):
+            try:
+                work(i)
+            except Exception as e:  # reported, never counted as done
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise RuntimeError(errors[0])
+        return time.perf_counter() - start
+
+    rows = table.num_rows // max(parts, 1)
+    slices = [table.slice(i * rows, rows if i < parts - 1 else None) for i in range(max(parts, 1))]
+    writers = [fl.connect(location) for _ in slices]
+
+    def put_one(i):
+        headers = [(b"x-tierflight-partition", f"{i}/{parts}".encode())] if parts else []
+        opts = fl.FlightCallOptions(headers=headers)
+        writer, _ = writers[i].do_put(fl.FlightDescriptor.for_path(path), table.schema, opts)
+        for batch in slices[i].to_batches(max_chunksize=rpb):
+            writer.write_batch(batch)
+        writer.close()
+
+    readers = {}
+    info = {}
+    got = [0]
+
+    def get_one(k):
+        endpoint = info["endpoints"][k]
+        uri = endpoint.locations[0].uri.decode() if endpoint.locations else location
+        client = readers.setdefault((k, uri), fl.connect(uri))
+        n = 0
+        for chunk in client.do_get(endpoint.ticket):
+            n += chunk.data.num_rows
+        got[0] += n
+
+    def read_all():
+        info["endpoints"] = writers[0].get_flight_info(fl.FlightDescriptor.for_path(path)).endpoints
+        got[0] = 0
+        seconds = together(get_one, len(info["endpoints"]))
+        assert got[0] == table.num_rows, (got[0], table.num_rows)
+        return seconds
+
+    puts_s = min(together(put_one, len(slices)) for _ in range(rounds))
+    gets_s = min(read_all() for _ in range(rounds))
+    nodes = sorted({e.locations[0].uri.decode() if e.locations else location for e in info["endpoints"]})
+    return {
+        "put_gbps": table.nbytes / puts_s / 1e9,
+        "get_gbps": table.nbytes / gets_s / 1e9,
+        "endpoints": len(info["endpoints"]),
+        "nodes": len(nodes),
+    }
+
+
 def main():
+    if sys.argv[1] == "dataset":
+        location, parts, mib, rounds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        print(json.dumps(dataset(location, parts, mib, rounds)))
+        return
     if sys.argv[1] == "concurrent":
         location, clients, mib, rounds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
         print(json.dumps(concurrent(location, clients, mib, rounds)))
