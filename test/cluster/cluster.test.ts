@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FlightClient, FlightCallError, FlightStatus } from '../../src/client/flight-client.js';
 import { owners } from '../../src/cluster/placement.js';
-import { tableFromArrays, tableToIPC } from 'apache-arrow';
+import { tableFromArrays, tableFromIPC, tableToIPC } from 'apache-arrow';
 import protobuf from 'protobufjs';
 import { encapsulatedMessages } from '../../src/ipc/ipc-stream.js';
 import { FROM_NODE_HEADER } from '../../src/flight/cluster-port.js';
@@ -641,6 +641,21 @@ ${members()
     for (const n of NAMES)
       expect(held[n]).toBe(Array.from({ length: count }, (_, i) => partOwner(none, i)).filter((o) => o === n).length);
     expect(NAMES.filter((n) => held[n] > 0).length).toBeGreaterThan(1);
+    // tierflight admin through a node that is not the home: info names each partition's node, get reads them all.
+    const via = NAMES.find((n) => n !== home)!;
+    const [node, ...cli] = TIERFLIGHT_CLI as [string, ...string[]];
+    const admin = (...args: string[]) =>
+      execFileAsync(node, [...cli, 'admin', '--server', location(via), ...args], { cwd: ROOT, maxBuffer: 1 << 26 });
+    const shown = (await admin('info', none)).stdout;
+    for (let i = 0; i < count; i++)
+      expect(shown).toMatch(new RegExp(`partition ${i}\\s+${location(partOwner(none, i)).replace(/[+.]/g, '\\$&')}`));
+    const file = path.join(dir, 'dataset.arrows');
+    await admin('get', none, '-o', file);
+    const table = tableFromIPC(await readFile(file));
+    expect(table.numRows).toBe(count * 2000);
+    expect([...new Set(table.getChild('part')!.toArray() as Int32Array)]).toEqual(
+      Array.from({ length: count }, (_, i) => i),
+    );
     // arrow-go: four partitions put through one node, read back endpoint by endpoint through another.
     const { stdout } = await execFileAsync(GO_CLIENT, ['dataset', `127.0.0.1:${ports['node-b']}`], {
       timeout: 120_000,
