@@ -5,6 +5,7 @@ import type { Datasets, LandedPartition, PartitionStore } from '../datasets/data
 import type { StorageManager } from '../storage/manager.js';
 import { forwardedHeaders, type ClusterMember, type ClusterPort, type ReadMessage } from './cluster-port.js';
 import { fromNode } from './owners.js';
+import type { PbFlightInfo } from './proto.js';
 
 /** The node-to-node verb a dataset's home and its partitions' owners talk through. */
 export const CLUSTER_DATASET_VERB = 'cluster-dataset';
@@ -59,6 +60,18 @@ export class DatasetHomes {
     const message: DatasetMessage = { op: 'begin', dataset, index, count, schema: schema.toString('base64') };
     const [answer] = await this.tell(home, message);
     return (JSON.parse(answer?.toString() ?? '{}') as { generation: number }).generation;
+  }
+
+  /**
+   * GetFlightInfo (or GetSchema) of a path this node answers for but holds nothing at, when
+   * the path's dataset home is another member — this node is a second owner of the path (a
+   * class with `replicas`), and only the home knows the dataset: the home's answer. Undefined:
+   * answer here.
+   */
+  infoAtHome(call: { metadata: Metadata }, path: FlightPath): Promise<PbFlightInfo> | undefined {
+    if (fromNode(call) || this.datasets.has(path) || this.manager.has(path)) return undefined;
+    const home = this.homeElsewhere(path);
+    return home && this.cluster.flightInfo(home, path.split('/'), forwardedHeaders(this.cluster, call));
   }
 
   /** Partition `index` of generation `generation` landed here: the home counts it (the dataset shows once all have). */

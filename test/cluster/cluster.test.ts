@@ -671,11 +671,12 @@ ${members()
       (await Promise.all(NAMES.map((n) => holds(n, go.endpoints)))).every((h) => h === 0),
     );
 
-    await write(
-      strong,
-      2,
-      Array.from({ length: count }, (_, i) => i),
-    );
+    // A class with two copies of each flight: whichever of the dataset path's owners is asked, the home answers.
+    const all = Array.from({ length: count }, (_, i) => i);
+    await write('hot/ds', 4, all);
+    for (const n of NAMES) expect(await read(n, 'hot/ds', 4)).toMatchObject({ equal: true, by_location_equal: true });
+
+    await write(strong, 2, all);
     expect(await read('node-a', strong, 2)).toMatchObject({ equal: true, by_location_equal: true });
 
     // The member holding partitions of both goes: the `none` dataset is lost everywhere, the durable one is read on.

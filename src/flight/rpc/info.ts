@@ -104,6 +104,8 @@ export function infoHandlers(ctx: RpcContext) {
       const { path } = readable(call, descriptor);
       const local = async () => {
         const waitMs = waitMsOf(call.metadata);
+        const atHome = ctx.homes.infoAtHome(call, path);
+        if (atHome) return atHome;
         if (ctx.datasets.has(path)) {
           // A dataset being written: wait for its last partition if asked to.
           if (waitMs !== undefined) await ctx.datasets.waitVisible(path, waitMs, cancelSignal(call));
@@ -118,9 +120,11 @@ export function infoHandlers(ctx: RpcContext) {
     GetSchema: unary(ctx, 'GetSchema', async (descriptor: PbDescriptor, call) => {
       const { path } = readable(call, descriptor);
       const local = async () => ({
-        schema: ctx.datasets.has(path)
-          ? (await datasetInfo(ctx, path)).schema
-          : encapsulateSchema((await lookup(path)).schemaHeader),
+        schema:
+          (await ctx.homes.infoAtHome(call, path))?.schema ??
+          (ctx.datasets.has(path)
+            ? (await datasetInfo(ctx, path)).schema
+            : encapsulateSchema((await lookup(path)).schemaHeader)),
       });
       return ctx.owners.info(call, path, local, (info) => ({ schema: info.schema }));
     }),
