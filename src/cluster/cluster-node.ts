@@ -116,6 +116,10 @@ export class ClusterNode implements ClusterPort {
     return this.membership.onDown((m) => listener(m.name));
   }
 
+  onMemberUp(listener: (member: ClusterMember) => void): () => void {
+    return this.membership.onUp((m) => listener(this.member(m)));
+  }
+
   peers(): ClusterMember[] {
     return this.membership
       .live()

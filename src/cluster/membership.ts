@@ -34,6 +34,7 @@ export class Membership {
   private readonly listeners = new Set<() => void>();
   private readonly returned = new Set<(member: Member) => void>();
   private readonly downs = new Set<(member: Member) => void>();
+  private readonly ups = new Set<(member: Member) => void>();
   private readonly timers: Timers;
   private stopped = false;
 
@@ -135,7 +136,14 @@ export class Membership {
     if (was === 'down' && state === 'up')
       for (const l of this.returned) l({ name: m.name, location: m.location, state });
     if (state === 'down') for (const l of this.downs) l({ name: m.name, location: m.location, state });
+    if (state === 'up' && was !== 'up') for (const l of this.ups) l({ name: m.name, location: m.location, state });
     this.changed();
+  }
+
+  /** Called when a member is seen up: first answered after this node started, or back from being down. */
+  onUp(listener: (member: Member) => void): () => void {
+    this.ups.add(listener);
+    return () => this.ups.delete(listener);
   }
 
   /** Called when a member is marked down (three probes missed). */

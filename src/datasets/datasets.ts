@@ -370,37 +370,74 @@ export class Datasets {
   }
 
   /**
-   * Finds a dataset again from its stored partitions (their paths name generation, index and
-   * count): the newest complete generation is visible, a newer incomplete one is being
-   * written, and older generations are leftovers of replaced or abandoned ones: they go.
+   * Finds a dataset again from its stored partitions (after a restart).
    */
   private rebuild(dataset: FlightPath): DatasetState | undefined {
+    this.recover(
+      dataset,
+      this.store.stored(dataset).map((path) => ({ path, landed: {} })),
+    );
+    return this.states.get(dataset);
+  }
+
+  /**
+   * Merges partitions found stored (here after a restart, or on other members: reported to
+   * this node as the dataset's home) into what is known of the dataset; their paths name
+   * generation, index and count. The newest complete generation is visible, a newer
+   * incomplete one is being written, and older generations are leftovers of replaced or
+   * abandoned ones: they go (not those kept for tickets). Partitions of a dataset lost
+   * since go too, unless it was written again.
+   */
+  recover(dataset: FlightPath, found: readonly { path: FlightPath; landed: LandedPartition; schema?: Buffer }[]): void {
+    if (this.losses.has(dataset)) {
+      if (found.length > 0) this.store.remove(found.map((f) => f.path));
+      return;
+    }
+    const state = this.states.get(dataset);
     const generations = new Map<number, Generation>();
-    for (const path of this.store.stored(dataset)) {
+    for (const g of [state?.complete, state?.pending]) if (g) generations.set(g.number, g);
+    const kept = new Set([...(state?.retiring.keys() ?? [])].map((g) => g.number));
+    const misfits: FlightPath[] = [];
+    for (const { path, landed, schema } of found) {
       const name = partitionOf(path);
-      if (!name || name.dataset !== dataset) continue;
+      if (!name || name.dataset !== dataset || kept.has(name.generation)) continue;
       let g = generations.get(name.generation);
       if (!g) {
         g = { dataset, number: name.generation, count: name.count, landed: new Map() };
         generations.set(name.generation, g);
       }
-      if (g.count === name.count) g.landed.set(name.index, {});
-      else this.store.remove([path]); // a partition that does not fit its generation
+      if (g.count !== name.count)
+        misfits.push(path); // a partition that does not fit its generation
+      else if (!g.landed.has(name.index)) g.landed.set(name.index, landed);
+      if (schema) g.schema ??= schema;
     }
-    if (generations.size === 0) return undefined;
+    if (misfits.length > 0) this.store.remove(misfits);
+    if (generations.size === 0) return;
     const newest = [...generations.values()].sort((a, b) => b.number - a.number);
     const complete = newest.find((g) => g.landed.size === g.count);
     const pending = newest[0] !== complete ? newest[0] : undefined;
     for (const g of newest) if (g !== complete && g !== pending) this.removeNow(g);
-    if (complete) complete.completedAt = this.clock.now();
-    const state: DatasetState = {
+    if (complete) complete.completedAt ??= this.clock.now();
+    this.states.set(dataset, {
       ...(complete ? { complete } : {}),
       ...(pending ? { pending } : {}),
-      retiring: new Map(),
-      next: (newest[0]?.number ?? 0) + 1,
-    };
-    this.states.set(dataset, state);
-    return state;
+      retiring: state?.retiring ?? new Map(),
+      ...(state?.pinned ? { pinned: true } : {}),
+      next: Math.max(state?.next ?? 1, (newest[0]?.number ?? 0) + 1),
+    });
+    if (complete && complete !== state?.complete) for (const wake of this.waiting.get(dataset) ?? []) wake();
+  }
+
+  /**
+   * Forgets the datasets `keep` says no (this node is no longer their home: placement moved
+   * them), leaving their partitions where they are for the new home to find.
+   */
+  forget(keep: (dataset: FlightPath) => boolean): void {
+    for (const [dataset, state] of [...this.states]) {
+      if (keep(dataset as FlightPath)) continue;
+      for (const cancel of state.retiring.values()) cancel();
+      this.states.delete(dataset);
+    }
   }
 
   /**

@@ -16,6 +16,8 @@ export interface ClusterPort {
   owners(path: string, replicas: number): ClusterMember[];
   /** Calls `listener` with a member's name whenever it is marked down. */
   onMemberDown(listener: (name: string) => void): () => void;
+  /** Calls `listener` with a member whenever it is seen up (first seen after this node started, or back from down). */
+  onMemberUp(listener: (member: ClusterMember) => void): () => void;
   /** Every other live member. */
   peers(): ClusterMember[];
   /** Every member with its state as this node sees it (`self`, `unknown`, `up`, `down`). */
@@ -64,6 +66,7 @@ export const SOLO_NODE: ClusterPort = {
   self: '',
   owners: () => [{ name: '', location: '', self: true }],
   onMemberDown: () => () => undefined,
+  onMemberUp: () => () => undefined,
   peers: () => [],
   members: () => [],
   resync: () => undefined,
@@ -106,6 +109,11 @@ export const DEFAULT_POLL_WAIT_MS = 10_000;
 
 /** The Tierflight request headers a forwarded call carries on. */
 const FORWARDED = ['x-tierflight-owner', 'x-tierflight-flight-size', 'x-tierflight-wait-ms', 'x-tierflight-partition'];
+
+/** A call another node made on a client's behalf (answered here, never routed on). */
+export function fromNode(call: { metadata: Metadata }): boolean {
+  return call.metadata.get(FROM_NODE_HEADER).length > 0;
+}
 
 /**
  * The headers to call another node with on behalf of this call: the Tierflight ones, and the

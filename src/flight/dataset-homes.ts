@@ -1,10 +1,12 @@
 import type { Metadata } from '@grpc/grpc-js';
 import type { Logger } from '../core/log.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { retry } from '../core/retry.js';
+import { isTierflightError } from '../errors.js';
 import { partitionOf, partitionPath, type FlightPath } from '../core/path.js';
 import type { Datasets, LandedPartition, PartitionStore } from '../datasets/datasets.js';
 import type { StorageManager } from '../storage/manager.js';
-import { forwardedHeaders, type ClusterMember, type ClusterPort, type ReadMessage } from './cluster-port.js';
-import { fromNode } from './owners.js';
+import { forwardedHeaders, fromNode, type ClusterMember, type ClusterPort, type ReadMessage } from './cluster-port.js';
 import type { PbFlightInfo } from './proto.js';
 
 /** The node-to-node verb a dataset's home and its partitions' owners talk through. */
@@ -21,7 +23,17 @@ export type DatasetMessage =
   /** To every member: remove these partitions where they are held. */
   | { op: 'remove'; paths: string[] }
   /** To a partition's owner: pin or unpin it. */
-  | { op: 'pin'; paths: string[]; pinned: boolean };
+  | { op: 'pin'; paths: string[]; pinned: boolean }
+  /** To a dataset's home: partitions this member holds (after the home started, or placement moved). */
+  | ({ op: 'held' } & HeldPartitions)
+  /** To a member just seen up: report to `to` the partitions it holds of the datasets `to` is the home of. */
+  | { op: 'report'; to: string };
+
+/** The partitions a member holds, as it reports them to their datasets' home. */
+export interface HeldPartitions {
+  /** Each with its schema message (base64): the home's FlightInfo carries the dataset's schema. */
+  partitions: ({ path: string; schema: string } & LandedPartition)[];
+}
 
 /**
  * Partitioned datasets across a cluster (DESIGN §9). Each dataset has a home, the primary
@@ -37,6 +49,7 @@ export class DatasetHomes {
     private readonly cluster: ClusterPort,
     private readonly datasets: Datasets,
     private readonly manager: StorageManager,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** The dataset's home when it is another live member, else undefined (this node). */
@@ -146,6 +159,76 @@ export class DatasetHomes {
       }
     }
     throw failure;
+  }
+
+  /**
+   * Tells datasets' homes which of their partitions this node holds (a home keeps its
+   * datasets' generations in memory, and finds them again from these reports): to `to`
+   * (a member just seen up: it started, or came back, and may be the home of datasets whose
+   * partitions are here), or to every home (a member went down, and the datasets it was home
+   * for have new homes). Datasets this node is no longer the home of are forgotten first,
+   * and those it is the home of are found again from its own partitions.
+   */
+  async report(to?: ClusterMember): Promise<void> {
+    const isHome = (dataset: FlightPath) => !this.homeElsewhere(dataset);
+    this.datasets.forget(isHome);
+    const byHome = new Map<string, { member: ClusterMember; partitions: HeldPartitions['partitions'] }>();
+    const here: HeldPartitions['partitions'] = [];
+    for (const version of this.manager.partitionsUnder('')) {
+      const dataset = partitionOf(version.path)?.dataset;
+      if (!dataset) continue;
+      const home = this.homeElsewhere(dataset);
+      const held = {
+        path: version.path,
+        schema: (version.schemaHeader as Buffer | undefined)?.toString('base64') ?? '',
+        tag: version.tag,
+        records: version.totalRecords,
+        bytes: version.totalBytes,
+        node: this.cluster.self,
+      };
+      if (!home) here.push(held);
+      else if (!to || home.name === to.name) {
+        const group = byHome.get(home.name) ?? { member: home, partitions: [] };
+        group.partitions.push(held);
+        byHome.set(home.name, group);
+      }
+    }
+    this.received(here);
+    await Promise.all(
+      [...byHome.values()].map(({ member, partitions }) =>
+        // A member still starting answers UNAVAILABLE for a few seconds: told again.
+        retry(() => this.tell(member, { op: 'held', partitions }), {
+          clock: this.clock,
+          attempts: 8,
+          retryable: (err) => isTierflightError(err) && err.code === 'UNAVAILABLE',
+        }),
+      ),
+    );
+  }
+
+  /**
+   * A member was seen up: what this node holds of that member's datasets goes to it, and it
+   * is asked for what it holds of this node's (it may not have seen this node come back, if
+   * this node restarted before it was marked down).
+   */
+  async memberUp(member: ClusterMember, log: Logger): Promise<void> {
+    this.tell(member, { op: 'report', to: this.cluster.self }).catch((err: unknown) =>
+      log.warn({ member: member.name, err: (err as Error).message }, 'could not ask a member for its partitions'),
+    );
+    await this.report(member);
+  }
+
+  /** Partitions a member holds (its report): those of datasets this node is the home of are merged in. */
+  received(partitions: HeldPartitions['partitions']): void {
+    const found = new Map<FlightPath, { path: FlightPath; landed: LandedPartition; schema?: Buffer }[]>();
+    for (const { path, schema, ...landed } of partitions) {
+      const partition = partitionOf(path);
+      if (!partition || this.homeElsewhere(partition.dataset)) continue;
+      const list = found.get(partition.dataset) ?? [];
+      list.push({ path: path as FlightPath, landed, ...(schema ? { schema: Buffer.from(schema, 'base64') } : {}) });
+      found.set(partition.dataset, list);
+    }
+    for (const [dataset, list] of found) this.datasets.recover(dataset, list);
   }
 
   private tell(to: ClusterMember, message: DatasetMessage): Promise<Buffer[]> {

@@ -7,7 +7,7 @@ import type { FlightVersion } from '../storage/flight.js';
 import type { ActionVerb } from './actions/registry.js';
 import {
   forwardedHeaders,
-  FROM_NODE_HEADER,
+  fromNode,
   updatedAtOf,
   type ClusterMember,
   type ClusterPort,
@@ -280,11 +280,6 @@ export class Owners {
   private othersMayWrite(): boolean {
     return this.cluster.members().length > 1;
   }
-}
-
-/** A call another node made on a client's behalf (answered here, never routed on). */
-export function fromNode(call: Call): boolean {
-  return call.metadata.get(FROM_NODE_HEADER).length > 0;
 }
 
 /** One FlightInfo per path from several members' lists: the most recently written version. */

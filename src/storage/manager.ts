@@ -294,9 +294,9 @@ export class StorageManager {
     return [...this.core.catalog.paths.range(partitionsPrefix(dataset))].map((v) => v.path);
   }
 
-  /** The stored partitions of every dataset at or under a normalised prefix. */
-  partitionsUnder(prefix: string): FlightPath[] {
-    return [...this.core.catalog.paths.range(prefix)].map((v) => v.path).filter((p) => partitionOf(p) !== undefined);
+  /** The stored partitions of every dataset at or under a normalised prefix (their current versions). */
+  partitionsUnder(prefix: string): FlightVersion[] {
+    return [...this.core.catalog.paths.range(prefix)].filter((v) => partitionOf(v.path) !== undefined);
   }
 
   /** Looks up in its store a flight the store's listing has not reached yet (no manifest read). */

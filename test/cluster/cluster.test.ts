@@ -708,6 +708,29 @@ ${members()
         locations: Array.from({ length: count }, (_, i) => [location(partOwner(strong, i, live))]),
       });
     }
+
+    // A home restarts (a dataset's generations live in its memory): it finds its datasets
+    // again from the partitions the members hold.
+    await start(killed);
+    await settled();
+    let homeless = '';
+    for (let n = 0; !homeless; n++) {
+      const d = `ds/homeless-${n}`;
+      if (all.every((i) => partOwner(d, i) !== ownerOf(d))) homeless = d;
+    }
+    const keeper = ownerOf(homeless);
+    await write(homeless, 5, all);
+    expect(await read(keeper, homeless, 5)).toMatchObject({ equal: true });
+    nodes[keeper].process.kill('SIGKILL');
+    await start(keeper);
+    await settled();
+    await until(
+      `${keeper} to find ${homeless} again after its restart`,
+      async () => (await read(keeper, homeless, 5)).equal === true,
+      20_000,
+    );
+    for (const n of NAMES)
+      expect(await read(n, homeless, 5)).toMatchObject({ equal: true, by_location_equal: true, listed: [homeless] });
     console.log(
       `partitioned datasets: ${killed} SIGKILLed; the none dataset was NOT_FOUND on ${live.join(' and ')} ${lostMs} ms later; ` +
         `the strong one read whole from both (its partitions restored from S3 by their new owners)`,

@@ -13,7 +13,7 @@ export const clusterDatasetVerb: ActionVerb = {
   description:
     'Between cluster nodes: a partitioned dataset\'s home and its partitions\' owners keep each other informed. Body: {"op", ...}.',
   permission: 'admin',
-  async *run(body, { manager, datasets, forwarded }) {
+  async *run(body, { manager, datasets, homes, cluster, log, forwarded }) {
     if (forwarded) throw new PermissionDeniedError(`action "${CLUSTER_DATASET_VERB}" is for cluster nodes only`);
     const m = JSON.parse(body.toString('utf8')) as DatasetMessage;
     const partition = (path: string): FlightPath => {
@@ -38,6 +38,25 @@ export const clusterDatasetVerb: ActionVerb = {
         return;
       case 'remove':
         yield { removed: m.paths.filter((p) => manager.delete(partition(p))).length };
+        return;
+      case 'report': {
+        // Not awaited: the asker may still be starting (its reports are retried meanwhile).
+        const to = cluster.peers().find((p) => p.name === m.to);
+        if (to)
+          void homes
+            .report(to)
+            .catch((err: unknown) =>
+              log.warn(
+                { member: to.name, err: (err as Error).message },
+                'could not tell a dataset home of its partitions',
+              ),
+            );
+        yield {};
+        return;
+      }
+      case 'held':
+        homes.received(m.partitions);
+        yield {};
         return;
       case 'pin':
         for (const p of m.paths) await pinHere(manager, partition(p), m.pinned);

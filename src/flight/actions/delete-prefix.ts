@@ -24,7 +24,7 @@ export const deletePrefixVerb: ActionVerb = {
     // Datasets count once each (their partitions go with them, here and on other members;
     // partitions of datasets whose home is another member go uncounted), then the flights.
     const datasetsDeleted = norm.ok ? datasets.dropUnder(norm.value) : 0;
-    if (norm.ok) for (const p of manager.partitionsUnder(norm.value)) manager.delete(p);
+    if (norm.ok) for (const p of manager.partitionsUnder(norm.value)) manager.delete(p.path);
     const deleted = manager.deletePrefix(prefix) + datasetsDeleted;
     log.info({ action: 'delete-prefix', prefix, deleted, peer, user }, 'delete-prefix');
     yield { deleted };

@@ -8,6 +8,7 @@ import type { JobRunner } from '../../jobs/runner.js';
 import type { StorageManager } from '../../storage/manager.js';
 import type { Logger } from '../../core/log.js';
 import type { ClusterPort } from '../cluster-port.js';
+import type { DatasetHomes } from '../dataset-homes.js';
 
 /** The access a verb needs on the paths it touches (DESIGN §7); enforced once auth exists. */
 export type Permission = 'read' | 'write' | 'admin';
@@ -18,6 +19,8 @@ export interface ActionContext {
   reservations: Reservations;
   /** Partitioned datasets (DESIGN §9): deleted with their partitions. */
   datasets: Datasets;
+  /** Where each dataset's generations are kept in a cluster (what `cluster-dataset` serves). */
+  homes: DatasetHomes;
   /** Backfill and prefetch jobs (DESIGN §6). */
   jobs: JobRunner;
   log: Logger;

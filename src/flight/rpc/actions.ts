@@ -1,7 +1,6 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { builtinActions } from '../actions/index.js';
-import { forwardedHeaders } from '../cluster-port.js';
-import { fromNode } from '../owners.js';
+import { forwardedHeaders, fromNode } from '../cluster-port.js';
 import { streamOut, type RpcContext } from '../call.js';
 import { identityOf } from '../guard.js';
 import type { PbAction } from '../proto.js';
@@ -22,6 +21,7 @@ export function actionHandlers(ctx: RpcContext) {
           manager,
           reservations,
           datasets: ctx.datasets,
+          homes: ctx.homes,
           jobs,
           log,
           peer: call.getPeer(),

@@ -59,6 +59,8 @@ export function partitionTicket(p: PartitionRead): Buffer {
 export async function datasetInfo(ctx: RpcContext, dataset: FlightPath): Promise<PbFlightInfo> {
   const generation = ctx.datasets.visible(dataset);
   const partitions = await partitionsOf(ctx, generation);
+  // Found again from its stored partitions (after a restart): their schema is the dataset's.
+  generation.schema ??= partitions.find((p) => p.version)?.version?.schemaHeader;
   let records = 0;
   let bytes = 0;
   const endpoint = partitions.map((p) => {

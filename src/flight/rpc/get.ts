@@ -9,8 +9,7 @@ import { authorize } from '../guard.js';
 import { partitionOf, ticketPath, type FlightPath } from '../../core/path.js';
 import type { FlightVersion } from '../../storage/flight.js';
 import { partitionsOf, partitionTicket } from './datasets.js';
-import { fromNode } from '../owners.js';
-import type { ClusterMember } from '../cluster-port.js';
+import { fromNode, type ClusterMember } from '../cluster-port.js';
 
 /**
  * Read buffers kept for reuse between DoGets from the disk tiers (see BufferPool): enough
