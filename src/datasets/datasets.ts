@@ -89,6 +89,11 @@ interface DatasetState {
   retiring: Map<Generation, () => void>;
   /** Pinned: every generation's partitions are pinned as it becomes visible. */
   pinned?: boolean;
+  /**
+   * Older incomplete generations found among stored partitions (`recover`): kept until a
+   * newer generation is visible, since more of their partitions may yet be reported.
+   */
+  found?: Map<number, Generation>;
   next: number;
 }
 
@@ -219,6 +224,12 @@ export class Datasets {
     generation.completedAt = this.clock.now();
     state.complete = generation;
     state.pending = undefined;
+    // Generations found older than it (after a restart) were replaced or abandoned.
+    for (const [number, g] of state.found ?? []) {
+      if (number > generation.number) continue;
+      state.found?.delete(number);
+      this.removeNow(g);
+    }
     if (state.pinned) void this.pinAll(generation, true).catch(() => undefined);
     for (const wake of this.waiting.get(generation.dataset) ?? []) wake();
     // Readers of the generation it replaces finish on it: its partitions stay for their tickets.
@@ -341,7 +352,8 @@ export class Datasets {
       cancel();
       this.removeNow(generation);
     }
-    for (const generation of [state.complete, state.pending]) if (generation) this.removeNow(generation);
+    for (const generation of [state.complete, state.pending, ...(state.found?.values() ?? [])])
+      if (generation) this.removeNow(generation);
     return true;
   }
 
@@ -395,7 +407,8 @@ export class Datasets {
     }
     const state = this.states.get(dataset);
     const generations = new Map<number, Generation>();
-    for (const g of [state?.complete, state?.pending]) if (g) generations.set(g.number, g);
+    for (const g of [state?.complete, state?.pending, ...(state?.found?.values() ?? [])])
+      if (g) generations.set(g.number, g);
     const kept = new Set([...(state?.retiring.keys() ?? [])].map((g) => g.number));
     const misfits: FlightPath[] = [];
     for (const { path, landed, schema } of found) {
@@ -416,11 +429,18 @@ export class Datasets {
     const newest = [...generations.values()].sort((a, b) => b.number - a.number);
     const complete = newest.find((g) => g.landed.size === g.count);
     const pending = newest[0] !== complete ? newest[0] : undefined;
-    for (const g of newest) if (g !== complete && g !== pending) this.removeNow(g);
+    // Older than the visible generation: replaced or abandoned. Others may yet complete.
+    const older = new Map<number, Generation>();
+    for (const g of newest) {
+      if (g === complete || g === pending) continue;
+      if (complete && g.number < complete.number) this.removeNow(g);
+      else older.set(g.number, g);
+    }
     if (complete) complete.completedAt ??= this.clock.now();
     this.states.set(dataset, {
       ...(complete ? { complete } : {}),
       ...(pending ? { pending } : {}),
+      ...(older.size > 0 ? { found: older } : {}),
       retiring: state?.retiring ?? new Map(),
       ...(state?.pinned ? { pinned: true } : {}),
       next: Math.max(state?.next ?? 1, (newest[0]?.number ?? 0) + 1),

@@ -78,6 +78,27 @@ describe('dataset generations', () => {
     expect(removed.filter((p) => p === partitionPath(onB, 1, 0, 2))).toHaveLength(2);
   });
 
+  it('are found again at a home from the partitions members report, in any order', () => {
+    const { removed, datasets, path } = setup();
+    const at = (g: number, i: number, n = 2) => ({ path: partitionPath(path, g, i, n), landed: { tag: `g${g}p${i}` } });
+    // Generation 2 complete over two reports, generation 1 a leftover, generation 3 still being written.
+    datasets.recover(path, [at(2, 1), at(3, 0)]);
+    expect(() => datasets.visible(path)).toThrow(/not complete/);
+    datasets.recover(path, [at(1, 0), at(2, 0)]);
+    expect(datasets.visible(path)).toMatchObject({ number: 2 });
+    expect(datasets.visible(path).landed.get(0)).toEqual({ tag: 'g2p0' });
+    expect(removed).toEqual([partitionPath(path, 1, 0, 2)]);
+    // Generation 3 completes when its owner's put lands; a new put starts generation 4.
+    expect(datasets.landed(datasets.generation(path, 3, 2), 1, { tag: 'g3p1' })).toBe(true);
+    expect(datasets.visible(path)).toMatchObject({ number: 3 });
+    expect(datasets.begin(path, 0, 2).number).toBe(4);
+    // A node no longer the home forgets it, leaving its partitions alone.
+    const before = removed.length;
+    datasets.forget(() => false);
+    expect(datasets.has(path)).toBe(false);
+    expect(removed).toHaveLength(before);
+  });
+
   it('delete a dataset with every generation, the retiring ones included', async () => {
     const { removed, datasets, path } = setup();
     for (const tag of ['a', 'b']) {
