@@ -67,6 +67,18 @@ describe('tierflight CLI', () => {
     expect(short.stderr).toMatch(/at least 8 characters/);
   });
 
+  it('runs as `npx tierflight` once built (npm start builds it): the built CLI is executable', () => {
+    const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(build.status, build.stderr).toBe(0);
+    const npx = spawnSync('npx', ['--no-install', 'tierflight', '--version'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(npx.stderr).toBe('');
+    expect(npx.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  }, 180_000);
+
   it('validate accepts the default config', () => {
     const out = cli('validate', 'config/default.yaml');
     expect(out.stderr).toBe('');
