@@ -13,6 +13,8 @@ export interface TicketContent {
   /** The version tag the ticket was issued for. */
   version?: string;
   range?: BatchRange;
+  /** Only these top-level columns, in this order (column projection). */
+  columns?: string[];
 }
 
 export function encodeTicket(content: TicketContent): Buffer {
@@ -22,6 +24,7 @@ export function encodeTicket(content: TicketContent): Buffer {
     doc.from = content.range.from;
     doc.to = content.range.to;
   }
+  if (content.columns) doc.columns = content.columns;
   return Buffer.from(JSON.stringify(doc), 'utf8');
 }
 
@@ -38,17 +41,32 @@ export function decodeTicket(raw: Buffer): TicketContent {
     if (typeof doc !== 'object' || doc === null || typeof (doc as { path?: unknown }).path !== 'string') {
       throw new InvalidArgumentError('ticket JSON needs a "path" string');
     }
-    const { path, v, from, to } = doc as { path: string; v?: unknown; from?: unknown; to?: unknown };
+    const { path, v, from, to, columns } = doc as {
+      path: string;
+      v?: unknown;
+      from?: unknown;
+      to?: unknown;
+      columns?: unknown;
+    };
     if (v !== undefined && typeof v !== 'string')
       throw new InvalidArgumentError(`ticket for "${path}": "v" must be a string`);
     const version = v === undefined ? {} : { version: v };
-    if (from === undefined && to === undefined) return { path, ...version };
+    const projection = columns === undefined ? {} : { columns: columnsOf(path, columns) };
+    if (from === undefined && to === undefined) return { path, ...version, ...projection };
     if (!isIndex(from) || !isIndex(to) || from > to) {
       throw new InvalidArgumentError(`ticket for "${path}": "from" and "to" must be batch indices with from <= to`);
     }
-    return { path, ...version, range: { from, to } };
+    return { path, ...version, range: { from, to }, ...projection };
   }
   return { path: text };
+}
+
+/** A projection's `columns`: a non-empty list of column names. */
+export function columnsOf(path: string, columns: unknown): string[] {
+  if (!Array.isArray(columns) || columns.length === 0 || !columns.every((c) => typeof c === 'string')) {
+    throw new InvalidArgumentError(`"${path}": "columns" must be a non-empty list of column names`);
+  }
+  return columns as string[];
 }
 
 function isIndex(v: unknown): v is number {

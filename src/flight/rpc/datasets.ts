@@ -47,8 +47,8 @@ export async function partitionsOf(ctx: RpcContext, generation: Generation): Pro
 }
 
 /** The ticket that reads one partition: its stored path and version. */
-export function partitionTicket(p: PartitionRead): Buffer {
-  return encodeTicket({ path: p.path, version: p.version?.tag ?? p.landed.tag });
+export function partitionTicket(p: PartitionRead, columns?: string[]): Buffer {
+  return encodeTicket({ path: p.path, version: p.version?.tag ?? p.landed.tag, ...(columns ? { columns } : {}) });
 }
 
 /**

@@ -9,6 +9,7 @@ import { authorize } from '../guard.js';
 import { partitionOf, ticketPath, type FlightPath } from '../../core/path.js';
 import type { FlightVersion } from '../../storage/flight.js';
 import { partitionsOf, partitionTicket } from './datasets.js';
+import { Projection } from '../../ipc/projection.js';
 import { fromNode, type ClusterMember } from '../cluster-port.js';
 
 /**
@@ -40,7 +41,7 @@ export function doGet(ctx: RpcContext) {
           const first = p.index === 0;
           const sent = p.version
             ? await send(p.path, p.version.tag, undefined, first)
-            : await relay(p.owners, partitionTicket(p), first);
+            : await relay(p.owners, partitionTicket(p, ticket.columns), first);
           if (!sent) return;
         }
         return;
@@ -81,13 +82,26 @@ export function doGet(ctx: RpcContext) {
         try {
           const version = lease.version;
           const messages = version.messagesFor(range);
-          if (withSchema) await write({ header: version.schemaHeader, body: EMPTY });
+          // A projection (the ticket's `columns`) rewrites headers and gathers bodies; else
+          // the stored bytes go as they are.
+          const projection = ticket.columns ? Projection.of(version.schemaHeader, ticket.columns) : undefined;
+          const schemaHeader = projection?.schemaHeader ?? version.schemaHeader;
+          if (withSchema) await write({ header: schemaHeader, body: EMPTY });
           const dictionaries: Frame[] = [];
-          for await (const m of lease.read(messages, readPool)) {
+          for await (const stored of lease.read(messages, readPool)) {
             if (gone(call)) return false;
+            let m = stored;
+            // A dictionary a chosen column uses goes as it is; a batch is projected (copied
+            // out, so a pooled read buffer goes back at once), and other dictionaries are skipped.
+            if (projection && (m.kind === 'batch' || !projection.keeps(m))) {
+              const projected = m.kind === 'batch' ? projection.batch(m) : undefined;
+              if (stored.prefixed) readPool.release(stored.prefixed);
+              if (!projected) continue;
+              m = projected;
+            }
             if (splitter) {
               if (m.kind === 'dictionary') dictionaries.push(m);
-              const parts = splitter.needsSplit(m) ? splitter.split(version.schemaHeader, dictionaries, m) : undefined;
+              const parts = splitter.needsSplit(m) ? splitter.split(schemaHeader, dictionaries, m) : undefined;
               if (parts) {
                 for (const p of parts) await write(p);
                 continue;

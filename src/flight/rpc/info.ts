@@ -2,12 +2,13 @@ import type { ServerWritableStream } from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../../errors.js';
 import { flightPath, normalizePrefix, partitionOf, type FlightPath } from '../../core/path.js';
 import { DEFAULT_POLL_WAIT_MS, waitIfReserved, waitMsOf } from './wait.js';
-import { encapsulateSchema } from '../../ipc/ipc-stream.js';
+import { encapsulateSchema, unwrapMessage } from '../../ipc/ipc-stream.js';
 import type { FlightVersion } from '../../storage/flight.js';
 import { cancelSignal, EMPTY, streamOut, toTimestamp, unary, type RpcContext } from '../call.js';
 import { DescriptorType } from '../flight-data-codec.js';
 import type { PbDescriptor, PbFlightInfo, PbPollInfo } from '../proto.js';
-import { encodeTicket } from '../ticket.js';
+import { columnsOf, decodeTicket, encodeTicket } from '../ticket.js';
+import { Projection } from '../../ipc/projection.js';
 import { datasetInfo } from './datasets.js';
 import { authorize, identityOf } from '../guard.js';
 
@@ -63,6 +64,14 @@ export function infoHandlers(ctx: RpcContext) {
     authorize(call, path, 'read', ctx.denied);
     return { parts, path };
   };
+  /** A PATH descriptor, or a command `{"path", "columns"}` (column projection). */
+  const projectable = (call: object, descriptor: PbDescriptor) => {
+    const columns = commandOf(descriptor);
+    if (!columns) return { ...readable(call, descriptor), project: (info: PbFlightInfo) => info };
+    const path = flightPath(columns.path);
+    authorize(call, path, 'read', ctx.denied);
+    return { path, project: (info: PbFlightInfo) => projectInfo(info, descriptor, columns.columns) };
+  };
 
   return {
     ListFlights: (call: ServerWritableStream<{ expression: Buffer }, PbFlightInfo>): void => {
@@ -101,7 +110,7 @@ export function infoHandlers(ctx: RpcContext) {
     },
 
     GetFlightInfo: unary(ctx, 'GetFlightInfo', async (descriptor: PbDescriptor, call) => {
-      const { path } = readable(call, descriptor);
+      const { path, project } = projectable(call, descriptor);
       const local = async () => {
         const waitMs = waitMsOf(call.metadata);
         const atHome = ctx.homes.infoAtHome(call, path);
@@ -114,11 +123,11 @@ export function infoHandlers(ctx: RpcContext) {
         if (waitMs !== undefined && !(await manager.known(path))) await waitIfReserved(ctx, path, call, waitMs);
         return flightInfo(await lookup(path));
       };
-      return ctx.owners.info(call, path, local, (info) => info);
+      return project(await ctx.owners.info(call, path, local, (info) => info));
     }),
 
     GetSchema: unary(ctx, 'GetSchema', async (descriptor: PbDescriptor, call) => {
-      const { path } = readable(call, descriptor);
+      const { path, project } = projectable(call, descriptor);
       const local = async () => ({
         schema:
           (await ctx.homes.infoAtHome(call, path))?.schema ??
@@ -126,7 +135,8 @@ export function infoHandlers(ctx: RpcContext) {
             ? (await datasetInfo(ctx, path)).schema
             : encapsulateSchema((await lookup(path)).schemaHeader)),
       });
-      return ctx.owners.info(call, path, local, (info) => ({ schema: info.schema }));
+      const { schema } = await ctx.owners.info(call, path, local, (info) => ({ schema: info.schema }));
+      return { schema: project({ schema, endpoint: [] } as unknown as PbFlightInfo).schema };
     }),
 
     // A visible flight is complete: `info` at once. An absent, reserved one: wait for it (the
@@ -152,6 +162,43 @@ export function infoHandlers(ctx: RpcContext) {
         return { info: flightInfo(await lookup(path)), progress: 1 };
       });
     }),
+  };
+}
+
+/** A CMD descriptor's projection, `{"path": "a/b", "columns": ["x", "y"]}`; undefined for a PATH descriptor. */
+function commandOf(descriptor: PbDescriptor): { path: string; columns: string[] } | undefined {
+  if (descriptor.type !== 'CMD' && descriptor.type !== DescriptorType.CMD) return undefined;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(descriptor.cmd.toString('utf8'));
+  } catch {
+    doc = undefined;
+  }
+  const { path, columns } = (doc ?? {}) as { path?: unknown; columns?: unknown };
+  if (typeof path !== 'string') {
+    throw new InvalidArgumentError(
+      'a CMD descriptor must be JSON {"path": "...", "columns": [...]} (a column projection); address flights by PATH descriptors otherwise',
+    );
+  }
+  return { path, columns: columnsOf(path, columns) };
+}
+
+/**
+ * A FlightInfo (this node's or the owner's) as the projection to `columns` of it: the schema
+ * projected (INVALID_ARGUMENT naming columns the flight does not have), every endpoint's
+ * ticket carrying the columns, the total bytes unknown (-1), the descriptor as asked.
+ */
+function projectInfo(info: PbFlightInfo, descriptor: PbDescriptor, columns: string[]): PbFlightInfo {
+  const projection = Projection.of(unwrapMessage(info.schema), columns);
+  return {
+    ...info,
+    schema: encapsulateSchema(projection.schemaHeader),
+    flight_descriptor: descriptor,
+    endpoint: info.endpoint.map((e) => ({
+      ...e,
+      ticket: { ticket: encodeTicket({ ...decodeTicket(e.ticket.ticket), columns }) },
+    })),
+    total_bytes: -1,
   };
 }
 
