@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { runPyClient } from '../helpers/python.js';
+import { GO_CLIENT } from '../setup/clients.js';
 import { MEMORY_ONLY, startTestServer, type TestServer } from '../helpers/server.js';
 
 type PyError = { error: string; message: string };
@@ -35,5 +38,12 @@ describe('column projection (pyarrow)', () => {
     expect(out.unknown_ticket.message).toMatch(/no column "nope" in the flight/);
     expect(out.bad_command.message).toMatch(/CMD descriptor must be JSON \{"path"/);
     server.app.manager.checkAccounting();
+  });
+
+  it('reads a projection through a command descriptor with arrow-go, batch by batch equal to the chosen columns', async () => {
+    const { stdout } = await promisify(execFile)(GO_CLIENT, ['projection', `127.0.0.1:${server.port}`], {
+      timeout: 120_000,
+    });
+    expect(JSON.parse(stdout)).toMatchObject({ projection: { ok: true, batches: 3, rows: 90 } });
   });
 });

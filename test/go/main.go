@@ -615,6 +615,79 @@ func dataset(ctx context.Context, addr string) result {
 	return res
 }
 
+// projection puts a table of five columns in three batches and reads columns l, a and st
+// (in that order) back through a command descriptor {"path", "columns"} the way arrow-go
+// readers read a FlightInfo: every endpoint. Each batch must equal the stored batch's
+// columns l, a and st, and the schema must name just those.
+func projection(ctx context.Context, addr string) result {
+	client := connect(addr)
+	defer client.Close()
+	mem := memory.NewGoAllocator()
+	st := arrow.StructOf(f("x", arrow.PrimitiveTypes.Float64), f("y", arrow.BinaryTypes.String))
+	schema := arrow.NewSchema([]arrow.Field{
+		f("a", arrow.PrimitiveTypes.Int64), f("s", arrow.BinaryTypes.String), f("l", arrow.ListOf(arrow.PrimitiveTypes.Int32)),
+		f("st", st), f("b", arrow.FixedWidthTypes.Boolean),
+	}, nil)
+	rows := make([]string, 0, 90)
+	for r := 0; r < 90; r++ {
+		rows = append(rows, fmt.Sprintf(`{"a": %d, "s": "row-%d", "l": [%d, %d], "st": {"x": %d.5, "y": "y%d"}, "b": %t}`, r, r, r, r+1, r, r, r%2 == 0))
+	}
+	batches, err := batchesOf(mem, schema, "["+strings.Join(rows, ",")+"]", 3)
+	if err != nil {
+		return result{Error: "building the test data: " + err.Error()}
+	}
+	if _, err := put(ctx, client, "go/projection", schema, batches, func(j int) string { return fmt.Sprintf("b%d", j) }); err != nil {
+		return result{Error: "put: " + err.Error()}
+	}
+	picks := []int{2, 0, 3}
+	cmd, _ := json.Marshal(map[string]any{"path": "go/projection", "columns": []string{"l", "a", "st"}})
+	info, err := client.GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd})
+	if err != nil {
+		return result{Error: "GetFlightInfo: " + err.Error()}
+	}
+	res := result{Endpoints: len(info.Endpoint)}
+	var got []arrow.RecordBatch
+	for _, ep := range info.Endpoint {
+		stream, err := client.DoGet(ctx, ep.Ticket)
+		if err != nil {
+			res.Error = "DoGet: " + err.Error()
+			return res
+		}
+		r, err := flight.NewRecordReader(stream)
+		if err != nil {
+			res.Error = "reader: " + err.Error()
+			return res
+		}
+		for r.Next() {
+			rec := r.RecordBatch()
+			rec.Retain()
+			got = append(got, rec)
+		}
+		r.Release()
+	}
+	res.Batches = len(got)
+	if len(got) != len(batches) {
+		res.Error = fmt.Sprintf("read %d batches, want %d", len(got), len(batches))
+		return res
+	}
+	for i, b := range batches {
+		fields := make([]arrow.Field, len(picks))
+		cols := make([]arrow.Array, len(picks))
+		for k, p := range picks {
+			fields[k] = schema.Field(p)
+			cols[k] = b.Column(p)
+		}
+		want := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, b.NumRows())
+		res.Rows += got[i].NumRows()
+		if !got[i].Schema().Equal(want.Schema()) || !array.RecordEqual(got[i], want) {
+			res.Error = fmt.Sprintf("batch %d differs: got %v", i, got[i].Schema())
+			return res
+		}
+	}
+	res.OK = true
+	return res
+}
+
 func main() {
 	if len(os.Args) != 3 {
 		fmt.Fprintln(os.Stderr, "usage: flightcheck roundtrip|bigbatch|poll HOST:PORT")
@@ -639,6 +712,8 @@ func main() {
 		out["standard-actions"] = standardActions(ctx, addr)
 	case "dataset":
 		out["dataset"] = dataset(ctx, addr)
+	case "projection":
+		out["projection"] = projection(ctx, addr)
 	case "auth":
 		out["auth"] = authCheck(ctx, addr, os.Getenv("FLIGHTCHECK_USER"), os.Getenv("FLIGHTCHECK_PASSWORD"))
 	default:
