@@ -177,6 +177,22 @@ describe('README', () => {
     expect(out).toBe('8000 8');
   });
 
+  it('shows a column projection example that works as written', async () => {
+    const section = README.slice(README.indexOf('## Column projection'), README.indexOf('## Security'));
+    const code = /```python\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(code).toContain('columns');
+    const script = (code as string).replace('grpc://localhost:8815', server.location);
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        PYTHON,
+        ['-c', `${script}\nprint(projected.column_names)`],
+        { timeout: 60_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim())),
+      );
+    });
+    expect(out).toBe("['score', 'id']");
+  });
+
   it('shows a security example (openssl, hash-password, config, pyarrow) that works as written', async () => {
     const section = README.slice(README.indexOf('## Security'), README.indexOf('## Configuration reference'));
     const block = (lang: string) => new RegExp('```' + lang + '\\n([\\s\\S]*?)```').exec(section)?.[1] ?? '';
