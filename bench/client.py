@@ -251,7 +251,39 @@ def dataset(location, parts, mib, rounds):
     }
 
 
+def projection(location, mib, rounds, columns):
+    """A full DoGet of the big table (8 columns) against a DoGet of a projection to
+    `columns` (a ticket with "columns"): best seconds of `rounds` each, and the Arrow bytes
+    each read (the table's buffers)."""
+    client = fl.connect(location)
+    table, rpb = big_table(mib, 64 * 1024)
+    put(client, "bench/projection", table, rpb)
+    full = fl.Ticket(b"bench/projection")
+    some = fl.Ticket(json.dumps({"path": "bench/projection", "columns": columns}).encode())
+
+    def read(ticket):
+        got = client.do_get(ticket).read_all()
+        return got
+
+    full_s, _ = best_of(rounds, lambda: read(full))
+    some_s, _ = best_of(rounds, lambda: read(some))
+    projected = read(some)
+    assert projected.equals(table.select(columns))
+    return {
+        "full_seconds": full_s,
+        "projected_seconds": some_s,
+        "full_bytes": table.nbytes,
+        "projected_bytes": projected.nbytes,
+        "columns": len(columns),
+        "of": table.num_columns,
+    }
+
+
 def main():
+    if sys.argv[1] == "projection":
+        location, mib, rounds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        print(json.dumps(projection(location, mib, rounds, sys.argv[5].split(","))))
+        return
     if sys.argv[1] == "dataset":
         location, parts, mib, rounds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
         print(json.dumps(dataset(location, parts, mib, rounds)))

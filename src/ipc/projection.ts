@@ -4,6 +4,7 @@ import { parseSchema, type FieldModel } from './arrow-schema.js';
 import { METADATA_V5 } from './batch-layout.js';
 import { FlatBuffer, type Table } from './flatbuffer-verifier.js';
 import type { Frame } from './frame.js';
+import { allocateFlightData } from './flight-data-layout.js';
 import { MessageType, readMessageHeader } from './message-header.js';
 
 // Field numbers from Arrow's Message.fbs and Schema.fbs.
@@ -88,8 +89,12 @@ export class Projection {
     return this.dictionaryIds.has(readMessageHeader(dictionary.header).dictionaryId ?? -1);
   }
 
-  /** A record batch with only the chosen columns (a new header, the body gathered: one copy). */
-  batch(frame: Frame): Frame {
+  /**
+   * A record batch with only the chosen columns: a new header, and the chosen buffers copied
+   * once, straight into a FlightData message ready to send (`prefixed`, in a buffer from
+   * `allocate`).
+   */
+  batch(frame: Frame, allocate?: (size: number) => Buffer): Frame {
     const fb = new FlatBuffer(frame.header);
     const message = fb.root();
     const version = message.i16(MESSAGE_VERSION);
@@ -119,7 +124,7 @@ export class Projection {
     const pickedNodes: Buffer[] = [];
     const pickedBuffers: { offset: number; length: number }[] = [];
     const pickedVariadics: bigint[] = [];
-    const pieces: Buffer[] = [];
+    const pieces: { from: number; length: number; at: number }[] = [];
     let bodyLength = 0;
     for (const i of this.picks) {
       const s = starts[i] as (typeof starts)[number];
@@ -129,10 +134,8 @@ export class Projection {
         const offset = Number(raw.readBigInt64LE(pos));
         const length = Number(raw.readBigInt64LE(pos + 8));
         pickedBuffers.push({ offset: bodyLength, length });
-        pieces.push(frame.body.subarray(offset, offset + length));
-        const padded = (length + 7) & ~7;
-        if (padded > length) pieces.push(ZEROS.subarray(0, padded - length));
-        bodyLength += padded;
+        pieces.push({ from: offset, length, at: bodyLength });
+        bodyLength += (length + 7) & ~7;
       }
       for (let k = 0; k < s.extent.variadics; k++)
         pickedVariadics.push(raw.readBigInt64LE((variadic?.start ?? 0) + 8 * (s.variadics + k)));
@@ -186,17 +189,26 @@ export class Projection {
     b.addFieldInt64(MESSAGE_BODY_LENGTH, BigInt(bodyLength), 0n);
     if (metadata !== undefined) b.addFieldOffset(MESSAGE_METADATA, metadata, 0);
     b.finish(b.endObject());
+    const built = b.asUint8Array();
+    const out = allocateFlightData(built.length, frame.appMetadata, bodyLength, allocate);
+    out.header.set(built);
+    let end = 0;
+    for (const p of pieces) {
+      if (p.at > end) out.body.fill(0, end, p.at); // the padding after the buffer before
+      frame.body.copy(out.body, p.at, p.from, p.from + p.length);
+      end = p.at + p.length;
+    }
+    out.body.fill(0, end);
     return {
       kind: 'batch',
-      header: Buffer.from(b.asUint8Array()),
-      body: Buffer.concat(pieces, bodyLength),
+      header: out.header,
+      body: out.body,
       appMetadata: Buffer.from(frame.appMetadata),
       rows: frame.rows,
+      prefixed: out.prefixed,
     };
   }
 }
-
-const ZEROS = Buffer.alloc(8);
 
 /** Adds up the field nodes, buffers and variadic counts a field takes in a batch (as batch-layout.ts walks them). */
 function measure(field: FieldModel, version: number, into: Extent, variadicCount: (k: number) => number): void {

@@ -94,7 +94,7 @@ export function doGet(ctx: RpcContext) {
             // A dictionary a chosen column uses goes as it is; a batch is projected (copied
             // out, so a pooled read buffer goes back at once), and other dictionaries are skipped.
             if (projection && (m.kind === 'batch' || !projection.keeps(m))) {
-              const projected = m.kind === 'batch' ? projection.batch(m) : undefined;
+              const projected = m.kind === 'batch' ? projection.batch(m, (n) => readPool.acquire(n)) : undefined;
               if (stored.prefixed) readPool.release(stored.prefixed);
               if (!projected) continue;
               m = projected;
