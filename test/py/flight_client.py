@@ -1265,6 +1265,14 @@ def cmd_projection(client, args):
                 if not (got.equals(want) and by_ticket.equals(want) and info.schema.equals(want.schema, check_metadata=True)
                         and schema.equals(want.schema, check_metadata=True) and got.schema.equals(want.schema, check_metadata=True)):
                     out["mismatches"].append({"codec": codec, "columns": cols})
+    # A dataset: every partition's endpoint projected, dictionaries of the chosen column kept.
+    dataset = f"{args.path}/ds"
+    for i in range(3):
+        put_partition(args.location, dataset, 11, i, 3)
+    want = pa.concat_tables([dataset_part(11, i).select(["tag", "part"]) for i in range(3)])
+    info = client.get_flight_info(fl.FlightDescriptor.for_command(json.dumps({"path": dataset, "columns": ["tag", "part"]})))
+    got = pa.concat_tables([client.do_get(e.ticket).read_all() for e in info.endpoints])
+    out["dataset"] = {"endpoints": len(info.endpoints), "equal": got.equals(want)}
     path = f"{args.path}/0/None"
     names = wide_tables()[0].column_names
     try:
