@@ -577,6 +577,7 @@ ${members()
       equal?: boolean;
       by_location_equal?: boolean;
       plain_equal?: boolean;
+      projection_equal?: boolean;
       locations?: string[][];
       records?: number;
       ordered?: boolean;
@@ -597,7 +598,7 @@ ${members()
         '--path',
         dataset,
         '--script',
-        JSON.stringify({ op: 'read', count, seed, plain }),
+        JSON.stringify({ op: 'read', count, seed, plain, columns: ['x', 'part'] }),
       ]);
 
     // 7 of 8 partitions, written through all three nodes: not visible anywhere, the missing one named.
@@ -610,6 +611,7 @@ ${members()
       expect(await read(n, none, 1, n === home)).toMatchObject({
         equal: true,
         by_location_equal: true,
+        projection_equal: true,
         ordered: true,
         records: count * 2000,
         locations: expectedLocations,

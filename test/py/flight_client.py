@@ -1344,6 +1344,11 @@ def cmd_cluster_dataset(client, args):
     if s.get("plain"):
         plain = client.do_get(fl.Ticket(path.encode())).read_all()
         out["plain_equal"] = plain.combine_chunks().equals(expected.combine_chunks())
+    if s.get("columns"):
+        command = fl.FlightDescriptor.for_command(json.dumps({"path": path, "columns": s["columns"]}))
+        projected = client.get_flight_info(command)
+        got = pa.concat_tables([client.do_get(e.ticket).read_all() for e in projected.endpoints])
+        out["projection_equal"] = got.equals(expected.select(s["columns"]))
     return out
 
 
