@@ -733,6 +733,26 @@ ${members()
     );
     for (const n of NAMES)
       expect(await read(n, homeless, 5)).toMatchObject({ equal: true, by_location_equal: true, listed: [homeless] });
+    // A durable dataset whose home goes (with a partition of it): the new home finds it again
+    // from what the members hold, and the partition the old home held comes back from S3.
+    let homed = '';
+    for (let n = 0; !homed; n++) {
+      const d = `durable/homed-${n}`;
+      const onHome = all.filter((i) => partOwner(d, i) === ownerOf(d)).length;
+      if (onHome > 0 && onHome < count) homed = d;
+    }
+    const gone = ownerOf(homed);
+    await write(homed, 6, all);
+    expect(await read(gone, homed, 6)).toMatchObject({ equal: true });
+    nodes[gone].process.kill('SIGKILL');
+    const rest = NAMES.filter((n) => n !== gone);
+    await settled(rest);
+    await until(
+      `the durable ${homed} to be read whole after its home ${gone} went`,
+      async () => (await read(rest[0]!, homed, 6)).equal === true,
+      20_000,
+    );
+    for (const n of rest) expect(await read(n, homed, 6)).toMatchObject({ equal: true, by_location_equal: true });
     console.log(
       `partitioned datasets: ${killed} SIGKILLed; the none dataset was NOT_FOUND on ${live.join(' and ')} ${lostMs} ms later; ` +
         `the strong one read whole from both (its partitions restored from S3 by their new owners)`,
