@@ -279,7 +279,48 @@ def projection(location, mib, rounds, columns):
     }
 
 
+def cpu(location, pid, mib, rounds):
+    """Server and client CPU seconds per GB for DoPut and DoGet of the big table: `rounds`
+    puts of it, then `rounds` DoGets, the server's CPU time read from /proc/<pid>/stat
+    (utime + stime, all its threads) around each phase; with each call's wall seconds."""
+    import os
+    import resource
+
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def server():
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    def client_cpu():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    client = fl.connect(location)
+    table, rpb = big_table(mib, 64 * 1024)
+    put(client, "bench/cpu", table, rpb)  # warm-up
+    out = {}
+    for phase, call in [("put", lambda: put(client, "bench/cpu", table, rpb)), ("get", lambda: get(client, "bench/cpu"))]:
+        walls = []
+        s0, c0 = server(), client_cpu()
+        for _ in range(rounds):
+            start = time.perf_counter()
+            call()
+            walls.append(time.perf_counter() - start)
+        gb = rounds * table.nbytes / 1e9
+        out[phase] = {
+            "server_cpu_s_per_gb": (server() - s0) / gb,
+            "client_cpu_s_per_gb": (client_cpu() - c0) / gb,
+            "gbps_each": [table.nbytes / w / 1e9 for w in walls],
+        }
+    return out
+
+
 def main():
+    if sys.argv[1] == "cpu":
+        location, pid, mib, rounds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+        print(json.dumps(cpu(location, pid, mib, rounds)))
+        return
     if sys.argv[1] == "projection":
         location, mib, rounds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
         print(json.dumps(projection(location, mib, rounds, sys.argv[5].split(","))))
