@@ -140,20 +140,26 @@ describe('README', () => {
     expect(readFileSync(path.join(ROOT, 'ARCHITECTURE.md'), 'utf8')).not.toMatch(/DESIGN/);
   });
 
-  it('shows a reserve → compute → put / wait example that works as written', async () => {
-    const section = README.slice(README.indexOf('## Cache-fill reservations'));
+  /** The first python block of a README section, pointed at the test server, and a runner that prints `tail` after it. */
+  const example = (heading: string, mustContain: string) => {
+    const section = README.slice(README.indexOf(heading));
     const code = /```python\n([\s\S]*?)```/.exec(section)?.[1];
-    expect(code).toContain('x-tierflight-owner');
+    expect(code).toContain(mustContain);
     const script = (code as string).replace('grpc://localhost:8815', server.location);
-    // Two workers at once, then a third when the flight exists: every one ends with the table.
-    const run = (): Promise<string> =>
+    return (tail: string): Promise<string> =>
       new Promise((resolve, reject) => {
-        execFile(PYTHON, ['-c', `${script}\nprint(table.num_rows)`], { timeout: 60_000 }, (err, stdout, stderr) =>
+        execFile(PYTHON, ['-c', `${script}\n${tail}`], { timeout: 60_000 }, (err, stdout, stderr) =>
           err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim()),
         );
       });
-    expect(await Promise.all([run(), run()])).toEqual(['3', '3']);
-    expect(await run()).toBe('3');
+  };
+
+  it('shows a reserve → compute → put / wait example that works as written', async () => {
+    const run = example('## Cache-fill reservations', 'x-tierflight-owner');
+    // Two workers at once, then a third when the flight exists: every one ends with the table.
+    const rows = 'print(table.num_rows)';
+    expect(await Promise.all([run(rows), run(rows)])).toEqual(['3', '3']);
+    expect(await run(rows)).toBe('3');
     const info = await runPyClient<Record<string, unknown>>('info-metadata', server.location, [
       '--path',
       'cache/reports/2026-11',
@@ -162,35 +168,13 @@ describe('README', () => {
   });
 
   it('shows a partitioned dataset example (parallel writers, parallel readers) that works as written', async () => {
-    const section = README.slice(README.indexOf('## Partitioned datasets'), README.indexOf('## Security'));
-    const code = /```python\n([\s\S]*?)```/.exec(section)?.[1];
-    expect(code).toContain('x-tierflight-partition');
-    const script = (code as string).replace('grpc://localhost:8815', server.location);
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(
-        PYTHON,
-        ['-c', `${script}\nprint(table.num_rows, len(info.endpoints))`],
-        { timeout: 60_000 },
-        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim())),
-      );
-    });
-    expect(out).toBe('8000 8');
+    const run = example('## Partitioned datasets', 'x-tierflight-partition');
+    expect(await run('print(table.num_rows, len(info.endpoints))')).toBe('8000 8');
   });
 
   it('shows a column projection example that works as written', async () => {
-    const section = README.slice(README.indexOf('## Column projection'), README.indexOf('## Security'));
-    const code = /```python\n([\s\S]*?)```/.exec(section)?.[1];
-    expect(code).toContain('columns');
-    const script = (code as string).replace('grpc://localhost:8815', server.location);
-    const out = await new Promise<string>((resolve, reject) => {
-      execFile(
-        PYTHON,
-        ['-c', `${script}\nprint(projected.column_names)`],
-        { timeout: 60_000 },
-        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout.trim())),
-      );
-    });
-    expect(out).toBe("['score', 'id']");
+    const run = example('## Column projection', 'columns');
+    expect(await run('print(projected.column_names)')).toBe("['score', 'id']");
   });
 
   it('shows a security example (openssl, hash-password, config, pyarrow) that works as written', async () => {
