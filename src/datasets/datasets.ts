@@ -259,6 +259,20 @@ export class Datasets {
     return { visible, writing: this.states.size - visible, lost: this.losses.size };
   }
 
+  /**
+   * The partitions a dataset kept here still misses, while no generation of it is visible:
+   * those of the generation being written (as paths); undefined when one is visible or the
+   * dataset is unknown here.
+   */
+  missing(dataset: FlightPath): FlightPath[] | undefined {
+    const state = this.states.get(dataset);
+    const pending = state?.pending;
+    if (!pending || state.complete) return undefined;
+    const out: FlightPath[] = [];
+    for (let i = 0; i < pending.count; i++) if (!pending.landed.has(i)) out.push(pathOf(pending, i));
+    return out;
+  }
+
   /** Whether a dataset is known here (visible, or being written, or stored before a restart). */
   has(dataset: FlightPath): boolean {
     return this.losses.has(dataset) || this.state(dataset) !== undefined;

@@ -193,7 +193,7 @@ export class DatasetHomes {
         byHome.set(home.name, group);
       }
     }
-    this.received(here);
+    await this.received(here);
     await Promise.all(
       [...byHome.values()].map(({ member, partitions }) =>
         // A member still starting answers UNAVAILABLE for a few seconds: told again.
@@ -219,7 +219,7 @@ export class DatasetHomes {
   }
 
   /** Partitions a member holds (its report): those of datasets this node is the home of are merged in. */
-  received(partitions: HeldPartitions['partitions']): void {
+  async received(partitions: HeldPartitions['partitions']): Promise<void> {
     const found = new Map<FlightPath, { path: FlightPath; landed: LandedPartition; schema?: Buffer }[]>();
     for (const { path, schema, ...landed } of partitions) {
       const partition = partitionOf(path);
@@ -228,7 +228,34 @@ export class DatasetHomes {
       list.push({ path: path as FlightPath, landed, ...(schema ? { schema: Buffer.from(schema, 'base64') } : {}) });
       found.set(partition.dataset, list);
     }
-    for (const [dataset, list] of found) this.datasets.recover(dataset, list);
+    for (const [dataset, list] of found) {
+      this.datasets.recover(dataset, list);
+      if (this.manager.route(dataset).config.durability !== 'none') await this.fromStore(dataset);
+    }
+  }
+
+  /**
+   * The partitions of a durable dataset that no member reported (the member that held them
+   * went: a new home is finding the dataset again) are looked up in its durable store, and
+   * merged in when there; their new owners restore them on first read.
+   */
+  private async fromStore(dataset: FlightPath): Promise<void> {
+    const found: { path: FlightPath; landed: LandedPartition; schema?: Buffer }[] = [];
+    for (const path of this.datasets.missing(dataset) ?? []) {
+      try {
+        if (!this.manager.has(path) && !(await this.manager.adoptFromStore(path))) continue;
+        await this.manager.materialize(path);
+        const version = this.manager.lookup(path);
+        found.push({
+          path,
+          landed: { tag: version.tag, records: version.totalRecords, bytes: version.totalBytes },
+          schema: version.schemaHeader,
+        });
+      } catch {
+        // Not in the store either: the generation stays incomplete (NOT_FOUND naming it).
+      }
+    }
+    if (found.length > 0) this.datasets.recover(dataset, found);
   }
 
   private tell(to: ClusterMember, message: DatasetMessage): Promise<Buffer[]> {

@@ -84,8 +84,10 @@ describe('dataset generations', () => {
     // Generation 2 complete over two reports, generation 1 a leftover, generation 3 still being written.
     datasets.recover(path, [at(2, 1), at(3, 0)]);
     expect(() => datasets.visible(path)).toThrow(/not complete/);
+    expect(datasets.missing(path)).toEqual([partitionPath(path, 3, 1, 2)]); // what a home looks for in the store
     datasets.recover(path, [at(1, 0), at(2, 0)]);
     expect(datasets.visible(path)).toMatchObject({ number: 2 });
+    expect(datasets.missing(path)).toBeUndefined();
     expect(datasets.visible(path).landed.get(0)).toEqual({ tag: 'g2p0' });
     expect(removed).toEqual([partitionPath(path, 1, 0, 2)]);
     // Generation 3 completes when its owner's put lands; a new put starts generation 4.

@@ -55,7 +55,7 @@ export const clusterDatasetVerb: ActionVerb = {
         return;
       }
       case 'held':
-        homes.received(m.partitions);
+        await homes.received(m.partitions);
         yield {};
         return;
       case 'pin':
