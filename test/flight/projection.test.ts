@@ -31,9 +31,11 @@ describe('column projection (pyarrow)', () => {
       unknown_ticket: PyError;
       bad_command: PyError;
       dataset: { endpoints: number; equal: boolean };
+      range_equal: boolean;
     }>('projection', server.location, ['--path', 'proj']);
     expect(out.mismatches).toEqual([]);
     expect(out.dataset).toEqual({ endpoints: 3, equal: true });
+    expect(out.range_equal).toBe(true);
     expect(out.columns).toBeGreaterThan(40);
     expect(out.checked).toBe(3 * (out.columns + 6 * out.tables));
     expect(out.unknown_info.message).toMatch(/no columns "nope", "nada" in the flight/);
