@@ -6,6 +6,7 @@ import { isTierflightError } from '../errors.js';
 import { partitionOf, partitionPath, type FlightPath } from '../core/path.js';
 import type { Datasets, LandedPartition, PartitionStore } from '../datasets/datasets.js';
 import type { StorageManager } from '../storage/manager.js';
+import type { FlightVersion } from '../storage/flight.js';
 import { forwardedHeaders, fromNode, type ClusterMember, type ClusterPort, type ReadMessage } from './cluster-port.js';
 import type { PbFlightInfo } from './proto.js';
 
@@ -82,9 +83,10 @@ export class DatasetHomes {
    * answer here.
    */
   infoAtHome(call: { metadata: Metadata }, path: FlightPath): Promise<PbFlightInfo> | undefined {
-    if (fromNode(call) || this.datasets.has(path) || this.manager.has(path)) return undefined;
-    const home = this.homeElsewhere(path);
-    return home && this.cluster.flightInfo(home, path.split('/'), forwardedHeaders(this.cluster, call));
+    // Cheapest first: outside a cluster, or at the home, nothing more is looked at.
+    const home = fromNode(call) ? undefined : this.homeElsewhere(path);
+    if (!home || this.manager.has(path) || this.datasets.has(path)) return undefined;
+    return this.cluster.flightInfo(home, path.split('/'), forwardedHeaders(this.cluster, call));
   }
 
   /** Partition `index` of generation `generation` landed here: the home counts it (the dataset shows once all have). */
@@ -181,9 +183,7 @@ export class DatasetHomes {
       const held = {
         path: version.path,
         schema: (version.schemaHeader as Buffer | undefined)?.toString('base64') ?? '',
-        tag: version.tag,
-        records: version.totalRecords,
-        bytes: version.totalBytes,
+        ...factsOf(version),
         node: this.cluster.self,
       };
       if (!home) here.push(held);
@@ -246,11 +246,7 @@ export class DatasetHomes {
         if (!this.manager.has(path) && !(await this.manager.adoptFromStore(path))) continue;
         await this.manager.materialize(path);
         const version = this.manager.lookup(path);
-        found.push({
-          path,
-          landed: { tag: version.tag, records: version.totalRecords, bytes: version.totalBytes },
-          schema: version.schemaHeader,
-        });
+        found.push({ path, landed: factsOf(version), schema: version.schemaHeader });
       } catch {
         // Not in the store either: the generation stays incomplete (NOT_FOUND naming it).
       }
@@ -262,6 +258,11 @@ export class DatasetHomes {
     // Sent as the node itself (its credential): the writer's access was checked where it put.
     return this.cluster.action(to, CLUSTER_DATASET_VERB, Buffer.from(JSON.stringify(message)), {});
   }
+}
+
+/** What a home keeps of a stored partition: its version, records and bytes. */
+export function factsOf(version: Pick<FlightVersion, 'tag' | 'totalRecords' | 'totalBytes'>): LandedPartition {
+  return { tag: version.tag, records: version.totalRecords, bytes: version.totalBytes };
 }
 
 /** At the home: the generation a partition put belongs to, its schema checked. */

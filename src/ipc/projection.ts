@@ -219,9 +219,9 @@ function measure(field: FieldModel, version: number, into: Extent, variadicCount
   };
   switch (layout.kind) {
     case 'null':
-    case 'run-end':
-      if (layout.kind === 'run-end') children();
       return;
+    case 'run-end':
+      return children();
     case 'fixed':
       into.buffers += 2;
       return;

@@ -16,7 +16,7 @@ import type { DurableStore } from '../durable/durable-store.js';
 import type { FilesystemStore } from '../durable/filesystem-store.js';
 import type { FlightServerOptions } from '../flight/server.js';
 import { DatasetHomes, partitionStore } from '../flight/dataset-homes.js';
-import { SOLO_NODE, type ClusterMember } from '../flight/cluster-port.js';
+import { SOLO_NODE } from '../flight/cluster-port.js';
 import type { TlsFiles } from '../flight/tls.js';
 import { JobRunner } from '../jobs/runner.js';
 import { NO_MEMBERS, registerClusterGauges } from '../metrics/cluster-metrics.js';
@@ -122,27 +122,18 @@ export function composeNode(
   // Homes keep their datasets' generations in memory: a member seen up (this node started,
   // or it came back) is told which partitions of its datasets are here, and when a member
   // goes down every home is (the datasets it was home for have new homes).
-  const report = (to?: ClusterMember) =>
-    homes
-      .report(to)
-      .catch((err: unknown) =>
-        logger.warn({ err: (err as Error).message }, "could not tell datasets' homes of their partitions"),
-      );
+  const told = (telling: Promise<void>) =>
+    telling.catch((err: unknown) =>
+      logger.warn({ err: (err as Error).message }, "could not tell datasets' homes of their partitions"),
+    );
   cluster?.onMemberDown((name) => {
     datasets.memberLost(name, (dataset) => {
       const cls = manager.route(dataset).config;
       return cls.durability !== 'none' || cls.replicas > 1;
     });
-    void report();
+    void told(homes.report());
   });
-  cluster?.onMemberUp(
-    (member) =>
-      void homes
-        .memberUp(member, logger)
-        .catch((err: unknown) =>
-          logger.warn({ err: (err as Error).message }, "could not tell datasets' homes of their partitions"),
-        ),
-  );
+  cluster?.onMemberUp((member) => void told(homes.memberUp(member, logger)));
 
   registerStorageGauges(metrics.registry, manager);
   registerCoordinationMetrics(metrics.registry, reservations);

@@ -202,7 +202,12 @@ func put(ctx context.Context, client flight.Client, path string, schema *arrow.S
 
 // readAll reads every endpoint of the flight, in order.
 func readAll(ctx context.Context, client flight.Client, path string, opts ...grpc.CallOption) ([]arrow.RecordBatch, []string, int, error) {
-	info, err := client.GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{path}})
+	return readDescribed(ctx, client, &flight.FlightDescriptor{Type: flight.DescriptorPATH, Path: []string{path}}, opts...)
+}
+
+// readDescribed reads what a descriptor's FlightInfo describes: every endpoint, in order.
+func readDescribed(ctx context.Context, client flight.Client, desc *flight.FlightDescriptor, opts ...grpc.CallOption) ([]arrow.RecordBatch, []string, int, error) {
+	info, err := client.GetFlightInfo(ctx, desc)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -641,29 +646,11 @@ func projection(ctx context.Context, addr string) result {
 	}
 	picks := []int{2, 0, 3}
 	cmd, _ := json.Marshal(map[string]any{"path": "go/projection", "columns": []string{"l", "a", "st"}})
-	info, err := client.GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd})
+	got, _, endpoints, err := readDescribed(ctx, client, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: cmd})
+	res := result{Endpoints: endpoints}
 	if err != nil {
-		return result{Error: "GetFlightInfo: " + err.Error()}
-	}
-	res := result{Endpoints: len(info.Endpoint)}
-	var got []arrow.RecordBatch
-	for _, ep := range info.Endpoint {
-		stream, err := client.DoGet(ctx, ep.Ticket)
-		if err != nil {
-			res.Error = "DoGet: " + err.Error()
-			return res
-		}
-		r, err := flight.NewRecordReader(stream)
-		if err != nil {
-			res.Error = "reader: " + err.Error()
-			return res
-		}
-		for r.Next() {
-			rec := r.RecordBatch()
-			rec.Retain()
-			got = append(got, rec)
-		}
-		r.Release()
+		res.Error = "get: " + err.Error()
+		return res
 	}
 	res.Batches = len(got)
 	if len(got) != len(batches) {

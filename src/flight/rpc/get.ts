@@ -58,15 +58,12 @@ export function doGet(ctx: RpcContext) {
 
       /** Streams a ticket read from another member (its schema message only when asked); false once the client is gone. */
       async function relay(owners: ClusterMember[], at: Buffer, withSchema: boolean): Promise<boolean> {
-        let schema = true;
+        let first = true;
         for await (const m of ctx.homes.readElsewhere(call, owners, at)) {
           if (gone(call)) return false;
-          if (schema && !withSchema) {
-            schema = false;
-            continue;
-          }
-          schema = false;
-          await write({ header: m.header, body: m.body });
+          // The owner's stream starts with the schema: passed on only when asked.
+          if (!first || withSchema) await write({ header: m.header, body: m.body });
+          first = false;
         }
         return true;
       }

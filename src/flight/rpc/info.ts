@@ -64,13 +64,13 @@ export function infoHandlers(ctx: RpcContext) {
     authorize(call, path, 'read', ctx.denied);
     return { parts, path };
   };
-  /** A PATH descriptor, or a command `{"path", "columns"}` (column projection). */
-  const projectable = (call: object, descriptor: PbDescriptor) => {
-    const columns = commandOf(descriptor);
-    if (!columns) return { ...readable(call, descriptor), project: (info: PbFlightInfo) => info };
-    const path = flightPath(columns.path);
+  /** A PATH descriptor, or a command `{"path", "columns"}` (column projection: `columns`). */
+  const projectable = (call: object, descriptor: PbDescriptor): { path: FlightPath; columns?: string[] } => {
+    const command = commandOf(descriptor);
+    if (!command) return readable(call, descriptor);
+    const path = flightPath(command.path);
     authorize(call, path, 'read', ctx.denied);
-    return { path, project: (info: PbFlightInfo) => projectInfo(info, descriptor, columns.columns) };
+    return { path, columns: command.columns };
   };
 
   return {
@@ -110,7 +110,7 @@ export function infoHandlers(ctx: RpcContext) {
     },
 
     GetFlightInfo: unary(ctx, 'GetFlightInfo', async (descriptor: PbDescriptor, call) => {
-      const { path, project } = projectable(call, descriptor);
+      const { path, columns } = projectable(call, descriptor);
       const local = async () => {
         const waitMs = waitMsOf(call.metadata);
         const atHome = ctx.homes.infoAtHome(call, path);
@@ -123,11 +123,12 @@ export function infoHandlers(ctx: RpcContext) {
         if (waitMs !== undefined && !(await manager.known(path))) await waitIfReserved(ctx, path, call, waitMs);
         return flightInfo(await lookup(path));
       };
-      return project(await ctx.owners.info(call, path, local, (info) => info));
+      const info = await ctx.owners.info(call, path, local, (i) => i);
+      return columns ? projectInfo(info, descriptor, columns) : info;
     }),
 
     GetSchema: unary(ctx, 'GetSchema', async (descriptor: PbDescriptor, call) => {
-      const { path, project } = projectable(call, descriptor);
+      const { path, columns } = projectable(call, descriptor);
       const local = async () => ({
         schema:
           (await ctx.homes.infoAtHome(call, path))?.schema ??
@@ -136,7 +137,7 @@ export function infoHandlers(ctx: RpcContext) {
             : encapsulateSchema((await lookup(path)).schemaHeader)),
       });
       const { schema } = await ctx.owners.info(call, path, local, (info) => ({ schema: info.schema }));
-      return { schema: project({ schema, endpoint: [] } as unknown as PbFlightInfo).schema };
+      return { schema: columns ? projectSchema(schema, columns) : schema };
     }),
 
     // A visible flight is complete: `info` at once. An absent, reserved one: wait for it (the
@@ -189,10 +190,9 @@ function commandOf(descriptor: PbDescriptor): { path: string; columns: string[] 
  * ticket carrying the columns, the total bytes unknown (-1), the descriptor as asked.
  */
 function projectInfo(info: PbFlightInfo, descriptor: PbDescriptor, columns: string[]): PbFlightInfo {
-  const projection = Projection.of(unwrapMessage(info.schema), columns);
   return {
     ...info,
-    schema: encapsulateSchema(projection.schemaHeader),
+    schema: projectSchema(info.schema, columns),
     flight_descriptor: descriptor,
     endpoint: info.endpoint.map((e) => ({
       ...e,
@@ -200,6 +200,11 @@ function projectInfo(info: PbFlightInfo, descriptor: PbDescriptor, columns: stri
     })),
     total_bytes: -1,
   };
+}
+
+/** An encapsulated schema message projected to `columns` (INVALID_ARGUMENT naming columns it does not have). */
+function projectSchema(schema: Buffer, columns: string[]): Buffer {
+  return encapsulateSchema(Projection.of(unwrapMessage(schema), columns).schemaHeader);
 }
 
 function pathOf(descriptor: PbDescriptor): string[] {

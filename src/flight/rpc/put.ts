@@ -18,6 +18,7 @@ import { toServiceError } from '../status.js';
 import { flightPath, partitionOf, partitionPath, storedPath, type FlightPath } from '../../core/path.js';
 import { PARTITION_HEADER, parsePartition } from '../../datasets/datasets.js';
 import { authorize } from '../guard.js';
+import { factsOf } from '../dataset-homes.js';
 
 /** A request header giving the flight's size up front, so it is charged to a tier that takes it. */
 export const FLIGHT_SIZE_HEADER = 'x-tierflight-flight-size';
@@ -105,8 +106,7 @@ async function doPut(
     // A dataset's partition: the dataset becomes visible once every partition of its generation has.
     if (partition) {
       const { dataset, generation, index: i, count } = partition;
-      const facts = { tag: committed.tag, records: committed.totalRecords, bytes: committed.totalBytes };
-      await ctx.homes.landed(dataset, generation, i, count, facts).catch((err: unknown) => {
+      await ctx.homes.landed(dataset, generation, i, count, factsOf(committed)).catch((err: unknown) => {
         // The home did not hear of it: the partition would never be read; it goes, and the writer hears why.
         manager.delete(committed.path);
         throw err;
