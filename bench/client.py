@@ -42,6 +42,15 @@ def puts(location, mib, rounds, kind):
     return {"bytes": table.nbytes, "put_gbps": table.nbytes / best / 1e9, "put_gbps_median": table.nbytes / median / 1e9}
 
 
+def put_path(location, path, mib, rounds):
+    """DoPut GB/s (best and median) of the big table to one path (a class's prefix)."""
+    client = fl.connect(location)
+    table, rpb = big_table(mib, 64 * 1024)
+    best, median = best_of(rounds, lambda: put(client, path, table, rpb))
+    assert get(client, path) == table.num_rows
+    return {"bytes": table.nbytes, "put_gbps": table.nbytes / best / 1e9, "put_gbps_median": table.nbytes / median / 1e9}
+
+
 def write_ipc(file, mib, kind):
     """The table as an Arrow IPC stream file, the messages DoPut would receive."""
     table, rpb = TABLES[kind](mib, 64 * 1024)
@@ -335,6 +344,9 @@ def main():
         return
     if sys.argv[1] == "puts":
         print(json.dumps(puts(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])))
+        return
+    if sys.argv[1] == "put-path":
+        print(json.dumps(put_path(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
         return
     if sys.argv[1] == "write-ipc":
         print(json.dumps(write_ipc(sys.argv[2], int(sys.argv[3]), sys.argv[4])))

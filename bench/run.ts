@@ -10,8 +10,12 @@
  * 4. DoPut/DoGet GB/s of the large table over TLS, against pyarrow's server over TLS
  *    (certificates made with openssl for the run).
  * 5. Durability against moto_server.
+ * 6. The data path (issue 27): a DoPut to the disk tier against `dd` of the same size into
+ *    the same folder; a DoPut with `config/default.yaml`'s classes (it crosses the memory
+ *    tier's maxFlightSize and spills) against pyarrow's DoPut; a projection of 2 of the 8
+ *    columns against a full DoGet; server CPU seconds per GB put and got on each server.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,6 +35,8 @@ const ZIPF_FLIGHTS = Number(process.env.BENCH_ZIPF_FLIGHTS ?? 96); // × 8 MiB =
 const ZIPF_GETS = Number(process.env.BENCH_ZIPF_GETS ?? 1500);
 const DURABLE_MIB = Number(process.env.BENCH_DURABLE_MIB ?? 256);
 const DURABLE_ROUNDS = Number(process.env.BENCH_DURABLE_ROUNDS ?? 2);
+const DISK_MIB = Number(process.env.BENCH_DISK_MIB ?? 300);
+const DEFAULT_MIB = Number(process.env.BENCH_DEFAULT_MIB ?? 256);
 
 interface Result {
   bytes: number;
@@ -42,6 +48,17 @@ interface Result {
   small_ops_per_s_warm: number;
 }
 type TierResult = Record<string, { get_gbps: number; get_gbps_median: number }>;
+interface PutResult {
+  put_gbps: number;
+  put_gbps_median: number;
+}
+interface ProjectionResult {
+  full_seconds: number;
+  projected_seconds: number;
+  full_bytes: number;
+  projected_bytes: number;
+}
+type CpuResult = Record<'put' | 'get', { server_cpu_s_per_gb: number }>;
 interface TlsResult {
   put_gbps: number;
   get_gbps: number;
@@ -156,6 +173,37 @@ async function benchDurability() {
   }
 }
 
+/** `dd` of `mib` MiB into `folder`, overwriting one file as a replaced flight does: best seconds of `rounds`. */
+function ddSeconds(folder: string, mib: number, rounds: number): number {
+  let best = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    const start = performance.now();
+    execFileSync('dd', ['if=/dev/zero', `of=${path.join(folder, 'dd.bin')}`, 'bs=4M', `count=${Math.ceil(mib / 4)}`], {
+      stdio: 'ignore',
+    });
+    best = Math.min(best, (performance.now() - start) / 1000);
+  }
+  rmSync(path.join(folder, 'dd.bin'), { force: true });
+  return best;
+}
+
+/** Block 6, on the bench.yaml server (`tf`) and pyarrow's (`reference`), then a default-config server. */
+async function benchDataPath(tf: { location: string; child: ChildProcess }, refLocation: string, refPid: number) {
+  const disk = py<PutResult & { bytes: number }>('put-path', tf.location, 'tier/disk/put', DISK_MIB, ROUNDS);
+  const dd = disk.bytes / ddSeconds(path.join(data, 'disk'), DISK_MIB, ROUNDS) / 1e9;
+  const projection = py<ProjectionResult>('projection', tf.location, MIB, ROUNDS, 'i0,f3');
+  const cpu = py<CpuResult>('cpu', tf.location, tf.child.pid!, MIB, ROUNDS);
+  const cpuRef = py<CpuResult>('cpu', refLocation, refPid, MIB, ROUNDS);
+  const ref = py<PutResult>('put-path', refLocation, 'bench/default', DEFAULT_MIB, ROUNDS);
+  const server = await startTierflight('default.yaml');
+  try {
+    const spilled = py<PutResult>('put-path', server.location, 'bench/default', DEFAULT_MIB, ROUNDS);
+    return { disk, dd, projection, cpu, cpuRef, spilled, ref };
+  } finally {
+    server.child.kill('SIGKILL');
+  }
+}
+
 async function main(): Promise<void> {
   setupPython();
   if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('run `npm run build` first');
@@ -172,6 +220,7 @@ async function main(): Promise<void> {
     const main = py<Result>(tf.location, MIB, ROUNDS, SMALL_OPS);
     const ref = py<Result>(refLocation, MIB, ROUNDS, SMALL_OPS);
     const tiers = py<TierResult>('tiers', tf.location, MIB, ROUNDS, 'mem,tier/disk_mapped,tier/disk');
+    const dataPath = await benchDataPath(tf, refLocation, reference.pid!);
     tf.child.kill('SIGTERM');
 
     const zipfServer = await startTierflight('zipf.yaml');
@@ -224,6 +273,22 @@ async function main(): Promise<void> {
       fmt('strong put s vs raw Upload s', durable.strongPut, durable.rawUpload),
       fmt('weak put s vs memory-only put s', durable.weakPut, durable.memPut),
       fmt('restore DoGet GB/s vs GetObject', durable.restoreGbps, durable.rawGetGbps),
+      '',
+      `Data path (disk tier ${DISK_MIB} MiB, default config ${DEFAULT_MIB} MiB, projection and CPU ${MIB} MiB; best of ${ROUNDS}):`,
+      `${'metric'.padEnd(34)}${'tierflight'.padStart(12)}${'baseline'.padStart(12)}${'ratio'.padStart(8)}`,
+      fmt('DoPut GB/s to disk vs dd', dataPath.disk.put_gbps, dataPath.dd),
+      fmt('DoPut GB/s default config vs pyarrow', dataPath.spilled.put_gbps, dataPath.ref.put_gbps),
+      fmt('projection 2/8 s vs full DoGet s', dataPath.projection.projected_seconds, dataPath.projection.full_seconds),
+      fmt(
+        'server CPU s/GB put vs pyarrow',
+        dataPath.cpu.put.server_cpu_s_per_gb,
+        dataPath.cpuRef.put.server_cpu_s_per_gb,
+      ),
+      fmt(
+        'server CPU s/GB get vs pyarrow',
+        dataPath.cpu.get.server_cpu_s_per_gb,
+        dataPath.cpuRef.get.server_cpu_s_per_gb,
+      ),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     const json = {
@@ -236,6 +301,7 @@ async function main(): Promise<void> {
       zipf: { tierflight: zipf, reference: zipfRef, hitRatioByStorage: hitRatio },
       tls,
       durable,
+      dataPath,
       ratios: Object.fromEntries(rows.map(([name, a, b]) => [name, a / b])),
     };
     writeFileSync(path.join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(json, null, 2)}\n`);
