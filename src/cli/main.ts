@@ -7,7 +7,7 @@ import { configJsonSchema } from '../config/json-schema.js';
 import { ConfigError, loadConfigFile, spoolDirectory } from '../config/load.js';
 import { securityWarnings } from '../config/security.js';
 import type { Config } from '../config/schema.js';
-import { createLogger } from '../core/log.js';
+import { createLogger, logOptionsProblem } from '../core/log.js';
 import { VERSION } from '../version.js';
 import { describeRoute } from './route.js';
 import { reloadServer } from './reload.js';
@@ -36,10 +36,30 @@ program
     '--workers [n]',
     'run N processes as a local cluster on the listen port and the next ones (no number: one per core)',
   )
+  .option('--log-format <format>', 'json or pretty (default: pretty on a terminal, else json)')
+  .option(
+    '--log-level <level>',
+    'fatal, error, warn, info, debug, trace or silent (default: $TIERFLIGHT_LOG_LEVEL or info)',
+  )
   .addOption(new Option('--worker <i/n>', 'internal: run as worker i of n').hideHelp())
   .action(
-    async (opts: { config?: string; listen?: string; metrics?: string; workers?: string | true; worker?: string }) => {
-      const logger = createLogger();
+    async (opts: {
+      config?: string;
+      listen?: string;
+      metrics?: string;
+      workers?: string | true;
+      worker?: string;
+      logFormat?: string;
+      logLevel?: string;
+    }) => {
+      const logOptions = { format: opts.logFormat, level: opts.logLevel };
+      const problem = logOptionsProblem(logOptions);
+      if (problem !== undefined) {
+        // A usage error (exit 2), in one line: the whole help would hide it.
+        process.stderr.write(`error: ${problem}\n`);
+        process.exit(2);
+      }
+      const logger = createLogger(logOptions);
       const file = opts.config ?? process.env.TIERFLIGHT_CONFIG ?? DEFAULT_CONFIG;
       let config;
       try {
@@ -71,6 +91,8 @@ program
         const args = ['serve', '--config', file];
         if (opts.listen) args.push('--listen', opts.listen);
         if (opts.metrics) args.push('--metrics', opts.metrics);
+        if (opts.logFormat) args.push('--log-format', opts.logFormat);
+        if (opts.logLevel) args.push('--log-level', opts.logLevel);
         // Each worker builds its config the same way; a broken one is refused here, once.
         try {
           workerConfig(config, 0, workers);
