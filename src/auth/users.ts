@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { AuthConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
 import { parseDistinguishedName, subjectKey } from '../core/distinguished-name.js';
-import { UnauthenticatedError } from '../errors.js';
+import { retryHere, UnauthenticatedError, type RetryHint } from '../errors.js';
 import type { Authenticator, CallCredentials, Identity } from './authenticator.js';
 import { LoginThrottle } from './login-throttle.js';
 import { verifyPassword } from './passwords.js';
@@ -162,11 +162,13 @@ export class UsersAuthenticator implements Authenticator {
     // Who may not try now is refused before any password is checked.
     const wait = await this.throttle.retryAfter(name, peer);
     if (wait > 0) {
+      // The hint says when to try again ("[retry in N s]").
       throw this.fail(
         'throttled',
-        `too many failed logins for this user or from this address: try again in ${wait} s`,
+        'too many failed logins for this user or from this address',
         user ? { user: name } : { userHash: nameHash(name) },
         peer,
+        retryHere(wait * 1000),
       );
     }
     // Unknown users cost a hash check too, so timing does not tell which names exist.
@@ -213,10 +215,11 @@ export class UsersAuthenticator implements Authenticator {
     message: string,
     fields: Record<string, string>,
     peer: string | undefined,
+    retry?: RetryHint,
   ): UnauthenticatedError {
     this.failed(reason);
     this.log.warn({ reason, ...fields, ...(peer !== undefined ? { peer } : {}) }, 'authentication failed');
-    return new UnauthenticatedError(message);
+    return new UnauthenticatedError(message, retry);
   }
 }
 

@@ -7,6 +7,7 @@ import {
   type ClientReadableStream,
   type ServiceError,
 } from '@grpc/grpc-js';
+import { parseRetry, RETRY_TRAILER, type RetryHint } from '../errors.js';
 import { FLOW_CONTROL_WINDOW } from '../flight/grpc-internals.js';
 import { loadFlightService, SERVICE_NAME } from '../flight/proto.js';
 
@@ -25,12 +26,13 @@ export interface FlightClientOptions {
   maxReconnectBackoffMs?: number;
 }
 
-/** A failed call: its gRPC status code and the server's message. */
+/** A failed call: its gRPC status code, the server's message and its retry hint (the `x-tierflight-retry` trailer). */
 export class FlightCallError extends Error {
   constructor(
     readonly code: number,
     readonly details: string,
     readonly method: string,
+    readonly retry?: RetryHint,
   ) {
     super(`${method}: ${details} (status ${code})`);
   }
@@ -174,6 +176,12 @@ export class FlightChannel {
   }
 
   failure(method: string, err: ServiceError): FlightCallError {
-    return new FlightCallError(err.code ?? 2, err.details ?? err.message, method);
+    const hint = err.metadata?.get(RETRY_TRAILER)[0];
+    return new FlightCallError(
+      err.code ?? 2,
+      err.details ?? err.message,
+      method,
+      parseRetry(typeof hint === 'string' ? hint : hint?.toString()),
+    );
   }
 }

@@ -10,7 +10,7 @@ import { errorCodeOf } from '../flight/status.js';
 import type { ClusterConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
-import { TierflightError } from '../errors.js';
+import { TierflightError, withoutRetryWords } from '../errors.js';
 import type { ClusterMember, ClusterPort, ForwardedMessage } from '../flight/cluster-port.js';
 import { DEFAULT_POLL_WAIT_MS, FROM_NODE_HEADER, VERSION_HEADER } from '../flight/cluster-port.js';
 import type { PbFlightInfo, PbPollInfo } from '../flight/proto.js';
@@ -23,6 +23,9 @@ const EMPTY = Buffer.alloc(0);
 const CALL_TIMEOUT_MS = 5_000;
 /** A member's whole list of flights can take longer. */
 const LIST_TIMEOUT_MS = 30_000;
+/** Tries of a read a member answered with "UNAVAILABLE, retry here", and the longest wait it may ask for between them. */
+const NODE_RETRY_ATTEMPTS = 3;
+const NODE_RETRY_WAIT_MS = 2_000;
 /** Connections to members ping this often; one that does not answer fails the calls open on it (a paused node). */
 const KEEPALIVE_MS = 10_000;
 
@@ -50,7 +53,7 @@ export class ClusterNode implements ClusterPort {
 
   constructor(
     config: ClusterConfig,
-    clock: Clock,
+    private readonly clock: Clock,
     private readonly log: Logger,
     private readonly options: ClusterNodeOptions = {},
   ) {
@@ -168,16 +171,22 @@ export class ClusterNode implements ClusterPort {
   flightInfo(from: ClusterMember, path: readonly string[], headers: Record<string, string>): Promise<PbFlightInfo> {
     // A caller waiting for a reserved flight waits there as long as it asked to.
     const wait = Number(headers['x-tierflight-wait-ms'] ?? 0) || 0;
-    return this.call(from, 'GetFlightInfo', (c) =>
-      c.flightInfoMessage(path, this.with(headers), wait + CALL_TIMEOUT_MS),
+    return this.call(
+      from,
+      'GetFlightInfo',
+      (c) => c.flightInfoMessage(path, this.with(headers), wait + CALL_TIMEOUT_MS),
+      true,
     );
   }
 
   pollFlightInfo(from: ClusterMember, path: readonly string[], headers: Record<string, string>): Promise<PbPollInfo> {
     // PollFlightInfo waits at most the wait header's ms (or the server's default poll wait).
     const wait = Number(headers['x-tierflight-wait-ms'] ?? 0) || 0;
-    return this.call(from, 'PollFlightInfo', (c) =>
-      c.pollInfoMessage(path, this.with(headers), (wait || DEFAULT_POLL_WAIT_MS) + CALL_TIMEOUT_MS),
+    return this.call(
+      from,
+      'PollFlightInfo',
+      (c) => c.pollInfoMessage(path, this.with(headers), (wait || DEFAULT_POLL_WAIT_MS) + CALL_TIMEOUT_MS),
+      true,
     );
   }
 
@@ -196,7 +205,12 @@ export class ClusterNode implements ClusterPort {
   }
 
   listFlights(from: ClusterMember, prefix: string, headers: Record<string, string>): Promise<PbFlightInfo[]> {
-    return this.call(from, 'ListFlights', (c) => c.listFlightMessages(prefix, this.with(headers), LIST_TIMEOUT_MS));
+    return this.call(
+      from,
+      'ListFlights',
+      (c) => c.listFlightMessages(prefix, this.with(headers), LIST_TIMEOUT_MS),
+      true,
+    );
   }
 
   action(on: ClusterMember, type: string, body: Buffer, headers: Record<string, string>): Promise<Buffer[]> {
@@ -232,12 +246,35 @@ export class ClusterNode implements ClusterPort {
     }
   }
 
-  /** Runs a call on a member; its failure becomes a Tierflight error with the member's status, naming it. */
-  private async call<T>(on: ClusterMember, what: string, fn: (c: FlightClient) => Promise<T>): Promise<T> {
-    try {
-      return await this.observed(what.split(' ')[0] as string, fn(this.clientFor(on)));
-    } catch (err) {
-      throw this.failure(on, what, err);
+  /**
+   * Runs a call on a member; its failure becomes a Tierflight error with the member's
+   * status and retry hint, naming it. A call that changes nothing (`reads`) follows the
+   * hint of a member that answered UNAVAILABLE with "here, after a while" (it is still
+   * starting, its store was down for a moment): up to NODE_RETRY_ATTEMPTS tries, each wait
+   * at most NODE_RETRY_WAIT_MS. Any other answer goes to the client with its hint (a
+   * dataset still being written is the reader's to poll); calls that may have acted before
+   * they failed are their caller's to retry.
+   */
+  private async call<T>(
+    on: ClusterMember,
+    what: string,
+    fn: (c: FlightClient) => Promise<T>,
+    reads = false,
+  ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.observed(what.split(' ')[0] as string, fn(this.clientFor(on)));
+      } catch (err) {
+        const failure = this.failure(on, what, err);
+        const hint = failure.retry;
+        const answered = err instanceof FlightCallError && err.retry !== undefined;
+        const retry = reads && answered && failure.code === 'UNAVAILABLE' && hint?.where === 'here';
+        if (!retry || attempt >= NODE_RETRY_ATTEMPTS) throw failure;
+        const wait = hint.afterMs ?? 0;
+        if (wait > NODE_RETRY_WAIT_MS) throw failure;
+        this.log.debug({ member: on.name, what, wait, attempt }, 'a member said to retry: retrying');
+        await this.clock.sleep(wait);
+      }
     }
   }
 
@@ -251,7 +288,8 @@ export class ClusterNode implements ClusterPort {
         err.code === FlightStatus.UNAVAILABLE || err.code === FlightStatus.DEADLINE_EXCEEDED
           ? `cluster member ${on.name} (${on.location}) cannot be reached for ${what}: ${err.details}`
           : err.details;
-      return new TierflightError(code, message);
+      // Its hint travels with its words (without the words it already put at the end).
+      return new TierflightError(code, withoutRetryWords(message), err.retry ? { retry: err.retry } : undefined);
     }
     this.log.warn({ member: on.name, what, err: (err as Error).message }, 'cluster call failed');
     return new TierflightError('UNAVAILABLE', `cluster member ${on.name} failed ${what}: ${(err as Error).message}`);

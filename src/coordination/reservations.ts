@@ -1,7 +1,10 @@
 import type { ReservationsConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
-import { InvalidArgumentError, ResourceExhaustedError, UnavailableError } from '../errors.js';
+import { InvalidArgumentError, ResourceExhaustedError, retryHere, UnavailableError } from '../errors.js';
+
+/** A user at reservations.maxPerUser frees one as a fill completes: told to wait this long. */
+const MAX_PER_USER_RETRY_MS = 5000;
 import type { FlightVersion } from '../storage/flight.js';
 import type { Landing } from '../storage/landing.js';
 import {
@@ -282,6 +285,7 @@ export class Reservations implements Pick<Landing, 'landed' | 'durable'> {
     this.emit({ type: 'refused', reason: 'max_per_user' });
     throw new ResourceExhaustedError(
       `user "${user}" holds ${paths.size} reservations (reservations.maxPerUser: ${this.config.maxPerUser}): release or complete some first`,
+      retryHere(MAX_PER_USER_RETRY_MS),
     );
   }
 

@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { partitionOf, partitionPath, type FlightPath } from '../core/path.js';
 import { Timers } from '../core/timers.js';
-import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from '../errors.js';
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError, retryHere } from '../errors.js';
 
 /** A request header: this DoPut writes partition `<i>` of `<n>` of the dataset at its path. */
 export const PARTITION_HEADER = 'x-tierflight-partition';
@@ -9,6 +9,8 @@ export const PARTITION_HEADER = 'x-tierflight-partition';
 export const MAX_PARTITIONS = 4096;
 /** The most reads that may wait at once for datasets to complete. */
 export const MAX_WAITERS = 10_000;
+/** How long a reader of a dataset still being written is told to wait before it looks again. */
+const INCOMPLETE_RETRY_MS = 1000;
 
 /** `x-tierflight-partition: <i>/<n>`, checked: 0 ≤ i < n ≤ MAX_PARTITIONS. */
 export function parsePartition(value: string): { index: number; count: number } {
@@ -298,6 +300,8 @@ export class Datasets {
     throw new NotFoundError(
       `dataset "${dataset}" is not complete: ${pending.landed.size} of ${pending.count} partitions have landed; ` +
         `missing partition${missing.length + more > 1 ? 's' : ''} ${missing.join(', ')}${more > 0 ? ` and ${more} more` : ''}`,
+      // Its writers are still at it: a reader may look again shortly.
+      retryHere(INCOMPLETE_RETRY_MS),
     );
   }
 

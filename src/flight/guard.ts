@@ -14,12 +14,12 @@ import {
   type Identity,
 } from '../auth/authenticator.js';
 import type { Access } from '../config/schema.js';
-import { PermissionDeniedError } from '../errors.js';
+import { PermissionDeniedError, retryHere, RETRY_NEVER } from '../errors.js';
 import type { Logger } from '../core/log.js';
 import { certificateAttributes } from '../core/distinguished-name.js';
 import { NODE_ONLY_HEADERS } from '../auth/node-credential.js';
 import type { Denial } from '../auth/denials.js';
-import { toServiceError } from './status.js';
+import { hinted, toServiceError } from './status.js';
 
 type AnyHandler = (
   call: { emit(event: 'error', err: unknown): boolean; metadata: Metadata; getPeer?: () => string },
@@ -85,6 +85,9 @@ function failCall(
   else call.emit('error', err);
 }
 
+/** How long a client is told to wait before calling a server that is still starting. */
+export const STARTING_RETRY_MS = 1000;
+
 /**
  * Every call passes two checks before its handler runs: the server is ready (until then
  * UNAVAILABLE: it is still wiping tiers and recovering flights), and, for every call but
@@ -103,11 +106,11 @@ export function guard(
     const h = handler as unknown as AnyHandler;
     const wrapped: AnyHandler = (call, callback) => {
       if (!ready()) {
-        failCall(call, callback, {
-          code: status.UNAVAILABLE,
-          details: 'Tierflight is starting (recovering flights); try again shortly',
-          metadata: new Metadata(),
-        });
+        failCall(
+          call,
+          callback,
+          hinted(status.UNAVAILABLE, 'Tierflight is starting (recovering flights)', retryHere(STARTING_RETRY_MS)),
+        );
         return;
       }
       if (name === 'Handshake') {
@@ -119,11 +122,15 @@ export function guard(
           const forged = nodeHeaderFrom(identity, call.metadata);
           if (forged) {
             denied?.({ user: identity.user, access: `send ${forged}`, path: name, peer: call.getPeer?.() });
-            failCall(call, callback, {
-              code: status.PERMISSION_DENIED,
-              details: `user "${identity.user}" may not send ${forged}: it is for calls between cluster nodes`,
-              metadata: new Metadata(),
-            });
+            failCall(
+              call,
+              callback,
+              hinted(
+                status.PERMISSION_DENIED,
+                `user "${identity.user}" may not send ${forged}: it is for calls between cluster nodes`,
+                RETRY_NEVER,
+              ),
+            );
             return;
           }
           identities.set(call, identity);

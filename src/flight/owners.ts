@@ -1,6 +1,6 @@
 import type { Metadata, ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../core/log.js';
-import { CancelledError, InvalidArgumentError, isTierflightError, NotFoundError } from '../errors.js';
+import { CancelledError, InvalidArgumentError, isTierflightError, NotFoundError, RETRY_OTHER } from '../errors.js';
 import { flightPath, type FlightPath } from '../core/path.js';
 import type { StorageManager } from '../storage/manager.js';
 import type { FlightVersion } from '../storage/flight.js';
@@ -106,6 +106,7 @@ export class Owners {
     if (owners.length === 0) return; // this node owns it: the usual NOT_FOUND follows
     throw new NotFoundError(
       `flight "${path}" is not held by ${this.cluster.self}; read it from its owner ${owners.map((o) => `${o.name} (${o.location})`).join(', ')}`,
+      RETRY_OTHER,
     );
   }
 

@@ -1,5 +1,14 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { isTierflightError, type ErrorCode } from '../errors.js';
+import {
+  isTierflightError,
+  formatRetry,
+  retryHere,
+  RETRY_NEVER,
+  RETRY_TRAILER,
+  withRetryWords,
+  type ErrorCode,
+  type RetryHint,
+} from '../errors.js';
 import { DurableStoreError } from '../durable/durable-store.js';
 import type { Logger } from '../core/log.js';
 
@@ -45,29 +54,33 @@ export function errorCodeOf(code: number): ErrorCode {
   return ERROR_CODES.get(code) ?? 'INTERNAL';
 }
 
+/** A status with its retry hint: in the `x-tierflight-retry` trailer and in words at the end of the message. */
+export function hinted(code: status, details: string, retry: RetryHint | undefined): Partial<ServiceError> {
+  const metadata = new Metadata();
+  if (retry !== undefined) metadata.set(RETRY_TRAILER, formatRetry(retry));
+  return { code, details: withRetryWords(details, retry), metadata };
+}
+
 /**
  * The one place where errors become gRPC statuses. Tierflight's own errors carry their
- * code. A durable store that fails is UNAVAILABLE (an object that vanished, NOT_FOUND),
- * and so is a storage I/O error (a tier file that cannot be read or written): the client
- * may retry, and the log says what failed. Anything else is a bug: logged in full and
- * reported as INTERNAL.
+ * code and retry hint. A durable store that fails is UNAVAILABLE (an object that
+ * vanished, NOT_FOUND), and so is a storage I/O error (a tier file that cannot be read or
+ * written): the client may retry in a second, and the log says what failed. Anything else
+ * is a bug: logged in full and reported as INTERNAL, with no hint.
  */
 export function toServiceError(err: unknown, log: Logger, method: string): Partial<ServiceError> {
   if (isTierflightError(err)) {
-    return { code: CODES[err.code], details: err.message, metadata: new Metadata() };
+    return hinted(CODES[err.code], err.message, err.retry);
   }
   if (err instanceof DurableStoreError) {
     log.warn({ err: err.message, method, kind: err.kind }, 'durable store failure');
-    const code = err.kind === 'not_found' ? status.NOT_FOUND : status.UNAVAILABLE;
-    return { code, details: `${method}: ${err.message}`, metadata: new Metadata() };
+    return err.kind === 'not_found'
+      ? hinted(status.NOT_FOUND, `${method}: ${err.message}`, RETRY_NEVER)
+      : hinted(status.UNAVAILABLE, `${method}: ${err.message}`, retryHere(1000));
   }
   if (isSystemError(err)) {
     log.error({ err, method }, 'storage I/O failure');
-    return {
-      code: status.UNAVAILABLE,
-      details: `${method}: storage I/O failed: ${err.message}`,
-      metadata: new Metadata(),
-    };
+    return hinted(status.UNAVAILABLE, `${method}: storage I/O failed: ${err.message}`, retryHere(1000));
   }
   log.error({ err, method }, 'internal error');
   return {

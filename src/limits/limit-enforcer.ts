@@ -1,4 +1,7 @@
-import { ResourceExhaustedError } from '../errors.js';
+import { ResourceExhaustedError, retryHere, RETRY_NEVER, type RetryHint } from '../errors.js';
+
+/** How long a put refused at a limit that may make room (evict, or other puts pending) is told to wait. */
+const LIMIT_RETRY_MS = 1000;
 import { formatSize } from '../config/units.js';
 import type { LimitPolicyConfig } from '../config/schema.js';
 import { describeNode, LimitTree, type LimitNode } from './limit-tree.js';
@@ -109,6 +112,9 @@ export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
           node,
           path,
           `${formatSize(node.used)} used and ${formatSize(node.pending)} being written, ${formatSize(bytes)} more do not fit`,
+          // Puts in progress may fail and readers let go of what evict could not take;
+          // under `reject`, with nothing in progress, only deletions and expiries make room.
+          node.policy.onLimit === 'evict' || node.pending > 0 ? retryHere(LIMIT_RETRY_MS) : RETRY_NEVER,
         );
       }
     }
@@ -249,10 +255,12 @@ export class LimitEnforcer<F extends LimitedFlight = LimitedFlight> {
     }
   }
 
-  private reject(node: LimitNode, path: string, why: string): never {
+  /** Refuses the write; a flight larger than the limit never fits (RETRY_NEVER unless told otherwise). */
+  private reject(node: LimitNode, path: string, why: string, retry: RetryHint = RETRY_NEVER): never {
     this.host.rejected(node.policy);
     throw new ResourceExhaustedError(
       `flight "${path}": limit ${describeNode(node)} reached: ${why} (onLimit ${node.policy.onLimit})`,
+      retry,
     );
   }
 }

@@ -1,4 +1,10 @@
-import { CancelledError, InvalidArgumentError, ResourceExhaustedError } from '../errors.js';
+import {
+  CancelledError,
+  InvalidArgumentError,
+  ResourceExhaustedError,
+  RETRY_NEVER,
+  type RetryHint,
+} from '../errors.js';
 import type { FlightPath } from '../core/path.js';
 import type { StorageTypeName, TierConfig } from '../config/schema.js';
 import type { Logger } from '../core/log.js';
@@ -103,6 +109,7 @@ export class PutSession {
     if (lastError) throw lastError;
     throw new ResourceExhaustedError(
       `flight "${path}": the declared size ${formatSize(sizeHint)} fits no tier of class "${cls.config.name}"`,
+      RETRY_NEVER,
     );
   }
 
@@ -237,6 +244,8 @@ export class PutSession {
       if (this.storeOnly) return;
       const bytes = size(this.out.writer);
       let reason = this.out.tooBig(bytes);
+      // Too big for the tier stays too big; a tier without room may have it in a while.
+      let retry: RetryHint | undefined = RETRY_NEVER;
       if (reason === undefined) {
         try {
           await this.out.room(bytes);
@@ -244,9 +253,10 @@ export class PutSession {
         } catch (err) {
           if (!(err instanceof ResourceExhaustedError)) throw err;
           reason = err.message;
+          retry = err.retry;
         }
       }
-      await this.spill(reason);
+      await this.spill(reason, retry);
     }
   }
 
@@ -271,7 +281,7 @@ export class PutSession {
   }
 
   /** Moves what was written to the next tier and continues there, or rejects the put. */
-  private async spill(reason: string): Promise<void> {
+  private async spill(reason: string, retry: RetryHint | undefined): Promise<void> {
     const next = this.tierIndex + 1;
     const tier = this.tier;
     const last = next >= this.cls.config.tiers.length;
@@ -283,6 +293,7 @@ export class PutSession {
       throw new ResourceExhaustedError(
         `flight "${this.path}": ${reason} in tier ${this.tierIndex} (${this.storage.name}) of class ` +
           `"${this.cls.config.name}", and ${tier.uploadSpill === 'spill' ? 'there is no next tier' : 'uploadSpill is "reject"'}`,
+        retry,
       );
     }
     const from = this.tierIndex;

@@ -66,7 +66,8 @@ describe('the authentication seam', () => {
     const info = encodeRequest.descriptor({ type: 'PATH', path: ['a'] });
     expect(await raw.unary('GetFlightInfo', info)).toMatchObject({
       code: status.UNAUTHENTICATED,
-      details: 'no or bad token',
+      details: 'no or bad token [retrying the same call will not help]',
+      retry: 'never',
     });
     const md = new Metadata();
     md.set('authorization', 'Bearer t1');

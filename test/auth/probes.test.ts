@@ -382,8 +382,16 @@ describe('security probes', () => {
       );
     const answers: string[] = [];
     for (let i = 0; i < FAILURES_PER_USER + 2; i++) answers.push(await attempt('reader', `guess-${i}`));
-    expect(answers.slice(0, FAILURES_PER_USER).every((a) => a === 'wrong user name or password')).toBe(true);
-    expect(answers.at(-1)).toMatch(/too many failed logins for this user or from this address: try again in \d+ s/);
+    expect(
+      answers
+        .slice(0, FAILURES_PER_USER)
+        .every((a) => a === 'wrong user name or password [retrying the same call will not help]'),
+    ).toBe(true);
+    // When to try again is in the words and in the x-tierflight-retry trailer.
+    expect(answers.at(-1)).toMatch(/^too many failed logins for this user or from this address \[retry in \d+ s\]$/);
+    const throttled = await c.handshake(basic('reader', 'x')).catch((e: unknown) => e as FlightCallError);
+    expect(throttled).toMatchObject({ retry: { where: 'here', afterMs: expect.any(Number) } });
+    expect((throttled as FlightCallError).retry).not.toEqual({ where: 'here', afterMs: 0 });
     // The right password is refused too while the name is throttled.
     expect(await attempt('reader', PASSWORDS.reader)).toMatch(/too many failed logins/);
     // Guessing across names from one address is throttled by the address.

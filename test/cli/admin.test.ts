@@ -182,7 +182,9 @@ describe('tierflight admin', () => {
     const s = ['--server', server.location];
     const missing = await admin([...s, 'info', 'ops/none']);
     expect(missing).toMatchObject({ code: 3, stdout: '' });
-    expect(missing.stderr).toBe('tierflight admin info ops/none: NOT_FOUND: flight "ops/none" not found\n');
+    expect(missing.stderr).toBe(
+      'tierflight admin info ops/none: NOT_FOUND: flight "ops/none" not found [retrying the same call will not help]\n',
+    );
     expect((await admin([...s, 'rm', 'ops/none'])).code).toBe(3);
     const unsafe = await admin([...s, 'rm', '-r', 'ops']);
     expect(unsafe.code).toBe(2);
@@ -302,7 +304,9 @@ describe('tierflight admin over TLS as a user', () => {
     expect(await admin([...s, 'ls'], { TIERFLIGHT_PASSWORD: 'reader-password' })).toMatchObject({ code: 0 });
     const wrong = await admin([...s, 'ls'], { TIERFLIGHT_PASSWORD: 'not-the-password' });
     expect(wrong.code).toBe(4);
-    expect(wrong.stderr).toMatch(/^tierflight admin ls: UNAUTHENTICATED: wrong user name or password\n$/);
+    expect(wrong.stderr).toMatch(
+      /^tierflight admin ls: UNAUTHENTICATED: wrong user name or password \[retrying the same call will not help\]\n$/,
+    );
     const denied = await admin([...s, 'rm', 'shared/x'], { TIERFLIGHT_PASSWORD: 'reader-password' });
     expect(denied.code).toBe(4);
     expect(denied.stderr).toMatch(/PERMISSION_DENIED: user "reader" needs write access to "shared\/x"/);

@@ -314,8 +314,11 @@ ${members()
     })().catch((e: unknown) => e);
     wrong.close();
     expect(err).toBeInstanceOf(FlightCallError);
-    expect(err).toMatchObject({ code: FlightStatus.NOT_FOUND });
-    expect((err as Error).message).toContain(`node-b (${location('node-b')})`);
+    // …and saying to go to another node, in the x-tierflight-retry trailer and in words.
+    expect(err).toMatchObject({ code: FlightStatus.NOT_FOUND, retry: { where: 'other' } });
+    expect(
+      (err as FlightCallError).details.endsWith(`its owner node-b (${location('node-b')}) [retry on another node]`),
+    ).toBe(true);
   });
 
   it('reserves through the shared Redis: a waiter on one node gets the flight its owner put through another', async () => {
@@ -604,7 +607,9 @@ ${members()
     // 7 of 8 partitions, written through all three nodes: not visible anywhere, the missing one named.
     await write(none, 1, [0, 1, 2, 3, 4, 6, 7]);
     for (const n of NAMES)
-      expect((await read(n, none, 1)).error?.message).toMatch(/not complete: 7 of 8 .*missing partition 5$/);
+      expect((await read(n, none, 1)).error?.message).toMatch(
+        /not complete: 7 of 8 .*missing partition 5 \[retry in 1 s\]$/,
+      );
     await write(none, 1, [5]);
     const expectedLocations = Array.from({ length: count }, (_, i) => [location(partOwner(none, i))]);
     for (const n of NAMES) {

@@ -150,7 +150,9 @@ describe('a partitioned dataset under memory pressure', () => {
       await new Promise((r) => setTimeout(r, 50)); // the drop runs right after the eviction
       await expect(client.getFlightInfo('ds/pressure')).rejects.toMatchObject({
         code: FlightStatus.NOT_FOUND,
-        details: expect.stringMatching(/^dataset "ds\/pressure" lost partition \d of 4 \(evicted\); recompute it$/),
+        details: expect.stringMatching(
+          /^dataset "ds\/pressure" lost partition \d of 4 \(evicted\); recompute it \[retrying the same call will not help\]$/,
+        ),
       });
       expect(server.app.manager.storedPartitions(flightPath('ds/pressure'))).toEqual([]);
       expect(await server.app.metrics.registry.metrics()).toMatch(

@@ -67,7 +67,14 @@ export interface CallOutcome {
   code: number;
   details: string;
   results: Buffer[];
+  /** The `x-tierflight-retry` trailer of a failed call. */
+  retry?: string;
 }
+
+const retryOf = (err: ServiceError): { retry?: string } => {
+  const value = err.metadata?.get('x-tierflight-retry')[0];
+  return value === undefined ? {} : { retry: value.toString() };
+};
 
 export class RawFlightClient {
   private readonly client: Client;
@@ -97,7 +104,9 @@ export class RawFlightClient {
     return new Promise((resolve) => {
       // A client that never reads its acknowledgements leaves the stream paused.
       if (options.readAcks !== false) call.on('data', (b: Buffer) => results.push(b));
-      call.on('error', (err: ServiceError) => resolve({ code: err.code, details: err.details, results }));
+      call.on('error', (err: ServiceError) =>
+        resolve({ code: err.code, details: err.details, results, ...retryOf(err) }),
+      );
       call.on('status', (s: { code: number; details: string }) => {
         if (s.code === 0) resolve({ code: 0, details: s.details, results });
       });
@@ -117,7 +126,9 @@ export class RawFlightClient {
         metadata,
         (err: ServiceError | null, res?: Buffer) =>
           resolve(
-            err ? { code: err.code, details: err.details, results: [] } : { code: 0, details: '', results: [res!] },
+            err
+              ? { code: err.code, details: err.details, results: [], ...retryOf(err) }
+              : { code: 0, details: '', results: [res!] },
           ),
       );
     });
@@ -135,7 +146,9 @@ export class RawFlightClient {
     const results: Buffer[] = [];
     return new Promise((resolve) => {
       call.on('data', (b: Buffer) => results.push(b));
-      call.on('error', (err: ServiceError) => resolve({ code: err.code, details: err.details, results }));
+      call.on('error', (err: ServiceError) =>
+        resolve({ code: err.code, details: err.details, results, ...retryOf(err) }),
+      );
       call.on('status', (s: { code: number; details: string }) => {
         if (s.code === 0) resolve({ code: 0, details: s.details, results });
       });

@@ -1,5 +1,6 @@
 import { createWriteStream, readFileSync, statSync } from 'node:fs';
 import { Command } from 'commander';
+import { withoutRetryWords } from '../../errors.js';
 import type { FlightClient } from '../../client/flight-client.js';
 import { encapsulatedMessages, type IpcMessage } from '../../ipc/ipc-stream.js';
 import {
@@ -7,6 +8,9 @@ import {
   DEFAULT_SERVER,
   describeError,
   exitCodeOf,
+  formatWait,
+  RETRY_ATTEMPTS,
+  retryWait,
   NothingThere,
   UsageError,
   type ConnectOptions,
@@ -37,8 +41,19 @@ export function adminCommand(): Command {
     .option('--bytes', 'sizes in exact bytes (the default when the output is not a terminal)')
     .showHelpAfterError();
 
+  /**
+   * A command's action. A `rerunnable` command (one that only reads, or sets what it sets
+   * again harmlessly) follows the server's "retry here" hint (`x-tierflight-retry`: a
+   * server still starting, a store down for a moment): it says so on stderr, waits what
+   * the server asked (at most RETRY_WAIT_MS) and tries again, RETRY_ATTEMPTS tries in all.
+   */
   const run =
-    <A extends unknown[]>(name: string, target: (...args: A) => string | undefined, body: Body<A>) =>
+    <A extends unknown[]>(
+      name: string,
+      target: (...args: A) => string | undefined,
+      body: Body<A>,
+      { rerunnable = false }: { rerunnable?: boolean } = {},
+    ) =>
     async (...args: [...A, Record<string, unknown>, Command]): Promise<void> => {
       // grpc-js names IP addresses as TLS server names, which Node warns about on every
       // connection; an operator's terminal (and a script reading stderr) needs only our line.
@@ -49,7 +64,20 @@ export function adminCommand(): Command {
       let client: FlightClient | undefined;
       try {
         client = await connect(opts);
-        await body(client, opts, ...positional);
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await body(client, opts, ...positional);
+            break;
+          } catch (err) {
+            const wait = rerunnable && attempt < RETRY_ATTEMPTS ? retryWait(err) : undefined;
+            if (wait === undefined) throw err;
+            process.stderr.write(
+              `${withoutRetryWords(describeError(name, target(...positional), err, opts.server))}; retrying in ${formatWait(wait)} ` +
+                `(try ${attempt + 1} of ${RETRY_ATTEMPTS})\n`,
+            );
+            await new Promise((resolve) => setTimeout(resolve, wait));
+          }
+        }
       } catch (err) {
         process.stderr.write(`${describeError(name, target(...positional), err, opts.server)}\n`);
         process.exitCode = exitCodeOf(err);
@@ -79,6 +107,7 @@ export function adminCommand(): Command {
             ),
           );
         },
+        { rerunnable: true },
       ),
     );
 
@@ -117,6 +146,7 @@ export function adminCommand(): Command {
             ),
           );
         },
+        { rerunnable: true },
       ),
     );
 
@@ -232,6 +262,7 @@ export function adminCommand(): Command {
           const [stats] = await client.action<Record<string, unknown>>('stats');
           print(opts.json ? stats : statsTable(stats ?? {}, sizesFor(opts)));
         },
+        { rerunnable: true },
       ),
     );
 
@@ -246,6 +277,7 @@ export function adminCommand(): Command {
           const [report] = await client.action<Record<string, unknown>>('cluster');
           print(opts.json ? report : clusterTable(report ?? {}, sizesFor(opts)));
         },
+        { rerunnable: true },
       ),
     );
 
@@ -345,6 +377,7 @@ export function adminCommand(): Command {
                 : `${verb === 'pin' ? 'pinned' : answer?.unpinned ? 'unpinned' : 'was not pinned:'} ${path}`,
             );
           },
+          { rerunnable: true },
         ),
       );
   }

@@ -67,6 +67,23 @@ export function exitCodeOf(err: unknown): number {
   return EXIT.failed;
 }
 
+/** Tries of a rerunnable command the server answers "retry here", and the longest wait it follows. */
+export const RETRY_ATTEMPTS = 3;
+export const RETRY_WAIT_MS = 10_000;
+
+/**
+ * How long to wait before trying a call again, when the server said to retry it here
+ * (`x-tierflight-retry: here[;after=ms]`, no wait given: 0) and the wait is at most
+ * RETRY_WAIT_MS; undefined when it should not be retried.
+ */
+export function retryWait(err: unknown): number | undefined {
+  if (!(err instanceof FlightCallError) || err.retry?.where !== 'here') return undefined;
+  const wait = err.retry.afterMs ?? 0;
+  return wait <= RETRY_WAIT_MS ? wait : undefined;
+}
+
+export const formatWait = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
+
 /** One line: what failed, on which path, with which status (and, for a failed connection, what to try). */
 export function describeError(command: string, target: string | undefined, err: unknown, server?: string): string {
   const where = target === undefined ? command : `${command} ${target}`;

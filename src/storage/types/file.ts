@@ -1,13 +1,17 @@
 import { access, mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { StorageTypeName } from '../../config/schema.js';
-import { ResourceExhaustedError } from '../../errors.js';
+import { ResourceExhaustedError, retryHere } from '../../errors.js';
+
 import { buildFooter, FILE_MAGIC, footerSize, type Block } from '../../ipc/file-layout.js';
 import { END_OF_STREAM, framedSize, pad8 } from '../../ipc/ipc-stream.js';
 import { IpcFramer, type Framed } from '../../ipc/ipc-framer.js';
 import type { BufferPool } from '../../core/buffer-pool.js';
 import { entryAt, frameFor, type IndexEntry } from '../../ipc/stream-reader.js';
 import { ByteBudget, type Frame, type Placement, type PlacementWriter, type StorageType } from '../storage-type.js';
+
+/** A full disk frees up as eviction and expiry run: a writer is told to wait this long. */
+const DISK_FULL_RETRY_MS = 5000;
 
 /**
  * The disk storage types. `disk_mapped` writes the Arrow IPC *file* layout (footer with a
@@ -172,6 +176,7 @@ class FileWriter implements PlacementWriter {
       if (code === 'ENOSPC' || code === 'EFBIG' || code === 'EDQUOT') {
         throw new ResourceExhaustedError(
           `${this.storage}: cannot write ${path.basename(this.finalPath)}: the disk is full (${code})`,
+          retryHere(DISK_FULL_RETRY_MS),
         );
       }
       throw err;
