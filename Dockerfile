@@ -24,7 +24,8 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY proto ./proto
 COPY config ./config
-RUN mkdir -p /app/data && chown -R node:node /app/data
+RUN mkdir -p /app/data && chown -R node:node /app/data \
+    && ln -s /app/dist/cli/main.js /usr/local/bin/tierflight
 USER node
 # Flight, and the metrics/health port.
 EXPOSE 8815 9464

@@ -106,10 +106,16 @@ describe('README', () => {
     };
     const subcommands = (text: string): string[] =>
       [...text.slice(text.indexOf('Commands:')).matchAll(/^ {2}(\w[\w-]*)/gm)].map((m) => m[1] as string);
+    // Lines that run the CLI (`tierflight COMMAND …`, not `statefulset/tierflight` or a
+    // Secret named tierflight), from where it is run.
     const lines = [...README.matchAll(/```sh\n([\s\S]*?)```/g)]
       .flatMap((m) => (m[1] as string).split('\n'))
       .map((l) => l.replace(/#.*$/, ''))
-      .filter((l) => /\btierflight\b/.test(l) && !l.includes('$('));
+      .filter((l) => !l.includes('$('))
+      .flatMap((l) => {
+        const at = [...l.matchAll(/(?:^|[\s/])tierflight (?=[a-zA-Z-])/g)].at(-1);
+        return at === undefined ? [] : [l.slice((at.index ?? 0) + at[0].indexOf('tierflight'))];
+      });
     expect(lines.length).toBeGreaterThan(10);
     const problems: string[] = [];
     for (const line of lines) {
