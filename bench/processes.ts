@@ -37,7 +37,7 @@ export async function startTierflight(
   data: string,
   template: string,
   vars: Record<string, string> = {},
-  extra: { args?: string[]; workers?: number } = {},
+  extra: { args?: string[]; workers?: number; env?: Record<string, string>; main?: string } = {},
 ): Promise<{ child: ChildProcess; location: string; metrics: string }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const file = path.join(data, path.basename(template));
@@ -50,7 +50,7 @@ export async function startTierflight(
     process.execPath,
     [
       NODE_FLAG,
-      path.join(ROOT, 'dist/cli/main.js'),
+      extra.main ?? path.join(ROOT, 'dist/cli/main.js'),
       'serve',
       '--config',
       file,
@@ -58,7 +58,7 @@ export async function startTierflight(
       `127.0.0.1:${port}`,
       ...(extra.args ?? []),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TIERFLIGHT_LOG_LEVEL: 'info' } },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TIERFLIGHT_LOG_LEVEL: 'info', ...extra.env } },
   );
   await waitForLine(child, /"msg":"Tierflight ready"/, extra.workers ?? 1);
   return { child, location: `grpc://127.0.0.1:${port}`, metrics: `http://127.0.0.1:${metricsPort}/metrics` };

@@ -8,6 +8,7 @@ import { ConfigError, loadConfigFile, spoolDirectory } from '../config/load.js';
 import { securityWarnings } from '../config/security.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, logOptionsProblem } from '../core/log.js';
+import { startTelemetry } from '../node/telemetry.js';
 import { VERSION } from '../version.js';
 import { describeRoute } from './route.js';
 import { reloadServer } from './reload.js';
@@ -105,7 +106,10 @@ program
       logger.info({ config: file, ...(worker ? { worker: worker[0] } : {}) }, 'starting');
       for (const warning of securityWarnings(config)) logger.warn({ config: file }, warning);
       let app;
+      let telemetry;
       try {
+        // OTEL_* variables (off unless they ask for traces); a bad one stops the start here.
+        telemetry = await startTelemetry(config.cluster?.self ?? config.server.listen, logger);
         app = await startNode(config, logger, undefined, { configFile: file, overrides });
       } catch (err) {
         // One line saying what to do; the stack only for what Tierflight did not expect.
@@ -129,6 +133,7 @@ program
           flights: stats.flights,
           degradedStores: app.manager.degradedStores,
           grpcInternals: app.flight.internals,
+          traces: telemetry.describe,
         },
         'Tierflight ready',
       );
@@ -137,7 +142,10 @@ program
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'shutting down');
-        void app.stop().then(() => process.exit(0));
+        void app
+          .stop()
+          .then(() => telemetry.shutdown())
+          .then(() => process.exit(0));
       };
       // Writing past a file size limit (ulimit -f) must fail that write (EFBIG, reported to
       // the client as a full disk), not kill the server with SIGXFSZ.

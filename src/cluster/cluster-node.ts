@@ -1,3 +1,4 @@
+import { inSpan, SpanKind, withTraceContext } from '../core/trace.js';
 import { placementKey, type FlightPath } from '../core/path.js';
 import {
   FlightCallError,
@@ -229,9 +230,12 @@ export class ClusterNode implements ClusterPort {
     return this.options.nodeHeaders?.() ?? {};
   }
 
-  /** A node-to-node call's headers: marked as from this node, with the node credential when there is one. */
+  /**
+   * A node-to-node call's headers: marked as from this node, with the node credential when
+   * there is one, and the trace context of the span it runs in (traceparent, tracestate).
+   */
   private with(headers: Record<string, string>): Record<string, string> {
-    return { [FROM_NODE_HEADER]: this.self, ...headers, ...this.nodeHeaders() };
+    return withTraceContext({ [FROM_NODE_HEADER]: this.self, ...headers, ...this.nodeHeaders() });
   }
 
   /** Counts a call by method and outcome, passing its result or failure on. */
@@ -263,7 +267,12 @@ export class ClusterNode implements ClusterPort {
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.observed(what.split(' ')[0] as string, fn(this.clientFor(on)));
+        return await inSpan(
+          `cluster ${what}`,
+          { 'tierflight.member': on.name, 'server.address': on.location },
+          () => this.observed(what.split(' ')[0] as string, fn(this.clientFor(on))),
+          SpanKind.CLIENT,
+        );
       } catch (err) {
         const failure = this.failure(on, what, err);
         const hint = failure.retry;

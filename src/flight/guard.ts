@@ -20,6 +20,7 @@ import { certificateAttributes } from '../core/distinguished-name.js';
 import { NODE_ONLY_HEADERS } from '../auth/node-credential.js';
 import type { Denial } from '../auth/denials.js';
 import { hinted, toServiceError } from './status.js';
+import { traced } from './tracing.js';
 
 type AnyHandler = (
   call: { emit(event: 'error', err: unknown): boolean; metadata: Metadata; getPeer?: () => string },
@@ -104,7 +105,12 @@ export function guard(
   const guarded: UntypedServiceImplementation = {};
   for (const [name, handler] of Object.entries(handlers)) {
     const h = handler as unknown as AnyHandler;
-    const wrapped: AnyHandler = (call, callback) => {
+    // Every call in a server span when tracing is on (flight/tracing.ts).
+    const wrapped: AnyHandler = (call, callback) =>
+      traced(name, call as unknown as Parameters<typeof traced>[1], callback as never, (cb) =>
+        checked(call, cb as typeof callback),
+      );
+    const checked: AnyHandler = (call, callback) => {
       if (!ready()) {
         failCall(
           call,

@@ -1,3 +1,4 @@
+import { inSpan } from '../core/trace.js';
 import { randomBytes } from 'node:crypto';
 import { retry } from '../core/retry.js';
 import { Timers } from '../core/timers.js';
@@ -141,7 +142,7 @@ export class Job {
     while (!this.stopped && this.next < this.items.length) {
       const index = this.next++;
       const item = this.items[index] as JobItem;
-      const result = await this.attempt(item);
+      const result = await inSpan(`job ${this.kind} item`, { 'tierflight.path': item.path }, () => this.attempt(item));
       if (result === undefined) return; // stopped while paused
       const p = this.progress;
       p.processed++;

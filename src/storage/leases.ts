@@ -1,3 +1,4 @@
+import { inSpan } from '../core/trace.js';
 import type { FlightPath } from '../core/path.js';
 import type { Clock } from '../core/clock.js';
 import { relativeSegments } from '../routing/router.js';
@@ -68,7 +69,9 @@ export class Leases {
       ) {
         return this.serveFromStore(version);
       }
-      version.restoring ??= this.mover.restore(version).finally(() => (version.restoring = undefined));
+      version.restoring ??= inSpan('restore', { 'tierflight.path': version.path }, () =>
+        this.mover.restore(version),
+      ).finally(() => (version.restoring = undefined));
       await version.restoring;
       version = this.catalog.find(path, tag);
     }

@@ -1357,6 +1357,27 @@ def cmd_cluster_dataset(client, args):
     return out
 
 
+def cmd_traced(client, args):
+    """Calls carrying the W3C trace context in `--script` ({"traceparent": ..., "tracestate":
+    ...}) as gRPC headers, as an instrumented pyarrow application sends it: a put of
+    `--path` then GetFlightInfo + DoGet of it; with "_mode": "get" only the reads; with
+    "_action": {"type", "body"} that DoAction instead."""
+    context = json.loads(args.script)
+    headers = [(k.encode(), v.encode()) for k, v in context.items() if not k.startswith("_")]
+    options = fl.FlightCallOptions(headers=headers)
+    if "_action" in context:
+        action = fl.Action(context["_action"]["type"], json.dumps(context["_action"]["body"]).encode())
+        return [json.loads(bytes(r.body.to_pybytes())) for r in client.do_action(action, options)]
+    table = pa.table({"n": pa.array(range(10_000), pa.int64()), "s": pa.array([str(i) for i in range(10_000)])})
+    if context.get("_mode") != "get":
+        put(client, args.path, table.schema, table.to_batches(max_chunksize=2_500), options=options)
+    info = client.get_flight_info(fl.FlightDescriptor.for_path(*args.path.split("/")), options)
+    # Each endpoint from where it is (in a cluster, its owner).
+    got = pa.concat_tables([(fl.connect(e.locations[0]) if e.locations else client).do_get(e.ticket, options).read_all()
+                            for e in info.endpoints])
+    return {"rows": got.num_rows, "equal": got.equals(table), "batches": 4}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("command")

@@ -1,3 +1,4 @@
+import { annotate } from '../../core/trace.js';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { BufferPool } from '../../core/buffer-pool.js';
 import type { Frame } from '../../ipc/frame.js';
@@ -85,8 +86,14 @@ export function doGet(ctx: RpcContext) {
           const schemaHeader = projection?.schemaHeader ?? version.schemaHeader;
           if (withSchema) await write({ header: schemaHeader, body: EMPTY });
           const dictionaries: Frame[] = [];
+          let bytes = 0;
+          let batches = 0;
+          // The call's span (with tracing on) says what was read, and how much went out.
+          annotate({ 'tierflight.path': at, 'tierflight.class': version.cls.config.name });
           for await (const stored of lease.read(messages, readPool)) {
             if (gone(call)) return false;
+            bytes += stored.header.length + stored.body.length;
+            if (stored.kind === 'batch') batches++;
             let m = stored;
             // A dictionary a chosen column uses goes as it is; a batch is projected (copied
             // out, so a pooled read buffer goes back at once), and other dictionaries are skipped.
@@ -109,6 +116,7 @@ export function doGet(ctx: RpcContext) {
             // Once the bytes are on the socket, a buffer read for this call goes back to the pool.
             else await write(new PrefixedFlightData(prefixed), (err) => err || readPool.release(prefixed));
           }
+          annotate({ 'tierflight.bytes': bytes, 'tierflight.batches': batches });
           return true;
         } finally {
           lease.release();

@@ -1,3 +1,4 @@
+import { inSpan } from '../../core/trace.js';
 import type { Metadata } from '@grpc/grpc-js';
 import { CancelledError, InvalidArgumentError } from '../../errors.js';
 import type { FlightPath } from '../../core/path.js';
@@ -33,6 +34,8 @@ export async function waitIfReserved(
   if (waitMs === undefined || (await ctx.manager.known(path))) return;
   const identity = identityOf(call);
   const user = identity.anonymous ? undefined : identity.user;
-  const outcome = await ctx.reservations.waitFor(path, waitMs, cancelSignal(call), user);
+  const outcome = await inSpan('reservation wait', { 'tierflight.path': path, 'tierflight.wait_ms': waitMs }, () =>
+    ctx.reservations.waitFor(path, waitMs, cancelSignal(call), user),
+  );
   if (outcome === 'ended') throw new CancelledError(`the wait for flight "${path}" was ended by CancelFlightInfo`);
 }
