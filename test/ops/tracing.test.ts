@@ -293,6 +293,15 @@ describe('traces', () => {
       };
       const [a, b] = await Promise.all([serve('a', yaml('a'), env), serve('b', yaml('b'), env)]);
       try {
+        // As an operator would, wait until a sees b up (b may have been down when a started).
+        for (let i = 0; i < 100; i++) {
+          const [answer] = await runPyClient<{ members: { name: string; state: string }[] }[][]>('ops', a.location, [
+            '--script',
+            JSON.stringify([{ op: 'action', type: 'cluster' }]),
+          ]);
+          if (answer?.[0]?.members.find((m) => m.name === 'b')?.state === 'up') break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
         // Paths through node a until one is owned by b (each path is placed by rendezvous hashing).
         let forwarded: { traceId: string; put: ReceivedSpan } | undefined;
         for (let i = 0; i < 16 && !forwarded; i++) {
