@@ -2,11 +2,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { SERVE_NODE_FLAGS } from '../src/cli/node-flags.js';
 import { freePort } from '../test/helpers/server.js';
 import { PYTHON, ROOT } from '../test/setup/python-env.js';
 
 const CLIENT = path.join(ROOT, 'bench/client.py');
-const NODE_FLAG = '--initial-old-space-size=256';
+const NODE_FLAGS = [...SERVE_NODE_FLAGS];
 
 /** Resolves once the child has printed `count` lines matching `pattern` (stdout or stderr). */
 export function waitForLine(child: ChildProcess, pattern: RegExp, count = 1): Promise<void> {
@@ -37,7 +38,7 @@ export async function startTierflight(
   data: string,
   template: string,
   vars: Record<string, string> = {},
-  extra: { args?: string[]; workers?: number; env?: Record<string, string>; main?: string } = {},
+  extra: { args?: string[]; workers?: number; env?: Record<string, string>; main?: string; nodeArgs?: string[] } = {},
 ): Promise<{ child: ChildProcess; location: string; metrics: string }> {
   const [port, metricsPort] = [await freePort(), await freePort()];
   const file = path.join(data, path.basename(template));
@@ -49,7 +50,7 @@ export async function startTierflight(
   const child = spawn(
     process.execPath,
     [
-      NODE_FLAG,
+      ...(extra.nodeArgs ?? NODE_FLAGS),
       extra.main ?? path.join(ROOT, 'dist/cli/main.js'),
       'serve',
       '--config',

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-old-space-size=256
+#!/usr/bin/env -S node --initial-old-space-size=256 --external-memory-accounted-in-global-limit --expose-gc
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
@@ -105,6 +105,13 @@ program
       }
       logger.info({ config: file, ...(worker ? { worker: worker[0] } : {}) }, 'starting');
       for (const warning of securityWarnings(config)) logger.warn({ config: file }, warning);
+      if (typeof (globalThis as { gc?: unknown }).gc !== 'function') {
+        logger.warn(
+          { execArgv: process.execArgv },
+          'Node was started without --expose-gc and --external-memory-accounted-in-global-limit (npm start, ' +
+            'the tierflight command and the Docker image pass them): V8 collects every 64 MiB received, and DoPut is slower',
+        );
+      }
       let app;
       let telemetry;
       try {

@@ -1,3 +1,4 @@
+import { keepsLive } from '../core/garbage.js';
 import type { Config } from '../config/schema.js';
 import { Background } from '../core/background.js';
 import type { Clock } from '../core/clock.js';
@@ -47,6 +48,8 @@ export interface StorageCore {
   leases: Leases;
   puts: Puts;
   recovery: Recovery;
+  /** Stops counting this manager's memory tier as live buffer memory (core/garbage.ts). */
+  forgetLive: () => void;
 }
 
 /**
@@ -69,6 +72,10 @@ export function buildStorageCore(options: ManagerOptions): StorageCore {
   // What everything else uses.
   const routes = new Routes(config.storageClasses);
   const ledger = new Ledger(createStorageTypes(config.storageTypes), log);
+  // What the memory tier holds is live buffer memory; what V8 holds beyond it is garbage
+  // to collect (core/garbage.ts). Unregistered when the manager closes.
+  const memory = ledger.types.get('memory');
+  const forgetLive = keepsLive(() => memory?.used ?? 0);
   const durability = new Durability({
     stores,
     ledger,
@@ -117,5 +124,6 @@ export function buildStorageCore(options: ManagerOptions): StorageCore {
     leases,
     puts,
     recovery,
+    forgetLive,
   };
 }

@@ -131,6 +131,7 @@ export class StorageManager {
       if (spooled > 0) this.core.log.info({ flights: spooled }, 'flights spooled; the next start uploads them');
     }
     this.core.durability.close();
+    this.core.forgetLive();
   }
 
   get classes(): readonly RoutedClass[] {

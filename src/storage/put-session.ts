@@ -1,3 +1,4 @@
+import { received } from '../core/garbage.js';
 import {
   CancelledError,
   InvalidArgumentError,
@@ -137,6 +138,7 @@ export class PutSession {
         throw new InvalidArgumentError(`flight "${this.path}": a batch arrived before the schema`);
       }
       this.host.admit(this, frame.header.length + frame.body.length);
+      received(frame.header.length + frame.body.length);
       await this.makeRoom((w) => w.sizeOf(frame));
       if (!this.storeOnly) await this.out.writer.append(frame);
       await this.sink?.writeMessage(frame);

@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/log.js';
+import { TIERFLIGHT_CLI } from '../helpers/cli.js';
 import { freePort } from '../helpers/server.js';
 import { ROOT } from '../setup/python-env.js';
 
@@ -34,7 +35,7 @@ function serve(
     untilPort,
   }: { env?: Record<string, string>; tty?: boolean; until?: RegExp; untilPort?: number } = {},
 ): Promise<string> {
-  const argv = [process.execPath, '--import', 'tsx', MAIN, 'serve', '--config', config, ...args];
+  const argv = [...TIERFLIGHT_CLI, 'serve', '--config', config, ...args];
   const quoted = argv.map((a) => `'${a}'`).join(' ');
   const child = tty
     ? spawn('script', ['-qec', quoted, '/dev/null'], { cwd: ROOT, env: { ...process.env, ...env } })
