@@ -9,11 +9,14 @@
  * global limit, which grows with what is live, so it stops collecting every 64 MiB) and
  * `--expose-gc`, and this watch asks for a collection when it knows there is garbage:
  * every CHECK_EVERY bytes received it compares the ArrayBuffer memory V8 still holds with
- * what the storage keeps live (the memory tier's bytes); past `threshold` of difference it
- * starts an asynchronous major GC (concurrent marking, as V8's own). So garbage stays
- * bounded — replaced and evicted flights, buffers written on to a disk tier or another
- * node — while kept flights cost no GC at all. Without `gc` (the process was started
- * without the flags, as in tests) it does nothing and V8 decides alone.
+ * what the storage keeps live (the memory tier's bytes), and when that difference has grown
+ * by GARBAGE_THRESHOLD since the last collection it asks for one (a full GC, in a task of
+ * its own). The difference is measured from where the last collection left it, because
+ * not all of it is garbage (read pools, buffers in flight, replaced versions kept for their
+ * tickets): a collection that frees nothing is not asked for again until as much more has
+ * come. So garbage stays bounded — replaced and evicted flights, buffers written on to a
+ * disk tier or another node — while kept flights cost no GC at all. Without `gc` (the
+ * process was started without the flags, as in tests) it does nothing and V8 decides alone.
  */
 const CHECK_EVERY = 64 * 1024 * 1024;
 /** Garbage (MiB of buffers no longer used) tolerated before a collection is asked for. */
@@ -24,6 +27,10 @@ type Gc = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' })
 const providers = new Set<() => number>();
 let sinceCheck = 0;
 let requested = 0;
+/** The least garbage seen since the last collection was asked for: what collecting cannot free. */
+let floor = 0;
+/** A collection was asked for and nothing was measured since. */
+let pending = false;
 
 /** Registers what the storage keeps live (bytes of buffers); returns the unregistration. */
 export function keepsLive(bytes: () => number): () => void {
@@ -31,7 +38,10 @@ export function keepsLive(bytes: () => number): () => void {
   return () => providers.delete(bytes);
 }
 
-/** Counts buffer bytes just received; checks for garbage every CHECK_EVERY of them. */
+/**
+ * Counts buffer bytes just received, or just dropped by the memory tier (a replaced,
+ * evicted or deleted flight: garbage at once); checks every CHECK_EVERY of them.
+ */
 export function received(bytes: number): void {
   sinceCheck += bytes;
   if (sinceCheck < CHECK_EVERY) return;
@@ -39,19 +49,32 @@ export function received(bytes: number): void {
   collectIfGarbage();
 }
 
-/** Asks for a major GC when the buffers V8 holds exceed what is live by more than the threshold. */
+/** Buffer memory V8 holds beyond what the storage keeps live: garbage not collected yet (and pools, buffers in flight). */
+export function garbageBytes(): number {
+  let live = 0;
+  for (const p of providers) live += p();
+  return Math.max(0, process.memoryUsage().arrayBuffers - live);
+}
+
+/** Asks for a major GC when the garbage grew by GARBAGE_THRESHOLD since the last one left it. */
 export function collectIfGarbage(): boolean {
   const gc = (globalThis as { gc?: Gc }).gc;
   if (typeof gc !== 'function') return false;
-  let live = 0;
-  for (const p of providers) live += p();
-  if (process.memoryUsage().arrayBuffers - live <= GARBAGE_THRESHOLD) return false;
+  const garbage = garbageBytes();
+  // After a collection, the floor starts again from what is there and follows it down as
+  // the collection (which runs in a task of its own) frees what it can.
+  floor = pending ? garbage : Math.min(floor, garbage);
+  pending = false;
+  if (garbage - floor <= GARBAGE_THRESHOLD) return false;
   requested++;
+  pending = true;
   void Promise.resolve(gc({ type: 'major', execution: 'async' })).catch(() => undefined);
   return true;
 }
 
 /** How many collections were asked for (a metric and the tests read it). */
+export const dropped = received;
+
 export function collectionsRequested(): number {
   return requested;
 }

@@ -1,4 +1,5 @@
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { collectionsRequested, garbageBytes } from '../core/garbage.js';
 import type { StorageManager } from '../storage/manager.js';
 
 /** Default-limit nodes (segmented, hierarchical defaults) exported per policy, largest first. */
@@ -157,4 +158,25 @@ export function registerGrpcInternals(registry: Registry, internals: Readonly<Re
     registers: [registry],
   });
   for (const [feature, on] of Object.entries(internals)) gauge.set({ feature }, on ? 1 : 0);
+}
+
+/** What core/garbage.ts sees and does: buffer memory beyond what the memory tier keeps, and the collections it asked for. */
+export function registerBufferMetrics(registry: Registry): void {
+  new Gauge({
+    name: 'tierflight_buffer_garbage_bytes',
+    help: 'ArrayBuffer memory V8 holds beyond what the memory tier keeps: garbage not collected yet, read pools, buffers in flight',
+    registers: [registry],
+    collect() {
+      this.set(garbageBytes());
+    },
+  });
+  new Counter({
+    name: 'tierflight_buffer_collections_total',
+    help: "Major GCs Tierflight asked V8 for because dropped buffers passed 128 MiB (0 without the server's Node flags)",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(collectionsRequested());
+    },
+  });
 }

@@ -14,7 +14,7 @@ import { FilesystemStore } from '../durable/filesystem-store.js';
 import { startFlightServer, type FlightServer } from '../flight/server.js';
 import { applyCipherPolicy, TlsFiles } from '../flight/tls.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/http-server.js';
-import { registerGrpcInternals } from '../metrics/storage-gauges.js';
+import { registerBufferMetrics, registerGrpcInternals } from '../metrics/storage-gauges.js';
 import { TierflightMetrics } from '../metrics/tierflight-metrics.js';
 import type { StorageManager } from '../storage/manager.js';
 import { composeNode } from './compose.js';
@@ -158,6 +158,7 @@ export async function startNode(
       await jobsStopped;
     });
     registerGrpcInternals(metrics.registry, { ...flight.internals });
+    registerBufferMetrics(metrics.registry);
 
     await parts.manager.init();
     initialized = true;

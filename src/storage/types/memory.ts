@@ -1,3 +1,4 @@
+import { dropped } from '../../core/garbage.js';
 import { ByteBudget, type Frame, type Placement, type PlacementWriter, type StorageType } from '../storage-type.js';
 
 /** Bytes a message holds in memory: its received buffer when kept whole, else its parts. */
@@ -137,5 +138,7 @@ class MemoryPlacement implements Placement {
 
   async destroy(): Promise<void> {
     this.frames = [];
+    // Its buffers are garbage now: core/garbage.ts may ask V8 to collect them.
+    dropped(this.bytes);
   }
 }
