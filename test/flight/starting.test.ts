@@ -53,23 +53,10 @@ async function until(text: () => string, pattern: RegExp): Promise<void> {
  */
 describe('a server still starting', () => {
   it('answers every call UNAVAILABLE until it is ready, then serves', async () => {
-    const sockets = new Set<net.Socket>();
-    const silent = net.createServer((s) => sockets.add(s)).listen(0, '127.0.0.1');
-    await new Promise((r) => silent.once('listening', r));
-    const storePort = (silent.address() as net.AddressInfo).port;
-    const port = await freePort();
-    const config = parseConfigText(
-      `server:\n  listen: 127.0.0.1:${port}\n` +
-        `durableStores:\n  - { id: s3, type: s3, bucket: b, region: us-east-1, endpoint: http://127.0.0.1:${storePort}, forcePathStyle: true }\n` +
-        `storageTypes:\n  memory: { capacity: 16MiB }\n` +
-        `storageClasses:\n  - { name: d, prefix: "", durability: weak, durableStore: s3, tiers: [{ storage: memory }] }\n`,
-      'starting.yaml',
-    );
-    process.env.AWS_ACCESS_KEY_ID ??= 'test';
-    process.env.AWS_SECRET_ACCESS_KEY ??= 'test';
+    const server = await startingServer();
     let app: RunningNode | undefined;
-    const starting = startNode(config, silentLogger).then((a) => (app = a));
-    const raw = new RawFlightClient(`grpc://127.0.0.1:${port}`);
+    void server.starting.then((a) => (app = a));
+    const raw = new RawFlightClient(server.location);
     try {
       // The Flight port is bound before the flights are recovered.
       let out = await raw.unary('GetFlightInfo', encodeRequest.descriptor({ type: 'PATH', path: ['x'] }));
@@ -85,9 +72,8 @@ describe('a server still starting', () => {
       });
       expect(app).toBeUndefined();
       // The store hangs up: recovery fails at once, the server serves without it.
-      for (const s of sockets) s.destroy();
-      silent.close();
-      await starting;
+      server.hangUp();
+      await server.starting;
       const after = await raw.unary('GetFlightInfo', encodeRequest.descriptor({ type: 'PATH', path: ['x'] }));
       expect(after).toMatchObject({
         code: status.UNAVAILABLE,
@@ -97,8 +83,8 @@ describe('a server still starting', () => {
       expect(app?.manager.degradedStores).toEqual(['s3']);
     } finally {
       raw.close();
-      silent.close();
-      await (await starting.catch(() => undefined))?.stop();
+      server.hangUp();
+      await (await server.starting.catch(() => undefined))?.stop();
     }
   });
 
