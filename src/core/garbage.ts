@@ -15,10 +15,18 @@
  * not all of it is garbage (read pools, buffers in flight, replaced versions kept for their
  * tickets): a collection that frees nothing is not asked for again until as much more has
  * come. So garbage stays bounded — replaced and evicted flights, buffers written on to a
- * disk tier or another node — while kept flights cost no GC at all. Without `gc` (the
- * process was started without the flags, as in tests) it does nothing and V8 decides alone.
+ * disk tier or another node — while kept flights cost no GC at all. Buffers made elsewhere
+ * (a weak upload reading a disk tier, a store's multipart parts) are not counted as they
+ * come, so it also looks once a second (CHECK_EVERY_MS) while any storage is registered;
+ * and the floor sinks by FLOOR_DECAY a second, so buffers that were live when a collection
+ * ran (a weak upload's, say) and died after it are collected later, not left forever.
+ * Without `gc` (the process was started without the flags, as in tests) it does nothing
+ * and V8 decides alone.
  */
 const CHECK_EVERY = 64 * 1024 * 1024;
+const CHECK_EVERY_MS = 1000;
+/** How fast the floor sinks: a floor of buffers that stay (pools) costs one futile GC per ~10 s at most. */
+const FLOOR_DECAY = 16 * 1024 * 1024;
 /** Garbage (MiB of buffers no longer used) tolerated before a collection is asked for. */
 export const GARBAGE_THRESHOLD = 128 * 1024 * 1024;
 
@@ -32,10 +40,25 @@ let floor = 0;
 /** A collection was asked for and nothing was measured since. */
 let pending = false;
 
+let timer: NodeJS.Timeout | undefined;
+
 /** Registers what the storage keeps live (bytes of buffers); returns the unregistration. */
 export function keepsLive(bytes: () => number): () => void {
   providers.add(bytes);
-  return () => providers.delete(bytes);
+  if (!timer && typeof (globalThis as { gc?: Gc }).gc === 'function') {
+    timer = setInterval(() => {
+      floor = Math.max(0, floor - FLOOR_DECAY);
+      collectIfGarbage();
+    }, CHECK_EVERY_MS);
+    timer.unref();
+  }
+  return () => {
+    providers.delete(bytes);
+    if (providers.size === 0 && timer) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  };
 }
 
 /**
