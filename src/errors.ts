@@ -61,12 +61,25 @@ export function parseRetry(value: string | undefined): RetryHint | undefined {
   return m[1] === 'other' ? RETRY_OTHER : RETRY_NEVER;
 }
 
+/** A wait in words: `1 s`, `250 ms`. */
+export const formatDelay = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
+
 /** The hint in words, as the end of an error message says it. */
 export function retryWords(hint: RetryHint): string {
   if (hint.where === 'other') return 'retry on another node';
   if (hint.where === 'never') return 'retrying the same call will not help';
-  if (hint.afterMs === undefined) return 'retry now';
-  return hint.afterMs % 1000 === 0 ? `retry in ${hint.afterMs / 1000} s` : `retry in ${hint.afterMs} ms`;
+  return hint.afterMs === undefined ? 'retry now' : `retry in ${formatDelay(hint.afterMs)}`;
+}
+
+/**
+ * How long to wait before trying the same call again, for a caller that follows hints
+ * and waits at most `maxMs`: the hint's delay (0 when it gives none) when it says `here`,
+ * else undefined (do not retry).
+ */
+export function retryDelay(hint: RetryHint | undefined, maxMs: number): number | undefined {
+  if (hint?.where !== 'here') return undefined;
+  const wait = hint.afterMs ?? 0;
+  return wait <= maxMs ? wait : undefined;
 }
 
 const WORDS_AT_END = / \[(retry on another node|retrying the same call will not help|retry now|retry in \d+ m?s)\]$/;

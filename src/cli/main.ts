@@ -9,6 +9,7 @@ import { securityWarnings } from '../config/security.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, logOptionsProblem } from '../core/log.js';
 import { startTelemetry } from '../node/telemetry.js';
+import { SERVE_NODE_FLAGS } from './node-flags.js';
 import { VERSION } from '../version.js';
 import { describeRoute } from './route.js';
 import { reloadServer } from './reload.js';
@@ -108,8 +109,8 @@ program
       if (typeof (globalThis as { gc?: unknown }).gc !== 'function') {
         logger.warn(
           { execArgv: process.execArgv },
-          'Node was started without --expose-gc and --external-memory-accounted-in-global-limit (npm start, ' +
-            'the tierflight command and the Docker image pass them): V8 collects every 64 MiB received, and DoPut is slower',
+          `Node was started without ${SERVE_NODE_FLAGS.join(' ')} (npm start, the tierflight command and the ` +
+            'Docker image pass them): V8 collects every 64 MiB received, and DoPut is slower',
         );
       }
       let app;

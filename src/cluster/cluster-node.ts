@@ -11,7 +11,7 @@ import { errorCodeOf } from '../flight/status.js';
 import type { ClusterConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
-import { TierflightError, withoutRetryWords } from '../errors.js';
+import { retryDelay, TierflightError, withoutRetryWords } from '../errors.js';
 import type { ClusterMember, ClusterPort, ForwardedMessage } from '../flight/cluster-port.js';
 import { DEFAULT_POLL_WAIT_MS, FROM_NODE_HEADER, VERSION_HEADER } from '../flight/cluster-port.js';
 import type { PbFlightInfo, PbPollInfo } from '../flight/proto.js';
@@ -275,12 +275,10 @@ export class ClusterNode implements ClusterPort {
         );
       } catch (err) {
         const failure = this.failure(on, what, err);
-        const hint = failure.retry;
-        const answered = err instanceof FlightCallError && err.retry !== undefined;
-        const retry = reads && answered && failure.code === 'UNAVAILABLE' && hint?.where === 'here';
-        if (!retry || attempt >= NODE_RETRY_ATTEMPTS) throw failure;
-        const wait = hint.afterMs ?? 0;
-        if (wait > NODE_RETRY_WAIT_MS) throw failure;
+        // Only the member's own answer: a member that could not be reached sent no hint.
+        const hint = err instanceof FlightCallError ? err.retry : undefined;
+        const wait = reads && failure.code === 'UNAVAILABLE' ? retryDelay(hint, NODE_RETRY_WAIT_MS) : undefined;
+        if (wait === undefined || attempt >= NODE_RETRY_ATTEMPTS) throw failure;
         this.log.debug({ member: on.name, what, wait, attempt }, 'a member said to retry: retrying');
         await this.clock.sleep(wait);
       }

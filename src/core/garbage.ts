@@ -28,7 +28,7 @@ const CHECK_EVERY_MS = 1000;
 /** How fast the floor sinks: a floor of buffers that stay (pools) costs one futile GC per ~10 s at most. */
 const FLOOR_DECAY = 16 * 1024 * 1024;
 /** Garbage (MiB of buffers no longer used) tolerated before a collection is asked for. */
-export const GARBAGE_THRESHOLD = 128 * 1024 * 1024;
+const GARBAGE_THRESHOLD = 128 * 1024 * 1024;
 
 type Gc = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void | Promise<void>;
 
@@ -80,7 +80,7 @@ export function garbageBytes(): number {
 }
 
 /** Asks for a major GC when the garbage grew by GARBAGE_THRESHOLD since the last one left it. */
-export function collectIfGarbage(): boolean {
+function collectIfGarbage(): boolean {
   const gc = (globalThis as { gc?: Gc }).gc;
   if (typeof gc !== 'function') return false;
   const garbage = garbageBytes();
@@ -95,9 +95,10 @@ export function collectIfGarbage(): boolean {
   return true;
 }
 
-/** How many collections were asked for (a metric and the tests read it). */
+/** Counts a flight's bytes the memory tier just dropped: garbage at once. */
 export const dropped = received;
 
+/** How many collections were asked for (a metric and the tests read it). */
 export function collectionsRequested(): number {
   return requested;
 }

@@ -33,15 +33,10 @@ export function tracing(): boolean {
 
 const tracer = () => trace.getTracer('tierflight', VERSION);
 
-/** The span of the call being served here (or the child span running), when traced. */
-export function currentSpan(): Span | undefined {
-  return enabled ? trace.getActiveSpan() : undefined;
-}
-
-/** Sets attributes on the current span, when there is one. */
-export function annotate(attributes: Attributes): void {
+/** Sets attributes on the current span, when there is one; `attributes` is not called otherwise (hot paths). */
+export function annotate(attributes: () => Attributes): void {
   if (!enabled) return;
-  trace.getActiveSpan()?.setAttributes(attributes);
+  trace.getActiveSpan()?.setAttributes(attributes());
 }
 
 function failed(span: Span, err: unknown): void {

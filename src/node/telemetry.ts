@@ -36,7 +36,7 @@ const env = (e: Env, name: string): string | undefined => {
 };
 
 /** Which exporter the environment asks for, or undefined for none. */
-export function tracesExporter(e: Env = process.env): 'otlp' | 'console' | undefined {
+function tracesExporter(e: Env = process.env): 'otlp' | 'console' | undefined {
   if (env(e, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') return undefined;
   const named = env(e, 'OTEL_TRACES_EXPORTER')?.split(',')[0]?.trim().toLowerCase();
   if (named === 'none') return undefined;

@@ -1,6 +1,6 @@
 import { createWriteStream, readFileSync, statSync } from 'node:fs';
 import { Command } from 'commander';
-import { withoutRetryWords } from '../../errors.js';
+import { formatDelay, withoutRetryWords } from '../../errors.js';
 import type { FlightClient } from '../../client/flight-client.js';
 import { encapsulatedMessages, type IpcMessage } from '../../ipc/ipc-stream.js';
 import {
@@ -8,7 +8,6 @@ import {
   DEFAULT_SERVER,
   describeError,
   exitCodeOf,
-  formatWait,
   RETRY_ATTEMPTS,
   retryWait,
   NothingThere,
@@ -72,7 +71,7 @@ export function adminCommand(): Command {
             const wait = rerunnable && attempt < RETRY_ATTEMPTS ? retryWait(err) : undefined;
             if (wait === undefined) throw err;
             process.stderr.write(
-              `${withoutRetryWords(describeError(name, target(...positional), err, opts.server))}; retrying in ${formatWait(wait)} ` +
+              `${withoutRetryWords(describeError(name, target(...positional), err, opts.server))}; retrying in ${formatDelay(wait)} ` +
                 `(try ${attempt + 1} of ${RETRY_ATTEMPTS})\n`,
             );
             await new Promise((resolve) => setTimeout(resolve, wait));

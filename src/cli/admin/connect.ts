@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { FlightCallError, FlightClient, FlightStatus as status, statusName } from '../../client/flight-client.js';
+import { retryDelay } from '../../errors.js';
 import { readPassword } from '../password.js';
 
 /** The connection options every `tierflight admin` command takes (DESIGN §6). */
@@ -77,12 +78,8 @@ export const RETRY_WAIT_MS = 10_000;
  * RETRY_WAIT_MS; undefined when it should not be retried.
  */
 export function retryWait(err: unknown): number | undefined {
-  if (!(err instanceof FlightCallError) || err.retry?.where !== 'here') return undefined;
-  const wait = err.retry.afterMs ?? 0;
-  return wait <= RETRY_WAIT_MS ? wait : undefined;
+  return err instanceof FlightCallError ? retryDelay(err.retry, RETRY_WAIT_MS) : undefined;
 }
-
-export const formatWait = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
 
 /** One line: what failed, on which path, with which status (and, for a failed connection, what to try). */
 export function describeError(command: string, target: string | undefined, err: unknown, server?: string): string {

@@ -89,11 +89,9 @@ export function doGet(ctx: RpcContext) {
           let bytes = 0;
           let batches = 0;
           // The call's span (with tracing on) says what was read, and how much went out.
-          annotate({ 'tierflight.path': at, 'tierflight.class': version.cls.config.name });
+          annotate(() => ({ 'tierflight.path': at, 'tierflight.class': version.cls.config.name }));
           for await (const stored of lease.read(messages, readPool)) {
             if (gone(call)) return false;
-            bytes += stored.header.length + stored.body.length;
-            if (stored.kind === 'batch') batches++;
             let m = stored;
             // A dictionary a chosen column uses goes as it is; a batch is projected (copied
             // out, so a pooled read buffer goes back at once), and other dictionaries are skipped.
@@ -103,6 +101,8 @@ export function doGet(ctx: RpcContext) {
               if (!projected) continue;
               m = projected;
             }
+            bytes += m.header.length + m.body.length;
+            if (m.kind === 'batch') batches++;
             if (splitter) {
               if (m.kind === 'dictionary') dictionaries.push(m);
               const parts = splitter.needsSplit(m) ? splitter.split(schemaHeader, dictionaries, m) : undefined;
@@ -116,7 +116,7 @@ export function doGet(ctx: RpcContext) {
             // Once the bytes are on the socket, a buffer read for this call goes back to the pool.
             else await write(new PrefixedFlightData(prefixed), (err) => err || readPool.release(prefixed));
           }
-          annotate({ 'tierflight.bytes': bytes, 'tierflight.batches': batches });
+          annotate(() => ({ 'tierflight.bytes': bytes, 'tierflight.batches': batches }));
           return true;
         } finally {
           lease.release();

@@ -70,7 +70,7 @@ async function doPut(
           ? ctx.homes.partitionOwnerElsewhere(call, path, part.index)
           : ctx.owners.primaryElsewhere(call, path);
         if (owner) {
-          annotate({ 'tierflight.path': path, 'tierflight.forwarded_to': owner.name });
+          annotate(() => ({ 'tierflight.path': path, 'tierflight.forwarded_to': owner.name }));
           await ctx.owners.forwardPut(call, owner, msg, incoming);
           call.end();
           return 'OK';
@@ -105,13 +105,13 @@ async function doPut(
     // The commit tells the reservations (the storage's landing hook): waiters answer, and
     // the owner's reservation goes (a failed put keeps it).
     const committed = await session.commit();
-    annotate({
+    annotate(() => ({
       'tierflight.path': committed.path,
       'tierflight.class': committed.cls.config.name,
       'tierflight.bytes': committed.totalBytes,
       'tierflight.records': committed.totalRecords,
       'tierflight.batches': committed.batchCount,
-    });
+    }));
     // A dataset's partition: the dataset becomes visible once every partition of its generation has.
     if (partition) {
       const { dataset, generation, index: i, count } = partition;
