@@ -2,19 +2,13 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import type { StorageClassConfig } from '../config/schema.js';
 import { DurableStoreError, kindOf, type DurableStore } from '../durable/durable-store.js';
-import {
-  encodeFlightObject,
-  FlightObjectEncoder,
-  readFlightObject,
-  readFlightObjectMessages,
-} from './flight-object.js';
+import { readFlightObject, readFlightObjectMessages, writeFlightObject, type ObjectSource } from './flight-object.js';
 import type { PlacementEvents } from '../storage/events.js';
 import type { Landing } from '../storage/landing.js';
 import type { Ledger } from '../storage/ledger.js';
 import type { Routes } from '../routing/routes.js';
 import { FlightVersion, type DurableCopy } from '../storage/flight.js';
 import type { RoutedClass } from '../routing/router.js';
-import type { Frame } from '../ipc/frame.js';
 import { limit, type Limit } from '../core/limit.js';
 import { retry } from '../core/retry.js';
 import { StrongSink } from './strong-sink.js';
@@ -132,24 +126,27 @@ export class Durability {
   async writeNow(version: FlightVersion, copy: DurableCopy): Promise<number> {
     const source = this.ledger.readCurrent(version);
     if (!source) throw new Error(`flight "${version.path}" has no tier copy to upload`);
-    const encoder = new FlightObjectEncoder();
     const started = performance.now();
-    let stored;
+    let object;
     try {
-      stored = await copy.store.put(
+      object = await writeFlightObject(
+        copy.store,
         copy.key,
-        encodeFlightObject(version, version.schemaHeader, source.frames, encoder),
+        version,
+        version.schemaHeader,
+        version.messageCount,
+        source,
       );
     } finally {
       source.done();
     }
-    copy.object = { ...encoder.object(copy.key, version), version: stored.version };
+    copy.object = object;
     copy.state = 'stored';
     version.durable = copy;
     const seconds = (performance.now() - started) / 1000;
-    this.events.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
+    this.events.emit({ type: 'durable-write', version, durability: 'weak', bytes: object.size, seconds });
     this.landing.durable(version);
-    return encoder.bytes;
+    return object.size;
   }
 
   /** Removes a version's durable object (delete, delete-prefix, expiry), retrying while the store is down. */
@@ -218,7 +215,7 @@ export class Durability {
         continue;
       }
       try {
-        await spool.put(spoolKey(copy), encodeFlightObject(version, version.schemaHeader, source.frames));
+        await writeFlightObject(spool, spoolKey(copy), version, version.schemaHeader, version.messageCount, source);
         count++;
       } catch (err) {
         this.log.error({ path: version.path, err: (err as Error).message }, 'could not spool a flight; it is lost');
@@ -332,14 +329,14 @@ export class Durability {
   private async uploadWithRetries(
     version: FlightVersion,
     copy: DurableCopy,
-    read: () => { frames: AsyncIterable<Frame>; done: () => void } | undefined,
+    read: () => (ObjectSource & { done: () => void }) | undefined,
   ): Promise<void> {
     const once = async (): Promise<void> => {
       if (version.retired || this.closed) return; // replaced or deleted: nothing to make durable
       const source = read();
       if (!source) return;
       try {
-        await this.uploads(() => this.uploadOnce(version, copy, source.frames));
+        await this.uploads(() => this.uploadOnce(version, copy, source));
       } finally {
         source.done();
       }
@@ -356,12 +353,17 @@ export class Durability {
   }
 
   /** One attempt at uploading a version's durable copy (counted, and announced either way). */
-  private async uploadOnce(version: FlightVersion, copy: DurableCopy, frames: AsyncIterable<Frame>): Promise<void> {
-    const encoder = new FlightObjectEncoder();
+  private async uploadOnce(version: FlightVersion, copy: DurableCopy, source: ObjectSource): Promise<void> {
     const started = performance.now();
     try {
-      const stored = await copy.store.put(copy.key, encodeFlightObject(version, version.schemaHeader, frames, encoder));
-      copy.object = { ...encoder.object(copy.key, version), version: stored.version };
+      copy.object = await writeFlightObject(
+        copy.store,
+        copy.key,
+        version,
+        version.schemaHeader,
+        version.messageCount,
+        source,
+      );
       copy.state = 'stored';
       this.counters.uploads++;
     } catch (err) {
@@ -377,9 +379,10 @@ export class Durability {
       void spooled.store.delete(spooled.key).catch(() => undefined);
     }
     const seconds = (performance.now() - started) / 1000;
-    this.events.emit({ type: 'durable-write', version, durability: 'weak', bytes: encoder.bytes, seconds });
+    const bytes = copy.object.size;
+    this.events.emit({ type: 'durable-write', version, durability: 'weak', bytes, seconds });
     this.landing.durable(version);
-    this.log.debug({ key: copy.key, bytes: encoder.bytes, seconds }, 'durable copy written');
+    this.log.debug({ key: copy.key, bytes, seconds }, 'durable copy written');
   }
 
   private inOrder(key: string, work: () => Promise<void>): Promise<void> {

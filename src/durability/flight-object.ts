@@ -1,9 +1,10 @@
-import { END_OF_STREAM } from '../ipc/ipc-stream.js';
+import { END_OF_STREAM, framedSize } from '../ipc/ipc-stream.js';
 import { storedPath, type FlightPath } from '../core/path.js';
 import { IpcFramer } from '../ipc/ipc-framer.js';
 import { readSequential, type IndexEntry } from '../ipc/stream-reader.js';
 import type { Frame } from '../ipc/frame.js';
 import { DurableStoreError, type DurableStore, type ObjectInfo } from '../durable/durable-store.js';
+import type { StreamFile } from '../storage/storage-type.js';
 
 /**
  * A flight as one durable object: a standard Arrow IPC stream (schema, dictionaries and
@@ -86,51 +87,70 @@ export class FlightObjectEncoder {
   /** The object written (after `finish`): what a restore reads it by. */
   object(key: string, meta: FlightMeta): FlightObject {
     if (!this.schema) throw new Error('a flight object needs its schema first');
-    return {
-      key,
-      size: this.bytes,
-      path: meta.path,
-      createdAt: meta.createdAt,
-      expiresAt: meta.expiresAt,
-      totalRecords: meta.totalRecords,
-      totalBytes: meta.totalBytes,
-      tag: meta.tag,
-      firstCreatedAt: meta.firstCreatedAt ?? meta.createdAt,
-      ...(meta.owner !== undefined ? { owner: meta.owner } : {}),
-      schemaHeader: this.schema,
-      index: [...this.entries],
-    };
+    return flightObject(key, meta, this.schema, this.entries, this.bytes);
   }
 
   finish(meta: FlightMeta): Buffer[] {
     if (!this.schema) throw new Error('a flight object needs its schema first');
-    const manifest: Manifest = {
-      format: 1,
-      path: meta.path,
-      createdAt: meta.createdAt,
-      expiresAt: meta.expiresAt ?? null,
-      totalRecords: meta.totalRecords,
-      totalBytes: meta.totalBytes,
-      tag: meta.tag,
-      firstCreatedAt: meta.firstCreatedAt ?? meta.createdAt,
-      ...(meta.owner !== undefined ? { owner: meta.owner } : {}),
-      schema: this.schema.toString('base64'),
-      messages: this.framer.index.map((e) => [
-        e.kind === 'batch' ? 'b' : 'd',
-        e.rows,
-        e.headerAt,
-        e.headerLength,
-        e.bodyAt,
-        e.bodyLength,
-        e.appMetadata.toString('base64'),
-      ]),
-    };
-    const json = Buffer.from(JSON.stringify(manifest), 'utf8');
-    const trailer = Buffer.allocUnsafe(TRAILER);
-    trailer.writeUInt32LE(json.length, 0);
-    OBJECT_MAGIC.copy(trailer, 4);
-    return this.framer.raw([END_OF_STREAM, json, trailer]).buffers;
+    return this.framer.raw([END_OF_STREAM, ...objectTail(meta, this.schema, this.framer.index)]).buffers;
   }
+}
+
+/**
+ * What follows a flight object's stream part (schema, messages at `index`, end-of-stream
+ * marker): the manifest and the trailer.
+ */
+export function objectTail(meta: FlightMeta, schema: Buffer, index: readonly IndexEntry[]): Buffer[] {
+  const manifest: Manifest = {
+    format: 1,
+    path: meta.path,
+    createdAt: meta.createdAt,
+    expiresAt: meta.expiresAt ?? null,
+    totalRecords: meta.totalRecords,
+    totalBytes: meta.totalBytes,
+    tag: meta.tag,
+    firstCreatedAt: meta.firstCreatedAt ?? meta.createdAt,
+    ...(meta.owner !== undefined ? { owner: meta.owner } : {}),
+    schema: schema.toString('base64'),
+    messages: index.map((e) => [
+      e.kind === 'batch' ? 'b' : 'd',
+      e.rows,
+      e.headerAt,
+      e.headerLength,
+      e.bodyAt,
+      e.bodyLength,
+      e.appMetadata.toString('base64'),
+    ]),
+  };
+  const json = Buffer.from(JSON.stringify(manifest), 'utf8');
+  const trailer = Buffer.allocUnsafe(TRAILER);
+  trailer.writeUInt32LE(json.length, 0);
+  OBJECT_MAGIC.copy(trailer, 4);
+  return [json, trailer];
+}
+
+/** A written object of `size` bytes whose messages sit at `index`: what a restore reads it by. */
+export function flightObject(
+  key: string,
+  meta: FlightMeta,
+  schema: Buffer,
+  index: readonly IndexEntry[],
+  size: number,
+): FlightObject {
+  return {
+    key,
+    size,
+    path: meta.path,
+    createdAt: meta.createdAt,
+    expiresAt: meta.expiresAt,
+    totalRecords: meta.totalRecords,
+    totalBytes: meta.totalBytes,
+    tag: meta.tag,
+    firstCreatedAt: meta.firstCreatedAt ?? meta.createdAt,
+    ...(meta.owner !== undefined ? { owner: meta.owner } : {}),
+    schemaHeader: schema,
+    index: [...index],
+  };
 }
 
 /**
@@ -146,6 +166,42 @@ export async function* encodeFlightObject(
   yield* encoder.writeSchema(schemaHeader);
   for await (const frame of frames) yield* encoder.writeMessage(frame);
   yield* encoder.finish(meta);
+}
+
+/** A flight's current copy to write an object from: its messages, and its file when that is a stream. */
+export interface ObjectSource {
+  frames: AsyncIterable<Frame>;
+  streamFile?: StreamFile | undefined;
+}
+
+/**
+ * Writes a flight's object under `key` and says what was written. When the copy is a
+ * stream file of the whole flight and the store copies files itself (`putFile`), the object
+ * is that file plus the manifest — no byte passes through the process; otherwise it is
+ * framed message by message from `source.frames` (not read at all in the first case).
+ */
+export async function writeFlightObject(
+  store: DurableStore,
+  key: string,
+  meta: FlightMeta,
+  schemaHeader: Buffer,
+  messageCount: number,
+  source: ObjectSource,
+): Promise<FlightObject> {
+  const file = source.streamFile;
+  if (store.putFile && file && isWholeStream(file, schemaHeader, messageCount)) {
+    const stored = await store.putFile(key, file.path, objectTail(meta, schemaHeader, file.index));
+    return { ...flightObject(key, meta, schemaHeader, file.index, stored.size), version: stored.version };
+  }
+  const encoder = new FlightObjectEncoder();
+  const stored = await store.put(key, encodeFlightObject(meta, schemaHeader, source.frames, encoder));
+  return { ...encoder.object(key, meta), version: stored.version };
+}
+
+/** Whether a stream file holds exactly the flight: its schema first, then all its messages. */
+function isWholeStream(file: StreamFile, schemaHeader: Buffer, messageCount: number): boolean {
+  const first = file.index[0];
+  return file.index.length === messageCount && (!first || first.headerAt - 8 === framedSize(schemaHeader.length, 0));
 }
 
 /**

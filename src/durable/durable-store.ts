@@ -25,6 +25,13 @@ export interface DurableStore {
    */
   put(key: string, body: AsyncIterable<Buffer>, options?: PutOptions): Promise<ObjectInfo>;
   /**
+   * Writes an object whose bytes are those of the local file `source` followed by `tail`,
+   * with `put`'s guarantees. Offered by stores that copy a file without reading it through
+   * the process (the filesystem store: a kernel-side copy); a `disk` tier's file is a flight
+   * object's stream part as it is, so a weak upload of a flight there copies it this way.
+   */
+  putFile?(key: string, source: string, tail: readonly Buffer[], options?: PutOptions): Promise<ObjectInfo>;
+  /**
    * Streams an object, or the byte range [start, end) of it. The caller must consume or
    * destroy the returned stream.
    */

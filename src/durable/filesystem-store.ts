@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { appendFile, copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -28,9 +28,7 @@ export class FilesystemStore implements DurableStore {
   ) {}
 
   async put(key: string, body: AsyncIterable<Buffer>, options: PutOptions = {}): Promise<ObjectInfo> {
-    const file = this.file(key);
-    await mkdir(path.dirname(file), { recursive: true }).catch((err: unknown) => this.fail(key, err));
-    const tmp = `${file}.${randomBytes(6).toString('hex')}${TMP}`;
+    const { file, tmp } = await this.temporary(key);
     let size = 0;
     try {
       await pipeline(
@@ -51,6 +49,35 @@ export class FilesystemStore implements DurableStore {
     }
     const s = await stat(file).catch(() => undefined);
     return s ? infoOf(key, s) : { key, size };
+  }
+
+  /**
+   * The file's bytes are copied by the kernel (`copyFile`: copy_file_range or sendfile, a
+   * reflink where the filesystem shares blocks), never through the process; then the tail.
+   */
+  async putFile(key: string, source: string, tail: readonly Buffer[], options: PutOptions = {}): Promise<ObjectInfo> {
+    const { file, tmp } = await this.temporary(key);
+    let size = 0;
+    try {
+      options.signal?.throwIfAborted();
+      await copyFile(source, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+      await appendFile(tmp, Buffer.concat(tail));
+      size = (await stat(tmp)).size;
+      options.signal?.throwIfAborted();
+      await rename(tmp, file);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      this.fail(key, err, 'transient');
+    }
+    const s = await stat(file).catch(() => undefined);
+    return s ? infoOf(key, s) : { key, size };
+  }
+
+  /** The key's file, its directory made, and a fresh temporary name beside it. */
+  private async temporary(key: string): Promise<{ file: string; tmp: string }> {
+    const file = this.file(key);
+    await mkdir(path.dirname(file), { recursive: true }).catch((err: unknown) => this.fail(key, err));
+    return { file, tmp: `${file}.${randomBytes(6).toString('hex')}${TMP}` };
   }
 
   async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {

@@ -8,7 +8,19 @@ import type { ByteRange, DurableStore, ObjectInfo, PutOptions } from './durable-
  * Outside a traced call (background uploads, sweeps) it adds nothing.
  */
 export class TracedStore implements DurableStore {
-  constructor(private readonly store: DurableStore) {}
+  readonly putFile?: DurableStore['putFile'];
+
+  constructor(private readonly store: DurableStore) {
+    const putFile = store.putFile?.bind(store);
+    if (putFile) {
+      this.putFile = (key, source, tail, options) =>
+        inSpan('durable put', this.attributes(key), async (span) => {
+          const info = await putFile(key, source, tail, options);
+          span?.setAttribute('tierflight.bytes', info.size);
+          return info;
+        });
+    }
+  }
 
   get id(): string {
     return this.store.id;

@@ -4,9 +4,18 @@ import type { Logger } from '../core/log.js';
 import { EvictionOrder } from './eviction-order.js';
 import { Deadlines } from '../core/deadlines.js';
 import { Placed, type FlightVersion, type RemovalReason } from './flight.js';
-import type { Frame, Placement, StorageType } from './storage-type.js';
+import type { Frame, Placement, StorageType, StreamFile } from './storage-type.js';
 
 /** A storage type's share of the stats (see Ledger `byType`). */
+/** A version's current copy, pinned while it is read (weak uploads, the spool). */
+export interface CurrentCopy {
+  frames: AsyncIterable<Frame>;
+  /** Its file, when the copy is one a durable object can start as it is. */
+  streamFile?: StreamFile | undefined;
+  /** Unpins the copy. */
+  done: () => void;
+}
+
 export interface TypeTally {
   /** Current copies: visible flights whose copy is here. */
   flights: number;
@@ -140,11 +149,15 @@ export class Ledger {
   }
 
   /** Pins a version's current copy and streams all its messages (weak uploads, the spool); `done` unpins. */
-  readCurrent(version: FlightVersion): { frames: AsyncIterable<Frame>; done: () => void } | undefined {
+  readCurrent(version: FlightVersion): CurrentCopy | undefined {
     const placed = version.placed;
     if (!placed) return undefined;
     this.pin(placed);
-    return { frames: placed.placement.read(version.allMessages()), done: () => this.unpin(placed) };
+    return {
+      frames: placed.placement.read(version.allMessages()),
+      streamFile: placed.placement.streamFile,
+      done: () => this.unpin(placed),
+    };
   }
 
   private storageTypeNamed(name: StorageTypeName): StorageType {

@@ -3,6 +3,17 @@ import type { BufferPool } from '../core/buffer-pool.js';
 
 export type { Frame } from '../ipc/frame.js';
 import type { Frame } from '../ipc/frame.js';
+import type { IndexEntry } from '../ipc/stream-reader.js';
+
+/**
+ * A file whose bytes are exactly a flight's Arrow IPC stream: the schema, the messages
+ * where `index` says, then the end-of-stream marker (the `disk` layout) — which is also how
+ * a durable flight object starts.
+ */
+export interface StreamFile {
+  readonly path: string;
+  readonly index: readonly IndexEntry[];
+}
 
 /** Where a copy lives: a storage type, or the durable store itself (served from there). */
 export type CopyLocation = StorageTypeName | 'durable';
@@ -21,6 +32,8 @@ export interface Placement {
    * (`pool.release(frame.prefixed)`) once sent. Stored buffers are never from the pool.
    */
   read(indices: readonly number[], pool?: BufferPool): AsyncIterable<Frame>;
+  /** The placement's file, when it holds the flight as an IPC stream (see StreamFile). */
+  readonly streamFile?: StreamFile | undefined;
   /**
    * False when the bytes are gone from under the placement (a tier file deleted by
    * someone else): checked before a read, so the flight can fall back to its durable copy.

@@ -1,6 +1,6 @@
 import { flightPath } from '../../src/core/path.js';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
@@ -11,8 +11,10 @@ import {
   encodeFlightObject,
   readFlightObject,
   readFlightObjectMessages,
+  writeFlightObject,
   type FlightMeta,
 } from '../../src/durability/flight-object.js';
+import { FileStorageType } from '../../src/storage/types/file.js';
 import { S3Store } from '../../src/durable/s3-store.js';
 import { MessageType, readMessageHeader } from '../../src/ipc/message-header.js';
 import type { Frame } from '../../src/storage/storage-type.js';
@@ -121,4 +123,84 @@ it('is a standard Arrow IPC stream that pyarrow.ipc.open_stream reads', async ()
     { encoding: 'utf8' },
   );
   expect(JSON.parse(out)).toEqual([14, ['w0', 'w1', 'w2', 'w0']]);
+});
+
+describe('a flight on the disk tier', () => {
+  /** The flight written by the `disk` storage type's own writer; its placement. */
+  async function onDisk(schema: Buffer, frames: Frame[]) {
+    const type = new FileStorageType('disk', path.join(dir, 'disk'), 1 << 30, 'stream');
+    await type.init();
+    const writer = type.createWriter();
+    await writer.writeSchema(schema);
+    for (const f of frames) await writer.append(f);
+    return writer.finish();
+  }
+
+  it('is copied into a filesystem store as it is, and the object is byte for byte the framed one', async () => {
+    const { schema, frames } = flight();
+    const placement = await onDisk(schema, frames);
+    expect(placement.streamFile).toBeDefined();
+    const store = new FilesystemStore('local', path.join(dir, 'copied'));
+    let framedReads = 0;
+    const source = {
+      streamFile: placement.streamFile,
+      frames: (async function* () {
+        framedReads++;
+        yield* placement.read(frames.map((_, i) => i));
+      })(),
+    };
+    const object = await writeFlightObject(store, 'k/a', META, schema, frames.length, source);
+    expect(framedReads).toBe(0); // the file was copied, not read message by message
+
+    const framed: Buffer[] = [];
+    for await (const c of encodeFlightObject(META, schema, iterate(frames))) framed.push(c);
+    const copied = await readFile(path.join(dir, 'copied', 'k', 'a'));
+    expect(copied.equals(Buffer.concat(framed))).toBe(true);
+    expect(object.size).toBe(copied.length);
+
+    const read = await readFlightObject(store, 'k/a');
+    expect(read).toMatchObject({ ...META, key: 'k/a', size: copied.length, version: object.version });
+    expect(read?.index).toEqual(object.index);
+    // The tier's file is untouched.
+    const all: Frame[] = [];
+    for await (const f of placement.read(frames.map((_, i) => i))) all.push(f);
+    expect(all.map((f) => f.body.toString('hex'))).toEqual(frames.map((f) => f.body.toString('hex')));
+  });
+
+  it('is framed message by message for a store that cannot copy files, or a file that is not the whole flight', async () => {
+    const { schema, frames } = flight();
+    const placement = await onDisk(schema, frames);
+    const s3 = stores.s3!();
+    const object = await writeFlightObject(s3, 'k/b', META, schema, frames.length, {
+      streamFile: placement.streamFile,
+      frames: placement.read(frames.map((_, i) => i)),
+    });
+    const fromS3 = await readFlightObject(s3, 'k/b');
+    expect(fromS3?.index).toEqual(object.index);
+    s3.close();
+
+    // A file that holds fewer messages than the flight is not copied.
+    const store = new FilesystemStore('local', path.join(dir, 'partial'));
+    let framedReads = 0;
+    await writeFlightObject(store, 'k/c', META, schema, frames.length + 1, {
+      streamFile: placement.streamFile,
+      frames: (async function* () {
+        framedReads++;
+        yield* placement.read(frames.map((_, i) => i));
+      })(),
+    });
+    expect(framedReads).toBe(1);
+  });
+
+  it('copied into a store that fails leaves no object and no temporary file', async () => {
+    const { schema, frames } = flight();
+    const placement = await onDisk(schema, frames);
+    const root = path.join(dir, 'failing');
+    const store = new FilesystemStore('local', root);
+    const gone = { ...placement.streamFile!, path: path.join(dir, 'no-such-file.arrows') };
+    await expect(
+      writeFlightObject(store, 'k/d', META, schema, frames.length, { streamFile: gone, frames: iterate([]) }),
+    ).rejects.toMatchObject({ kind: 'transient' });
+    expect(await readdir(path.join(root, 'k'))).toEqual([]);
+  });
 });

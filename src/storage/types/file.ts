@@ -8,7 +8,14 @@ import { END_OF_STREAM, framedSize, pad8 } from '../../ipc/ipc-stream.js';
 import { IpcFramer, type Framed } from '../../ipc/ipc-framer.js';
 import type { BufferPool } from '../../core/buffer-pool.js';
 import { entryAt, frameFor, type IndexEntry } from '../../ipc/stream-reader.js';
-import { ByteBudget, type Frame, type Placement, type PlacementWriter, type StorageType } from '../storage-type.js';
+import {
+  ByteBudget,
+  type Frame,
+  type Placement,
+  type PlacementWriter,
+  type StorageType,
+  type StreamFile,
+} from '../storage-type.js';
 
 /** A full disk frees up as eviction and expiry run: a writer is told to wait this long. */
 const DISK_FULL_RETRY_MS = 5000;
@@ -185,13 +192,17 @@ class FileWriter implements PlacementWriter {
 }
 
 class FilePlacement implements Placement {
+  readonly streamFile: StreamFile | undefined;
+
   constructor(
     readonly storage: Exclude<StorageTypeName, 'memory'>,
     readonly file: string,
     private readonly layout: FileLayout,
     private readonly index: readonly IndexEntry[],
     readonly bytes: number,
-  ) {}
+  ) {
+    this.streamFile = layout === 'stream' ? { path: file, index } : undefined;
+  }
 
   read(indices: readonly number[], pool?: BufferPool): AsyncIterable<Frame> {
     return readAhead(this.file, this.index, indices, this.layout === 'file' ? READ_AHEAD : 1, pool);
