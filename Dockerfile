@@ -34,5 +34,5 @@ EXPOSE 8815 9464
 ENV TIERFLIGHT_CONFIG=/app/config/docker.yaml
 # A bind-mounted /app/data must be writable by uid 1000 (the image's `node` user).
 VOLUME ["/app/data"]
-ENTRYPOINT ["node", "--initial-old-space-size=256", "--external-memory-accounted-in-global-limit", "--expose-gc", "dist/cli/main.js"]
+ENTRYPOINT ["node", "--initial-old-space-size=256", "--external-memory-accounted-in-global-limit", "--heap-growing-percent=100", "--expose-gc", "dist/cli/main.js"]
 CMD ["serve"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-old-space-size=256 --external-memory-accounted-in-global-limit --expose-gc
+#!/usr/bin/env -S node --initial-old-space-size=256 --external-memory-accounted-in-global-limit --heap-growing-percent=100 --expose-gc
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';

@@ -6,5 +6,6 @@
 export const SERVE_NODE_FLAGS = [
   '--initial-old-space-size=256',
   '--external-memory-accounted-in-global-limit',
+  '--heap-growing-percent=100',
   '--expose-gc',
 ] as const;
