@@ -32,6 +32,8 @@ EXPOSE 8815 9464
 # The image's config listens on all interfaces and keeps its data in /app/data. A config
 # you mount is used as written: set TIERFLIGHT_CONFIG to it (or run `serve --config FILE`).
 ENV TIERFLIGHT_CONFIG=/app/config/docker.yaml
+# glibc reuses the memory of flights that go for the next puts (src/cli/node-flags.ts).
+ENV MALLOC_MMAP_THRESHOLD_=33554432
 # A bind-mounted /app/data must be writable by uid 1000 (the image's `node` user).
 VOLUME ["/app/data"]
 ENTRYPOINT ["node", "--initial-old-space-size=256", "--external-memory-accounted-in-global-limit", "--heap-growing-percent=100", "--expose-gc", "dist/cli/main.js"]

@@ -2,7 +2,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { SERVE_NODE_FLAGS } from '../src/cli/node-flags.js';
+import { SERVE_ENV, SERVE_NODE_FLAGS } from '../src/cli/node-flags.js';
 import { freePort } from '../test/helpers/server.js';
 import { PYTHON, ROOT } from '../test/setup/python-env.js';
 
@@ -77,7 +77,10 @@ export async function startTierflight(
       `127.0.0.1:${port}`,
       ...(extra.args ?? []),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TIERFLIGHT_LOG_LEVEL: 'info', ...extra.env } },
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...SERVE_ENV, TIERFLIGHT_LOG_LEVEL: 'info', ...extra.env },
+    },
   );
   await waitForLine(child, /"msg":"Tierflight ready"/, extra.workers ?? 1);
   return { child, location: `grpc://127.0.0.1:${port}`, metrics: `http://127.0.0.1:${metricsPort}/metrics` };

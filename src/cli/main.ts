@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --initial-old-space-size=256 --external-memory-accounted-in-global-limit --heap-growing-percent=100 --expose-gc
+#!/usr/bin/env -S MALLOC_MMAP_THRESHOLD_=33554432 node --initial-old-space-size=256 --external-memory-accounted-in-global-limit --heap-growing-percent=100 --expose-gc
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
@@ -9,7 +9,7 @@ import { securityWarnings } from '../config/security.js';
 import type { Config } from '../config/schema.js';
 import { createLogger, logOptionsProblem } from '../core/log.js';
 import { startTelemetry } from '../node/telemetry.js';
-import { SERVE_NODE_FLAGS } from './node-flags.js';
+import { SERVE_ENV, SERVE_ENV_WORDS, SERVE_NODE_FLAGS } from './node-flags.js';
 import { VERSION } from '../version.js';
 import { describeRoute } from './route.js';
 import { reloadServer } from './reload.js';
@@ -111,6 +111,13 @@ program
           { execArgv: process.execArgv },
           `Node was started without ${SERVE_NODE_FLAGS.join(' ')} (npm start, the tierflight command and the ` +
             'Docker image pass them): V8 collects every 64 MiB received, and DoPut is slower',
+        );
+      }
+      const unset = Object.entries(SERVE_ENV).filter(([k]) => process.env[k] === undefined);
+      if (unset.length > 0) {
+        logger.warn(
+          `Node was started without ${SERVE_ENV_WORDS} in its environment (npm start, the tierflight command and ` +
+            'the Docker image set it): the memory of flights that go is returned to the kernel and faulted in again, and DoPut is slower',
         );
       }
       let app;

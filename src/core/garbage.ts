@@ -9,8 +9,8 @@
  * global limit, which grows with what is live, so it stops collecting every 64 MiB),
  * `--heap-growing-percent=100` (that limit is twice what the last collection left live:
  * V8's own factor came out near 1.1 with a cache's buffers counted, a full GC every
- * ~100 MiB received — 25 in five 512 MiB puts, 6 with this) and `--expose-gc`, and this watch asks for a collection when it knows there is garbage:
- * every CHECK_EVERY bytes received it compares the ArrayBuffer memory V8 still holds with
+ * ~100 MiB received — 25 in five 512 MiB puts, 6 with this) and `--expose-gc`, and this
+ * watch asks for a collection when it knows there is garbage: every CHECK_EVERY bytes received it compares the ArrayBuffer memory V8 still holds with
  * what the storage keeps live (the memory tier's bytes), and when that difference has grown
  * by GARBAGE_THRESHOLD since the last collection it asks for one (a full GC, in a task of
  * its own). The difference is measured from where the last collection left it, because

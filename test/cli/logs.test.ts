@@ -33,13 +33,15 @@ function serve(
     tty = false,
     until = /Tierflight ready/,
     untilPort,
-  }: { env?: Record<string, string>; tty?: boolean; until?: RegExp; untilPort?: number } = {},
+  }: { env?: Record<string, string | undefined>; tty?: boolean; until?: RegExp; untilPort?: number } = {},
 ): Promise<string> {
   const argv = [...TIERFLIGHT_CLI, 'serve', '--config', config, ...args];
+  // An undefined value removes the variable.
+  const childEnv = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter(([, v]) => v !== undefined));
   const quoted = argv.map((a) => `'${a}'`).join(' ');
   const child = tty
-    ? spawn('script', ['-qec', quoted, '/dev/null'], { cwd: ROOT, env: { ...process.env, ...env } })
-    : spawn(argv[0] as string, argv.slice(1), { cwd: ROOT, env: { ...process.env, ...env } });
+    ? spawn('script', ['-qec', quoted, '/dev/null'], { cwd: ROOT, env: childEnv })
+    : spawn(argv[0] as string, argv.slice(1), { cwd: ROOT, env: childEnv });
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
@@ -113,6 +115,16 @@ describe('server logs (--log-format, --log-level, TIERFLIGHT_LOG_LEVEL)', () => 
     expect(out).toMatch(/INFO \(\d+\): Tierflight ready/);
     expect(out).not.toContain(ESC);
     expect(jsonLines(out)).toEqual([]);
+  });
+
+  it('a server started without its malloc setting says so, and not with it', async () => {
+    const without = jsonLines(await serve([], { env: { MALLOC_MMAP_THRESHOLD_: undefined } }));
+    expect(without.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([
+      expect.stringMatching(/^Node was started without MALLOC_MMAP_THRESHOLD_=33554432 in its environment/),
+    ]);
+    const withIt = jsonLines(await serve([]));
+    expect(withIt.filter((l) => l.level === 40)).toEqual([]);
+    expect(withIt.map((l) => l.msg)).toContain('Tierflight ready');
   });
 
   it('--log-level and TIERFLIGHT_LOG_LEVEL choose what is logged; the option wins', async () => {
