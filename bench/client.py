@@ -117,11 +117,15 @@ def zipf(location, flights, mib_each, gets, s=1.1):
 
 
 def durable_puts(location, mib, rounds):
-    """Put time of the same table into a memory-only, a weak and a strong class."""
+    """Put time of the same table into a memory-only, a strong and a weak class.
+
+    The strong puts come before the weak ones: a weak put returns while its upload runs on,
+    and a strong put right after it shared moto_server (one Python process) with that upload.
+    """
     client = fl.connect(location)
     table, rpb = big_table(mib, 64 * 1024)
     out = {"bytes": table.nbytes}
-    for prefix in ("mem", "weak", "strong"):
+    for prefix in ("mem", "strong", "weak"):
         best, median = best_of(rounds, lambda: put(client, f"{prefix}/x", table, rpb))
         out[prefix] = {"put_s": best, "put_s_median": median}
     return out
