@@ -129,14 +129,7 @@ export class Durability {
     const started = performance.now();
     let object;
     try {
-      object = await writeFlightObject(
-        copy.store,
-        copy.key,
-        version,
-        version.schemaHeader,
-        version.messageCount,
-        source,
-      );
+      object = await writeVersion(copy.store, copy.key, version, source);
     } finally {
       source.done();
     }
@@ -215,7 +208,7 @@ export class Durability {
         continue;
       }
       try {
-        await writeFlightObject(spool, spoolKey(copy), version, version.schemaHeader, version.messageCount, source);
+        await writeVersion(spool, spoolKey(copy), version, source);
         count++;
       } catch (err) {
         this.log.error({ path: version.path, err: (err as Error).message }, 'could not spool a flight; it is lost');
@@ -356,14 +349,7 @@ export class Durability {
   private async uploadOnce(version: FlightVersion, copy: DurableCopy, source: ObjectSource): Promise<void> {
     const started = performance.now();
     try {
-      copy.object = await writeFlightObject(
-        copy.store,
-        copy.key,
-        version,
-        version.schemaHeader,
-        version.messageCount,
-        source,
-      );
+      copy.object = await writeVersion(copy.store, copy.key, version, source);
       copy.state = 'stored';
       this.counters.uploads++;
     } catch (err) {
@@ -393,6 +379,11 @@ export class Durability {
     });
     return next;
   }
+}
+
+/** Writes a version's object under `key` from its current copy (see writeFlightObject). */
+function writeVersion(store: DurableStore, key: string, version: FlightVersion, source: ObjectSource) {
+  return writeFlightObject(store, key, version, version.schemaHeader, version.messageCount, source);
 }
 
 /** A spooled object's key: its store's id, then its key in that store. */

@@ -28,9 +28,8 @@ export class FilesystemStore implements DurableStore {
   ) {}
 
   async put(key: string, body: AsyncIterable<Buffer>, options: PutOptions = {}): Promise<ObjectInfo> {
-    const { file, tmp } = await this.temporary(key);
-    let size = 0;
-    try {
+    return this.publish(key, async (tmp) => {
+      let size = 0;
       await pipeline(
         body,
         async function* (source: AsyncIterable<Buffer>) {
@@ -42,13 +41,8 @@ export class FilesystemStore implements DurableStore {
         createWriteStream(tmp, { flags: 'wx' }),
         options.signal ? { signal: options.signal } : {},
       );
-      await rename(tmp, file);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      this.fail(key, err, 'transient');
-    }
-    const s = await stat(file).catch(() => undefined);
-    return s ? infoOf(key, s) : { key, size };
+      return size;
+    });
   }
 
   /**
@@ -56,14 +50,26 @@ export class FilesystemStore implements DurableStore {
    * reflink where the filesystem shares blocks), never through the process; then the tail.
    */
   async putFile(key: string, source: string, tail: readonly Buffer[], options: PutOptions = {}): Promise<ObjectInfo> {
-    const { file, tmp } = await this.temporary(key);
-    let size = 0;
-    try {
+    return this.publish(key, async (tmp) => {
       options.signal?.throwIfAborted();
       await copyFile(source, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
       await appendFile(tmp, Buffer.concat(tail));
-      size = (await stat(tmp)).size;
       options.signal?.throwIfAborted();
+      return (await stat(tmp)).size;
+    });
+  }
+
+  /**
+   * Writes the object into a fresh temporary file beside the key's (`write` says how many
+   * bytes it wrote), then renames it into place; on any failure the temporary file goes.
+   */
+  private async publish(key: string, write: (tmp: string) => Promise<number>): Promise<ObjectInfo> {
+    const file = this.file(key);
+    await mkdir(path.dirname(file), { recursive: true }).catch((err: unknown) => this.fail(key, err));
+    const tmp = `${file}.${randomBytes(6).toString('hex')}${TMP}`;
+    let size = 0;
+    try {
+      size = await write(tmp);
       await rename(tmp, file);
     } catch (err) {
       await rm(tmp, { force: true });
@@ -71,13 +77,6 @@ export class FilesystemStore implements DurableStore {
     }
     const s = await stat(file).catch(() => undefined);
     return s ? infoOf(key, s) : { key, size };
-  }
-
-  /** The key's file, its directory made, and a fresh temporary name beside it. */
-  private async temporary(key: string): Promise<{ file: string; tmp: string }> {
-    const file = this.file(key);
-    await mkdir(path.dirname(file), { recursive: true }).catch((err: unknown) => this.fail(key, err));
-    return { file, tmp: `${file}.${randomBytes(6).toString('hex')}${TMP}` };
   }
 
   async get(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
