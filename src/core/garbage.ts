@@ -10,13 +10,13 @@
  * `--heap-growing-percent=100` (that limit is twice what the last collection left live:
  * V8's own factor came out near 1.1 with a cache's buffers counted, a full GC every
  * ~100 MiB received — 25 in five 512 MiB puts, 6 with this) and `--expose-gc`, and this
- * watch asks for a collection when it knows there is garbage: every CHECK_EVERY bytes received it compares the ArrayBuffer memory V8 still holds with
- * what the storage keeps live (the memory tier's bytes), and when that difference has grown
- * by GARBAGE_THRESHOLD since the last collection it asks for one (a full GC, in a task of
- * its own). The difference is measured from where the last collection left it, because
- * not all of it is garbage (read pools, buffers in flight, replaced versions kept for their
- * tickets): a collection that frees nothing is not asked for again until as much more has
- * come. So garbage stays bounded — replaced and evicted flights, buffers written on to a
+ * watch asks for a collection when it knows there is garbage: every CHECK_EVERY bytes
+ * received it compares the ArrayBuffer memory V8 still holds with what the storage keeps
+ * live (the memory tier's bytes), and when that difference has grown by GARBAGE_THRESHOLD
+ * since the last collection it asks for one (a full GC, in a task of its own). The
+ * difference is measured from where the last collection left it, because not all of it is
+ * garbage (read pools, buffers in flight, replaced versions kept for their tickets): a
+ * collection that frees nothing is not asked for again until as much more has come. So garbage stays bounded — replaced and evicted flights, buffers written on to a
  * disk tier or another node — while kept flights cost no GC at all. Buffers made elsewhere
  * (a weak upload reading a disk tier, a store's multipart parts) are not counted as they
  * come, so it also looks once a second (CHECK_EVERY_MS) while any storage is registered;
