@@ -74,11 +74,25 @@ export function received(bytes: number): void {
   collectIfGarbage();
 }
 
+/**
+ * Registers buffer bytes the process holds that `process.memoryUsage().arrayBuffers` does
+ * not count: buffers allocated on another thread and transferred here (it counts what this
+ * thread's allocator handed out). Returns the unregistration.
+ */
+export function heldFromElsewhere(bytes: () => number): () => void {
+  elsewhere.add(bytes);
+  return () => elsewhere.delete(bytes);
+}
+
+const elsewhere = new Set<() => number>();
+
 /** Buffer memory V8 holds beyond what the storage keeps live: garbage not collected yet (and pools, buffers in flight). */
 export function garbageBytes(): number {
   let live = 0;
   for (const p of providers) live += p();
-  return Math.max(0, process.memoryUsage().arrayBuffers - live);
+  let held = process.memoryUsage().arrayBuffers;
+  for (const p of elsewhere) held += p();
+  return Math.max(0, held - live);
 }
 
 /** Asks for a major GC when the garbage grew by GARBAGE_THRESHOLD since the last one left it. */

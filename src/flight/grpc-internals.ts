@@ -20,6 +20,8 @@ export interface GrpcInternals {
   zeroCopySend: boolean;
   /** A message written after the status is dropped (installNoMessageAfterStatus). */
   noMessageAfterStatus: boolean;
+  /** Large messages are received into buffers with their pages in memory (installPrefaultedReceive). */
+  prefaultedReceive: boolean;
   /** Clients may cancel many calls without losing the connection (allowHonestCancels). */
   honestCancels: boolean;
   /** 16 MiB HTTP/2 windows and 1 MiB frames (widenFlowControlWindows). */
@@ -145,5 +147,114 @@ export function installNoMessageAfterStatus(): boolean {
     original.call(this, message, callback);
   };
   installed.add('no-message-after-status');
+  return true;
+}
+
+/** The receive state grpc-js's StreamDecoder keeps (stream-decoder.js), as our write uses it. */
+interface DecoderState {
+  maxReadMessageLength: number;
+  readState: number;
+  readCompressFlag: Buffer;
+  readPartialSize: Buffer;
+  readSizeRemaining: number;
+  readMessageSize: number;
+  readPartialMessage: Buffer[];
+  readMessageRemaining: number;
+  /** Ours: the buffer a large message is copied into as it arrives. */
+  tierflightTarget?: Buffer | undefined;
+  tierflightFilled?: number;
+}
+
+/** Where installPrefaultedReceive's decoder gets buffers (the last install says). */
+let takeReceiveBuffer: (size: number) => Buffer | undefined = () => undefined;
+
+const NO_DATA = 0;
+const READING_SIZE = 1;
+const READING_MESSAGE = 2;
+
+/**
+ * Receives large messages into buffers whose pages are already in memory. grpc-js's
+ * StreamDecoder gathers a message's slices and joins them into a new buffer at the end;
+ * this `write` (the same states and checks) copies each slice as it comes into a buffer
+ * `take` gives for the message's size, or a new one when it gives none.
+ */
+export function installPrefaultedReceive(take: (size: number) => Buffer | undefined): boolean {
+  takeReceiveBuffer = take;
+  if (installed.has('prefaulted-receive')) return true;
+  let proto: { write?: unknown } | undefined;
+  try {
+    const require = createRequire(import.meta.url);
+    const mod = require('@grpc/grpc-js/build/src/stream-decoder.js') as {
+      StreamDecoder?: { prototype: { write?: unknown } };
+    };
+    proto = mod.StreamDecoder?.prototype;
+  } catch {
+    return false;
+  }
+  if (!proto || typeof proto.write !== 'function' || (proto.write as (d: Buffer) => unknown).length !== 1) return false;
+  proto.write = function (this: DecoderState, data: Buffer): Buffer[] {
+    let readHead = 0;
+    const result: Buffer[] = [];
+    while (readHead < data.length) {
+      switch (this.readState) {
+        case NO_DATA:
+          this.readCompressFlag = data.subarray(readHead, readHead + 1);
+          readHead += 1;
+          this.readState = READING_SIZE;
+          this.readPartialSize.fill(0);
+          this.readSizeRemaining = 4;
+          this.readMessageSize = 0;
+          this.readMessageRemaining = 0;
+          this.readPartialMessage = [];
+          break;
+        case READING_SIZE: {
+          const toRead = Math.min(data.length - readHead, this.readSizeRemaining);
+          data.copy(this.readPartialSize, 4 - this.readSizeRemaining, readHead, readHead + toRead);
+          this.readSizeRemaining -= toRead;
+          readHead += toRead;
+          if (this.readSizeRemaining === 0) {
+            this.readMessageSize = this.readPartialSize.readUInt32BE(0);
+            if (this.maxReadMessageLength !== -1 && this.readMessageSize > this.maxReadMessageLength) {
+              throw new Error(
+                `Received message larger than max (${this.readMessageSize} vs ${this.maxReadMessageLength})`,
+              );
+            }
+            this.readMessageRemaining = this.readMessageSize;
+            const size = this.readMessageSize + 5;
+            if (this.readMessageRemaining > 0) {
+              const target = takeReceiveBuffer(size) ?? Buffer.allocUnsafe(size);
+              this.readCompressFlag.copy(target, 0);
+              this.readPartialSize.copy(target, 1);
+              this.tierflightTarget = target;
+              this.tierflightFilled = 5;
+              this.readState = READING_MESSAGE;
+            } else {
+              result.push(Buffer.concat([this.readCompressFlag, this.readPartialSize], 5));
+              this.readState = NO_DATA;
+            }
+          }
+          break;
+        }
+        case READING_MESSAGE: {
+          const target = this.tierflightTarget as Buffer;
+          const toRead = Math.min(data.length - readHead, this.readMessageRemaining);
+          data.copy(target, this.tierflightFilled, readHead, readHead + toRead);
+          this.tierflightFilled = (this.tierflightFilled as number) + toRead;
+          this.readMessageRemaining -= toRead;
+          readHead += toRead;
+          if (this.readMessageRemaining === 0) {
+            this.tierflightTarget = undefined;
+            this.readState = NO_DATA;
+            result.push(target);
+          }
+          break;
+        }
+        default:
+          throw new Error('Unexpected read state');
+      }
+    }
+    return result;
+  };
+  installed.add('prefaulted-receive');
   return true;
 }

@@ -7,9 +7,11 @@ import type { Logger } from '../core/log.js';
 import { listenError } from '../core/listen-error.js';
 import { loadFlightService } from './proto.js';
 import { BatchSplitter } from './batch-splitter.js';
+import { receiveBuffers } from './prefaulted.js';
 import {
   allowHonestCancels,
   installNoMessageAfterStatus,
+  installPrefaultedReceive,
   installPrefixedSend,
   widenFlowControlWindows,
   type GrpcInternals,
@@ -66,6 +68,7 @@ export async function startFlightServer(
   const internals: GrpcInternals = {
     zeroCopySend: installPrefixedSend(),
     noMessageAfterStatus: installNoMessageAfterStatus(),
+    prefaultedReceive: installPrefaultedReceive((size) => receiveBuffers.take(size)),
     honestCancels: false,
     wideWindows: false,
   };

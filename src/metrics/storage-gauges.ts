@@ -153,7 +153,7 @@ export function registerStorageGauges(registry: Registry, manager: StorageManage
 export function registerGrpcInternals(registry: Registry, internals: Readonly<Record<string, boolean>>): void {
   const gauge = new Gauge({
     name: 'tierflight_grpc_internal_active',
-    help: 'Whether each grpc-js internal Tierflight relies on took effect (1) or a grpc-js release changed it (0): zeroCopySend, noMessageAfterStatus, honestCancels, wideWindows',
+    help: 'Whether each grpc-js internal Tierflight relies on took effect (1) or a grpc-js release changed it (0): zeroCopySend, noMessageAfterStatus, prefaultedReceive, honestCancels, wideWindows',
     labelNames: ['feature'],
     registers: [registry],
   });
