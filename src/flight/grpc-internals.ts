@@ -9,8 +9,8 @@ import { PrefixedFlightData } from './flight-data-codec.js';
  * what it touches first, and when a grpc-js release has changed it, it does nothing and
  * returns false; the server then logs a warning, reports the feature as off
  * (`tierflight_grpc_internal_active`, the start line) and works as grpc-js does by itself,
- * only slower or less tolerant. test/flight/grpc-internals.test.ts asserts each one is
- * active with the pinned grpc-js. (The FlightData codec's `receivedPrefixed` also relies on
+ * only slower or less tolerant. test/flight/grpc-internals.test.ts (and, for the receive
+ * decoder, prefaulted-receive.test.ts) asserts each one is active with the pinned grpc-js. (The FlightData codec's `receivedPrefixed` also relies on
  * how grpc-js frames received messages, and checks the prefix bytes before trusting it.)
  */
 
@@ -181,17 +181,32 @@ const READING_MESSAGE = 2;
 export function installPrefaultedReceive(take: (size: number) => Buffer | undefined): boolean {
   takeReceiveBuffer = take;
   if (installed.has('prefaulted-receive')) return true;
-  let proto: { write?: unknown } | undefined;
+  let decoder: (new (max: number) => object) & { prototype: { write?: unknown } };
   try {
     const require = createRequire(import.meta.url);
-    const mod = require('@grpc/grpc-js/build/src/stream-decoder.js') as {
-      StreamDecoder?: { prototype: { write?: unknown } };
-    };
-    proto = mod.StreamDecoder?.prototype;
+    const mod = require('@grpc/grpc-js/build/src/stream-decoder.js') as { StreamDecoder?: typeof decoder };
+    if (typeof mod.StreamDecoder !== 'function') return false;
+    decoder = mod.StreamDecoder;
   } catch {
     return false;
   }
-  if (!proto || typeof proto.write !== 'function' || (proto.write as (d: Buffer) => unknown).length !== 1) return false;
+  const proto = decoder.prototype;
+  if (typeof proto.write !== 'function' || (proto.write as (d: Buffer) => unknown).length !== 1) return false;
+  // The write below keeps grpc-js's own state: a release that renamed it is left alone.
+  const fresh = new decoder(1) as Record<string, unknown>;
+  const state = [
+    'maxReadMessageLength',
+    'readState',
+    'readCompressFlag',
+    'readPartialSize',
+    'readSizeRemaining',
+    'readMessageSize',
+    'readPartialMessage',
+    'readMessageRemaining',
+  ];
+  if (!state.every((k) => k in fresh) || fresh.readState !== NO_DATA || !Buffer.isBuffer(fresh.readPartialSize)) {
+    return false;
+  }
   proto.write = function (this: DecoderState, data: Buffer): Buffer[] {
     let readHead = 0;
     const result: Buffer[] = [];
