@@ -160,9 +160,8 @@ interface DecoderState {
   readMessageSize: number;
   readPartialMessage: Buffer[];
   readMessageRemaining: number;
-  /** Ours: the buffer a large message is copied into as it arrives. */
+  /** Ours: the buffer the message is copied into as it arrives (filled up to its length less readMessageRemaining). */
   tierflightTarget?: Buffer | undefined;
-  tierflightFilled?: number;
 }
 
 /** Where installPrefaultedReceive's decoder gets buffers (the last install says). */
@@ -241,7 +240,6 @@ export function installPrefaultedReceive(take: (size: number) => Buffer | undefi
               this.readCompressFlag.copy(target, 0);
               this.readPartialSize.copy(target, 1);
               this.tierflightTarget = target;
-              this.tierflightFilled = 5;
               this.readState = READING_MESSAGE;
             } else {
               result.push(Buffer.concat([this.readCompressFlag, this.readPartialSize], 5));
@@ -253,8 +251,7 @@ export function installPrefaultedReceive(take: (size: number) => Buffer | undefi
         case READING_MESSAGE: {
           const target = this.tierflightTarget as Buffer;
           const toRead = Math.min(data.length - readHead, this.readMessageRemaining);
-          data.copy(target, this.tierflightFilled, readHead, readHead + toRead);
-          this.tierflightFilled = (this.tierflightFilled as number) + toRead;
+          data.copy(target, target.length - this.readMessageRemaining, readHead, readHead + toRead);
           this.readMessageRemaining -= toRead;
           readHead += toRead;
           if (this.readMessageRemaining === 0) {

@@ -26,13 +26,11 @@ const IDLE_MS = 10_000;
 
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
-parentPort.on('message', ({ size, count }) => {
-  for (let i = 0; i < count; i++) {
-    const ab = new ArrayBuffer(size);
-    const bytes = new Uint8Array(ab);
-    for (let at = 0; at < size; at += 4096) bytes[at] = 0;
-    parentPort.postMessage({ size, ab }, [ab]);
-  }
+parentPort.on('message', (size) => {
+  const ab = new ArrayBuffer(size);
+  const bytes = new Uint8Array(ab);
+  for (let at = 0; at < size; at += 4096) bytes[at] = 0;
+  parentPort.postMessage({ size, ab }, [ab]);
 });
 `;
 
@@ -49,9 +47,8 @@ export class PrefaultedBuffers {
   private readyBytes = 0;
   private comingBytes = 0;
   private sweep: NodeJS.Timeout | undefined;
-  /** Counters: taken ready, allocated on the spot. */
+  /** Buffers taken ready (the rest were allocated on the spot). */
   hits = 0;
-  misses = 0;
   /**
    * Bytes of taken buffers not collected yet. The worker's allocator counted them, not this
    * thread's, so core/garbage.ts is told of them (else it would not see them become garbage).
@@ -73,8 +70,6 @@ export class PrefaultedBuffers {
       this.hits++;
       this.outstanding += size;
       this.collected.register(ab, size);
-    } else {
-      this.misses++;
     }
     this.refill(size, state);
     return ab ? Buffer.from(ab) : undefined;
@@ -103,7 +98,7 @@ export class PrefaultedBuffers {
       want--;
       state.coming++;
       this.comingBytes += size;
-      this.start().postMessage({ size, count: 1 });
+      this.start().postMessage(size);
     }
   }
 
