@@ -51,6 +51,58 @@ def put_path(location, path, mib, rounds):
     return {"bytes": table.nbytes, "put_gbps": table.nbytes / best / 1e9, "put_gbps_median": table.nbytes / median / 1e9}
 
 
+def put_disk(location, path, mib, rounds):
+    """DoPut GB/s to a disk tier, best and median of `rounds`: as the client sees it (the bytes
+    in the page cache) and to the disk (the put and then a sync). Each round starts with a
+    sync, so it never pays for an earlier round's writeback."""
+    import os
+
+    client = fl.connect(location)
+    table, rpb = big_table(mib, 64 * 1024)
+    put_s, disk_s = [], []
+    for _ in range(rounds):
+        os.sync()
+        start = time.perf_counter()
+        put(client, path, table, rpb)
+        put_s.append(time.perf_counter() - start)
+        os.sync()
+        disk_s.append(time.perf_counter() - start)
+    assert get(client, path) == table.num_rows
+
+    def gbps(seconds):
+        return table.nbytes / seconds / 1e9
+
+    def median(xs):
+        return sorted(xs)[len(xs) // 2]
+
+    return {"bytes": table.nbytes, "put_gbps": gbps(min(put_s)), "put_gbps_median": gbps(median(put_s)),
+            "disk_gbps": gbps(min(disk_s)), "disk_gbps_median": gbps(median(disk_s))}
+
+
+def gets_alternating(locations, mib, rounds):
+    """DoGet GB/s of the big table from several servers through one client, taking turns
+    (the order of the turn alternates round by round): every server meets the client in the
+    same state, so the ratio is the servers' and not the client's (its page faults and
+    allocator state moved one block's figures by up to 2x). Client CPU s/GB per server too."""
+    clients = [fl.connect(loc) for loc in locations]
+    table, rpb = big_table(mib, 64 * 1024)
+    for client in clients:
+        put(client, "bench/alternating", table, rpb)
+        assert get(client, "bench/alternating") == table.num_rows  # and warms the client
+    seconds = [[] for _ in locations]
+    cpu = [0.0 for _ in locations]
+    for r in range(rounds):
+        order = range(len(locations)) if r % 2 == 0 else reversed(range(len(locations)))
+        for i in order:
+            c0, start = time.process_time(), time.perf_counter()
+            get(clients[i], "bench/alternating")
+            seconds[i].append(time.perf_counter() - start)
+            cpu[i] += time.process_time() - c0
+    gb = table.nbytes / 1e9
+    return [{"get_gbps": gb / min(s), "get_gbps_median": gb / sorted(s)[len(s) // 2],
+             "client_cpu_s_per_gb": c / (rounds * gb)} for s, c in zip(seconds, cpu)]
+
+
 def write_ipc(file, mib, kind):
     """The table as an Arrow IPC stream file, the messages DoPut would receive."""
     table, rpb = TABLES[kind](mib, 64 * 1024)
@@ -351,6 +403,12 @@ def main():
         return
     if sys.argv[1] == "put-path":
         print(json.dumps(put_path(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
+        return
+    if sys.argv[1] == "put-disk":
+        print(json.dumps(put_disk(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
+        return
+    if sys.argv[1] == "gets-alternating":
+        print(json.dumps(gets_alternating(sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4]))))
         return
     if sys.argv[1] == "write-ipc":
         print(json.dumps(write_ipc(sys.argv[2], int(sys.argv[3]), sys.argv[4])))
