@@ -176,9 +176,10 @@ export interface ObjectSource {
 
 /**
  * Writes a flight's object under `key` and says what was written. When the copy is a
- * stream file of the whole flight and the store copies files itself (`putFile`), the object
- * is that file plus the manifest — no byte passes through the process; otherwise it is
- * framed message by message from `source.frames` (not read at all in the first case).
+ * stream file of the whole flight and the store takes files itself (`putFile`: a link or a
+ * kernel-side copy), the object is that file's stream plus the manifest — no byte passes
+ * through the process; otherwise it is framed message by message from `source.frames` (not
+ * read at all in the first case).
  */
 export async function writeFlightObject(
   store: DurableStore,
@@ -190,7 +191,7 @@ export async function writeFlightObject(
 ): Promise<FlightObject> {
   const file = source.streamFile;
   if (store.putFile && file && isWholeStream(file, schemaHeader, messageCount)) {
-    const stored = await store.putFile(key, file.path, objectTail(meta, schemaHeader, file.index));
+    const stored = await store.putFile(key, file, objectTail(meta, schemaHeader, file.index));
     return { ...flightObject(key, meta, schemaHeader, file.index, stored.size), version: stored.version };
   }
   const encoder = new FlightObjectEncoder();

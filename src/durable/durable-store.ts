@@ -1,6 +1,12 @@
 import type { Readable } from 'node:stream';
 import { hasControlCharacter } from '../core/path.js';
 
+/** A local file whose first `bytes` bytes become the start of an object (`putFile`). */
+export interface FileSource {
+  readonly path: string;
+  readonly bytes: number;
+}
+
 /**
  * The durable store contract (DESIGN.md §2). Everything above it — write-through,
  * restore, restart recovery, TTL in the store — talks to this interface only; `s3` and
@@ -25,12 +31,14 @@ export interface DurableStore {
    */
   put(key: string, body: AsyncIterable<Buffer>, options?: PutOptions): Promise<ObjectInfo>;
   /**
-   * Writes an object whose bytes are those of the local file `source` followed by `tail`,
-   * with `put`'s guarantees. Offered by stores that copy a file without reading it through
-   * the process (the filesystem store: a kernel-side copy); a `disk` tier's file is a flight
-   * object's stream part as it is, so a weak upload of a flight there copies it this way.
+   * Writes an object whose bytes are the first `source.bytes` bytes of the local file
+   * `source.path` followed by `tail`, with `put`'s guarantees. Offered by stores that take a
+   * file without reading it through the process (the filesystem store: a hard link, or a
+   * kernel-side copy); a `disk` tier's file is a flight object's stream part as it is, so a
+   * weak upload of a flight there goes this way. The caller guarantees those bytes never
+   * change while the file exists; the store may share the file's storage and write past them.
    */
-  putFile?(key: string, source: string, tail: readonly Buffer[], options?: PutOptions): Promise<ObjectInfo>;
+  putFile?(key: string, source: FileSource, tail: readonly Buffer[], options?: PutOptions): Promise<ObjectInfo>;
   /**
    * Streams an object, or the byte range [start, end) of it. The caller must consume or
    * destroy the returned stream.

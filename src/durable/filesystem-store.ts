@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { appendFile, copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { appendFile, copyFile, link, mkdir, readdir, rename, rm, stat, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -9,18 +9,27 @@ import {
   DurableStoreError,
   type ByteRange,
   type DurableStore,
+  type FileSource,
   type ObjectInfo,
   type PutOptions,
 } from './durable-store.js';
 
 /** In-progress writes end with this; they are never listed or read. */
 const TMP = '.tierflight-tmp';
+/** What `link` answers when the file cannot be linked where the object goes (then it is copied). */
+const LINK_REFUSED = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /**
  * A durable store in a local directory: each key is a file under the root. Writes go to a
  * temporary file in the same directory and are renamed into place, so a reader or a
  * restart never sees half an object.
  */
+/**
+ * putFile's links under way, by source file (see linkOne): for the whole process, since two
+ * stores (a class's and the spool) may take the same tier file at once.
+ */
+const linking = new Map<string, Promise<void>>();
+
 export class FilesystemStore implements DurableStore {
   constructor(
     readonly id: string,
@@ -46,17 +55,63 @@ export class FilesystemStore implements DurableStore {
   }
 
   /**
-   * The file's bytes are copied by the kernel (`copyFile`: copy_file_range or sendfile, a
-   * reflink where the filesystem shares blocks), never through the process; then the tail.
+   * The object shares the file's storage when it can: a hard link to the file, with the
+   * tail appended past the stream (the file's owner reads only its first `source.bytes`),
+   * so nothing is copied and the bytes sit on the disk once. That needs the file and the
+   * store on one filesystem, and a file no object shares yet with nothing past its stream
+   * (an object already linked to it has its own tail there). Otherwise the kernel copies
+   * the file (`copyFile`: copy_file_range or sendfile, a reflink where the filesystem
+   * clones), cuts whatever follows the stream, and appends the tail; never through the
+   * process either way.
    */
-  async putFile(key: string, source: string, tail: readonly Buffer[], options: PutOptions = {}): Promise<ObjectInfo> {
+  async putFile(
+    key: string,
+    source: FileSource,
+    tail: readonly Buffer[],
+    options: PutOptions = {},
+  ): Promise<ObjectInfo> {
     return this.publish(key, async (tmp) => {
       options.signal?.throwIfAborted();
-      await copyFile(source, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-      await appendFile(tmp, Buffer.concat(tail));
+      const tailBytes = Buffer.concat(tail);
+      if (!(await this.linkOne(source, tmp, tailBytes))) {
+        await copyFile(source.path, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+        if ((await stat(tmp)).size !== source.bytes) await truncate(tmp, source.bytes);
+        await appendFile(tmp, tailBytes);
+      }
       options.signal?.throwIfAborted();
       return (await stat(tmp)).size;
     });
+  }
+
+  /**
+   * Links `source` as `tmp` and appends the tail, when no object shares the file yet;
+   * false (nothing done) when it cannot. One at a time per file: two objects linked to one
+   * file would write their tails over each other's place.
+   */
+  private linkOne(source: FileSource, tmp: string, tail: Buffer): Promise<boolean> {
+    const previous = linking.get(source.path) ?? Promise.resolve();
+    const attempt = previous.then(async () => {
+      const before = await stat(source.path);
+      if (before.nlink !== 1 || before.size !== source.bytes) return false;
+      try {
+        await link(source.path, tmp);
+      } catch (err) {
+        // Another filesystem, or one without hard links: copy instead.
+        if (LINK_REFUSED.has((err as NodeJS.ErrnoException).code ?? '')) return false;
+        throw err;
+      }
+      await appendFile(tmp, tail);
+      return true;
+    });
+    const settled = attempt.then(
+      () => undefined,
+      () => undefined,
+    );
+    linking.set(source.path, settled);
+    void settled.then(() => {
+      if (linking.get(source.path) === settled) linking.delete(source.path);
+    });
+    return attempt;
   }
 
   /**

@@ -6,13 +6,19 @@ import type { Frame } from '../ipc/frame.js';
 import type { IndexEntry } from '../ipc/stream-reader.js';
 
 /**
- * A file whose bytes are exactly a flight's Arrow IPC stream: the schema, the messages
- * where `index` says, then the end-of-stream marker (the `disk` layout) — which is also how
- * a durable flight object starts.
+ * A file whose first `bytes` bytes are exactly a flight's Arrow IPC stream: the schema, the
+ * messages where `index` says, then the end-of-stream marker (the `disk` layout) — which is
+ * also how a durable flight object starts.
  */
 export interface StreamFile {
   readonly path: string;
   readonly index: readonly IndexEntry[];
+  /**
+   * The stream's length, end-of-stream marker included. These bytes never change while the
+   * file exists; a durable store that shares the file's storage (a hard link) may write
+   * past them.
+   */
+  readonly bytes: number;
 }
 
 /** Where a copy lives: a storage type, or the durable store itself (served from there). */

@@ -1,6 +1,6 @@
 import { flightPath } from '../../src/core/path.js';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { tableFromArrays, tableToIPC } from 'apache-arrow';
@@ -136,7 +136,101 @@ describe('a flight on the disk tier', () => {
     return writer.finish();
   }
 
-  it('is copied into a filesystem store as it is, and the object is byte for byte the framed one', async () => {
+  /** The object encodeFlightObject frames for `meta` (what every other way must equal). */
+  async function framedObject(schema: Buffer, frames: Frame[], meta: FlightMeta): Promise<Buffer> {
+    const framed: Buffer[] = [];
+    for await (const c of encodeFlightObject(meta, schema, iterate(frames))) framed.push(c);
+    return Buffer.concat(framed);
+  }
+
+  /** Every message of the placement, as the tier serves them. */
+  async function tierBodies(placement: { read(indices: readonly number[]): AsyncIterable<Frame> }, count: number) {
+    const all: string[] = [];
+    for await (const f of placement.read(Array.from({ length: count }, (_, i) => i))) all.push(f.body.toString('hex'));
+    return all;
+  }
+
+  it('is linked into a filesystem store on the same filesystem: one copy of the bytes, the object the framed one', async () => {
+    const { schema, frames } = flight();
+    const placement = await onDisk(schema, frames);
+    const file = placement.streamFile!;
+    const stream = (await readFile(file.path)).subarray(0, file.bytes);
+    const store = new FilesystemStore('local', path.join(dir, 'linked'));
+    await writeFlightObject(store, 'k/l', META, schema, frames.length, {
+      streamFile: file,
+      frames: iterate([]),
+    });
+    const objectFile = path.join(dir, 'linked', 'k', 'l');
+    expect((await stat(objectFile)).ino).toBe((await stat(file.path)).ino);
+    expect((await readFile(objectFile)).equals(await framedObject(schema, frames, META))).toBe(true);
+    // The tier's stream is as it was; the tier still serves every message.
+    expect((await readFile(file.path)).subarray(0, file.bytes).equals(stream)).toBe(true);
+    expect(await tierBodies(placement, frames.length)).toEqual(frames.map((f) => f.body.toString('hex')));
+
+    // A second object of the same file (another version's manifest) cannot share it: it is
+    // copied without the first one's tail, and the first object is unchanged.
+    const later = { ...META, tag: 'v2', createdAt: 2_000 };
+    await writeFlightObject(store, 'k/m', later, schema, frames.length, { streamFile: file, frames: iterate([]) });
+    const second = path.join(dir, 'linked', 'k', 'm');
+    expect((await stat(second)).ino).not.toBe((await stat(file.path)).ino);
+    expect((await readFile(second)).equals(await framedObject(schema, frames, later))).toBe(true);
+    expect((await readFile(objectFile)).equals(await framedObject(schema, frames, META))).toBe(true);
+    expect(await readFlightObject(store, 'k/l')).toMatchObject({ tag: 'v1', createdAt: 1_000 });
+    expect(await readFlightObject(store, 'k/m')).toMatchObject({ tag: 'v2', createdAt: 2_000 });
+
+    // With the linked object gone, the file is no one else's but still has that tail: copied and cut.
+    await store.delete('k/l');
+    await writeFlightObject(store, 'k/n', META, schema, frames.length, { streamFile: file, frames: iterate([]) });
+    expect((await readFile(path.join(dir, 'linked', 'k', 'n'))).equals(await framedObject(schema, frames, META))).toBe(
+      true,
+    );
+    // Evicting the flight from the tier leaves the object whole.
+    await placement.destroy();
+    expect((await readFile(second)).equals(await framedObject(schema, frames, later))).toBe(true);
+  });
+
+  it('written twice at once from one file (by two stores, as a class and the spool do): both whole, one linked', async () => {
+    const { schema, frames } = flight();
+    const placement = await onDisk(schema, frames);
+    const file = placement.streamFile!;
+    const roots = [path.join(dir, 'twice-a'), path.join(dir, 'twice-b')];
+    const metas = [META, { ...META, tag: 'v2' }];
+    await Promise.all(
+      metas.map((m, i) =>
+        writeFlightObject(new FilesystemStore(`s${i}`, roots[i]!), 'k/x', m, schema, frames.length, {
+          streamFile: file,
+          frames: iterate([]),
+        }),
+      ),
+    );
+    const inode = (await stat(file.path)).ino;
+    let linked = 0;
+    for (const [i, m] of metas.entries()) {
+      const object = path.join(roots[i]!, 'k', 'x');
+      expect((await readFile(object)).equals(await framedObject(schema, frames, m))).toBe(true);
+      if ((await stat(object)).ino === inode) linked++;
+    }
+    expect(linked).toBe(1);
+  });
+
+  it('is copied into a filesystem store on another filesystem', async () => {
+    const { schema, frames } = flight();
+    const placement = await onDisk(schema, frames);
+    const file = placement.streamFile!;
+    const root = await mkdtemp('/dev/shm/tierflight-store-');
+    try {
+      // The premise: /dev/shm is a filesystem of its own here (tmpfs), so a link fails with EXDEV.
+      expect((await stat(root)).dev).not.toBe((await stat(file.path)).dev);
+      const store = new FilesystemStore('local', root);
+      await writeFlightObject(store, 'k/x', META, schema, frames.length, { streamFile: file, frames: iterate([]) });
+      expect((await readFile(path.join(root, 'k', 'x'))).equals(await framedObject(schema, frames, META))).toBe(true);
+      expect((await stat(file.path)).size).toBe(file.bytes);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('is taken into a filesystem store as it is (never read message by message), byte for byte the framed object', async () => {
     const { schema, frames } = flight();
     const placement = await onDisk(schema, frames);
     expect(placement.streamFile).toBeDefined();
@@ -161,7 +255,7 @@ describe('a flight on the disk tier', () => {
     const read = await readFlightObject(store, 'k/a');
     expect(read).toMatchObject({ ...META, key: 'k/a', size: copied.length, version: object.version });
     expect(read?.index).toEqual(object.index);
-    // The tier's file is untouched.
+    // The tier still serves the flight.
     const all: Frame[] = [];
     for await (const f of placement.read(frames.map((_, i) => i))) all.push(f);
     expect(all.map((f) => f.body.toString('hex'))).toEqual(frames.map((f) => f.body.toString('hex')));

@@ -201,7 +201,7 @@ class FilePlacement implements Placement {
     private readonly index: readonly IndexEntry[],
     readonly bytes: number,
   ) {
-    this.streamFile = layout === 'stream' ? { path: file, index } : undefined;
+    this.streamFile = layout === 'stream' ? { path: file, index, bytes } : undefined;
   }
 
   read(indices: readonly number[], pool?: BufferPool): AsyncIterable<Frame> {
