@@ -71,6 +71,14 @@ export function registerStorageGauges(registry: Registry, manager: StorageManage
       for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.ticketGrace);
     },
   );
+  gauge(
+    'tierflight_storage_clean_copy_bytes',
+    'Bytes of clean copies promotions left below the copies they made: dropped first under pressure, reused when the flight moves back down',
+    ['storage'],
+    (set) => {
+      for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.clean);
+    },
+  );
   gauge('tierflight_storage_flights', 'Flights whose current copy is in each storage type', ['storage'], (set) => {
     for (const [storage, s] of Object.entries(stats()?.storageTypes ?? {})) set({ storage }, s.flights);
   });

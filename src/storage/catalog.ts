@@ -214,6 +214,8 @@ export class Catalog {
       this.tallies.count(version, -1);
       version.cls = cls;
       this.tallies.count(version, 1);
+      // Its tiers may have changed: a clean copy is dropped rather than placed again.
+      this.dropClean(version);
       const placed = version.placed;
       if (!placed) continue;
       const found = cls.config.tiers.findIndex((t) => t.storage === placed.storage);
@@ -323,14 +325,23 @@ export class Catalog {
       'flight removed',
     );
     this.landing.retired(version, reason);
+    this.dropClean(version);
     const placed = version.placed;
     if (!placed) return;
     if (reason === 'replace' && this.graces.keep(version, placed)) return;
     this.ledger.retire(placed, reason);
   }
 
+  /** Frees a version's clean copy, if it has one (when no longer read). */
+  dropClean(version: FlightVersion): void {
+    const clean = version.clean;
+    version.clean = undefined;
+    if (clean) this.ledger.retire(clean, 'evict');
+  }
+
   /** The version keeps only its durable copy: its tier copy, if any, is freed (when no longer read). */
   dropTierCopy(version: FlightVersion): void {
+    this.dropClean(version);
     const placed = version.placed;
     version.placed = undefined;
     if (placed && this.isVisible(version))

@@ -34,6 +34,13 @@ export class Placed {
    * pressure may end the grace early.
    */
   graceUntil: number | undefined;
+  /**
+   * A clean copy: the copy a promotion left below its version's current one, the same
+   * bytes. Not current; first after ticket copies in its storage type's eviction order
+   * (dropping it loses nothing), and made current again, instead of writing the flight
+   * anew, when the current copy leaves for this tier (eviction with evictionSpill, a move).
+   */
+  clean = false;
   // Its place in its storage type's eviction order (see EvictionOrder), while it has one:
   // fields of the copy itself rather than entries of maps.
   orderPriority: number | undefined;
@@ -117,6 +124,8 @@ export class FlightVersion {
   loading: Promise<void> | undefined;
   /** The current ephemeral copy; undefined when only the durable copy is left. */
   placed: Placed | undefined;
+  /** Its clean copy one tier below `placed`, kept since a promotion (see Placed.clean). */
+  clean: Placed | undefined;
   durable: DurableCopy | undefined;
   /** A restore from the durable store in progress, shared by concurrent readers. */
   restoring: Promise<void> | undefined;

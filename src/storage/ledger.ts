@@ -23,6 +23,8 @@ export interface TypeTally {
   pinnedRetired: number;
   /** Bytes of replaced versions' copies kept for their tickets. */
   ticketGrace: number;
+  /** Bytes of clean copies (Placed.clean). */
+  clean: number;
 }
 
 /** A class's current copies in one of its tiers. */
@@ -33,6 +35,8 @@ export interface TierTally {
 
 /** Below every tier's priority: copies kept only for tickets are evicted first. */
 const GRACE_PRIORITY = Number.NEGATIVE_INFINITY;
+/** Clean copies next: after ticket copies, before any current copy. */
+const CLEAN_PRIORITY = -Number.MAX_VALUE;
 
 /** Bytes charged to a storage type by a writer that has not finished; the ledger sums them. */
 export interface Charge {
@@ -69,13 +73,13 @@ export class Ledger {
   ) {
     for (const name of types.keys()) {
       this.order.set(name, new EvictionOrder());
-      this.byType.set(name, { flights: 0, pinnedRetired: 0, ticketGrace: 0 });
+      this.byType.set(name, { flights: 0, pinnedRetired: 0, ticketGrace: 0, clean: 0 });
     }
   }
 
   /** A storage type's tally (see `byType`). */
   typeTally(name: StorageTypeName): Readonly<TypeTally> {
-    return this.byType.get(name) ?? { flights: 0, pinnedRetired: 0, ticketGrace: 0 };
+    return this.byType.get(name) ?? { flights: 0, pinnedRetired: 0, ticketGrace: 0, clean: 0 };
   }
 
   /** A class's current copies and their bytes, by tier index (see `byClass`). */
@@ -232,9 +236,34 @@ export class Ledger {
     if (current) this.countCurrent(placed, 1);
   }
 
-  /** Whether a copy is its visible version's copy: neither retired nor kept only for tickets. */
+  /** Whether a copy is its visible version's copy: not retired, kept only for tickets, or clean. */
   private isCurrent(placed: Placed): boolean {
-    return !placed.retired && placed.graceUntil === undefined;
+    return !placed.retired && placed.graceUntil === undefined && !placed.clean;
+  }
+
+  /**
+   * A current copy that a promotion replaced stays as its version's clean copy: charged as
+   * before, no longer current, and early in its storage type's eviction order.
+   */
+  keepClean(placed: Placed): void {
+    if (!this.isCurrent(placed)) throw new Error('only a current copy can be kept clean');
+    this.countCurrent(placed, -1);
+    placed.clean = true;
+    const type = this.byType.get(placed.storage);
+    if (type) type.clean += placed.bytes;
+    this.order.get(placed.storage)?.add(placed, CLEAN_PRIORITY);
+  }
+
+  /** A clean copy becomes its version's current copy again (the caller retires the one it replaces). */
+  reviveClean(placed: Placed): void {
+    if (!placed.clean || placed.retired) throw new Error('only a clean copy can be revived');
+    placed.clean = false;
+    const type = this.byType.get(placed.storage);
+    if (type) type.clean -= placed.bytes;
+    this.countCurrent(placed, 1);
+    const tier = placed.version.cls.config.tiers[placed.tierIndex] as TierConfig;
+    this.order.get(placed.storage)?.add(placed, tier.priority);
+    this.scheduleMove(placed);
   }
 
   pin(placed: Placed): void {
@@ -271,7 +300,10 @@ export class Ledger {
   retire(placed: Placed, reason: RemovalReason): void {
     if (placed.retired) return;
     const type = this.byType.get(placed.storage);
-    if (placed.graceUntil === undefined) this.countCurrent(placed, -1);
+    if (placed.clean) {
+      placed.clean = false;
+      if (type) type.clean -= placed.bytes;
+    } else if (placed.graceUntil === undefined) this.countCurrent(placed, -1);
     else if (type) type.ticketGrace -= placed.bytes;
     placed.retired = reason;
     this.order.get(placed.storage)?.remove(placed);

@@ -15,6 +15,8 @@ export interface StorageTypeStats {
   pinnedRetired: number;
   /** Bytes of replaced versions kept for the tickets issued for them (`server.ticketGrace`). */
   ticketGrace: number;
+  /** Bytes of clean copies: what promotions left below the copies they made, dropped first. */
+  clean: number;
   /** Bytes charged to writers in progress (uploads, spills, moves). */
   reserved: number;
 }
@@ -108,6 +110,7 @@ export function tallyStats(src: TallySources): ManagerStats {
       flights: tally.flights,
       pinnedRetired: tally.pinnedRetired,
       ticketGrace: tally.ticketGrace,
+      clean: tally.clean,
       reserved: 0,
     };
   }
@@ -163,6 +166,7 @@ export function countStats(src: StatsSources): ManagerStats {
       flights: 0,
       pinnedRetired: 0,
       ticketGrace: 0,
+      clean: 0,
       reserved: 0,
     };
   }
@@ -214,6 +218,7 @@ export function countStats(src: StatsSources): ManagerStats {
     const t = storageTypes[placed.storage];
     if (t && placed.retired) t.pinnedRetired += placed.bytes;
     else if (t && placed.graceUntil !== undefined) t.ticketGrace += placed.bytes;
+    else if (t && placed.clean) t.clean += placed.bytes;
   }
   for (const charge of ledger.openCharges) {
     const t = storageTypes[charge.storage.name];

@@ -109,8 +109,14 @@ export class TierMover {
     for (const placed of this.ledger.candidates(storage)) {
       if (kept.has(placed)) continue;
       if (placed.pins > 0) continue;
-      // A copy kept only for a replaced version's tickets goes first (it is first in the order).
+      // A copy kept only for a replaced version's tickets goes first (it is first in the order),
+      // then clean copies (their flights have a current copy elsewhere), unless a relocation
+      // may be taking that clean copy up as the flight's current one.
       if (placed.graceUntil !== undefined) return placed;
+      if (placed.clean) {
+        if (!placed.version.relocating) return placed;
+        continue;
+      }
       // Pinned flights stay; so does a weak flight whose durable copy is not written yet (the only copy).
       const version = placed.version;
       if (!version.pinned && !version.relocating && version.durable?.state !== 'pending') return placed;
@@ -126,6 +132,15 @@ export class TierMover {
    */
   async evict(placed: Placed): Promise<boolean> {
     const version = placed.version;
+    if (placed.clean) {
+      // Nothing is lost: the flight's current copy is in a tier above.
+      this.log.debug(
+        { path: version.path, storage: placed.storage },
+        "dropping a promoted flight's clean copy for room",
+      );
+      this.catalog.dropClean(version);
+      return true;
+    }
     if (placed.graceUntil !== undefined) {
       // Room is needed: the old version's tickets answer "was replaced" from now on.
       this.log.debug({ path: version.path, tag: version.tag }, "ending a replaced version's ticket grace for room");
@@ -212,7 +227,9 @@ export class TierMover {
     version.relocating = true;
     this.ledger.pin(from);
     try {
-      const placed = await this.copyTo(version, toTier, from.placement.read(version.allMessages()), from, reason);
+      const placed =
+        (await this.takeClean(version, toTier, from, reason)) ??
+        (await this.copyTo(version, toTier, from.placement.read(version.allMessages()), from, reason));
       if (!placed) return 'skipped';
       this.events.emit(
         reason === 'evict'
@@ -233,6 +250,34 @@ export class TierMover {
       version.relocating = false;
       this.ledger.unpin(from);
     }
+  }
+
+  /**
+   * Moving a flight down to the tier where its clean copy is (a promotion left it there):
+   * that copy becomes current again and `from` is retired, nothing is written. Undefined
+   * when there is no such copy (or its file is gone: it is dropped, and the flight copied).
+   */
+  private async takeClean(
+    version: FlightVersion,
+    toTier: number,
+    from: Placed,
+    reason: 'evict' | 'move' | 'promote',
+  ): Promise<Placed | undefined> {
+    const clean = version.clean;
+    if (!clean || reason === 'promote' || clean.tierIndex !== toTier) return undefined;
+    const intact = (await clean.placement.intact?.()) ?? true;
+    // Checked again after the wait: deleted, replaced or dropped meanwhile.
+    if (version.retired || version.placed !== from || version.clean !== clean || clean.retired) return undefined;
+    version.clean = undefined;
+    if (!intact) {
+      this.ledger.retire(clean, 'evict');
+      return undefined;
+    }
+    this.ledger.reviveClean(clean);
+    this.catalog.setCopy(version, clean);
+    this.ledger.retire(from, reason);
+    version.accesses = undefined;
+    return clean;
   }
 
   /**
@@ -275,7 +320,14 @@ export class TierMover {
       }
       const placed = this.ledger.place(version, placement, toTier);
       this.catalog.setCopy(version, placed);
-      if (from) this.ledger.retire(from, reason);
+      const fromCurrent = from && !from.retired && !from.clean && from.graceUntil === undefined;
+      if (from && fromCurrent && reason === 'promote' && from.tierIndex === toTier + 1) {
+        // The copy it leaves stays, clean: moving the flight back down later costs no write.
+        // One clean copy per flight, the nearest.
+        this.catalog.dropClean(version);
+        this.ledger.keepClean(from);
+        version.clean = from;
+      } else if (from) this.ledger.retire(from, reason);
       version.accesses = undefined;
       return placed;
     } catch (err) {

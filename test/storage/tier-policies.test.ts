@@ -230,7 +230,19 @@ storageClasses:
     expect(whereIs(s, 'a')).toBe('memory');
     expect(((await ops<Check[]>(s, [check('a', 300, 1)]))[0] as Check).problems).toEqual([]);
     s.app.manager.checkAccounting();
-    expect(s.app.manager.stats().storageTypes.disk_mapped?.used).toBe(0);
+    // The disk_mapped copy stays, clean: idle again, the flight moves back down onto it.
+    const mapped = s.app.manager.stats().storageTypes.disk_mapped;
+    expect(mapped).toMatchObject({ flights: 0 });
+    expect(mapped?.used).toBe(mapped?.clean);
+    expect(mapped?.clean).toBeGreaterThan(0);
+    clock.advance(11 * MIN);
+    await s.app.manager.tick();
+    await s.app.manager.idle();
+    expect(whereIs(s, 'a')).toBe('disk_mapped');
+    expect(s.app.manager.stats().storageTypes.disk_mapped).toMatchObject({ flights: 1, clean: 0, used: mapped?.used });
+    expect(s.app.manager.stats().storageTypes.memory?.used).toBe(0);
+    expect(((await ops<Check[]>(s, [check('a', 300, 1)]))[0] as Check).problems).toEqual([]);
+    s.app.manager.checkAccounting();
   });
 
   it('never serves an expired flight from any tier, and sweeps its file', async () => {
