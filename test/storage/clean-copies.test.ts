@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { flightPath } from '../../src/core/path.js';
 import { ManualClock } from '../../src/core/clock.js';
+import { parseConfigText } from '../../src/config/load.js';
 import type { PlacementEvent } from '../../src/storage/events.js';
 import { createManager, expected, frame, putFlight, readLease, type TestManager } from '../helpers/manager.js';
 
@@ -132,6 +133,19 @@ describe('clean copies of promoted flights', () => {
     expect(await settledFiles(0)).toEqual([]);
     expect(m.stats().storageTypes.disk_mapped).toMatchObject({ used: 0, clean: 0 });
     expect(await read('b')).toEqual(expected(replacement));
+    m.checkAccounting();
+  });
+
+  it('a reload (tiers may have changed) frees clean copies; the flight stays where it is', async () => {
+    const { m, settledFiles, read, promoted } = await setup();
+    const a = frames(1);
+    await promoted('a', a);
+    m.reconfigure(parseConfigText(CONFIG.replaceAll('$DIR', t!.dir), 'test.yaml'));
+    await m.idle();
+    expect(await settledFiles(0)).toEqual([]);
+    expect(m.stats().storageTypes.disk_mapped).toMatchObject({ used: 0, clean: 0 });
+    expect(m.lookup(flightPath(['a'])).storage).toBe('memory');
+    expect(await read('a')).toEqual(expected(a));
     m.checkAccounting();
   });
 
