@@ -68,7 +68,13 @@ async function setup() {
     await m.idle();
     expect(m.lookup(flightPath([p])).storage).toBe('memory');
   };
-  return { m, clock, events, files, settledFiles, read, promoted };
+  /** disk_mapped holds nothing: no file, no bytes, no clean copy. */
+  const mappedEmpty = async () => {
+    await m.idle();
+    expect(await settledFiles(0)).toEqual([]);
+    expect(m.stats().storageTypes.disk_mapped).toMatchObject({ used: 0, clean: 0 });
+  };
+  return { m, clock, events, files, settledFiles, mappedEmpty, read, promoted };
 }
 
 describe('clean copies of promoted flights', () => {
@@ -100,7 +106,7 @@ describe('clean copies of promoted flights', () => {
     const { m, settledFiles, read, promoted } = await setup();
     const a = frames(1);
     await promoted('a', a);
-    // Two flights that only fit disk_mapped with a's clean copy gone (80 KiB: 24 + 24 + 24 + 24 > 80).
+    // Two flights that fit disk_mapped only without a's clean copy (24 KB + 2 × 36 KB > 80 KiB).
     const big = (seed: number) => Array.from({ length: 9 }, (_, i) => frame(seed * 100 + i, 4000));
     for (const [p, seed] of [
       ['x', 4],
@@ -118,32 +124,26 @@ describe('clean copies of promoted flights', () => {
   });
 
   it('deleting or replacing a promoted flight frees both copies', async () => {
-    const { m, settledFiles, read, promoted } = await setup();
+    const { m, mappedEmpty, read, promoted } = await setup();
     await promoted('a', frames(1));
     expect(m.delete(flightPath(['a']))).toBe(true);
-    await m.idle();
-    expect(await settledFiles(0)).toEqual([]);
-    expect(m.stats().storageTypes.disk_mapped).toMatchObject({ used: 0, clean: 0 });
+    await mappedEmpty();
     expect(m.stats().storageTypes.memory?.used).toBe(0);
 
     await promoted('b', frames(2));
     const replacement = frames(9);
     await putFlight(m, 'b', replacement);
-    await m.idle();
-    expect(await settledFiles(0)).toEqual([]);
-    expect(m.stats().storageTypes.disk_mapped).toMatchObject({ used: 0, clean: 0 });
+    await mappedEmpty();
     expect(await read('b')).toEqual(expected(replacement));
     m.checkAccounting();
   });
 
   it('a reload (tiers may have changed) frees clean copies; the flight stays where it is', async () => {
-    const { m, settledFiles, read, promoted } = await setup();
+    const { m, mappedEmpty, read, promoted } = await setup();
     const a = frames(1);
     await promoted('a', a);
     m.reconfigure(parseConfigText(CONFIG.replaceAll('$DIR', t!.dir), 'test.yaml'));
-    await m.idle();
-    expect(await settledFiles(0)).toEqual([]);
-    expect(m.stats().storageTypes.disk_mapped).toMatchObject({ used: 0, clean: 0 });
+    await mappedEmpty();
     expect(m.lookup(flightPath(['a'])).storage).toBe('memory');
     expect(await read('a')).toEqual(expected(a));
     m.checkAccounting();
