@@ -16,8 +16,9 @@
  * since the last collection it asks for one (a full GC, in a task of its own). The
  * difference is measured from where the last collection left it, because not all of it is
  * garbage (read pools, buffers in flight, replaced versions kept for their tickets): a
- * collection that frees nothing is not asked for again until as much more has come. So garbage stays bounded — replaced and evicted flights, buffers written on to a
- * disk tier or another node — while kept flights cost no GC at all. Buffers made elsewhere
+ * collection that frees nothing is not asked for again until as much more has come. So
+ * garbage stays bounded — replaced and evicted flights, buffers written on to a disk tier
+ * or another node — while kept flights cost no GC at all. Buffers made elsewhere
  * (a weak upload reading a disk tier, a store's multipart parts) are not counted as they
  * come, so it also looks once a second (CHECK_EVERY_MS) while any storage is registered;
  * and the floor sinks by FLOOR_DECAY a second, so buffers that were live when a collection
@@ -35,6 +36,8 @@ const GARBAGE_THRESHOLD = 128 * 1024 * 1024;
 type Gc = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void | Promise<void>;
 
 const providers = new Set<() => number>();
+/** Bytes held in buffers this thread's allocator did not hand out (heldFromElsewhere). */
+const elsewhere = new Set<() => number>();
 let sinceCheck = 0;
 let requested = 0;
 /** The least garbage seen since the last collection was asked for: what collecting cannot free. */
@@ -83,8 +86,6 @@ export function heldFromElsewhere(bytes: () => number): () => void {
   elsewhere.add(bytes);
   return () => elsewhere.delete(bytes);
 }
-
-const elsewhere = new Set<() => number>();
 
 /** Buffer memory V8 holds beyond what the storage keeps live: garbage not collected yet (and pools, buffers in flight). */
 export function garbageBytes(): number {

@@ -20,16 +20,16 @@ const TMP = '.tierflight-tmp';
 const LINK_REFUSED = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /**
- * A durable store in a local directory: each key is a file under the root. Writes go to a
- * temporary file in the same directory and are renamed into place, so a reader or a
- * restart never sees half an object.
- */
-/**
  * putFile's links under way, by source file (see linkOne): for the whole process, since two
  * stores (a class's and the spool) may take the same tier file at once.
  */
 const linking = new Map<string, Promise<void>>();
 
+/**
+ * A durable store in a local directory: each key is a file under the root. Writes go to a
+ * temporary file in the same directory and are renamed into place, so a reader or a
+ * restart never sees half an object.
+ */
 export class FilesystemStore implements DurableStore {
   constructor(
     readonly id: string,
@@ -75,11 +75,11 @@ export class FilesystemStore implements DurableStore {
       const tailBytes = Buffer.concat(tail);
       if (!(await this.linkOne(source, tmp, tailBytes))) {
         await copyFile(source.path, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-        if ((await stat(tmp)).size !== source.bytes) await truncate(tmp, source.bytes);
+        await truncate(tmp, source.bytes);
         await appendFile(tmp, tailBytes);
       }
       options.signal?.throwIfAborted();
-      return (await stat(tmp)).size;
+      return source.bytes + tailBytes.length;
     });
   }
 

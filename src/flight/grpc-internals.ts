@@ -10,8 +10,9 @@ import { PrefixedFlightData } from './flight-data-codec.js';
  * returns false; the server then logs a warning, reports the feature as off
  * (`tierflight_grpc_internal_active`, the start line) and works as grpc-js does by itself,
  * only slower or less tolerant. test/flight/grpc-internals.test.ts (and, for the receive
- * decoder, prefaulted-receive.test.ts) asserts each one is active with the pinned grpc-js. (The FlightData codec's `receivedPrefixed` also relies on
- * how grpc-js frames received messages, and checks the prefix bytes before trusting it.)
+ * decoder, prefaulted-receive.test.ts) asserts each one is active with the pinned grpc-js.
+ * (The FlightData codec's `receivedPrefixed` also relies on how grpc-js frames received
+ * messages, and checks the prefix bytes before trusting it.)
  */
 
 /** Which of the reaches below took effect. */

@@ -6,7 +6,6 @@ import { Deadlines } from '../core/deadlines.js';
 import { Placed, type FlightVersion, type RemovalReason } from './flight.js';
 import type { Frame, Placement, StorageType, StreamFile } from './storage-type.js';
 
-/** A storage type's share of the stats (see Ledger `byType`). */
 /** A version's current copy, pinned while it is read (weak uploads, the spool). */
 export interface CurrentCopy {
   frames: AsyncIterable<Frame>;
@@ -16,6 +15,7 @@ export interface CurrentCopy {
   done: () => void;
 }
 
+/** A storage type's share of the stats (see Ledger `byType`). */
 export interface TypeTally {
   /** Current copies: visible flights whose copy is here. */
   flights: number;
