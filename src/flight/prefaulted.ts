@@ -24,10 +24,16 @@ const MAX_READY_BYTES = 64 * 1024 * 1024;
 /** A size not asked for this long is forgotten, and its ready buffers dropped. */
 const IDLE_MS = 10_000;
 
+/**
+ * The worker's loop. Buffers are allocated uninitialised: an ArrayBuffer would be zeroed
+ * first, a pass over every byte of memory the worker's allocator reuses (measured: a fifth
+ * of the worker's CPU in replacing puts); the decoder fills a buffer to its last byte before
+ * anything reads it. Touching one byte a page faults in what is fresh.
+ */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 parentPort.on('message', (size) => {
-  const ab = new ArrayBuffer(size);
+  const ab = Buffer.allocUnsafeSlow(size).buffer;
   const bytes = new Uint8Array(ab);
   for (let at = 0; at < size; at += 4096) bytes[at] = 0;
   parentPort.postMessage({ size, ab }, [ab]);
