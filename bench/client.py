@@ -79,28 +79,58 @@ def put_disk(location, path, mib, rounds):
             "disk_gbps": gbps(min(disk_s)), "disk_gbps_median": gbps(median(disk_s))}
 
 
-def gets_alternating(locations, mib, rounds):
-    """DoGet GB/s of the big table from several servers through one client, taking turns
-    (the order of the turn alternates round by round): every server meets the client in the
-    same state, so the ratio is the servers' and not the client's (its page faults and
-    allocator state moved one block's figures by up to 2x). Client CPU s/GB per server too."""
-    clients = [fl.connect(loc) for loc in locations]
+def alternating(locations, mib, rounds, warm, ca=None, pids=None):
+    """DoPut and DoGet GB/s of the big table on several servers through one client, taking
+    turns (the order of the turn alternates round by round): every server meets the client
+    in the same state, so the ratio is the servers' and not the client's (its page faults and
+    allocator state moved one block's figures by up to 2x). Each server first takes `warm`
+    puts of the same path: pyarrow's server ran its first three replacing puts of 512 MiB at
+    about half the speed of the later ones (memory its allocator had not used yet), so the
+    one-client block, three puts on a fresh server, compares a cold pyarrow server with a
+    Tierflight one past its first put. Client CPU s/GB per server for each, and with `pids`
+    the servers' (utime + stime of all their threads, from /proc/<pid>/stat, around each
+    call). With `ca` (a PEM file), over TLS."""
+    import os
+
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def server_cpu(pid):
+        if pid is None:
+            return 0.0
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    certs = {"tls_root_certs": open(ca, "rb").read()} if ca else {}
+    clients = [fl.connect(loc, **certs) for loc in locations]
     table, rpb = big_table(mib, 64 * 1024)
     for client in clients:
-        put(client, "bench/alternating", table, rpb)
+        for _ in range(warm):
+            put(client, "bench/alternating", table, rpb)
         assert get(client, "bench/alternating") == table.num_rows  # and warms the client
-    seconds = [[] for _ in locations]
-    cpu = [0.0 for _ in locations]
-    for r in range(rounds):
-        order = range(len(locations)) if r % 2 == 0 else reversed(range(len(locations)))
-        for i in order:
-            c0, start = time.process_time(), time.perf_counter()
-            get(clients[i], "bench/alternating")
-            seconds[i].append(time.perf_counter() - start)
-            cpu[i] += time.process_time() - c0
+    n = len(locations)
+    seconds = {"put": [[] for _ in range(n)], "get": [[] for _ in range(n)]}
+    cpu = {"put": [0.0] * n, "get": [0.0] * n}
+    servers = {"put": [0.0] * n, "get": [0.0] * n}
+    pids = pids or [None] * n
+    for op, fn in (("put", lambda c: put(c, "bench/alternating", table, rpb)), ("get", lambda c: get(c, "bench/alternating"))):
+        for r in range(rounds):
+            order = range(n) if r % 2 == 0 else reversed(range(n))
+            for i in order:
+                s0, c0, start = server_cpu(pids[i]), time.process_time(), time.perf_counter()
+                fn(clients[i])
+                seconds[op][i].append(time.perf_counter() - start)
+                cpu[op][i] += time.process_time() - c0
+                servers[op][i] += server_cpu(pids[i]) - s0
     gb = table.nbytes / 1e9
-    return [{"get_gbps": gb / min(s), "get_gbps_median": gb / sorted(s)[len(s) // 2],
-             "client_cpu_s_per_gb": c / (rounds * gb)} for s, c in zip(seconds, cpu)]
+
+    def figures(op, i):
+        s = seconds[op][i]
+        return {f"{op}_gbps": gb / min(s), f"{op}_gbps_median": gb / sorted(s)[len(s) // 2],
+                f"{op}_client_cpu_s_per_gb": cpu[op][i] / (rounds * gb),
+                f"{op}_server_cpu_s_per_gb": servers[op][i] / (rounds * gb)}
+
+    return [{**figures("put", i), **figures("get", i), "client_cpu_s_per_gb": cpu["get"][i] / (rounds * gb)}
+            for i in range(n)]
 
 
 def write_ipc(file, mib, kind):
@@ -344,48 +374,7 @@ def projection(location, mib, rounds, columns):
     }
 
 
-def cpu(location, pid, mib, rounds):
-    """Server and client CPU seconds per GB for DoPut and DoGet of the big table: `rounds`
-    puts of it, then `rounds` DoGets, the server's CPU time read from /proc/<pid>/stat
-    (utime + stime, all its threads) around each phase; with each call's wall seconds."""
-    import os
-    import resource
-
-    tick = os.sysconf("SC_CLK_TCK")
-
-    def server():
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / tick
-
-    def client_cpu():
-        r = resource.getrusage(resource.RUSAGE_SELF)
-        return r.ru_utime + r.ru_stime
-
-    client = fl.connect(location)
-    table, rpb = big_table(mib, 64 * 1024)
-    put(client, "bench/cpu", table, rpb)  # warm-up
-    out = {}
-    for phase, call in [("put", lambda: put(client, "bench/cpu", table, rpb)), ("get", lambda: get(client, "bench/cpu"))]:
-        walls = []
-        s0, c0 = server(), client_cpu()
-        for _ in range(rounds):
-            start = time.perf_counter()
-            call()
-            walls.append(time.perf_counter() - start)
-        gb = rounds * table.nbytes / 1e9
-        out[phase] = {
-            "server_cpu_s_per_gb": (server() - s0) / gb,
-            "client_cpu_s_per_gb": (client_cpu() - c0) / gb,
-            "gbps_each": [table.nbytes / w / 1e9 for w in walls],
-        }
-    return out
-
-
 def main():
-    if sys.argv[1] == "cpu":
-        location, pid, mib, rounds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-        print(json.dumps(cpu(location, pid, mib, rounds)))
-        return
     if sys.argv[1] == "projection":
         location, mib, rounds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
         print(json.dumps(projection(location, mib, rounds, sys.argv[5].split(","))))
@@ -407,8 +396,11 @@ def main():
     if sys.argv[1] == "put-disk":
         print(json.dumps(put_disk(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))))
         return
-    if sys.argv[1] == "gets-alternating":
-        print(json.dumps(gets_alternating(sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4]))))
+    if sys.argv[1] == "alternating":
+        # locations (comma-separated), MiB, rounds, warm-up puts[, CA file for TLS or "-"[, server pids]]
+        ca = sys.argv[6] if len(sys.argv) > 6 and sys.argv[6] != "-" else None
+        pids = [int(p) for p in sys.argv[7].split(",")] if len(sys.argv) > 7 else None
+        print(json.dumps(alternating(sys.argv[2].split(","), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), ca, pids)))
         return
     if sys.argv[1] == "write-ipc":
         print(json.dumps(write_ipc(sys.argv[2], int(sys.argv[3]), sys.argv[4])))
@@ -421,15 +413,6 @@ def main():
         return
     if sys.argv[1] == "tiers":
         print(json.dumps(tier_gets(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].split(","))))
-        return
-    if sys.argv[1] == "tls":
-        # DoPut/DoGet of the big table over TLS: location, MiB, rounds, CA file.
-        location, mib, rounds = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-        client = fl.connect(location, tls_root_certs=open(sys.argv[5], "rb").read())
-        table, rpb = big_table(mib, 64 * 1024)
-        put_best, _ = best_of(rounds, lambda: put(client, "bench/tls", table, rpb))
-        get_best, _ = best_of(rounds, lambda: get(client, "bench/tls"))
-        print(json.dumps({"put_gbps": table.nbytes / put_best / 1e9, "get_gbps": table.nbytes / get_best / 1e9}))
         return
     if sys.argv[1] == "zipf":
         print(json.dumps(zipf(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))))

@@ -5,8 +5,9 @@
  *
  * 1. DoPut/DoGet GB/s of a large table and small put+get ops/s (memory tier).
  * 2. DoGet GB/s of the same table from each storage type (memory, disk_mapped, disk); then
- *    DoGets of it from both servers through one client taking turns (the fair comparison:
- *    the client's state moves a block's figures more than the servers do).
+ *    DoPuts and DoGets of it on both servers through one client taking turns, after three
+ *    warm-up puts on each (the fair comparison: the client's state, and whether a server's
+ *    allocator has memory to reuse yet, move a block's figures more than the servers do).
  * 3. A Zipf-skewed read workload over a working set three times the memory capacity:
  *    throughput and the share of reads each tier served.
  * 4. DoPut/DoGet GB/s of the large table over TLS, against pyarrow's server over TLS
@@ -16,7 +17,7 @@
  *    the same folder, into the page cache and to the disk (a sync after each); a DoPut with
  *    `config/default.yaml`'s classes (it crosses the memory tier's maxFlightSize and spills)
  *    against pyarrow's DoPut; a projection of 2 of the 8 columns against a full DoGet;
- *    server CPU seconds per GB put and got on each server.
+ *    server CPU seconds per GB put and got on each server (measured in block 2's turns).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +42,7 @@ const DURABLE_ROUNDS = Number(process.env.BENCH_DURABLE_ROUNDS ?? 2);
 const DISK_MIB = Number(process.env.BENCH_DISK_MIB ?? 300);
 const DEFAULT_MIB = Number(process.env.BENCH_DEFAULT_MIB ?? 256);
 const ALTERNATING_ROUNDS = Number(process.env.BENCH_ALTERNATING_ROUNDS ?? 8);
+const ALTERNATING_WARM = Number(process.env.BENCH_ALTERNATING_WARM ?? 3);
 
 interface Result {
   bytes: number;
@@ -52,6 +54,11 @@ interface Result {
   small_ops_per_s_warm: number;
 }
 interface AlternatingResult {
+  put_gbps: number;
+  put_gbps_median: number;
+  put_client_cpu_s_per_gb: number;
+  put_server_cpu_s_per_gb: number;
+  get_server_cpu_s_per_gb: number;
   get_gbps: number;
   get_gbps_median: number;
   client_cpu_s_per_gb: number;
@@ -67,20 +74,17 @@ interface ProjectionResult {
   full_bytes: number;
   projected_bytes: number;
 }
-type CpuResult = Record<'put' | 'get', { server_cpu_s_per_gb: number }>;
-interface TlsResult {
-  put_gbps: number;
-  get_gbps: number;
-}
-
-/** The large table over TLS, on Tierflight and on pyarrow's server, each with the suite's kind of certificates. */
-async function benchTls(children: ChildProcess[]): Promise<{ tierflight: TlsResult; reference: TlsResult }> {
+/**
+ * The large table over TLS on Tierflight and on pyarrow's server, each with the suite's
+ * kind of certificates, through one client taking turns as the plaintext block does.
+ */
+async function benchTls(
+  children: ChildProcess[],
+): Promise<{ tierflight: AlternatingResult; reference: AlternatingResult }> {
   const certs = makeTestCerts([]);
   try {
     const tf = await startTierflight('tls.yaml', { CERT: certs.serverCert, KEY: certs.serverKey });
     children.push(tf.child);
-    const tierflight = py<TlsResult>('tls', tf.location.replace('grpc://', 'grpc+tls://'), MIB, ROUNDS, certs.ca);
-    tf.child.kill('SIGTERM');
     const port = await freePort();
     const location = `grpc+tls://127.0.0.1:${port}`;
     const reference = spawn(
@@ -90,7 +94,16 @@ async function benchTls(children: ChildProcess[]): Promise<{ tierflight: TlsResu
     );
     children.push(reference);
     await waitForLine(reference, /ready/);
-    const ref = py<TlsResult>('tls', location, MIB, ROUNDS, certs.ca);
+    const [tierflight, ref] = py<AlternatingResult[]>(
+      'alternating',
+      `${tf.location.replace('grpc://', 'grpc+tls://')},${location}`,
+      MIB,
+      ALTERNATING_ROUNDS,
+      ALTERNATING_WARM,
+      certs.ca,
+      `${tf.child.pid},${reference.pid}`,
+    ) as [AlternatingResult, AlternatingResult];
+    tf.child.kill('SIGTERM');
     reference.kill('SIGTERM');
     return { tierflight, reference: ref };
   } finally {
@@ -209,7 +222,7 @@ function ddSeconds(folder: string, mib: number, rounds: number): { cache: number
 }
 
 /** Block 6, on the bench.yaml server (`tf`) and pyarrow's (`reference`), then a default-config server. */
-async function benchDataPath(tf: { location: string; child: ChildProcess }, refLocation: string, refPid: number) {
+async function benchDataPath(tf: { location: string; child: ChildProcess }, refLocation: string) {
   const disk = py<PutResult & { bytes: number; disk_gbps: number }>(
     'put-disk',
     tf.location,
@@ -221,8 +234,6 @@ async function benchDataPath(tf: { location: string; child: ChildProcess }, refL
   const dd = disk.bytes / ddBest.cache / 1e9;
   const ddDisk = disk.bytes / ddBest.disk / 1e9;
   const projection = py<ProjectionResult>('projection', tf.location, MIB, ROUNDS, 'i0,f3');
-  const cpu = py<CpuResult>('cpu', tf.location, tf.child.pid!, MIB, ROUNDS);
-  const cpuRef = py<CpuResult>('cpu', refLocation, refPid, MIB, ROUNDS);
   const ref = py<PutResult>('put-path', refLocation, 'bench/default', DEFAULT_MIB, ROUNDS);
   // The earlier blocks' tier files are written back first: this block's disk writes do not
   // queue behind gigabytes of someone else's dirty pages.
@@ -230,7 +241,7 @@ async function benchDataPath(tf: { location: string; child: ChildProcess }, refL
   const server = await startTierflight('default.yaml');
   try {
     const spilled = py<PutResult>('put-path', server.location, 'bench/default', DEFAULT_MIB, ROUNDS);
-    return { disk, dd, ddDisk, projection, cpu, cpuRef, spilled, ref };
+    return { disk, dd, ddDisk, projection, spilled, ref };
   } finally {
     server.child.kill('SIGKILL');
   }
@@ -253,12 +264,15 @@ async function main(): Promise<void> {
     const ref = py<Result>(refLocation, MIB, ROUNDS, SMALL_OPS);
     const tiers = py<TierResult>('tiers', tf.location, MIB, ROUNDS, 'mem,tier/disk_mapped,tier/disk');
     const [alternating, alternatingRef] = py<AlternatingResult[]>(
-      'gets-alternating',
+      'alternating',
       `${tf.location},${refLocation}`,
       MIB,
       ALTERNATING_ROUNDS,
+      ALTERNATING_WARM,
+      '-',
+      `${tf.child.pid},${reference.pid}`,
     ) as [AlternatingResult, AlternatingResult];
-    const dataPath = await benchDataPath(tf, refLocation, reference.pid!);
+    const dataPath = await benchDataPath(tf, refLocation);
     tf.child.kill('SIGTERM');
 
     const zipfServer = await startTierflight('zipf.yaml');
@@ -285,6 +299,13 @@ async function main(): Promise<void> {
       ['DoGet GB/s disk_mapped (best)', tiers['tier/disk_mapped']?.get_gbps ?? 0, ref.get_gbps],
       ['DoGet GB/s disk (best)', tiers['tier/disk']?.get_gbps ?? 0, ref.get_gbps],
       ['Zipf DoGet GB/s (3x memory)', zipf.gbps, zipfRef.gbps],
+      ['DoPut GB/s taking turns (best)', alternating.put_gbps, alternatingRef.put_gbps],
+      ['DoPut GB/s taking turns (median)', alternating.put_gbps_median, alternatingRef.put_gbps_median],
+      [
+        'client CPU s/GB, DoPut taking turns',
+        alternating.put_client_cpu_s_per_gb,
+        alternatingRef.put_client_cpu_s_per_gb,
+      ],
       ['DoGet GB/s taking turns (best)', alternating.get_gbps, alternatingRef.get_gbps],
       ['DoGet GB/s taking turns (median)', alternating.get_gbps_median, alternatingRef.get_gbps_median],
       ['client CPU s/GB, DoGet taking turns', alternating.client_cpu_s_per_gb, alternatingRef.client_cpu_s_per_gb],
@@ -302,12 +323,25 @@ async function main(): Promise<void> {
         .map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`)
         .join(', ')}`,
       '',
-      `TLS (${MIB} MiB table, best of ${ROUNDS}; each server's TLS figure against its own plaintext one in the last column):`,
+      `TLS (${MIB} MiB table through one client taking turns, ${ALTERNATING_ROUNDS} rounds after ${ALTERNATING_WARM} warm-up puts; ` +
+        'TLS cost: each server against its own plaintext figure taking turns):',
       `${'metric'.padEnd(34)}${'tierflight'.padStart(12)}${'pyarrow'.padStart(12)}${'ratio'.padStart(8)}`,
-      fmt('DoPut GB/s over TLS', tls.tierflight.put_gbps, tls.reference.put_gbps),
-      fmt('DoGet GB/s over TLS', tls.tierflight.get_gbps, tls.reference.get_gbps),
-      `TLS cost: Tierflight DoPut ${(tls.tierflight.put_gbps / main.put_gbps).toFixed(2)}, DoGet ${(tls.tierflight.get_gbps / main.get_gbps).toFixed(2)}; ` +
-        `pyarrow DoPut ${(tls.reference.put_gbps / ref.put_gbps).toFixed(2)}, DoGet ${(tls.reference.get_gbps / ref.get_gbps).toFixed(2)} (TLS / plaintext)`,
+      fmt('DoPut GB/s over TLS (best)', tls.tierflight.put_gbps, tls.reference.put_gbps),
+      fmt('DoPut GB/s over TLS (median)', tls.tierflight.put_gbps_median, tls.reference.put_gbps_median),
+      fmt('DoGet GB/s over TLS (best)', tls.tierflight.get_gbps, tls.reference.get_gbps),
+      fmt('DoGet GB/s over TLS (median)', tls.tierflight.get_gbps_median, tls.reference.get_gbps_median),
+      fmt(
+        'server CPU s/GB put over TLS',
+        tls.tierflight.put_server_cpu_s_per_gb,
+        tls.reference.put_server_cpu_s_per_gb,
+      ),
+      fmt(
+        'server CPU s/GB get over TLS',
+        tls.tierflight.get_server_cpu_s_per_gb,
+        tls.reference.get_server_cpu_s_per_gb,
+      ),
+      `TLS cost: Tierflight DoPut ${(tls.tierflight.put_gbps / alternating.put_gbps).toFixed(2)}, DoGet ${(tls.tierflight.get_gbps / alternating.get_gbps).toFixed(2)}; ` +
+        `pyarrow DoPut ${(tls.reference.put_gbps / alternatingRef.put_gbps).toFixed(2)}, DoGet ${(tls.reference.get_gbps / alternatingRef.get_gbps).toFixed(2)} (TLS / plaintext, best)`,
       '',
       `Durability (${DURABLE_MIB} MiB flight, moto_server on loopback, best of ${DURABLE_ROUNDS}):`,
       `${'metric'.padEnd(34)}${'tierflight'.padStart(12)}${'baseline'.padStart(12)}${'ratio'.padStart(8)}`,
@@ -322,14 +356,14 @@ async function main(): Promise<void> {
       fmt('DoPut GB/s default config vs pyarrow', dataPath.spilled.put_gbps, dataPath.ref.put_gbps),
       fmt('projection 2/8 s vs full DoGet s', dataPath.projection.projected_seconds, dataPath.projection.full_seconds),
       fmt(
-        'server CPU s/GB put vs pyarrow',
-        dataPath.cpu.put.server_cpu_s_per_gb,
-        dataPath.cpuRef.put.server_cpu_s_per_gb,
+        'server CPU s/GB put, taking turns',
+        alternating.put_server_cpu_s_per_gb,
+        alternatingRef.put_server_cpu_s_per_gb,
       ),
       fmt(
-        'server CPU s/GB get vs pyarrow',
-        dataPath.cpu.get.server_cpu_s_per_gb,
-        dataPath.cpuRef.get.server_cpu_s_per_gb,
+        'server CPU s/GB get, taking turns',
+        alternating.get_server_cpu_s_per_gb,
+        alternatingRef.get_server_cpu_s_per_gb,
       ),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
