@@ -129,8 +129,7 @@ def alternating(locations, mib, rounds, warm, ca=None, pids=None):
                 f"{op}_client_cpu_s_per_gb": cpu[op][i] / (rounds * gb),
                 f"{op}_server_cpu_s_per_gb": servers[op][i] / (rounds * gb)}
 
-    return [{**figures("put", i), **figures("get", i), "client_cpu_s_per_gb": cpu["get"][i] / (rounds * gb)}
-            for i in range(n)]
+    return [{**figures("put", i), **figures("get", i)} for i in range(n)]
 
 
 def write_ipc(file, mib, kind):

@@ -61,7 +61,7 @@ interface AlternatingResult {
   get_server_cpu_s_per_gb: number;
   get_gbps: number;
   get_gbps_median: number;
-  client_cpu_s_per_gb: number;
+  get_client_cpu_s_per_gb: number;
 }
 type TierResult = Record<string, { get_gbps: number; get_gbps_median: number }>;
 interface PutResult {
@@ -308,7 +308,11 @@ async function main(): Promise<void> {
       ],
       ['DoGet GB/s taking turns (best)', alternating.get_gbps, alternatingRef.get_gbps],
       ['DoGet GB/s taking turns (median)', alternating.get_gbps_median, alternatingRef.get_gbps_median],
-      ['client CPU s/GB, DoGet taking turns', alternating.client_cpu_s_per_gb, alternatingRef.client_cpu_s_per_gb],
+      [
+        'client CPU s/GB, DoGet taking turns',
+        alternating.get_client_cpu_s_per_gb,
+        alternatingRef.get_client_cpu_s_per_gb,
+      ],
     ] as const;
     const memoryGet = tiers.mem?.get_gbps ?? 1;
     const lines = [

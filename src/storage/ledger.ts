@@ -237,7 +237,7 @@ export class Ledger {
   }
 
   /** Whether a copy is its visible version's copy: not retired, kept only for tickets, or clean. */
-  private isCurrent(placed: Placed): boolean {
+  isCurrent(placed: Placed): boolean {
     return !placed.retired && placed.graceUntil === undefined && !placed.clean;
   }
 

@@ -320,8 +320,7 @@ export class TierMover {
       }
       const placed = this.ledger.place(version, placement, toTier);
       this.catalog.setCopy(version, placed);
-      const fromCurrent = from !== undefined && !from.retired && !from.clean && from.graceUntil === undefined;
-      if (fromCurrent && reason === 'promote' && from.tierIndex === toTier + 1) {
+      if (from && this.ledger.isCurrent(from) && reason === 'promote' && from.tierIndex === toTier + 1) {
         // The copy it leaves stays, clean: moving the flight back down later costs no write.
         // One clean copy per flight, the nearest.
         this.catalog.dropClean(version);
