@@ -1,5 +1,6 @@
 import type { Metadata, ServiceError } from '@grpc/grpc-js';
 import { encapsulatedMessages, toIpcStream } from '../ipc/ipc-stream.js';
+import { bodyLength, withBodyOf } from '../ipc/frame.js';
 import { isDecodeError, type DecodedFlightData } from '../flight/flight-data-codec.js';
 import type { PbDescriptor, PbFlightInfo, PbPollInfo } from '../flight/proto.js';
 import { FlightCallError, FlightChannel, type FlightClientOptions } from './channel.js';
@@ -137,7 +138,7 @@ export class FlightClient {
     for await (const m of this.channel.stream<DecodedFlightData>('DoGet', { ticket }, headers)) {
       if (isDecodeError(m))
         throw new FlightCallError(13, `a DoGet message is not FlightData: ${m.decodeError}`, 'DoGet');
-      yield { header: m.header, body: m.body, appMetadata: m.appMetadata };
+      yield withBodyOf({ header: m.header, appMetadata: m.appMetadata }, m);
     }
   }
 
@@ -198,7 +199,7 @@ export class FlightClient {
           continue;
         }
         schema = false;
-        onMessage?.(m.header.length + m.body.length);
+        onMessage?.(m.header.length + bodyLength(m));
         messages.push(m);
       }
     }

@@ -2,6 +2,7 @@ import { InvalidMessageError } from '../ipc/message-header.js';
 import { unwrapMessage } from '../ipc/ipc-stream.js';
 import type { PbDescriptor, PbFlightInfo } from '../flight/proto.js';
 import { FlightCallError } from './channel.js';
+import type { Pieces } from '../ipc/pieces.js';
 
 /**
  * What the client puts on the wire and reads back besides FlightData's own codec: the
@@ -12,7 +13,9 @@ import { FlightCallError } from './channel.js';
 /** One Arrow IPC message as Flight carries it. */
 export interface FlightMessage {
   header: Buffer;
-  body: Buffer;
+  /** The body as one buffer; for one held in pieces (`bodyPieces`), reading it joins them. */
+  readonly body: Buffer;
+  bodyPieces?: Pieces | undefined;
   appMetadata?: Buffer;
   /**
    * The whole FlightData message already encoded (header, body and app_metadata only, as a

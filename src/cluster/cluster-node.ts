@@ -17,6 +17,7 @@ import { DEFAULT_POLL_WAIT_MS, FROM_NODE_HEADER, VERSION_HEADER } from '../fligh
 import type { PbFlightInfo, PbPollInfo } from '../flight/proto.js';
 import { Membership, type Lookup, type Member } from './membership.js';
 import { owners } from './placement.js';
+import { withBodyOf } from '../ipc/frame.js';
 import type { StorageManager } from '../storage/manager.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -160,7 +161,7 @@ export class ClusterNode implements ClusterPort {
       async function* messages(): AsyncGenerator<ForwardedMessage> {
         yield { header: version.schemaHeader, body: EMPTY, appMetadata: EMPTY };
         for await (const m of lease.read(version.allMessages()))
-          yield { header: m.header, body: m.body, appMetadata: m.appMetadata };
+          yield withBodyOf({ header: m.header, appMetadata: m.appMetadata }, m);
       }
       const identity = { [VERSION_HEADER]: JSON.stringify(version.identity) };
       await this.forwardPut(to, path.split('/'), identity, messages(), () => undefined);

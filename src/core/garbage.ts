@@ -36,8 +36,6 @@ const GARBAGE_THRESHOLD = 128 * 1024 * 1024;
 type Gc = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void | Promise<void>;
 
 const providers = new Set<() => number>();
-/** Bytes held in buffers this thread's allocator did not hand out (heldFromElsewhere). */
-const elsewhere = new Set<() => number>();
 let sinceCheck = 0;
 let requested = 0;
 /** The least garbage seen since the last collection was asked for: what collecting cannot free. */
@@ -77,23 +75,11 @@ export function received(bytes: number): void {
   collectIfGarbage();
 }
 
-/**
- * Registers buffer bytes the process holds that `process.memoryUsage().arrayBuffers` does
- * not count: buffers allocated on another thread and transferred here (it counts what this
- * thread's allocator handed out). Returns the unregistration.
- */
-export function heldFromElsewhere(bytes: () => number): () => void {
-  elsewhere.add(bytes);
-  return () => elsewhere.delete(bytes);
-}
-
 /** Buffer memory V8 holds beyond what the storage keeps live: garbage not collected yet (and pools, buffers in flight). */
 export function garbageBytes(): number {
   let live = 0;
   for (const p of providers) live += p();
-  let held = process.memoryUsage().arrayBuffers;
-  for (const p of elsewhere) held += p();
-  return Math.max(0, held - live);
+  return Math.max(0, process.memoryUsage().arrayBuffers - live);
 }
 
 /** Asks for a major GC when the garbage grew by GARBAGE_THRESHOLD since the last one left it. */

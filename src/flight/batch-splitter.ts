@@ -1,6 +1,7 @@
 import { isBigEndianSchema, MessageType, readMessageHeader } from '../ipc/message-header.js';
 import { encapsulate, encapsulatedMessages, encapsulateSchema, END_OF_STREAM } from '../ipc/ipc-stream.js';
 import type { Frame } from '../storage/storage-type.js';
+import { bodyLength } from '../ipc/frame.js';
 import type { Logger } from '../core/log.js';
 
 /**
@@ -27,7 +28,7 @@ export class BatchSplitter {
   }
 
   needsSplit(frame: Frame): boolean {
-    return frame.kind === 'batch' && frame.header.length + frame.body.length > this.maxBytes && frame.rows > 1;
+    return frame.kind === 'batch' && frame.header.length + bodyLength(frame) > this.maxBytes && frame.rows > 1;
   }
 
   /** The batch as smaller record batches (app_metadata on the first), or undefined to send it whole. */
@@ -45,7 +46,7 @@ export class BatchSplitter {
       const decoded = [...RecordBatchReader.from(stream)].at(-1);
       if (!decoded || decoded.numRows !== batch.rows) return this.giveUp('the batch did not decode');
       // Aim a little under the limit: slices of equal rows are not of equal bytes.
-      const perRow = Math.max(1, batch.body.length / batch.rows);
+      const perRow = Math.max(1, bodyLength(batch) / batch.rows);
       const rowsPer = Math.max(1, Math.floor((this.maxBytes * 0.8) / perRow));
       const out: Frame[] = [];
       for (let from = 0; from < decoded.numRows; from += rowsPer) {

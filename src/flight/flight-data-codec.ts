@@ -11,6 +11,8 @@
  */
 
 import { allocateFlightData, GRPC_PREFIX_BYTES, varintSize, writeVarint } from '../ipc/flight-data-layout.js';
+import { bodyOf, withBodyOf } from '../ipc/frame.js';
+import { Pieces } from '../ipc/pieces.js';
 
 export const DescriptorType = { UNKNOWN: 0, PATH: 1, CMD: 2 } as const;
 
@@ -23,14 +25,19 @@ export interface WireDescriptor {
 export interface FlightDataFrame {
   descriptor?: WireDescriptor;
   header: Buffer;
-  body: Buffer;
+  /** The body as one buffer; for a message received in pieces, reading it joins them (a copy). */
+  readonly body: Buffer;
+  /** The body as the pieces it was received in (large messages; see grpc-internals.ts). */
+  bodyPieces?: Pieces | undefined;
   appMetadata: Buffer;
-  /** The message exactly as received. */
-  wire: Buffer;
+  /** The message exactly as received (for one received in pieces, joined on first use). */
+  readonly wire: Buffer;
   /** True when `wire` holds only header, metadata and body, so it can be replayed as is. */
   replayable: boolean;
   /** `wire` with the gRPC message prefix grpc-js received it with, when that is at hand. */
   prefixed?: Buffer;
+  /** For a message received in pieces: the rest of it, after `prefixed`. */
+  prefixedRest?: readonly Buffer[] | undefined;
 }
 
 /** What the deserializer returns for bytes that are not a FlightData message. */
@@ -133,11 +140,37 @@ function decodeUtf8(b: Buffer): string {
   }
 }
 
+/**
+ * Messages the receive decoder (grpc-internals.ts) kept in pieces: the buffer it hands
+ * grpc-js holds the gRPC prefix and the message's first bytes, and is the key here to the
+ * views of the socket reads that hold the rest.
+ */
+const receivedRest = new WeakMap<ArrayBufferLike, Buffer[]>();
+
+/** Messages received in pieces: kept so, or joined (a field other than the body past the head). */
+export const piecesReceived = { kept: 0, joined: 0 };
+
+/** Called by the receive decoder for a message it hands over as `head` plus `rest`. */
+export function receivedInPieces(head: Buffer, rest: Buffer[]): void {
+  receivedRest.set(head.buffer, rest);
+}
+
 /** grpc-js deserializer: never throws (a throw would become INTERNAL), returns an error marker. */
 export function decodeFlightData(wire: Buffer): DecodedFlightData {
+  const rest = wire.byteOffset >= GRPC_PREFIX_BYTES ? receivedRest.get(wire.buffer) : undefined;
+  if (rest) {
+    receivedRest.delete(wire.buffer);
+    return decodePieces(wire, rest);
+  }
   try {
     const r = new ProtoReader(wire);
-    const frame: FlightDataFrame = { header: EMPTY, body: EMPTY, appMetadata: EMPTY, wire, replayable: true };
+    const frame: Omit<FlightDataFrame, 'body'> & { body: Buffer } = {
+      header: EMPTY,
+      body: EMPTY,
+      appMetadata: EMPTY,
+      wire,
+      replayable: true,
+    };
     while (!r.done()) {
       const tag = r.varint();
       const field = Math.floor(tag / 8);
@@ -164,16 +197,94 @@ export function decodeFlightData(wire: Buffer): DecodedFlightData {
 }
 
 /**
+ * A message received as `head` (its first bytes, after the gRPC prefix) and `rest`. When
+ * every field but data_body lies in the head and the body runs to the message's end (how
+ * every Flight client writes FlightData), the body is kept as pieces: a view of the head's
+ * end, then the rest. Otherwise the message is joined and decoded as one buffer.
+ */
+function decodePieces(head: Buffer, rest: Buffer[]): DecodedFlightData {
+  const prefixed = Buffer.from(head.buffer, head.byteOffset - GRPC_PREFIX_BYTES, head.length + GRPC_PREFIX_BYTES);
+  let restLength = 0;
+  for (const b of rest) restLength += b.length;
+  const total = head.length + restLength;
+  let frame: FlightDataFrame | undefined;
+  try {
+    frame = piecesFrame(head, rest, total, prefixed);
+  } catch (err) {
+    if (!(err instanceof WireError)) throw err;
+  }
+  if (frame) {
+    piecesReceived.kept++;
+    return frame;
+  }
+  piecesReceived.joined++;
+  // Joined behind its prefix, so it can still be sent back as it is.
+  const joined = Buffer.concat([prefixed, ...rest], GRPC_PREFIX_BYTES + total);
+  return decodeFlightData(joined.subarray(GRPC_PREFIX_BYTES));
+}
+
+function piecesFrame(head: Buffer, rest: Buffer[], total: number, prefixed: Buffer): FlightDataFrame | undefined {
+  const r = new ProtoReader(head);
+  let header = EMPTY;
+  let appMetadata = EMPTY;
+  let descriptor: WireDescriptor | undefined;
+  let replayable = true;
+  while (!r.done()) {
+    const tag = r.varint();
+    const field = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (wireType === 2 && field === 1000) {
+      const length = r.varint();
+      // The body must be the message's last field, running past the head into the rest.
+      if (r.pos + length !== total || r.pos + length <= head.length) return undefined;
+      const bodyPieces = new Pieces([head.subarray(r.pos), ...rest]);
+      const frame = {
+        header,
+        appMetadata,
+        replayable,
+        prefixed,
+        prefixedRest: rest,
+        ...(descriptor ? { descriptor } : {}),
+      };
+      let joined: Buffer | undefined;
+      Object.defineProperty(frame, 'wire', {
+        get: () => (joined ??= Buffer.concat([head, ...rest], total)),
+        enumerable: true,
+        configurable: true,
+      });
+      return withBodyOf(frame, { body: EMPTY, bodyPieces }) as unknown as FlightDataFrame;
+    }
+    if (wireType === 2 && field === 2) header = r.bytes();
+    else if (wireType === 2 && field === 3) appMetadata = r.bytes();
+    else if (wireType === 2 && field === 1) {
+      descriptor = decodeDescriptor(r.bytes());
+      replayable = false;
+    } else {
+      r.skip(wireType);
+      replayable = false;
+    }
+  }
+  return undefined;
+}
+
+/**
  * A FlightData message preceded by its 5-byte gRPC prefix: exactly the bytes of one gRPC
  * message on the wire. With `installPrefixedSend` in place grpc-js sends these bytes as
  * they are instead of copying the message into a newly allocated frame.
  */
 export class PrefixedFlightData {
-  constructor(readonly bytes: Buffer) {}
+  constructor(
+    readonly bytes: Buffer,
+    /** The rest of the message, after `bytes`, when it is held in pieces. */
+    readonly rest: readonly Buffer[] = [],
+  ) {}
 }
 
 /** A message to send: raw bytes to pass through, prefixed bytes, or parts to frame. */
-export type OutgoingFlightData = Buffer | PrefixedFlightData | { header: Buffer; body: Buffer; appMetadata?: Buffer };
+export type OutgoingFlightData =
+  | Buffer
+  | PrefixedFlightData
+  | { header: Buffer; readonly body: Buffer; bodyPieces?: Pieces | undefined; appMetadata?: Buffer };
 
 /**
  * grpc-js hands the deserializer a view that starts 5 bytes into the buffer it assembled
@@ -189,10 +300,14 @@ function receivedPrefixed(wire: Buffer): Buffer | undefined {
 /** grpc-js serializer for outgoing FlightData. */
 export function encodeFlightData(msg: OutgoingFlightData): Buffer {
   if (Buffer.isBuffer(msg)) return msg;
-  if (msg instanceof PrefixedFlightData) return msg.bytes.subarray(GRPC_PREFIX_BYTES);
-  const out = allocateFlightData(msg.header.length, msg.appMetadata ?? EMPTY, msg.body.length);
+  if (msg instanceof PrefixedFlightData) {
+    const bytes = msg.bytes.subarray(GRPC_PREFIX_BYTES);
+    return msg.rest.length === 0 ? bytes : Buffer.concat([bytes, ...msg.rest]);
+  }
+  const body = bodyOf(msg);
+  const out = allocateFlightData(msg.header.length, msg.appMetadata ?? EMPTY, body.length);
   msg.header.copy(out.header);
-  msg.body.copy(out.body);
+  body.copy(out.body);
   return out.wire;
 }
 

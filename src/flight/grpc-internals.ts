@@ -1,7 +1,7 @@
 import type { Http2Server, Http2Session } from 'node:http2';
 import { createRequire } from 'node:module';
 import type { Server } from '@grpc/grpc-js';
-import { PrefixedFlightData } from './flight-data-codec.js';
+import { PrefixedFlightData, receivedInPieces } from './flight-data-codec.js';
 
 /**
  * Every place Tierflight reaches into grpc-js beyond its API, in one file. grpc-js is
@@ -10,7 +10,7 @@ import { PrefixedFlightData } from './flight-data-codec.js';
  * returns false; the server then logs a warning, reports the feature as off
  * (`tierflight_grpc_internal_active`, the start line) and works as grpc-js does by itself,
  * only slower or less tolerant. test/flight/grpc-internals.test.ts (and, for the receive
- * decoder, prefaulted-receive.test.ts) asserts each one is active with the pinned grpc-js.
+ * decoder, piecewise-receive.test.ts) asserts each one is active with the pinned grpc-js.
  * (The FlightData codec's `receivedPrefixed` also relies on how grpc-js frames received
  * messages, and checks the prefix bytes before trusting it.)
  */
@@ -21,8 +21,8 @@ export interface GrpcInternals {
   zeroCopySend: boolean;
   /** A message written after the status is dropped (installNoMessageAfterStatus). */
   noMessageAfterStatus: boolean;
-  /** Large messages are received into buffers with their pages in memory (installPrefaultedReceive). */
-  prefaultedReceive: boolean;
+  /** Large messages are kept as the socket reads that carried them, not copied (installPiecewiseReceive). */
+  piecewiseReceive: boolean;
   /** Clients may cancel many calls without losing the connection (allowHonestCancels). */
   honestCancels: boolean;
   /** 16 MiB HTTP/2 windows and 1 MiB frames (widenFlowControlWindows). */
@@ -90,8 +90,21 @@ export function widenFlowControlWindows(grpcServer: Server): boolean {
 // The two wraps below are of grpc-js's server call, `BaseServerInterceptingCall`.
 interface CallPrototype {
   serializeMessage?: (this: unknown, value: unknown) => Buffer;
-  sendMessage?: (this: { wantTrailers?: boolean }, message: unknown, callback?: unknown) => void;
+  sendMessage?: (this: CallWithStream, message: unknown, callback?: unknown) => void;
+  handleDataFrame?: (this: ReceivingCall, data: Buffer) => void;
 }
+
+/** What the piecewise receive reads of grpc-js's server call: its method and its decoder. */
+interface ReceivingCall {
+  handler?: { path?: unknown };
+  decoder?: { tierflightPieces?: boolean };
+}
+
+/**
+ * The one method whose requests are kept in pieces: its deserializer (the FlightData codec)
+ * knows them. Every other call, and every client call, gets each message whole.
+ */
+export const PIECEWISE_METHOD = '/arrow.flight.protocol.FlightService/DoPut';
 
 function callPrototype(): CallPrototype | undefined {
   try {
@@ -121,12 +134,42 @@ export function installPrefixedSend(): boolean {
   if (installed.has('prefixed-send')) return true;
   const proto = callPrototype();
   const original = proto?.serializeMessage;
+  const send = proto?.sendMessage;
   if (!proto || typeof original !== 'function' || original.length !== 1) return false;
+  if (typeof send !== 'function' || send.length !== 2) return false;
   proto.serializeMessage = function (this: unknown, value: unknown): Buffer {
     return value instanceof PrefixedFlightData ? value.bytes : original.call(this, value);
   };
+  // A message held in pieces (received that way) goes as one write of each piece, corked so
+  // http2 takes them in one writev; the caller hears back once the last is written.
+  proto.sendMessage = function (this: CallWithStream, message: unknown, callback?: unknown): void {
+    if (!(message instanceof PrefixedFlightData) || message.rest.length === 0) {
+      send.call(this, message, callback);
+      return;
+    }
+    const stream = this.stream;
+    const corked = typeof stream?.cork === 'function' && typeof stream.uncork === 'function';
+    if (corked) stream.cork?.();
+    try {
+      send.call(this, new PrefixedFlightData(message.bytes), ignore);
+      const last = message.rest.length - 1;
+      message.rest.forEach((piece, i) =>
+        send.call(this, new PrefixedFlightData(piece), i === last ? callback : ignore),
+      );
+    } finally {
+      if (corked) stream.uncork?.();
+    }
+  };
   installed.add('prefixed-send');
   return true;
+}
+
+function ignore(): void {}
+
+/** What the piecewise send reaches on grpc-js's server call: its http2 stream. */
+interface CallWithStream {
+  wantTrailers?: boolean;
+  stream?: { cork?: () => void; uncork?: () => void };
 }
 
 /**
@@ -143,7 +186,7 @@ export function installNoMessageAfterStatus(): boolean {
   const proto = callPrototype();
   const original = proto?.sendMessage;
   if (!proto || typeof original !== 'function' || original.length !== 2) return false;
-  proto.sendMessage = function (this: { wantTrailers?: boolean }, message: unknown, callback?: unknown): void {
+  proto.sendMessage = function (this: CallWithStream, message: unknown, callback?: unknown): void {
     if (this.wantTrailers === true) return; // as grpc-js does for a cancelled call
     original.call(this, message, callback);
   };
@@ -163,24 +206,43 @@ interface DecoderState {
   readMessageRemaining: number;
   /** Ours: the buffer the message is copied into as it arrives (filled up to its length less readMessageRemaining). */
   tierflightTarget?: Buffer | undefined;
+  /** Ours, for a message kept in pieces: views of the reads that carried it past the target. */
+  tierflightRest?: Buffer[] | undefined;
+  /** Ours: large messages of this call may be kept in pieces (set for DoPut calls only). */
+  tierflightPieces?: boolean;
 }
 
-/** Where installPrefaultedReceive's decoder gets buffers (the last install says). */
-let takeReceiveBuffer: (size: number) => Buffer | undefined = () => undefined;
+/**
+ * Uncompressed messages of at least this many bytes are kept as the reads that carried
+ * them (all but their first HEAD_BYTES), not copied into one buffer.
+ */
+export const PIECES_MIN_BYTES = 1024 * 1024;
+/** Bytes of such a message (after its gRPC prefix) copied into one buffer, for its header fields. */
+export const HEAD_BYTES = 64 * 1024;
 
 const NO_DATA = 0;
 const READING_SIZE = 1;
 const READING_MESSAGE = 2;
 
 /**
- * Receives large messages into buffers whose pages are already in memory. grpc-js's
- * StreamDecoder gathers a message's slices and joins them into a new buffer at the end;
- * this `write` (the same states and checks) copies each slice as it comes into a buffer
- * `take` gives for the message's size, or a new one when it gives none.
+ * Receives large messages without copying them. grpc-js's StreamDecoder gathers a
+ * message's slices and joins them into a new buffer at the end. This `write` (the same
+ * states and checks) keeps an uncompressed message of PIECES_MIN_BYTES or more as it came:
+ * its gRPC prefix and first HEAD_BYTES copied into a small buffer, which is what grpc-js is
+ * handed, and views of the socket reads that carried the rest (registered with the
+ * FlightData codec, which makes the body of those pieces; flight-data-codec.ts). Node
+ * already copied each read into a buffer of its own, so nothing else holds or reuses them.
+ * Only a DoPut call's decoder does that (PIECEWISE_METHOD, marked as the call's first data
+ * arrives): any other deserializer would read the head alone. Any other message is copied
+ * as it comes into one buffer of its size.
+ *
+ * Measured (bench/README, "Issue 27, fifth pass"): a warm 512 MiB put's server CPU
+ * 0.58–0.72 → 0.39 s/GB. The cost: the first fill of a new process's memory faults its
+ * pages in on this thread, in Node's copy of each read, where a worker thread used to
+ * fault in the buffers messages were copied into.
  */
-export function installPrefaultedReceive(take: (size: number) => Buffer | undefined): boolean {
-  takeReceiveBuffer = take;
-  if (installed.has('prefaulted-receive')) return true;
+export function installPiecewiseReceive(): boolean {
+  if (installed.has('piecewise-receive')) return true;
   let decoder: (new (max: number) => object) & { prototype: { write?: unknown } };
   try {
     const require = createRequire(import.meta.url);
@@ -192,6 +254,9 @@ export function installPrefaultedReceive(take: (size: number) => Buffer | undefi
   }
   const proto = decoder.prototype;
   if (typeof proto.write !== 'function' || (proto.write as (d: Buffer) => unknown).length !== 1) return false;
+  const call = callPrototype();
+  const handleDataFrame = call?.handleDataFrame;
+  if (!call || typeof handleDataFrame !== 'function' || handleDataFrame.length !== 1) return false;
   // The write below keeps grpc-js's own state: a release that renamed it is left alone.
   const fresh = new decoder(1) as Record<string, unknown>;
   const state = [
@@ -207,6 +272,11 @@ export function installPrefaultedReceive(take: (size: number) => Buffer | undefi
   if (!state.every((k) => k in fresh) || fresh.readState !== NO_DATA || !Buffer.isBuffer(fresh.readPartialSize)) {
     return false;
   }
+  call.handleDataFrame = function (this: ReceivingCall, data: Buffer): void {
+    const d = this.decoder;
+    if (d && d.tierflightPieces === undefined) d.tierflightPieces = this.handler?.path === PIECEWISE_METHOD;
+    handleDataFrame.call(this, data);
+  };
   proto.write = function (this: DecoderState, data: Buffer): Buffer[] {
     let readHead = 0;
     const result: Buffer[] = [];
@@ -237,7 +307,12 @@ export function installPrefaultedReceive(take: (size: number) => Buffer | undefi
             this.readMessageRemaining = this.readMessageSize;
             const size = this.readMessageSize + 5;
             if (this.readMessageRemaining > 0) {
-              const target = takeReceiveBuffer(size) ?? Buffer.allocUnsafe(size);
+              const whole =
+                this.tierflightPieces !== true ||
+                this.readCompressFlag[0] !== 0 ||
+                this.readMessageSize < PIECES_MIN_BYTES;
+              const target = whole ? Buffer.allocUnsafe(size) : Buffer.allocUnsafeSlow(5 + HEAD_BYTES);
+              this.tierflightRest = whole ? undefined : [];
               this.readCompressFlag.copy(target, 0);
               this.readPartialSize.copy(target, 1);
               this.tierflightTarget = target;
@@ -251,13 +326,24 @@ export function installPrefaultedReceive(take: (size: number) => Buffer | undefi
         }
         case READING_MESSAGE: {
           const target = this.tierflightTarget as Buffer;
+          const rest = this.tierflightRest;
           const toRead = Math.min(data.length - readHead, this.readMessageRemaining);
-          data.copy(target, target.length - this.readMessageRemaining, readHead, readHead + toRead);
+          if (!rest) {
+            data.copy(target, target.length - this.readMessageRemaining, readHead, readHead + toRead);
+          } else {
+            // Into the head until it is full, then views of the reads.
+            const filled = 5 + this.readMessageSize - this.readMessageRemaining;
+            const copied = Math.max(0, Math.min(toRead, target.length - filled));
+            if (copied > 0) data.copy(target, filled, readHead, readHead + copied);
+            if (copied < toRead) rest.push(data.subarray(readHead + copied, readHead + toRead));
+          }
           this.readMessageRemaining -= toRead;
           readHead += toRead;
           if (this.readMessageRemaining === 0) {
             this.tierflightTarget = undefined;
+            this.tierflightRest = undefined;
             this.readState = NO_DATA;
+            if (rest) receivedInPieces(target, rest);
             result.push(target);
           }
           break;
@@ -268,6 +354,6 @@ export function installPrefaultedReceive(take: (size: number) => Buffer | undefi
     }
     return result;
   };
-  installed.add('prefaulted-receive');
+  installed.add('piecewise-receive');
   return true;
 }

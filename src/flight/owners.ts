@@ -15,6 +15,7 @@ import {
 } from './cluster-port.js';
 import { isDecodeError, type DecodedFlightData, type FlightDataFrame } from './flight-data-codec.js';
 import type { PbFlightInfo, PbPollInfo } from './proto.js';
+import { withBodyOf } from '../ipc/frame.js';
 
 /** A call as routing sees it: its headers (who sent it, and on whose behalf). */
 type Call = { metadata: Metadata };
@@ -62,7 +63,10 @@ export class Owners {
         const m = next.value;
         if (isDecodeError(m)) throw new InvalidArgumentError(`message ${index}: ${m.decodeError}`);
         // Sent on as it came (no re-encoding) when it holds nothing but header, metadata and body.
-        yield { header: m.header, body: m.body, appMetadata: m.appMetadata, ...(m.replayable ? { wire: m.wire } : {}) };
+        yield withBodyOf(
+          { header: m.header, appMetadata: m.appMetadata, ...(m.replayable ? { wire: m.wire } : {}) },
+          m,
+        );
       }
     }
     const headers = forwardedHeaders(this.cluster, call);

@@ -7,11 +7,10 @@ import type { Logger } from '../core/log.js';
 import { listenError } from '../core/listen-error.js';
 import { loadFlightService } from './proto.js';
 import { BatchSplitter } from './batch-splitter.js';
-import { receiveBuffers } from './prefaulted.js';
 import {
   allowHonestCancels,
   installNoMessageAfterStatus,
-  installPrefaultedReceive,
+  installPiecewiseReceive,
   installPrefixedSend,
   widenFlowControlWindows,
   type GrpcInternals,
@@ -68,7 +67,7 @@ export async function startFlightServer(
   const internals: GrpcInternals = {
     zeroCopySend: installPrefixedSend(),
     noMessageAfterStatus: installNoMessageAfterStatus(),
-    prefaultedReceive: installPrefaultedReceive((size) => receiveBuffers.take(size)),
+    piecewiseReceive: installPiecewiseReceive(),
     honestCancels: false,
     wideWindows: false,
   };

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import type { FieldModel } from './arrow-schema.js';
 import { checkCompressedFrame } from './compression-frames.js';
 import type { Table } from './flatbuffer-verifier.js';
+import { windowOf, type Pieces } from './pieces.js';
 
 /**
  * The body layout of one record or dictionary batch, checked against the schema's fields:
@@ -48,7 +49,7 @@ interface Node {
 export function checkBatch(
   fields: FieldModel[],
   batch: Table,
-  body: Buffer,
+  body: Buffer | Pieces,
   version: number,
   bigEndian: boolean,
   dictionary = false,
@@ -95,7 +96,7 @@ export function checkBatch(
  */
 class BodyValues {
   constructor(
-    readonly bytes: Buffer,
+    readonly bytes: Buffer | Pieces,
     private readonly bigEndian: boolean,
   ) {}
 
@@ -186,7 +187,7 @@ class BatchWalker {
       );
     }
     const size = Number(declared);
-    const problem = checkCompressedFrame(this.codec, this.body.bytes.subarray(offset + 8, offset + length), size);
+    const problem = checkCompressedFrame(this.codec, windowOf(this.body.bytes, offset + 8, offset + length), size);
     if (problem) throw new Broken('compression', `compressed buffer ${index}: ${problem}`);
     return { offset, size, raw: false };
   }

@@ -10,11 +10,13 @@
  * Formats: RFC 8878 (Zstandard frames) and the LZ4 Frame Format 1.6.
  */
 
+import type { ByteSource } from './pieces.js';
+
 export const CODEC_LZ4_FRAME = 0;
 export const CODEC_ZSTD = 1;
 
 /** Returns undefined when `frame` is one well-formed frame of `codec`, else what is wrong. */
-export function checkCompressedFrame(codec: number, frame: Buffer, uncompressed: number): string | undefined {
+export function checkCompressedFrame(codec: number, frame: ByteSource, uncompressed: number): string | undefined {
   try {
     return codec === CODEC_ZSTD ? zstd(frame, uncompressed) : lz4(frame, uncompressed);
   } catch (err) {
@@ -26,9 +28,9 @@ export function checkCompressedFrame(codec: number, frame: Buffer, uncompressed:
 const ZSTD_MAGIC = 0xfd2fb528;
 const ZSTD_MAX_BLOCK = 128 * 1024;
 
-function zstd(b: Buffer, uncompressed: number): string | undefined {
+function zstd(b: ByteSource, uncompressed: number): string | undefined {
   if (b.readUInt32LE(0) !== ZSTD_MAGIC) return 'not a ZSTD frame';
-  const fhd = b[4] as number;
+  const fhd = b.readUInt8(4);
   if (fhd & 0x08) return 'a ZSTD frame header with the reserved bit set';
   const single = (fhd & 0x20) !== 0;
   const fcsFlag = fhd >> 6;
@@ -63,10 +65,10 @@ function zstd(b: Buffer, uncompressed: number): string | undefined {
 const LZ4_MAGIC = 0x184d2204;
 const LZ4_BLOCK_MAX = [0, 0, 0, 0, 64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024];
 
-function lz4(b: Buffer, uncompressed: number): string | undefined {
+function lz4(b: ByteSource, uncompressed: number): string | undefined {
   if (b.readUInt32LE(0) !== LZ4_MAGIC) return 'not an LZ4 frame';
-  const flg = b[4] as number;
-  const bd = b[5] as number;
+  const flg = b.readUInt8(4);
+  const bd = b.readUInt8(5);
   if (flg >> 6 !== 1 || flg & 0x02 || bd & 0x8f) return 'an LZ4 frame descriptor with a bad version or reserved bits';
   const maxBlock = LZ4_BLOCK_MAX[(bd >> 4) & 7] as number;
   if (maxBlock === 0) return 'an LZ4 frame with an unknown block size';

@@ -1,6 +1,6 @@
 import { messagePrefix, pad8, paddingFor } from './ipc-stream.js';
 import type { IndexEntry } from './stream-reader.js';
-import type { Frame } from './frame.js';
+import { bodyBuffers, bodyLength, type Frame } from './frame.js';
 
 /** Buffers to write in order, starting at byte offset `at` of the file or object. */
 export interface Framed {
@@ -31,12 +31,12 @@ export class IpcFramer {
 
   /** The schema message; it is not in the index. */
   schema(header: Buffer): Framed {
-    return this.encapsulate(header, Buffer.alloc(0)).framed;
+    return this.encapsulate(header, []).framed;
   }
 
   /** A dictionary or record batch message, recorded in the index. */
   message(frame: Frame): Framed {
-    const { framed, headerAt, bodyAt } = this.encapsulate(frame.header, frame.body);
+    const { framed, headerAt, bodyAt } = this.encapsulate(frame.header, bodyBuffers(frame));
     this.index.push({
       kind: frame.kind,
       rows: frame.rows,
@@ -44,17 +44,20 @@ export class IpcFramer {
       headerAt,
       headerLength: frame.header.length,
       bodyAt,
-      bodyLength: frame.body.length,
+      bodyLength: bodyLength(frame),
     });
     return framed;
   }
 
-  private encapsulate(header: Buffer, body: Buffer): { framed: Framed; headerAt: number; bodyAt: number } {
+  /** `body` as the buffers it is held in (one, or pieces). */
+  private encapsulate(header: Buffer, body: readonly Buffer[]): { framed: Framed; headerAt: number; bodyAt: number } {
     const at = this.end;
     const headerAt = at + 8;
     const bodyAt = headerAt + pad8(header.length);
-    this.end = bodyAt + pad8(body.length);
-    const buffers = [messagePrefix(header.length), header, paddingFor(header.length), body, paddingFor(body.length)];
+    let bodyLength = 0;
+    for (const b of body) bodyLength += b.length;
+    this.end = bodyAt + pad8(bodyLength);
+    const buffers = [messagePrefix(header.length), header, paddingFor(header.length), ...body, paddingFor(bodyLength)];
     return { framed: { buffers, at }, headerAt, bodyAt };
   }
 }

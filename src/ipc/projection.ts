@@ -3,7 +3,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { parseSchema, type FieldModel } from './arrow-schema.js';
 import { METADATA_V5 } from './batch-layout.js';
 import { FlatBuffer, type Table } from './flatbuffer-verifier.js';
-import type { Frame } from './frame.js';
+import { bodyOf, type Frame } from './frame.js';
 import { allocateFlightData } from './flight-data-layout.js';
 import { MessageType, readMessageHeader } from './message-header.js';
 
@@ -195,7 +195,7 @@ export class Projection {
     let end = 0;
     for (const p of pieces) {
       if (p.at > end) out.body.fill(0, end, p.at); // the padding after the buffer before
-      frame.body.copy(out.body, p.at, p.from, p.from + p.length);
+      bodyOf(frame).copy(out.body, p.at, p.from, p.from + p.length);
       end = p.at + p.length;
     }
     out.body.fill(0, end);

@@ -3,6 +3,7 @@ import { Broken, checkBatch, METADATA_V4, METADATA_V5 } from './batch-layout.js'
 import { MESSAGE } from './arrow-tables.js';
 import { FlatBuffer, FlatbufferError, type Table } from './flatbuffer-verifier.js';
 import { InvalidMessageError, MessageType, readMessageHeader } from './message-header.js';
+import type { Pieces } from './pieces.js';
 
 /**
  * Validation of an incoming Arrow IPC stream, message by message, before anything is
@@ -48,7 +49,7 @@ const DICT_IS_DELTA = 2;
 
 /** What DoPut asks of each incoming message (see IpcStreamValidator). */
 export interface MessageChecker {
-  message(index: number, header: Buffer, body: Buffer): ValidatedMessage;
+  message(index: number, header: Buffer, body: Buffer | Pieces): ValidatedMessage;
   finish(index: number): void;
 }
 
@@ -57,7 +58,7 @@ export interface MessageChecker {
  * path without validation, kept to measure the validator's cost (bench/validator.ts).
  */
 export class HeaderOnlyReader implements MessageChecker {
-  message(index: number, header: Buffer, body: Buffer): ValidatedMessage {
+  message(index: number, header: Buffer, body: Buffer | Pieces): ValidatedMessage {
     try {
       const info = readMessageHeader(header);
       const { type } = info;
@@ -85,7 +86,7 @@ export class IpcStreamValidator implements MessageChecker {
    * Validates one message (`index` is its position in the stream, for the error) and
    * returns what it is. Throws IpcValidationError.
    */
-  message(index: number, header: Buffer, body: Buffer): ValidatedMessage {
+  message(index: number, header: Buffer, body: Buffer | Pieces): ValidatedMessage {
     try {
       return this.check(header, body);
     } catch (err) {
@@ -112,7 +113,7 @@ export class IpcStreamValidator implements MessageChecker {
     return [...(this.schema?.dictionaries.keys() ?? [])].filter((id) => !this.loaded.has(id));
   }
 
-  private check(header: Buffer, body: Buffer): ValidatedMessage {
+  private check(header: Buffer, body: Buffer | Pieces): ValidatedMessage {
     if (header.length < 8) throw new Broken('flatbuffer', `a ${header.length}-byte data_header is too short`);
     const fb = new FlatBuffer(header);
     fb.verify(MESSAGE);
@@ -151,7 +152,7 @@ export class IpcStreamValidator implements MessageChecker {
     return this.schema;
   }
 
-  private recordBatch(table: Table, body: Buffer, version: number): number {
+  private recordBatch(table: Table, body: Buffer | Pieces, version: number): number {
     const schema = this.requireSchema();
     const missing = this.missingDictionaries();
     if (missing.length > 0) {
@@ -161,7 +162,7 @@ export class IpcStreamValidator implements MessageChecker {
     return checkBatch(schema.fields, table, body, version, schema.bigEndian);
   }
 
-  private dictionaryBatch(table: Table, body: Buffer, version: number): void {
+  private dictionaryBatch(table: Table, body: Buffer | Pieces, version: number): void {
     const schema = this.requireSchema();
     const id = table.i64(DICT_ID, 'dictionary id');
     const value = schema.dictionaries.get(id);

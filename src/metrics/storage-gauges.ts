@@ -161,7 +161,7 @@ export function registerStorageGauges(registry: Registry, manager: StorageManage
 export function registerGrpcInternals(registry: Registry, internals: Readonly<Record<string, boolean>>): void {
   const gauge = new Gauge({
     name: 'tierflight_grpc_internal_active',
-    help: 'Whether each grpc-js internal Tierflight relies on took effect (1) or a grpc-js release changed it (0): zeroCopySend, noMessageAfterStatus, prefaultedReceive, honestCancels, wideWindows',
+    help: 'Whether each grpc-js internal Tierflight relies on took effect (1) or a grpc-js release changed it (0): zeroCopySend, noMessageAfterStatus, piecewiseReceive, honestCancels, wideWindows',
     labelNames: ['feature'],
     registers: [registry],
   });

@@ -14,6 +14,7 @@ import { formatSize } from '../config/units.js';
 import type { RoutedClass } from '../routing/router.js';
 import { FlightVersion, newVersionTag } from './flight.js';
 import type { Frame, Placement, PlacementWriter, StorageType } from './storage-type.js';
+import { bodyLength } from '../ipc/frame.js';
 import type { StrongSink } from '../durability/strong-sink.js';
 import type { TierCopy } from './tier-copy.js';
 import { internSchema } from './schema-intern.js';
@@ -137,15 +138,16 @@ export class PutSession {
       if (!this.schemaHeader) {
         throw new InvalidArgumentError(`flight "${this.path}": a batch arrived before the schema`);
       }
-      this.host.admit(this, frame.header.length + frame.body.length);
-      received(frame.header.length + frame.body.length);
+      const size = frame.header.length + bodyLength(frame);
+      this.host.admit(this, size);
+      received(size);
       await this.makeRoom((w) => w.sizeOf(frame));
       if (!this.storeOnly) await this.out.writer.append(frame);
       await this.sink?.writeMessage(frame);
       this.kinds.push(frame.kind);
-      this.sizes.push(frame.header.length + frame.body.length);
+      this.sizes.push(size);
       if (frame.kind === 'batch') this.records += frame.rows;
-      this.data += frame.header.length + frame.body.length;
+      this.data += size;
     });
   }
 

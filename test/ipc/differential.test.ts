@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Pieces } from '../../src/ipc/pieces.js';
 import { IpcStreamValidator, IpcValidationError } from '../../src/ipc/stream-validator.js';
 import { Fuzzer, type Message } from '../helpers/fuzzer.js';
 import { ipcMessages } from '../helpers/raw-client.js';
@@ -45,12 +46,16 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The validator's refusal of message `at` after the valid messages before it, or undefined. */
-function ourVerdict(before: readonly Message[], at: Message): string | undefined {
+/**
+ * The validator's refusal of message `at` after the valid messages before it, or
+ * undefined; with `cut`, each body is given as pieces, as a large DoPut message arrives.
+ */
+function ourVerdict(before: readonly Message[], at: Message, cut?: (body: Buffer) => Pieces): string | undefined {
   const v = new IpcStreamValidator();
-  before.forEach((m, i) => v.message(i, m.header, m.body));
+  const body = (m: Message): Buffer | Pieces => (cut ? cut(m.body) : m.body);
+  before.forEach((m, i) => v.message(i, m.header, body(m)));
   try {
-    v.message(before.length, at.header, at.body);
+    v.message(before.length, at.header, body(at));
     return undefined;
   } catch (err) {
     if (err instanceof IpcValidationError) return err.message;
@@ -114,5 +119,35 @@ describe('the DoPut validator and pyarrow agree on refusals', () => {
     expect(missed.slice(0, 10)).toEqual([]);
     // The mutations reach both sides' checks, not only the trivial ones.
     expect(refusedByPyarrow).toBeGreaterThan(INPUTS / 10);
+  });
+
+  it('gives the same verdict on a body held in pieces (as a large DoPut message arrives) as on one buffer', () => {
+    const fuzz = new Fuzzer(SEED + 1);
+    /** The body cut at random places, some pieces empty, some a single byte. */
+    const cut = (body: Buffer): Pieces => {
+      const parts: Buffer[] = [];
+      for (let at = 0; at < body.length;) {
+        const n = fuzz.int(Math.max(2, Math.min(body.length, 300)));
+        parts.push(Buffer.from(body.subarray(at, at + n)));
+        at += n;
+      }
+      return new Pieces(parts);
+    };
+    let refused = 0;
+    let compared = 0;
+    for (let k = 0; k < 20_000; k++) {
+      const seed = fuzz.pick(corpus);
+      const i = fuzz.int(seed.messages.length);
+      const original = seed.messages[i] as Message;
+      // Half the cases keep the header as is, so valid messages are compared too.
+      const header = fuzz.chance(0.5) ? fuzz.mutateHeader(Buffer.from(original.header)).header : original.header;
+      const message = { header, body: original.body };
+      const whole = ourVerdict(seed.messages.slice(0, i), message);
+      expect(ourVerdict(seed.messages.slice(0, i), message, cut)).toBe(whole);
+      if (whole !== undefined) refused++;
+      if (original.body.length > 0) compared++;
+    }
+    expect(refused).toBeGreaterThan(1000);
+    expect(compared).toBeGreaterThan(5000);
   });
 });

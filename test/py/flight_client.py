@@ -445,6 +445,8 @@ def run_op(client, op, location=None):
         options = None
         if op.get("hint"):
             options = fl.FlightCallOptions(headers=[(b"x-tierflight-flight-size", str(op["hint"]).encode())])
+        if op.get("codec"):
+            options = fl.FlightCallOptions(write_options=pa.ipc.IpcWriteOptions(compression=op["codec"]))
         put(client, path, batches[0].schema, batches, options=options, sleep=op.get("sleep", 0))
         return {"ok": True, "batches": len(batches)}
     if kind == "check":
@@ -461,6 +463,11 @@ def run_op(client, op, location=None):
             problems.append("app_metadata differs")
         return {"ok": not problems, "problems": problems, "endpoints": len(info.endpoints),
                 "rows": sum(b.num_rows for b in got)}
+    if kind == "check-columns":
+        want = pa.Table.from_batches(seeded_batches(op["seed"], op["kib"], op.get("batch_kib", 64))).select(op["columns"])
+        ticket = json.dumps({"path": path, "columns": op["columns"]}).encode()
+        got = client.do_get(fl.Ticket(ticket)).read_all()
+        return {"ok": got.equals(want), "rows": got.num_rows}
     if kind == "info":
         info = client.get_flight_info(fl.FlightDescriptor.for_path(*path.split("/")))
         return {"records": info.total_records, "bytes": info.total_bytes, "endpoints": len(info.endpoints)}
@@ -488,7 +495,8 @@ def run_op(client, op, location=None):
         body = json.dumps(op.get("body", {})).encode()
         return [json.loads(bytes(r.body.to_pybytes())) for r in client.do_action(fl.Action(op["type"], body))]
     if kind == "stats":
-        return [json.loads(bytes(r.body.to_pybytes())) for r in client.do_action(fl.Action("stats", b""))][0]
+        body = b" " * op.get("pad", 0)  # a body stats ignores: only its size matters
+        return [json.loads(bytes(r.body.to_pybytes())) for r in client.do_action(fl.Action("stats", body))][0]
     raise ValueError(f"unknown op {kind}")
 
 

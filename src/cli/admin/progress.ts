@@ -1,4 +1,5 @@
 import cliProgress from 'cli-progress';
+import { bodyLength } from '../../ipc/frame.js';
 
 /** Bytes moved so far out of a total (when known), shown while a put or get runs. */
 export interface Progress {
@@ -75,7 +76,7 @@ export async function* counted<T extends { header: Buffer; body: Buffer }>(
   p: Progress,
 ): AsyncGenerator<T> {
   for await (const m of messages) {
-    p.add(m.header.length + m.body.length);
+    p.add(m.header.length + bodyLength(m));
     yield m;
   }
 }

@@ -1,7 +1,7 @@
 import { annotate } from '../../core/trace.js';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { BufferPool } from '../../core/buffer-pool.js';
-import type { Frame } from '../../ipc/frame.js';
+import { bodyLength, withBodyOf, type Frame } from '../../ipc/frame.js';
 import { EMPTY, gone, streamOut, type RpcContext } from '../call.js';
 import { PrefixedFlightData, type OutgoingFlightData } from '../flight-data-codec.js';
 import { decodeTicket } from '../ticket.js';
@@ -63,7 +63,7 @@ export function doGet(ctx: RpcContext) {
         for await (const m of ctx.homes.readElsewhere(call, owners, at)) {
           if (gone(call)) return false;
           // The owner's stream starts with the schema: passed on only when asked.
-          if (!first || withSchema) await write({ header: m.header, body: m.body });
+          if (!first || withSchema) await write(withBodyOf({ header: m.header }, m));
           first = false;
         }
         return true;
@@ -101,7 +101,7 @@ export function doGet(ctx: RpcContext) {
               if (!projected) continue;
               m = projected;
             }
-            bytes += m.header.length + m.body.length;
+            bytes += m.header.length + bodyLength(m);
             if (m.kind === 'batch') batches++;
             if (splitter) {
               if (m.kind === 'dictionary') dictionaries.push(m);
@@ -114,7 +114,8 @@ export function doGet(ctx: RpcContext) {
             const { prefixed } = m;
             if (!prefixed) await write(m);
             // Once the bytes are on the socket, a buffer read for this call goes back to the pool.
-            else await write(new PrefixedFlightData(prefixed), (err) => err || readPool.release(prefixed));
+            else
+              await write(new PrefixedFlightData(prefixed, m.prefixedRest), (err) => err || readPool.release(prefixed));
           }
           annotate(() => ({ 'tierflight.bytes': bytes, 'tierflight.batches': batches }));
           return true;

@@ -2,7 +2,7 @@ import { annotate } from '../../core/trace.js';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { InvalidArgumentError } from '../../errors.js';
 import { FROM_NODE_HEADER, VERSION_HEADER } from '../cluster-port.js';
-import type { Frame } from '../../ipc/frame.js';
+import { bodyLength, bodyOf, withBodyOf, type Frame } from '../../ipc/frame.js';
 import { MessageType } from '../../ipc/message-header.js';
 import {
   HeaderOnlyReader,
@@ -144,7 +144,7 @@ async function startPut(
 ): Promise<PutSession> {
   if (first.header.length === 0)
     throw new InvalidArgumentError(`flight "${path}": the first DoPut message carries no schema`);
-  const info = checkIpc(path, () => validator.message(0, first.header, first.body));
+  const info = checkIpc(path, () => validator.message(0, first.header, bodyOf(first)));
   if (info.type !== MessageType.Schema) {
     throw new InvalidArgumentError(
       `flight "${path}": message 0 breaks the IPC rule "schema-first": the first DoPut message must be a Schema, got message type ${info.type}`,
@@ -182,19 +182,19 @@ function descriptorPath(first: FlightDataFrame, call: ServerDuplexStream<unknown
 
 function toFrame(msg: FlightDataFrame, path: string, validator: MessageChecker, index: number): Frame | undefined {
   if (msg.header.length === 0) {
-    if (msg.body.length > 0)
+    if (bodyLength(msg) > 0)
       throw new InvalidArgumentError(`flight "${path}": message ${index} has a body but no data_header`);
     return undefined; // metadata-only message: acknowledged, nothing to store
   }
-  const info = checkIpc(path, () => validator.message(index, msg.header, msg.body));
-  return {
-    kind: info.type === MessageType.RecordBatch ? 'batch' : 'dictionary',
+  const info = checkIpc(path, () => validator.message(index, msg.header, bodyOf(msg)));
+  const frame = {
+    kind: info.type === MessageType.RecordBatch ? ('batch' as const) : ('dictionary' as const),
     header: msg.header,
-    body: msg.body,
     appMetadata: msg.appMetadata,
-    ...(msg.prefixed ? { prefixed: msg.prefixed } : {}),
+    ...(msg.prefixed ? { prefixed: msg.prefixed, prefixedRest: msg.prefixedRest } : {}),
     rows: info.rows,
   };
+  return withBodyOf(frame, msg);
 }
 
 /** Runs a validation step, turning a broken IPC rule into INVALID_ARGUMENT naming the flight. */

@@ -5,6 +5,7 @@ import { ResourceExhaustedError, retryHere } from '../../errors.js';
 
 import { buildFooter, FILE_MAGIC, footerSize, type Block } from '../../ipc/file-layout.js';
 import { END_OF_STREAM, framedSize, pad8 } from '../../ipc/ipc-stream.js';
+import { bodyLength } from '../../ipc/frame.js';
 import { IpcFramer, type Framed } from '../../ipc/ipc-framer.js';
 import type { BufferPool } from '../../core/buffer-pool.js';
 import { entryAt, frameFor, type IndexEntry } from '../../ipc/stream-reader.js';
@@ -88,7 +89,7 @@ class FileWriter implements PlacementWriter {
   }
 
   sizeOf(frame: Frame): number {
-    return framedSize(frame.header.length, frame.body.length);
+    return framedSize(frame.header.length, bodyLength(frame));
   }
 
   trailerSize(): number {

@@ -1,14 +1,16 @@
 import { dropped } from '../../core/garbage.js';
+import { bodyLength, prefixedLength } from '../../ipc/frame.js';
 import { ByteBudget, type Frame, type Placement, type PlacementWriter, type StorageType } from '../storage-type.js';
 
-/** Bytes a message holds in memory: its received buffer when kept whole, else its parts. */
-export function heldBytes(m: { header: Buffer; body: Buffer; appMetadata: Buffer; prefixed?: Buffer }): number {
-  return m.prefixed ? m.prefixed.length : m.header.length + m.body.length + m.appMetadata.length;
+/** Bytes a message holds in memory: what it was received in when kept so, else its parts. */
+export function heldBytes(m: Frame): number {
+  return m.prefixed ? prefixedLength(m) : m.header.length + bodyLength(m) + m.appMetadata.length;
 }
 
 /**
- * The `memory` storage type: a flight is the list of buffers it arrived in (slices of
- * grpc-js's receive buffers), replayed as they are.
+ * The `memory` storage type: a flight is the list of buffers it arrived in (grpc-js's
+ * receive buffers, or for a large message the socket reads that carried it), replayed as
+ * they are.
  */
 export class MemoryStorageType extends ByteBudget implements StorageType {
   constructor(capacity: number) {
@@ -46,7 +48,8 @@ class HeldMessage {
   /** The message as a Frame, or undefined when its parts do not all lie in the received buffer. */
   static of(frame: Frame): HeldMessage | undefined {
     const prefixed = frame.prefixed;
-    if (!prefixed) return undefined;
+    // A message held in pieces is kept as its Frame (its pieces are many buffers anyway).
+    if (!prefixed || frame.bodyPieces || frame.prefixedRest) return undefined;
     const parts = [frame.header, frame.body, frame.appMetadata];
     if (!parts.every((p) => p.length === 0 || p.buffer === prefixed.buffer)) return undefined;
     const at = (p: Buffer): number => (p.length === 0 ? 0 : p.byteOffset);
