@@ -222,7 +222,11 @@ function ddSeconds(folder: string, mib: number, rounds: number): { cache: number
 }
 
 /** Block 6, on the bench.yaml server (`tf`) and pyarrow's (`reference`), then a default-config server. */
-async function benchDataPath(tf: { location: string; child: ChildProcess }, refLocation: string) {
+async function benchDataPath(
+  tf: { location: string; child: ChildProcess },
+  refLocation: string,
+  refPid: number | undefined,
+) {
   const disk = py<PutResult & { bytes: number; disk_gbps: number }>(
     'put-disk',
     tf.location,
@@ -241,7 +245,17 @@ async function benchDataPath(tf: { location: string; child: ChildProcess }, refL
   const server = await startTierflight('default.yaml');
   try {
     const spilled = py<PutResult>('put-path', server.location, 'bench/default', DEFAULT_MIB, ROUNDS);
-    return { disk, dd, ddDisk, projection, spilled, ref };
+    // The same puts taking turns with pyarrow's server, both past their warm-up puts.
+    const [spilledTurns, refTurns] = py<AlternatingResult[]>(
+      'alternating',
+      `${server.location},${refLocation}`,
+      DEFAULT_MIB,
+      ALTERNATING_ROUNDS,
+      ALTERNATING_WARM,
+      '-',
+      `${server.child.pid},${refPid}`,
+    ) as [AlternatingResult, AlternatingResult];
+    return { disk, dd, ddDisk, projection, spilled, ref, spilledTurns, refTurns };
   } finally {
     server.child.kill('SIGKILL');
   }
@@ -272,7 +286,7 @@ async function main(): Promise<void> {
       '-',
       `${tf.child.pid},${reference.pid}`,
     ) as [AlternatingResult, AlternatingResult];
-    const dataPath = await benchDataPath(tf, refLocation);
+    const dataPath = await benchDataPath(tf, refLocation, reference.pid);
     tf.child.kill('SIGTERM');
 
     const zipfServer = await startTierflight('zipf.yaml');
@@ -358,6 +372,12 @@ async function main(): Promise<void> {
       fmt('DoPut GB/s to disk vs dd', dataPath.disk.put_gbps, dataPath.dd),
       fmt('DoPut+sync GB/s vs dd fdatasync', dataPath.disk.disk_gbps, dataPath.ddDisk),
       fmt('DoPut GB/s default config vs pyarrow', dataPath.spilled.put_gbps, dataPath.ref.put_gbps),
+      fmt('the same taking turns (median)', dataPath.spilledTurns.put_gbps_median, dataPath.refTurns.put_gbps_median),
+      fmt(
+        'server CPU s/GB put, default config',
+        dataPath.spilledTurns.put_server_cpu_s_per_gb,
+        dataPath.refTurns.put_server_cpu_s_per_gb,
+      ),
       fmt('projection 2/8 s vs full DoGet s', dataPath.projection.projected_seconds, dataPath.projection.full_seconds),
       fmt(
         'server CPU s/GB put, taking turns',
