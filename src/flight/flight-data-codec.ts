@@ -238,12 +238,12 @@ function piecesFrame(head: Buffer, rest: Buffer[], total: number, prefixed: Buff
       // The body must be the message's last field, running past the head into the rest.
       if (r.pos + length !== total || r.pos + length <= head.length) return undefined;
       const bodyPieces = new Pieces([head.subarray(r.pos), ...rest]);
+      // Sent back as received only when it holds nothing but header, metadata and body.
       const frame = {
         header,
         appMetadata,
         replayable,
-        prefixed,
-        prefixedRest: rest,
+        ...(replayable ? { prefixed, prefixedRest: rest } : {}),
         ...(descriptor ? { descriptor } : {}),
       };
       let joined: Buffer | undefined;

@@ -64,10 +64,15 @@ interface Case {
   /** app_metadata written after the body (no Flight client does; still valid protobuf). */
   metaLast: boolean;
   compressed: boolean;
+  /** A FlightDescriptor first (as a put's first message has): never sent back as received. */
+  descriptor?: boolean;
 }
 
+const DESCRIPTOR = Buffer.from([0x08, 0x01, 0x1a, 0x01, 0x61]); // PATH ["a"]
+
 function encode(c: Case): Buffer {
-  const parts = [field(HEADER, c.header)];
+  const parts = c.descriptor ? [field([0x0a], DESCRIPTOR)] : [];
+  parts.push(field(HEADER, c.header));
   if (!c.metaLast) parts.push(field(META, c.meta));
   parts.push(field(BODY, c.body));
   if (c.metaLast) parts.push(field(META, c.meta));
@@ -90,6 +95,14 @@ describe('receiving large messages as the reads that carried them (grpc-js decod
         { header: bytes(300), body: bytes(PIECES_MIN_BYTES - 400), meta: bytes(0), metaLast: false, compressed: false },
         { header: bytes(300), body: bytes(PIECES_MIN_BYTES + 3), meta: bytes(9), metaLast: false, compressed: false },
         { header: bytes(1000), body: bytes(2 * PIECES_MIN_BYTES), meta: bytes(0), metaLast: false, compressed: false },
+        {
+          header: bytes(500),
+          body: bytes(PIECES_MIN_BYTES + 8),
+          meta: bytes(0),
+          metaLast: false,
+          compressed: false,
+          descriptor: true,
+        },
         // Not kept in pieces: a header past the first HEAD_BYTES, a field after the body, a compressed message.
         {
           header: bytes(HEAD_BYTES + 10),
@@ -132,7 +145,10 @@ describe('receiving large messages as the reads that carried them (grpc-js decod
         expect(frame.wire.equals(message)).toBe(true);
         const inPieces = message.length >= PIECES_MIN_BYTES && c.header.length < HEAD_BYTES && !c.metaLast;
         expect(frame.bodyPieces !== undefined).toBe(inPieces);
-        if (inPieces) expectPieces(frame, message, reads);
+        expect(frame.descriptor?.path).toEqual(c.descriptor ? ['a'] : undefined);
+        // A message with a descriptor is never sent back as it came (DoGet sends header and body only).
+        if (c.descriptor) expect(frame.prefixed).toBeUndefined();
+        else if (inPieces) expectPieces(frame, message, reads);
         else
           expect(
             Buffer.concat([frame.prefixed ?? Buffer.alloc(0)])
