@@ -63,6 +63,26 @@ interface AlternatingResult {
   get_gbps_median: number;
   get_client_cpu_s_per_gb: number;
 }
+/**
+ * DoPut and DoGet of a `mib` table on Tierflight and pyarrow's server through one client,
+ * taking turns after the warm-up puts (bench/client.py `alternating`); `ca` for TLS.
+ */
+function takingTurns(
+  tierflight: { location: string; pid: number | undefined },
+  reference: { location: string; pid: number | undefined },
+  mib: number,
+  ca = '-',
+): [AlternatingResult, AlternatingResult] {
+  return py<AlternatingResult[]>(
+    'alternating',
+    `${tierflight.location},${reference.location}`,
+    mib,
+    ALTERNATING_ROUNDS,
+    ALTERNATING_WARM,
+    ca,
+    `${tierflight.pid},${reference.pid}`,
+  ) as [AlternatingResult, AlternatingResult];
+}
 type TierResult = Record<string, { get_gbps: number; get_gbps_median: number }>;
 interface PutResult {
   put_gbps: number;
@@ -94,15 +114,12 @@ async function benchTls(
     );
     children.push(reference);
     await waitForLine(reference, /ready/);
-    const [tierflight, ref] = py<AlternatingResult[]>(
-      'alternating',
-      `${tf.location.replace('grpc://', 'grpc+tls://')},${location}`,
+    const [tierflight, ref] = takingTurns(
+      { location: tf.location.replace('grpc://', 'grpc+tls://'), pid: tf.child.pid },
+      { location, pid: reference.pid },
       MIB,
-      ALTERNATING_ROUNDS,
-      ALTERNATING_WARM,
       certs.ca,
-      `${tf.child.pid},${reference.pid}`,
-    ) as [AlternatingResult, AlternatingResult];
+    );
     tf.child.kill('SIGTERM');
     reference.kill('SIGTERM');
     return { tierflight, reference: ref };
@@ -246,15 +263,11 @@ async function benchDataPath(
   try {
     const spilled = py<PutResult>('put-path', server.location, 'bench/default', DEFAULT_MIB, ROUNDS);
     // The same puts taking turns with pyarrow's server, both past their warm-up puts.
-    const [spilledTurns, refTurns] = py<AlternatingResult[]>(
-      'alternating',
-      `${server.location},${refLocation}`,
+    const [spilledTurns, refTurns] = takingTurns(
+      { location: server.location, pid: server.child.pid },
+      { location: refLocation, pid: refPid },
       DEFAULT_MIB,
-      ALTERNATING_ROUNDS,
-      ALTERNATING_WARM,
-      '-',
-      `${server.child.pid},${refPid}`,
-    ) as [AlternatingResult, AlternatingResult];
+    );
     return { disk, dd, ddDisk, projection, spilled, ref, spilledTurns, refTurns };
   } finally {
     server.child.kill('SIGKILL');
@@ -277,15 +290,11 @@ async function main(): Promise<void> {
     const main = py<Result>(tf.location, MIB, ROUNDS, SMALL_OPS);
     const ref = py<Result>(refLocation, MIB, ROUNDS, SMALL_OPS);
     const tiers = py<TierResult>('tiers', tf.location, MIB, ROUNDS, 'mem,tier/disk_mapped,tier/disk');
-    const [alternating, alternatingRef] = py<AlternatingResult[]>(
-      'alternating',
-      `${tf.location},${refLocation}`,
+    const [alternating, alternatingRef] = takingTurns(
+      { location: tf.location, pid: tf.child.pid },
+      { location: refLocation, pid: reference.pid },
       MIB,
-      ALTERNATING_ROUNDS,
-      ALTERNATING_WARM,
-      '-',
-      `${tf.child.pid},${reference.pid}`,
-    ) as [AlternatingResult, AlternatingResult];
+    );
     const dataPath = await benchDataPath(tf, refLocation, reference.pid);
     tf.child.kill('SIGTERM');
 
