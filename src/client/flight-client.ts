@@ -138,7 +138,10 @@ export class FlightClient {
     for await (const m of this.channel.stream<DecodedFlightData>('DoGet', { ticket }, headers)) {
       if (isDecodeError(m))
         throw new FlightCallError(13, `a DoGet message is not FlightData: ${m.decodeError}`, 'DoGet');
-      yield withBodyOf({ header: m.header, appMetadata: m.appMetadata }, m);
+      yield withBodyOf(
+        { header: m.header, appMetadata: m.appMetadata, ...(m.prefixed ? { prefixed: m.prefixed } : {}) },
+        m,
+      );
     }
   }
 

@@ -23,6 +23,11 @@ export interface FlightMessage {
    * which gets the descriptor.
    */
   wire?: Buffer;
+  /**
+   * On a message read (DoGet): the bytes received, behind their gRPC prefix, when they held
+   * only header, app_metadata and body — what a server passing the message on sends as is.
+   */
+  prefixed?: Buffer;
 }
 
 /** What GetFlightInfo and ListFlights answer, with the schema message unwrapped. */

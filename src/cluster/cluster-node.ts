@@ -12,7 +12,7 @@ import type { ClusterConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { retryDelay, TierflightError, withoutRetryWords } from '../errors.js';
-import type { ClusterMember, ClusterPort, ForwardedMessage } from '../flight/cluster-port.js';
+import type { ClusterMember, ClusterPort, ForwardedMessage, ReadMessage } from '../flight/cluster-port.js';
 import { DEFAULT_POLL_WAIT_MS, FROM_NODE_HEADER, VERSION_HEADER } from '../flight/cluster-port.js';
 import type { PbFlightInfo, PbPollInfo } from '../flight/proto.js';
 import { Membership, type Lookup, type Member } from './membership.js';
@@ -192,11 +192,7 @@ export class ClusterNode implements ClusterPort {
     );
   }
 
-  async *readFlight(
-    from: ClusterMember,
-    ticket: Buffer,
-    headers: Record<string, string>,
-  ): AsyncIterable<{ header: Buffer; body: Buffer }> {
+  async *readFlight(from: ClusterMember, ticket: Buffer, headers: Record<string, string>): AsyncIterable<ReadMessage> {
     try {
       yield* this.clientFor(from).doGet(ticket, this.with(headers));
       this.options.observe?.('DoGet', 'OK');

@@ -45,7 +45,10 @@ export interface ClusterPort {
 /** One FlightData message read from another node. */
 export interface ReadMessage {
   header: Buffer;
-  body: Buffer;
+  readonly body: Buffer;
+  appMetadata?: Buffer;
+  /** The message as received, behind its gRPC prefix, when it held only header, metadata and body. */
+  prefixed?: Buffer;
 }
 
 /** One FlightData message as it goes on to another node (the descriptor is added to the first). */

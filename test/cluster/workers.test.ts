@@ -99,6 +99,27 @@ storageClasses:
     expect(info.endpoints[0]?.locations).toEqual([location(1)]);
   });
 
+  it('reads a dataset whole at its home, each batch with its app_metadata, the partitions the other worker holds relayed', async () => {
+    const members = [{ name: 'worker-0' }, { name: 'worker-1' }];
+    const count = 4;
+    const dataset = 'ds/meta';
+    // Its home answers the dataset's plain path; partitions are placed by `<dataset>#<i>`.
+    const home = Number(owners(dataset, members, 1)[0]!.name.slice('worker-'.length));
+    const held = Array.from({ length: count }, (_, i) => owners(`${dataset}#${i}`, members, 1)[0]!.name);
+    expect(held.filter((w) => w !== `worker-${home}`).length).toBeGreaterThan(0);
+    const puts = Array.from({ length: count }, (_, i) => ({ op: 'put-part', path: dataset, seed: 9, index: i, count }));
+    const acked = await runPyClient<{ ok?: boolean }[]>('ops', location(0), ['--script', JSON.stringify(puts)]);
+    expect(acked.filter((a) => !a.ok)).toEqual([]);
+    const [read] = await runPyClient<{ equal: boolean; metas: (string | null)[] }[]>('ops', location(home), [
+      '--script',
+      JSON.stringify([{ op: 'read-plain', path: dataset, seed: 9, count }]),
+    ]);
+    expect(read).toEqual({
+      equal: true,
+      metas: Array.from({ length: count }, (_, i) => [`p${i}-b0`, `p${i}-b1`]).flat(),
+    });
+  });
+
   it('keeps reservations at the owning worker, whichever port they are made through', async () => {
     const p = Array.from({ length: 20 }, (_, i) => `r/x${i}`).find(
       (x) => owners(x, [{ name: 'worker-0' }, { name: 'worker-1' }], 1)[0]!.name === 'worker-1',

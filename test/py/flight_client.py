@@ -468,6 +468,28 @@ def run_op(client, op, location=None):
         ticket = json.dumps({"path": path, "columns": op["columns"]}).encode()
         got = client.do_get(fl.Ticket(ticket)).read_all()
         return {"ok": got.equals(want), "rows": got.num_rows}
+    if kind == "put-part":
+        # Partition `index` of a dataset, each batch with app_metadata naming it.
+        table = dataset_part(op["seed"], op["index"])
+        opts = fl.FlightCallOptions(headers=[(b"x-tierflight-partition", f"{op['index']}/{op['count']}".encode())])
+        writer, _ = client.do_put(fl.FlightDescriptor.for_path(*path.split("/")), table.schema, opts)
+        for i, batch in enumerate(table.to_batches(max_chunksize=1000)):
+            writer.write_with_metadata(batch, pa.py_buffer(f"p{op['index']}-b{i}".encode()))
+        writer.close()
+        return {"ok": True}
+    if kind == "read-plain":
+        # A dataset's plain path as one stream: every batch with its app_metadata.
+        reader = client.do_get(fl.Ticket(path.encode()))
+        batches, metas = [], []
+        while True:
+            try:
+                chunk = reader.read_chunk()
+            except StopIteration:
+                break
+            batches.append(chunk.data)
+            metas.append(chunk.app_metadata.to_pybytes().decode() if chunk.app_metadata is not None else None)
+        want = pa.concat_tables([dataset_part(op["seed"], i) for i in range(op["count"])])
+        return {"equal": pa.Table.from_batches(batches).to_pylist() == want.to_pylist(), "metas": metas}
     if kind == "info":
         info = client.get_flight_info(fl.FlightDescriptor.for_path(*path.split("/")))
         return {"records": info.total_records, "bytes": info.total_bytes, "endpoints": len(info.endpoints)}

@@ -62,8 +62,14 @@ export function doGet(ctx: RpcContext) {
         let first = true;
         for await (const m of ctx.homes.readElsewhere(call, owners, at)) {
           if (gone(call)) return false;
-          // The owner's stream starts with the schema: passed on only when asked.
-          if (!first || withSchema) await write(withBodyOf({ header: m.header }, m));
+          // The owner's stream starts with the schema: passed on only when asked; each message
+          // goes on as it came (its app_metadata too), not encoded again.
+          if (!first || withSchema) {
+            const appMetadata = m.appMetadata ?? EMPTY;
+            await write(
+              m.prefixed ? new PrefixedFlightData(m.prefixed) : withBodyOf({ header: m.header, appMetadata }, m),
+            );
+          }
           first = false;
         }
         return true;
