@@ -127,6 +127,17 @@ def put(client, path, schema, batches, options=None, sleep=0):
     return acks
 
 
+def read_chunks(reader, batches, metas):
+    """Every batch of a DoGet stream, and each one's app_metadata (None when it has none)."""
+    while True:
+        try:
+            chunk = reader.read_chunk()
+        except StopIteration:
+            return
+        batches.append(chunk.data)
+        metas.append(chunk.app_metadata.to_pybytes() if chunk.app_metadata is not None else None)
+
+
 def fetch(client, location, path):
     """GetFlightInfo, then DoGet from the returned endpoint (its location if it names one)."""
     info = client.get_flight_info(fl.FlightDescriptor.for_path(*path.split("/")))
@@ -135,13 +146,7 @@ def fetch(client, location, path):
         target = fl.connect(endpoint.locations[0]) if endpoint.locations else client
         reader = target.do_get(endpoint.ticket)
         schema = reader.schema
-        while True:
-            try:
-                chunk = reader.read_chunk()
-            except StopIteration:
-                break
-            batches.append(chunk.data)
-            metas.append(chunk.app_metadata.to_pybytes() if chunk.app_metadata is not None else None)
+        read_chunks(reader, batches, metas)
     return info, schema, batches, metas
 
 
@@ -479,17 +484,11 @@ def run_op(client, op, location=None):
         return {"ok": True}
     if kind == "read-plain":
         # A dataset's plain path as one stream: every batch with its app_metadata.
-        reader = client.do_get(fl.Ticket(path.encode()))
         batches, metas = [], []
-        while True:
-            try:
-                chunk = reader.read_chunk()
-            except StopIteration:
-                break
-            batches.append(chunk.data)
-            metas.append(chunk.app_metadata.to_pybytes().decode() if chunk.app_metadata is not None else None)
+        read_chunks(client.do_get(fl.Ticket(path.encode())), batches, metas)
         want = pa.concat_tables([dataset_part(op["seed"], i) for i in range(op["count"])])
-        return {"equal": pa.Table.from_batches(batches).to_pylist() == want.to_pylist(), "metas": metas}
+        return {"equal": pa.Table.from_batches(batches).to_pylist() == want.to_pylist(),
+                "metas": [m.decode() if m is not None else None for m in metas]}
     if kind == "info":
         info = client.get_flight_info(fl.FlightDescriptor.for_path(*path.split("/")))
         return {"records": info.total_records, "bytes": info.total_bytes, "endpoints": len(info.endpoints)}
