@@ -155,6 +155,43 @@ export function receivedInPieces(head: Buffer, rest: Buffer[]): void {
   receivedRest.set(head.buffer, rest);
 }
 
+/** The fields of one FlightData message, as one walk over its bytes reads them. */
+interface WireFields {
+  header: Buffer;
+  body: Buffer;
+  appMetadata: Buffer;
+  descriptor?: WireDescriptor;
+  /** Nothing but header, metadata and body. */
+  replayable: boolean;
+  /** The walk stopped at data_body's tag (`stopAtBody`): its length and bytes are next. */
+  atBody: boolean;
+}
+
+/** Reads FlightData fields from `r`; with `stopAtBody`, stops right after data_body's tag. */
+function readFields(r: ProtoReader, stopAtBody = false): WireFields {
+  const f: WireFields = { header: EMPTY, body: EMPTY, appMetadata: EMPTY, replayable: true, atBody: false };
+  while (!r.done()) {
+    const tag = r.varint();
+    const field = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (wireType === 2 && field === 1000 && stopAtBody) {
+      f.atBody = true;
+      return f;
+    }
+    if (wireType === 2 && field === 2) f.header = r.bytes();
+    else if (wireType === 2 && field === 1000) f.body = r.bytes();
+    else if (wireType === 2 && field === 3) f.appMetadata = r.bytes();
+    else if (wireType === 2 && field === 1) {
+      f.descriptor = decodeDescriptor(r.bytes());
+      f.replayable = false;
+    } else {
+      r.skip(wireType);
+      f.replayable = false;
+    }
+  }
+  return f;
+}
+
 /** grpc-js deserializer: never throws (a throw would become INTERNAL), returns an error marker. */
 export function decodeFlightData(wire: Buffer): DecodedFlightData {
   const rest = wire.byteOffset >= GRPC_PREFIX_BYTES ? receivedRest.get(wire.buffer) : undefined;
@@ -163,34 +200,17 @@ export function decodeFlightData(wire: Buffer): DecodedFlightData {
     return decodePieces(wire, rest);
   }
   try {
-    const r = new ProtoReader(wire);
-    const frame: Omit<FlightDataFrame, 'body'> & { body: Buffer } = {
-      header: EMPTY,
-      body: EMPTY,
-      appMetadata: EMPTY,
+    const { header, body, appMetadata, descriptor, replayable } = readFields(new ProtoReader(wire));
+    const prefixed = replayable ? receivedPrefixed(wire) : undefined;
+    return {
+      header,
+      body,
+      appMetadata,
       wire,
-      replayable: true,
+      replayable,
+      ...(descriptor ? { descriptor } : {}),
+      ...(prefixed ? { prefixed } : {}),
     };
-    while (!r.done()) {
-      const tag = r.varint();
-      const field = Math.floor(tag / 8);
-      const wireType = tag & 7;
-      if (wireType === 2 && field === 2) frame.header = r.bytes();
-      else if (wireType === 2 && field === 1000) frame.body = r.bytes();
-      else if (wireType === 2 && field === 3) frame.appMetadata = r.bytes();
-      else if (wireType === 2 && field === 1) {
-        frame.descriptor = decodeDescriptor(r.bytes());
-        frame.replayable = false;
-      } else {
-        r.skip(wireType);
-        frame.replayable = false;
-      }
-    }
-    if (frame.replayable) {
-      const prefixed = receivedPrefixed(wire);
-      if (prefixed) frame.prefixed = prefixed;
-    }
-    return frame;
   } catch (err) {
     return { decodeError: `malformed FlightData: ${(err as Error).message}` };
   }
@@ -225,46 +245,27 @@ function decodePieces(head: Buffer, rest: Buffer[]): DecodedFlightData {
 
 function piecesFrame(head: Buffer, rest: Buffer[], total: number, prefixed: Buffer): FlightDataFrame | undefined {
   const r = new ProtoReader(head);
-  let header = EMPTY;
-  let appMetadata = EMPTY;
-  let descriptor: WireDescriptor | undefined;
-  let replayable = true;
-  while (!r.done()) {
-    const tag = r.varint();
-    const field = Math.floor(tag / 8);
-    const wireType = tag & 7;
-    if (wireType === 2 && field === 1000) {
-      const length = r.varint();
-      // The body must be the message's last field, running past the head into the rest.
-      if (r.pos + length !== total || r.pos + length <= head.length) return undefined;
-      const bodyPieces = new Pieces([head.subarray(r.pos), ...rest]);
-      // Sent back as received only when it holds nothing but header, metadata and body.
-      const frame = {
-        header,
-        appMetadata,
-        replayable,
-        ...(replayable ? { prefixed, prefixedRest: rest } : {}),
-        ...(descriptor ? { descriptor } : {}),
-      };
-      let joined: Buffer | undefined;
-      Object.defineProperty(frame, 'wire', {
-        get: () => (joined ??= Buffer.concat([head, ...rest], total)),
-        enumerable: true,
-        configurable: true,
-      });
-      return withBodyOf(frame, { body: EMPTY, bodyPieces }) as unknown as FlightDataFrame;
-    }
-    if (wireType === 2 && field === 2) header = r.bytes();
-    else if (wireType === 2 && field === 3) appMetadata = r.bytes();
-    else if (wireType === 2 && field === 1) {
-      descriptor = decodeDescriptor(r.bytes());
-      replayable = false;
-    } else {
-      r.skip(wireType);
-      replayable = false;
-    }
-  }
-  return undefined;
+  const { header, appMetadata, descriptor, replayable, atBody } = readFields(r, true);
+  if (!atBody) return undefined;
+  const length = r.varint();
+  // The body must be the message's last field, running past the head into the rest.
+  if (r.pos + length !== total || r.pos + length <= head.length) return undefined;
+  const bodyPieces = new Pieces([head.subarray(r.pos), ...rest]);
+  // Sent back as received only when it holds nothing but header, metadata and body.
+  const frame = {
+    header,
+    appMetadata,
+    replayable,
+    ...(replayable ? { prefixed, prefixedRest: rest } : {}),
+    ...(descriptor ? { descriptor } : {}),
+  };
+  let joined: Buffer | undefined;
+  Object.defineProperty(frame, 'wire', {
+    get: () => (joined ??= Buffer.concat([head, ...rest], total)),
+    enumerable: true,
+    configurable: true,
+  });
+  return withBodyOf(frame, { body: EMPTY, bodyPieces }) as unknown as FlightDataFrame;
 }
 
 /**
