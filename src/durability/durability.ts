@@ -326,6 +326,11 @@ export class Durability {
   ): Promise<void> {
     const once = async (): Promise<void> => {
       if (version.retired || this.closed) return; // replaced or deleted: nothing to make durable
+      if (version.settling) {
+        // Moving down (a spill that finished after the put): the object is made from the copy it lands in.
+        await version.settling;
+        if (version.retired || this.closed) return;
+      }
       const source = read();
       if (!source) return;
       try {

@@ -22,7 +22,7 @@ export type PlacementEvent =
   | {
       type: 'relocation-failed';
       version: FlightVersion;
-      operation: 'evict' | 'move' | 'promote' | 'restore';
+      operation: 'evict' | 'move' | 'promote' | 'spill' | 'restore';
       cause: 'no-room' | 'error';
     }
   | {

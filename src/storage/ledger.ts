@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { Logger } from '../core/log.js';
 import { EvictionOrder } from './eviction-order.js';
 import { Deadlines } from '../core/deadlines.js';
+import { overMax } from './spill-leeway.js';
 import { Placed, type FlightVersion, type RemovalReason } from './flight.js';
 import type { Frame, Placement, StorageType, StreamFile } from './storage-type.js';
 
@@ -181,21 +182,34 @@ export class Ledger {
     return placed;
   }
 
-  /** When the copy's tier moves it down (`moveAfter` after the last read), if it does. */
+  /**
+   * When the copy's tier moves it down (`moveAfter` after the last read), if it does; now,
+   * if the copy holds more than its tier's maxFlightSize (a put that ended within the spill
+   * leeway).
+   */
   private scheduleMove(placed: Placed, at?: number): void {
     const tiers = placed.version.cls.config.tiers;
+    if (overMax(tiers, placed.tierIndex, placed.bytes)) {
+      this.moves.schedule(placed, at ?? 0);
+      return;
+    }
     const moveAfter = tiers[placed.tierIndex]?.moveAfter;
     if (moveAfter === undefined || placed.tierIndex + 1 >= tiers.length) return;
     this.moves.schedule(placed, at ?? placed.version.lastAccess + moveAfter);
   }
 
   /**
-   * Current copies whose tier's `moveAfter` has passed since their flight was last read.
-   * A copy read since it was scheduled is scheduled again for its new time, not returned.
+   * Current copies whose tier's `moveAfter` has passed since their flight was last read,
+   * and those over their tier's maxFlightSize. A copy read since it was scheduled is
+   * scheduled again for its new time, not returned.
    */
   *dueMoves(now: number): Generator<Placed> {
     for (const placed of this.moves.due(now)) {
       if (placed.retired || placed.version.placed !== placed) continue;
+      if (overMax(placed.version.cls.config.tiers, placed.tierIndex, placed.bytes)) {
+        yield placed;
+        continue;
+      }
       const moveAfter = placed.version.cls.config.tiers[placed.tierIndex]?.moveAfter;
       if (moveAfter === undefined) continue;
       const due = placed.version.lastAccess + moveAfter;

@@ -17,6 +17,7 @@ import type { Frame, Placement, PlacementWriter, StorageType } from './storage-t
 import { bodyLength } from '../ipc/frame.js';
 import type { StrongSink } from '../durability/strong-sink.js';
 import type { TierCopy } from './tier-copy.js';
+import { spillLeeway } from './spill-leeway.js';
 import { internSchema } from './schema-intern.js';
 import type { DurableCopy, VersionIdentity } from './flight.js';
 
@@ -45,7 +46,8 @@ export interface PutHost {
  * One `DoPut` in progress. Bytes are charged to the tier before each write (or up front
  * from the size hint); nothing is visible until `commit`. An upload that outgrows its
  * tier spills: what was written is copied to the next tier and the put continues there,
- * unseen by the client. `abort` returns every charged byte, so a failed or cancelled put
+ * unseen by the client; one that ends within the tier's spill leeway (`spillLeeway`) is
+ * published in the tier and moved down right after. `abort` returns every charged byte, so a failed or cancelled put
  * leaves no trace.
  */
 export class PutSession {
@@ -247,7 +249,7 @@ export class PutSession {
       if (this.state !== 'open') throw this.cancelled();
       if (this.storeOnly) return;
       const bytes = size(this.out.writer);
-      let reason = this.out.tooBig(bytes);
+      let reason = this.out.tooBig(bytes, spillLeeway(this.cls.config.tiers, this.tierIndex));
       // Too big for the tier stays too big; a tier without room may have it in a while.
       let retry: RetryHint | undefined = RETRY_NEVER;
       if (reason === undefined) {

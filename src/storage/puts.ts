@@ -11,6 +11,7 @@ import type { Ledger } from './ledger.js';
 import { PutSession, type PutHost } from './put-session.js';
 import type { Placement } from './storage-type.js';
 import { TierCopy } from './tier-copy.js';
+import { overMax } from './spill-leeway.js';
 import type { TierMover } from './tier-mover.js';
 
 /** What starting and finishing puts is built on. */
@@ -106,6 +107,8 @@ export class Puts {
       { path: version.path, storage, tier: tierIndex, bytes: placed?.bytes ?? durable?.object?.size, reason: 'put' },
       placed ? 'flight stored' : 'flight stored in the durable store only: it fits no tier',
     );
+    // A put that ended within its tier's spill leeway moves down now, before its weak upload reads it.
+    if (placed && overMax(version.cls.config.tiers, tierIndex, placed.bytes)) this.d.mover.moveDue();
     if (version.durable?.state === 'pending') {
       void this.d.durability.upload(version).then(() => this.d.catalog.durableChanged(version));
     }

@@ -32,11 +32,14 @@ export class TierCopy {
     return this.charge.storage;
   }
 
-  /** Why `bytes` more can never go into this tier (maxFlightSize, capacity), or undefined. */
-  tooBig(bytes: number): string | undefined {
+  /**
+   * Why `bytes` more can never go into this tier (maxFlightSize, capacity), or undefined.
+   * `beyondMax`: how far past maxFlightSize a put may run before it spills (see spillLeeway).
+   */
+  tooBig(bytes: number, beyondMax = 0): string | undefined {
     const after = this.written + bytes;
     const max = this.tier.maxFlightSize;
-    if (max !== undefined && after > max) {
+    if (max !== undefined && after > max + beyondMax) {
       return `the flight (${formatSize(after)}) exceeds maxFlightSize ${formatSize(max)}`;
     }
     if (after > this.storage.capacity) {

@@ -6,6 +6,7 @@ import type { Logger } from '../core/log.js';
 import { kindOf } from '../durable/durable-store.js';
 import type { Charge, Ledger } from './ledger.js';
 import { TierCopy } from './tier-copy.js';
+import { overMax } from './spill-leeway.js';
 import type { PlacementEvents } from './events.js';
 import type { Catalog } from './catalog.js';
 import type { Background } from '../core/background.js';
@@ -59,8 +60,9 @@ export class TierMover {
 
   /**
    * Starts moving down every copy whose tier's `moveAfter` has passed since it was last
-   * read (the ledger keeps them by deadline: only those due are looked at). One that cannot
-   * move now is looked at again later.
+   * read, and every copy over its tier's maxFlightSize (a put that ended within the spill
+   * leeway: the rest of its spill). The ledger keeps them by deadline: only those due are
+   * looked at. One that cannot move now is looked at again later.
    */
   moveDue(): void {
     const now = this.clock.now();
@@ -70,7 +72,8 @@ export class TierMover {
         this.ledger.retryMove(placed, now + MOVE_RETRY_MS);
         continue;
       }
-      const move = this.relocate(version, placed.tierIndex + 1, 'move').then((outcome) => {
+      const reason = overMax(version.cls.config.tiers, placed.tierIndex, placed.bytes) ? 'spill' : 'move';
+      const move = this.relocate(version, placed.tierIndex + 1, reason).then((outcome) => {
         if (outcome === 'no-room' || outcome === 'error')
           this.ledger.retryMove(placed, this.clock.now() + MOVE_RETRY_MS);
       });
@@ -220,21 +223,42 @@ export class TierMover {
   async relocate(
     version: FlightVersion,
     toTier: number,
-    reason: 'evict' | 'move' | 'promote',
+    reason: 'evict' | 'move' | 'promote' | 'spill',
   ): Promise<RelocateOutcome> {
     const from = version.placed;
     if (!from || !version.cls.config.tiers[toTier] || version.relocating || version.retired) return 'skipped';
     version.relocating = true;
     this.ledger.pin(from);
+    const work = this.relocateFrom(version, from, toTier, reason);
+    // A weak upload waits for a move down, so that it reads the copy the flight ends up in.
+    if (toTier > from.tierIndex) version.settling = work;
     try {
+      return await work;
+    } finally {
+      if (version.settling === work) version.settling = undefined;
+      version.relocating = false;
+      this.ledger.unpin(from);
+    }
+  }
+
+  private async relocateFrom(
+    version: FlightVersion,
+    from: Placed,
+    toTier: number,
+    reason: 'evict' | 'move' | 'promote' | 'spill',
+  ): Promise<RelocateOutcome> {
+    try {
+      const removal = reason === 'spill' ? 'move' : reason;
       const placed =
-        (await this.takeClean(version, toTier, from, reason)) ??
-        (await this.copyTo(version, toTier, from.placement.read(version.allMessages()), from, reason));
+        (await this.takeClean(version, toTier, from, removal)) ??
+        (await this.copyTo(version, toTier, from.placement.read(version.allMessages()), from, removal));
       if (!placed) return 'skipped';
       this.events.emit(
         reason === 'evict'
           ? { type: 'evict', version, storage: from.storage, tier: from.tierIndex, outcome: 'spilled' }
-          : { type: reason, version, from: from.storage, to: placed.storage },
+          : reason === 'spill'
+            ? { type: 'spill', cls: version.cls, from: from.storage, to: placed.storage }
+            : { type: reason, version, from: from.storage, to: placed.storage },
       );
       this.log.debug(
         { path: version.path, from: from.storage, to: placed.storage, bytes: placed.bytes, reason },
@@ -246,9 +270,6 @@ export class TierMover {
       const cause = err instanceof ResourceExhaustedError ? 'no-room' : 'error';
       this.failed(version, reason, cause, toTier, err);
       return cause;
-    } finally {
-      version.relocating = false;
-      this.ledger.unpin(from);
     }
   }
 
@@ -338,7 +359,7 @@ export class TierMover {
   /** A relocation that did not happen: counted, and logged (a warning unless the tier was just full). */
   private failed(
     version: FlightVersion,
-    operation: 'evict' | 'move' | 'promote' | 'restore',
+    operation: 'evict' | 'move' | 'promote' | 'spill' | 'restore',
     cause: 'no-room' | 'error',
     toTier: number | undefined,
     err: unknown,
