@@ -4,13 +4,12 @@
  * locations) against one Tierflight process, `serve --workers N` (BENCH_WORKERS, 2) and pyarrow's own Flight
  * server, in one run. Writes bench/results/cluster.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../test/helpers/server.js';
-import setupPython, { PYTHON, ROOT } from '../test/setup/python-env.js';
-import { py, startTierflight, waitForLine } from './processes.js';
+import setupPython, { ROOT } from '../test/setup/python-env.js';
+import { py, startReference, startTierflight } from './processes.js';
 
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,2,4,8').split(',').map(Number);
 const MIB = Number(process.env.BENCH_CLUSTER_MIB ?? 64);
@@ -49,13 +48,9 @@ try {
   measure(`tierflight --workers ${WORKERS}`, two.location);
   two.child.kill('SIGTERM');
 
-  const refPort = await freePort();
-  const reference = spawn(PYTHON, [path.join(ROOT, 'bench/reference_server.py'), `grpc://127.0.0.1:${refPort}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(reference);
-  await waitForLine(reference, /ready/);
-  measure('pyarrow server', `grpc://127.0.0.1:${refPort}`);
+  const reference = await startReference();
+  children.push(reference.child);
+  measure('pyarrow server', reference.location);
 
   const names = Object.keys(results);
   const lines = [

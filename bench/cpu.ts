@@ -5,13 +5,12 @@
  * /proc (all its threads), the client's from getrusage, and the GB/s of every call (their
  * spread is what "an unsteady DoGet" looks like). Writes bench/results/cpu.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../test/helpers/server.js';
-import setupPython, { PYTHON, ROOT } from '../test/setup/python-env.js';
-import { py, startTierflight, waitForLine } from './processes.js';
+import setupPython, { ROOT } from '../test/setup/python-env.js';
+import { py, startReference, startTierflight } from './processes.js';
 
 const MIB = Number(process.env.BENCH_MIB ?? 512);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -34,13 +33,9 @@ try {
   results.tierflight = py<Result>('cpu', tierflight.location, tierflight.child.pid!, MIB, ROUNDS);
   tierflight.child.kill('SIGTERM');
 
-  const refPort = await freePort();
-  const reference = spawn(PYTHON, [path.join(ROOT, 'bench/reference_server.py'), `grpc://127.0.0.1:${refPort}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(reference);
-  await waitForLine(reference, /ready/);
-  results['pyarrow server'] = py<Result>('cpu', `grpc://127.0.0.1:${refPort}`, reference.pid!, MIB, ROUNDS);
+  const reference = await startReference();
+  children.push(reference.child);
+  results['pyarrow server'] = py<Result>('cpu', reference.location, reference.child.pid!, MIB, ROUNDS);
 
   const f = (n: number) => n.toFixed(2);
   const lines = [

@@ -85,3 +85,23 @@ export async function startTierflight(
   await waitForLine(child, /"msg":"Tierflight ready"/, extra.workers ?? 1);
   return { child, location: `grpc://127.0.0.1:${port}`, metrics: `http://127.0.0.1:${metricsPort}/metrics` };
 }
+
+/**
+ * Starts pyarrow's own Flight server (bench/reference_server.py), the reference every
+ * ratio is taken against; over TLS with `tls` (a PEM certificate and key). Waits until it
+ * serves.
+ */
+export async function startReference(tls?: {
+  cert: string;
+  key: string;
+}): Promise<{ child: ChildProcess; location: string }> {
+  const port = await freePort();
+  const location = `${tls ? 'grpc+tls' : 'grpc'}://127.0.0.1:${port}`;
+  const child = spawn(
+    PYTHON,
+    [path.join(ROOT, 'bench/reference_server.py'), location, ...(tls ? [tls.cert, tls.key] : [])],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  await waitForLine(child, /ready/);
+  return { child, location };
+}

@@ -16,21 +16,20 @@
  * 6. The data path (issue 27): a DoPut to the disk tier against `dd` of the same size into
  *    the same folder, into the page cache and to the disk (a sync after each); a DoPut with
  *    `config/default.yaml`'s classes (it crosses the memory tier's maxFlightSize and spills)
- *    against pyarrow's DoPut; a projection of 2 of the 8 columns against a full DoGet;
+ *    against pyarrow's DoPut, both servers fresh and then both warm taking turns; a projection of 2 of the 8 columns against a full DoGet;
  *    server CPU seconds per GB put and got on each server (measured in block 2's turns).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { startMoto } from '../test/helpers/moto.js';
-import { freePort } from '../test/helpers/server.js';
 import { makeTestCerts } from '../test/helpers/certs.js';
-import { PYTHON, ROOT } from '../test/setup/python-env.js';
+import { ROOT } from '../test/setup/python-env.js';
 import setupPython from '../test/setup/python-env.js';
-import { py, startTierflight as startTierflightIn, waitForLine } from './processes.js';
+import { py, startReference, startTierflight as startTierflightIn } from './processes.js';
 
 const MIB = Number(process.env.BENCH_MIB ?? 512);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -105,23 +104,16 @@ async function benchTls(
   try {
     const tf = await startTierflight('tls.yaml', { CERT: certs.serverCert, KEY: certs.serverKey });
     children.push(tf.child);
-    const port = await freePort();
-    const location = `grpc+tls://127.0.0.1:${port}`;
-    const reference = spawn(
-      PYTHON,
-      [path.join(ROOT, 'bench/reference_server.py'), location, certs.serverCert, certs.serverKey],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    children.push(reference);
-    await waitForLine(reference, /ready/);
+    const reference = await startReference({ cert: certs.serverCert, key: certs.serverKey });
+    children.push(reference.child);
     const [tierflight, ref] = takingTurns(
       { location: tf.location.replace('grpc://', 'grpc+tls://'), pid: tf.child.pid },
-      { location, pid: reference.pid },
+      { location: reference.location, pid: reference.child.pid },
       MIB,
       certs.ca,
     );
     tf.child.kill('SIGTERM');
-    reference.kill('SIGTERM');
+    reference.child.kill('SIGTERM');
     return { tierflight, reference: ref };
   } finally {
     rmSync(certs.dir, { recursive: true, force: true });
@@ -238,12 +230,11 @@ function ddSeconds(folder: string, mib: number, rounds: number): { cache: number
   return best;
 }
 
-/** Block 6, on the bench.yaml server (`tf`) and pyarrow's (`reference`), then a default-config server. */
-async function benchDataPath(
-  tf: { location: string; child: ChildProcess },
-  refLocation: string,
-  refPid: number | undefined,
-) {
+/**
+ * Block 6, on the bench.yaml server (`tf`), then a default-config server against a pyarrow
+ * server started with it: both fresh for the one-client puts, both warm taking turns.
+ */
+async function benchDataPath(tf: { location: string; child: ChildProcess }, children: ChildProcess[]) {
   const disk = py<PutResult & { bytes: number; disk_gbps: number }>(
     'put-disk',
     tf.location,
@@ -255,47 +246,46 @@ async function benchDataPath(
   const dd = disk.bytes / ddBest.cache / 1e9;
   const ddDisk = disk.bytes / ddBest.disk / 1e9;
   const projection = py<ProjectionResult>('projection', tf.location, MIB, ROUNDS, 'i0,f3');
-  const ref = py<PutResult>('put-path', refLocation, 'bench/default', DEFAULT_MIB, ROUNDS);
   // The earlier blocks' tier files are written back first: this block's disk writes do not
   // queue behind gigabytes of someone else's dirty pages.
   execFileSync('sync');
+  const reference = await startReference();
+  children.push(reference.child);
   const server = await startTierflight('default.yaml');
   try {
+    const ref = py<PutResult>('put-path', reference.location, 'bench/default', DEFAULT_MIB, ROUNDS);
     const spilled = py<PutResult>('put-path', server.location, 'bench/default', DEFAULT_MIB, ROUNDS);
-    // The same puts taking turns with pyarrow's server, both past their warm-up puts.
+    // The same puts taking turns, both servers past their warm-up puts.
     const [spilledTurns, refTurns] = takingTurns(
       { location: server.location, pid: server.child.pid },
-      { location: refLocation, pid: refPid },
+      { location: reference.location, pid: reference.child.pid },
       DEFAULT_MIB,
     );
     return { disk, dd, ddDisk, projection, spilled, ref, spilledTurns, refTurns };
   } finally {
     server.child.kill('SIGKILL');
+    reference.child.kill('SIGKILL');
   }
 }
 
 async function main(): Promise<void> {
   setupPython();
   if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('run `npm run build` first');
-  const refPort = await freePort();
-  const reference = spawn(PYTHON, [path.join(ROOT, 'bench/reference_server.py'), `grpc://127.0.0.1:${refPort}`], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const refLocation = `grpc://127.0.0.1:${refPort}`;
-  const children: ChildProcess[] = [reference];
+  const reference = await startReference();
+  const refLocation = reference.location;
+  const children: ChildProcess[] = [reference.child];
   try {
     const tf = await startTierflight('bench.yaml');
     children.push(tf.child);
-    await waitForLine(reference, /ready/);
     const main = py<Result>(tf.location, MIB, ROUNDS, SMALL_OPS);
     const ref = py<Result>(refLocation, MIB, ROUNDS, SMALL_OPS);
     const tiers = py<TierResult>('tiers', tf.location, MIB, ROUNDS, 'mem,tier/disk_mapped,tier/disk');
     const [alternating, alternatingRef] = takingTurns(
       { location: tf.location, pid: tf.child.pid },
-      { location: refLocation, pid: reference.pid },
+      { location: refLocation, pid: reference.child.pid },
       MIB,
     );
-    const dataPath = await benchDataPath(tf, refLocation, reference.pid);
+    const dataPath = await benchDataPath(tf, children);
     tf.child.kill('SIGTERM');
 
     const zipfServer = await startTierflight('zipf.yaml');
@@ -380,7 +370,7 @@ async function main(): Promise<void> {
       `${'metric'.padEnd(34)}${'tierflight'.padStart(12)}${'baseline'.padStart(12)}${'ratio'.padStart(8)}`,
       fmt('DoPut GB/s to disk vs dd', dataPath.disk.put_gbps, dataPath.dd),
       fmt('DoPut+sync GB/s vs dd fdatasync', dataPath.disk.disk_gbps, dataPath.ddDisk),
-      fmt('DoPut GB/s default config vs pyarrow', dataPath.spilled.put_gbps, dataPath.ref.put_gbps),
+      fmt('DoPut GB/s default config, both fresh', dataPath.spilled.put_gbps, dataPath.ref.put_gbps),
       fmt('the same taking turns (median)', dataPath.spilledTurns.put_gbps_median, dataPath.refTurns.put_gbps_median),
       fmt(
         'server CPU s/GB put, default config',
