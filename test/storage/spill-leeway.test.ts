@@ -116,4 +116,31 @@ describe('the spill leeway', () => {
     await read();
     m.checkAccounting();
   });
+
+  it('a read opened at any step of the move after the put reads the whole flight', async () => {
+    const { t } = await setup();
+    const m = t.manager;
+    const step = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+    const where = new Set<string | undefined>();
+    // The move down starts with the put's publish; the read opens `d` event-loop turns in,
+    // and last once the move is done.
+    for (const d of [0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, Infinity]) {
+      const data = JUST_OVER.map((_, i) => frame((d === Infinity ? 99 : d) * 100 + i, 4000));
+      await putFlight(m, 's/just', data);
+      if (d === Infinity) await m.idle();
+      for (let i = 0; i < d && d !== Infinity; i++) await step();
+      const lease = await m.open(flightPath(['s/just']));
+      where.add(lease.version.storage);
+      try {
+        expect(await readLease(lease)).toEqual(expected(data));
+      } finally {
+        lease.release();
+      }
+      await m.idle();
+      expect(m.lookup(flightPath(['s/just'])).storage).toBe('disk_mapped');
+      m.checkAccounting();
+    }
+    // Reads landed on both sides of the switch (the first before the move could finish, the last after it).
+    expect([...where].sort()).toEqual(['disk_mapped', 'memory']);
+  });
 });
