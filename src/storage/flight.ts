@@ -136,7 +136,10 @@ export class FlightVersion {
   accesses: number[] | undefined;
   /** A copy to another tier is being written. */
   relocating = false;
-  /** A move down in progress (evict, move, spill): a weak upload waits for it, to read the copy the flight ends up in. */
+  /**
+   * A move down in progress (evict, move, spill), which never rejects: a weak upload waits
+   * for it, to read the copy the flight ends up in.
+   */
   settling: Promise<unknown> | undefined;
   /** Pinned by an operator (`pin`): never evicted or moved down; still counted by the limits. */
   pinned = false;

@@ -47,8 +47,8 @@ export interface PutHost {
  * from the size hint); nothing is visible until `commit`. An upload that outgrows its
  * tier spills: what was written is copied to the next tier and the put continues there,
  * unseen by the client; one that ends within the tier's spill leeway (`spillLeeway`) is
- * published in the tier and moved down right after. `abort` returns every charged byte, so a failed or cancelled put
- * leaves no trace.
+ * published in the tier and moved down right after. `abort` returns every charged byte,
+ * so a failed or cancelled put leaves no trace.
  */
 export class PutSession {
   private schemaHeader: Buffer | undefined;
