@@ -26,6 +26,13 @@ export interface ByteSource {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Throws unless [start, end) lies inside `length` bytes. */
+function checkRange(start: number, end: number, length: number): void {
+  if (!(start >= 0 && start <= end && end <= length)) {
+    throw new RangeError(`bytes ${start} to ${end} lie outside ${length}`);
+  }
+}
+
 /** Reads at a position of a source that is not one buffer: the few bytes gathered, then read. */
 abstract class GatheredReads implements ByteSource {
   abstract readonly length: number;
@@ -151,9 +158,7 @@ export class Pieces extends GatheredReads {
   }
 
   private check(start: number, end: number): void {
-    if (!(start >= 0 && start <= end && end <= this.length)) {
-      throw new RangeError(`bytes ${start} to ${end} lie outside ${this.length}`);
-    }
+    checkRange(start, end, this.length);
   }
 }
 
@@ -167,9 +172,7 @@ class PiecesWindow extends GatheredReads {
   }
 
   subarray(start: number, end: number): Buffer {
-    if (!(start >= 0 && start <= end && end <= this.length)) {
-      throw new RangeError(`bytes ${start} to ${end} lie outside ${this.length}`);
-    }
+    checkRange(start, end, this.length);
     return this.pieces.subarray(this.start + start, this.start + end);
   }
 }
